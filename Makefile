@@ -1,0 +1,133 @@
+# rtfarm — GNU make build.
+#   make            the four programs in build/bin/ (installs build packages first)
+#   make check      every test; ends with one line "N passed, N failed"
+#   make lint       clang-format, clang-tidy, mandoc -Tlint, include layering
+#   make asan-check the tests under AddressSanitizer and UBSan (build/asan/)
+#   make demo       the SIP farm lab (root; network namespaces)
+#   make bench      benchmarks against the anchors (test/bench/)
+#   make install    PREFIX (default /usr/local) and DESTDIR honoured
+#
+# Targets that need Debian packages call mk/deps.sh first and then build in a
+# sub-make, so pkg-config is asked only once the packages are there.
+
+VERSION := 0.1.0
+BUILD ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+CXX ?= g++
+PKGS := libevent libosip2 jansson libcrypto
+OPT ?= -O2 -g
+SANITIZE ?=
+CXXFLAGS_BASE := -std=c++20 $(OPT) $(SANITIZE) -Wall -Wextra -Wshadow -Werror -MMD -MP -pthread
+CPPFLAGS_BASE := -Ilibcommon -DRTFARM_VERSION='"$(VERSION)"'
+TEST_CPPFLAGS := -DBOOST_TEST_DYN_LINK
+
+PROGRAMS := sipfarmd rtprelayd cgclusterctl lbcheck
+MANPAGES := $(wildcard man/*.[0-9])
+
+LIB_SRCS := $(sort $(shell find libcommon -name '*.cpp'))
+LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
+LIB := $(BUILD)/lib/libcommon.a
+UNIT_SRCS := $(sort $(wildcard test/unit/*.cpp))
+UNIT_OBJS := $(UNIT_SRCS:%.cpp=$(BUILD)/obj/%.o)
+INTEG_SRCS := $(sort $(wildcard test/integration/*.cpp))
+INTEG_OBJS := $(INTEG_SRCS:%.cpp=$(BUILD)/obj/%.o)
+TESTS := $(BUILD)/test/unit_tests $(BUILD)/test/integration_tests
+
+.PHONY: all programs tests check check-run lint asan-check demo bench install uninstall clean
+
+all:
+	@mk/deps.sh build
+	@$(MAKE) --no-print-directory programs
+
+# Empty on a machine without the packages; the targets above install them and
+# then build in a sub-make, which asks again.
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+ALL_CXXFLAGS = $(CXXFLAGS_BASE) $(CPPFLAGS_BASE) $(PKG_CFLAGS) $(CXXFLAGS)
+ALL_LDLIBS = $(PKG_LIBS) $(LDLIBS)
+
+programs: $(PROGRAMS:%=$(BUILD)/bin/%)
+tests: programs $(TESTS)
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(ALL_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/obj/test/%.o: test/%.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(ALL_CXXFLAGS) $(TEST_CPPFLAGS) -Itest -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+define program_rule
+$(1)_OBJS := $$(patsubst %.cpp,$$(BUILD)/obj/%.o,$$(sort $$(wildcard cmd/$(1)/*.cpp)))
+$$(BUILD)/bin/$(1): $$($(1)_OBJS) $$(LIB)
+	@mkdir -p $$(@D)
+	$$(CXX) $$(CXXFLAGS_BASE) $$(LDFLAGS) -o $$@ $$($(1)_OBJS) $$(LIB) $$(ALL_LDLIBS)
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call program_rule,$(p))))
+
+$(BUILD)/test/unit_tests: $(UNIT_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS_BASE) $(LDFLAGS) -o $@ $(UNIT_OBJS) $(LIB) $(ALL_LDLIBS) -lboost_unit_test_framework
+
+$(BUILD)/test/integration_tests: $(INTEG_OBJS) $(LIB)
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS_BASE) $(LDFLAGS) -o $@ $(INTEG_OBJS) $(LIB) $(ALL_LDLIBS) -lboost_unit_test_framework
+
+check:
+	@mk/deps.sh build check
+	@$(MAKE) --no-print-directory tests
+	@$(MAKE) --no-print-directory check-run
+
+check-run:
+	@RTFARM_BUILD=$(BUILD) test/run-tests.sh $(TESTS)
+
+asan-check:
+	@mk/deps.sh build check
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT='-O1 -g' \
+		SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer' tests
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(MAKE) --no-print-directory BUILD=build/asan check-run
+
+lint:
+	@mk/deps.sh build lint
+	@$(MAKE) --no-print-directory lint-run
+
+lint-run:
+	@mk/lint.sh
+
+demo:
+	@mk/deps.sh build demo
+	@$(MAKE) --no-print-directory programs
+	@test/demo/run.sh
+
+bench:
+	@mk/deps.sh build check bench
+	@$(MAKE) --no-print-directory programs
+	@test/bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \
+		$(DESTDIR)$(PREFIX)/share/man/man7 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0755 $(PROGRAMS:%=$(BUILD)/bin/%) $(DESTDIR)$(PREFIX)/bin/
+	for m in $(MANPAGES); do \
+		s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/ || exit 1; \
+	done
+
+uninstall:
+	rm -f $(PROGRAMS:%=$(DESTDIR)$(PREFIX)/bin/%)
+	for m in $(MANPAGES); do \
+		s=$${m##*.}; rm -f $(DESTDIR)$(PREFIX)/share/man/man$$s/$${m##*/}; \
+	done
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Runs every Boost.Test binary given, then prints one line:
+#   N passed, N failed, N skipped
+# counted over test cases (from each binary's XML report). A binary that dies
+# without a report counts as one failed test. Exit status 1 if any failed.
+# RTFARM_TEST_ARGS adds arguments to every binary (e.g. --run_test=config*).
+set -u
+build=${RTFARM_BUILD:-build}
+mkdir -p "$build/test/reports"
+passed=0 failed=0 skipped=0
+for bin in "$@"; do
+    name=$(basename "$bin")
+    report="$build/test/reports/$name.xml"
+    rm -f "$report"
+    echo "== $name"
+    # shellcheck disable=SC2086
+    "$bin" --report_format=XML --report_level=detailed --report_sink="$report" \
+        --log_level=warning ${RTFARM_TEST_ARGS:-}
+    rc=$?
+    top=$(grep -o '<TestSuite [^>]*>' "$report" 2>/dev/null | head -n 1)
+    if [ -z "$top" ]; then
+        echo "$name: exited $rc without a report: counted as 1 failed"
+        failed=$((failed + 1))
+        continue
+    fi
+    attr() { echo "$top" | sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p"; }
+    p=$(attr test_cases_passed) f=$(attr test_cases_failed) s=$(attr test_cases_skipped)
+    a=$(attr test_cases_aborted)
+    f=$((f + ${a:-0}))
+    echo "$name: ${p:-0} passed, ${f:-0} failed, ${s:-0} skipped (exit $rc)"
+    if [ "$rc" != 0 ] && [ "${f:-0}" = 0 ]; then
+        f=1
+    fi
+    passed=$((passed + ${p:-0})) failed=$((failed + f)) skipped=$((skipped + ${s:-0}))
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
