@@ -1,0 +1,84 @@
+// The one cluster config file (CONTRACT.md): plain, copyable data with
+// operator==, loaded from JSON and validated field by field. Every error
+// names the file, the JSON path and the reason, e.g.
+//   "cluster.json: members.f2.media_ports: range 20000-10000 is empty".
+// This module reads files and nothing else: no sockets, no run-time state.
+#pragma once
+
+#include "base/result.hpp"
+#include "net/address.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rtfarm::config {
+
+enum class Role { frontend, backend, standalone };
+enum class SipFarm { member, disabled, relay, automatic };
+enum class Placement { locally, locally_for_others, remotely, automatic };
+enum class Media { none, anchor };
+
+std::string_view to_string(Role v);
+std::string_view to_string(SipFarm v);
+std::string_view to_string(Placement v);
+std::string_view to_string(Media v);
+std::optional<Role> parse_role(std::string_view s);
+std::optional<SipFarm> parse_sip_farm(std::string_view s);
+std::optional<Placement> parse_placement(std::string_view s);
+std::optional<Media> parse_media(std::string_view s);
+
+struct MemberConfig {
+    std::string id;
+    Role role = Role::frontend;
+    net::SockAddr address;                   // internal address, port 0
+    std::optional<net::SockAddr> wan_ip;     // Server-wide WAN IP; nullopt = cluster's
+    SipFarm sip_farm = SipFarm::automatic;
+    Placement call_legs = Placement::automatic;
+    Placement signals = Placement::automatic;
+    std::vector<net::SockAddr> sip_listen;   // UDP sockets for SIP
+    std::optional<net::SockAddr> processor;  // the member's own SIP server
+    std::optional<net::PortRange> media_ports;
+    std::string control;                     // Unix control socket path (absolute)
+    std::optional<net::SockAddr> control_tcp;
+    std::optional<Media> media;              // nullopt = the cluster's default
+    std::string media_control;               // rtprelayd's control socket path (absolute)
+
+    bool operator==(const MemberConfig&) const = default;
+};
+
+struct ClusterSettings {
+    std::string name;
+    std::optional<net::SockAddr> wan_ip;     // Cluster-wide WAN IP
+    uint16_t farm_port = 5069;
+    unsigned heartbeat_ms = 200;
+    unsigned dead_after_ms = 1000;
+    std::string secret_file;                 // absolute path, "" = none
+    std::string secret;                      // the key bytes read from secret_file
+    Media media = Media::none;
+
+    bool operator==(const ClusterSettings&) const = default;
+};
+
+struct ClusterConfig {
+    std::string path;                        // the file it was read from
+    ClusterSettings cluster;
+    std::vector<MemberConfig> members;       // in file order; ids unique
+
+    const MemberConfig* find(std::string_view id) const;
+    // The media mode in force for a member (its own, else the cluster's).
+    Media media_of(const MemberConfig& m) const { return m.media.value_or(cluster.media); }
+    // The advertised media address: Server-wide WAN IP, else Cluster-wide.
+    std::optional<net::SockAddr> advertised_ip(const MemberConfig& m) const;
+
+    bool operator==(const ClusterConfig&) const = default;
+};
+
+// Reads and validates FILE. Paths inside are resolved against FILE's folder.
+Result<ClusterConfig> load(const std::string& path);
+// Validates already-read text (tests); `path` is used for messages and for
+// resolving relative paths.
+Result<ClusterConfig> parse(std::string_view text, const std::string& path);
+
+} // namespace rtfarm::config
