@@ -1,0 +1,57 @@
+// The life cycle every rtfarm daemon shares, so sipfarmd and rtprelayd differ
+// only in their Service: command line (CLI11), config load for --member,
+// --check-config, the control socket with the ops every daemon answers
+// (ping, stats, reload, log_level), SIGHUP reload (a bad new config keeps the
+// old one and says why), two-phase SIGTERM (drain with a deadline; a second
+// SIGTERM stops at once), and readiness notification. Exit status: 0 after a
+// clean stop, 2 when the daemon cannot start, 1 on a run-time failure.
+// It does not know what the daemon does with its sockets.
+#pragma once
+
+#include "base/result.hpp"
+#include "config/config.hpp"
+#include "ev/loop.hpp"
+#include "json/control_server.hpp"
+#include "json/json.hpp"
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace rtfarm::daemon {
+
+// What a daemon plugs into the shell. Calls come from the loop's thread.
+class Service {
+public:
+    virtual ~Service() = default;
+    // Opens the daemon's own sockets. An error here means the daemon cannot
+    // start (exit 2): say what and why ("bind 10.0.0.1:5060 (udp): in use").
+    virtual Status start(const config::ClusterConfig& cfg, const config::MemberConfig& me) = 0;
+    // Applies a new, already validated config. On error nothing may have
+    // changed: the shell keeps the old config and logs the reason.
+    virtual Status reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) = 0;
+    // Stop taking new work and call `done` once in-flight work is finished
+    // (or at once when there is none). The shell enforces a deadline.
+    virtual void drain(std::function<void()> done) = 0;
+    // Counters for the `stats` op, merged under "service".
+    virtual json::Json stats() const = 0;
+    // Adds the daemon's own control ops.
+    virtual void register_ops(json::ControlServer& server) { (void)server; }
+};
+
+struct DaemonInfo {
+    const char* program;      // "sipfarmd"
+    const char* description;  // one line for --help
+    // Which control socket path the daemon listens on by default.
+    std::function<std::string(const config::MemberConfig&)> default_control;
+    std::chrono::milliseconds drain_deadline{5000};
+};
+
+using ServiceFactory = std::function<std::unique_ptr<Service>(ev::Loop& loop)>;
+
+// Parses argv, loads the config, runs the service until stopped. Returns the
+// exit status for main().
+int run_daemon(int argc, char** argv, const DaemonInfo& info, const ServiceFactory& make);
+
+} // namespace rtfarm::daemon

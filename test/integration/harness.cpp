@@ -1,0 +1,240 @@
+#include "harness.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace rtfarm::test {
+
+std::chrono::milliseconds scaled(std::chrono::milliseconds t) {
+    const char* s = std::getenv("RTFARM_TEST_TIMEOUT_SCALE");
+    double k = s ? std::atof(s) : 1.0;
+    if (k <= 0)
+        k = 1.0;
+    return std::chrono::milliseconds(static_cast<long long>(t.count() * k));
+}
+
+std::string bin_path(const std::string& program) {
+    const char* b = std::getenv("RTFARM_BUILD");
+    std::string build = b && *b ? b : "build";
+    return std::filesystem::absolute(build + "/bin/" + program).string();
+}
+
+std::string src_path(const std::string& relative) {
+    const char* s = std::getenv("RTFARM_SRCDIR");
+    std::string root = s && *s ? s : ".";
+    return std::filesystem::absolute(root + "/" + relative).string();
+}
+
+TempDir::TempDir() {
+    char tmpl[] = "/tmp/rtfarm-test-XXXXXX";
+    if (!::mkdtemp(tmpl))
+        throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+    m_path = tmpl;
+}
+
+TempDir::~TempDir() {
+    const char* keep = std::getenv("RTFARM_KEEP_LOGS");
+    if (keep && *keep == '1')
+        return;
+    std::error_code ec;
+    std::filesystem::remove_all(m_path, ec);
+}
+
+void TempDir::write(const std::string& name, const std::string& content) const {
+    std::ofstream out(file(name), std::ios::binary | std::ios::trunc);
+    out << content;
+    if (!out)
+        throw std::runtime_error("cannot write " + file(name));
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+uint16_t free_port() {
+    // Bind UDP and TCP on the same port so either use is free.
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        UniqueFd u(::socket(AF_INET, SOCK_DGRAM, 0));
+        sockaddr_in sin{};
+        sin.sin_family = AF_INET;
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::bind(u.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin) != 0)
+            continue;
+        socklen_t len = sizeof sin;
+        ::getsockname(u.get(), reinterpret_cast<sockaddr*>(&sin), &len);
+        UniqueFd t(::socket(AF_INET, SOCK_STREAM, 0));
+        if (::bind(t.get(), reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0)
+            return ntohs(sin.sin_port);
+    }
+    throw std::runtime_error("no free port on 127.0.0.1");
+}
+
+Process::Process(const TempDir& dir, const std::string& name, std::vector<std::string> argv)
+    : m_log(dir.file(name + ".log")) {
+    std::string notify_path = dir.file(name + ".notify");
+    ::unlink(notify_path.c_str());
+    m_notify.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::strncpy(sun.sun_path, notify_path.c_str(), sizeof sun.sun_path - 1);
+    if (::bind(m_notify.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0)
+        throw std::runtime_error("bind " + notify_path + ": " + std::strerror(errno));
+
+    m_pid = ::fork();
+    if (m_pid < 0)
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (m_pid == 0) {
+        int fd = ::open(m_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            ::dup2(fd, 1);
+            ::dup2(fd, 2);
+        }
+        int devnull = ::open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            ::dup2(devnull, 0);
+        ::setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
+        std::vector<char*> args;
+        for (auto& a : argv)
+            args.push_back(a.data());
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+        ::_exit(127);
+    }
+}
+
+Process::~Process() {
+    if (running()) {
+        ::kill(m_pid, SIGKILL);
+        wait_exit(2000ms);
+    }
+}
+
+bool Process::wait_notify(const std::string& text, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
+    for (;;) {
+        auto pos = m_pending_notifications.find(text);
+        if (pos != std::string::npos) {
+            m_pending_notifications.erase(0, pos + text.size());
+            return true;
+        }
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0 || !running())
+            return false;
+        pollfd p{m_notify.get(), POLLIN, 0};
+        int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 100)));
+        if (n > 0) {
+            char buf[4096];
+            ssize_t r = ::recv(m_notify.get(), buf, sizeof buf, 0);
+            if (r > 0)
+                m_pending_notifications.append(buf, static_cast<size_t>(r));
+        }
+    }
+}
+
+bool Process::wait_ready(std::chrono::milliseconds timeout) { return wait_notify("READY=1", timeout); }
+
+void Process::signal(int signo) const {
+    if (m_pid > 0)
+        ::kill(m_pid, signo);
+}
+
+std::optional<int> Process::wait_exit(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
+    while (!m_status) {
+        int st = 0;
+        pid_t r = ::waitpid(m_pid, &st, WNOHANG);
+        if (r == m_pid) {
+            m_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            break;
+        }
+        if (r < 0 || std::chrono::steady_clock::now() >= deadline)
+            return std::nullopt;
+        ::usleep(5000);
+    }
+    return m_status;
+}
+
+bool Process::running() {
+    if (m_status || m_pid <= 0)
+        return false;
+    return !wait_exit(0ms).has_value();
+}
+
+std::string Process::log() const { return read_file(m_log); }
+
+RunResult run(std::vector<std::string> argv, std::chrono::milliseconds timeout) {
+    TempDir dir;
+    std::string out_path = dir.file("out"), err_path = dir.file("err");
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        int o = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(o, 1);
+        ::dup2(e, 2);
+        std::vector<char*> args;
+        for (auto& a : argv)
+            args.push_back(a.data());
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+        ::_exit(127);
+    }
+    RunResult res;
+    auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
+    for (;;) {
+        int st = 0;
+        pid_t r = ::waitpid(pid, &st, WNOHANG);
+        if (r == pid) {
+            res.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            break;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &st, 0);
+            res.status = -1;
+            break;
+        }
+        ::usleep(2000);
+    }
+    res.out = read_file(out_path);
+    res.err = read_file(err_path);
+    return res;
+}
+
+std::vector<std::string> unexpected_errors(const std::string& log,
+                                           const std::vector<std::string>& expected) {
+    std::vector<std::string> out;
+    std::istringstream in(log);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.find("level=error") == std::string::npos)
+            continue;
+        bool ok = false;
+        for (const auto& e : expected)
+            ok = ok || line.find(e) != std::string::npos;
+        if (!ok)
+            out.push_back(line);
+    }
+    return out;
+}
+
+} // namespace rtfarm::test
