@@ -1,1 +1,69 @@
-int main() { return 0; }
+// cgclusterctl: the administrator's view of an rtfarm cluster. This version
+// has one subcommand, `check`, which reviews the cluster config file alone;
+// the subcommands that ask a running sipfarmd (members, place, route, set,
+// drain, media, stats) come with the control plane.
+#include "check.hpp"
+
+#include "config/config.hpp"
+#include "net/address.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <string>
+
+namespace {
+
+constexpr int EXIT_USAGE = 2;
+
+} // namespace
+
+int main(int argc, char** argv) {
+    using namespace rtfarm;
+
+    CLI::App app{"Inspect and check an rtfarm SIP farm cluster.", "cgclusterctl"};
+    std::string config_path = "/etc/rtfarm/cluster.json";
+    std::string socket_path;
+    std::string connect_to;
+    bool json_output = false;
+
+    app.add_option("--config", config_path, "the cluster config file")
+        ->capture_default_str()
+        ->type_name("FILE");
+    auto* socket_opt =
+        app.add_option("--socket", socket_path, "control socket of the local sipfarmd")
+            ->type_name("PATH");
+    auto* connect_opt = app.add_option("--connect", connect_to, "control_tcp address of a sipfarmd")
+                            ->type_name("HOST:PORT")
+                            ->check(
+                                [](const std::string& s) -> std::string {
+                                    auto a = net::SockAddr::parse(s);
+                                    return a ? std::string() : a.error().message;
+                                },
+                                "");
+    socket_opt->excludes(connect_opt);
+    app.add_flag("--json", json_output, "print exactly one JSON document on stdout");
+    app.set_version_flag("--version", "cgclusterctl " RTFARM_VERSION);
+    app.require_subcommand(1);
+    app.fallthrough();
+
+    auto* check_cmd = app.add_subcommand(
+        "check", "validate the config: media ranges, WAN IP settings, modes, port capacity");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : EXIT_USAGE;
+    }
+
+    if (check_cmd->parsed()) {
+        auto cfg = config::load(config_path);
+        if (!cfg) {
+            std::cerr << "cgclusterctl: " << cfg.error().message << '\n';
+            return EXIT_USAGE;
+        }
+        return ctl::run_check(*cfg, json_output, std::cout);
+    }
+    return EXIT_USAGE;
+}

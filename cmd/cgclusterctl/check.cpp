@@ -1,0 +1,90 @@
+#include "check.hpp"
+
+#include "cluster/check.hpp"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace rtfarm::ctl {
+namespace {
+
+using Row = std::vector<std::string>;
+
+// Columns padded to their widest cell, two spaces apart, no trailing blanks.
+void print_table(const std::vector<Row>& rows, std::ostream& out) {
+    std::vector<size_t> width;
+    for (const Row& r : rows)
+        for (size_t i = 0; i < r.size(); ++i) {
+            if (width.size() <= i)
+                width.push_back(0);
+            width[i] = std::max(width[i], r[i].size());
+        }
+    for (const Row& r : rows) {
+        std::string line;
+        for (size_t i = 0; i < r.size(); ++i) {
+            line += r[i];
+            if (i + 1 < r.size())
+                line += std::string(width[i] - r[i].size() + 2, ' ');
+        }
+        while (!line.empty() && line.back() == ' ')
+            line.pop_back();
+        out << line << '\n';
+    }
+}
+
+std::string plural(size_t n, const char* word) {
+    return std::to_string(n) + " " + word + (n == 1 ? "" : "s");
+}
+
+void print_human(const config::ClusterConfig& cfg, const cluster::CheckReport& r,
+                 std::ostream& out) {
+    out << "cluster " << r.cluster_name << ": " << plural(r.members.size(), "member")
+        << ", media method " << cluster::to_string(r.method) << " (" << cfg.path << ")\n\n";
+
+    std::vector<Row> rows;
+    rows.push_back({"MEMBER", "ROLE", "SIP FARM", "CALL LEGS", "SIGNALS", "ADVERTISED",
+                    "MEDIA PORTS", "PORTS", "AUDIO", "AUDIO+VIDEO"});
+    for (const auto& m : r.members)
+        rows.push_back({m.id, std::string(config::to_string(m.role)),
+                        std::string(config::to_string(m.modes.sip_farm)),
+                        std::string(config::to_string(m.modes.call_legs)),
+                        std::string(config::to_string(m.modes.signals)),
+                        m.advertised ? m.advertised->host() : "-",
+                        m.media_ports ? m.media_ports->str() : "-",
+                        std::to_string(m.capacity.ports), std::to_string(m.capacity.audio_streams),
+                        std::to_string(m.capacity.av_sessions)});
+    rows.push_back({"(cluster)", "", "", "", "", "", "", std::to_string(r.cluster.ports),
+                    std::to_string(r.cluster.audio_streams),
+                    std::to_string(r.cluster.av_sessions)});
+    print_table(rows, out);
+
+    // Errors first, then warnings, then notes; each group in check order.
+    if (!r.findings.empty())
+        out << '\n';
+    for (auto sev : {cluster::Severity::error, cluster::Severity::warning, cluster::Severity::info})
+        for (const auto& f : r.findings) {
+            if (f.severity != sev)
+                continue;
+            out << cluster::to_string(f.severity) << ": " << f.id;
+            if (!f.member.empty())
+                out << " (" << f.member << ")";
+            out << ": " << f.message << '\n';
+        }
+    out << '\n'
+        << plural(r.count(cluster::Severity::error), "error") << ", "
+        << plural(r.count(cluster::Severity::warning), "warning") << '\n';
+}
+
+} // namespace
+
+int run_check(const config::ClusterConfig& cfg, bool json_output, std::ostream& out) {
+    cluster::CheckReport report = cluster::check(cfg);
+    if (json_output)
+        out << cluster::to_json(report).dump_pretty() << '\n';
+    else
+        print_human(cfg, report, out);
+    return report.has_errors() ? 1 : 0;
+}
+
+} // namespace rtfarm::ctl

@@ -1,0 +1,647 @@
+#include "config/config.hpp"
+
+#include "json/json.hpp"
+
+#include <jansson.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+namespace rtfarm::config {
+
+namespace fs = std::filesystem;
+
+std::string_view to_string(Role v) {
+    switch (v) {
+    case Role::frontend:
+        return "frontend";
+    case Role::backend:
+        return "backend";
+    case Role::standalone:
+        return "standalone";
+    }
+    return "?";
+}
+
+std::string_view to_string(SipFarm v) {
+    switch (v) {
+    case SipFarm::member:
+        return "member";
+    case SipFarm::disabled:
+        return "disabled";
+    case SipFarm::relay:
+        return "relay";
+    case SipFarm::automatic:
+        return "auto";
+    }
+    return "?";
+}
+
+std::string_view to_string(Placement v) {
+    switch (v) {
+    case Placement::locally:
+        return "locally";
+    case Placement::locally_for_others:
+        return "locally-for-others";
+    case Placement::remotely:
+        return "remotely";
+    case Placement::automatic:
+        return "auto";
+    }
+    return "?";
+}
+
+std::string_view to_string(Media v) {
+    switch (v) {
+    case Media::none:
+        return "none";
+    case Media::anchor:
+        return "anchor";
+    }
+    return "?";
+}
+
+namespace {
+
+// Every value of an enum, in the order messages list them.
+constexpr Role ROLES[] = {Role::frontend, Role::backend, Role::standalone};
+constexpr SipFarm SIP_FARMS[] = {SipFarm::member, SipFarm::disabled, SipFarm::relay,
+                                 SipFarm::automatic};
+constexpr Placement PLACEMENTS[] = {Placement::locally, Placement::locally_for_others,
+                                    Placement::remotely, Placement::automatic};
+constexpr Media MEDIAS[] = {Media::none, Media::anchor};
+
+template <typename E, size_t N> std::optional<E> parse_enum(const E (&all)[N], std::string_view s) {
+    for (E v : all)
+        if (to_string(v) == s)
+            return v;
+    return std::nullopt;
+}
+
+template <typename E, size_t N> std::string enum_list(const E (&all)[N]) {
+    std::string out;
+    for (size_t i = 0; i < N; ++i) {
+        if (i > 0)
+            out += i + 1 == N ? " or " : ", ";
+        out += to_string(all[i]);
+    }
+    return out;
+}
+
+} // namespace
+
+std::optional<Role> parse_role(std::string_view s) {
+    return parse_enum(ROLES, s);
+}
+std::optional<SipFarm> parse_sip_farm(std::string_view s) {
+    return parse_enum(SIP_FARMS, s);
+}
+std::optional<Placement> parse_placement(std::string_view s) {
+    return parse_enum(PLACEMENTS, s);
+}
+std::optional<Media> parse_media(std::string_view s) {
+    return parse_enum(MEDIAS, s);
+}
+
+const MemberConfig* ClusterConfig::find(std::string_view id) const {
+    for (const auto& m : members)
+        if (m.id == id)
+            return &m;
+    return nullptr;
+}
+
+std::optional<net::SockAddr> ClusterConfig::advertised_ip(const MemberConfig& m) const {
+    return m.wan_ip ? m.wan_ip : cluster.wan_ip;
+}
+
+namespace {
+
+// Named input limits (documented in rtfarm.conf(5)).
+constexpr size_t MAX_CONFIG_BYTES = 1024 * 1024;
+constexpr size_t MAX_SECRET_BYTES = 4096;
+constexpr size_t MAX_ID_CHARS = 32;
+constexpr size_t MAX_NAME_CHARS = 64;
+constexpr size_t MAX_SOCKET_PATH = sizeof(sockaddr_un::sun_path) - 1;
+constexpr long long MIN_HEARTBEAT_MS = 10;
+constexpr long long MAX_HEARTBEAT_MS = 60000;
+constexpr long long MAX_DEAD_AFTER_MS = 600000;
+
+constexpr std::string_view TOP_KEYS[] = {"cluster", "members"};
+constexpr std::string_view CLUSTER_KEYS[] = {
+    "name", "wan_ip", "farm_port", "heartbeat_ms", "dead_after_ms", "secret_file", "media"};
+constexpr std::string_view MEMBER_KEYS[] = {
+    "role",      "address",     "wan_ip",  "sip_farm",    "call_legs", "signals",      "sip_listen",
+    "processor", "media_ports", "control", "control_tcp", "media",     "media_control"};
+
+template <size_t N> std::string key_list(const std::string_view (&keys)[N]) {
+    std::string out;
+    for (size_t i = 0; i < N; ++i) {
+        if (i > 0)
+            out += ", ";
+        out += keys[i];
+    }
+    return out;
+}
+
+bool valid_member_id(std::string_view id) {
+    if (id.empty() || id.size() > MAX_ID_CHARS)
+        return false;
+    for (char c : id) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+// Reads and validates one parsed document. Stops at the first error, found in
+// file order: keys are visited in the order the file lists them, then the
+// checks that need the whole file run in member order.
+class Loader {
+public:
+    Loader(std::string file, fs::path dir)
+        : m_file(std::move(file))
+        , m_dir(std::move(dir)) {}
+
+    Result<ClusterConfig> run(const json::Json& root) {
+        m_cfg.path = m_file;
+        if (!read_top(root) || !check_whole())
+            return *m_error;
+        return std::move(m_cfg);
+    }
+
+private:
+    bool fail(const std::string& where, const std::string& reason) {
+        if (!m_error) {
+            std::string msg = m_file + ": ";
+            if (!where.empty())
+                msg += where + ": ";
+            m_error = make_error("config", msg + reason);
+        }
+        return false;
+    }
+
+    bool type_error(const json::Json& v, const std::string& where, std::string_view want) {
+        return fail(where,
+                    "must be " + std::string(want) + ", not " + std::string(json::type_name(v)));
+    }
+
+    bool want_object(const json::Json& v, const std::string& where) {
+        return v.is_object() || type_error(v, where, "an object");
+    }
+
+    bool read_string(const json::Json& v, const std::string& where, std::string& out) {
+        auto s = v.as_string();
+        if (!s)
+            return type_error(v, where, "a string");
+        out = std::move(*s);
+        return true;
+    }
+
+    bool read_int(const json::Json& v, const std::string& where, long long lo, long long hi,
+                  long long& out) {
+        auto n = v.as_integer();
+        if (!n)
+            return type_error(v, where, "an integer");
+        if (*n < lo || *n > hi)
+            return fail(where, std::to_string(*n) + " is out of " + std::to_string(lo) + "-" +
+                                   std::to_string(hi));
+        out = *n;
+        return true;
+    }
+
+    template <typename E, size_t N>
+    bool read_enum(const json::Json& v, const std::string& where, const E (&all)[N], E& out) {
+        std::string s;
+        if (!read_string(v, where, s))
+            return false;
+        auto e = parse_enum(all, s);
+        if (!e)
+            return fail(where, "'" + s + "' is not one of " + enum_list(all));
+        out = *e;
+        return true;
+    }
+
+    // A host without a port; "" gives nullopt when `allow_empty`.
+    bool read_host(const json::Json& v, const std::string& where, bool allow_empty,
+                   std::optional<net::SockAddr>& out) {
+        std::string s;
+        if (!read_string(v, where, s))
+            return false;
+        if (s.empty()) {
+            if (!allow_empty)
+                return fail(where, "must not be empty");
+            out.reset();
+            return true;
+        }
+        auto a = net::SockAddr::parse_host(s);
+        if (!a) {
+            if (net::SockAddr::parse(s))
+                return fail(where, "'" + s + "' must be an address without a port");
+            return fail(where, a.error().message);
+        }
+        if (a->is_any())
+            return fail(where, "'" + s + "' is the any-address; name one address");
+        out = *a;
+        return true;
+    }
+
+    // ADDR:PORT with a port other than 0.
+    bool read_endpoint(const json::Json& v, const std::string& where, net::SockAddr& out) {
+        std::string s;
+        if (!read_string(v, where, s))
+            return false;
+        auto a = net::SockAddr::parse(s);
+        if (!a) {
+            auto host = net::SockAddr::parse_host(s);
+            if (!s.empty() && host)
+                return fail(where, "'" + s + "' needs a port: " +
+                                       (host->is_v6() ? "[ADDR]:PORT" : "ADDR:PORT"));
+            return fail(where, a.error().message);
+        }
+        if (a->port() == 0)
+            return fail(where, "'" + s + "': port 0 is not allowed");
+        out = *a;
+        return true;
+    }
+
+    // A file path, resolved against the config file's folder.
+    bool read_path(const json::Json& v, const std::string& where, std::string& out) {
+        std::string s;
+        if (!read_string(v, where, s))
+            return false;
+        if (s.empty())
+            return fail(where, "must not be empty");
+        fs::path p(s);
+        out = (p.is_absolute() ? p : m_dir / p).lexically_normal().string();
+        return true;
+    }
+
+    bool read_socket_path(const json::Json& v, const std::string& where, std::string& out) {
+        if (!read_path(v, where, out))
+            return false;
+        if (out.size() > MAX_SOCKET_PATH)
+            return fail(where, "'" + out + "' is " + std::to_string(out.size()) +
+                                   " bytes long; a Unix socket path holds at most " +
+                                   std::to_string(MAX_SOCKET_PATH));
+        return true;
+    }
+
+    bool read_secret(const std::string& where) {
+        const std::string& p = m_cfg.cluster.secret_file;
+        std::ifstream in(p, std::ios::binary);
+        if (!in)
+            return fail(where, "cannot read " + p + ": " + std::strerror(errno));
+        std::error_code ec;
+        if (!fs::is_regular_file(p, ec))
+            return fail(where, p + " is not a regular file");
+        std::string data;
+        data.resize(MAX_SECRET_BYTES + 1);
+        in.read(data.data(), static_cast<std::streamsize>(data.size()));
+        if (in.bad())
+            return fail(where, "cannot read " + p + ": read error");
+        data.resize(static_cast<size_t>(in.gcount()));
+        if (data.size() > MAX_SECRET_BYTES)
+            return fail(where,
+                        p + " is larger than " + std::to_string(MAX_SECRET_BYTES) + " bytes");
+        while (!data.empty() && (data.back() == '\n' || data.back() == '\r'))
+            data.pop_back();
+        if (data.empty())
+            return fail(where, p + " is empty");
+        m_cfg.cluster.secret = std::move(data);
+        return true;
+    }
+
+    template <size_t N>
+    bool unknown_key(const std::string& where, const std::string_view (&known)[N]) {
+        return fail(where, "unknown key (known keys: " + key_list(known) + ")");
+    }
+
+    bool read_top(const json::Json& root) {
+        if (!root.is_object())
+            return fail("", "the top level must be an object, not " +
+                                std::string(json::type_name(root)));
+        bool have_cluster = false, have_members = false;
+        const char* key;
+        json_t* value;
+        json_object_foreach(root.get(), key, value) {
+            json::Json v = json::Json::borrow(value);
+            std::string_view k = key;
+            bool ok;
+            if (k == "cluster") {
+                have_cluster = true;
+                ok = read_cluster(v);
+            } else if (k == "members") {
+                have_members = true;
+                ok = read_members(v);
+            } else {
+                ok = unknown_key(key, TOP_KEYS);
+            }
+            if (!ok)
+                return false;
+        }
+        if (!have_cluster)
+            return fail("cluster", "missing (an object with at least \"name\")");
+        if (!have_members)
+            return fail("members", "missing (an object of members by id)");
+        return true;
+    }
+
+    bool read_cluster(const json::Json& obj) {
+        if (!want_object(obj, "cluster"))
+            return false;
+        ClusterSettings& c = m_cfg.cluster;
+        bool have_name = false;
+        const char* key;
+        json_t* value;
+        json_object_foreach(obj.get(), key, value) {
+            json::Json v = json::Json::borrow(value);
+            std::string_view k = key;
+            std::string where = "cluster." + std::string(k);
+            long long n = 0;
+            bool ok = true;
+            if (k == "name") {
+                have_name = true;
+                ok = read_string(v, where, c.name);
+                if (ok && c.name.empty())
+                    ok = fail(where, "must not be empty");
+                if (ok && c.name.size() > MAX_NAME_CHARS)
+                    ok = fail(where,
+                              "is longer than " + std::to_string(MAX_NAME_CHARS) + " characters");
+                for (char ch : c.name)
+                    if (ok && static_cast<unsigned char>(ch) < 0x20)
+                        ok = fail(where, "holds a control character");
+            } else if (k == "wan_ip") {
+                ok = read_host(v, where, true, c.wan_ip);
+            } else if (k == "farm_port") {
+                ok = read_int(v, where, 1, 65535, n);
+                c.farm_port = static_cast<uint16_t>(n);
+            } else if (k == "heartbeat_ms") {
+                ok = read_int(v, where, MIN_HEARTBEAT_MS, MAX_HEARTBEAT_MS, n);
+                c.heartbeat_ms = static_cast<unsigned>(n);
+            } else if (k == "dead_after_ms") {
+                ok = read_int(v, where, MIN_HEARTBEAT_MS + 1, MAX_DEAD_AFTER_MS, n);
+                c.dead_after_ms = static_cast<unsigned>(n);
+            } else if (k == "secret_file") {
+                std::string s;
+                ok = read_string(v, where, s);
+                if (ok && s.empty()) {
+                    c.secret_file.clear();
+                    c.secret.clear();
+                } else if (ok) {
+                    ok = read_path(v, where, c.secret_file) && read_secret(where);
+                }
+            } else if (k == "media") {
+                ok = read_enum(v, where, MEDIAS, c.media);
+            } else {
+                ok = unknown_key(where, CLUSTER_KEYS);
+            }
+            if (!ok)
+                return false;
+        }
+        if (!have_name)
+            return fail("cluster.name", "missing (the cluster's name)");
+        return true;
+    }
+
+    bool read_members(const json::Json& obj) {
+        if (!want_object(obj, "members"))
+            return false;
+        if (obj.size() == 0)
+            return fail("members", "needs at least one member");
+        const char* key;
+        json_t* value;
+        json_object_foreach(obj.get(), key, value) {
+            std::string id = key;
+            std::string where = "members." + id;
+            if (!valid_member_id(id))
+                return fail(where, "a member id must be 1-" + std::to_string(MAX_ID_CHARS) +
+                                       " characters of A-Z, a-z, 0-9, '_' and '-'");
+            MemberConfig m;
+            m.id = id;
+            if (!read_member(json::Json::borrow(value), where, m))
+                return false;
+            m_cfg.members.push_back(std::move(m));
+        }
+        return true;
+    }
+
+    bool read_sip_listen(const json::Json& v, const std::string& where, MemberConfig& m) {
+        if (!v.is_array())
+            return type_error(v, where, "an array of \"ADDR:PORT\" strings");
+        m.sip_listen.clear();
+        for (size_t i = 0; i < v.size(); ++i) {
+            std::string at = where + "[" + std::to_string(i) + "]";
+            net::SockAddr a;
+            if (!read_endpoint(v.at(i), at, a))
+                return false;
+            for (const auto& prev : m.sip_listen)
+                if (prev == a)
+                    return fail(at, a.str() + " is listed twice");
+            m.sip_listen.push_back(a);
+        }
+        return true;
+    }
+
+    bool read_member(const json::Json& obj, const std::string& prefix, MemberConfig& m) {
+        if (!want_object(obj, prefix))
+            return false;
+        bool have_role = false, have_address = false, have_control = false;
+        const char* key;
+        json_t* value;
+        json_object_foreach(obj.get(), key, value) {
+            json::Json v = json::Json::borrow(value);
+            std::string_view k = key;
+            std::string where = prefix + "." + std::string(k);
+            bool ok = true;
+            if (k == "role") {
+                have_role = true;
+                ok = read_enum(v, where, ROLES, m.role);
+            } else if (k == "address") {
+                have_address = true;
+                std::optional<net::SockAddr> a;
+                ok = read_host(v, where, false, a);
+                if (ok)
+                    m.address = *a;
+            } else if (k == "wan_ip") {
+                ok = read_host(v, where, true, m.wan_ip);
+            } else if (k == "sip_farm") {
+                ok = read_enum(v, where, SIP_FARMS, m.sip_farm);
+            } else if (k == "call_legs") {
+                ok = read_enum(v, where, PLACEMENTS, m.call_legs);
+            } else if (k == "signals") {
+                ok = read_enum(v, where, PLACEMENTS, m.signals);
+            } else if (k == "sip_listen") {
+                ok = read_sip_listen(v, where, m);
+            } else if (k == "processor") {
+                net::SockAddr a;
+                ok = read_endpoint(v, where, a);
+                if (ok && a.is_any())
+                    ok = fail(where, "'" + a.str() +
+                                         "' is the any-address; name the address "
+                                         "the SIP server listens on");
+                if (ok)
+                    m.processor = a;
+            } else if (k == "media_ports") {
+                std::string s;
+                ok = read_string(v, where, s);
+                if (ok) {
+                    auto r = net::parse_port_range(s);
+                    if (!r)
+                        ok = fail(where, r.error().message);
+                    else
+                        m.media_ports = *r;
+                }
+            } else if (k == "control") {
+                have_control = true;
+                ok = read_socket_path(v, where, m.control);
+            } else if (k == "control_tcp") {
+                net::SockAddr a;
+                ok = read_endpoint(v, where, a);
+                if (ok)
+                    m.control_tcp = a;
+            } else if (k == "media") {
+                Media md = Media::none;
+                ok = read_enum(v, where, MEDIAS, md);
+                if (ok)
+                    m.media = md;
+            } else if (k == "media_control") {
+                ok = read_socket_path(v, where, m.media_control);
+            } else {
+                ok = unknown_key(where, MEMBER_KEYS);
+            }
+            if (!ok)
+                return false;
+        }
+        if (!have_role)
+            return fail(prefix + ".role", "missing (" + enum_list(ROLES) + ")");
+        if (!have_address)
+            return fail(prefix + ".address", "missing (the member's internal address)");
+        if (!have_control)
+            return fail(prefix + ".control", "missing (the path of the member's control socket)");
+        if (m.sip_listen.empty() && m.role != Role::backend)
+            return fail(prefix + ".sip_listen", "a " + std::string(to_string(m.role)) +
+                                                    " needs at least one \"ADDR:PORT\"");
+        if (m.processor) {
+            for (const auto& l : m.sip_listen) {
+                bool same =
+                    l == *m.processor || (l.is_any() && l.family() == m.processor->family() &&
+                                          l.port() == m.processor->port());
+                if (same)
+                    return fail(prefix + ".processor",
+                                m.processor->str() + " is one of the member's own sip_listen "
+                                                     "sockets; the processor is the SIP server "
+                                                     "behind sipfarmd");
+            }
+        }
+        return true;
+    }
+
+    // Checks that need the whole file: run after every key was read.
+    bool check_whole() {
+        const ClusterSettings& c = m_cfg.cluster;
+        std::vector<SeenPath> seen;
+        if (c.dead_after_ms <= c.heartbeat_ms)
+            return fail("cluster.dead_after_ms", std::to_string(c.dead_after_ms) +
+                                                     " must be greater than heartbeat_ms (" +
+                                                     std::to_string(c.heartbeat_ms) + ")");
+        for (size_t i = 0; i < m_cfg.members.size(); ++i) {
+            const MemberConfig& m = m_cfg.members[i];
+            std::string prefix = "members." + m.id;
+            for (size_t j = 0; j < i; ++j) {
+                const MemberConfig& o = m_cfg.members[j];
+                if (o.address == m.address)
+                    return fail(prefix + ".address",
+                                m.address.host() + " is already the address of member " + o.id);
+            }
+            for (size_t k = 0; k < m.sip_listen.size(); ++k) {
+                const net::SockAddr& l = m.sip_listen[k];
+                bool on_farm =
+                    l.port() == c.farm_port &&
+                    (l.is_any() ? l.family() == m.address.family() : l.same_host(m.address));
+                if (on_farm)
+                    return fail(prefix + ".sip_listen[" + std::to_string(k) + "]",
+                                l.str() + " takes the farm link's port (cluster.farm_port " +
+                                    std::to_string(c.farm_port) + ")");
+            }
+            if (!check_socket_path(m, "control", m.control, seen))
+                return false;
+            if (!m.media_control.empty() &&
+                !check_socket_path(m, "media_control", m.media_control, seen))
+                return false;
+            if (m.control_tcp) {
+                for (size_t j = 0; j < i; ++j) {
+                    const MemberConfig& o = m_cfg.members[j];
+                    if (o.control_tcp && *o.control_tcp == *m.control_tcp)
+                        return fail(prefix + ".control_tcp",
+                                    m.control_tcp->str() +
+                                        " is already the control_tcp of member " + o.id);
+                }
+            }
+        }
+        return true;
+    }
+
+    // A control or media_control socket path, and whose it is.
+    struct SeenPath {
+        std::string path;
+        std::string member;
+        std::string key;
+    };
+
+    // Every socket path must be unique across the cluster: members may share
+    // a host (tests, small labs), and two daemons cannot bind one path.
+    bool check_socket_path(const MemberConfig& m, const std::string& key, const std::string& path,
+                           std::vector<SeenPath>& seen) {
+        for (const SeenPath& s : seen)
+            if (s.path == path)
+                return fail("members." + m.id + "." + key,
+                            path + " is already the " + s.key + " socket of member " + s.member);
+        seen.push_back({path, m.id, key});
+        return true;
+    }
+
+    std::string m_file;
+    fs::path m_dir;
+    ClusterConfig m_cfg;
+    std::optional<Error> m_error;
+};
+
+} // namespace
+
+Result<ClusterConfig> parse(std::string_view text, const std::string& path) {
+    if (text.size() > MAX_CONFIG_BYTES)
+        return make_error("config",
+                          path + ": larger than " + std::to_string(MAX_CONFIG_BYTES) + " bytes");
+    auto doc = json::parse(text, path);
+    if (!doc)
+        return make_error("config", doc.error().message);
+    std::error_code ec;
+    fs::path dir = path.empty() ? fs::current_path(ec) : fs::absolute(path, ec).parent_path();
+    if (ec)
+        return make_error("config", path + ": cannot resolve its folder: " + ec.message());
+    Loader loader(path, dir);
+    return loader.run(*doc);
+}
+
+Result<ClusterConfig> load(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return make_error("config", path + ": cannot open: " + std::strerror(errno));
+    std::error_code ec;
+    if (fs::is_directory(path, ec))
+        return make_error("config", path + ": is a folder, not a file");
+    std::string text;
+    text.resize(MAX_CONFIG_BYTES + 1);
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    if (in.bad())
+        return make_error("config", path + ": read error");
+    text.resize(static_cast<size_t>(in.gcount()));
+    return parse(text, path);
+}
+
+} // namespace rtfarm::config

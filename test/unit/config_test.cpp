@@ -1,0 +1,568 @@
+// The cluster config loader: every bad file is refused with the file, the JSON
+// path and the reason; good files (the etc/ examples among them) load with
+// their defaults and absolute paths.
+#include "config/config.hpp"
+
+#include "test_paths.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <ostream>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+using namespace rtfarm;
+namespace fs = std::filesystem;
+
+// Boost.Test prints the config's enums by name (found by ADL).
+namespace rtfarm::config {
+template <typename E>
+requires std::is_enum_v<E> std::ostream& boost_test_print_type(std::ostream& os, const E& v) {
+    return os << to_string(v);
+}
+} // namespace rtfarm::config
+
+namespace {
+
+// The error of a failed Result, "" for a good one (for REQUIRE messages,
+// which Boost.Test builds even when the check passes).
+template <typename T> std::string why(const Result<T>& r) {
+    return r.ok() ? "" : r.error().message;
+}
+
+// Object members as raw JSON text, in order; DROP removes a key.
+using Fields = std::vector<std::pair<std::string, std::string>>;
+const std::string DROP = "<drop>";
+const std::string FILE_NAME = "/x/cfg.json";
+
+std::string q(const std::string& s) {
+    return "\"" + s + "\"";
+}
+
+Fields with(Fields base, const Fields& changes) {
+    for (const auto& [key, value] : changes) {
+        bool found = false;
+        for (auto it = base.begin(); it != base.end(); ++it)
+            if (it->first == key) {
+                found = true;
+                if (value == DROP)
+                    base.erase(it);
+                else
+                    it->second = value;
+                break;
+            }
+        if (!found && value != DROP)
+            base.emplace_back(key, value);
+    }
+    return base;
+}
+
+std::string object(const Fields& fields) {
+    std::string out = "{";
+    for (size_t i = 0; i < fields.size(); ++i)
+        out += (i ? ", " : "") + q(fields[i].first) + ": " + fields[i].second;
+    return out + "}";
+}
+
+Fields cluster(const Fields& changes = {}) {
+    return with({{"name", q("t")}}, changes);
+}
+
+Fields frontend(int n, const Fields& changes = {}) {
+    std::string id = "f" + std::to_string(n);
+    return with({{"role", q("frontend")},
+                 {"address", q("10.77.0.1" + std::to_string(n))},
+                 {"sip_listen", R"(["0.0.0.0:5060"])"},
+                 {"control", q("/run/rtfarm/" + id + ".sock")}},
+                changes);
+}
+
+std::string doc(const Fields& cluster_fields,
+                const std::vector<std::pair<std::string, Fields>>& ms) {
+    Fields members;
+    for (const auto& [id, f] : ms)
+        members.emplace_back(id, object(f));
+    return object({{"cluster", object(cluster_fields)}, {"members", object(members)}});
+}
+
+std::string one(const Fields& member_changes) {
+    return doc(cluster(), {{"f1", frontend(1, member_changes)}});
+}
+
+struct BadCase {
+    const char* name;
+    std::string text;
+    std::string path; // JSON path; "" = the top level
+    std::string reason;
+};
+
+std::vector<BadCase> bad_cases() {
+    const std::string long_path = q("/run/rtfarm/" + std::string(120, 'x') + ".sock");
+    return {
+        {"top level not object", "[1, 2]", "", "the top level must be an object, not array"},
+        {"members error before a later unknown key",
+         R"({"cluster": {"name": "t"}, "members": {}, "extra": 1})", "members",
+         "needs at least one member"},
+        {"unknown top key after members",
+         doc(cluster(), {{"f1", frontend(1)}}).insert(1, R"("extra": 1, )"), "extra",
+         "unknown key (known keys: cluster, members)"},
+        {"missing cluster", object({{"members", object({{"f1", object(frontend(1))}})}}), "cluster",
+         "missing"},
+        {"missing members", object({{"cluster", object(cluster())}}), "members", "missing"},
+        {"cluster not object", object({{"cluster", q("t")}}), "cluster",
+         "must be an object, not string"},
+        {"cluster.name missing", doc(cluster({{"name", DROP}}), {{"f1", frontend(1)}}),
+         "cluster.name", "missing"},
+        {"cluster.name empty", doc(cluster({{"name", q("")}}), {{"f1", frontend(1)}}),
+         "cluster.name", "must not be empty"},
+        {"cluster.name integer", doc(cluster({{"name", "7"}}), {{"f1", frontend(1)}}),
+         "cluster.name", "must be a string, not integer"},
+        {"cluster.name too long",
+         doc(cluster({{"name", q(std::string(65, 'n'))}}), {{"f1", frontend(1)}}), "cluster.name",
+         "longer than 64"},
+        {"cluster unknown key", doc(cluster({{"colour", q("red")}}), {{"f1", frontend(1)}}),
+         "cluster.colour", "unknown key"},
+        {"cluster.wan_ip with port",
+         doc(cluster({{"wan_ip", q("203.0.113.1:5060")}}), {{"f1", frontend(1)}}), "cluster.wan_ip",
+         "must be an address without a port"},
+        {"cluster.wan_ip not an address",
+         doc(cluster({{"wan_ip", q("vip.example")}}), {{"f1", frontend(1)}}), "cluster.wan_ip",
+         "is not an IPv4 or IPv6 address"},
+        {"cluster.wan_ip any", doc(cluster({{"wan_ip", q("0.0.0.0")}}), {{"f1", frontend(1)}}),
+         "cluster.wan_ip", "any-address"},
+        {"farm_port 0", doc(cluster({{"farm_port", "0"}}), {{"f1", frontend(1)}}),
+         "cluster.farm_port", "0 is out of 1-65535"},
+        {"farm_port too big", doc(cluster({{"farm_port", "70000"}}), {{"f1", frontend(1)}}),
+         "cluster.farm_port", "70000 is out of 1-65535"},
+        {"farm_port string", doc(cluster({{"farm_port", q("5069")}}), {{"f1", frontend(1)}}),
+         "cluster.farm_port", "must be an integer, not string"},
+        {"farm_port real", doc(cluster({{"farm_port", "5069.0"}}), {{"f1", frontend(1)}}),
+         "cluster.farm_port", "must be an integer, not number"},
+        {"heartbeat_ms too small", doc(cluster({{"heartbeat_ms", "5"}}), {{"f1", frontend(1)}}),
+         "cluster.heartbeat_ms", "5 is out of 10-60000"},
+        {"dead_after_ms not above heartbeat",
+         doc(cluster({{"heartbeat_ms", "300"}, {"dead_after_ms", "300"}}), {{"f1", frontend(1)}}),
+         "cluster.dead_after_ms", "300 must be greater than heartbeat_ms (300)"},
+        {"dead_after_ms negative", doc(cluster({{"dead_after_ms", "-1"}}), {{"f1", frontend(1)}}),
+         "cluster.dead_after_ms", "-1 is out of"},
+        {"secret_file absent",
+         doc(cluster({{"secret_file", q("/nonexistent/farm.key")}}), {{"f1", frontend(1)}}),
+         "cluster.secret_file", "cannot read /nonexistent/farm.key"},
+        {"secret_file not a file",
+         doc(cluster({{"secret_file", q("/dev/null")}}), {{"f1", frontend(1)}}),
+         "cluster.secret_file", "/dev/null is not a regular file"},
+        {"cluster.media bad", doc(cluster({{"media", q("relay")}}), {{"f1", frontend(1)}}),
+         "cluster.media", "'relay' is not one of none or anchor"},
+        {"members empty", doc(cluster(), {}), "members", "needs at least one member"},
+        {"members array", object({{"cluster", object(cluster())}, {"members", "[]"}}), "members",
+         "must be an object, not array"},
+        {"member id with space", doc(cluster(), {{"f 1", frontend(1)}}), "members.f 1",
+         "a member id must be 1-32 characters"},
+        {"member id too long", doc(cluster(), {{std::string(33, 'a'), frontend(1)}}),
+         "members." + std::string(33, 'a'), "a member id must be 1-32"},
+        {"member id empty", doc(cluster(), {{"", frontend(1)}}), "members.", "a member id must be"},
+        {"member not object",
+         object({{"cluster", object(cluster())}, {"members", R"({"f1": "x"})"}}), "members.f1",
+         "must be an object, not string"},
+        {"member unknown key", one({{"colour", q("red")}}), "members.f1.colour",
+         "unknown key (known keys: role, address"},
+        {"role missing", one({{"role", DROP}}), "members.f1.role",
+         "missing (frontend, backend or standalone)"},
+        {"role bad", one({{"role", q("front")}}), "members.f1.role",
+         "'front' is not one of frontend, backend or standalone"},
+        {"address missing", one({{"address", DROP}}), "members.f1.address", "missing"},
+        {"address with port", one({{"address", q("10.77.0.11:5069")}}), "members.f1.address",
+         "must be an address without a port"},
+        {"address any", one({{"address", q("0.0.0.0")}}), "members.f1.address", "any-address"},
+        {"address empty", one({{"address", q("")}}), "members.f1.address", "must not be empty"},
+        {"address array", one({{"address", "[]"}}), "members.f1.address",
+         "must be a string, not array"},
+        {"wan_ip bad", one({{"wan_ip", q("203.0.113")}}), "members.f1.wan_ip",
+         "is not an IPv4 or IPv6 address"},
+        {"wan_ip v6 with port", one({{"wan_ip", q("[2001:db8::1]:5060")}}), "members.f1.wan_ip",
+         "must be an address without a port"},
+        {"sip_farm bad", one({{"sip_farm", q("yes")}}), "members.f1.sip_farm",
+         "'yes' is not one of member, disabled, relay or auto"},
+        {"call_legs underscore", one({{"call_legs", q("locally_for_others")}}),
+         "members.f1.call_legs", "is not one of locally, locally-for-others, remotely or auto"},
+        {"signals integer", one({{"signals", "1"}}), "members.f1.signals",
+         "must be a string, not integer"},
+        {"sip_listen missing for frontend", one({{"sip_listen", DROP}}), "members.f1.sip_listen",
+         "a frontend needs at least one"},
+        {"sip_listen empty for standalone", one({{"role", q("standalone")}, {"sip_listen", "[]"}}),
+         "members.f1.sip_listen", "a standalone needs at least one"},
+        {"sip_listen string", one({{"sip_listen", q("0.0.0.0:5060")}}), "members.f1.sip_listen",
+         "must be an array"},
+        {"sip_listen without port", one({{"sip_listen", R"(["0.0.0.0:5060", "10.77.0.11"])"}}),
+         "members.f1.sip_listen[1]", "'10.77.0.11' needs a port"},
+        {"sip_listen listed twice", one({{"sip_listen", R"(["0.0.0.0:5060", "0.0.0.0:5060"])"}}),
+         "members.f1.sip_listen[1]", "0.0.0.0:5060 is listed twice"},
+        {"sip_listen v6 unbalanced", one({{"sip_listen", R"(["[2001:db8::1:5060"])"}}),
+         "members.f1.sip_listen[0]", "missing ']'"},
+        {"sip_listen v6 without brackets", one({{"sip_listen", R"(["2001:db8::1:5060"])"}}),
+         "members.f1.sip_listen[0]", "needs a port: [ADDR]:PORT"},
+        {"sip_listen port 0", one({{"sip_listen", R"(["0.0.0.0:0"])"}}), "members.f1.sip_listen[0]",
+         "port 0 is not allowed"},
+        {"sip_listen on farm port", one({{"sip_listen", R"(["0.0.0.0:5060", "0.0.0.0:5069"])"}}),
+         "members.f1.sip_listen[1]", "takes the farm link's port (cluster.farm_port 5069)"},
+        {"processor any", one({{"processor", q("0.0.0.0:5070")}}), "members.f1.processor",
+         "any-address"},
+        {"processor is own socket", one({{"processor", q("127.0.0.1:5060")}}),
+         "members.f1.processor", "is one of the member's own sip_listen sockets"},
+        {"processor without port", one({{"processor", q("127.0.0.1")}}), "members.f1.processor",
+         "needs a port"},
+        {"media_ports empty range", one({{"media_ports", q("20000-10000")}}),
+         "members.f1.media_ports", "range 20000-10000 is empty"},
+        {"media_ports single port", one({{"media_ports", q("10000")}}), "members.f1.media_ports",
+         "is not a range LO-HI"},
+        {"media_ports port 0", one({{"media_ports", q("0-100")}}), "members.f1.media_ports",
+         "port 0 is out of 1-65535"},
+        {"media_ports integer", one({{"media_ports", "10000"}}), "members.f1.media_ports",
+         "must be a string, not integer"},
+        {"control missing", one({{"control", DROP}}), "members.f1.control", "missing"},
+        {"control empty", one({{"control", q("")}}), "members.f1.control", "must not be empty"},
+        {"control too long", one({{"control", long_path}}), "members.f1.control",
+         "a Unix socket path holds at most 107"},
+        {"control_tcp without port", one({{"control_tcp", q("10.77.0.11")}}),
+         "members.f1.control_tcp", "needs a port"},
+        {"media bad", one({{"media", q("proxy")}}), "members.f1.media",
+         "'proxy' is not one of none or anchor"},
+        {"duplicate member address",
+         doc(cluster(), {{"f1", frontend(1)}, {"f2", frontend(2, {{"address", q("10.77.0.11")}})}}),
+         "members.f2.address", "10.77.0.11 is already the address of member f1"},
+        {"duplicate member address v6",
+         doc(cluster(), {{"f1", frontend(1, {{"address", q("2001:db8::1")}})},
+                         {"f2", frontend(2, {{"address", q("[2001:db8:0::1]")}})}}),
+         "members.f2.address", "2001:db8::1 is already the address of member f1"},
+        {"duplicate control socket",
+         doc(cluster(),
+             {{"f1", frontend(1)}, {"f2", frontend(2, {{"control", q("/run/rtfarm/f1.sock")}})}}),
+         "members.f2.control", "/run/rtfarm/f1.sock is already the control socket of member f1"},
+        {"media_control is own control", one({{"media_control", q("/run/rtfarm/f1.sock")}}),
+         "members.f1.media_control", "is already the control socket of member f1"},
+        {"control is another's media_control",
+         doc(cluster(), {{"f1", frontend(1, {{"media_control", q("/run/rtfarm/m.sock")}})},
+                         {"f2", frontend(2, {{"control", q("/run/rtfarm/m.sock")}})}}),
+         "members.f2.control", "is already the media_control socket of member f1"},
+        {"duplicate control_tcp",
+         doc(cluster(), {{"f1", frontend(1, {{"control_tcp", q("10.77.0.11:5068")}})},
+                         {"f2", frontend(2, {{"control_tcp", q("10.77.0.11:5068")}})}}),
+         "members.f2.control_tcp", "10.77.0.11:5068 is already the control_tcp of member f1"},
+    };
+}
+
+std::string expected_prefix(const std::string& path) {
+    return path.empty() ? FILE_NAME + ": " : FILE_NAME + ": " + path + ": ";
+}
+
+// A fresh folder under the system's temporary folder, removed at the end.
+class TempDir {
+public:
+    TempDir() {
+        std::string tmpl = (fs::temp_directory_path() / "rtfarm-config-XXXXXX").string();
+        BOOST_REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+        m_path = tmpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(m_path, ec);
+    }
+    const fs::path& path() const { return m_path; }
+    std::string write(const std::string& name, const std::string& text) const {
+        fs::path p = m_path / name;
+        std::ofstream(p, std::ios::binary) << text;
+        return p.string();
+    }
+
+private:
+    fs::path m_path;
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(bad_configs_name_path_and_reason) {
+    auto cases = bad_cases();
+    BOOST_TEST(cases.size() >= 30u);
+    for (const auto& c : cases) {
+        BOOST_TEST_CONTEXT(c.name << "\n  text: " << c.text) {
+            auto r = rtfarm::config::parse(c.text, FILE_NAME);
+            BOOST_REQUIRE(!r.ok());
+            const std::string& msg = r.error().message;
+            BOOST_TEST(r.error().code == "config");
+            BOOST_TEST(msg.rfind(expected_prefix(c.path), 0) == 0, "message: " << msg);
+            BOOST_TEST(msg.find(c.reason) != std::string::npos, "message: " << msg);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(the_first_error_in_file_order_wins) {
+    // Two errors: the member's comes first in the file.
+    std::string text =
+        object({{"members", object({{"f1", object(frontend(1, {{"role", q("x")}}))}})},
+                {"cluster", object(cluster({{"farm_port", "0"}}))}});
+    auto r = rtfarm::config::parse(text, FILE_NAME);
+    BOOST_REQUIRE(!r.ok());
+    BOOST_TEST(r.error().message.find("members.f1.role") != std::string::npos);
+    auto again = rtfarm::config::parse(text, FILE_NAME);
+    BOOST_TEST(again.error().message == r.error().message);
+}
+
+BOOST_AUTO_TEST_CASE(syntax_errors_name_line_and_column) {
+    auto r = rtfarm::config::parse("{\n  \"cluster\": {\"name\": \"t\",}\n}\n", FILE_NAME);
+    BOOST_REQUIRE(!r.ok());
+    BOOST_TEST(r.error().code == "config");
+    BOOST_TEST(r.error().message.rfind(FILE_NAME + ":2:", 0) == 0, r.error().message);
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_keys_are_rejected) {
+    std::string text = R"({"cluster": {"name": "a", "name": "b"}, "members": {}})";
+    auto r = rtfarm::config::parse(text, FILE_NAME);
+    BOOST_REQUIRE(!r.ok());
+    BOOST_TEST(r.error().message.rfind(FILE_NAME + ":1:", 0) == 0, r.error().message);
+    BOOST_TEST(r.error().message.find("duplicate") != std::string::npos, r.error().message);
+
+    std::string members = doc(cluster(), {{"f1", frontend(1)}});
+    members.insert(members.find("\"f1\""), "\"f1\": {}, ");
+    auto m = rtfarm::config::parse(members, FILE_NAME);
+    BOOST_REQUIRE(!m.ok());
+    BOOST_TEST(m.error().message.find("duplicate") != std::string::npos, m.error().message);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_key_is_an_error_at_every_level) {
+    auto top = rtfarm::config::parse(doc(cluster(), {{"f1", frontend(1)}}).insert(1, R"("x": 1, )"),
+                                     FILE_NAME);
+    auto cl = rtfarm::config::parse(doc(cluster({{"x", "1"}}), {{"f1", frontend(1)}}), FILE_NAME);
+    auto mem = rtfarm::config::parse(one({{"x", "1"}}), FILE_NAME);
+    BOOST_TEST(!top.ok());
+    BOOST_TEST(!cl.ok());
+    BOOST_TEST(!mem.ok());
+    BOOST_TEST(top.error().message ==
+               FILE_NAME + ": x: unknown key (known keys: cluster, members)");
+    BOOST_TEST(cl.error().message.rfind(FILE_NAME + ": cluster.x: unknown key", 0) == 0);
+    BOOST_TEST(mem.error().message.rfind(FILE_NAME + ": members.f1.x: unknown key", 0) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(minimal_config_gets_the_defaults) {
+    auto r = rtfarm::config::parse(one({}), FILE_NAME);
+    BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+    const rtfarm::config::ClusterConfig& c = *r;
+    BOOST_TEST(c.path == FILE_NAME);
+    BOOST_TEST(c.cluster.name == "t");
+    BOOST_TEST(!c.cluster.wan_ip);
+    BOOST_TEST(c.cluster.farm_port == 5069);
+    BOOST_TEST(c.cluster.heartbeat_ms == 200u);
+    BOOST_TEST(c.cluster.dead_after_ms == 1000u);
+    BOOST_TEST(c.cluster.secret_file.empty());
+    BOOST_TEST(c.cluster.secret.empty());
+    BOOST_TEST(c.cluster.media == rtfarm::config::Media::none);
+    BOOST_REQUIRE(c.members.size() == 1u);
+    const rtfarm::config::MemberConfig& m = c.members[0];
+    BOOST_TEST(m.id == "f1");
+    BOOST_TEST(m.role == rtfarm::config::Role::frontend);
+    BOOST_TEST(m.address.str() == "10.77.0.11:0");
+    BOOST_TEST(!m.wan_ip);
+    BOOST_TEST(m.sip_farm == rtfarm::config::SipFarm::automatic);
+    BOOST_TEST(m.call_legs == rtfarm::config::Placement::automatic);
+    BOOST_TEST(m.signals == rtfarm::config::Placement::automatic);
+    BOOST_REQUIRE(m.sip_listen.size() == 1u);
+    BOOST_TEST(m.sip_listen[0].str() == "0.0.0.0:5060");
+    BOOST_TEST(!m.processor);
+    BOOST_TEST(!m.media_ports);
+    BOOST_TEST(m.control == "/run/rtfarm/f1.sock");
+    BOOST_TEST(!m.control_tcp);
+    BOOST_TEST(!m.media);
+    BOOST_TEST(m.media_control.empty());
+    BOOST_TEST(c.media_of(m) == rtfarm::config::Media::none);
+    BOOST_TEST(!c.advertised_ip(m));
+}
+
+BOOST_AUTO_TEST_CASE(backend_may_have_no_sip_listen) {
+    auto r = rtfarm::config::parse(
+        doc(cluster(), {{"f1", frontend(1)},
+                        {"b1", frontend(2, {{"role", q("backend")}, {"sip_listen", DROP}})}}),
+        FILE_NAME);
+    BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+    BOOST_TEST(r->members[1].sip_listen.empty());
+}
+
+BOOST_AUTO_TEST_CASE(every_field_is_read) {
+    auto r = rtfarm::config::parse(
+        doc(cluster({{"wan_ip", q("203.0.113.1")},
+                     {"farm_port", "6000"},
+                     {"heartbeat_ms", "50"},
+                     {"dead_after_ms", "400"},
+                     {"secret_file", q("")},
+                     {"media", q("anchor")}}),
+            {{"f1", frontend(1, {{"wan_ip", q("")},
+                                 {"sip_farm", q("member")},
+                                 {"call_legs", q("locally")},
+                                 {"signals", q("remotely")},
+                                 {"processor", q("127.0.0.1:5070")},
+                                 {"media_ports", q("10000-19999")},
+                                 {"control_tcp", q("10.77.0.11:5068")},
+                                 {"media", q("none")},
+                                 {"media_control", q("/run/rtfarm/f1-media.sock")}})},
+             {"f2", frontend(2, {{"wan_ip", q("203.0.113.2")}, {"sip_farm", q("relay")}})}}),
+        FILE_NAME);
+    BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+    const auto& c = *r;
+    BOOST_TEST(c.cluster.wan_ip->host() == "203.0.113.1");
+    BOOST_TEST(c.cluster.farm_port == 6000);
+    BOOST_TEST(c.cluster.heartbeat_ms == 50u);
+    BOOST_TEST(c.cluster.dead_after_ms == 400u);
+    BOOST_TEST(c.cluster.media == rtfarm::config::Media::anchor);
+    const auto& f1 = c.members[0];
+    BOOST_TEST(!f1.wan_ip);
+    BOOST_TEST(f1.sip_farm == rtfarm::config::SipFarm::member);
+    BOOST_TEST(f1.call_legs == rtfarm::config::Placement::locally);
+    BOOST_TEST(f1.signals == rtfarm::config::Placement::remotely);
+    BOOST_TEST(f1.processor->str() == "127.0.0.1:5070");
+    BOOST_TEST((*f1.media_ports == net::PortRange{10000, 19999}));
+    BOOST_TEST(f1.control_tcp->str() == "10.77.0.11:5068");
+    BOOST_TEST((f1.media == rtfarm::config::Media::none));
+    BOOST_TEST(f1.media_control == "/run/rtfarm/f1-media.sock");
+    BOOST_TEST(c.media_of(f1) == rtfarm::config::Media::none);
+    BOOST_TEST(c.advertised_ip(f1)->host() == "203.0.113.1");
+    const auto& f2 = c.members[1];
+    BOOST_TEST(c.media_of(f2) == rtfarm::config::Media::anchor);
+    BOOST_TEST(c.advertised_ip(f2)->host() == "203.0.113.2");
+    BOOST_TEST(f2.sip_farm == rtfarm::config::SipFarm::relay);
+    BOOST_TEST(c.find("f2") == &c.members[1]);
+    BOOST_TEST(c.find("f3") == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(ipv6_addresses) {
+    auto r = rtfarm::config::parse(
+        doc(cluster({{"wan_ip", q("[2001:db8::10]")}}),
+            {{"f1", frontend(1, {{"address", q("2001:db8:77::11")},
+                                 {"wan_ip", q("2001:db8::11")},
+                                 {"sip_listen", R"(["[2001:db8::10]:5060", "[::]:5060"])"},
+                                 {"processor", q("[::1]:5070")},
+                                 {"control_tcp", q("[2001:db8:77::11]:5068")}})},
+             {"f2", frontend(2)}}),
+        FILE_NAME);
+    BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+    const auto& f1 = r->members[0];
+    BOOST_TEST(f1.address.is_v6());
+    BOOST_TEST(f1.address.host() == "2001:db8:77::11");
+    BOOST_TEST(f1.wan_ip->host() == "2001:db8::11");
+    BOOST_TEST(r->cluster.wan_ip->host() == "2001:db8::10");
+    BOOST_TEST(f1.sip_listen[0].str() == "[2001:db8::10]:5060");
+    BOOST_TEST(f1.sip_listen[1].is_any());
+    BOOST_TEST(f1.processor->str() == "[::1]:5070");
+    BOOST_TEST(r->members[1].address.is_v4()); // families may differ between members
+}
+
+BOOST_AUTO_TEST_CASE(relative_paths_resolve_against_the_file_folder) {
+    TempDir dir;
+    fs::create_directory(dir.path() / "keys");
+    dir.write("keys/farm.key", "s3cret\r\n\n");
+    std::string text = doc(cluster({{"secret_file", q("keys/farm.key")}}),
+                           {{"f1", frontend(1, {{"control", q("f1.sock")},
+                                                {"media_control", q("run/../f1-media.sock")}})}});
+    std::string file = dir.write("cluster.json", text);
+    auto r = rtfarm::config::load(file);
+    BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+    BOOST_TEST(r->cluster.secret_file == (dir.path() / "keys/farm.key").string());
+    BOOST_TEST(r->cluster.secret == "s3cret");
+    BOOST_TEST(r->members[0].control == (dir.path() / "f1.sock").string());
+    BOOST_TEST(r->members[0].media_control == (dir.path() / "f1-media.sock").string());
+    BOOST_TEST(fs::path(r->members[0].control).is_absolute());
+
+    // The same text read relative to the current folder: resolved against it.
+    auto here = rtfarm::config::parse(text, "cluster.json");
+    BOOST_REQUIRE(!here.ok()); // no keys/farm.key in the current folder
+    BOOST_TEST(here.error().message.find("cluster.json: cluster.secret_file: cannot read " +
+                                         (fs::current_path() / "keys/farm.key").string()) == 0,
+               here.error().message);
+}
+
+BOOST_AUTO_TEST_CASE(secret_file_must_not_be_empty) {
+    TempDir dir;
+    dir.write("empty.key", "");
+    dir.write("newline.key", "\n");
+    for (const char* name : {"empty.key", "newline.key"}) {
+        std::string file =
+            dir.write("c.json", doc(cluster({{"secret_file", q(name)}}), {{"f1", frontend(1)}}));
+        auto r = rtfarm::config::load(file);
+        BOOST_REQUIRE(!r.ok());
+        BOOST_TEST(r.error().message ==
+                   file + ": cluster.secret_file: " + (dir.path() / name).string() + " is empty");
+    }
+}
+
+BOOST_AUTO_TEST_CASE(load_errors) {
+    auto missing = rtfarm::config::load("/nonexistent/cluster.json");
+    BOOST_REQUIRE(!missing.ok());
+    BOOST_TEST(missing.error().code == "config");
+    BOOST_TEST(missing.error().message.rfind("/nonexistent/cluster.json: cannot open", 0) == 0);
+
+    TempDir dir;
+    auto folder = rtfarm::config::load(dir.path().string());
+    BOOST_REQUIRE(!folder.ok());
+    BOOST_TEST(folder.error().code == "config");
+
+    std::string big = dir.write("big.json", std::string(1024 * 1024 + 10, ' '));
+    auto too_big = rtfarm::config::load(big);
+    BOOST_REQUIRE(!too_big.ok());
+    BOOST_TEST(too_big.error().message.find("larger than") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(examples_load) {
+    for (const char* name : {"etc/single-ip-nat.json", "etc/multi-ip-nat.json", "etc/dsr.json"}) {
+        BOOST_TEST_CONTEXT(name) {
+            auto r = rtfarm::config::load(test::repo_path(name));
+            BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+            BOOST_TEST(!r->members.empty());
+        }
+    }
+    auto dsr = rtfarm::config::load(test::repo_path("etc/dsr.json"));
+    BOOST_REQUIRE(dsr.ok());
+    for (const auto& m : dsr->members) {
+        BOOST_TEST(m.sip_listen.size() == 2u);
+        BOOST_TEST(m.sip_listen[1].is_any());
+    }
+}
+
+BOOST_AUTO_TEST_CASE(two_loads_of_one_file_are_equal) {
+    std::string path = test::repo_path("etc/single-ip-nat.json");
+    auto a = rtfarm::config::load(path);
+    auto b = rtfarm::config::load(path);
+    BOOST_REQUIRE(a.ok());
+    BOOST_REQUIRE(b.ok());
+    BOOST_TEST((*a == *b));
+    rtfarm::config::ClusterConfig changed = *b;
+    changed.members[0].media_ports->hi -= 1;
+    BOOST_TEST(!(*a == changed));
+}
+
+BOOST_AUTO_TEST_CASE(enum_names_round_trip) {
+    for (auto v : {rtfarm::config::Role::frontend, rtfarm::config::Role::backend,
+                   rtfarm::config::Role::standalone})
+        BOOST_TEST((rtfarm::config::parse_role(rtfarm::config::to_string(v)) == v));
+    for (auto v : {rtfarm::config::SipFarm::member, rtfarm::config::SipFarm::disabled,
+                   rtfarm::config::SipFarm::relay, rtfarm::config::SipFarm::automatic})
+        BOOST_TEST((rtfarm::config::parse_sip_farm(rtfarm::config::to_string(v)) == v));
+    for (auto v :
+         {rtfarm::config::Placement::locally, rtfarm::config::Placement::locally_for_others,
+          rtfarm::config::Placement::remotely, rtfarm::config::Placement::automatic})
+        BOOST_TEST((rtfarm::config::parse_placement(rtfarm::config::to_string(v)) == v));
+    for (auto v : {rtfarm::config::Media::none, rtfarm::config::Media::anchor})
+        BOOST_TEST((rtfarm::config::parse_media(rtfarm::config::to_string(v)) == v));
+    BOOST_TEST(rtfarm::config::to_string(rtfarm::config::Placement::locally_for_others) ==
+               "locally-for-others");
+    BOOST_TEST(rtfarm::config::to_string(rtfarm::config::SipFarm::automatic) == "auto");
+    BOOST_TEST(!rtfarm::config::parse_role("Frontend"));
+    BOOST_TEST(!rtfarm::config::parse_placement("automatic"));
+    BOOST_TEST(!rtfarm::config::parse_media(""));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
