@@ -1,0 +1,203 @@
+#include "json/control_client.hpp"
+
+#include "net/address.hpp"
+#include "net/socket.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+namespace rtfarm::json {
+namespace {
+
+using Clock = ControlClient::Clock;
+
+int remaining_ms(Clock::time_point deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0)
+        return 0;
+    return static_cast<int>(std::min<long long>(left.count(), 1 << 30));
+}
+
+// Waits for `events` on fd until the deadline: 1 ready, 0 timed out, -1 error.
+int wait_for(int fd, short events, Clock::time_point deadline) {
+    for (;;) {
+        pollfd p{fd, events, 0};
+        int rc = ::poll(&p, 1, remaining_ms(deadline));
+        if (rc > 0)
+            return 1;
+        if (rc == 0)
+            return 0;
+        if (errno != EINTR)
+            return -1;
+        if (Clock::now() >= deadline)
+            return 0;
+    }
+}
+
+Error timeout_error(const std::string& target, std::string_view what) {
+    return make_error("timeout", std::string(what) + " " + target + ": timed out");
+}
+
+} // namespace
+
+ControlClient::ControlClient(UniqueFd fd, std::string target)
+    : m_fd(std::move(fd))
+    , m_target(std::move(target)) {
+}
+
+Result<ControlClient> ControlClient::connect(std::string target,
+                                             std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    if (target.find('/') != std::string::npos) {
+        // A full backlog clears as the server accepts: retry until the deadline.
+        for (;;) {
+            auto fd = net::unix_connect(target);
+            if (fd)
+                return ControlClient(std::move(*fd), std::move(target));
+            if (fd.error().code != "busy")
+                return fd.error();
+            if (Clock::now() >= deadline)
+                return timeout_error(target, "connect");
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+    auto addr = net::SockAddr::parse(target);
+    if (!addr)
+        return make_error(
+            "bad_address",
+            "'" + target + "' is neither a socket path nor ADDRESS:PORT: " + addr.error().message);
+    auto fd = net::tcp_connect(*addr);
+    if (!fd)
+        return fd.error();
+    int ready = wait_for(fd->get(), POLLOUT, deadline);
+    if (ready == 0)
+        return timeout_error(target, "connect");
+    if (ready < 0)
+        return make_error("io", "connect " + target + ": poll: " + std::strerror(errno));
+    if (auto st = net::connect_error(fd->get(), target); !st)
+        return st.error();
+    return ControlClient(std::move(*fd), std::move(target));
+}
+
+Status ControlClient::send_until(std::string_view bytes, Clock::time_point deadline) {
+    if (!m_fd)
+        return make_error("io", "send to " + m_target + ": not connected");
+    size_t done = 0;
+    while (done < bytes.size()) {
+        ssize_t n = ::send(m_fd.get(), bytes.data() + done, bytes.size() - done,
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            done += size_t(n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int ready = wait_for(m_fd.get(), POLLOUT, deadline);
+            if (ready == 0)
+                return timeout_error(m_target, "send to");
+            if (ready < 0)
+                return make_error("io", "send to " + m_target + ": poll: " + std::strerror(errno));
+            continue;
+        }
+        return make_error("io", "send to " + m_target + ": " +
+                                    (n < 0 ? std::strerror(errno) : "no progress"));
+    }
+    return {};
+}
+
+Result<std::string> ControlClient::read_until(Clock::time_point deadline) {
+    if (!m_fd)
+        return make_error("io", "read from " + m_target + ": not connected");
+    char buf[16384];
+    for (;;) {
+        if (auto frame = m_framer.next_line()) {
+            if (frame->kind == LineFramer::Kind::oversize)
+                return make_error("bad_reply", "reply from " + m_target + " longer than " +
+                                                   std::to_string(m_framer.max_line()) + " bytes");
+            return std::string(frame->text);
+        }
+        ssize_t n = ::recv(m_fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+        if (n > 0) {
+            m_framer.feed(std::string_view(buf, size_t(n)));
+            continue;
+        }
+        if (n == 0)
+            return make_error("io", "connection closed by " + m_target);
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return make_error("io", "read from " + m_target + ": " + std::strerror(errno));
+        int ready = wait_for(m_fd.get(), POLLIN, deadline);
+        if (ready == 0)
+            return timeout_error(m_target, "no reply from");
+        if (ready < 0)
+            return make_error("io", "read from " + m_target + ": poll: " + std::strerror(errno));
+    }
+}
+
+Status ControlClient::send_raw(std::string_view bytes, std::chrono::milliseconds timeout) {
+    return send_until(bytes, Clock::now() + timeout);
+}
+
+Result<std::string> ControlClient::read_line(std::chrono::milliseconds timeout) {
+    return read_until(Clock::now() + timeout);
+}
+
+Result<std::string> ControlClient::call_raw(std::string_view bytes,
+                                            std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    if (auto st = send_until(bytes, deadline); !st)
+        return st.error();
+    return read_until(deadline);
+}
+
+Result<Json> ControlClient::call(std::string_view op, Json args,
+                                 std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    if (args && !args.is_object())
+        return make_error("bad_request", "the arguments of '" + std::string(op) +
+                                             "' must be a JSON object, not " +
+                                             std::string(type_name(args)));
+    long long id = m_next_id++;
+    Json req = Json::object();
+    req.set("id", id);
+    req.set("op", op);
+    if (args) {
+        const char* key = nullptr;
+        json_t* value = nullptr;
+        json_object_foreach(args.get(), key, value) {
+            if (std::strcmp(key, "id") == 0 || std::strcmp(key, "op") == 0)
+                return make_error("bad_request", std::string("the arguments of '") +
+                                                     std::string(op) + "' must not hold \"" + key +
+                                                     "\"");
+            req.set(key, Json::borrow(value));
+        }
+    }
+    if (auto st = send_until(req.dump() + '\n', deadline); !st)
+        return st.error();
+    // Bounded by the deadline: each turn reads a line or fails.
+    for (;;) {
+        auto line = read_until(deadline);
+        if (!line)
+            return line.error();
+        auto resp = parse_response(*line);
+        if (!resp)
+            return resp.error();
+        bool mine = resp->id.as_integer() == id;
+        bool unaddressed = json_is_null(resp->id.get()) && !resp->ok;
+        if (!mine && !unaddressed)
+            continue; // the late reply to an earlier call that timed out
+        if (resp->ok)
+            return resp->result;
+        return resp->error;
+    }
+}
+
+} // namespace rtfarm::json

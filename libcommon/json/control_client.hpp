@@ -1,0 +1,70 @@
+// A blocking client of the NDJSON control plane, for cgclusterctl and the
+// tests: connect to a daemon's Unix socket or TCP address, send a request,
+// wait (poll, bounded by a timeout) for the reply that carries its id.
+// Every wait is bounded; nothing is retried behind the caller's back.
+// It does not run an event loop, reconnect, or pipeline calls: one call at
+// a time. Not for use inside a daemon's loop (it blocks).
+#pragma once
+
+#include "base/result.hpp"
+#include "base/unique_fd.hpp"
+#include "json/json.hpp"
+#include "json/ndjson.hpp"
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace rtfarm::json {
+
+class ControlClient {
+public:
+    using Clock = std::chrono::steady_clock;
+    static constexpr std::chrono::milliseconds DEFAULT_TIMEOUT{5000};
+    // Replies (a member list, a call list) may be far longer than requests.
+    static constexpr size_t MAX_REPLY_LINE = size_t(16) << 20;
+
+    // `target` is a Unix socket path (it holds a '/') or ADDRESS:PORT for
+    // TCP ("127.0.0.1:7070", "[::1]:7070"; no DNS). Errors: "bad_address",
+    // "timeout", "io", "busy" (listen backlog full).
+    static Result<ControlClient> connect(std::string target,
+                                         std::chrono::milliseconds timeout = DEFAULT_TIMEOUT);
+
+    ControlClient(ControlClient&&) noexcept = default;
+    ControlClient& operator=(ControlClient&&) noexcept = default;
+
+    // Sends {"id":N,"op":op, ...fields of args} and waits for the reply with
+    // id N (replies to earlier calls that timed out are skipped). On "ok" the
+    // result; otherwise the reply's {code, message} as the Error. An error
+    // reply with a null id (the server could not read the request, or it
+    // refused the connection) is returned too. Other errors: "bad_request"
+    // (args not an object, or holding "id"/"op"), "timeout", "io" (connection
+    // closed or failed), "bad_reply" / "bad_json" (not an envelope).
+    Result<Json> call(std::string_view op, Json args = Json(),
+                      std::chrono::milliseconds timeout = DEFAULT_TIMEOUT);
+
+    // Sends `bytes` exactly as given and returns the next reply line, without
+    // its '\n'. For tests that send garbage or split lines.
+    Result<std::string> call_raw(std::string_view bytes,
+                                 std::chrono::milliseconds timeout = DEFAULT_TIMEOUT);
+    // The two halves of call_raw.
+    Status send_raw(std::string_view bytes, std::chrono::milliseconds timeout = DEFAULT_TIMEOUT);
+    Result<std::string> read_line(std::chrono::milliseconds timeout = DEFAULT_TIMEOUT);
+
+    const std::string& target() const { return m_target; }
+    int fd() const { return m_fd.get(); }
+    void close() { m_fd.reset(); }
+
+private:
+    ControlClient(UniqueFd fd, std::string target);
+    Status send_until(std::string_view bytes, Clock::time_point deadline);
+    Result<std::string> read_until(Clock::time_point deadline);
+
+    UniqueFd m_fd;
+    std::string m_target;
+    LineFramer m_framer{MAX_REPLY_LINE};
+    long long m_next_id = 1;
+};
+
+} // namespace rtfarm::json

@@ -1,0 +1,142 @@
+// The NDJSON control server every daemon runs (CONTRACT.md "Control
+// plane"): listens on a Unix socket and optionally on TCP, serves many
+// clients on one ev::Loop, frames each connection's bytes into lines, and
+// dispatches each request to the handler registered for its op. Every
+// failure of a request (bad JSON, not a request, unknown op, line too long)
+// gets an error reply and the connection goes on. A request repeated with
+// the same non-null id and op on the same connection within the retry
+// window is answered from a short cache without running its handler again.
+//
+// Replies are written in the order handlers produce them, not in request
+// order: a handler may answer later (from a timer, after a remote call), so
+// clients match replies by id. A connection whose client half-closes gets
+// the replies it is owed, then is closed (bytes after the last '\n' are not
+// a request). A client that stops reading is disconnected once its
+// pending output exceeds the limit.
+//
+// It does not know any op (the daemons register theirs), authenticate TCP
+// clients (bind TCP to a trusted address) or use threads: everything,
+// handlers and Reply calls included, runs on the loop's thread.
+#pragma once
+
+#include "base/log.hpp"
+#include "base/result.hpp"
+#include "base/unique_fd.hpp"
+#include "ev/loop.hpp"
+#include "net/address.hpp"
+#include "json/json.hpp"
+#include "json/ndjson.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace rtfarm::json {
+
+// Who sent a request.
+struct Peer {
+    uint64_t connection = 0; // unique per server, for logs
+    std::string transport;   // "unix" or "tcp"
+    std::string address;     // "127.0.0.1:40312"; "pid=123" for unix peers
+    int uid = -1;            // unix peers (SO_PEERCRED); -1 over TCP
+    int pid = -1;
+};
+
+// Answers one request: a value becomes {"ok":true,"result":value}, an Error
+// {"ok":false,"error":{"code","message"}}. Call it once, now or later, from
+// the loop's thread; after the connection or the server is gone it does
+// nothing, and a second call does nothing.
+using Reply = std::function<void(Result<Json>)>;
+using Handler = std::function<void(const Request&, const Peer&, Reply)>;
+
+struct ControlServerOptions {
+    // Connections at once; one more is accepted, told "busy" and closed.
+    size_t max_clients = 256;
+    // Output waiting for a client that does not read, before it is dropped.
+    // Checked when a reply is queued behind unsent output: one reply of any
+    // size is always accepted on a connection that has caught up.
+    size_t max_output = size_t(1) << 20;
+    // How long, and for how many requests per connection, replies are
+    // kept to answer a retry with the same id and op.
+    std::chrono::milliseconds retry_ttl{30000};
+    size_t retry_entries = 128;
+
+    bool operator==(const ControlServerOptions&) const = default;
+};
+
+struct ControlCounters {
+    uint64_t accepted = 0;
+    uint64_t rejected = 0;                    // over max_clients
+    uint64_t slow_readers = 0;                // dropped over max_output
+    uint64_t retries = 0;                     // answered from the retry cache
+    std::map<std::string, uint64_t> requests; // by op, registered ops only
+    std::map<std::string, uint64_t> errors;   // error replies by code
+};
+
+class ControlServer {
+public:
+    explicit ControlServer(ev::Loop& loop, ControlServerOptions options = {});
+    ControlServer(const ControlServer&) = delete;
+    ControlServer& operator=(const ControlServer&) = delete;
+    // close(), then drops every connection (owed replies are lost).
+    ~ControlServer();
+
+    // Starts listening (see net::unix_listen for what happens when the path
+    // exists). Errors name the path or address ("in_use" when taken).
+    Status listen_unix(const std::string& path);
+    Status listen_tcp(const net::SockAddr& addr);
+    // The TCP address actually bound (port 0 resolved), if listening on TCP.
+    std::optional<net::SockAddr> tcp_address() const;
+
+    // The handler for `op`; registering one op twice is a bug (asserted).
+    // A handler must not destroy the server (use Loop::defer).
+    void on(std::string op, Handler handler);
+
+    // Stops listening and removes the Unix socket file if it is still ours.
+    // Open connections go on until they close or the server is destroyed.
+    void close();
+
+    size_t clients() const { return m_conns.size(); }
+    const ControlCounters& counters() const { return m_counters; }
+    // The counters as JSON, for the `stats` op.
+    Json stats() const;
+
+private:
+    struct Connection;
+    struct Listener;
+    struct PendingReply;
+
+    void on_accept(Listener& l);
+    void adopt(UniqueFd fd, const std::string& transport);
+    void on_readable(const std::shared_ptr<Connection>& c);
+    void on_writable(const std::shared_ptr<Connection>& c);
+    void on_line(const std::shared_ptr<Connection>& c, std::string_view line);
+    void dispatch(const std::shared_ptr<Connection>& c, Request req);
+    void deliver(PendingReply& pending, Result<Json> result);
+    void send_error(const std::shared_ptr<Connection>& c, const Json& id, const char* code,
+                    const std::string& message);
+    void send(const std::shared_ptr<Connection>& c, const std::string& text);
+    void flush(const std::shared_ptr<Connection>& c);
+    void finish_if_done(const std::shared_ptr<Connection>& c);
+    void close_connection(std::shared_ptr<Connection> c, const std::string& reason);
+    void pause_accepting();
+
+    ev::Loop& m_loop;
+    ControlServerOptions m_options;
+    std::vector<std::unique_ptr<Listener>> m_listeners;
+    std::unordered_map<uint64_t, std::shared_ptr<Connection>> m_conns;
+    std::map<std::string, Handler, std::less<>> m_handlers;
+    ControlCounters m_counters;
+    uint64_t m_next_id = 1;
+    ev::Timer m_accept_pause;
+    std::vector<char> m_read_buf;
+    log::RateLimit m_log_limit{1.0, 10.0};
+};
+
+} // namespace rtfarm::json

@@ -1,0 +1,111 @@
+// The control plane's wire format (CONTRACT.md "Control plane"): one JSON
+// object per line. LineFramer cuts a byte stream into lines under a size
+// limit; parse_request / ok_reply / error_reply are the envelope
+//   request  {"id": 7, "op": "members", ...fields}
+//   reply    {"id": 7, "ok": true, "result": {...}}
+//            {"id": 7, "ok": false, "error": {"code": "...", "message": "..."}}
+// and parse_response reads a reply back (for clients).
+// Pure: no I/O, no sockets, no event loop (see control_server.hpp and
+// control_client.hpp). It does not know any op.
+#pragma once
+
+#include "base/result.hpp"
+#include "json/json.hpp"
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace rtfarm::json {
+
+// The longest request line, in bytes, not counting its "\n" (nor a "\r"
+// before it). Longer lines are discarded and answered "line_too_long".
+constexpr size_t MAX_LINE = 65536;
+
+// The error codes of the control plane, shared by every daemon:
+namespace error_code {
+// The line is not JSON (the message is jansson's, with line:column).
+inline constexpr const char* BAD_JSON = "bad_json";
+// JSON, but not a request: not an object, no string "op", an id that is
+// not a scalar, or a field of the wrong type or value for the op.
+inline constexpr const char* BAD_REQUEST = "bad_request";
+// No handler for this op on this daemon (the message names the op).
+inline constexpr const char* UNKNOWN_OP = "unknown_op";
+// The line was longer than MAX_LINE; it was discarded unread.
+inline constexpr const char* LINE_TOO_LONG = "line_too_long";
+// The thing the request names (call, member, session) does not exist.
+inline constexpr const char* NOT_FOUND = "not_found";
+// Out of a resource (connections, ports, pending work): retry later.
+inline constexpr const char* BUSY = "busy";
+// A bug or an unexpected failure on the daemon's side; the log says more.
+inline constexpr const char* INTERNAL = "internal";
+} // namespace error_code
+
+// Splits a byte stream into lines. Lines end at '\n'; a '\r' before it is
+// dropped. Blank lines (empty, or spaces and tabs only) are skipped, not
+// reported: people type at these sockets with nc. A line longer than the
+// limit is reported once as an oversize frame and its bytes are discarded
+// up to and including the next '\n'; framing then resumes. Buffered bytes
+// never exceed the limit plus what one feed() brought.
+class LineFramer {
+public:
+    enum class Kind { line, oversize };
+    struct Frame {
+        Kind kind = Kind::line;
+        // The line without its end (empty for oversize): a view into the
+        // framer, valid until the next feed().
+        std::string_view text;
+    };
+
+    explicit LineFramer(size_t max_line = MAX_LINE)
+        : m_max(max_line) {}
+
+    void feed(std::string_view bytes);
+    // The next complete line or oversize event; nullopt when more bytes are needed.
+    std::optional<Frame> next_line();
+
+    // Bytes held that are not yet a complete line.
+    size_t buffered() const { return m_buf.size() - m_pos; }
+    size_t max_line() const { return m_max; }
+
+private:
+    size_t m_max;
+    std::string m_buf;
+    size_t m_pos = 0;     // start of the unconsumed bytes in m_buf
+    size_t m_scanned = 0; // bytes after m_pos known to hold no '\n'
+    bool m_discarding = false;
+};
+
+struct Request {
+    // A scalar (number, string, boolean) or null when absent; echoed in the reply.
+    Json id;
+    std::string op;
+    // The whole request object, "id" and "op" included.
+    Json body;
+};
+
+// Errors: "bad_json" (not JSON) or "bad_request" (not an object, no
+// non-empty string "op", an object or array id).
+Result<Request> parse_request(std::string_view line);
+// The same from an already parsed value.
+Result<Request> to_request(Json message);
+// The id to answer a message with, even a bad one: its scalar "id", else null.
+Json id_of(const Json& message);
+
+// {"id":..,"ok":true,"result":{..}}\n ; an empty id or result becomes null / {}.
+std::string ok_reply(const Json& id, Json result);
+// {"id":..,"ok":false,"error":{"code":"..","message":".."}}\n
+std::string error_reply(const Json& id, std::string_view code, std::string_view message);
+
+struct Response {
+    Json id;
+    bool ok = false;
+    Json result; // when ok
+    Error error; // when not ok
+};
+// Reads a reply line. Errors: "bad_json", or "bad_reply" when it is not an
+// envelope (no boolean "ok", an error without a string code).
+Result<Response> parse_response(std::string_view line);
+
+} // namespace rtfarm::json

@@ -1,0 +1,635 @@
+// ndjson: line framing, the request/reply envelope, and the control server
+// driven by the blocking client. The server's loop runs on a second thread
+// (stopped through a flag it polls); assertions stay on the test thread.
+// Every wait is bounded: client calls time out after 2 s, polls are counted.
+#include "base/log.hpp"
+#include "ev/loop.hpp"
+#include "json/control_client.hpp"
+#include "json/control_server.hpp"
+#include "json/ndjson.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace rtfarm;
+using namespace rtfarm::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto CALL_TIMEOUT = 2000ms;
+
+std::vector<std::string> drain(LineFramer& f, size_t* oversize = nullptr) {
+    std::vector<std::string> lines;
+    for (int i = 0; i < 1000; ++i) {
+        auto frame = f.next_line();
+        if (!frame)
+            break;
+        if (frame->kind == LineFramer::Kind::oversize) {
+            if (oversize)
+                ++*oversize;
+            lines.emplace_back("<oversize>");
+        } else {
+            lines.emplace_back(frame->text);
+        }
+    }
+    return lines;
+}
+
+// A request line of exactly `size` bytes (without the '\n').
+std::string padded_request(size_t size) {
+    std::string head = R"({"id":1,"op":"ping","pad":")";
+    std::string tail = "\"}";
+    return head + std::string(size - head.size() - tail.size(), 'p') + tail;
+}
+
+// The error message of a failed Result, "" for a good one (the MESSAGE
+// argument of BOOST_*_MESSAGE is evaluated either way).
+template <typename T> std::string message_of(const Result<T>& r) {
+    return r.ok() ? "" : r.error().message;
+}
+
+// Polls `cond` every 5 ms for at most `limit`.
+template <typename F> bool eventually(F cond, std::chrono::milliseconds limit = 2000ms) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    while (!cond()) {
+        if (std::chrono::steady_clock::now() >= end)
+            return false;
+        std::this_thread::sleep_for(5ms);
+    }
+    return true;
+}
+
+// A control server on a temporary Unix socket and on 127.0.0.1:0, its loop
+// on a thread of its own. Ops: ping, count (counts its runs), later
+// (answers from a timer after "ms"), big (a reply of "bytes" bytes), hold
+// (keeps its Reply unanswered), fail.
+struct ServerFixture {
+    std::string dir;
+    std::string path;
+    std::string tcp;
+    ev::Loop loop;
+    std::vector<std::unique_ptr<ev::Timer>> timers; // loop thread only
+    std::unique_ptr<ControlServer> server;
+    std::atomic<bool> stop{false};
+    std::thread thread;
+    std::atomic<int> count_runs{0};
+    std::atomic<int> late_replies{0};
+    std::vector<Reply> held; // loop thread only while it runs
+    std::atomic<int> held_count{0};
+    std::mutex log_mutex;
+    std::vector<std::string> log_lines;
+
+    explicit ServerFixture(ControlServerOptions options = {}) {
+        char tmpl[] = "/tmp/rtfarm-ctl-XXXXXX";
+        BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
+        dir = tmpl;
+        path = dir + "/ctl.sock";
+        log::set_sink([this](std::string_view line) {
+            std::lock_guard lock(log_mutex);
+            log_lines.emplace_back(line);
+        });
+        server = std::make_unique<ControlServer>(loop, options);
+        server->on("ping", [](const Request& req, const Peer& peer, Reply reply) {
+            reply(Json::object()
+                      .set("pong", true)
+                      .set("transport", peer.transport)
+                      .set("echo", req.body["echo"] ? req.body["echo"] : Json::null()));
+        });
+        server->on("count", [this](const Request&, const Peer&, Reply reply) {
+            int n = ++count_runs;
+            reply(Json::object().set("runs", n));
+        });
+        server->on("later", [this](const Request& req, const Peer&, Reply reply) {
+            long long ms = req.body["ms"].as_integer().value_or(30);
+            auto timer = std::make_unique<ev::Timer>(loop, [this, reply] {
+                reply(Json::object().set("late", true));
+                ++late_replies;
+            });
+            timer->start(std::chrono::milliseconds(ms));
+            timers.push_back(std::move(timer));
+        });
+        server->on("big", [](const Request& req, const Peer&, Reply reply) {
+            auto bytes = req.body["bytes"].as_integer().value_or(1000);
+            reply(Json::object().set("data", std::string(size_t(bytes), 'b')));
+        });
+        server->on("hold", [this](const Request&, const Peer&, Reply reply) {
+            held.push_back(std::move(reply));
+            ++held_count;
+        });
+        server->on("fail", [](const Request&, const Peer&, Reply reply) {
+            reply(make_error(error_code::NOT_FOUND, "no such call"));
+        });
+        auto st = server->listen_unix(path);
+        BOOST_REQUIRE_MESSAGE(st.ok(), message_of(st));
+        auto st2 = server->listen_tcp(net::SockAddr::parse("127.0.0.1:0").value());
+        BOOST_REQUIRE_MESSAGE(st2.ok(), message_of(st2));
+        tcp = server->tcp_address().value().str();
+        thread = std::thread([this] {
+            ev::Ticker tick(loop, 2ms, [this] {
+                if (stop)
+                    loop.stop();
+            });
+            loop.run();
+        });
+    }
+
+    ~ServerFixture() {
+        stop_loop();
+        server.reset();
+        log::reset_sink();
+        ::unlink(path.c_str());
+        ::rmdir(dir.c_str());
+    }
+
+    // After this the test thread owns the server again (counters, close()).
+    void stop_loop() {
+        if (thread.joinable()) {
+            stop = true;
+            thread.join();
+        }
+    }
+
+    ControlClient client(const std::string& target) {
+        auto c = ControlClient::connect(target, CALL_TIMEOUT);
+        BOOST_REQUIRE_MESSAGE(c.ok(), message_of(c));
+        return std::move(c).value();
+    }
+
+    bool logged(std::string_view text) {
+        std::lock_guard lock(log_mutex);
+        for (const auto& l : log_lines)
+            if (l.find(text) != std::string::npos)
+                return true;
+        return false;
+    }
+};
+
+Response response(const Result<std::string>& line) {
+    BOOST_REQUIRE_MESSAGE(line.ok(), message_of(line));
+    auto r = parse_response(*line);
+    BOOST_REQUIRE_MESSAGE(r.ok(), message_of(r));
+    return std::move(r).value();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(ndjson)
+
+BOOST_AUTO_TEST_CASE(framer_joins_pieces_and_splits_lines) {
+    LineFramer f;
+    f.feed(R"({"a")");
+    BOOST_TEST(!f.next_line().has_value());
+    f.feed(":1}\n{\"b\":2}\r\n\n   \r\n\t\n{\"c\"");
+    auto lines = drain(f);
+    BOOST_TEST(lines == (std::vector<std::string>{R"({"a":1})", R"({"b":2})"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(f.buffered() == 4u);
+    f.feed(":3}\n");
+    BOOST_TEST(drain(f) == std::vector<std::string>{R"({"c":3})"},
+               boost::test_tools::per_element());
+    BOOST_TEST(f.buffered() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(framer_views_hold_until_next_feed) {
+    LineFramer f;
+    f.feed("one\ntwo\n");
+    auto a = f.next_line();
+    auto b = f.next_line();
+    BOOST_REQUIRE(a && b);
+    BOOST_TEST(a->text == "one");
+    BOOST_TEST(b->text == "two");
+    BOOST_TEST(!f.next_line().has_value());
+}
+
+BOOST_AUTO_TEST_CASE(framer_byte_by_byte) {
+    LineFramer f;
+    std::string text = "{\"op\":\"ping\"}\r\n{\"op\":\"stats\"}\n";
+    std::vector<std::string> lines;
+    for (char c : text) {
+        f.feed(std::string_view(&c, 1));
+        for (auto& l : drain(f))
+            lines.push_back(l);
+    }
+    BOOST_TEST(lines == (std::vector<std::string>{R"({"op":"ping"})", R"({"op":"stats"})"}),
+               boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(framer_limit_is_exact) {
+    LineFramer f;
+    std::string exact(MAX_LINE, 'a');
+    f.feed(exact + "\n");
+    auto lines = drain(f);
+    BOOST_REQUIRE(lines.size() == 1u);
+    BOOST_TEST(lines[0].size() == MAX_LINE);
+    // The '\r' of a CRLF line does not count.
+    f.feed(exact + "\r\n");
+    lines = drain(f);
+    BOOST_REQUIRE(lines.size() == 1u);
+    BOOST_TEST(lines[0].size() == MAX_LINE);
+    // One more byte is too long, reported once, and the next line is fine.
+    size_t oversize = 0;
+    f.feed(std::string(MAX_LINE + 1, 'b') + "\nnext\n");
+    BOOST_TEST(drain(f, &oversize) == (std::vector<std::string>{"<oversize>", "next"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(oversize == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(framer_discards_oversize_fed_in_pieces) {
+    LineFramer f(100);
+    size_t oversize = 0;
+    std::vector<std::string> lines;
+    f.feed("ok\n");
+    for (auto& l : drain(f, &oversize))
+        lines.push_back(l);
+    for (int i = 0; i < 10; ++i) {
+        f.feed(std::string(60, 'x')); // 600 bytes, no newline
+        for (auto& l : drain(f, &oversize))
+            lines.push_back(l);
+        BOOST_TEST(f.buffered() <= 160u); // never holds more than limit + one feed
+    }
+    f.feed("tail of the long line\nafter\n");
+    for (auto& l : drain(f, &oversize))
+        lines.push_back(l);
+    BOOST_TEST(oversize == 1u);
+    BOOST_TEST(lines == (std::vector<std::string>{"ok", "<oversize>", "after"}),
+               boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(request_envelope) {
+    auto r = parse_request(R"({"id":7,"op":"offer","call_id":"c1"})");
+    BOOST_REQUIRE(r.ok());
+    BOOST_TEST(r->id.as_integer().value() == 7);
+    BOOST_TEST(r->op == "offer");
+    BOOST_TEST(r->body["call_id"].as_string().value() == "c1");
+
+    auto no_id = parse_request(R"({"op":"list"})");
+    BOOST_REQUIRE(no_id.ok());
+    BOOST_TEST(json_is_null(no_id->id.get()));
+    BOOST_TEST(parse_request(R"({"id":"abc","op":"x"})").value().id.as_string().value() == "abc");
+    BOOST_TEST(parse_request(R"({"id":1.5,"op":"x"})").ok());
+    BOOST_TEST(parse_request(R"({"id":null,"op":"x"})").ok());
+
+    auto expect = [](std::string_view line, const char* code, const char* why) {
+        auto bad = parse_request(line);
+        BOOST_TEST_CONTEXT(line) {
+            BOOST_REQUIRE(!bad.ok());
+            BOOST_TEST(bad.error().code == code);
+            BOOST_TEST(bad.error().message.find(why) != std::string::npos, bad.error().message);
+        }
+    };
+    expect("{\"op\":", "bad_json", "request:1:");
+    expect(R"({"op":"a","op":"b"})", "bad_json", "duplicate");
+    expect("[1,2]", "bad_request", "not array");
+    expect("5", "bad_request", "not integer");
+    expect(R"({"id":1})", "bad_request", "no \"op\"");
+    expect(R"({"id":1,"op":5})", "bad_request", "\"op\" must be a string");
+    expect(R"({"id":1,"op":""})", "bad_request", "empty");
+    expect(R"({"id":{"a":1},"op":"x"})", "bad_request", "\"id\" must be");
+    // The id of a bad request is still echoed when it is a scalar.
+    BOOST_TEST(id_of(parse(R"({"id":9})", "t").value()).as_integer().value() == 9);
+    BOOST_TEST(json_is_null(id_of(parse(R"({"id":[9]})", "t").value()).get()));
+}
+
+BOOST_AUTO_TEST_CASE(reply_envelope) {
+    BOOST_TEST(ok_reply(Json::integer(7), Json::object().set("a", 1)) ==
+               "{\"id\":7,\"ok\":true,\"result\":{\"a\":1}}\n");
+    BOOST_TEST(ok_reply(Json(), Json()) == "{\"id\":null,\"ok\":true,\"result\":{}}\n");
+    BOOST_TEST(error_reply(Json::string("x"), "bad_request", "no \"op\"") ==
+               "{\"id\":\"x\",\"ok\":false,\"error\":{\"code\":\"bad_request\",\"message\":\"no "
+               "\\\"op\\\"\"}}\n");
+    // Bytes that are not UTF-8 must not make the message vanish.
+    auto bad_utf8 = error_reply(Json::null(), "internal", std::string("caf\xc3", 4));
+    BOOST_TEST(bad_utf8.find("\"message\":\"caf?\"") != std::string::npos, bad_utf8);
+    BOOST_TEST(error_reply(Json::null(), "x", "\xe2\x82\xac").find("\xe2\x82\xac") !=
+               std::string::npos);
+
+    auto ok = parse_response(R"({"id":3,"ok":true,"result":{"n":1}})");
+    BOOST_REQUIRE(ok.ok());
+    BOOST_TEST(ok->ok);
+    BOOST_TEST(ok->result["n"].as_integer().value() == 1);
+    auto err = parse_response(R"({"id":3,"ok":false,"error":{"code":"busy","message":"later"}})");
+    BOOST_REQUIRE(err.ok());
+    BOOST_TEST(!err->ok);
+    BOOST_TEST(err->error.code == "busy");
+    BOOST_TEST(err->error.message == "later");
+    BOOST_TEST(parse_response(R"({"id":3})").error().code == "bad_reply");
+    BOOST_TEST(parse_response(R"({"ok":false,"error":{}})").error().code == "bad_reply");
+    BOOST_TEST(parse_response("nope").error().code == "bad_json");
+}
+
+BOOST_AUTO_TEST_CASE(ping_over_unix_and_tcp) {
+    ServerFixture fx;
+    for (const auto& target : {fx.path, fx.tcp}) {
+        BOOST_TEST_CONTEXT(target) {
+            auto c = fx.client(target);
+            auto r = c.call("ping", Json::object().set("echo", "hi"), CALL_TIMEOUT);
+            BOOST_REQUIRE_MESSAGE(r.ok(), message_of(r));
+            BOOST_TEST((*r)["pong"].as_bool().value());
+            BOOST_TEST((*r)["echo"].as_string().value() == "hi");
+            BOOST_TEST((*r)["transport"].as_string().value() ==
+                       (target == fx.path ? "unix" : "tcp"));
+            auto raw = response(c.call_raw("{\"id\":\"s\",\"op\":\"ping\"}\n", CALL_TIMEOUT));
+            BOOST_TEST(raw.ok);
+            BOOST_TEST(raw.id.as_string().value() == "s");
+        }
+    }
+    auto bad_args = fx.client(fx.path).call("ping", Json::object().set("op", "x"), CALL_TIMEOUT);
+    BOOST_REQUIRE(!bad_args.ok());
+    BOOST_TEST(bad_args.error().code == "bad_request");
+    auto nowhere = ControlClient::connect("localhost:1", CALL_TIMEOUT);
+    BOOST_REQUIRE(!nowhere.ok());
+    BOOST_TEST(nowhere.error().code == "bad_address");
+}
+
+BOOST_AUTO_TEST_CASE(errors_keep_the_connection) {
+    ServerFixture fx;
+    auto c = fx.client(fx.path);
+    auto garbage = response(c.call_raw("this is not json\n", CALL_TIMEOUT));
+    BOOST_TEST(!garbage.ok);
+    BOOST_TEST(garbage.error.code == "bad_json");
+    BOOST_TEST(garbage.error.message.find("request:1:") == 0u, garbage.error.message);
+    BOOST_TEST(json_is_null(garbage.id.get()));
+
+    auto unknown = c.call("frobnicate", Json(), CALL_TIMEOUT);
+    BOOST_REQUIRE(!unknown.ok());
+    BOOST_TEST(unknown.error().code == "unknown_op");
+    BOOST_TEST(unknown.error().message == "unknown op 'frobnicate'");
+
+    auto no_op = response(c.call_raw("{\"id\":42}\n", CALL_TIMEOUT));
+    BOOST_TEST(no_op.error.code == "bad_request");
+    BOOST_TEST(no_op.id.as_integer().value() == 42);
+
+    auto fail = c.call("fail", Json(), CALL_TIMEOUT);
+    BOOST_REQUIRE(!fail.ok());
+    BOOST_TEST(fail.error().code == "not_found");
+    BOOST_TEST(fail.error().message == "no such call");
+
+    BOOST_TEST(c.call("ping", Json(), CALL_TIMEOUT).ok());
+
+    fx.stop_loop();
+    const auto& n = fx.server->counters();
+    BOOST_TEST(n.errors.at("bad_json") == 1u);
+    BOOST_TEST(n.errors.at("unknown_op") == 1u);
+    BOOST_TEST(n.errors.at("bad_request") == 1u);
+    BOOST_TEST(n.errors.at("not_found") == 1u);
+    BOOST_TEST(n.requests.at("ping") == 1u);
+    BOOST_TEST(n.requests.count("frobnicate") == 0u);
+    auto stats = fx.server->stats();
+    BOOST_TEST(stats["requests"]["fail"].as_integer().value() == 1);
+    BOOST_TEST(stats["clients"].as_integer().value() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(line_written_in_pieces) {
+    ServerFixture fx;
+    auto c = fx.client(fx.tcp);
+    for (std::string_view piece : {"{\"id\":5,", "\"op\":\"pi", "ng\"}"}) {
+        BOOST_REQUIRE(c.send_raw(piece, CALL_TIMEOUT).ok());
+        std::this_thread::sleep_for(10ms); // let the server read each piece alone
+    }
+    BOOST_REQUIRE(c.send_raw("\r\n", CALL_TIMEOUT).ok());
+    auto r = response(c.read_line(CALL_TIMEOUT));
+    BOOST_TEST(r.ok);
+    BOOST_TEST(r.id.as_integer().value() == 5);
+}
+
+BOOST_AUTO_TEST_CASE(oversize_line_then_more) {
+    ServerFixture fx;
+    auto c = fx.client(fx.path);
+    auto exact = response(c.call_raw(padded_request(MAX_LINE) + "\n", CALL_TIMEOUT));
+    BOOST_TEST(exact.ok);
+    auto over = response(c.call_raw(padded_request(MAX_LINE + 1) + "\n", CALL_TIMEOUT));
+    BOOST_TEST(!over.ok);
+    BOOST_TEST(over.error.code == "line_too_long");
+    // Far over, in one write with a good line behind it.
+    std::string huge(200000, 'z');
+    auto huge_reply = response(c.call_raw(huge + "\n{\"id\":2,\"op\":\"ping\"}\n", CALL_TIMEOUT));
+    BOOST_TEST(huge_reply.error.code == "line_too_long");
+    auto next = response(c.read_line(CALL_TIMEOUT));
+    BOOST_TEST(next.ok);
+    BOOST_TEST(next.id.as_integer().value() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(fifty_clients_at_once) {
+    ServerFixture fx;
+    constexpr int THREADS = 5, PER_THREAD = 10, CALLS = 3;
+    std::atomic<int> good{0};
+    std::atomic<int> connected{0};
+    std::atomic<bool> all_connected{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < THREADS; ++t) {
+        threads.emplace_back([&, t] {
+            std::vector<ControlClient> clients;
+            for (int i = 0; i < PER_THREAD; ++i) {
+                auto c = ControlClient::connect(i % 2 ? fx.path : fx.tcp, CALL_TIMEOUT);
+                if (c)
+                    clients.push_back(std::move(c).value());
+            }
+            connected += int(clients.size());
+            // Every connection is open before anyone calls.
+            eventually([&] { return all_connected.load(); });
+            for (int round = 0; round < CALLS; ++round)
+                for (size_t i = 0; i < clients.size(); ++i) {
+                    std::string tag = std::to_string(t) + "/" + std::to_string(i);
+                    auto r = clients[i].call("ping", Json::object().set("echo", tag), CALL_TIMEOUT);
+                    if (r && (*r)["echo"].as_string() == tag)
+                        ++good;
+                }
+        });
+    }
+    BOOST_TEST(eventually([&] { return connected.load() == THREADS * PER_THREAD; }));
+    all_connected = true;
+    for (auto& th : threads)
+        th.join();
+    BOOST_TEST(good.load() == THREADS * PER_THREAD * CALLS);
+    fx.stop_loop();
+    BOOST_TEST(fx.server->counters().accepted == uint64_t(THREADS * PER_THREAD));
+    BOOST_TEST(fx.server->counters().requests.at("ping") == uint64_t(THREADS * PER_THREAD * CALLS));
+}
+
+BOOST_AUTO_TEST_CASE(retry_is_answered_from_the_cache) {
+    ServerFixture fx;
+    auto c = fx.client(fx.path);
+    std::string line = "{\"id\":\"r1\",\"op\":\"count\"}\n";
+    auto first = c.call_raw(line, CALL_TIMEOUT);
+    auto again = c.call_raw(line, CALL_TIMEOUT);
+    BOOST_REQUIRE(first.ok() && again.ok());
+    BOOST_TEST(*first == *again);
+    BOOST_TEST(fx.count_runs.load() == 1);
+    // Another id, a null id, or another connection runs the handler again.
+    BOOST_TEST(response(c.call_raw("{\"id\":\"r2\",\"op\":\"count\"}\n", CALL_TIMEOUT)).ok);
+    BOOST_TEST(response(c.call_raw("{\"op\":\"count\"}\n", CALL_TIMEOUT)).ok);
+    BOOST_TEST(response(c.call_raw("{\"op\":\"count\"}\n", CALL_TIMEOUT)).ok);
+    auto other = fx.client(fx.path);
+    BOOST_TEST(response(other.call_raw(line, CALL_TIMEOUT)).ok);
+    BOOST_TEST(fx.count_runs.load() == 5);
+    fx.stop_loop();
+    BOOST_TEST(fx.server->counters().retries == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(retry_of_a_pending_request_waits_for_its_reply) {
+    ServerFixture fx;
+    auto c = fx.client(fx.path);
+    std::string line = "{\"id\":9,\"op\":\"later\",\"ms\":50}\n";
+    BOOST_REQUIRE(c.send_raw(line + line, CALL_TIMEOUT).ok());
+    auto a = c.read_line(CALL_TIMEOUT);
+    auto b = c.read_line(CALL_TIMEOUT);
+    BOOST_REQUIRE(a.ok() && b.ok());
+    BOOST_TEST(*a == *b);
+    BOOST_TEST(fx.late_replies.load() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(retry_cache_expires) {
+    ControlServerOptions options;
+    options.retry_ttl = 50ms;
+    ServerFixture fx(options);
+    auto c = fx.client(fx.path);
+    std::string line = "{\"id\":1,\"op\":\"count\"}\n";
+    BOOST_TEST(response(c.call_raw(line, CALL_TIMEOUT)).result["runs"].as_integer().value() == 1);
+    std::this_thread::sleep_for(120ms);
+    BOOST_TEST(response(c.call_raw(line, CALL_TIMEOUT)).result["runs"].as_integer().value() == 2);
+}
+
+BOOST_AUTO_TEST_CASE(async_reply_from_a_timer) {
+    ServerFixture fx;
+    auto c = fx.client(fx.tcp);
+    auto r = c.call("later", Json::object().set("ms", 20), CALL_TIMEOUT);
+    BOOST_REQUIRE_MESSAGE(r.ok(), message_of(r));
+    BOOST_TEST((*r)["late"].as_bool().value());
+    // Replies come in the order they are produced, not in request order.
+    BOOST_REQUIRE(c.send_raw("{\"id\":\"slow\",\"op\":\"later\",\"ms\":100}\n"
+                             "{\"id\":\"fast\",\"op\":\"ping\"}\n",
+                             CALL_TIMEOUT)
+                      .ok());
+    BOOST_TEST(response(c.read_line(CALL_TIMEOUT)).id.as_string().value() == "fast");
+    BOOST_TEST(response(c.read_line(CALL_TIMEOUT)).id.as_string().value() == "slow");
+}
+
+BOOST_AUTO_TEST_CASE(client_gone_before_async_reply) {
+    ServerFixture fx;
+    log::set_level("ctl", log::Level::debug);
+    {
+        // A TCP reset closes the connection at once, before the reply.
+        auto c = fx.client(fx.tcp);
+        BOOST_REQUIRE(c.send_raw("{\"id\":1,\"op\":\"later\",\"ms\":150}\n", CALL_TIMEOUT).ok());
+        BOOST_REQUIRE(c.call("ping", Json(), CALL_TIMEOUT).ok()); // the request was read
+        linger hard{1, 0};
+        BOOST_REQUIRE(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard) == 0);
+    }
+    BOOST_TEST(eventually([&] { return fx.logged("reason=\"read failed"); }));
+    BOOST_TEST(fx.late_replies.load() == 0);
+    BOOST_TEST(eventually([&] { return fx.late_replies.load() == 1; }));
+    {
+        // A Unix client that closes: the reply finds the peer gone.
+        auto c = fx.client(fx.path);
+        BOOST_REQUIRE(c.send_raw("{\"id\":1,\"op\":\"later\",\"ms\":50}\n", CALL_TIMEOUT).ok());
+        BOOST_REQUIRE(c.call("ping", Json(), CALL_TIMEOUT).ok());
+    }
+    BOOST_TEST(eventually([&] { return fx.late_replies.load() == 2; }));
+    fx.stop_loop();
+    log::set_level("ctl", log::Level::info);
+    BOOST_TEST(fx.server->clients() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(reply_after_the_server_is_gone) {
+    ServerFixture fx;
+    auto c = fx.client(fx.path);
+    BOOST_REQUIRE(c.send_raw("{\"id\":1,\"op\":\"hold\"}\n", CALL_TIMEOUT).ok());
+    BOOST_REQUIRE(eventually([&] { return fx.held_count.load() == 1; }));
+    fx.stop_loop();
+    fx.server.reset();
+    fx.held.front()(Json::object().set("too", "late")); // does nothing
+    fx.held.front()(Json::object());                    // nor does a second call
+    auto end = c.read_line(CALL_TIMEOUT);
+    BOOST_REQUIRE(!end.ok());
+    BOOST_TEST(end.error().message.find("connection closed") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(half_closed_client_gets_what_it_is_owed) {
+    ServerFixture fx;
+    auto c = fx.client(fx.path);
+    BOOST_REQUIRE(c.send_raw("{\"id\":1,\"op\":\"later\",\"ms\":30}\n", CALL_TIMEOUT).ok());
+    BOOST_REQUIRE(::shutdown(c.fd(), SHUT_WR) == 0);
+    auto r = response(c.read_line(CALL_TIMEOUT));
+    BOOST_TEST(r.ok);
+    auto end = c.read_line(CALL_TIMEOUT);
+    BOOST_REQUIRE(!end.ok());
+    BOOST_TEST(end.error().message.find("connection closed") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(slow_reader_is_dropped) {
+    ControlServerOptions options;
+    options.max_output = 64 * 1024;
+    ServerFixture fx(options);
+    auto c = fx.client(fx.path);
+    std::string many;
+    for (int i = 0; i < 200; ++i)
+        many += "{\"id\":" + std::to_string(i) + ",\"op\":\"big\",\"bytes\":32768}\n";
+    BOOST_REQUIRE(c.send_raw(many, CALL_TIMEOUT).ok());
+    BOOST_TEST(eventually([&] { return fx.logged("client not reading"); }));
+    // What was written before the drop can still be read, then the end.
+    int lines = 0;
+    Result<std::string> got = std::string();
+    for (int i = 0; i < 200 && got.ok(); ++i) {
+        got = c.read_line(CALL_TIMEOUT);
+        lines += got.ok();
+    }
+    BOOST_TEST(lines < 200);
+    BOOST_REQUIRE(!got.ok());
+    BOOST_TEST(got.error().code == "io");
+    fx.stop_loop();
+    BOOST_TEST(fx.server->counters().slow_readers == 1u);
+    BOOST_TEST(fx.server->clients() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(connections_over_the_limit_are_told_busy) {
+    ControlServerOptions options;
+    options.max_clients = 2;
+    ServerFixture fx(options);
+    auto a = fx.client(fx.path);
+    auto b = fx.client(fx.tcp);
+    BOOST_REQUIRE(a.call("ping", Json(), CALL_TIMEOUT).ok());
+    BOOST_REQUIRE(b.call("ping", Json(), CALL_TIMEOUT).ok());
+    auto third = fx.client(fx.path);
+    auto refused = response(third.read_line(CALL_TIMEOUT));
+    BOOST_TEST(!refused.ok);
+    BOOST_TEST(refused.error.code == "busy");
+    BOOST_TEST(!third.read_line(CALL_TIMEOUT).ok());
+    // The others carry on.
+    BOOST_TEST(a.call("ping", Json(), CALL_TIMEOUT).ok());
+    fx.stop_loop();
+    BOOST_TEST(fx.server->counters().rejected == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(close_removes_the_socket_file) {
+    ServerFixture fx;
+    auto c = fx.client(fx.path);
+    BOOST_REQUIRE(c.call("ping", Json(), CALL_TIMEOUT).ok());
+    fx.stop_loop();
+    BOOST_TEST(::access(fx.path.c_str(), F_OK) == 0);
+    fx.server->close();
+    BOOST_TEST(::access(fx.path.c_str(), F_OK) != 0);
+    BOOST_TEST(!fx.server->tcp_address().has_value());
+    auto refused = ControlClient::connect(fx.path, CALL_TIMEOUT);
+    BOOST_TEST(!refused.ok());
+    // A server started on the same path after a crash takes it over.
+    ev::Loop loop;
+    ControlServer second(loop);
+    BOOST_TEST(second.listen_unix(fx.path).ok());
+    ControlServer third(loop);
+    auto taken = third.listen_unix(fx.path);
+    BOOST_REQUIRE(!taken.ok());
+    BOOST_TEST(taken.error().code == "in_use");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
