@@ -40,8 +40,9 @@ BOOST_AUTO_TEST_CASE(unique_fd_closes_once) {
 }
 
 BOOST_AUTO_TEST_CASE(log_line_is_key_value) {
-    std::string line = log::format_line(log::Level::warn, "farm", "relay failed",
-                                        {{"peer", "10.0.0.7:5060"}, {"err", "no route"}, {"n", ""}});
+    std::string line =
+        log::format_line(log::Level::warn, "farm", "relay failed",
+                         {{"peer", "10.0.0.7:5060"}, {"err", "no route"}, {"n", ""}});
     BOOST_TEST(line ==
                R"(level=warn sub=farm msg="relay failed" peer=10.0.0.7:5060 err="no route" n="")");
     std::string esc = log::format_line(log::Level::info, "x", "a\"b\n", {{"k", "a=b"}});

@@ -1,0 +1,245 @@
+#include "daemon/daemon.hpp"
+
+#include "base/log.hpp"
+#include "daemon/notify.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+
+namespace rtfarm::daemon {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct CommandLine {
+    std::string config_path = "/etc/rtfarm/cluster.json";
+    std::string member;
+    std::string control;
+    std::string log_level = "info";
+    bool check_only = false;
+    int notify_fd = -1;
+};
+
+// Finds `id` in cfg, or explains which members there are.
+Result<const config::MemberConfig*> find_member(const config::ClusterConfig& cfg,
+                                                const std::string& id) {
+    if (const auto* m = cfg.find(id))
+        return m;
+    std::string known;
+    for (const auto& m : cfg.members)
+        known += (known.empty() ? "" : ", ") + m.id;
+    return make_error("config", cfg.path + ": member '" + id + "' is not in the file (members: " +
+                                    known + ")");
+}
+
+// The running daemon: owns the loop's objects and the current config.
+class Shell {
+public:
+    Shell(const DaemonInfo& info, CommandLine cl, config::ClusterConfig cfg, const ServiceFactory& make)
+        : m_info(info), m_cl(std::move(cl)), m_cfg(std::move(cfg)), m_notifier(m_cl.notify_fd),
+          m_service(make(m_loop)), m_server(m_loop), m_started(Clock::now()),
+          m_drain_timer(m_loop, [this] { on_drain_deadline(); }),
+          m_sighup(m_loop, SIGHUP, [this] { (void)reload("SIGHUP"); }),
+          m_sigterm(m_loop, SIGTERM, [this] { on_stop_signal("SIGTERM"); }),
+          m_sigint(m_loop, SIGINT, [this] { on_stop_signal("SIGINT"); }) {}
+
+    int run() {
+        const auto* me = m_cfg.find(m_cl.member);
+        if (auto st = m_service->start(m_cfg, *me); !st) {
+            std::cerr << m_info.program << ": cannot start: " << st.error().message << "\n";
+            return 2;
+        }
+        m_control_path = m_cl.control.empty() ? m_info.default_control(*me) : m_cl.control;
+        if (m_control_path.empty()) {
+            std::cerr << m_info.program << ": cannot start: no control socket for member '"
+                      << me->id << "' (set it in the config or use --control)\n";
+            return 2;
+        }
+        register_ops();
+        if (auto st = m_server.listen_unix(m_control_path); !st) {
+            std::cerr << m_info.program << ": cannot start: control socket: " << st.error().message
+                      << "\n";
+            return 2;
+        }
+        log::info("daemon", "started",
+                  {{"program", m_info.program}, {"version", RTFARM_VERSION}, {"member", me->id},
+                   {"config", m_cfg.path}, {"control", m_control_path}, {"pid", std::to_string(::getpid())}});
+        m_notifier.ready(std::string("member ") + me->id + " up");
+        if (!m_loop.run()) {
+            log::error("daemon", "event loop failed");
+            return 1;
+        }
+        m_server.close();
+        log::info("daemon", "stopped", {{"program", m_info.program}, {"member", m_cl.member}});
+        return 0;
+    }
+
+private:
+    void register_ops() {
+        m_server.on("ping", [this](const json::Request&, const json::Peer&, json::Reply reply) {
+            reply(json::Json::object()
+                      .set("pong", true)
+                      .set("program", m_info.program)
+                      .set("member", m_cl.member)
+                      .set("version", RTFARM_VERSION)
+                      .set("pid", static_cast<long long>(::getpid())));
+        });
+        m_server.on("stats", [this](const json::Request&, const json::Peer&, json::Reply reply) {
+            auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - m_started);
+            reply(json::Json::object()
+                      .set("program", m_info.program)
+                      .set("member", m_cl.member)
+                      .set("version", RTFARM_VERSION)
+                      .set("uptime_ms", static_cast<long long>(uptime.count()))
+                      .set("reloads", m_reloads)
+                      .set("reload_failures", m_reload_failures)
+                      .set("control", m_server.stats())
+                      .set("service", m_service->stats()));
+        });
+        m_server.on("reload", [this](const json::Request&, const json::Peer&, json::Reply reply) {
+            auto st = reload("control");
+            if (st)
+                reply(json::Json::object().set("config", m_cfg.path).set("reloads", m_reloads));
+            else
+                reply(make_error("reload_failed", st.error().message));
+        });
+        m_server.on("log_level", [](const json::Request& req, const json::Peer&, json::Reply reply) {
+            auto spec = req.body["spec"].as_string();
+            if (!spec || !log::apply_spec(*spec)) {
+                reply(make_error("bad_request",
+                                 "\"spec\" must be a level (debug|info|warn|error) optionally "
+                                 "followed by ,SUB=LEVEL items"));
+                return;
+            }
+            reply(json::Json::object().set("spec", *spec));
+        });
+        m_service->register_ops(m_server);
+    }
+
+    Status reload(const char* why) {
+        m_notifier.reloading();
+        auto st = try_reload();
+        if (st) {
+            ++m_reloads;
+        } else {
+            ++m_reload_failures;
+            log::error("daemon", "reload failed, keeping the old config",
+                       {{"trigger", why}, {"err", st.error().message}});
+        }
+        m_notifier.reloaded();
+        return st;
+    }
+
+    Status try_reload() {
+        auto loaded = config::load(m_cfg.path);
+        if (!loaded)
+            return loaded.error();
+        auto me = find_member(*loaded, m_cl.member);
+        if (!me)
+            return me.error();
+        if (*loaded == m_cfg) {
+            log::info("daemon", "config unchanged", {{"config", m_cfg.path}});
+            return {};
+        }
+        std::string new_control = m_cl.control.empty() ? m_info.default_control(**me) : m_cl.control;
+        if (new_control != m_control_path)
+            log::warn("daemon", "control socket path changed; it takes effect at the next start",
+                      {{"old", m_control_path}, {"new", new_control}});
+        if (auto st = m_service->reload(*loaded, **me); !st)
+            return st;
+        m_cfg = std::move(loaded.value());
+        log::info("daemon", "config reloaded", {{"config", m_cfg.path}});
+        return {};
+    }
+
+    void on_stop_signal(const char* name) {
+        if (m_stopping) {
+            log::info("daemon", "second stop signal, stopping now", {{"signal", name}});
+            m_loop.stop();
+            return;
+        }
+        m_stopping = true;
+        m_notifier.stopping();
+        log::info("daemon", "draining", {{"signal", name},
+                                         {"deadline_ms", std::to_string(m_info.drain_deadline.count())}});
+        m_drain_timer.start(m_info.drain_deadline);
+        m_service->drain([this] {
+            m_loop.defer([this] {
+                m_drain_timer.stop();
+                m_loop.stop();
+            });
+        });
+    }
+
+    void on_drain_deadline() {
+        log::warn("daemon", "drain deadline passed, stopping with work in flight");
+        m_loop.stop();
+    }
+
+    const DaemonInfo& m_info;
+    CommandLine m_cl;
+    config::ClusterConfig m_cfg;
+    Notifier m_notifier;
+    ev::Loop m_loop;
+    std::unique_ptr<Service> m_service;
+    json::ControlServer m_server;
+    Clock::time_point m_started;
+    std::string m_control_path;
+    long long m_reloads = 0;
+    long long m_reload_failures = 0;
+    bool m_stopping = false;
+    ev::Timer m_drain_timer;
+    ev::SignalEvent m_sighup;
+    ev::SignalEvent m_sigterm;
+    ev::SignalEvent m_sigint;
+};
+
+} // namespace
+
+int run_daemon(int argc, char** argv, const DaemonInfo& info, const ServiceFactory& make) {
+    CommandLine cl;
+    CLI::App app{info.description, info.program};
+    app.add_option("--config", cl.config_path, "cluster config file")->capture_default_str();
+    app.add_option("--member", cl.member, "this member's id in the config")->required();
+    app.add_option("--control", cl.control, "control socket path (default: from the config)");
+    app.add_option("--log-level", cl.log_level, "LEVEL[,SUB=LEVEL...]: debug, info, warn, error")
+        ->capture_default_str();
+    app.add_flag("--check-config", cl.check_only, "validate the config for --member and exit");
+    app.add_option("--notify-fd", cl.notify_fd, "s6 readiness: write a newline to this fd when ready");
+    app.set_version_flag("--version", std::string(info.program) + " " + RTFARM_VERSION);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+    if (!log::apply_spec(cl.log_level)) {
+        std::cerr << info.program << ": --log-level '" << cl.log_level
+                  << "': expected LEVEL[,SUB=LEVEL...] with LEVEL one of debug, info, warn, error\n";
+        return 2;
+    }
+    ev::init_logging();
+    ::signal(SIGPIPE, SIG_IGN);
+
+    auto cfg = config::load(cl.config_path);
+    if (!cfg) {
+        std::cerr << info.program << ": " << cfg.error().message << "\n";
+        return 2;
+    }
+    auto me = find_member(*cfg, cl.member);
+    if (!me) {
+        std::cerr << info.program << ": " << me.error().message << "\n";
+        return 2;
+    }
+    if (cl.check_only) {
+        std::cout << cfg->path << ": ok (member " << cl.member << ")\n";
+        return 0;
+    }
+    Shell shell(info, std::move(cl), std::move(cfg.value()), make);
+    return shell.run();
+}
+
+} // namespace rtfarm::daemon

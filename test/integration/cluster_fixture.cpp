@@ -1,0 +1,36 @@
+#include "cluster_fixture.hpp"
+
+namespace rtfarm::test {
+
+LoopbackCluster LoopbackCluster::make(size_t n) {
+    LoopbackCluster c;
+    c.farm_port = free_port();
+    for (size_t i = 1; i <= n; ++i) {
+        LoopbackMember m;
+        m.id = "f" + std::to_string(i);
+        m.address = "127.0.0." + std::to_string(i);
+        m.sip_ports.push_back(free_port());
+        m.media_ports = std::to_string(20000 + 1000 * i) + "-" + std::to_string(20999 + 1000 * i);
+        c.members.push_back(m);
+    }
+    return c;
+}
+
+std::string LoopbackCluster::json(const TempDir& dir) const {
+    std::string out = "{\n  \"cluster\": {\"name\": \"test\", \"wan_ip\": \"127.0.0.1\", \"farm_port\": " +
+                      std::to_string(farm_port) + "},\n  \"members\": {\n";
+    for (size_t i = 0; i < members.size(); ++i) {
+        const auto& m = members[i];
+        std::string listen;
+        for (auto p : m.sip_ports)
+            listen += (listen.empty() ? "" : ", ") + ("\"" + m.address + ":" + std::to_string(p) + "\"");
+        out += "    \"" + m.id + "\": {\"role\": \"frontend\", \"address\": \"" + m.address +
+               "\", \"sip_listen\": [" + listen + "], \"media_ports\": \"" + m.media_ports +
+               "\", \"control\": \"" + control(dir, m.id) + "\", \"media_control\": \"" +
+               media_control(dir, m.id) + "\"}" + (i + 1 < members.size() ? ",\n" : "\n");
+    }
+    out += "  }\n}\n";
+    return out;
+}
+
+} // namespace rtfarm::test

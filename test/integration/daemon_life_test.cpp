@@ -1,0 +1,281 @@
+// sipfarmd and rtprelayd as a supervisor and an operator see them: start from
+// a config, readiness, control socket, SIGHUP reload (good and broken),
+// SIGTERM, and refusal to start with a clear message.
+#include "cluster_fixture.hpp"
+#include "harness.hpp"
+
+#include "json/control_client.hpp"
+#include "net/address.hpp"
+#include "net/socket.hpp"
+#include "net/udp.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
+
+using namespace rtfarm;
+using namespace rtfarm::test;
+
+namespace {
+
+json::ControlClient connect(const std::string& path) {
+    auto c = json::ControlClient::connect(path, scaled(2000ms));
+    BOOST_REQUIRE_MESSAGE(c.ok(), "connect " + path + ": " + (c.ok() ? "" : c.error().message));
+    return std::move(c.value());
+}
+
+json::Json call(json::ControlClient& c, const char* op, json::Json args = json::Json::object()) {
+    auto r = c.call(op, std::move(args), scaled(2000ms));
+    BOOST_REQUIRE_MESSAGE(r.ok(), std::string(op) + ": " + (r.ok() ? "" : r.error().message));
+    return r.value();
+}
+
+bool exists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+std::vector<std::string> daemon_args(const std::string& program, const std::string& config,
+                                     const std::string& member) {
+    return {bin_path(program), "--config", config, "--member", member, "--log-level", "info"};
+}
+
+// The sum of packets counted on the sipfarmd socket bound to `listen`.
+long long packets_on(json::ControlClient& c, const std::string& listen) {
+    auto stats = call(c, "stats");
+    auto sockets = stats["service"]["sockets"];
+    for (size_t i = 0; i < sockets.size(); ++i)
+        if (sockets.at(i)["listen"].as_string() == listen)
+            return sockets.at(i)["packets"].as_integer().value_or(-1);
+    return -1;
+}
+
+bool wait_packets(json::ControlClient& c, const std::string& listen, long long want) {
+    auto deadline = std::chrono::steady_clock::now() + scaled(3000ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (packets_on(c, listen) >= want)
+            return true;
+        std::this_thread::sleep_for(10ms);
+    }
+    return false;
+}
+
+void send_udp(const std::string& to, const std::string& bytes) {
+    auto dest = net::SockAddr::parse(to);
+    BOOST_REQUIRE(dest.ok());
+    auto fd = net::udp_bind(net::SockAddr::parse("127.0.0.1:0").value());
+    BOOST_REQUIRE(fd.ok());
+    BOOST_REQUIRE(net::send_datagram(fd->get(), bytes, *dest).ok());
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(daemon_life)
+
+BOOST_AUTO_TEST_CASE(sipfarmd_starts_answers_counts_and_stops) {
+    TempDir dir;
+    auto cluster = LoopbackCluster::make(1);
+    dir.write("cluster.json", cluster.json(dir));
+    Process p(dir, "f1", daemon_args("sipfarmd", dir.file("cluster.json"), "f1"));
+    BOOST_REQUIRE_MESSAGE(p.wait_ready(), "not ready: " + p.log());
+    // Readiness comes after the control socket is open.
+    BOOST_TEST(exists(cluster.control(dir, "f1")));
+
+    auto c = connect(cluster.control(dir, "f1"));
+    auto pong = call(c, "ping");
+    BOOST_TEST(pong["pong"].as_bool().value_or(false));
+    BOOST_TEST(pong["member"].as_string().value_or("") == "f1");
+    BOOST_TEST(pong["program"].as_string().value_or("") == "sipfarmd");
+
+    std::string listen = "127.0.0.1:" + std::to_string(cluster.members[0].sip_ports[0]);
+    for (int i = 0; i < 3; ++i)
+        send_udp(listen, "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\n\r\n");
+    BOOST_TEST(wait_packets(c, listen, 3));
+    std::string link = "127.0.0.1:" + std::to_string(cluster.farm_port);
+    BOOST_TEST(packets_on(c, link) == 0);
+
+    p.signal(SIGTERM);
+    auto status = p.wait_exit();
+    BOOST_REQUIRE(status.has_value());
+    BOOST_TEST(*status == 0);
+    BOOST_TEST(!exists(cluster.control(dir, "f1")));
+    BOOST_TEST(p.log().find("msg=\"stopped\"") != std::string::npos);
+    BOOST_TEST(unexpected_errors(p.log()).empty(), p.log());
+}
+
+BOOST_AUTO_TEST_CASE(rtprelayd_starts_answers_and_stops) {
+    TempDir dir;
+    auto cluster = LoopbackCluster::make(2);
+    dir.write("cluster.json", cluster.json(dir));
+    Process p(dir, "f2-media", daemon_args("rtprelayd", dir.file("cluster.json"), "f2"));
+    BOOST_REQUIRE_MESSAGE(p.wait_ready(), "not ready: " + p.log());
+    auto c = connect(cluster.media_control(dir, "f2"));
+    auto stats = call(c, "stats");
+    BOOST_TEST(stats["program"].as_string().value_or("") == "rtprelayd");
+    BOOST_TEST(stats["service"]["media_ports"].as_string().value_or("") == cluster.members[1].media_ports);
+    BOOST_TEST(stats["service"]["ports"].as_integer().value_or(0) == 1000);
+    p.signal(SIGTERM);
+    auto status = p.wait_exit();
+    BOOST_REQUIRE(status.has_value());
+    BOOST_TEST(*status == 0);
+    BOOST_TEST(unexpected_errors(p.log()).empty(), p.log());
+}
+
+BOOST_AUTO_TEST_CASE(sighup_with_broken_config_keeps_the_old_one) {
+    TempDir dir;
+    auto cluster = LoopbackCluster::make(1);
+    dir.write("cluster.json", cluster.json(dir));
+    Process p(dir, "f1", daemon_args("sipfarmd", dir.file("cluster.json"), "f1"));
+    BOOST_REQUIRE_MESSAGE(p.wait_ready(), p.log());
+    auto c = connect(cluster.control(dir, "f1"));
+
+    // Not JSON at all.
+    dir.write("cluster.json", "{ \"cluster\": ");
+    p.signal(SIGHUP);
+    BOOST_REQUIRE(p.wait_notify("RELOADING=1"));
+    BOOST_REQUIRE(p.wait_notify("READY=1"));
+    BOOST_TEST(call(c, "ping")["member"].as_string().value_or("") == "f1");
+    BOOST_TEST(call(c, "stats")["reload_failures"].as_integer().value_or(0) == 1);
+    BOOST_TEST(p.log().find("reload failed, keeping the old config") != std::string::npos);
+
+    // Valid JSON, invalid config (an empty media range): refused with the path.
+    auto bad = cluster;
+    bad.members[0].media_ports = "30000-20000";
+    dir.write("cluster.json", bad.json(dir));
+    p.signal(SIGHUP);
+    BOOST_REQUIRE(p.wait_notify("READY=1"));
+    BOOST_TEST(call(c, "stats")["reload_failures"].as_integer().value_or(0) == 2);
+    BOOST_TEST(p.log().find("members.f1.media_ports") != std::string::npos);
+
+    // A port somebody else holds: the whole change is refused, old sockets stay.
+    auto taken_port = free_port();
+    auto holder = net::udp_bind(net::SockAddr::parse("127.0.0.1:" + std::to_string(taken_port)).value());
+    BOOST_REQUIRE(holder.ok());
+    auto busy = cluster;
+    busy.members[0].sip_ports.push_back(taken_port);
+    dir.write("cluster.json", busy.json(dir));
+    p.signal(SIGHUP);
+    BOOST_REQUIRE(p.wait_notify("READY=1"));
+    BOOST_TEST(call(c, "stats")["reload_failures"].as_integer().value_or(0) == 3);
+    std::string first = "127.0.0.1:" + std::to_string(cluster.members[0].sip_ports[0]);
+    send_udp(first, "x");
+    BOOST_TEST(wait_packets(c, first, 1));
+
+    // A good change: a second SIP port opens and counts.
+    auto good = cluster;
+    good.members[0].sip_ports.push_back(free_port());
+    dir.write("cluster.json", good.json(dir));
+    p.signal(SIGHUP);
+    BOOST_REQUIRE(p.wait_notify("READY=1"));
+    BOOST_TEST(call(c, "stats")["reloads"].as_integer().value_or(0) == 1);
+    std::string second = "127.0.0.1:" + std::to_string(good.members[0].sip_ports[1]);
+    send_udp(second, "y");
+    BOOST_TEST(wait_packets(c, second, 1));
+
+    // The reload op does the same as SIGHUP and answers with the outcome.
+    dir.write("cluster.json", "[]");
+    auto r = c.call("reload", json::Json::object(), scaled(2000ms));
+    BOOST_REQUIRE(!r.ok());
+    BOOST_TEST(r.error().code == "reload_failed");
+    BOOST_TEST(call(c, "ping")["pong"].as_bool().value_or(false));
+
+    p.signal(SIGTERM);
+    BOOST_TEST(p.wait_exit().value_or(-1) == 0);
+    BOOST_TEST(unexpected_errors(p.log(), {"reload failed"}).empty(), p.log());
+}
+
+BOOST_AUTO_TEST_CASE(control_socket_survives_garbage) {
+    TempDir dir;
+    auto cluster = LoopbackCluster::make(1);
+    dir.write("cluster.json", cluster.json(dir));
+    Process p(dir, "f1", daemon_args("sipfarmd", dir.file("cluster.json"), "f1"));
+    BOOST_REQUIRE_MESSAGE(p.wait_ready(), p.log());
+    auto c = connect(cluster.control(dir, "f1"));
+    auto r1 = c.call_raw("this is not json\n", scaled(2000ms));
+    BOOST_REQUIRE(r1.ok());
+    BOOST_TEST(r1->find("\"code\":\"bad_json\"") != std::string::npos, *r1);
+    auto r2 = c.call_raw("{\"id\":9,\"op\":\"no_such_op\"}\n", scaled(2000ms));
+    BOOST_REQUIRE(r2.ok());
+    BOOST_TEST(r2->find("\"code\":\"unknown_op\"") != std::string::npos, *r2);
+    auto r3 = c.call("log_level", json::Json::object().set("spec", "loud"), scaled(2000ms));
+    BOOST_REQUIRE(!r3.ok());
+    BOOST_TEST(r3.error().code == "bad_request");
+    BOOST_TEST(call(c, "log_level", json::Json::object().set("spec", "info,farm=debug"))["spec"]
+                   .as_string()
+                   .value_or("") == "info,farm=debug");
+    BOOST_TEST(call(c, "ping")["pong"].as_bool().value_or(false));
+    p.signal(SIGTERM);
+    BOOST_TEST(p.wait_exit().value_or(-1) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_to_start_with_a_clear_message) {
+    TempDir dir;
+    auto cluster = LoopbackCluster::make(2);
+    dir.write("cluster.json", cluster.json(dir));
+    std::string cfg = dir.file("cluster.json");
+
+    auto unknown = run(daemon_args("sipfarmd", cfg, "f9"));
+    BOOST_TEST(unknown.status == 2);
+    BOOST_TEST(unknown.err.find("member 'f9' is not in the file (members: f1, f2)") != std::string::npos,
+               unknown.err);
+
+    dir.write("broken.json", "{\"cluster\": {\"name\": \"x\"}, \"members\": {\"f1\": {\"role\": \"boss\"}}}");
+    auto broken = run(daemon_args("rtprelayd", dir.file("broken.json"), "f1"));
+    BOOST_TEST(broken.status == 2);
+    BOOST_TEST(broken.err.find("broken.json: members.f1.role") != std::string::npos, broken.err);
+
+    auto missing = run(daemon_args("sipfarmd", dir.file("nope.json"), "f1"));
+    BOOST_TEST(missing.status == 2);
+    BOOST_TEST(missing.err.find("nope.json") != std::string::npos, missing.err);
+
+    // Busy SIP port.
+    std::string listen = "127.0.0.1:" + std::to_string(cluster.members[0].sip_ports[0]);
+    auto holder = net::udp_bind(net::SockAddr::parse(listen).value());
+    BOOST_REQUIRE(holder.ok());
+    auto busy = run(daemon_args("sipfarmd", cfg, "f1"));
+    BOOST_TEST(busy.status == 2);
+    BOOST_TEST(busy.err.find(listen) != std::string::npos, busy.err);
+    BOOST_TEST(busy.err.find("in use") != std::string::npos, busy.err);
+    holder->reset();
+
+    // Busy control socket: a second rtprelayd for the same member.
+    Process first(dir, "f1-media", daemon_args("rtprelayd", cfg, "f1"));
+    BOOST_REQUIRE_MESSAGE(first.wait_ready(), first.log());
+    auto second = run(daemon_args("rtprelayd", cfg, "f1"));
+    BOOST_TEST(second.status == 2);
+    BOOST_TEST(second.err.find("control socket") != std::string::npos, second.err);
+    first.signal(SIGTERM);
+    BOOST_TEST(first.wait_exit().value_or(-1) == 0);
+
+    // Bad command lines.
+    BOOST_TEST(run({bin_path("sipfarmd"), "--config", cfg}).status == 2); // no --member
+    BOOST_TEST(run({bin_path("sipfarmd"), "--member", "f1", "--bogus"}).status == 2);
+    BOOST_TEST(run({bin_path("sipfarmd"), "--config", cfg, "--member", "f1", "--log-level", "loud"})
+                   .status == 2);
+}
+
+BOOST_AUTO_TEST_CASE(check_config_version_and_help) {
+    TempDir dir;
+    auto cluster = LoopbackCluster::make(1);
+    dir.write("cluster.json", cluster.json(dir));
+    for (const char* prog : {"sipfarmd", "rtprelayd"}) {
+        auto ok = run({bin_path(prog), "--config", dir.file("cluster.json"), "--member", "f1",
+                       "--check-config"});
+        BOOST_TEST(ok.status == 0, prog);
+        BOOST_TEST(ok.out.find("ok (member f1)") != std::string::npos, ok.out);
+    }
+    for (const char* prog : {"sipfarmd", "rtprelayd", "cgclusterctl", "lbcheck"}) {
+        auto v = run({bin_path(prog), "--version"});
+        BOOST_TEST(v.status == 0, prog);
+        BOOST_TEST(v.out.find(std::string(prog) + " " + RTFARM_VERSION) != std::string::npos, v.out);
+        auto h = run({bin_path(prog), "--help"});
+        BOOST_TEST(h.status == 0, prog);
+        BOOST_TEST(h.out.find("--version") != std::string::npos, h.out);
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
