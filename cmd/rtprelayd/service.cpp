@@ -19,7 +19,8 @@ Status RelayService::reload(const config::ClusterConfig& cfg, const config::Memb
                                         "wan_ip or cluster.wan_ip)");
     m_range = *me.media_ports;
     m_advertised = *adv;
-    log::info("media", "media range", {{"ports", m_range.str()}, {"advertised", m_advertised.host()}});
+    log::info("media", "media range",
+              {{"ports", m_range.str()}, {"advertised", m_advertised.host()}});
     return {};
 }
 

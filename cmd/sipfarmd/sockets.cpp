@@ -7,7 +7,9 @@ namespace rtfarm::sipfarmd {
 
 namespace {
 
-const char* kind_name(SocketKind k) { return k == SocketKind::sip ? "sip" : "farm_link"; }
+const char* kind_name(SocketKind k) {
+    return k == SocketKind::sip ? "sip" : "farm_link";
+}
 
 } // namespace
 
@@ -65,7 +67,8 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
             s = std::move(m_sockets[key]);
     for (auto& [key, s] : m_sockets)
         if (s)
-            log::info("farm", "closed", {{"kind", kind_name(key.first)}, {"addr", key.second.str()}});
+            log::info("farm", "closed",
+                      {{"kind", kind_name(key.first)}, {"addr", key.second.str()}});
     m_sockets = std::move(next);
     return {};
 }
@@ -83,8 +86,11 @@ void FarmService::on_readable(Socket& s) {
         s.bytes += d.bytes.size();
         if (d.truncated)
             ++s.truncated;
-        log::debug("farm", "datagram", {{"on", s.addr.str()}, {"from", d.source.str()},
-                                        {"to", d.destination.str()}, {"len", std::to_string(d.bytes.size())}});
+        log::debug("farm", "datagram",
+                   {{"on", s.addr.str()},
+                    {"from", d.source.str()},
+                    {"to", d.destination.str()},
+                    {"len", std::to_string(d.bytes.size())}});
     }
 }
 

@@ -19,7 +19,8 @@ enum class SocketKind { sip, farm_link };
 
 class FarmService : public daemon::Service {
 public:
-    explicit FarmService(ev::Loop& loop) : m_loop(loop) {}
+    explicit FarmService(ev::Loop& loop)
+        : m_loop(loop) {}
 
     Status start(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
     Status reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
@@ -40,7 +41,8 @@ private:
     using Key = std::pair<SocketKind, net::SockAddr>;
     using SocketMap = std::map<Key, std::unique_ptr<Socket>>;
 
-    static std::vector<Key> wanted(const config::ClusterConfig& cfg, const config::MemberConfig& me);
+    static std::vector<Key> wanted(const config::ClusterConfig& cfg,
+                                   const config::MemberConfig& me);
     Result<std::unique_ptr<Socket>> open(const Key& key);
     void on_readable(Socket& s);
 

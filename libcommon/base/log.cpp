@@ -36,11 +36,21 @@ void append_value(std::string& out, std::string_view v) {
     out += '"';
     for (unsigned char c : v) {
         switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
         default:
             if (c < 0x20 || c == 0x7f) {
                 char buf[8];
@@ -70,10 +80,14 @@ std::optional<Level> parse_level(std::string_view name) {
 
 std::string_view level_name(Level level) {
     switch (level) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warn: return "warn";
-    case Level::error: return "error";
+    case Level::debug:
+        return "debug";
+    case Level::info:
+        return "info";
+    case Level::warn:
+        return "warn";
+    case Level::error:
+        return "error";
     }
     return "?";
 }
@@ -174,7 +188,9 @@ void set_sink(Sink sink) {
     state().sink = std::move(sink);
 }
 
-void reset_sink() { set_sink(nullptr); }
+void reset_sink() {
+    set_sink(nullptr);
+}
 
 bool RateLimit::allow(std::chrono::steady_clock::time_point now) {
     if (m_last != std::chrono::steady_clock::time_point{}) {

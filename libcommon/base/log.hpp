@@ -60,7 +60,10 @@ void reset_sink();
 // `burst` lines, refilled at `per_second`. Time is passed in.
 class RateLimit {
 public:
-    RateLimit(double per_second, double burst) : m_rate(per_second), m_burst(burst), m_tokens(burst) {}
+    RateLimit(double per_second, double burst)
+        : m_rate(per_second)
+        , m_burst(burst)
+        , m_tokens(burst) {}
     bool allow(std::chrono::steady_clock::time_point now);
     unsigned long suppressed() const { return m_suppressed; }
 

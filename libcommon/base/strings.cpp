@@ -37,7 +37,9 @@ std::optional<uint64_t> parse_u64(std::string_view s) {
     return v;
 }
 
-static char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+static char lower(char c) {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+}
 
 bool starts_with_icase(std::string_view s, std::string_view prefix) {
     if (s.size() < prefix.size())

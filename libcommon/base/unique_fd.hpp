@@ -10,8 +10,10 @@ namespace rtfarm {
 class UniqueFd {
 public:
     UniqueFd() = default;
-    explicit UniqueFd(int fd) : m_fd(fd) {}
-    UniqueFd(UniqueFd&& other) noexcept : m_fd(other.release()) {}
+    explicit UniqueFd(int fd)
+        : m_fd(fd) {}
+    UniqueFd(UniqueFd&& other) noexcept
+        : m_fd(other.release()) {}
     UniqueFd& operator=(UniqueFd&& other) noexcept {
         if (this != &other)
             reset(other.release());

@@ -32,39 +32,39 @@ std::optional<Media> parse_media(std::string_view s);
 struct MemberConfig {
     std::string id;
     Role role = Role::frontend;
-    net::SockAddr address;                   // internal address, port 0
-    std::optional<net::SockAddr> wan_ip;     // Server-wide WAN IP; nullopt = cluster's
+    net::SockAddr address;               // internal address, port 0
+    std::optional<net::SockAddr> wan_ip; // Server-wide WAN IP; nullopt = cluster's
     SipFarm sip_farm = SipFarm::automatic;
     Placement call_legs = Placement::automatic;
     Placement signals = Placement::automatic;
-    std::vector<net::SockAddr> sip_listen;   // UDP sockets for SIP
-    std::optional<net::SockAddr> processor;  // the member's own SIP server
+    std::vector<net::SockAddr> sip_listen;  // UDP sockets for SIP
+    std::optional<net::SockAddr> processor; // the member's own SIP server
     std::optional<net::PortRange> media_ports;
-    std::string control;                     // Unix control socket path (absolute)
+    std::string control; // Unix control socket path (absolute)
     std::optional<net::SockAddr> control_tcp;
-    std::optional<Media> media;              // nullopt = the cluster's default
-    std::string media_control;               // rtprelayd's control socket path (absolute)
+    std::optional<Media> media; // nullopt = the cluster's default
+    std::string media_control;  // rtprelayd's control socket path (absolute)
 
     bool operator==(const MemberConfig&) const = default;
 };
 
 struct ClusterSettings {
     std::string name;
-    std::optional<net::SockAddr> wan_ip;     // Cluster-wide WAN IP
+    std::optional<net::SockAddr> wan_ip; // Cluster-wide WAN IP
     uint16_t farm_port = 5069;
     unsigned heartbeat_ms = 200;
     unsigned dead_after_ms = 1000;
-    std::string secret_file;                 // absolute path, "" = none
-    std::string secret;                      // the key bytes read from secret_file
+    std::string secret_file; // absolute path, "" = none
+    std::string secret;      // the key bytes read from secret_file
     Media media = Media::none;
 
     bool operator==(const ClusterSettings&) const = default;
 };
 
 struct ClusterConfig {
-    std::string path;                        // the file it was read from
+    std::string path; // the file it was read from
     ClusterSettings cluster;
-    std::vector<MemberConfig> members;       // in file order; ids unique
+    std::vector<MemberConfig> members; // in file order; ids unique
 
     const MemberConfig* find(std::string_view id) const;
     // The media mode in force for a member (its own, else the cluster's).

@@ -32,20 +32,26 @@ Result<const config::MemberConfig*> find_member(const config::ClusterConfig& cfg
     std::string known;
     for (const auto& m : cfg.members)
         known += (known.empty() ? "" : ", ") + m.id;
-    return make_error("config", cfg.path + ": member '" + id + "' is not in the file (members: " +
-                                    known + ")");
+    return make_error("config", cfg.path + ": member '" + id +
+                                    "' is not in the file (members: " + known + ")");
 }
 
 // The running daemon: owns the loop's objects and the current config.
 class Shell {
 public:
-    Shell(const DaemonInfo& info, CommandLine cl, config::ClusterConfig cfg, const ServiceFactory& make)
-        : m_info(info), m_cl(std::move(cl)), m_cfg(std::move(cfg)), m_notifier(m_cl.notify_fd),
-          m_service(make(m_loop)), m_server(m_loop), m_started(Clock::now()),
-          m_drain_timer(m_loop, [this] { on_drain_deadline(); }),
-          m_sighup(m_loop, SIGHUP, [this] { (void)reload("SIGHUP"); }),
-          m_sigterm(m_loop, SIGTERM, [this] { on_stop_signal("SIGTERM"); }),
-          m_sigint(m_loop, SIGINT, [this] { on_stop_signal("SIGINT"); }) {}
+    Shell(const DaemonInfo& info, CommandLine cl, config::ClusterConfig cfg,
+          const ServiceFactory& make)
+        : m_info(info)
+        , m_cl(std::move(cl))
+        , m_cfg(std::move(cfg))
+        , m_notifier(m_cl.notify_fd)
+        , m_service(make(m_loop))
+        , m_server(m_loop)
+        , m_started(Clock::now())
+        , m_drain_timer(m_loop, [this] { on_drain_deadline(); })
+        , m_sighup(m_loop, SIGHUP, [this] { (void)reload("SIGHUP"); })
+        , m_sigterm(m_loop, SIGTERM, [this] { on_stop_signal("SIGTERM"); })
+        , m_sigint(m_loop, SIGINT, [this] { on_stop_signal("SIGINT"); }) {}
 
     int run() {
         const auto* me = m_cfg.find(m_cl.member);
@@ -66,8 +72,12 @@ public:
             return 2;
         }
         log::info("daemon", "started",
-                  {{"program", m_info.program}, {"version", RTFARM_VERSION}, {"member", me->id},
-                   {"config", m_cfg.path}, {"control", m_control_path}, {"pid", std::to_string(::getpid())}});
+                  {{"program", m_info.program},
+                   {"version", RTFARM_VERSION},
+                   {"member", me->id},
+                   {"config", m_cfg.path},
+                   {"control", m_control_path},
+                   {"pid", std::to_string(::getpid())}});
         m_notifier.ready(std::string("member ") + me->id + " up");
         if (!m_loop.run()) {
             log::error("daemon", "event loop failed");
@@ -89,7 +99,8 @@ private:
                       .set("pid", static_cast<long long>(::getpid())));
         });
         m_server.on("stats", [this](const json::Request&, const json::Peer&, json::Reply reply) {
-            auto uptime = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - m_started);
+            auto uptime =
+                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - m_started);
             reply(json::Json::object()
                       .set("program", m_info.program)
                       .set("member", m_cl.member)
@@ -107,16 +118,17 @@ private:
             else
                 reply(make_error("reload_failed", st.error().message));
         });
-        m_server.on("log_level", [](const json::Request& req, const json::Peer&, json::Reply reply) {
-            auto spec = req.body["spec"].as_string();
-            if (!spec || !log::apply_spec(*spec)) {
-                reply(make_error("bad_request",
-                                 "\"spec\" must be a level (debug|info|warn|error) optionally "
-                                 "followed by ,SUB=LEVEL items"));
-                return;
-            }
-            reply(json::Json::object().set("spec", *spec));
-        });
+        m_server.on(
+            "log_level", [](const json::Request& req, const json::Peer&, json::Reply reply) {
+                auto spec = req.body["spec"].as_string();
+                if (!spec || !log::apply_spec(*spec)) {
+                    reply(make_error("bad_request",
+                                     "\"spec\" must be a level (debug|info|warn|error) optionally "
+                                     "followed by ,SUB=LEVEL items"));
+                    return;
+                }
+                reply(json::Json::object().set("spec", *spec));
+            });
         m_service->register_ops(m_server);
     }
 
@@ -145,7 +157,8 @@ private:
             log::info("daemon", "config unchanged", {{"config", m_cfg.path}});
             return {};
         }
-        std::string new_control = m_cl.control.empty() ? m_info.default_control(**me) : m_cl.control;
+        std::string new_control =
+            m_cl.control.empty() ? m_info.default_control(**me) : m_cl.control;
         if (new_control != m_control_path)
             log::warn("daemon", "control socket path changed; it takes effect at the next start",
                       {{"old", m_control_path}, {"new", new_control}});
@@ -164,8 +177,9 @@ private:
         }
         m_stopping = true;
         m_notifier.stopping();
-        log::info("daemon", "draining", {{"signal", name},
-                                         {"deadline_ms", std::to_string(m_info.drain_deadline.count())}});
+        log::info(
+            "daemon", "draining",
+            {{"signal", name}, {"deadline_ms", std::to_string(m_info.drain_deadline.count())}});
         m_drain_timer.start(m_info.drain_deadline);
         m_service->drain([this] {
             m_loop.defer([this] {
@@ -209,7 +223,8 @@ int run_daemon(int argc, char** argv, const DaemonInfo& info, const ServiceFacto
     app.add_option("--log-level", cl.log_level, "LEVEL[,SUB=LEVEL...]: debug, info, warn, error")
         ->capture_default_str();
     app.add_flag("--check-config", cl.check_only, "validate the config for --member and exit");
-    app.add_option("--notify-fd", cl.notify_fd, "s6 readiness: write a newline to this fd when ready");
+    app.add_option("--notify-fd", cl.notify_fd,
+                   "s6 readiness: write a newline to this fd when ready");
     app.set_version_flag("--version", std::string(info.program) + " " + RTFARM_VERSION);
     try {
         app.parse(argc, argv);
@@ -217,8 +232,9 @@ int run_daemon(int argc, char** argv, const DaemonInfo& info, const ServiceFacto
         return app.exit(e) == 0 ? 0 : 2;
     }
     if (!log::apply_spec(cl.log_level)) {
-        std::cerr << info.program << ": --log-level '" << cl.log_level
-                  << "': expected LEVEL[,SUB=LEVEL...] with LEVEL one of debug, info, warn, error\n";
+        std::cerr
+            << info.program << ": --log-level '" << cl.log_level
+            << "': expected LEVEL[,SUB=LEVEL...] with LEVEL one of debug, info, warn, error\n";
         return 2;
     }
     ev::init_logging();

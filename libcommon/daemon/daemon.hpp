@@ -41,8 +41,8 @@ public:
 };
 
 struct DaemonInfo {
-    const char* program;      // "sipfarmd"
-    const char* description;  // one line for --help
+    const char* program;     // "sipfarmd"
+    const char* description; // one line for --help
     // Which control socket path the daemon listens on by default.
     std::function<std::string(const config::MemberConfig&)> default_control;
     std::chrono::milliseconds drain_deadline{5000};

@@ -13,7 +13,8 @@
 
 namespace rtfarm::daemon {
 
-Notifier::Notifier(int s6_fd) : m_s6_fd(s6_fd) {
+Notifier::Notifier(int s6_fd)
+    : m_s6_fd(s6_fd) {
     if (const char* p = std::getenv("NOTIFY_SOCKET"); p && *p) {
         m_socket_path = p;
         ::unsetenv("NOTIFY_SOCKET");
@@ -64,9 +65,17 @@ void Notifier::ready(std::string_view status) {
     }
 }
 
-void Notifier::reloading() { send("RELOADING=1\n"); }
-void Notifier::reloaded() { send("READY=1\n"); }
-void Notifier::stopping() { send("STOPPING=1\n"); }
-void Notifier::status(std::string_view text) { send("STATUS=" + std::string(text) + "\n"); }
+void Notifier::reloading() {
+    send("RELOADING=1\n");
+}
+void Notifier::reloaded() {
+    send("READY=1\n");
+}
+void Notifier::stopping() {
+    send("STOPPING=1\n");
+}
+void Notifier::status(std::string_view text) {
+    send("STATUS=" + std::string(text) + "\n");
+}
 
 } // namespace rtfarm::daemon

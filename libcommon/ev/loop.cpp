@@ -25,7 +25,9 @@ void libevent_log(int severity, const char* msg) {
 
 } // namespace
 
-void init_logging() { event_set_log_callback(libevent_log); }
+void init_logging() {
+    event_set_log_callback(libevent_log);
+}
 
 void guarded(const char* where, const std::function<void()>& fn) noexcept {
     try {
@@ -37,15 +39,20 @@ void guarded(const char* where, const std::function<void()>& fn) noexcept {
     }
 }
 
-Loop::Loop() : m_base(event_base_new()) {
+Loop::Loop()
+    : m_base(event_base_new()) {
     RTFARM_ASSERT(m_base);
     m_defer_event.reset(event_new(m_base.get(), -1, 0, on_deferred, this));
     RTFARM_ASSERT(m_defer_event);
 }
 
-bool Loop::run() { return event_base_dispatch(m_base.get()) >= 0; }
+bool Loop::run() {
+    return event_base_dispatch(m_base.get()) >= 0;
+}
 
-void Loop::stop() { event_base_loopbreak(m_base.get()); }
+void Loop::stop() {
+    event_base_loopbreak(m_base.get());
+}
 
 void Loop::defer(std::function<void()> fn) {
     m_deferred.push_back(std::move(fn));
@@ -64,12 +71,17 @@ void Loop::on_deferred(evutil_socket_t, short, void* arg) noexcept {
 }
 
 FdEvent::FdEvent(Loop& loop, int fd, short what, Callback cb)
-    : m_cb(std::move(cb)), m_ev(event_new(loop.base(), fd, what, trampoline, this)) {
+    : m_cb(std::move(cb))
+    , m_ev(event_new(loop.base(), fd, what, trampoline, this)) {
     RTFARM_ASSERT(m_ev);
 }
 
-void FdEvent::enable() { event_add(m_ev.get(), nullptr); }
-void FdEvent::disable() { event_del(m_ev.get()); }
+void FdEvent::enable() {
+    event_add(m_ev.get(), nullptr);
+}
+void FdEvent::disable() {
+    event_del(m_ev.get());
+}
 
 void FdEvent::trampoline(evutil_socket_t, short what, void* arg) noexcept {
     auto* self = static_cast<FdEvent*>(arg);
@@ -77,7 +89,8 @@ void FdEvent::trampoline(evutil_socket_t, short what, void* arg) noexcept {
 }
 
 Timer::Timer(Loop& loop, Callback cb)
-    : m_cb(std::move(cb)), m_ev(evtimer_new(loop.base(), trampoline, this)) {
+    : m_cb(std::move(cb))
+    , m_ev(evtimer_new(loop.base(), trampoline, this)) {
     RTFARM_ASSERT(m_ev);
 }
 
@@ -85,8 +98,12 @@ void Timer::start(std::chrono::milliseconds after) {
     timeval tv = to_timeval(after);
     evtimer_add(m_ev.get(), &tv);
 }
-void Timer::stop() { evtimer_del(m_ev.get()); }
-bool Timer::pending() const { return evtimer_pending(m_ev.get(), nullptr); }
+void Timer::stop() {
+    evtimer_del(m_ev.get());
+}
+bool Timer::pending() const {
+    return evtimer_pending(m_ev.get(), nullptr);
+}
 
 void Timer::trampoline(evutil_socket_t, short, void* arg) noexcept {
     auto* self = static_cast<Timer*>(arg);
@@ -94,13 +111,16 @@ void Timer::trampoline(evutil_socket_t, short, void* arg) noexcept {
 }
 
 Ticker::Ticker(Loop& loop, std::chrono::milliseconds period, Callback cb)
-    : m_cb(std::move(cb)), m_ev(event_new(loop.base(), -1, EV_PERSIST, trampoline, this)) {
+    : m_cb(std::move(cb))
+    , m_ev(event_new(loop.base(), -1, EV_PERSIST, trampoline, this)) {
     RTFARM_ASSERT(m_ev);
     timeval tv = to_timeval(period);
     event_add(m_ev.get(), &tv);
 }
 
-void Ticker::stop() { event_del(m_ev.get()); }
+void Ticker::stop() {
+    event_del(m_ev.get());
+}
 
 void Ticker::trampoline(evutil_socket_t, short, void* arg) noexcept {
     auto* self = static_cast<Ticker*>(arg);
@@ -108,7 +128,8 @@ void Ticker::trampoline(evutil_socket_t, short, void* arg) noexcept {
 }
 
 SignalEvent::SignalEvent(Loop& loop, int signo, Callback cb)
-    : m_cb(std::move(cb)), m_ev(evsignal_new(loop.base(), signo, trampoline, this)) {
+    : m_cb(std::move(cb))
+    , m_ev(evsignal_new(loop.base(), signo, trampoline, this)) {
     RTFARM_ASSERT(m_ev);
     event_add(m_ev.get(), nullptr);
 }

@@ -67,7 +67,8 @@ std::string Json::dump_pretty() const {
 
 Result<Json> parse(std::string_view text, std::string_view where) {
     json_error_t err;
-    json_t* v = json_loadb(text.data(), text.size(), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
+    json_t* v =
+        json_loadb(text.data(), text.size(), JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (!v) {
         std::string msg(where);
         msg += ':' + std::to_string(err.line) + ':' + std::to_string(err.column) + ": " + err.text;
@@ -91,14 +92,21 @@ std::string_view type_name(const Json& v) {
     if (!v)
         return "nothing";
     switch (json_typeof(v.get())) {
-    case JSON_OBJECT: return "object";
-    case JSON_ARRAY: return "array";
-    case JSON_STRING: return "string";
-    case JSON_INTEGER: return "integer";
-    case JSON_REAL: return "number";
+    case JSON_OBJECT:
+        return "object";
+    case JSON_ARRAY:
+        return "array";
+    case JSON_STRING:
+        return "string";
+    case JSON_INTEGER:
+        return "integer";
+    case JSON_REAL:
+        return "number";
     case JSON_TRUE:
-    case JSON_FALSE: return "boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "nothing";
 }

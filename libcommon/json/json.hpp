@@ -22,8 +22,10 @@ public:
     static Json adopt(json_t* v) { return Json(v); }
     static Json borrow(json_t* v) { return Json(v ? json_incref(v) : nullptr); }
 
-    Json(const Json& o) : m_v(o.m_v ? json_incref(o.m_v) : nullptr) {}
-    Json(Json&& o) noexcept : m_v(std::exchange(o.m_v, nullptr)) {}
+    Json(const Json& o)
+        : m_v(o.m_v ? json_incref(o.m_v) : nullptr) {}
+    Json(Json&& o) noexcept
+        : m_v(std::exchange(o.m_v, nullptr)) {}
     Json& operator=(Json o) noexcept {
         std::swap(m_v, o.m_v);
         return *this;
@@ -65,7 +67,9 @@ public:
     Json& set(const char* key, long long value) { return set(key, integer(value)); }
     Json& set(const char* key, int value) { return set(key, integer(value)); }
     Json& set(const char* key, unsigned value) { return set(key, integer(value)); }
-    Json& set(const char* key, unsigned long value) { return set(key, integer(static_cast<long long>(value))); }
+    Json& set(const char* key, unsigned long value) {
+        return set(key, integer(static_cast<long long>(value)));
+    }
     Json& set(const char* key, bool value) { return set(key, boolean(value)); }
     Json& append(Json value);
 
@@ -75,7 +79,8 @@ public:
     std::string dump_pretty() const;
 
 private:
-    explicit Json(json_t* v) : m_v(v) {}
+    explicit Json(json_t* v)
+        : m_v(v) {}
     json_t* m_v = nullptr;
 };
 

@@ -15,8 +15,8 @@ Result<uint16_t> parse_port(std::string_view text, std::string_view whole) {
         return make_error("bad_address", "'" + std::string(whole) + "': port '" +
                                              std::string(text) + "' is not a number");
     if (*v > 65535)
-        return make_error("bad_address",
-                          "'" + std::string(whole) + "': port " + std::string(text) + " is out of 0-65535");
+        return make_error("bad_address", "'" + std::string(whole) + "': port " + std::string(text) +
+                                             " is out of 0-65535");
     return static_cast<uint16_t>(*v);
 }
 
@@ -51,7 +51,8 @@ Result<SockAddr> SockAddr::parse_host(std::string_view text, uint16_t port) {
     SockAddr out;
     auto* in4 = reinterpret_cast<sockaddr_in*>(&out.m_ss);
     auto* in6 = reinterpret_cast<sockaddr_in6*>(&out.m_ss);
-    if (host.find(':') == std::string::npos && inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
+    if (host.find(':') == std::string::npos &&
+        inet_pton(AF_INET, host.c_str(), &in4->sin_addr) == 1) {
         in4->sin_family = AF_INET;
         in4->sin_port = htons(port);
         return out;
@@ -81,8 +82,8 @@ Result<SockAddr> SockAddr::parse(std::string_view text) {
         if (colon == std::string_view::npos)
             return make_error("bad_address", "'" + std::string(text) + "': missing ':PORT'");
         if (text.find(':') != colon)
-            return make_error("bad_address",
-                              "'" + std::string(text) + "': IPv6 addresses need brackets: [ADDR]:PORT");
+            return make_error("bad_address", "'" + std::string(text) +
+                                                 "': IPv6 addresses need brackets: [ADDR]:PORT");
         host = text.substr(0, colon);
         port = text.substr(colon + 1);
     }
@@ -147,15 +148,20 @@ std::string SockAddr::host() const {
     if (is_v4())
         inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&m_ss)->sin_addr, buf, sizeof buf);
     else if (is_v6())
-        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&m_ss)->sin6_addr, buf, sizeof buf);
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&m_ss)->sin6_addr, buf,
+                  sizeof buf);
     else
         return "-";
     return buf;
 }
 
-std::string SockAddr::uri_host() const { return is_v6() ? "[" + host() + "]" : host(); }
+std::string SockAddr::uri_host() const {
+    return is_v6() ? "[" + host() + "]" : host();
+}
 
-std::string SockAddr::str() const { return uri_host() + ":" + std::to_string(port()); }
+std::string SockAddr::str() const {
+    return uri_host() + ":" + std::to_string(port());
+}
 
 bool SockAddr::same_host(const SockAddr& o) const {
     if (family() != o.family())
@@ -169,7 +175,9 @@ bool SockAddr::same_host(const SockAddr& o) const {
     return true;
 }
 
-bool SockAddr::operator==(const SockAddr& o) const { return same_host(o) && port() == o.port(); }
+bool SockAddr::operator==(const SockAddr& o) const {
+    return same_host(o) && port() == o.port();
+}
 
 bool SockAddr::operator<(const SockAddr& o) const {
     if (family() != o.family())
@@ -191,10 +199,12 @@ size_t SockAddr::hash() const {
     const unsigned char* p = nullptr;
     size_t n = 0;
     if (is_v4()) {
-        p = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in*>(&m_ss)->sin_addr);
+        p = reinterpret_cast<const unsigned char*>(
+            &reinterpret_cast<const sockaddr_in*>(&m_ss)->sin_addr);
         n = 4;
     } else if (is_v6()) {
-        p = reinterpret_cast<const unsigned char*>(&reinterpret_cast<const sockaddr_in6*>(&m_ss)->sin6_addr);
+        p = reinterpret_cast<const unsigned char*>(
+            &reinterpret_cast<const sockaddr_in6*>(&m_ss)->sin6_addr);
         n = 16;
     }
     for (size_t i = 0; i < n; ++i)

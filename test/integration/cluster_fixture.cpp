@@ -17,13 +17,15 @@ LoopbackCluster LoopbackCluster::make(size_t n) {
 }
 
 std::string LoopbackCluster::json(const TempDir& dir) const {
-    std::string out = "{\n  \"cluster\": {\"name\": \"test\", \"wan_ip\": \"127.0.0.1\", \"farm_port\": " +
-                      std::to_string(farm_port) + "},\n  \"members\": {\n";
+    std::string out =
+        "{\n  \"cluster\": {\"name\": \"test\", \"wan_ip\": \"127.0.0.1\", \"farm_port\": " +
+        std::to_string(farm_port) + "},\n  \"members\": {\n";
     for (size_t i = 0; i < members.size(); ++i) {
         const auto& m = members[i];
         std::string listen;
         for (auto p : m.sip_ports)
-            listen += (listen.empty() ? "" : ", ") + ("\"" + m.address + ":" + std::to_string(p) + "\"");
+            listen +=
+                (listen.empty() ? "" : ", ") + ("\"" + m.address + ":" + std::to_string(p) + "\"");
         out += "    \"" + m.id + "\": {\"role\": \"frontend\", \"address\": \"" + m.address +
                "\", \"sip_listen\": [" + listen + "], \"media_ports\": \"" + m.media_ports +
                "\", \"control\": \"" + control(dir, m.id) + "\", \"media_control\": \"" +

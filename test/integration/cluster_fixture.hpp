@@ -11,9 +11,9 @@ namespace rtfarm::test {
 
 struct LoopbackMember {
     std::string id;
-    std::string address;          // 127.0.0.x
+    std::string address; // 127.0.0.x
     std::vector<uint16_t> sip_ports;
-    std::string media_ports;      // "LO-HI"
+    std::string media_ports; // "LO-HI"
 };
 
 struct LoopbackCluster {

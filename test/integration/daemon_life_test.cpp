@@ -4,10 +4,10 @@
 #include "cluster_fixture.hpp"
 #include "harness.hpp"
 
-#include "json/control_client.hpp"
 #include "net/address.hpp"
 #include "net/socket.hpp"
 #include "net/udp.hpp"
+#include "json/control_client.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -116,7 +116,8 @@ BOOST_AUTO_TEST_CASE(rtprelayd_starts_answers_and_stops) {
     auto c = connect(cluster.media_control(dir, "f2"));
     auto stats = call(c, "stats");
     BOOST_TEST(stats["program"].as_string().value_or("") == "rtprelayd");
-    BOOST_TEST(stats["service"]["media_ports"].as_string().value_or("") == cluster.members[1].media_ports);
+    BOOST_TEST(stats["service"]["media_ports"].as_string().value_or("") ==
+               cluster.members[1].media_ports);
     BOOST_TEST(stats["service"]["ports"].as_integer().value_or(0) == 1000);
     p.signal(SIGTERM);
     auto status = p.wait_exit();
@@ -153,7 +154,8 @@ BOOST_AUTO_TEST_CASE(sighup_with_broken_config_keeps_the_old_one) {
 
     // A port somebody else holds: the whole change is refused, old sockets stay.
     auto taken_port = free_port();
-    auto holder = net::udp_bind(net::SockAddr::parse("127.0.0.1:" + std::to_string(taken_port)).value());
+    auto holder =
+        net::udp_bind(net::SockAddr::parse("127.0.0.1:" + std::to_string(taken_port)).value());
     BOOST_REQUIRE(holder.ok());
     auto busy = cluster;
     busy.members[0].sip_ports.push_back(taken_port);
@@ -220,10 +222,12 @@ BOOST_AUTO_TEST_CASE(refuses_to_start_with_a_clear_message) {
 
     auto unknown = run(daemon_args("sipfarmd", cfg, "f9"));
     BOOST_TEST(unknown.status == 2);
-    BOOST_TEST(unknown.err.find("member 'f9' is not in the file (members: f1, f2)") != std::string::npos,
+    BOOST_TEST(unknown.err.find("member 'f9' is not in the file (members: f1, f2)") !=
+                   std::string::npos,
                unknown.err);
 
-    dir.write("broken.json", "{\"cluster\": {\"name\": \"x\"}, \"members\": {\"f1\": {\"role\": \"boss\"}}}");
+    dir.write("broken.json",
+              "{\"cluster\": {\"name\": \"x\"}, \"members\": {\"f1\": {\"role\": \"boss\"}}}");
     auto broken = run(daemon_args("rtprelayd", dir.file("broken.json"), "f1"));
     BOOST_TEST(broken.status == 2);
     BOOST_TEST(broken.err.find("broken.json: members.f1.role") != std::string::npos, broken.err);
@@ -271,7 +275,8 @@ BOOST_AUTO_TEST_CASE(check_config_version_and_help) {
     for (const char* prog : {"sipfarmd", "rtprelayd", "cgclusterctl", "lbcheck"}) {
         auto v = run({bin_path(prog), "--version"});
         BOOST_TEST(v.status == 0, prog);
-        BOOST_TEST(v.out.find(std::string(prog) + " " + RTFARM_VERSION) != std::string::npos, v.out);
+        BOOST_TEST(v.out.find(std::string(prog) + " " + RTFARM_VERSION) != std::string::npos,
+                   v.out);
         auto h = run({bin_path(prog), "--help"});
         BOOST_TEST(h.status == 0, prog);
         BOOST_TEST(h.out.find("--version") != std::string::npos, h.out);

@@ -150,7 +150,9 @@ bool Process::wait_notify(const std::string& text, std::chrono::milliseconds tim
     }
 }
 
-bool Process::wait_ready(std::chrono::milliseconds timeout) { return wait_notify("READY=1", timeout); }
+bool Process::wait_ready(std::chrono::milliseconds timeout) {
+    return wait_notify("READY=1", timeout);
+}
 
 void Process::signal(int signo) const {
     if (m_pid > 0)
@@ -179,7 +181,9 @@ bool Process::running() {
     return !wait_exit(0ms).has_value();
 }
 
-std::string Process::log() const { return read_file(m_log); }
+std::string Process::log() const {
+    return read_file(m_log);
+}
 
 RunResult run(std::vector<std::string> argv, std::chrono::milliseconds timeout) {
     TempDir dir;
