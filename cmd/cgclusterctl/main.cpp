@@ -1,8 +1,9 @@
 // cgclusterctl: the administrator's view of an rtfarm cluster. This version
-// has one subcommand, `check`, which reviews the cluster config file alone;
-// the subcommands that ask a running sipfarmd (members, place, route, set,
-// drain, media, stats) come with the control plane.
+// has `check`, which reviews the cluster config file alone, and `stats`,
+// which asks the running daemons for their counters; the membership,
+// placement and routing subcommands come with the cluster agent.
 #include "check.hpp"
+#include "stats.hpp"
 
 #include "config/config.hpp"
 #include "net/address.hpp"
@@ -50,6 +51,12 @@ int main(int argc, char** argv) {
     auto* check_cmd = app.add_subcommand(
         "check", "validate the config: media ranges, WAN IP settings, modes, port capacity");
 
+    auto* stats_cmd = app.add_subcommand("stats", "counters of every member's daemons");
+    int timeout_ms = 2000;
+    app.add_option("--timeout", timeout_ms, "milliseconds to wait for each daemon")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 600000));
+
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -64,6 +71,24 @@ int main(int argc, char** argv) {
             return EXIT_USAGE;
         }
         return ctl::run_check(*cfg, json_output, std::cout);
+    }
+    if (stats_cmd->parsed()) {
+        auto timeout = std::chrono::milliseconds(timeout_ms);
+        if (!socket_path.empty() || !connect_to.empty()) {
+            std::string target = socket_path.empty() ? connect_to : socket_path;
+            // A Unix path without a '/' would read as HOST:PORT.
+            if (!socket_path.empty() && socket_path.find('/') == std::string::npos)
+                target = "./" + socket_path;
+            return ctl::run_stats({{"", "", target}}, true, json_output, timeout, std::cout,
+                                  std::cerr);
+        }
+        auto cfg = config::load(config_path);
+        if (!cfg) {
+            std::cerr << "cgclusterctl: " << cfg.error().message << '\n';
+            return EXIT_USAGE;
+        }
+        return ctl::run_stats(ctl::stats_targets(*cfg), false, json_output, timeout, std::cout,
+                              std::cerr);
     }
     return EXIT_USAGE;
 }

@@ -262,6 +262,35 @@ BOOST_AUTO_TEST_CASE(refuses_to_start_with_a_clear_message) {
                    .status == 2);
 }
 
+BOOST_AUTO_TEST_CASE(sipfarmd_listens_on_ipv6) {
+    auto probe = net::udp_bind(net::SockAddr::parse("[::1]:0").value());
+    if (!probe) {
+        BOOST_TEST_MESSAGE("skipped: no IPv6 loopback here: " << probe.error().message);
+        return;
+    }
+    probe->reset();
+    TempDir dir;
+    uint16_t sip = free_port(), farm = free_port();
+    std::string listen = "[::1]:" + std::to_string(sip);
+    dir.write("cluster.json",
+              "{\"cluster\": {\"name\": \"v6\", \"wan_ip\": \"2001:db8::1\", \"farm_port\": " +
+                  std::to_string(farm) +
+                  "}, \"members\": {\"f1\": {\"role\": \"frontend\", \"address\": \"::1\", "
+                  "\"sip_listen\": [\"" +
+                  listen + "\"], \"media_ports\": \"20000-20999\", \"control\": \"f1.sock\"}}}");
+    Process p(dir, "f1", daemon_args("sipfarmd", dir.file("cluster.json"), "f1"));
+    BOOST_REQUIRE_MESSAGE(p.wait_ready(), p.log());
+    auto c = connect(dir.file("f1.sock"));
+    auto dest = net::SockAddr::parse(listen).value();
+    auto fd = net::udp_bind(net::SockAddr::parse("[::1]:0").value());
+    BOOST_REQUIRE(fd.ok());
+    BOOST_REQUIRE(net::send_datagram(fd->get(), "OPTIONS sip:x@[::1] SIP/2.0\r\n\r\n", dest).ok());
+    BOOST_TEST(wait_packets(c, listen, 1));
+    BOOST_TEST(packets_on(c, "[::1]:" + std::to_string(farm)) == 0);
+    p.signal(SIGTERM);
+    BOOST_TEST(p.wait_exit().value_or(-1) == 0);
+}
+
 BOOST_AUTO_TEST_CASE(check_config_version_and_help) {
     TempDir dir;
     auto cluster = LoopbackCluster::make(1);
