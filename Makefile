@@ -4,7 +4,6 @@
 #   make lint       clang-format, clang-tidy, mandoc -Tlint, include layering
 #   make asan-check the tests under AddressSanitizer and UBSan (build/asan/)
 #   make demo       the SIP farm lab (root; network namespaces)
-#   make bench      benchmarks against the anchors (test/bench/)
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured
 #
 # Targets that need Debian packages call mk/deps.sh first and then build in a
@@ -35,7 +34,7 @@ INTEG_SRCS := $(sort $(wildcard test/integration/*.cpp))
 INTEG_OBJS := $(INTEG_SRCS:%.cpp=$(BUILD)/obj/%.o)
 TESTS := $(BUILD)/test/unit_tests $(BUILD)/test/integration_tests
 
-.PHONY: all programs tests check check-run lint asan-check demo bench install uninstall clean
+.PHONY: all programs tests check check-run lint lint-run asan-check demo install uninstall clean
 
 all:
 	@mk/deps.sh build
@@ -89,12 +88,14 @@ check:
 check-run:
 	@RTFARM_BUILD=$(BUILD) test/run-tests.sh $(TESTS)
 
+# The flags travel in the environment too, so a test that runs make (the
+# install test) builds with the same ones and finds everything up to date.
+ASAN_ENV := BUILD=build/asan OPT='-O1 -g' SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer'
 asan-check:
 	@mk/deps.sh build check
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT='-O1 -g' \
-		SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer' tests
-	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-		$(MAKE) --no-print-directory BUILD=build/asan check-run
+	@$(ASAN_ENV) $(MAKE) --no-print-directory tests
+	@$(ASAN_ENV) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		$(MAKE) --no-print-directory check-run
 
 lint:
 	@mk/deps.sh build lint
@@ -107,11 +108,6 @@ demo:
 	@mk/deps.sh build demo
 	@$(MAKE) --no-print-directory programs
 	@test/demo/run.sh
-
-bench:
-	@mk/deps.sh build check bench
-	@$(MAKE) --no-print-directory programs
-	@test/bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \

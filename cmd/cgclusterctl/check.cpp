@@ -2,6 +2,7 @@
 #include "table.hpp"
 
 #include "cluster/check.hpp"
+#include "json/json.hpp"
 
 #include <algorithm>
 #include <string>
@@ -62,6 +63,25 @@ int run_check(const config::ClusterConfig& cfg, bool json_output, std::ostream& 
     else
         print_human(cfg, report, out);
     return report.has_errors() ? 1 : 0;
+}
+
+int run_check_invalid(const Error& error, bool json_output, std::ostream& out) {
+    if (json_output) {
+        auto finding = json::Json::object()
+                           .set("severity", "error")
+                           .set("id", "config-invalid")
+                           .set("message", error.message);
+        out << json::Json::object()
+                   .set("ok", false)
+                   .set("errors", 1)
+                   .set("warnings", 0)
+                   .set("findings", json::Json::array().append(std::move(finding)))
+                   .dump_pretty()
+            << '\n';
+    } else {
+        out << "error: config-invalid: " << error.message << "\n\n1 error, 0 warnings\n";
+    }
+    return 1;
 }
 
 } // namespace rtfarm::ctl

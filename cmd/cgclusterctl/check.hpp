@@ -14,4 +14,8 @@ namespace rtfarm::ctl {
 // 1 at least one.
 int run_check(const config::ClusterConfig& cfg, bool json_output, std::ostream& out);
 
+// The report for a file that was read but does not validate: one error
+// finding `config-invalid` with the loader's message; returns 1.
+int run_check_invalid(const Error& error, bool json_output, std::ostream& out);
+
 } // namespace rtfarm::ctl

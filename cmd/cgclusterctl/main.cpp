@@ -64,8 +64,11 @@ int main(int argc, char** argv) {
         return rc == 0 ? 0 : EXIT_USAGE;
     }
 
+    auto cfg = config::load(config_path);
     if (check_cmd->parsed()) {
-        auto cfg = config::load(config_path);
+        // A file that reads but does not validate is the answer "errors".
+        if (!cfg && cfg.error().code == "config")
+            return ctl::run_check_invalid(cfg.error(), json_output, std::cout);
         if (!cfg) {
             std::cerr << "cgclusterctl: " << cfg.error().message << '\n';
             return EXIT_USAGE;
@@ -82,7 +85,6 @@ int main(int argc, char** argv) {
             return ctl::run_stats({{"", "", target}}, true, json_output, timeout, std::cout,
                                   std::cerr);
         }
-        auto cfg = config::load(config_path);
         if (!cfg) {
             std::cerr << "cgclusterctl: " << cfg.error().message << '\n';
             return EXIT_USAGE;

@@ -8,17 +8,22 @@ Status RelayService::start(const config::ClusterConfig& cfg, const config::Membe
     return reload(cfg, me);
 }
 
-Status RelayService::reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
+Status RelayService::validate(const config::ClusterConfig& cfg,
+                              const config::MemberConfig& me) const {
     if (!me.media_ports)
         return make_error("config", cfg.path + ": members." + me.id +
                                         ".media_ports: rtprelayd needs a media port range");
-    auto adv = cfg.advertised_ip(me);
-    if (!adv)
+    if (!cfg.advertised_ip(me))
         return make_error("config", cfg.path + ": members." + me.id +
                                         ".wan_ip: no advertised media address (set the member's "
                                         "wan_ip or cluster.wan_ip)");
+    return {};
+}
+
+Status RelayService::reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
+    // The shell has run validate() on this config.
     m_range = *me.media_ports;
-    m_advertised = *adv;
+    m_advertised = *cfg.advertised_ip(me);
     log::info("media", "media range",
               {{"ports", m_range.str()}, {"advertised", m_advertised.host()}});
     return {};

@@ -9,6 +9,8 @@ namespace rtfarm::rtprelayd {
 
 class RelayService : public daemon::Service {
 public:
+    Status validate(const config::ClusterConfig& cfg,
+                    const config::MemberConfig& me) const override;
     Status start(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
     Status reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
     void drain(std::function<void()> done) override { done(); }

@@ -27,6 +27,8 @@ std::vector<FarmService::Key> FarmService::wanted(const config::ClusterConfig& c
 Result<std::unique_ptr<FarmService::Socket>> FarmService::open(const Key& key) {
     net::UdpOptions opts;
     opts.recv_pktinfo = true;
+    // A VIP socket and a wildcard socket on the same port (DSR) need it.
+    opts.reuse_addr = true;
     auto fd = net::udp_bind(key.second, opts);
     if (!fd)
         return fd.error();

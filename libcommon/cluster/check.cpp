@@ -243,7 +243,11 @@ private:
 
     void modes() {
         bool any_member = false, legs_host = false, signals_host = false;
-        for (const auto& e : m_modes) {
+        // Only Dynamic Cluster members (not standalone servers) serve others.
+        for (size_t i = 0; i < m_modes.size(); ++i) {
+            const auto& e = m_modes[i];
+            if (m_cfg.members[i].role == config::Role::standalone)
+                continue;
             any_member |= e.sip_farm == SipFarm::member;
             legs_host |= e.call_legs == Placement::locally_for_others;
             signals_host |= e.signals == Placement::locally_for_others;

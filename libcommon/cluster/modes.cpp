@@ -38,9 +38,12 @@ std::vector<EffectiveModes> resolve_all(const config::ClusterConfig& cfg) {
     // A member's own effective mode never depends on others unless it is an
     // `auto` backend, and that never resolves to member: so the members that
     // are Member are known from everyone's mode resolved without the others.
+    // A standalone server is not a Dynamic Cluster member: whatever it is set
+    // to, it is no farm Member for the others.
     std::vector<bool> is_member;
     for (const auto& m : cfg.members)
-        is_member.push_back(effective_sip_farm(m.role, m.sip_farm, false) == SipFarm::member);
+        is_member.push_back(m.role != config::Role::standalone &&
+                            effective_sip_farm(m.role, m.sip_farm, false) == SipFarm::member);
 
     std::vector<EffectiveModes> out;
     for (size_t i = 0; i < cfg.members.size(); ++i) {

@@ -574,6 +574,15 @@ private:
                 !check_socket_path(m, "media_control", m.media_control, seen))
                 return false;
             if (m.control_tcp) {
+                // Control over TCP is not authenticated without a cluster
+                // secret: then it may only face the internal network.
+                if (c.secret.empty() && !m.control_tcp->same_host(m.address) &&
+                    !m.control_tcp->is_loopback())
+                    return fail(prefix + ".control_tcp",
+                                m.control_tcp->str() + " is not the member's internal address " +
+                                    m.address.host() +
+                                    " (or loopback); without cluster.secret_file the TCP control "
+                                    "socket may not listen elsewhere");
                 for (size_t j = 0; j < i; ++j) {
                     const MemberConfig& o = m_cfg.members[j];
                     if (o.control_tcp && *o.control_tcp == *m.control_tcp)
@@ -631,15 +640,15 @@ Result<ClusterConfig> parse(std::string_view text, const std::string& path) {
 Result<ClusterConfig> load(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
-        return make_error("config", path + ": cannot open: " + std::strerror(errno));
+        return make_error("io", path + ": cannot open: " + std::strerror(errno));
     std::error_code ec;
     if (fs::is_directory(path, ec))
-        return make_error("config", path + ": is a folder, not a file");
+        return make_error("io", path + ": is a folder, not a file");
     std::string text;
     text.resize(MAX_CONFIG_BYTES + 1);
     in.read(text.data(), static_cast<std::streamsize>(text.size()));
     if (in.bad())
-        return make_error("config", path + ": read error");
+        return make_error("io", path + ": read error");
     text.resize(static_cast<size_t>(in.gcount()));
     return parse(text, path);
 }

@@ -76,6 +76,8 @@ struct ClusterConfig {
 };
 
 // Reads and validates FILE. Paths inside are resolved against FILE's folder.
+// Error codes: "io" when the file cannot be read, "config" when it is read
+// but is not a valid cluster config.
 Result<ClusterConfig> load(const std::string& path);
 // Validates already-read text (tests); `path` is used for messages and for
 // resolving relative paths.

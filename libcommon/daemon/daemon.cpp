@@ -15,6 +15,28 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The signals the shell handles. They are blocked from the start of
+// run_daemon until the loop's handlers exist, so a SIGTERM or SIGHUP sent
+// while the daemon starts is handled, not fatal.
+sigset_t handled_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    return set;
+}
+
+void block_signals() {
+    sigset_t set = handled_signals();
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+}
+
+void unblock_signals() {
+    sigset_t set = handled_signals();
+    ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 struct CommandLine {
     std::string config_path = "/etc/rtfarm/cluster.json";
     std::string member;
@@ -55,22 +77,23 @@ public:
 
     int run() {
         const auto* me = m_cfg.find(m_cl.member);
-        if (auto st = m_service->start(m_cfg, *me); !st) {
-            std::cerr << m_info.program << ": cannot start: " << st.error().message << "\n";
-            return 2;
-        }
+        // The control socket first: it is also the lock that keeps a second
+        // copy of this daemon for the same member from starting.
         m_control_path = m_cl.control.empty() ? m_info.default_control(*me) : m_cl.control;
-        if (m_control_path.empty()) {
-            std::cerr << m_info.program << ": cannot start: no control socket for member '"
-                      << me->id << "' (set it in the config or use --control)\n";
-            return 2;
+        if (m_control_path.empty())
+            return cannot_start("no control socket for member '" + me->id +
+                                "' (set it in the config or use --control)");
+        if (auto st = m_server.listen_unix(m_control_path); !st)
+            return cannot_start("control socket: " + st.error().message);
+        if (me->control_tcp) {
+            if (auto st = m_server.listen_tcp(*me->control_tcp); !st)
+                return cannot_start("control_tcp: " + st.error().message);
         }
+        if (auto st = m_service->validate(m_cfg, *me); !st)
+            return cannot_start(st.error().message);
+        if (auto st = m_service->start(m_cfg, *me); !st)
+            return cannot_start(st.error().message);
         register_ops();
-        if (auto st = m_server.listen_unix(m_control_path); !st) {
-            std::cerr << m_info.program << ": cannot start: control socket: " << st.error().message
-                      << "\n";
-            return 2;
-        }
         log::info("daemon", "started",
                   {{"program", m_info.program},
                    {"version", RTFARM_VERSION},
@@ -79,6 +102,8 @@ public:
                    {"control", m_control_path},
                    {"pid", std::to_string(::getpid())}});
         m_notifier.ready(std::string("member ") + me->id + " up");
+        // Signals held back since start-up are delivered from here on.
+        unblock_signals();
         if (!m_loop.run()) {
             log::error("daemon", "event loop failed");
             return 1;
@@ -89,6 +114,12 @@ public:
     }
 
 private:
+    int cannot_start(const std::string& why) {
+        m_server.close();
+        std::cerr << m_info.program << ": cannot start: " << why << "\n";
+        return 2;
+    }
+
     void register_ops() {
         m_server.on("ping", [this](const json::Request&, const json::Peer&, json::Reply reply) {
             reply(json::Json::object()
@@ -159,6 +190,8 @@ private:
         }
         std::string new_control =
             m_cl.control.empty() ? m_info.default_control(**me) : m_cl.control;
+        if (auto st = m_service->validate(*loaded, **me); !st)
+            return st;
         if (new_control != m_control_path)
             log::warn("daemon", "control socket path changed; it takes effect at the next start",
                       {{"old", m_control_path}, {"new", new_control}});
@@ -239,6 +272,7 @@ int run_daemon(int argc, char** argv, const DaemonInfo& info, const ServiceFacto
     }
     ev::init_logging();
     ::signal(SIGPIPE, SIG_IGN);
+    block_signals();
 
     auto cfg = config::load(cl.config_path);
     if (!cfg) {
@@ -251,6 +285,12 @@ int run_daemon(int argc, char** argv, const DaemonInfo& info, const ServiceFacto
         return 2;
     }
     if (cl.check_only) {
+        ev::Loop loop;
+        auto service = make(loop);
+        if (auto st = service->validate(*cfg, **me); !st) {
+            std::cerr << info.program << ": " << st.error().message << "\n";
+            return 2;
+        }
         std::cout << cfg->path << ": ok (member " << cl.member << ")\n";
         return 0;
     }

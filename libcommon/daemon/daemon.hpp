@@ -1,7 +1,8 @@
 // The life cycle every rtfarm daemon shares, so sipfarmd and rtprelayd differ
 // only in their Service: command line (CLI11), config load for --member,
 // --check-config, the control socket with the ops every daemon answers
-// (ping, stats, reload, log_level), SIGHUP reload (a bad new config keeps the
+// (ping, stats, reload, log_level) on the Unix socket and, when the member
+// has `control_tcp`, on TCP, SIGHUP reload (a bad new config keeps the
 // old one and says why), two-phase SIGTERM (drain with a deadline; a second
 // SIGTERM stops at once), and readiness notification. Exit status: 0 after a
 // clean stop, 2 when the daemon cannot start, 1 on a run-time failure.
@@ -25,6 +26,15 @@ namespace rtfarm::daemon {
 class Service {
 public:
     virtual ~Service() = default;
+    // What this daemon needs of its member beyond what config::load checks
+    // (rtprelayd: a media port range). Pure: used by --check-config too, and
+    // by the shell before start() and reload().
+    virtual Status validate(const config::ClusterConfig& cfg,
+                            const config::MemberConfig& me) const {
+        (void)cfg;
+        (void)me;
+        return {};
+    }
     // Opens the daemon's own sockets. An error here means the daemon cannot
     // start (exit 2): say what and why ("bind 10.0.0.1:5060 (udp): in use").
     virtual Status start(const config::ClusterConfig& cfg, const config::MemberConfig& me) = 0;

@@ -2,6 +2,8 @@
 // belong to it: fd readiness, timers and signals, each owning its `struct
 // event`. Callbacks are std::function run through noexcept trampolines that
 // catch and log anything thrown: no exception crosses into libevent.
+// An event object must not be destroyed from its own callback (the
+// trampoline still uses it): close from the callback, free with Loop::defer.
 // This module knows nothing of sockets or protocols.
 #pragma once
 

@@ -144,6 +144,11 @@ Result<UniqueFd> udp_bind(const SockAddr& addr, const UdpOptions& options) {
             !st)
             return st.error();
     }
+    if (options.reuse_addr) {
+        if (auto st = set_int_option(s, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR", where, "udp");
+            !st)
+            return st.error();
+    }
     if (auto st = set_buffer(s, SO_RCVBUFFORCE, SO_RCVBUF, options.rcvbuf, "SO_RCVBUF", where); !st)
         return st.error();
     if (auto st = set_buffer(s, SO_SNDBUFFORCE, SO_SNDBUF, options.sndbuf, "SO_SNDBUF", where); !st)

@@ -23,6 +23,13 @@ struct UdpOptions {
     bool freebind = false;
     // SO_REUSEPORT: several sockets share one address (one per worker).
     bool reuse_port = false;
+    // SO_REUSEADDR: lets a socket on a specific address (the VIP) and one on
+    // the wildcard share a port, as sipfarmd's `sip_listen` does. Every
+    // socket of the group needs it; one bound without it still refuses the
+    // port to us. Linux also lets two sockets that both set it bind the same
+    // address and port, so a daemon must hold another lock against a second
+    // copy of itself (sipfarmd's is its control socket).
+    bool reuse_addr = false;
     // SO_RCVBUF / SO_SNDBUF in bytes; 0 keeps the kernel default. Without
     // CAP_NET_ADMIN the kernel caps them at net.core.rmem_max / wmem_max.
     int rcvbuf = 0;

@@ -36,6 +36,16 @@ BOOST_AUTO_TEST_CASE(check_reports_overlapping_ranges_with_exit_1) {
         run({bin_path("cgclusterctl"), "--config", dir.file("cluster.json"), "--json", "check"});
     BOOST_TEST(r.status == 1, r.out << r.err);
     BOOST_TEST(r.out.find("media-range-overlap") != std::string::npos, r.out);
+    // A file that reads but does not validate: one error finding, still one JSON document.
+    dir.write("invalid.json",
+              "{\"cluster\": {\"name\": \"x\"}, \"members\": {\"f1\": {\"role\": \"boss\"}}}");
+    auto invalid =
+        run({bin_path("cgclusterctl"), "--config", dir.file("invalid.json"), "--json", "check"});
+    BOOST_TEST(invalid.status == 1, invalid.out << invalid.err);
+    auto doc = json::parse(invalid.out, "stdout");
+    BOOST_REQUIRE_MESSAGE(doc.ok(), invalid.out);
+    BOOST_TEST(doc.value()["findings"].at(0)["id"].as_string().value_or("") == "config-invalid");
+    BOOST_TEST(invalid.out.find("members.f1.role") != std::string::npos, invalid.out);
     auto usage = run({bin_path("cgclusterctl"), "--config", dir.file("missing.json"), "check"});
     BOOST_TEST(usage.status == 2);
     BOOST_TEST(usage.err.find("missing.json") != std::string::npos, usage.err);

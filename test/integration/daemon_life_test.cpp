@@ -262,13 +262,7 @@ BOOST_AUTO_TEST_CASE(refuses_to_start_with_a_clear_message) {
                    .status == 2);
 }
 
-BOOST_AUTO_TEST_CASE(sipfarmd_listens_on_ipv6) {
-    auto probe = net::udp_bind(net::SockAddr::parse("[::1]:0").value());
-    if (!probe) {
-        BOOST_TEST_MESSAGE("skipped: no IPv6 loopback here: " << probe.error().message);
-        return;
-    }
-    probe->reset();
+BOOST_AUTO_TEST_CASE(sipfarmd_listens_on_ipv6, RTFARM_REQUIRES(requires_ipv6)) {
     TempDir dir;
     uint16_t sip = free_port(), farm = free_port();
     std::string listen = "[::1]:" + std::to_string(sip);

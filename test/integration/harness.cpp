@@ -224,6 +224,32 @@ RunResult run(std::vector<std::string> argv, std::chrono::milliseconds timeout) 
     return res;
 }
 
+boost::test_tools::assertion_result check_requirement(const char* test, Requirement why_not) {
+    std::string why = why_not();
+    if (why.empty())
+        return true;
+    std::fprintf(stderr, "skipped: %s: %s\n", test, why.c_str());
+    boost::test_tools::assertion_result r(false);
+    r.message() << why;
+    return r;
+}
+
+std::string requires_ipv6() {
+    UniqueFd fd(::socket(AF_INET6, SOCK_DGRAM, 0));
+    sockaddr_in6 sin6{};
+    sin6.sin6_family = AF_INET6;
+    sin6.sin6_addr = in6addr_loopback;
+    if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&sin6), sizeof sin6) != 0)
+        return std::string("no IPv6 loopback on this host: ") + std::strerror(errno);
+    return "";
+}
+
+std::string requires_mandoc() {
+    if (::access("/usr/bin/mandoc", X_OK) != 0)
+        return "mandoc is not installed (make check installs it when run as root)";
+    return "";
+}
+
 std::vector<std::string> unexpected_errors(const std::string& log,
                                            const std::vector<std::string>& expected) {
     std::vector<std::string> out;

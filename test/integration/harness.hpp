@@ -8,6 +8,8 @@
 
 #include "base/unique_fd.hpp"
 
+#include <boost/test/unit_test.hpp>
+
 #include <sys/types.h>
 
 #include <chrono>
@@ -79,6 +81,21 @@ struct RunResult {
     std::string err;
 };
 RunResult run(std::vector<std::string> argv, std::chrono::milliseconds timeout = 10000ms);
+
+// A Boost.Test precondition: the case runs when `why_not` returns "", and is
+// reported skipped otherwise, with the reason printed on stderr.
+//   BOOST_AUTO_TEST_CASE(x, *boost::unit_test::precondition(requires_ipv6))
+using Requirement = std::string (*)();
+boost::test_tools::assertion_result check_requirement(const char* test, Requirement why_not);
+#define RTFARM_REQUIRES(fn)                                                                        \
+    *boost::unit_test::precondition([](boost::unit_test::test_unit_id id) {                        \
+        return ::rtfarm::test::check_requirement(                                                  \
+            boost::unit_test::framework::get(id, boost::unit_test::TUT_ANY).p_name->c_str(), fn);  \
+    })
+// "" when the host can bind [::1]; otherwise why not.
+std::string requires_ipv6();
+// "" when mandoc is installed.
+std::string requires_mandoc();
 
 // Lines of a log that report level=error, except those containing one of `expected`.
 std::vector<std::string> unexpected_errors(const std::string& log,

@@ -45,11 +45,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(docs)
 
-BOOST_AUTO_TEST_CASE(man_pages_pass_mandoc_lint) {
-    if (!fs::exists("/usr/bin/mandoc")) {
-        BOOST_TEST_MESSAGE("skipped: mandoc is not installed (make check installs it as root)");
-        return;
-    }
+BOOST_AUTO_TEST_CASE(man_pages_pass_mandoc_lint, RTFARM_REQUIRES(requires_mandoc)) {
     std::vector<std::string> args{"/usr/bin/mandoc", "-Tlint", "-Wwarning"};
     size_t pages = 0;
     for (auto& e : fs::directory_iterator(src_path("man"))) {

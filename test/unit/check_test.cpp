@@ -239,6 +239,12 @@ BOOST_AUTO_TEST_CASE(remote_placement_without_a_host) {
     auto r3 = cluster::check(lone);
     expect_one(r3, "call-legs-without-host", Severity::error, "b1");
     expect_one(r3, "signals-without-host", Severity::error, "b1");
+    // A standalone server set to host for others is not in the Dynamic
+    // Cluster, so it hosts nothing for the backend.
+    auto standalone_host = make(
+        "", {{"s1", member("standalone", 1, R"("call_legs": "locally-for-others")")},
+             {"b1", member("backend", 1)}});
+    expect_one(cluster::check(standalone_host), "call-legs-without-host", Severity::error, "b1");
 }
 
 BOOST_AUTO_TEST_CASE(sip_processing_member_without_processor) {

@@ -251,9 +251,12 @@ std::vector<BadCase> bad_cases() {
                          {"f2", frontend(2, {{"control", q("/run/rtfarm/m.sock")}})}}),
          "members.f2.control", "is already the media_control socket of member f1"},
         {"duplicate control_tcp",
-         doc(cluster(), {{"f1", frontend(1, {{"control_tcp", q("10.77.0.11:5068")}})},
-                         {"f2", frontend(2, {{"control_tcp", q("10.77.0.11:5068")}})}}),
-         "members.f2.control_tcp", "10.77.0.11:5068 is already the control_tcp of member f1"},
+         doc(cluster(), {{"f1", frontend(1, {{"control_tcp", q("127.0.0.1:5068")}})},
+                         {"f2", frontend(2, {{"control_tcp", q("127.0.0.1:5068")}})}}),
+         "members.f2.control_tcp", "127.0.0.1:5068 is already the control_tcp of member f1"},
+        {"control_tcp facing outside without a secret",
+         one({{"control_tcp", q("203.0.113.7:5068")}}), "members.f1.control_tcp",
+         "without cluster.secret_file the TCP control socket may not listen elsewhere"},
     };
 }
 
@@ -502,13 +505,13 @@ BOOST_AUTO_TEST_CASE(secret_file_must_not_be_empty) {
 BOOST_AUTO_TEST_CASE(load_errors) {
     auto missing = rtfarm::config::load("/nonexistent/cluster.json");
     BOOST_REQUIRE(!missing.ok());
-    BOOST_TEST(missing.error().code == "config");
+    BOOST_TEST(missing.error().code == "io");
     BOOST_TEST(missing.error().message.rfind("/nonexistent/cluster.json: cannot open", 0) == 0);
 
     TempDir dir;
     auto folder = rtfarm::config::load(dir.path().string());
     BOOST_REQUIRE(!folder.ok());
-    BOOST_TEST(folder.error().code == "config");
+    BOOST_TEST(folder.error().code == "io");
 
     std::string big = dir.write("big.json", std::string(1024 * 1024 + 10, ' '));
     auto too_big = rtfarm::config::load(big);

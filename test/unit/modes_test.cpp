@@ -119,11 +119,12 @@ BOOST_AUTO_TEST_CASE(resolve_all_uses_the_other_members) {
     modes = cluster::resolve_all(cfg);
     BOOST_TEST((modes[1].sip_farm == SipFarm::disabled));
 
-    // An explicit member on a standalone counts as a Member for the backend.
+    // An explicit member on a standalone stays as configured for itself, but a
+    // standalone server is not in the Dynamic Cluster: no Member for the backend.
     cfg.members[2].sip_farm = SipFarm::member;
     modes = cluster::resolve_all(cfg);
     BOOST_TEST((modes[2].sip_farm == SipFarm::member));
-    BOOST_TEST((modes[1].sip_farm == SipFarm::relay));
+    BOOST_TEST((modes[1].sip_farm == SipFarm::disabled));
 
     // A backend explicitly set to member is the Member another backend's
     // auto relays through.
