@@ -7,10 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <deque>
 #include <exception>
+#include <utility>
 
 namespace rtfarm::json {
 namespace {
@@ -27,11 +28,13 @@ constexpr std::chrono::milliseconds ACCEPT_PAUSE{100};
 constexpr size_t OP_IN_MESSAGE = 64;
 constexpr int EINTR_RETRIES = 8;
 
+// A request to an op with OpOptions::retry_cache, remembered to answer its
+// retries. Kept until retry_ttl after its reply; never dropped while pending.
 struct RetryEntry {
-    std::string key;                  // id.dump() '\n' op
+    std::string request;              // the request line, id included
     std::optional<std::string> reply; // nullopt while the handler has not answered
-    Clock::time_point at;
-    size_t waiting = 0; // retries that arrived while it was pending
+    Clock::time_point at;             // when the reply came
+    size_t waiting = 0;               // retries that came while it was pending
 };
 
 std::string short_op(std::string_view op) {
@@ -66,14 +69,14 @@ struct ControlServer::Connection {
     bool write_armed = false;
     bool read_done = false; // the client half-closed: finish, then close
     bool closed = false;
-    size_t in_flight = 0; // handlers that have not replied yet
-    std::deque<RetryEntry> retry;
+    size_t in_flight = 0;                           // handlers that have not replied yet
+    std::vector<std::shared_ptr<RetryEntry>> retry; // oldest first
 };
 
 struct ControlServer::PendingReply {
     std::weak_ptr<Connection> conn;
     Json id;
-    std::string retry_key; // empty: not cached
+    std::shared_ptr<RetryEntry> cached; // null: not cached
     bool done = false;
 };
 
@@ -149,10 +152,10 @@ std::optional<net::SockAddr> ControlServer::tcp_address() const {
     return std::nullopt;
 }
 
-void ControlServer::on(std::string op, Handler handler) {
+void ControlServer::on(std::string op, Handler handler, OpOptions options) {
     RTFARM_ASSERT(handler);
-    RTFARM_ASSERT(m_handlers.find(op) == m_handlers.end());
-    m_handlers.emplace(std::move(op), std::move(handler));
+    RTFARM_ASSERT(m_ops.find(op) == m_ops.end());
+    m_ops.emplace(std::move(op), Op{std::move(handler), options});
 }
 
 void ControlServer::close() {
@@ -321,50 +324,60 @@ void ControlServer::on_line(const std::shared_ptr<Connection>& c, std::string_vi
         send_error(c, id_of(*message), error_code::BAD_REQUEST, req.error().message);
         return;
     }
-    dispatch(c, std::move(req).value());
+    dispatch(c, std::move(req).value(), line);
 }
 
-void ControlServer::dispatch(const std::shared_ptr<Connection>& c, Request req) {
-    auto it = m_handlers.find(req.op);
-    if (it == m_handlers.end()) {
+void ControlServer::dispatch(const std::shared_ptr<Connection>& c, Request req,
+                             std::string_view line) {
+    auto it = m_ops.find(req.op);
+    if (it == m_ops.end()) {
         send_error(c, req.id, error_code::UNKNOWN_OP, "unknown op '" + short_op(req.op) + "'");
         return;
     }
     ++m_counters.requests[req.op];
+    const Op& op = it->second;
 
-    std::string key;
-    if (!json_is_null(req.id.get())) {
-        key = req.id.dump() + '\n' + req.op;
+    std::shared_ptr<RetryEntry> entry;
+    if (op.options.retry_cache && !json_is_null(req.id.get()) && m_options.retry_entries > 0) {
         auto now = Clock::now();
-        std::erase_if(c->retry, [&](const RetryEntry& e) {
-            return e.reply && now - e.at > m_options.retry_ttl;
+        std::erase_if(c->retry, [&](const std::shared_ptr<RetryEntry>& e) {
+            return e->reply && now - e->at > m_options.retry_ttl;
         });
         for (auto& e : c->retry) {
-            if (e.key != key)
+            if (e->request != line)
                 continue;
             ++m_counters.retries;
             log::debug("ctl", "retry answered from cache",
                        {{"conn", std::to_string(c->id)}, {"op", req.op}, {"id", req.id.dump()}});
-            if (e.reply)
-                send(c, *e.reply);
+            if (e->reply)
+                send(c, *e->reply);
             else
-                ++e.waiting;
+                ++e->waiting;
             return;
         }
-        if (m_options.retry_entries > 0) {
-            c->retry.push_back(RetryEntry{key, std::nullopt, now, 0});
-            while (c->retry.size() > m_options.retry_entries)
-                c->retry.pop_front();
-        } else {
-            key.clear();
+        if (c->retry.size() >= m_options.retry_entries) {
+            // Make room by forgetting the oldest answered request; one still
+            // pending stays, or its retries would never be answered.
+            auto answered = std::find_if(c->retry.begin(), c->retry.end(),
+                                         [](const auto& e) { return e->reply.has_value(); });
+            if (answered == c->retry.end()) {
+                send_error(c, req.id, error_code::BUSY,
+                           "too many requests pending on this connection (limit " +
+                               std::to_string(m_options.retry_entries) + ")");
+                return;
+            }
+            c->retry.erase(answered);
         }
+        entry = std::make_shared<RetryEntry>();
+        entry->request = std::string(line);
+        c->retry.push_back(entry);
     }
 
     ++c->in_flight;
     auto pending = std::make_shared<PendingReply>();
     pending->conn = c;
     pending->id = req.id;
-    pending->retry_key = std::move(key);
+    pending->cached = std::move(entry);
     Reply reply = [pending](Result<Json> result) {
         if (pending->done)
             return;
@@ -375,7 +388,7 @@ void ControlServer::dispatch(const std::shared_ptr<Connection>& c, Request req) 
         conn->server->deliver(*pending, std::move(result));
     };
     try {
-        it->second(req, c->peer, reply);
+        op.handler(req, c->peer, reply);
     } catch (const std::exception& e) {
         log::error("ctl", "handler threw", {{"op", req.op}, {"err", e.what()}});
         reply(make_error(error_code::INTERNAL, "op '" + req.op + "' failed: " + e.what()));
@@ -396,17 +409,12 @@ void ControlServer::deliver(PendingReply& pending, Result<Json> result) {
         ++m_counters.errors[result.error().code];
         text = error_reply(pending.id, result.error().code, result.error().message);
     }
+    // The original and the retries that came while it was pending.
     size_t copies = 1;
-    if (!pending.retry_key.empty()) {
-        for (auto& e : c->retry) {
-            if (e.key == pending.retry_key && !e.reply) {
-                e.reply = text;
-                e.at = Clock::now();
-                copies += e.waiting;
-                e.waiting = 0;
-                break;
-            }
-        }
+    if (pending.cached) {
+        pending.cached->reply = text;
+        pending.cached->at = Clock::now();
+        copies += std::exchange(pending.cached->waiting, 0);
     }
     for (size_t i = 0; i < copies && !c->closed; ++i)
         send(c, text);

@@ -3,9 +3,16 @@
 // clients on one ev::Loop, frames each connection's bytes into lines, and
 // dispatches each request to the handler registered for its op. Every
 // failure of a request (bad JSON, not a request, unknown op, line too long)
-// gets an error reply and the connection goes on. A request repeated with
-// the same non-null id and op on the same connection within the retry
-// window is answered from a short cache without running its handler again.
+// gets an error reply and the connection goes on.
+//
+// Retries: an op registered with OpOptions::retry_cache keeps its replies
+// for a while. A request to it that repeats, on the same connection, a line
+// sent before (the same bytes, so the same non-null id, op and fields)
+// within the retry window is answered from that cache without running the
+// handler again; one that arrives while the first is still running gets
+// the same reply when it comes. A reused id with other text is a new
+// request and runs. Requests to other ops, and requests without an id,
+// always run.
 //
 // Replies are written in the order handlers produce them, not in request
 // order: a handler may answer later (from a timer, after a remote call), so
@@ -34,6 +41,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -55,6 +63,15 @@ struct Peer {
 using Reply = std::function<void(Result<Json>)>;
 using Handler = std::function<void(const Request&, const Peer&, Reply)>;
 
+// How the server treats one op.
+struct OpOptions {
+    // Answer a retry of a request from the retry cache instead of running
+    // the handler again (see the top of this file). For ops that create or
+    // change state, such as a media offer; not for reads (ping, stats),
+    // whose answer changes, nor for ops cheap and safe to run again.
+    bool retry_cache = false;
+};
+
 struct ControlServerOptions {
     // Connections at once; one more is accepted, told "busy" and closed.
     size_t max_clients = 256;
@@ -62,8 +79,11 @@ struct ControlServerOptions {
     // Checked when a reply is queued behind unsent output: one reply of any
     // size is always accepted on a connection that has caught up.
     size_t max_output = size_t(1) << 20;
-    // How long, and for how many requests per connection, replies are
-    // kept to answer a retry with the same id and op.
+    // How long after its reply, and for how many requests per connection,
+    // a request to an op with OpOptions::retry_cache is remembered. A
+    // request still waiting for its handler is never forgotten: when all
+    // the entries of a connection wait, a new request to such an op is
+    // answered "busy" and not run. 0 entries: no retry cache.
     std::chrono::milliseconds retry_ttl{30000};
     size_t retry_entries = 128;
 
@@ -96,7 +116,7 @@ public:
 
     // The handler for `op`; registering one op twice is a bug (asserted).
     // A handler must not destroy the server (use Loop::defer).
-    void on(std::string op, Handler handler);
+    void on(std::string op, Handler handler, OpOptions options = {});
 
     // Stops listening and removes the Unix socket file if it is still ours.
     // Open connections go on until they close or the server is destroyed.
@@ -111,13 +131,17 @@ private:
     struct Connection;
     struct Listener;
     struct PendingReply;
+    struct Op {
+        Handler handler;
+        OpOptions options;
+    };
 
     void on_accept(Listener& l);
     void adopt(UniqueFd fd, const std::string& transport);
     void on_readable(const std::shared_ptr<Connection>& c);
     void on_writable(const std::shared_ptr<Connection>& c);
     void on_line(const std::shared_ptr<Connection>& c, std::string_view line);
-    void dispatch(const std::shared_ptr<Connection>& c, Request req);
+    void dispatch(const std::shared_ptr<Connection>& c, Request req, std::string_view line);
     void deliver(PendingReply& pending, Result<Json> result);
     void send_error(const std::shared_ptr<Connection>& c, const Json& id, const char* code,
                     const std::string& message);
@@ -131,7 +155,7 @@ private:
     ControlServerOptions m_options;
     std::vector<std::unique_ptr<Listener>> m_listeners;
     std::unordered_map<uint64_t, std::shared_ptr<Connection>> m_conns;
-    std::map<std::string, Handler, std::less<>> m_handlers;
+    std::map<std::string, Op, std::less<>> m_ops;
     ControlCounters m_counters;
     uint64_t m_next_id = 1;
     ev::Timer m_accept_pause;

@@ -71,9 +71,10 @@ template <typename F> bool eventually(F cond, std::chrono::milliseconds limit = 
 }
 
 // A control server on a temporary Unix socket and on 127.0.0.1:0, its loop
-// on a thread of its own. Ops: ping, count (counts its runs), later
-// (answers from a timer after "ms"), big (a reply of "bytes" bytes), hold
-// (keeps its Reply unanswered), fail.
+// on a thread of its own. Ops: ping, count (counts its runs), make (counts
+// its runs, retry-cached), later (answers from a timer after "ms",
+// retry-cached), big (a reply of "bytes" bytes), hold (keeps its Reply
+// until release_held(), retry-cached), fail.
 struct ServerFixture {
     std::string dir;
     std::string path;
@@ -84,9 +85,11 @@ struct ServerFixture {
     std::atomic<bool> stop{false};
     std::thread thread;
     std::atomic<int> count_runs{0};
+    std::atomic<int> make_runs{0};
     std::atomic<int> late_replies{0};
     std::vector<Reply> held; // loop thread only while it runs
     std::atomic<int> held_count{0};
+    std::atomic<bool> release{false}; // the loop answers `held`, then clears it
     std::mutex log_mutex;
     std::vector<std::string> log_lines;
 
@@ -110,23 +113,34 @@ struct ServerFixture {
             int n = ++count_runs;
             reply(Json::object().set("runs", n));
         });
-        server->on("later", [this](const Request& req, const Peer&, Reply reply) {
-            long long ms = req.body["ms"].as_integer().value_or(30);
-            auto timer = std::make_unique<ev::Timer>(loop, [this, reply] {
-                reply(Json::object().set("late", true));
-                ++late_replies;
-            });
-            timer->start(std::chrono::milliseconds(ms));
-            timers.push_back(std::move(timer));
-        });
+        server->on("make",
+                   [this](const Request& req, const Peer&, Reply reply) {
+                       int n = ++make_runs;
+                       reply(Json::object().set("runs", n).set(
+                           "name", req.body["name"] ? req.body["name"] : Json::null()));
+                   },
+                   {.retry_cache = true});
+        server->on("later",
+                   [this](const Request& req, const Peer&, Reply reply) {
+                       long long ms = req.body["ms"].as_integer().value_or(30);
+                       auto timer = std::make_unique<ev::Timer>(loop, [this, reply] {
+                           ++late_replies; // before the client can read the reply
+                           reply(Json::object().set("late", true));
+                       });
+                       timer->start(std::chrono::milliseconds(ms));
+                       timers.push_back(std::move(timer));
+                   },
+                   {.retry_cache = true});
         server->on("big", [](const Request& req, const Peer&, Reply reply) {
             auto bytes = req.body["bytes"].as_integer().value_or(1000);
             reply(Json::object().set("data", std::string(size_t(bytes), 'b')));
         });
-        server->on("hold", [this](const Request&, const Peer&, Reply reply) {
-            held.push_back(std::move(reply));
-            ++held_count;
-        });
+        server->on("hold",
+                   [this](const Request&, const Peer&, Reply reply) {
+                       held.push_back(std::move(reply));
+                       ++held_count;
+                   },
+                   {.retry_cache = true});
         server->on("fail", [](const Request&, const Peer&, Reply reply) {
             reply(make_error(error_code::NOT_FOUND, "no such call"));
         });
@@ -137,6 +151,12 @@ struct ServerFixture {
         tcp = server->tcp_address().value().str();
         thread = std::thread([this] {
             ev::Ticker tick(loop, 2ms, [this] {
+                if (release) {
+                    for (auto& reply : held)
+                        reply(Json::object().set("released", true));
+                    held.clear();
+                    release = false;
+                }
                 if (stop)
                     loop.stop();
             });
@@ -158,6 +178,13 @@ struct ServerFixture {
             stop = true;
             thread.join();
         }
+    }
+
+    // Answers every held request on the loop's thread, in the order they
+    // came; true once done.
+    bool release_held() {
+        release = true;
+        return eventually([this] { return !release.load(); });
     }
 
     ControlClient client(const std::string& target) {
@@ -460,19 +487,47 @@ BOOST_AUTO_TEST_CASE(fifty_clients_at_once) {
 BOOST_AUTO_TEST_CASE(retry_is_answered_from_the_cache) {
     ServerFixture fx;
     auto c = fx.client(fx.path);
-    std::string line = "{\"id\":\"r1\",\"op\":\"count\"}\n";
+    std::string line = "{\"id\":\"r1\",\"op\":\"make\"}\n";
     auto first = c.call_raw(line, CALL_TIMEOUT);
     auto again = c.call_raw(line, CALL_TIMEOUT);
     BOOST_REQUIRE(first.ok() && again.ok());
     BOOST_TEST(*first == *again);
-    BOOST_TEST(fx.count_runs.load() == 1);
+    BOOST_TEST(fx.make_runs.load() == 1);
     // Another id, a null id, or another connection runs the handler again.
-    BOOST_TEST(response(c.call_raw("{\"id\":\"r2\",\"op\":\"count\"}\n", CALL_TIMEOUT)).ok);
-    BOOST_TEST(response(c.call_raw("{\"op\":\"count\"}\n", CALL_TIMEOUT)).ok);
-    BOOST_TEST(response(c.call_raw("{\"op\":\"count\"}\n", CALL_TIMEOUT)).ok);
+    BOOST_TEST(response(c.call_raw("{\"id\":\"r2\",\"op\":\"make\"}\n", CALL_TIMEOUT)).ok);
+    BOOST_TEST(response(c.call_raw("{\"op\":\"make\"}\n", CALL_TIMEOUT)).ok);
+    BOOST_TEST(response(c.call_raw("{\"op\":\"make\"}\n", CALL_TIMEOUT)).ok);
     auto other = fx.client(fx.path);
     BOOST_TEST(response(other.call_raw(line, CALL_TIMEOUT)).ok);
-    BOOST_TEST(fx.count_runs.load() == 5);
+    BOOST_TEST(fx.make_runs.load() == 5);
+    fx.stop_loop();
+    BOOST_TEST(fx.server->counters().retries == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(ops_without_the_retry_cache_always_run) {
+    // Like stats or log_level: the same id twice gets two fresh answers.
+    ServerFixture fx;
+    auto c = fx.client(fx.path);
+    std::string line = "{\"id\":1,\"op\":\"count\"}\n";
+    BOOST_TEST(response(c.call_raw(line, CALL_TIMEOUT)).result["runs"].as_integer().value() == 1);
+    BOOST_TEST(response(c.call_raw(line, CALL_TIMEOUT)).result["runs"].as_integer().value() == 2);
+    BOOST_TEST(fx.count_runs.load() == 2);
+    fx.stop_loop();
+    BOOST_TEST(fx.server->counters().retries == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(same_id_with_another_body_is_a_new_request) {
+    ServerFixture fx;
+    auto c = fx.client(fx.path);
+    auto a = response(c.call_raw("{\"id\":5,\"op\":\"make\",\"name\":\"a\"}\n", CALL_TIMEOUT));
+    BOOST_TEST(a.result["runs"].as_integer().value() == 1);
+    auto b = response(c.call_raw("{\"id\":5,\"op\":\"make\",\"name\":\"b\"}\n", CALL_TIMEOUT));
+    BOOST_TEST(b.result["runs"].as_integer().value() == 2);
+    BOOST_TEST(b.result["name"].as_string().value() == "b");
+    // Its retry is answered from the cache.
+    auto b2 = response(c.call_raw("{\"id\":5,\"op\":\"make\",\"name\":\"b\"}\n", CALL_TIMEOUT));
+    BOOST_TEST(b2.result["runs"].as_integer().value() == 2);
+    BOOST_TEST(fx.make_runs.load() == 2);
     fx.stop_loop();
     BOOST_TEST(fx.server->counters().retries == 1u);
 }
@@ -489,12 +544,53 @@ BOOST_AUTO_TEST_CASE(retry_of_a_pending_request_waits_for_its_reply) {
     BOOST_TEST(fx.late_replies.load() == 1);
 }
 
+BOOST_AUTO_TEST_CASE(pending_requests_are_never_evicted) {
+    ControlServerOptions options;
+    options.retry_entries = 2;
+    ServerFixture fx(options);
+    auto c = fx.client(fx.path);
+    std::string hold1 = "{\"id\":1,\"op\":\"hold\"}\n";
+    std::string hold2 = "{\"id\":2,\"op\":\"hold\"}\n";
+    BOOST_REQUIRE(c.send_raw(hold1 + hold2, CALL_TIMEOUT).ok());
+    BOOST_REQUIRE(eventually([&] { return fx.held_count.load() == 2; }));
+    // Both entries are pending: a new cached request is refused, not run.
+    auto refused = response(c.call_raw("{\"id\":3,\"op\":\"make\"}\n", CALL_TIMEOUT));
+    BOOST_TEST(!refused.ok);
+    BOOST_TEST(refused.error.code == "busy");
+    BOOST_TEST(refused.id.as_integer().value() == 3);
+    BOOST_TEST(fx.make_runs.load() == 0);
+    // A retry of a pending one waits for it (the ping shows it was read);
+    // ops without the cache still run.
+    BOOST_REQUIRE(c.send_raw(hold1, CALL_TIMEOUT).ok());
+    BOOST_TEST(response(c.call_raw("{\"id\":4,\"op\":\"count\"}\n", CALL_TIMEOUT)).ok);
+    BOOST_TEST(fx.held_count.load() == 2);
+    BOOST_REQUIRE(fx.release_held());
+    std::vector<long long> ids;
+    for (int i = 0; i < 3; ++i) {
+        auto r = response(c.read_line(CALL_TIMEOUT));
+        BOOST_TEST(r.ok);
+        ids.push_back(r.id.as_integer().value_or(-1));
+    }
+    BOOST_TEST(ids == (std::vector<long long>{1, 1, 2}), boost::test_tools::per_element());
+    // Answered entries make room, the oldest first: 3 runs now, 2 is still
+    // cached, 1 was forgotten and runs again.
+    auto made = response(c.call_raw("{\"id\":3,\"op\":\"make\"}\n", CALL_TIMEOUT));
+    BOOST_TEST(made.ok);
+    BOOST_TEST(fx.make_runs.load() == 1);
+    BOOST_TEST(response(c.call_raw(hold2, CALL_TIMEOUT)).result["released"].as_bool().value());
+    BOOST_REQUIRE(c.send_raw(hold1, CALL_TIMEOUT).ok());
+    BOOST_TEST(eventually([&] { return fx.held_count.load() == 3; }));
+    fx.stop_loop();
+    BOOST_TEST(fx.server->counters().retries == 2u);
+    BOOST_TEST(fx.server->counters().errors.at("busy") == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(retry_cache_expires) {
     ControlServerOptions options;
     options.retry_ttl = 50ms;
     ServerFixture fx(options);
     auto c = fx.client(fx.path);
-    std::string line = "{\"id\":1,\"op\":\"count\"}\n";
+    std::string line = "{\"id\":1,\"op\":\"make\"}\n";
     BOOST_TEST(response(c.call_raw(line, CALL_TIMEOUT)).result["runs"].as_integer().value() == 1);
     std::this_thread::sleep_for(120ms);
     BOOST_TEST(response(c.call_raw(line, CALL_TIMEOUT)).result["runs"].as_integer().value() == 2);
@@ -516,26 +612,28 @@ BOOST_AUTO_TEST_CASE(async_reply_from_a_timer) {
 }
 
 BOOST_AUTO_TEST_CASE(client_gone_before_async_reply) {
+    // The replies are released only once the client is known to be gone.
     ServerFixture fx;
     log::set_level("ctl", log::Level::debug);
     {
         // A TCP reset closes the connection at once, before the reply.
         auto c = fx.client(fx.tcp);
-        BOOST_REQUIRE(c.send_raw("{\"id\":1,\"op\":\"later\",\"ms\":150}\n", CALL_TIMEOUT).ok());
+        BOOST_REQUIRE(c.send_raw("{\"id\":1,\"op\":\"hold\"}\n", CALL_TIMEOUT).ok());
         BOOST_REQUIRE(c.call("ping", Json(), CALL_TIMEOUT).ok()); // the request was read
         linger hard{1, 0};
         BOOST_REQUIRE(::setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &hard, sizeof hard) == 0);
     }
     BOOST_TEST(eventually([&] { return fx.logged("reason=\"read failed"); }));
-    BOOST_TEST(fx.late_replies.load() == 0);
-    BOOST_TEST(eventually([&] { return fx.late_replies.load() == 1; }));
+    BOOST_TEST(fx.release_held()); // finds the connection closed: does nothing
     {
-        // A Unix client that closes: the reply finds the peer gone.
+        // A Unix client that closes while its reply is owed.
         auto c = fx.client(fx.path);
-        BOOST_REQUIRE(c.send_raw("{\"id\":1,\"op\":\"later\",\"ms\":50}\n", CALL_TIMEOUT).ok());
+        BOOST_REQUIRE(c.send_raw("{\"id\":1,\"op\":\"hold\"}\n", CALL_TIMEOUT).ok());
         BOOST_REQUIRE(c.call("ping", Json(), CALL_TIMEOUT).ok());
     }
-    BOOST_TEST(eventually([&] { return fx.late_replies.load() == 2; }));
+    BOOST_TEST(fx.held_count.load() == 2);
+    BOOST_TEST(fx.release_held()); // the reply finds the peer gone
+    BOOST_TEST(eventually([&] { return fx.logged("reason=\"write failed"); }));
     fx.stop_loop();
     log::set_level("ctl", log::Level::info);
     BOOST_TEST(fx.server->clients() == 0u);
