@@ -11,6 +11,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -283,6 +284,110 @@ BOOST_AUTO_TEST_CASE(sipfarmd_listens_on_ipv6, RTFARM_REQUIRES(requires_ipv6)) {
     BOOST_TEST(packets_on(c, "[::1]:" + std::to_string(farm)) == 0);
     p.signal(SIGTERM);
     BOOST_TEST(p.wait_exit().value_or(-1) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(vip_and_wildcard_share_the_sip_port) {
+    // The DSR layout: the VIP (on loopback here) and every address, one port.
+    TempDir dir;
+    uint16_t sip = free_port(), farm = free_port();
+    std::string vip = "127.0.0.5:" + std::to_string(sip);
+    std::string control_tcp = "127.0.0.1:" + std::to_string(free_port());
+    dir.write("cluster.json",
+              "{\"cluster\": {\"name\": \"dsr\", \"wan_ip\": \"127.0.0.5\", \"farm_port\": " +
+                  std::to_string(farm) +
+                  "}, \"members\": {\"f1\": {\"role\": \"frontend\", \"address\": \"127.0.0.1\", "
+                  "\"sip_listen\": [\"" +
+                  vip + "\", \"0.0.0.0:" + std::to_string(sip) +
+                  "\"], \"media_ports\": \"20000-20999\", \"control\": \"f1.sock\", "
+                  "\"control_tcp\": \"" +
+                  control_tcp + "\"}}}");
+    std::string cfg = dir.file("cluster.json");
+    Process p(dir, "f1", daemon_args("sipfarmd", cfg, "f1"));
+    BOOST_REQUIRE_MESSAGE(p.wait_ready(), p.log());
+    auto c = connect(dir.file("f1.sock"));
+    // Datagrams to the VIP land on the VIP socket, others on the wildcard one.
+    send_udp(vip, "a");
+    send_udp("127.0.0.1:" + std::to_string(sip), "b");
+    send_udp("127.0.0.1:" + std::to_string(sip), "c");
+    BOOST_TEST(wait_packets(c, vip, 1));
+    BOOST_TEST(wait_packets(c, "0.0.0.0:" + std::to_string(sip), 2));
+    BOOST_TEST(packets_on(c, vip) == 1);
+
+    // A second copy for the same member is refused by the control socket,
+    // although SO_REUSEADDR would let it bind the SIP port.
+    auto second = run(daemon_args("sipfarmd", cfg, "f1"));
+    BOOST_TEST(second.status == 2);
+    BOOST_TEST(second.err.find("control socket") != std::string::npos, second.err);
+
+    // control_tcp answers too, and cgclusterctl --connect reaches it.
+    auto tcp = connect(control_tcp);
+    BOOST_TEST(call(tcp, "ping")["member"].as_string().value_or("") == "f1");
+    auto ctl = run({bin_path("cgclusterctl"), "--connect", control_tcp, "--json", "stats"});
+    BOOST_TEST(ctl.status == 0, ctl.err);
+    BOOST_TEST(ctl.out.find("\"state\":\"up\"") != std::string::npos, ctl.out);
+    p.signal(SIGTERM);
+    BOOST_TEST(p.wait_exit().value_or(-1) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(s6_notification_fd_after_the_control_socket) {
+    TempDir dir;
+    auto cluster = LoopbackCluster::make(1);
+    dir.write("cluster.json", cluster.json(dir));
+    int fds[2];
+    BOOST_REQUIRE(::pipe(fds) == 0); // inherited by the child: no O_CLOEXEC
+    auto args = daemon_args("rtprelayd", dir.file("cluster.json"), "f1");
+    args.push_back("--notify-fd");
+    args.push_back(std::to_string(fds[1]));
+    Process p(dir, "f1-media", args);
+    ::close(fds[1]);
+    // A newline, then end of file once the daemon closed its copy.
+    std::string got;
+    char buf[8];
+    for (;;) {
+        pollfd pfd{fds[0], POLLIN, 0};
+        if (::poll(&pfd, 1, static_cast<int>(scaled(5000ms).count())) <= 0)
+            break;
+        ssize_t n = ::read(fds[0], buf, sizeof buf);
+        if (n <= 0)
+            break;
+        got.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fds[0]);
+    BOOST_TEST(got == "\n");
+    BOOST_TEST(exists(cluster.media_control(dir, "f1")));
+    p.signal(SIGINT);
+    BOOST_TEST(p.wait_exit().value_or(-1) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(second_stop_signal_stops_at_once) {
+    TempDir dir;
+    auto cluster = LoopbackCluster::make(1);
+    dir.write("cluster.json", cluster.json(dir));
+    Process p(dir, "f1", daemon_args("sipfarmd", dir.file("cluster.json"), "f1"));
+    BOOST_REQUIRE_MESSAGE(p.wait_ready(), p.log());
+    p.signal(SIGTERM);
+    p.signal(SIGTERM);
+    BOOST_TEST(p.wait_exit().value_or(-1) == 0);
+    BOOST_TEST(!exists(cluster.control(dir, "f1")));
+}
+
+BOOST_AUTO_TEST_CASE(check_config_runs_the_daemons_own_checks) {
+    TempDir dir;
+    auto cluster = LoopbackCluster::make(1);
+    std::string text = cluster.json(dir);
+    auto pos = text.find("\"media_ports\"");
+    BOOST_REQUIRE(pos != std::string::npos);
+    text.erase(pos, text.find(',', pos) + 1 - pos); // drop f1's media_ports
+    dir.write("cluster.json", text);
+    auto sip = run({bin_path("sipfarmd"), "--config", dir.file("cluster.json"), "--member", "f1",
+                    "--check-config"});
+    BOOST_TEST(sip.status == 0, sip.err);
+    auto media = run({bin_path("rtprelayd"), "--config", dir.file("cluster.json"), "--member", "f1",
+                      "--check-config"});
+    BOOST_TEST(media.status == 2);
+    BOOST_TEST(media.err.find("members.f1.media_ports: rtprelayd needs a media port range") !=
+                   std::string::npos,
+               media.err);
 }
 
 BOOST_AUTO_TEST_CASE(check_config_version_and_help) {
