@@ -35,4 +35,19 @@ std::string LoopbackCluster::json(const TempDir& dir) const {
     return out;
 }
 
+LoopbackLab::LoopbackLab(size_t members)
+    : cluster(LoopbackCluster::make(members)) {
+    dir.write("cluster.json", cluster.json(dir));
+}
+
+Process& LoopbackLab::start(const std::string& program, const std::string& member) {
+    std::string name = program == "rtprelayd" ? member + "-media" : member;
+    processes.push_back(std::make_unique<Process>(
+        dir, name,
+        std::vector<std::string>{bin_path(program), "--config", config(), "--member", member}));
+    Process& p = *processes.back();
+    BOOST_REQUIRE_MESSAGE(p.wait_ready(), program + " " + member + " not ready: " + p.log());
+    return p;
+}
+
 } // namespace rtfarm::test

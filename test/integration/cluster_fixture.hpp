@@ -4,6 +4,7 @@
 
 #include "harness.hpp"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,20 @@ struct LoopbackCluster {
     std::string media_control(const TempDir& dir, const std::string& id) const {
         return dir.file(id + "-media.sock");
     }
+};
+
+// A loopback cluster written to a temporary folder, and the daemons a test
+// starts on it (killed, if still running, when the lab goes).
+struct LoopbackLab {
+    explicit LoopbackLab(size_t members);
+    std::string config() const { return dir.file("cluster.json"); }
+    // Starts `program` ("sipfarmd", "rtprelayd") for `member` and requires
+    // its readiness; its log is "<member>.log" or "<member>-media.log".
+    Process& start(const std::string& program, const std::string& member);
+
+    TempDir dir;
+    LoopbackCluster cluster;
+    std::vector<std::unique_ptr<Process>> processes;
 };
 
 } // namespace rtfarm::test

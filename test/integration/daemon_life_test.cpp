@@ -78,11 +78,9 @@ void send_udp(const std::string& to, const std::string& bytes) {
 BOOST_AUTO_TEST_SUITE(daemon_life)
 
 BOOST_AUTO_TEST_CASE(sipfarmd_starts_answers_counts_and_stops) {
-    TempDir dir;
-    auto cluster = LoopbackCluster::make(1);
-    dir.write("cluster.json", cluster.json(dir));
-    Process p(dir, "f1", daemon_args("sipfarmd", dir.file("cluster.json"), "f1"));
-    BOOST_REQUIRE_MESSAGE(p.wait_ready(), "not ready: " + p.log());
+    LoopbackLab lab(1);
+    auto [dir, cluster] = std::tie(lab.dir, lab.cluster);
+    Process& p = lab.start("sipfarmd", "f1");
     // Readiness comes after the control socket is open.
     BOOST_TEST(exists(cluster.control(dir, "f1")));
 
@@ -109,11 +107,9 @@ BOOST_AUTO_TEST_CASE(sipfarmd_starts_answers_counts_and_stops) {
 }
 
 BOOST_AUTO_TEST_CASE(rtprelayd_starts_answers_and_stops) {
-    TempDir dir;
-    auto cluster = LoopbackCluster::make(2);
-    dir.write("cluster.json", cluster.json(dir));
-    Process p(dir, "f2-media", daemon_args("rtprelayd", dir.file("cluster.json"), "f2"));
-    BOOST_REQUIRE_MESSAGE(p.wait_ready(), "not ready: " + p.log());
+    LoopbackLab lab(2);
+    auto [dir, cluster] = std::tie(lab.dir, lab.cluster);
+    Process& p = lab.start("rtprelayd", "f2");
     auto c = connect(cluster.media_control(dir, "f2"));
     auto stats = call(c, "stats");
     BOOST_TEST(stats["program"].as_string().value_or("") == "rtprelayd");
@@ -128,11 +124,9 @@ BOOST_AUTO_TEST_CASE(rtprelayd_starts_answers_and_stops) {
 }
 
 BOOST_AUTO_TEST_CASE(sighup_with_broken_config_keeps_the_old_one) {
-    TempDir dir;
-    auto cluster = LoopbackCluster::make(1);
-    dir.write("cluster.json", cluster.json(dir));
-    Process p(dir, "f1", daemon_args("sipfarmd", dir.file("cluster.json"), "f1"));
-    BOOST_REQUIRE_MESSAGE(p.wait_ready(), p.log());
+    LoopbackLab lab(1);
+    auto [dir, cluster] = std::tie(lab.dir, lab.cluster);
+    Process& p = lab.start("sipfarmd", "f1");
     auto c = connect(cluster.control(dir, "f1"));
 
     // Not JSON at all.
@@ -192,11 +186,9 @@ BOOST_AUTO_TEST_CASE(sighup_with_broken_config_keeps_the_old_one) {
 }
 
 BOOST_AUTO_TEST_CASE(control_socket_survives_garbage) {
-    TempDir dir;
-    auto cluster = LoopbackCluster::make(1);
-    dir.write("cluster.json", cluster.json(dir));
-    Process p(dir, "f1", daemon_args("sipfarmd", dir.file("cluster.json"), "f1"));
-    BOOST_REQUIRE_MESSAGE(p.wait_ready(), p.log());
+    LoopbackLab lab(1);
+    auto [dir, cluster] = std::tie(lab.dir, lab.cluster);
+    Process& p = lab.start("sipfarmd", "f1");
     auto c = connect(cluster.control(dir, "f1"));
     auto r1 = c.call_raw("this is not json\n", scaled(2000ms));
     BOOST_REQUIRE(r1.ok());
@@ -360,11 +352,9 @@ BOOST_AUTO_TEST_CASE(s6_notification_fd_after_the_control_socket) {
 }
 
 BOOST_AUTO_TEST_CASE(second_stop_signal_stops_at_once) {
-    TempDir dir;
-    auto cluster = LoopbackCluster::make(1);
-    dir.write("cluster.json", cluster.json(dir));
-    Process p(dir, "f1", daemon_args("sipfarmd", dir.file("cluster.json"), "f1"));
-    BOOST_REQUIRE_MESSAGE(p.wait_ready(), p.log());
+    LoopbackLab lab(1);
+    auto [dir, cluster] = std::tie(lab.dir, lab.cluster);
+    Process& p = lab.start("sipfarmd", "f1");
     p.signal(SIGTERM);
     p.signal(SIGTERM);
     BOOST_TEST(p.wait_exit().value_or(-1) == 0);

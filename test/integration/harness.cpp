@@ -19,6 +19,56 @@
 
 namespace rtfarm::test {
 
+namespace {
+
+// Forks and runs argv[0] with stdin from /dev/null, stdout and stderr
+// appended to the given files (they may be the same) and NOTIFY_SOCKET set
+// when `notify_socket` is not empty.
+pid_t spawn(std::vector<std::string> argv, const std::string& out_path, const std::string& err_path,
+            const std::string& notify_socket) {
+    pid_t pid = ::fork();
+    if (pid < 0)
+        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (pid > 0)
+        return pid;
+    int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int err = err_path == out_path
+                  ? out
+                  : ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (out < 0 || err < 0 || devnull < 0)
+        ::_exit(126);
+    ::dup2(devnull, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    if (!notify_socket.empty())
+        ::setenv("NOTIFY_SOCKET", notify_socket.c_str(), 1);
+    std::vector<char*> args;
+    for (auto& a : argv)
+        args.push_back(a.data());
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+    ::_exit(127);
+}
+
+// The exit status (WEXITSTATUS, or 128+signal) of `pid` once it ended
+// within `timeout`, else nullopt.
+std::optional<int> wait_for(pid_t pid, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        int st = 0;
+        pid_t r = ::waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        if (r < 0 || std::chrono::steady_clock::now() >= deadline)
+            return std::nullopt;
+        ::usleep(2000);
+    }
+}
+
+} // namespace
+
 std::chrono::milliseconds scaled(std::chrono::milliseconds t) {
     const char* s = std::getenv("RTFARM_TEST_TIMEOUT_SCALE");
     double k = s ? std::atof(s) : 1.0;
@@ -97,27 +147,7 @@ Process::Process(const TempDir& dir, const std::string& name, std::vector<std::s
     if (::bind(m_notify.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0)
         throw std::runtime_error("bind " + notify_path + ": " + std::strerror(errno));
 
-    m_pid = ::fork();
-    if (m_pid < 0)
-        throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-    if (m_pid == 0) {
-        int fd = ::open(m_log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            ::dup2(fd, 1);
-            ::dup2(fd, 2);
-        }
-        int devnull = ::open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            ::dup2(devnull, 0);
-        ::setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
-        std::vector<char*> args;
-        for (auto& a : argv)
-            args.push_back(a.data());
-        args.push_back(nullptr);
-        ::execv(args[0], args.data());
-        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-        ::_exit(127);
-    }
+    m_pid = spawn(std::move(argv), m_log, m_log, notify_path);
 }
 
 Process::~Process() {
@@ -160,18 +190,8 @@ void Process::signal(int signo) const {
 }
 
 std::optional<int> Process::wait_exit(std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
-    while (!m_status) {
-        int st = 0;
-        pid_t r = ::waitpid(m_pid, &st, WNOHANG);
-        if (r == m_pid) {
-            m_status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            break;
-        }
-        if (r < 0 || std::chrono::steady_clock::now() >= deadline)
-            return std::nullopt;
-        ::usleep(5000);
-    }
+    if (!m_status && m_pid > 0)
+        m_status = wait_for(m_pid, scaled(timeout));
     return m_status;
 }
 
@@ -188,36 +208,13 @@ std::string Process::log() const {
 RunResult run(std::vector<std::string> argv, std::chrono::milliseconds timeout) {
     TempDir dir;
     std::string out_path = dir.file("out"), err_path = dir.file("err");
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        int o = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::dup2(o, 1);
-        ::dup2(e, 2);
-        std::vector<char*> args;
-        for (auto& a : argv)
-            args.push_back(a.data());
-        args.push_back(nullptr);
-        ::execv(args[0], args.data());
-        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-        ::_exit(127);
-    }
+    pid_t pid = spawn(std::move(argv), out_path, err_path, "");
     RunResult res;
-    auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
-    for (;;) {
-        int st = 0;
-        pid_t r = ::waitpid(pid, &st, WNOHANG);
-        if (r == pid) {
-            res.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-            break;
-        }
-        if (std::chrono::steady_clock::now() >= deadline) {
-            ::kill(pid, SIGKILL);
-            ::waitpid(pid, &st, 0);
-            res.status = -1;
-            break;
-        }
-        ::usleep(2000);
+    if (auto status = wait_for(pid, scaled(timeout))) {
+        res.status = *status;
+    } else {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
     }
     res.out = read_file(out_path);
     res.err = read_file(err_path);
