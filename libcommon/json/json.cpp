@@ -1,9 +1,6 @@
 #include "json/json.hpp"
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
+#include <cstdlib>
 
 namespace rtfarm::json {
 
@@ -75,17 +72,6 @@ Result<Json> parse(std::string_view text, std::string_view where) {
         return make_error("bad_json", msg);
     }
     return Json::adopt(v);
-}
-
-Result<Json> load_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return make_error("io", path + ": cannot open: " + std::strerror(errno));
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad())
-        return make_error("io", path + ": read failed");
-    return parse(ss.str(), path);
 }
 
 std::string_view type_name(const Json& v) {

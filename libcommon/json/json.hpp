@@ -1,7 +1,8 @@
 // RAII over jansson values. A Json holds exactly one reference: adopt() takes
 // over a new reference (what json_object(), json_loads() return), borrow()
 // adds one to a reference we do not own (what json_object_get() returns).
-// Parsing rejects duplicate keys. This module does no I/O but read a file.
+// Parsing rejects duplicate keys. This module does no I/O (config/ reads
+// files, with a size limit, and hands their text to parse()).
 #pragma once
 
 #include "base/result.hpp"
@@ -87,8 +88,6 @@ private:
 // Parses one JSON text; duplicate keys are an error. `where` names the source
 // in the message ("control line", a file name).
 Result<Json> parse(std::string_view text, std::string_view where);
-// Reads and parses a file: errors read "FILE:LINE:COL: reason".
-Result<Json> load_file(const std::string& path);
 
 // The name of a value's JSON type, for messages ("string", "object", ...).
 std::string_view type_name(const Json& v);
