@@ -1,0 +1,116 @@
+#include "sip/farm_tags.hpp"
+
+#include "base/strings.hpp"
+
+namespace rtfarm::sip {
+
+uint64_t stable_hash(std::string_view data, uint64_t seed) {
+    uint64_t h = 0xcbf29ce484222325ULL ^ (seed * 0x9e3779b97f4a7c15ULL);
+    for (unsigned char c : data) {
+        h ^= c;
+        h *= 0x100000001b3ULL;
+    }
+    // splitmix64 finaliser: spreads FNV's weak low bits.
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
+    return h;
+}
+
+std::string farm_branch(std::string_view member, uint64_t h) {
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(FARM_BRANCH_PREFIX.size() + member.size() + 17);
+    out += FARM_BRANCH_PREFIX;
+    out += member;
+    out += '.';
+    for (int shift = 60; shift >= 0; shift -= 4)
+        out += digits[(h >> shift) & 15];
+    return out;
+}
+
+std::optional<std::string_view> branch_member(std::string_view branch) {
+    if (branch.size() <= FARM_BRANCH_PREFIX.size() ||
+        branch.substr(0, FARM_BRANCH_PREFIX.size()) != FARM_BRANCH_PREFIX)
+        return std::nullopt;
+    std::string_view rest = branch.substr(FARM_BRANCH_PREFIX.size());
+    auto dot = rest.find('.');
+    if (dot == std::string_view::npos || rest.size() - dot - 1 != 16)
+        return std::nullopt;
+    std::string_view member = rest.substr(0, dot);
+    if (!valid_member_id(member))
+        return std::nullopt;
+    return member;
+}
+
+uint64_t transaction_hash(std::string_view incoming_branch, std::string_view call_id,
+                          std::string_view from_tag, uint32_t cseq, std::string_view request_uri) {
+    uint64_t h;
+    if (incoming_branch.size() > MAGIC_COOKIE.size() &&
+        incoming_branch.substr(0, MAGIC_COOKIE.size()) == MAGIC_COOKIE) {
+        h = stable_hash(incoming_branch, 1);
+    } else {
+        // An RFC 2543 client: the transaction is Call-ID, From tag and CSeq.
+        h = stable_hash(call_id, 2);
+        h = stable_hash(from_tag, h);
+        h = stable_hash(std::to_string(cseq), h);
+    }
+    return stable_hash(request_uri, h);
+}
+
+std::string farm_route_uri(std::string_view host, uint16_t port, std::string_view member) {
+    std::string out = "<sip:";
+    out += host;
+    if (port != 0) {
+        out += ':';
+        out += std::to_string(port);
+    }
+    out += ";lr;";
+    out += FARM_MEMBER_PARAM;
+    out += '=';
+    out += member;
+    out += '>';
+    return out;
+}
+
+std::optional<std::string_view> uri_farm_member(std::string_view uri) {
+    // Strip a display name and angle brackets: only the URI's own params.
+    if (auto lt = uri.find('<'); lt != std::string_view::npos) {
+        auto gt = uri.find('>', lt);
+        uri =
+            uri.substr(lt + 1, gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1);
+    }
+    if (!starts_with_icase(uri, "sip:") && !starts_with_icase(uri, "sips:"))
+        return std::nullopt;
+    // URI parameters end where headers ('?') begin.
+    uri = uri.substr(0, uri.find('?'));
+    size_t pos = 0;
+    while ((pos = uri.find(';', pos)) != std::string_view::npos) {
+        ++pos;
+        size_t end = uri.find(';', pos);
+        std::string_view param = uri.substr(pos, end == std::string_view::npos ? end : end - pos);
+        auto eq = param.find('=');
+        if (eq != std::string_view::npos &&
+            equals_icase(trim(param.substr(0, eq)), FARM_MEMBER_PARAM)) {
+            std::string_view value = trim(param.substr(eq + 1));
+            if (valid_member_id(value))
+                return value;
+            return std::nullopt;
+        }
+    }
+    return std::nullopt;
+}
+
+bool valid_member_id(std::string_view id) {
+    if (id.empty() || id.size() > 32)
+        return false;
+    for (char c : id)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    return true;
+}
+
+} // namespace rtfarm::sip

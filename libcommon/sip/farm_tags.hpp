@@ -1,0 +1,51 @@
+// The marks the farm leaves in SIP messages so that any member can tell which
+// member a later packet belongs to:
+//   - our Via branch: "z9hG4bK" "rtf." MEMBER "." 16 hex digits, where the
+//     digits are a hash of what identifies the transaction (so a
+//     retransmission forwarded by any member gets the same branch);
+//   - our Record-Route / Route URI: "sip:HOST[:PORT];lr;fm=MEMBER".
+// Member ids are [A-Za-z0-9_-], so they sit in a branch token and a URI
+// parameter without escaping. This file formats and recognises the marks;
+// it decides nothing about routing.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace rtfarm::sip {
+
+inline constexpr std::string_view MAGIC_COOKIE = "z9hG4bK";
+inline constexpr std::string_view FARM_BRANCH_PREFIX = "z9hG4bKrtf.";
+inline constexpr std::string_view FARM_MEMBER_PARAM = "fm";
+
+// A 64-bit hash that is the same on every member and build (FNV-1a, then a
+// final mix): for branches and the rendezvous hash. Not for secrets.
+uint64_t stable_hash(std::string_view data, uint64_t seed = 0);
+
+// "z9hG4bKrtf.f2.0123456789abcdef" for member `member` and hash `h`.
+std::string farm_branch(std::string_view member, uint64_t h);
+// The member of a branch this farm made, or nullopt for any other branch.
+std::optional<std::string_view> branch_member(std::string_view branch);
+
+// The branch for a request forwarded statelessly (RFC 3261 §16.11): a hash
+// of the incoming top Via branch (or, without an RFC 3261 branch, of the
+// Call-ID, From tag, CSeq number and Request-URI), of the Request-URI, and of
+// the member. The method is left out on purpose: an INVITE, its CANCEL and
+// the ACK for a non-2xx answer must get the same branch.
+uint64_t transaction_hash(std::string_view incoming_branch, std::string_view call_id,
+                          std::string_view from_tag, uint32_t cseq, std::string_view request_uri);
+
+// "<sip:HOST;lr;fm=MEMBER>" (HOST as written in a URI: IPv6 in brackets,
+// PORT appended when not 0).
+std::string farm_route_uri(std::string_view host, uint16_t port, std::string_view member);
+
+// The `fm` parameter of a URI (any "sip:" / "sips:" URI, with or without
+// angle brackets), if it carries one.
+std::optional<std::string_view> uri_farm_member(std::string_view uri);
+
+// True for a member id that can be used in the marks.
+bool valid_member_id(std::string_view id);
+
+} // namespace rtfarm::sip

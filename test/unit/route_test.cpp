@@ -1,0 +1,232 @@
+// The farm's routing rules, driven through route() with hand-made facts and
+// views: no sockets, no scanner.
+#include "sip/farm_tags.hpp"
+#include "sip/route.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+
+using namespace rtfarm::sip;
+using Kind = Decision::Kind;
+
+namespace {
+
+FarmView three(std::string self = "f1") {
+    FarmView v;
+    v.self = std::move(self);
+    v.self_farm_member = true;
+    v.members = {{"f1", true, true, false},
+                 {"f2", true, true, false},
+                 {"f3", true, true, false},
+                 {"b1", false, true, false}};
+    return v;
+}
+
+PacketFacts request(std::string_view method, std::string_view call_id) {
+    PacketFacts p;
+    p.is_request = true;
+    p.method = method;
+    p.call_id = call_id;
+    p.request_uri = "sip:bob@example.com";
+    p.top_via_branch = "z9hG4bK776asdhds";
+    return p;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(farm_tags)
+
+BOOST_AUTO_TEST_CASE(branch_round_trip_and_foreign_branches) {
+    std::string b = farm_branch("f2", 0x0123456789abcdefULL);
+    BOOST_TEST(b == "z9hG4bKrtf.f2.0123456789abcdef");
+    BOOST_TEST(branch_member(b).value_or("") == "f2");
+    BOOST_TEST(!branch_member("z9hG4bK776asdhds").has_value());
+    BOOST_TEST(!branch_member("z9hG4bKrtf.f2.0123").has_value());              // short hash
+    BOOST_TEST(!branch_member("z9hG4bKrtf.f 2.0123456789abcdef").has_value()); // bad id
+    BOOST_TEST(!branch_member("").has_value());
+    BOOST_TEST(!branch_member("rtf.f2.0123456789abcdef").has_value()); // no cookie
+}
+
+BOOST_AUTO_TEST_CASE(transaction_hash_ignores_the_method_and_is_stable) {
+    auto invite = transaction_hash("z9hG4bKabc", "c1", "t1", 1, "sip:bob@example.com");
+    auto cancel = transaction_hash("z9hG4bKabc", "c1", "t1", 1, "sip:bob@example.com");
+    BOOST_TEST(invite == cancel);
+    BOOST_TEST(invite != transaction_hash("z9hG4bKabd", "c1", "t1", 1, "sip:bob@example.com"));
+    BOOST_TEST(invite != transaction_hash("z9hG4bKabc", "c1", "t1", 1, "sip:carol@example.com"));
+    // RFC 2543 clients: Call-ID, From tag and CSeq make the transaction.
+    auto old1 = transaction_hash("", "c1", "t1", 1, "sip:bob@example.com");
+    BOOST_TEST(old1 != transaction_hash("", "c1", "t1", 2, "sip:bob@example.com"));
+    BOOST_TEST(old1 == transaction_hash("1234", "c1", "t1", 1, "sip:bob@example.com"));
+    // The same on every member and every build: a fixed value.
+    BOOST_TEST(stable_hash("rtfarm") == stable_hash("rtfarm"));
+    BOOST_TEST(stable_hash("rtfarm") != stable_hash("rtfarm", 1));
+}
+
+BOOST_AUTO_TEST_CASE(route_uri_and_member_parameter) {
+    BOOST_TEST(farm_route_uri("203.0.113.1", 0, "f2") == "<sip:203.0.113.1;lr;fm=f2>");
+    BOOST_TEST(farm_route_uri("[2001:db8::1]", 5062, "f3") == "<sip:[2001:db8::1]:5062;lr;fm=f3>");
+    BOOST_TEST(uri_farm_member("<sip:203.0.113.1;lr;fm=f2>").value_or("") == "f2");
+    BOOST_TEST(uri_farm_member("sip:203.0.113.1;fm=f2;lr").value_or("") == "f2");
+    BOOST_TEST(uri_farm_member("\"Farm\" <sip:203.0.113.1;lr;FM=f2>;x=y").value_or("") == "f2");
+    BOOST_TEST(uri_farm_member("sips:[2001:db8::1]:5061;fm=f3").value_or("") == "f3");
+    BOOST_TEST(!uri_farm_member("<sip:203.0.113.1;lr>;fm=f2").has_value()); // header param, not URI
+    BOOST_TEST(!uri_farm_member("sip:x@h?fm=f2").has_value());              // URI header
+    BOOST_TEST(!uri_farm_member("tel:+15551234;fm=f2").has_value());
+    BOOST_TEST(!uri_farm_member("sip:h;fm=f 2").has_value());
+    BOOST_TEST(!uri_farm_member("sip:h;xfm=f2").has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(farm_route)
+
+BOOST_AUTO_TEST_CASE(responses_follow_the_via_tag) {
+    PacketFacts r;
+    r.is_request = false;
+    r.top_via_branch = "z9hG4bKrtf.f2.0123456789abcdef";
+    auto d = route(r, Origin::outside, three());
+    BOOST_TEST((d.kind == Kind::relay));
+    BOOST_TEST(d.member == "f2");
+    BOOST_TEST(d.reason == "via_tag");
+    // On the owner: processed here, whatever the origin.
+    BOOST_TEST((route(r, Origin::farm_link, three("f2")).kind == Kind::local));
+    // Not ours: dropped.
+    r.top_via_branch = "z9hG4bKclient1";
+    d = route(r, Origin::outside, three());
+    BOOST_TEST((d.kind == Kind::drop));
+    BOOST_TEST(d.reason == "response_without_farm_via");
+    // Tagged for a member we do not know, or one that is down.
+    r.top_via_branch = "z9hG4bKrtf.f9.0123456789abcdef";
+    BOOST_TEST(route(r, Origin::outside, three()).reason == "unknown_member");
+    auto v = three();
+    v.members[1].alive = false;
+    r.top_via_branch = "z9hG4bKrtf.f2.0123456789abcdef";
+    BOOST_TEST(route(r, Origin::outside, v).reason == "owner_down");
+    // A backend's tag (Relay mode responses) goes to the backend.
+    r.top_via_branch = "z9hG4bKrtf.b1.0123456789abcdef";
+    BOOST_TEST(route(r, Origin::outside, three()).member == "b1");
+}
+
+BOOST_AUTO_TEST_CASE(in_dialog_requests_follow_the_route_tag) {
+    auto bye = request("BYE", "call-1");
+    bye.top_route = "<sip:203.0.113.1;lr;fm=f3>";
+    auto d = route(bye, Origin::outside, three());
+    BOOST_TEST((d.kind == Kind::relay));
+    BOOST_TEST(d.member == "f3");
+    BOOST_TEST(d.reason == "route_tag");
+    // Strict routing: the farm URI in the Request-URI, no Route.
+    auto ack = request("ACK", "call-1");
+    ack.request_uri = "sip:203.0.113.1;lr;fm=f2";
+    BOOST_TEST(route(ack, Origin::outside, three()).member == "f2");
+    // On the owner itself.
+    BOOST_TEST((route(bye, Origin::outside, three("f3")).kind == Kind::local));
+    // Regardless of SIP Farm settings: a member that is not a farm Member
+    // (a draining one too) still gets its dialogs.
+    auto v = three();
+    v.members[2].farm_member = false;
+    v.members[2].draining = true;
+    BOOST_TEST(route(bye, Origin::outside, v).member == "f3");
+    // The route tag wins over the Call-ID.
+    for (auto m : {"INVITE", "UPDATE", "INFO", "NOTIFY", "PRACK", "MESSAGE"}) {
+        auto r = request(m, "call-1");
+        r.top_route = "<sip:203.0.113.1;lr;fm=f3>";
+        BOOST_TEST(route(r, Origin::outside, three()).member == "f3", m);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(transaction_requests_meet_on_the_call_id_owner) {
+    auto v = three();
+    for (int i = 0; i < 200; ++i) {
+        std::string cid = "call-" + std::to_string(i) + "@client";
+        std::string owner = rendezvous_owner(cid, v);
+        BOOST_TEST((owner == "f1" || owner == "f2" || owner == "f3"));
+        // INVITE, its retransmission, CANCEL and the non-2xx ACK share the
+        // Call-ID and carry no route tag: one owner, from any member.
+        for (auto m : {"INVITE", "INVITE", "CANCEL", "ACK"})
+            for (auto self : {"f1", "f2", "f3"}) {
+                auto d = route(request(m, cid), Origin::outside, three(self));
+                std::string got = d.kind == Kind::local ? std::string(self) : d.member;
+                BOOST_TEST(got == owner);
+            }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(rendezvous_spreads_and_moves_little) {
+    auto v = three();
+    std::map<std::string, int> count;
+    std::map<std::string, std::string> before;
+    for (int i = 0; i < 3000; ++i) {
+        std::string cid = std::to_string(i) + "x@host";
+        before[cid] = rendezvous_owner(cid, v);
+        ++count[before[cid]];
+    }
+    for (auto id : {"f1", "f2", "f3"})
+        BOOST_TEST((count[id] > 850 && count[id] < 1150), id << " got " << count[id]);
+    BOOST_TEST(count["b1"] == 0); // not a farm Member
+    // f2 draining: only its Call-IDs move; the others stay where they were.
+    v.members[1].draining = true;
+    int moved = 0;
+    for (auto& [cid, owner] : before) {
+        std::string now = rendezvous_owner(cid, v);
+        BOOST_TEST(now != "f2");
+        if (owner != "f2")
+            BOOST_TEST(now == owner);
+        else
+            ++moved;
+    }
+    BOOST_TEST(moved == count["f2"]);
+    // Nobody eligible: no owner.
+    for (auto& m : v.members)
+        m.alive = false;
+    BOOST_TEST(rendezvous_owner("x", v).empty());
+}
+
+BOOST_AUTO_TEST_CASE(modes_and_origins) {
+    auto inv = request("INVITE", "abc");
+    // Disabled (not a farm Member): everything it gets is processed here.
+    auto v = three("b1");
+    v.self_farm_member = false;
+    auto d = route(inv, Origin::outside, v);
+    BOOST_TEST((d.kind == Kind::local));
+    BOOST_TEST(d.reason == "not_farm_member");
+    // The processor's own requests start here ...
+    BOOST_TEST(route(inv, Origin::processor, three()).reason == "processor");
+    // ... unless this is a Relay backend: a Member sends them out.
+    v.self_relay = true;
+    d = route(inv, Origin::processor, v);
+    BOOST_TEST((d.kind == Kind::relay));
+    BOOST_TEST(d.member == rendezvous_owner("abc", v));
+    BOOST_TEST(d.reason == "relay_mode");
+    // No Member anywhere: a relay backend does it itself.
+    for (auto& m : v.members)
+        m.farm_member = false;
+    BOOST_TEST(route(inv, Origin::processor, v).reason == "no_farm_member");
+    // A relayed request is processed where it was sent: never a second hop.
+    auto other = three("f1");
+    std::string owner = rendezvous_owner("abc", other);
+    std::string self = owner == "f1" ? "f2" : "f1";
+    d = route(inv, Origin::farm_link, three(self));
+    BOOST_TEST((d.kind == Kind::local));
+    BOOST_TEST(d.reason == "relayed");
+    auto bye = request("BYE", "abc");
+    bye.top_route = "<sip:h;lr;fm=f3>";
+    BOOST_TEST(route(bye, Origin::farm_link, three("f1")).reason == "relay_loop");
+}
+
+BOOST_AUTO_TEST_CASE(probes_can_name_the_answering_member) {
+    auto p = request("OPTIONS", "probe-1");
+    p.probe = true;
+    p.reply_from = "f3";
+    auto d = route(p, Origin::outside, three());
+    BOOST_TEST(d.member == "f3");
+    BOOST_TEST(d.reason == "reply_from");
+    // A dead or unknown member: the usual owner answers.
+    auto v = three();
+    v.members[2].alive = false;
+    BOOST_TEST(route(p, Origin::outside, v).reason == "call_id_hash");
+    p.reply_from = "nobody";
+    BOOST_TEST(route(p, Origin::outside, three()).reason == "call_id_hash");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
