@@ -241,9 +241,9 @@ BOOST_AUTO_TEST_CASE(remote_placement_without_a_host) {
     expect_one(r3, "signals-without-host", Severity::error, "b1");
     // A standalone server set to host for others is not in the Dynamic
     // Cluster, so it hosts nothing for the backend.
-    auto standalone_host = make(
-        "", {{"s1", member("standalone", 1, R"("call_legs": "locally-for-others")")},
-             {"b1", member("backend", 1)}});
+    auto standalone_host =
+        make("", {{"s1", member("standalone", 1, R"("call_legs": "locally-for-others")")},
+                  {"b1", member("backend", 1)}});
     expect_one(cluster::check(standalone_host), "call-legs-without-host", Severity::error, "b1");
 }
 

@@ -1,0 +1,188 @@
+#include "sip/farm_link.hpp"
+
+#include "base/assert.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include <arpa/inet.h>
+
+#include <cstring>
+
+namespace rtfarm::sip {
+namespace {
+
+void put_addr(std::string& out, const net::SockAddr& a) {
+    unsigned char raw[16] = {};
+    uint8_t family = 0;
+    if (a.is_v4()) {
+        family = 4;
+        std::memcpy(raw, &reinterpret_cast<const sockaddr_in*>(a.sa())->sin_addr, 4);
+    } else if (a.is_v6()) {
+        family = 6;
+        std::memcpy(raw, &reinterpret_cast<const sockaddr_in6*>(a.sa())->sin6_addr, 16);
+    }
+    out += static_cast<char>(family);
+    out += static_cast<char>(a.port() >> 8);
+    out += static_cast<char>(a.port() & 0xff);
+    out.append(reinterpret_cast<const char*>(raw), 16);
+}
+
+// A cursor with a sticky failure flag: reads past the end yield zeros and
+// set `bad`, checked once at the end.
+struct Reader {
+    std::string_view data;
+    size_t pos = 0;
+    bool bad = false;
+
+    uint8_t byte() {
+        if (pos >= data.size()) {
+            bad = true;
+            return 0;
+        }
+        return static_cast<uint8_t>(data[pos++]);
+    }
+    std::string_view bytes(size_t n) {
+        if (data.size() - pos < n) {
+            bad = true;
+            pos = data.size();
+            return {};
+        }
+        auto v = data.substr(pos, n);
+        pos += n;
+        return v;
+    }
+    net::SockAddr addr() {
+        uint8_t family = byte();
+        uint16_t port = static_cast<uint16_t>((byte() << 8) | byte());
+        std::string_view raw = bytes(16);
+        if (bad)
+            return {};
+        sockaddr_storage ss{};
+        if (family == 4) {
+            auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+            in->sin_family = AF_INET;
+            in->sin_port = htons(port);
+            std::memcpy(&in->sin_addr, raw.data(), 4);
+            return net::SockAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss),
+                                                sizeof(sockaddr_in))
+                .value();
+        }
+        if (family == 6) {
+            auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+            in6->sin6_family = AF_INET6;
+            in6->sin6_port = htons(port);
+            std::memcpy(&in6->sin6_addr, raw.data(), 16);
+            return net::SockAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss),
+                                                sizeof(sockaddr_in6))
+                .value();
+        }
+        bad = true;
+        return {};
+    }
+    std::string id() {
+        uint8_t n = byte();
+        return std::string(bytes(n));
+    }
+};
+
+void mac_of(std::string_view secret, std::string_view head, std::string_view payload,
+            unsigned char out[FARM_LINK_MAC_BYTES]) {
+    // Fetched once per process; EVP_MAC objects are safe to share.
+    static EVP_MAC* hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                           OSSL_PARAM_construct_end()};
+    unsigned char full[EVP_MAX_MD_SIZE];
+    size_t len = 0;
+    EVP_MAC_CTX* ctx = hmac ? EVP_MAC_CTX_new(hmac) : nullptr;
+    bool ok = ctx &&
+              EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(secret.data()),
+                           secret.size(), params) == 1 &&
+              EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(head.data()),
+                             head.size()) == 1 &&
+              EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(payload.data()),
+                             payload.size()) == 1 &&
+              EVP_MAC_final(ctx, full, &len, sizeof full) == 1;
+    EVP_MAC_CTX_free(ctx);
+    RTFARM_ASSERT(ok && len >= FARM_LINK_MAC_BYTES);
+    std::memcpy(out, full, FARM_LINK_MAC_BYTES);
+}
+
+} // namespace
+
+bool looks_like_farm_packet(std::string_view datagram) {
+    return datagram.substr(0, FARM_LINK_MAGIC.size()) == FARM_LINK_MAGIC;
+}
+
+std::string encode_farm_packet(const FarmEnvelope& env, std::string_view payload,
+                               std::string_view secret) {
+    std::string out;
+    out.reserve(64 + env.receiver.size() + env.sender.size() + payload.size());
+    out += FARM_LINK_MAGIC;
+    out += static_cast<char>(1);
+    out += static_cast<char>(env.flags);
+    out += static_cast<char>(env.hops);
+    out += env.transport;
+    put_addr(out, env.source);
+    put_addr(out, env.destination);
+    out += static_cast<char>(env.receiver.size());
+    out += env.receiver;
+    out += static_cast<char>(env.sender.size());
+    out += env.sender;
+    if (secret.empty()) {
+        out += static_cast<char>(0);
+    } else {
+        out += static_cast<char>(FARM_LINK_MAC_BYTES);
+        unsigned char mac[FARM_LINK_MAC_BYTES];
+        mac_of(secret, out, payload, mac);
+        out.append(reinterpret_cast<const char*>(mac), FARM_LINK_MAC_BYTES);
+    }
+    out += payload;
+    return out;
+}
+
+Result<FarmPacket> decode_farm_packet(std::string_view datagram, std::string_view secret) {
+    if (!looks_like_farm_packet(datagram))
+        return make_error("farm_malformed", "not a farm link packet (no RTF1 magic)");
+    Reader r{datagram, FARM_LINK_MAGIC.size()};
+    uint8_t version = r.byte();
+    FarmPacket p;
+    p.envelope.flags = r.byte();
+    p.envelope.hops = r.byte();
+    p.envelope.transport = static_cast<char>(r.byte());
+    p.envelope.source = r.addr();
+    p.envelope.destination = r.addr();
+    p.envelope.receiver = r.id();
+    p.envelope.sender = r.id();
+    size_t head_end = r.pos;
+    uint8_t mac_len = r.byte();
+    std::string_view mac = r.bytes(mac_len);
+    if (r.bad)
+        return make_error("farm_malformed", "farm link packet truncated in its envelope");
+    if (version != 1)
+        return make_error("farm_malformed",
+                          "farm link version " + std::to_string(version) + " (want 1)");
+    if (mac_len != 0 && mac_len != FARM_LINK_MAC_BYTES)
+        return make_error("farm_malformed",
+                          "farm link MAC of " + std::to_string(mac_len) + " bytes");
+    if (p.envelope.hops == 0 || p.envelope.hops > FARM_LINK_MAX_HOPS)
+        return make_error("farm_hops", "farm link packet with " + std::to_string(p.envelope.hops) +
+                                           " hops (1-" + std::to_string(FARM_LINK_MAX_HOPS) + ")");
+    p.payload = datagram.substr(r.pos);
+    if (!secret.empty()) {
+        if (mac_len == 0)
+            return make_error("farm_unauthenticated",
+                              "farm link packet without a MAC, and the cluster has a secret");
+        unsigned char want[FARM_LINK_MAC_BYTES];
+        // The MAC covers the envelope up to and including its length byte.
+        mac_of(secret, datagram.substr(0, head_end + 1), p.payload, want);
+        if (CRYPTO_memcmp(want, mac.data(), FARM_LINK_MAC_BYTES) != 0)
+            return make_error("farm_bad_mac", "farm link packet with a wrong MAC");
+    }
+    return p;
+}
+
+} // namespace rtfarm::sip

@@ -1,0 +1,61 @@
+// The farm link envelope: how one member hands a SIP datagram to another.
+// It keeps what the receiving member saw (original source and destination,
+// transport, which member received it), counts hops, and carries an
+// HMAC-SHA256 (truncated to 16 bytes) over everything when the cluster has a
+// secret. Wire format, all integers big-endian:
+//   "RTF1" version(1)=1 flags(1) hops(1) transport(1)
+//   source: family(1: 4|6) port(2) address(16, IPv4 in the first 4)
+//   destination: the same
+//   receiver: length(1) id   sender: length(1) id
+//   mac length(1: 0|16) mac   then the SIP datagram, unchanged.
+// This module encodes and checks envelopes; which addresses may send them is
+// the daemon's business (only configured members).
+#pragma once
+
+#include "base/result.hpp"
+#include "net/address.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace rtfarm::sip {
+
+inline constexpr std::string_view FARM_LINK_MAGIC = "RTF1";
+inline constexpr size_t FARM_LINK_MAC_BYTES = 16;
+inline constexpr uint8_t FARM_LINK_MAX_HOPS = 2;
+
+enum : uint8_t {
+    // A Relay backend's request for a Member to send out on its behalf.
+    FARM_FLAG_OUTBOUND = 1,
+};
+
+struct FarmEnvelope {
+    uint8_t flags = 0;
+    uint8_t hops = 1;
+    char transport = 'U';      // U(DP), T(CP), S (TLS)
+    net::SockAddr source;      // where the packet came from originally
+    net::SockAddr destination; // the address it was sent to (VIP, member)
+    std::string receiver;      // member that took it from the outside
+    std::string sender;        // member that sent this envelope
+    bool operator==(const FarmEnvelope&) const = default;
+};
+
+// The envelope followed by `payload`, authenticated with `secret` when not empty.
+std::string encode_farm_packet(const FarmEnvelope& env, std::string_view payload,
+                               std::string_view secret);
+
+struct FarmPacket {
+    FarmEnvelope envelope;
+    std::string_view payload; // a view into the datagram
+};
+
+// Checks and reads an envelope. With a secret, a packet without a MAC or
+// with a wrong one is refused. Error codes: "farm_malformed",
+// "farm_unauthenticated", "farm_bad_mac", "farm_hops".
+Result<FarmPacket> decode_farm_packet(std::string_view datagram, std::string_view secret);
+
+// True when the datagram starts like an envelope (a SIP message never does).
+bool looks_like_farm_packet(std::string_view datagram);
+
+} // namespace rtfarm::sip

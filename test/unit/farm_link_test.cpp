@@ -1,0 +1,77 @@
+#include "sip/farm_link.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+using namespace rtfarm;
+using namespace rtfarm::sip;
+
+namespace {
+
+FarmEnvelope sample() {
+    FarmEnvelope e;
+    e.flags = FARM_FLAG_OUTBOUND;
+    e.hops = 1;
+    e.source = net::SockAddr::parse("198.51.100.10:40312").value();
+    e.destination = net::SockAddr::parse("[2001:db8::1]:5060").value();
+    e.receiver = "f1";
+    e.sender = "f1";
+    return e;
+}
+
+const std::string_view SIP = "OPTIONS sip:lbcheck@203.0.113.1 SIP/2.0\r\n\r\n";
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(farm_link)
+
+BOOST_AUTO_TEST_CASE(round_trip_with_and_without_secret) {
+    for (std::string_view secret : {std::string_view(), std::string_view("s3cret key")}) {
+        std::string wire = encode_farm_packet(sample(), SIP, secret);
+        BOOST_TEST(looks_like_farm_packet(wire));
+        auto p = decode_farm_packet(wire, secret);
+        BOOST_REQUIRE_MESSAGE(p.ok(), (p.ok() ? "" : p.error().message));
+        BOOST_TEST((p->envelope == sample()));
+        BOOST_TEST(p->payload == SIP);
+    }
+    BOOST_TEST(!looks_like_farm_packet(SIP));
+}
+
+BOOST_AUTO_TEST_CASE(secret_is_enforced) {
+    std::string plain = encode_farm_packet(sample(), SIP, "");
+    auto r = decode_farm_packet(plain, "key");
+    BOOST_REQUIRE(!r.ok());
+    BOOST_TEST(r.error().code == "farm_unauthenticated");
+
+    std::string signed_ = encode_farm_packet(sample(), SIP, "other key");
+    r = decode_farm_packet(signed_, "key");
+    BOOST_REQUIRE(!r.ok());
+    BOOST_TEST(r.error().code == "farm_bad_mac");
+
+    // Any flipped byte, in the envelope or the SIP message, breaks the MAC.
+    std::string good = encode_farm_packet(sample(), SIP, "key");
+    for (size_t i = 4; i < good.size(); i += 7) {
+        std::string bad = good;
+        bad[i] ^= 0x20;
+        BOOST_TEST(!decode_farm_packet(bad, "key").ok(), "byte " << i);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(malformed_envelopes_are_refused) {
+    std::string good = encode_farm_packet(sample(), SIP, "");
+    size_t envelope = good.size() - SIP.size();
+    for (size_t n = 0; n < envelope; ++n) // every truncation inside the envelope
+        BOOST_TEST(!decode_farm_packet(good.substr(0, n), "").ok(), "length " << n);
+    std::string v2 = good;
+    v2[4] = 2;
+    BOOST_TEST(decode_farm_packet(v2, "").error().code == "farm_malformed");
+    auto e = sample();
+    e.hops = 3;
+    BOOST_TEST(decode_farm_packet(encode_farm_packet(e, SIP, ""), "").error().code == "farm_hops");
+    e.hops = 0;
+    BOOST_TEST(decode_farm_packet(encode_farm_packet(e, SIP, ""), "").error().code == "farm_hops");
+    std::string fam = good;
+    fam[8] = 5; // source family
+    BOOST_TEST(!decode_farm_packet(fam, "").ok());
+}
+
+BOOST_AUTO_TEST_SUITE_END()
