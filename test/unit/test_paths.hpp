@@ -19,4 +19,13 @@ inline std::string repo_path(std::string_view relative) {
     return repo_root() + "/" + std::string(relative);
 }
 
+// A path in the shared data folder beside the repository (the RFC 4475
+// messages, e.g. shared_path("testdata/rfc4475/wsinv.dat")): $RTFARM_SHARED
+// when set, else "../shared" from the repository root.
+inline std::string shared_path(std::string_view relative) {
+    const char* dir = std::getenv("RTFARM_SHARED");
+    std::string root = dir && *dir ? std::string(dir) : repo_root() + "/../shared";
+    return root + "/" + std::string(relative);
+}
+
 } // namespace rtfarm::test
