@@ -3,6 +3,7 @@
 #   make check      every test; ends with one line "N passed, N failed"
 #   make lint       clang-format, clang-tidy, mandoc -Tlint, include layering
 #   make asan-check the tests under AddressSanitizer and UBSan (build/asan/)
+#   make fuzz       the SIP fuzzer for FUZZ_SECONDS (make check runs it too)
 #   make demo       the SIP farm lab (root; network namespaces)
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured
 #
@@ -34,7 +35,7 @@ INTEG_SRCS := $(sort $(wildcard test/integration/*.cpp))
 INTEG_OBJS := $(INTEG_SRCS:%.cpp=$(BUILD)/obj/%.o)
 TESTS := $(BUILD)/test/unit_tests $(BUILD)/test/integration_tests
 
-.PHONY: all programs tests check check-run lint lint-run asan-check demo install uninstall clean
+.PHONY: all programs tests check check-run fuzz lint lint-run asan-check demo install uninstall clean
 
 all:
 	@mk/deps.sh build
@@ -81,21 +82,27 @@ $(BUILD)/test/integration_tests: $(INTEG_OBJS) $(LIB)
 	$(CXX) $(CXXFLAGS_BASE) $(LDFLAGS) -o $@ $(INTEG_OBJS) $(LIB) $(ALL_LDLIBS) -lboost_unit_test_framework
 
 check:
-	@mk/deps.sh build check
+	@mk/deps.sh build check fuzz
 	@$(MAKE) --no-print-directory tests
 	@$(MAKE) --no-print-directory check-run
 
+# Seconds the fuzzer runs in `make check`.
+FUZZ_SECONDS ?= 30
 check-run:
-	@RTFARM_BUILD=$(BUILD) test/run-tests.sh $(TESTS)
+	@RTFARM_BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) test/run-tests.sh $(TESTS) test/fuzz/check.sh
 
 # The flags travel in the environment too, so a test that runs make (the
 # install test) builds with the same ones and finds everything up to date.
 ASAN_ENV := BUILD=build/asan OPT='-O1 -g' SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer'
 asan-check:
-	@mk/deps.sh build check
+	@mk/deps.sh build check fuzz
 	@$(ASAN_ENV) $(MAKE) --no-print-directory tests
 	@$(ASAN_ENV) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		$(MAKE) --no-print-directory check-run
+
+fuzz:
+	@mk/deps.sh build fuzz
+	@test/fuzz/run.sh $(FUZZ_SECONDS)
 
 lint:
 	@mk/deps.sh build lint

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, once, on a fresh machine.
-#   mk/deps.sh build|check|demo|lint|bench ...
+#   mk/deps.sh build|check|demo|lint|fuzz|bench ...
 # As root, missing packages are installed with apt-get; otherwise the exact
 # apt-get line is printed and the script fails, so make stops.
 set -eu
@@ -12,8 +12,9 @@ for group in "$@"; do
     check) pkgs="$pkgs mandoc iproute2 nftables sip-tester procps" ;;
     demo) pkgs="$pkgs iproute2 nftables sip-tester procps" ;;
     lint) pkgs="$pkgs mandoc clang-format clang-tidy" ;;
+    fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
     bench) pkgs="$pkgs kamailio rtpengine-daemon sip-tester util-linux" ;;
-    *) echo "mk/deps.sh: unknown group '$group' (build, check, demo, lint, bench)" >&2; exit 2 ;;
+    *) echo "mk/deps.sh: unknown group '$group' (build, check, demo, lint, fuzz, bench)" >&2; exit 2 ;;
     esac
 done
 

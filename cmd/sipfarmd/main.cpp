@@ -1,6 +1,6 @@
 // sipfarmd: the SIP farm edge and cluster agent of one member.
 #include "daemon/daemon.hpp"
-#include "sockets.hpp"
+#include "farm.hpp"
 
 int main(int argc, char** argv) {
     rtfarm::daemon::DaemonInfo info{

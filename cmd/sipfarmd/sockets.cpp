@@ -2,33 +2,29 @@
 
 #include "base/log.hpp"
 #include "net/socket.hpp"
+#include "json/json.hpp"
 
 namespace rtfarm::sipfarmd {
 
-namespace {
-
 const char* kind_name(SocketKind k) {
-    return k == SocketKind::sip ? "sip" : "farm_link";
+    switch (k) {
+    case SocketKind::sip:
+        return "sip";
+    case SocketKind::farm_link:
+        return "farm_link";
+    case SocketKind::inner:
+        return "inner";
+    }
+    return "?";
 }
 
-} // namespace
-
-std::vector<FarmService::Key> FarmService::wanted(const config::ClusterConfig& cfg,
-                                                  const config::MemberConfig& me) {
-    std::vector<Key> keys;
-    for (const auto& a : me.sip_listen)
-        keys.emplace_back(SocketKind::sip, a);
-    net::SockAddr link = me.address;
-    link.set_port(cfg.cluster.farm_port);
-    keys.emplace_back(SocketKind::farm_link, link);
-    return keys;
-}
-
-Result<std::unique_ptr<FarmService::Socket>> FarmService::open(const Key& key) {
+Result<std::unique_ptr<Socket>> SocketSet::open(const Key& key) {
     net::UdpOptions opts;
     opts.recv_pktinfo = true;
     // A VIP socket and a wildcard socket on the same port (DSR) need it.
     opts.reuse_addr = true;
+    opts.rcvbuf = 4 << 20;
+    opts.sndbuf = 4 << 20;
     auto fd = net::udp_bind(key.second, opts);
     if (!fd)
         return fd.error();
@@ -44,19 +40,13 @@ Result<std::unique_ptr<FarmService::Socket>> FarmService::open(const Key& key) {
     return s;
 }
 
-Status FarmService::start(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
-    return reload(cfg, me);
-}
-
-Status FarmService::reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
-    // Open every new socket before touching the old set, so that a failure
-    // leaves the running set as it was.
-    SocketMap next;
-    for (const auto& key : wanted(cfg, me)) {
+Status SocketSet::apply(const std::vector<Key>& keys) {
+    std::map<Key, std::unique_ptr<Socket>> next;
+    for (const auto& key : keys) {
         if (next.count(key))
             continue;
-        if (auto it = m_sockets.find(key); it != m_sockets.end()) {
-            next.emplace(key, nullptr); // kept: moved below once all opened
+        if (m_sockets.count(key)) {
+            next.emplace(key, nullptr); // kept: moved below once all are open
             continue;
         }
         auto s = open(key);
@@ -75,7 +65,19 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     return {};
 }
 
-void FarmService::on_readable(Socket& s) {
+Socket* SocketSet::find(SocketKind kind, const net::SockAddr& addr) {
+    auto it = m_sockets.find({kind, addr});
+    return it == m_sockets.end() ? nullptr : it->second.get();
+}
+
+Socket* SocketSet::first(SocketKind kind, int family) {
+    for (auto& [key, s] : m_sockets)
+        if (key.first == kind && key.second.family() == family)
+            return s.get();
+    return nullptr;
+}
+
+void SocketSet::on_readable(Socket& s) {
     // One batch per wakeup; the loop calls again while data is queued.
     auto got = m_receiver.receive(s.fd.get(), s.addr.port());
     if (!got) {
@@ -86,19 +88,17 @@ void FarmService::on_readable(Socket& s) {
     for (const auto& d : *got) {
         ++s.packets;
         s.bytes += d.bytes.size();
-        if (d.truncated)
+        if (d.truncated) {
             ++s.truncated;
-        log::debug("farm", "datagram",
-                   {{"on", s.addr.str()},
-                    {"from", d.source.str()},
-                    {"to", d.destination.str()},
-                    {"len", std::to_string(d.bytes.size())}});
+            continue;
+        }
+        m_on_datagram(s, d);
     }
 }
 
-json::Json FarmService::stats() const {
+json::Json SocketSet::stats() const {
     auto sockets = json::Json::array();
-    for (const auto& [key, s] : m_sockets) {
+    for (const auto& [key, s] : m_sockets)
         sockets.append(json::Json::object()
                            .set("kind", kind_name(key.first))
                            .set("listen", key.second.str())
@@ -106,8 +106,7 @@ json::Json FarmService::stats() const {
                            .set("bytes", static_cast<long long>(s->bytes))
                            .set("truncated", static_cast<long long>(s->truncated))
                            .set("errors", static_cast<long long>(s->errors)));
-    }
-    return json::Json::object().set("sockets", std::move(sockets));
+    return sockets;
 }
 
 } // namespace rtfarm::sipfarmd

@@ -1,54 +1,62 @@
-// The member's SIP-facing sockets: one UDP socket per `sip_listen` address and
-// the farm link socket on the member's internal address and the cluster's
-// farm port. Opens them at start, re-opens the difference on reload (all new
-// sockets first; any failure leaves the old set untouched), reads what
-// arrives in bounded batches and counts it. Routing decisions are not made
-// here: this file owns sockets and counters only.
+// The member's UDP sockets: one per `sip_listen` address, the farm link
+// socket, and, when no listen socket can reach the processor, an inner
+// socket on the processor's side. Opens them, re-opens the difference on
+// reload (all new sockets first; any failure leaves the old set untouched),
+// reads what arrives in bounded batches (one recvmmsg per wakeup) and hands
+// each datagram to a callback. What the datagrams mean is not decided here.
 #pragma once
 
-#include "daemon/daemon.hpp"
+#include "base/unique_fd.hpp"
+#include "ev/loop.hpp"
 #include "net/address.hpp"
 #include "net/udp.hpp"
+#include "json/json.hpp"
 
+#include <functional>
 #include <map>
 #include <memory>
+#include <vector>
 
 namespace rtfarm::sipfarmd {
 
-enum class SocketKind { sip, farm_link };
+enum class SocketKind { sip, farm_link, inner };
+const char* kind_name(SocketKind k);
 
-class FarmService : public daemon::Service {
+struct Socket {
+    SocketKind kind;
+    net::SockAddr addr;
+    UniqueFd fd;
+    std::unique_ptr<ev::FdEvent> event;
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    uint64_t truncated = 0;
+    uint64_t errors = 0;
+};
+
+class SocketSet {
 public:
-    explicit FarmService(ev::Loop& loop)
-        : m_loop(loop) {}
+    using Key = std::pair<SocketKind, net::SockAddr>;
+    using OnDatagram = std::function<void(Socket&, const net::Datagram&)>;
 
-    Status start(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
-    Status reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
-    void drain(std::function<void()> done) override { done(); }
-    json::Json stats() const override;
+    SocketSet(ev::Loop& loop, OnDatagram on_datagram)
+        : m_loop(loop)
+        , m_on_datagram(std::move(on_datagram)) {}
+
+    // Makes the open set equal to `keys`.
+    Status apply(const std::vector<Key>& keys);
+    Socket* find(SocketKind kind, const net::SockAddr& addr);
+    // The first socket of `kind` whose family is `family`.
+    Socket* first(SocketKind kind, int family);
+    json::Json stats() const;
 
 private:
-    struct Socket {
-        SocketKind kind;
-        net::SockAddr addr;
-        UniqueFd fd;
-        std::unique_ptr<ev::FdEvent> event;
-        uint64_t packets = 0;
-        uint64_t bytes = 0;
-        uint64_t truncated = 0;
-        uint64_t errors = 0;
-    };
-    using Key = std::pair<SocketKind, net::SockAddr>;
-    using SocketMap = std::map<Key, std::unique_ptr<Socket>>;
-
-    static std::vector<Key> wanted(const config::ClusterConfig& cfg,
-                                   const config::MemberConfig& me);
     Result<std::unique_ptr<Socket>> open(const Key& key);
     void on_readable(Socket& s);
 
     ev::Loop& m_loop;
-    SocketMap m_sockets;
-    net::UdpReceiver m_receiver{32};
+    OnDatagram m_on_datagram;
+    std::map<Key, std::unique_ptr<Socket>> m_sockets;
+    net::UdpReceiver m_receiver{net::DEFAULT_BATCH};
 };
 
 } // namespace rtfarm::sipfarmd

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Builds the SIP scanner fuzzer (test/fuzz/scanner_fuzz.cpp) with clang++,
+# Builds the SIP fuzzer (test/fuzz/scanner_fuzz.cpp: scanner, edits, route() and
+# the stateless proxy) with clang++,
 # libFuzzer, ASan and UBSan, and runs it for a bounded time:
 #   test/fuzz/run.sh [SECONDS]        (default 20)
 # Seeds: the RFC 4475 messages in $RTFARM_SHARED/testdata/rfc4475 (default
@@ -37,7 +38,8 @@ bin="$out/scanner_fuzz"
 if ! "$cxx" -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
     -fno-omit-frame-pointer -Wall -Wextra -Wshadow -Werror -Ilibcommon \
     test/fuzz/scanner_fuzz.cpp libcommon/sip/scanner.cpp libcommon/sip/edit.cpp \
-    libcommon/base/strings.cpp libcommon/base/assert.cpp -o "$bin"; then
+    libcommon/sip/route.cpp libcommon/sip/proxy.cpp libcommon/sip/farm_tags.cpp \
+    libcommon/net/address.cpp libcommon/base/strings.cpp libcommon/base/assert.cpp -o "$bin"; then
     echo "fuzz: scanner: build failed"
     exit 1
 fi
@@ -62,4 +64,4 @@ if [ "$rc" != 0 ] || [ -z "$runs" ]; then
     echo "fuzz: scanner: FAILED (exit $rc)${crash:+, input kept in $crash}; log: $log"
     exit 1
 fi
-echo "fuzz: scanner: $runs runs, no crash"
+echo "fuzz: scanner, route and proxy: $runs runs, no crash"

@@ -1,5 +1,7 @@
 #include "cluster_fixture.hpp"
 
+#include <cstdlib>
+
 namespace rtfarm::test {
 
 LoopbackCluster LoopbackCluster::make(size_t n) {
@@ -17,19 +19,25 @@ LoopbackCluster LoopbackCluster::make(size_t n) {
 }
 
 std::string LoopbackCluster::json(const TempDir& dir) const {
-    std::string out =
-        "{\n  \"cluster\": {\"name\": \"test\", \"wan_ip\": \"127.0.0.1\", \"farm_port\": " +
-        std::to_string(farm_port) + "},\n  \"members\": {\n";
+    std::string secret = secret_file.empty() ? "" : ", \"secret_file\": \"" + secret_file + "\"";
+    std::string out = "{\n  \"cluster\": {\"name\": \"test\", \"wan_ip\": \"127.0.0.1\", "
+                      "\"farm_port\": " +
+                      std::to_string(farm_port) + secret + "},\n  \"members\": {\n";
     for (size_t i = 0; i < members.size(); ++i) {
         const auto& m = members[i];
         std::string listen;
         for (auto p : m.sip_ports)
             listen +=
                 (listen.empty() ? "" : ", ") + ("\"" + m.address + ":" + std::to_string(p) + "\"");
+        std::string processor;
+        if (m.processor_port)
+            processor =
+                "\"processor\": \"" + m.address + ":" + std::to_string(m.processor_port) + "\", ";
         out += "    \"" + m.id + "\": {\"role\": \"frontend\", \"address\": \"" + m.address +
-               "\", \"sip_listen\": [" + listen + "], \"media_ports\": \"" + m.media_ports +
-               "\", \"control\": \"" + control(dir, m.id) + "\", \"media_control\": \"" +
-               media_control(dir, m.id) + "\"}" + (i + 1 < members.size() ? ",\n" : "\n");
+               "\", \"sip_listen\": [" + listen + "], " + processor + "\"media_ports\": \"" +
+               m.media_ports + "\", \"control\": \"" + control(dir, m.id) +
+               "\", \"media_control\": \"" + media_control(dir, m.id) + "\"}" +
+               (i + 1 < members.size() ? ",\n" : "\n");
     }
     out += "  }\n}\n";
     return out;
@@ -42,9 +50,12 @@ LoopbackLab::LoopbackLab(size_t members)
 
 Process& LoopbackLab::start(const std::string& program, const std::string& member) {
     std::string name = program == "rtprelayd" ? member + "-media" : member;
+    // RTFARM_TEST_LOG_LEVEL (e.g. "debug") for reading a failing case's logs.
+    const char* level = std::getenv("RTFARM_TEST_LOG_LEVEL");
     processes.push_back(std::make_unique<Process>(
         dir, name,
-        std::vector<std::string>{bin_path(program), "--config", config(), "--member", member}));
+        std::vector<std::string>{bin_path(program), "--config", config(), "--member", member,
+                                 "--log-level", level && *level ? level : "info"}));
     Process& p = *processes.back();
     BOOST_REQUIRE_MESSAGE(p.wait_ready(), program + " " + member + " not ready: " + p.log());
     return p;

@@ -14,11 +14,13 @@ struct LoopbackMember {
     std::string id;
     std::string address; // 127.0.0.x
     std::vector<uint16_t> sip_ports;
-    std::string media_ports; // "LO-HI"
+    std::string media_ports;     // "LO-HI"
+    uint16_t processor_port = 0; // on `address`; 0: no processor
 };
 
 struct LoopbackCluster {
     uint16_t farm_port = 0;
+    std::string secret_file; // "" = none
     std::vector<LoopbackMember> members;
 
     // `n` members f1..fn on 127.0.0.1..n, one SIP port each, disjoint media ranges.
@@ -37,6 +39,8 @@ struct LoopbackCluster {
 struct LoopbackLab {
     explicit LoopbackLab(size_t members);
     std::string config() const { return dir.file("cluster.json"); }
+    // Writes the config again after a test changed `cluster`.
+    void write() const { dir.write("cluster.json", cluster.json(dir)); }
     // Starts `program` ("sipfarmd", "rtprelayd") for `member` and requires
     // its readiness; its log is "<member>.log" or "<member>-media.log".
     Process& start(const std::string& program, const std::string& member);

@@ -1,0 +1,356 @@
+#include "farm.hpp"
+
+#include "base/strings.hpp"
+#include "sip/farm_tags.hpp"
+#include "sip/proxy.hpp"
+#include "sip/route.hpp"
+
+#include <openssl/evp.h>
+
+namespace rtfarm::sipfarmd {
+namespace {
+
+constexpr size_t MAX_PROBE_SOURCES = 4096;
+// A probe reply may exceed its request by at most this much (no amplification).
+constexpr size_t PROBE_REPLY_SLACK = 512;
+
+std::string sha256_hex(std::string_view data) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+    return to_hex(md, len);
+}
+
+std::vector<SocketSet::Key> wanted_sockets(const config::MemberConfig& me,
+                                           const cluster::FarmSettings& s) {
+    std::vector<SocketSet::Key> keys;
+    bool inner_covered = false;
+    for (const auto& a : me.sip_listen) {
+        keys.emplace_back(SocketKind::sip, a);
+        if (a.port() == s.inner.port() && a.family() == s.inner.family() &&
+            (a.is_any() || a.same_host(s.inner)))
+            inner_covered = true;
+    }
+    keys.emplace_back(SocketKind::farm_link, s.farm_link);
+    if (s.processor && !inner_covered)
+        keys.emplace_back(SocketKind::inner, s.inner);
+    return keys;
+}
+
+} // namespace
+
+FarmService::FarmService(ev::Loop& loop)
+    : m_loop(loop)
+    , m_sockets(loop, [this](Socket& s, const net::Datagram& d) { on_datagram(s, d); }) {
+}
+
+Status FarmService::start(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
+    return reload(cfg, me);
+}
+
+Status FarmService::reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
+    auto settings = cluster::derive_farm_settings(cfg, me);
+    if (!settings)
+        return settings.error();
+    if (auto st = m_sockets.apply(wanted_sockets(me, *settings)); !st)
+        return st;
+    m_settings = std::move(settings.value());
+    m_id = me.id;
+    log::info("farm", "routing",
+              {{"member", m_id},
+               {"farm_member", m_settings.view.self_farm_member ? "yes" : "no"},
+               {"relay", m_settings.view.self_relay ? "yes" : "no"},
+               {"members", std::to_string(m_settings.view.members.size())},
+               {"processor", m_settings.processor ? m_settings.processor->str() : "none"}});
+    return {};
+}
+
+void FarmService::count(std::map<std::string, uint64_t, std::less<>>& m, std::string_view key) {
+    auto it = m.find(key);
+    if (it == m.end())
+        m.emplace(std::string(key), 1);
+    else
+        ++it->second;
+}
+
+void FarmService::drop(std::string_view reason, const Arrival& a, std::string_view detail) {
+    count(m_dropped, reason);
+    if (m_drop_log.allow(std::chrono::steady_clock::now()))
+        log::debug("farm", "dropped",
+                   {{"reason", std::string(reason)},
+                    {"from", a.source.str()},
+                    {"detail", std::string(detail)}});
+}
+
+void FarmService::on_datagram(Socket& s, const net::Datagram& d) {
+    ++m_received;
+    if (s.kind == SocketKind::farm_link) {
+        on_farm_link(d);
+        return;
+    }
+    Arrival a;
+    a.source = d.source.unmapped();
+    a.destination = d.destination.valid() ? d.destination : s.addr;
+    a.origin = m_settings.processor && a.source == *m_settings.processor ? sip::Origin::processor
+                                                                         : sip::Origin::outside;
+    handle(d.bytes, a);
+}
+
+void FarmService::on_farm_link(const net::Datagram& d) {
+    Arrival a;
+    a.origin = sip::Origin::farm_link;
+    a.source = d.source;
+    // Only the configured members may relay to us.
+    auto peer = cluster::member_at(m_settings, d.source);
+    if (!peer || *peer == m_id) {
+        drop("farm_stranger", a, d.source.str());
+        return;
+    }
+    auto packet = sip::decode_farm_packet(d.bytes, m_settings.secret);
+    if (!packet) {
+        drop(packet.error().code, a, packet.error().message);
+        return;
+    }
+    ++m_relayed_in;
+    a.source = packet->envelope.source;
+    a.destination = packet->envelope.destination;
+    a.envelope = &packet->envelope;
+    handle(packet->payload, a);
+}
+
+void FarmService::handle(std::string_view bytes, const Arrival& a) {
+    auto scanned = sip::scan(bytes);
+    if (!scanned) {
+        drop(scanned.error().code, a, scanned.error().message);
+        return;
+    }
+    const sip::Message& msg = *scanned;
+    // A Relay backend's request that a Member sends out for it.
+    if (a.envelope && (a.envelope->flags & sip::FARM_FLAG_OUTBOUND)) {
+        if (!msg.is_request()) {
+            drop("outbound_not_request", a);
+            return;
+        }
+        sip::ProxyContext ctx = m_settings.proxy;
+        ctx.via_member = a.envelope->sender;
+        auto out = sip::forward_from_processor(bytes, msg, ctx);
+        if (!out) {
+            drop(out.error().code, a, out.error().message);
+            return;
+        }
+        ++m_processed;
+        count(m_routed, "outbound_for_relay");
+        send_out(*out);
+        return;
+    }
+
+    sip::PacketFacts facts;
+    facts.is_request = msg.is_request();
+    facts.method = msg.method.in(bytes);
+    facts.top_via_branch = msg.via[0].branch.in(bytes);
+    facts.top_route = msg.route.value.in(bytes);
+    facts.request_uri = msg.request_uri.in(bytes);
+    facts.call_id = msg.call_id.in(bytes);
+    facts.probe = sip::is_probe(bytes, msg);
+    if (facts.probe)
+        facts.reply_from = sip::header_value(bytes, msg, "X-Farm-Reply-From");
+
+    auto d = sip::route(facts, a.origin, m_settings.view);
+    switch (d.kind) {
+    case sip::Decision::Kind::drop:
+        drop(d.reason, a);
+        return;
+    case sip::Decision::Kind::relay:
+        count(m_routed, d.reason);
+        relay(bytes, a, d.member, d.reason == "relay_mode" ? sip::FARM_FLAG_OUTBOUND : 0);
+        return;
+    case sip::Decision::Kind::local:
+        count(m_routed, d.reason);
+        process_local(bytes, msg, a);
+        return;
+    }
+}
+
+void FarmService::relay(std::string_view bytes, const Arrival& a, const std::string& member,
+                        uint8_t flags) {
+    auto peer = m_settings.peers.find(member);
+    Socket* link = m_sockets.first(SocketKind::farm_link, m_settings.farm_link.family());
+    if (peer == m_settings.peers.end() || !link) {
+        drop("no_farm_link", a, member);
+        return;
+    }
+    sip::FarmEnvelope env;
+    env.flags = flags;
+    env.hops = a.envelope ? static_cast<uint8_t>(a.envelope->hops + 1) : 1;
+    env.source = a.source;
+    env.destination = a.destination;
+    env.receiver = a.envelope ? a.envelope->receiver : m_id;
+    env.sender = m_id;
+    std::string wire = sip::encode_farm_packet(env, bytes, m_settings.secret);
+    if (auto st = net::send_datagram(link->fd.get(), wire, peer->second); !st) {
+        drop("relay_send_failed", a, st.error().message);
+        return;
+    }
+    count(m_relayed_out, member);
+}
+
+void FarmService::process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a) {
+    ++m_processed;
+    if (!msg.is_request()) {
+        auto out = sip::forward_response(bytes, msg);
+        if (!out) {
+            drop(out.error().code, a, out.error().message);
+            return;
+        }
+        if (m_settings.processor && out->to == *m_settings.processor)
+            send_inner(*out);
+        else
+            send_out(*out);
+        return;
+    }
+    if (a.origin == sip::Origin::processor) {
+        auto out = sip::forward_from_processor(bytes, msg, m_settings.proxy);
+        if (!out) {
+            if (out.error().code == "max_forwards")
+                reply(bytes, msg, a, 483, "Too Many Hops");
+            else
+                drop(out.error().code, a, out.error().message);
+            return;
+        }
+        send_out(*out);
+        return;
+    }
+    if (sip::is_probe(bytes, msg)) {
+        answer_probe(bytes, msg, a);
+        return;
+    }
+    if (!m_settings.processor) {
+        drop("no_processor", a);
+        return;
+    }
+    auto out =
+        sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor, m_settings.proxy);
+    if (!out) {
+        if (out.error().code == "max_forwards" && msg.method_id != sip::Method::ack)
+            reply(bytes, msg, a, 483, "Too Many Hops");
+        else
+            drop(out.error().code, a, out.error().message);
+        return;
+    }
+    send_inner(*out);
+}
+
+void FarmService::answer_probe(std::string_view bytes, const sip::Message& msg, const Arrival& a) {
+    auto now = std::chrono::steady_clock::now();
+    std::string key = a.source.host();
+    auto it = m_probe_limits.find(key);
+    if (it == m_probe_limits.end()) {
+        if (m_probe_limits.size() >= MAX_PROBE_SOURCES)
+            m_probe_limits.clear();
+        it = m_probe_limits.emplace(key, log::RateLimit(50.0, 100.0)).first;
+    }
+    if (!it->second.allow(now)) {
+        drop("probe_rate_limited", a);
+        return;
+    }
+    std::string received_by = a.envelope ? a.envelope->receiver : m_id;
+    std::vector<std::string> headers = {
+        "X-Farm-Received-By: " + received_by,
+        "X-Farm-Answered-By: " + m_id,
+        "X-Farm-Source: " + a.source.str(),
+        "X-Farm-Digest: " + sha256_hex(bytes),
+    };
+    auto out = sip::make_reply(
+        bytes, msg, a.source, 200, "OK",
+        sip::farm_branch(m_id, sip::stable_hash(msg.call_id.in(bytes))).substr(7), headers);
+    if (out.bytes.size() > msg.end + PROBE_REPLY_SLACK) {
+        drop("probe_reply_too_large", a);
+        return;
+    }
+    ++m_replies;
+    send_out(out);
+}
+
+void FarmService::reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,
+                        std::string_view reason) {
+    auto out = sip::make_reply(bytes, msg, a.source, code, reason, {});
+    ++m_replies;
+    if (a.origin == sip::Origin::processor)
+        send_inner(out);
+    else
+        send_out(out);
+}
+
+void FarmService::send_out(const sip::Outgoing& out) {
+    Socket* s = nullptr;
+    const net::SockAddr* source = nullptr;
+    if (m_settings.public_source && m_settings.public_source->family() == out.to.family()) {
+        s = m_sockets.find(SocketKind::sip, *m_settings.public_source);
+        source = &*m_settings.public_source;
+    }
+    if (!s)
+        s = m_sockets.first(SocketKind::sip, out.to.family());
+    if (!s) {
+        count(m_dropped, "no_socket_for_family");
+        return;
+    }
+    // A socket bound to the VIP sends from the VIP by itself; PKTINFO is for
+    // a wildcard socket.
+    if (source && !s->addr.is_any())
+        source = nullptr;
+    if (auto st = net::send_datagram(s->fd.get(), out.bytes, out.to, source); !st) {
+        count(m_dropped, "send_failed");
+        return;
+    }
+    ++m_to_outside;
+}
+
+void FarmService::send_inner(const sip::Outgoing& out) {
+    Socket* s = m_sockets.find(SocketKind::inner, m_settings.inner);
+    if (!s)
+        s = m_sockets.find(SocketKind::sip, m_settings.inner);
+    if (!s) {
+        net::SockAddr any = m_settings.inner;
+        auto wildcard = net::SockAddr::parse_host(any.is_v6() ? "::" : "0.0.0.0", any.port());
+        if (wildcard)
+            s = m_sockets.find(SocketKind::sip, *wildcard);
+    }
+    if (!s) {
+        count(m_dropped, "no_inner_socket");
+        return;
+    }
+    if (auto st = net::send_datagram(s->fd.get(), out.bytes, out.to); !st) {
+        count(m_dropped, "send_failed");
+        return;
+    }
+    ++m_to_processor;
+}
+
+json::Json FarmService::stats() const {
+    auto by = [](const std::map<std::string, uint64_t, std::less<>>& m) {
+        auto o = json::Json::object();
+        for (const auto& [k, v] : m)
+            o.set(k.c_str(), static_cast<long long>(v));
+        return o;
+    };
+    uint64_t relayed = 0, dropped = 0;
+    for (const auto& [k, v] : m_relayed_out)
+        relayed += v;
+    for (const auto& [k, v] : m_dropped)
+        dropped += v;
+    return json::Json::object()
+        .set("sockets", m_sockets.stats())
+        .set("received", static_cast<long long>(m_received))
+        .set("processed", static_cast<long long>(m_processed))
+        .set("relayed", static_cast<long long>(relayed))
+        .set("relayed_in", static_cast<long long>(m_relayed_in))
+        .set("to_processor", static_cast<long long>(m_to_processor))
+        .set("to_outside", static_cast<long long>(m_to_outside))
+        .set("replies", static_cast<long long>(m_replies))
+        .set("dropped", static_cast<long long>(dropped))
+        .set("relayed_to", by(m_relayed_out))
+        .set("routed_by", by(m_routed))
+        .set("dropped_by", by(m_dropped));
+}
+
+} // namespace rtfarm::sipfarmd

@@ -1,0 +1,75 @@
+// sipfarmd's Service: for every datagram, decide with sip::route() which
+// member processes it, relay it there over the farm link, or process it here
+// as a stateless proxy in front of the member's processor (sip/proxy.hpp).
+// Counts everything by outcome and reason for `stats`. The routing rules and
+// the message edits live in libcommon; this file wires sockets to them.
+#pragma once
+
+#include "base/log.hpp"
+#include "cluster/farm_settings.hpp"
+#include "daemon/daemon.hpp"
+#include "sip/farm_link.hpp"
+#include "sip/scanner.hpp"
+#include "sockets.hpp"
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <unordered_map>
+
+namespace rtfarm::sipfarmd {
+
+class FarmService : public daemon::Service {
+public:
+    explicit FarmService(ev::Loop& loop);
+
+    Status start(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
+    Status reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
+    void drain(std::function<void()> done) override { done(); }
+    json::Json stats() const override;
+
+private:
+    // Where a datagram came from, as the member that first received it saw it.
+    struct Arrival {
+        sip::Origin origin;
+        net::SockAddr source;
+        net::SockAddr destination;
+        const sip::FarmEnvelope* envelope = nullptr; // farm link only
+    };
+
+    void on_datagram(Socket& s, const net::Datagram& d);
+    void on_farm_link(const net::Datagram& d);
+    void handle(std::string_view bytes, const Arrival& a);
+    void relay(std::string_view bytes, const Arrival& a, const std::string& member, uint8_t flags);
+    void process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a);
+    void answer_probe(std::string_view bytes, const sip::Message& msg, const Arrival& a);
+    void reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,
+               std::string_view reason);
+    // Sends to the outside (from the VIP in DSR) or to the processor.
+    void send_out(const sip::Outgoing& out);
+    void send_inner(const sip::Outgoing& out);
+    void drop(std::string_view reason, const Arrival& a, std::string_view detail = {});
+    void count(std::map<std::string, uint64_t, std::less<>>& m, std::string_view key);
+
+    ev::Loop& m_loop;
+    SocketSet m_sockets;
+    cluster::FarmSettings m_settings;
+    std::string m_id;
+
+    // Counters: what happened to the datagrams.
+    uint64_t m_received = 0;
+    uint64_t m_processed = 0;
+    uint64_t m_to_processor = 0;
+    uint64_t m_to_outside = 0;
+    uint64_t m_replies = 0;
+    uint64_t m_relayed_in = 0;
+    std::map<std::string, uint64_t, std::less<>> m_relayed_out; // by member
+    std::map<std::string, uint64_t, std::less<>> m_dropped;     // by reason
+    std::map<std::string, uint64_t, std::less<>> m_routed;      // by routing reason
+
+    // Probe rate limit per source host, bounded.
+    std::unordered_map<std::string, log::RateLimit> m_probe_limits;
+    log::RateLimit m_drop_log{5.0, 20.0};
+};
+
+} // namespace rtfarm::sipfarmd

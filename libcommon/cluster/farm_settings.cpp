@@ -1,0 +1,76 @@
+#include "cluster/farm_settings.hpp"
+
+#include "cluster/modes.hpp"
+
+namespace rtfarm::cluster {
+
+Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
+                                          const config::MemberConfig& me) {
+    FarmSettings s;
+    auto modes = resolve_all(cfg);
+    s.view.self = me.id;
+    for (size_t i = 0; i < cfg.members.size(); ++i) {
+        const auto& m = cfg.members[i];
+        bool farm_member =
+            m.role != config::Role::standalone && modes[i].sip_farm == config::SipFarm::member;
+        s.view.members.push_back({m.id, farm_member, true, false});
+        if (m.id == me.id) {
+            s.view.self_farm_member = modes[i].sip_farm == config::SipFarm::member;
+            s.view.self_relay = modes[i].sip_farm == config::SipFarm::relay;
+        }
+        net::SockAddr link = m.address;
+        link.set_port(cfg.cluster.farm_port);
+        s.peers[m.id] = link;
+    }
+    s.farm_link = s.peers[me.id];
+    s.secret = cfg.cluster.secret;
+    s.processor = me.processor;
+
+    uint16_t sip_port = me.sip_listen.empty() ? 5060 : me.sip_listen.front().port();
+    if (me.processor && me.processor->is_loopback()) {
+        // A loopback address of our own listen sockets, else the usual one.
+        auto lo = net::SockAddr::parse_host(me.processor->is_v6() ? "::1" : "127.0.0.1", sip_port);
+        s.inner = lo.value();
+        for (const auto& l : me.sip_listen)
+            if (l.is_loopback() && l.family() == me.processor->family()) {
+                s.inner = l;
+                break;
+            }
+    } else {
+        s.inner = me.address;
+        s.inner.set_port(sip_port);
+    }
+
+    // The farm's public SIP address: the Cluster-wide WAN IP (the VIP),
+    // else the member's first specific listen address, else its address.
+    net::SockAddr pub = me.address;
+    pub.set_port(sip_port);
+    for (const auto& l : me.sip_listen)
+        if (!l.is_any() && !l.is_loopback()) {
+            pub = l;
+            break;
+        }
+    if (cfg.cluster.wan_ip) {
+        pub = *cfg.cluster.wan_ip;
+        pub.set_port(sip_port);
+        for (const auto& l : me.sip_listen)
+            if (l.same_host(*cfg.cluster.wan_ip))
+                s.public_source = l;
+    }
+    s.proxy.self = me.id;
+    s.proxy.via_member = me.id;
+    s.proxy.inner_sent_by = s.inner;
+    s.proxy.outer_sent_by = pub;
+    s.proxy.rr_host = pub.uri_host();
+    s.proxy.rr_port = pub.port() == 5060 ? 0 : pub.port();
+    return s;
+}
+
+std::optional<std::string> member_at(const FarmSettings& s, const net::SockAddr& host) {
+    for (const auto& [id, addr] : s.peers)
+        if (addr.same_host(host))
+            return id;
+    return std::nullopt;
+}
+
+} // namespace rtfarm::cluster

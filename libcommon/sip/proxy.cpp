@@ -1,0 +1,259 @@
+#include "sip/proxy.hpp"
+
+#include "base/strings.hpp"
+#include "sip/edit.hpp"
+#include "sip/farm_tags.hpp"
+
+namespace rtfarm::sip {
+namespace {
+
+constexpr int DEFAULT_MAX_FORWARDS = 70;
+constexpr uint16_t SIP_PORT = 5060;
+
+std::string strip_brackets(std::string_view host) {
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
+    return std::string(host);
+}
+
+// An IP-literal host and port as an address; nullopt for names (no DNS here).
+std::optional<net::SockAddr> literal(std::string_view host, uint16_t port) {
+    auto a = net::SockAddr::parse_host(strip_brackets(host), port ? port : SIP_PORT);
+    if (!a)
+        return std::nullopt;
+    return a.value();
+}
+
+std::string via_line(const net::SockAddr& sent_by, std::string_view branch) {
+    std::string v = "Via: SIP/2.0/UDP ";
+    v += sent_by.str();
+    v += ";branch=";
+    v += branch;
+    v += "\r\n";
+    return v;
+}
+
+// received / rport for the top Via of a request that came from `source`
+// (RFC 3261 §18.2.1, RFC 3581 §4).
+void stamp_via(std::string_view buf, const Via& via, const net::SockAddr& source, EditList& edits) {
+    bool rport = via.rport.present();
+    bool differs = strip_brackets(via.host.in(buf)) != source.host();
+    // rport's value first: when ";rport" ends the Via both edits share an
+    // offset, and same-offset inserts keep their order.
+    if (rport && via.rport.len == 0)
+        (void)edits.insert(via.rport.end(), "=" + std::to_string(source.port()));
+    if ((differs || rport) && !via.received.present())
+        (void)edits.insert(via.value.end(), ";received=" + source.host());
+}
+
+bool creates_dialog(const Message& msg) {
+    if (msg.to_tag.present())
+        return false;
+    return msg.method_id == Method::invite || msg.method_id == Method::subscribe ||
+           msg.method_id == Method::refer;
+}
+
+// Max-Forwards: decremented, or added (RFC 3261 §16.6 step 3). False at 0.
+bool max_forwards(std::string_view, const Message& msg, EditList& edits, uint32_t insert_at) {
+    if (msg.max_forwards == 0)
+        return false;
+    if (msg.max_forwards < 0)
+        (void)edits.insert(insert_at,
+                           "Max-Forwards: " + std::to_string(DEFAULT_MAX_FORWARDS) + "\r\n");
+    else
+        (void)edits.replace(msg.max_forwards_value, std::to_string(msg.max_forwards - 1));
+    return true;
+}
+
+// Where our own new header lines go: before the top Via (and before the
+// first Record-Route when that comes earlier, so ours is the top one).
+uint32_t header_insert_point(const Message& msg) {
+    uint32_t at = msg.via[0].line.off;
+    if (msg.record_route.line.present() && msg.record_route.line.off < at)
+        at = msg.record_route.line.off;
+    return at;
+}
+
+bool route_is_ours(std::string_view buf, const Message& msg, std::string_view self) {
+    if (!msg.route.value.present())
+        return false;
+    auto member = uri_farm_member(msg.route.value.in(buf));
+    return member && *member == self;
+}
+
+std::string branch_for(std::string_view buf, const Message& msg, std::string_view member) {
+    uint64_t h = transaction_hash(msg.via[0].branch.in(buf), msg.call_id.in(buf),
+                                  msg.from_tag.in(buf), msg.cseq, msg.request_uri.in(buf));
+    return farm_branch(member, h);
+}
+
+} // namespace
+
+Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
+                                      const net::SockAddr& source, const net::SockAddr& processor,
+                                      const ProxyContext& ctx) {
+    if (msg.via_count == 0)
+        return make_error("no_via", "request without Via");
+    EditList edits;
+    uint32_t at = header_insert_point(msg);
+    if (!max_forwards(buf, msg, edits, at))
+        return make_error("max_forwards", "Max-Forwards is 0");
+    stamp_via(buf, msg.via[0], source, edits);
+    if (route_is_ours(buf, msg, ctx.self))
+        (void)edits.erase(msg.route.erase);
+    (void)edits.insert(at, via_line(ctx.inner_sent_by, branch_for(buf, msg, ctx.via_member)));
+    if (creates_dialog(msg))
+        (void)edits.insert(
+            at,
+            "Record-Route: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member) + "\r\n");
+    return Outgoing{edits.apply(buf.substr(0, msg.end)), processor};
+}
+
+Result<Outgoing> forward_response(std::string_view buf, const Message& msg) {
+    if (msg.via_count < 2)
+        return make_error("no_next_via", "response with no Via below ours");
+    const Via& next = msg.via[1];
+    uint16_t port = next.port;
+    if (next.rport.present() && next.rport.len > 0) {
+        auto p = parse_u64(next.rport.in(buf));
+        if (p && *p > 0 && *p <= 65535)
+            port = static_cast<uint16_t>(*p);
+    }
+    std::string_view host = next.received.present() ? next.received.in(buf) : next.host.in(buf);
+    auto to = literal(host, port);
+    if (!to)
+        return make_error("unresolvable_via",
+                          "next Via host '" + std::string(host) + "' is not an IP address");
+    EditList edits;
+    (void)edits.erase(msg.via[0].erase);
+    return Outgoing{edits.apply(buf.substr(0, msg.end)), *to};
+}
+
+Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg,
+                                        const ProxyContext& ctx) {
+    if (msg.via_count == 0)
+        return make_error("no_via", "request without Via");
+    // Our own Route on top (the processor uses the farm as its outbound
+    // proxy, or follows a route set that starts with us): pop it, then
+    // route on what is left.
+    if (route_is_ours(buf, msg, ctx.self)) {
+        EditList pop;
+        (void)pop.erase(msg.route.erase);
+        std::string popped = pop.apply(buf.substr(0, msg.end));
+        auto again = scan(popped);
+        if (!again)
+            return make_error("bad_target", "request unreadable after popping our Route: " +
+                                                again.error().message);
+        return forward_from_processor(popped, again.value(), ctx);
+    }
+    std::string_view target_host;
+    uint16_t target_port = 0;
+    if (msg.route.uri.present()) {
+        if (!msg.route.parts.sip)
+            return make_error("bad_target", "top Route is not a sip: URI");
+        target_host = msg.route.parts.host.in(buf);
+        target_port = msg.route.parts.port;
+    } else {
+        if (!msg.ruri.sip)
+            return make_error("bad_target", "Request-URI is not a sip: URI");
+        target_host = msg.ruri.host.in(buf);
+        target_port = msg.ruri.port;
+    }
+    auto to = literal(target_host, target_port);
+    if (!to)
+        return make_error("unresolvable_target",
+                          "target host '" + std::string(target_host) + "' is not an IP address");
+    EditList edits;
+    uint32_t at = header_insert_point(msg);
+    if (!max_forwards(buf, msg, edits, at))
+        return make_error("max_forwards", "Max-Forwards is 0");
+    (void)edits.insert(at, via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member)));
+    if (creates_dialog(msg))
+        (void)edits.insert(
+            at,
+            "Record-Route: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member) + "\r\n");
+    return Outgoing{edits.apply(buf.substr(0, msg.end)), *to};
+}
+
+namespace {
+
+// Calls fn(name, value, whole_line) for every header line (folds joined).
+template <typename Fn> void each_header(std::string_view buf, const Message& msg, Fn fn) {
+    size_t pos = msg.start_line.end();
+    size_t end = msg.headers_end;
+    while (pos < end) {
+        size_t line_end = buf.find("\r\n", pos);
+        if (line_end == std::string_view::npos || line_end > end)
+            line_end = end;
+        // Folded continuation lines belong to this header.
+        while (line_end + 2 < end && (buf[line_end + 2] == ' ' || buf[line_end + 2] == '\t')) {
+            size_t next = buf.find("\r\n", line_end + 2);
+            line_end = next == std::string_view::npos || next > end ? end : next;
+        }
+        std::string_view line = buf.substr(pos, line_end - pos);
+        auto colon = line.find(':');
+        if (colon != std::string_view::npos)
+            fn(trim(line.substr(0, colon)), trim(line.substr(colon + 1)), line);
+        pos = line_end + 2;
+    }
+}
+
+} // namespace
+
+std::string_view header_value(std::string_view buf, const Message& msg, std::string_view name) {
+    std::string_view found;
+    bool done = false;
+    each_header(buf, msg, [&](std::string_view n, std::string_view v, std::string_view) {
+        if (!done && equals_icase(n, name)) {
+            found = v;
+            done = true;
+        }
+    });
+    return found;
+}
+
+bool is_probe(std::string_view buf, const Message& msg) {
+    return msg.is_request() && msg.method_id == Method::options && msg.ruri.sip &&
+           msg.ruri.user.present() && msg.ruri.user.in(buf) == "lbcheck";
+}
+
+Outgoing make_reply(std::string_view buf, const Message& msg, const net::SockAddr& source, int code,
+                    std::string_view reason, std::string_view to_tag,
+                    const std::vector<std::string>& extra_headers) {
+    std::string out = "SIP/2.0 " + std::to_string(code) + " " + std::string(reason) + "\r\n";
+    bool top = true;
+    each_header(buf, msg, [&](std::string_view name, std::string_view, std::string_view line) {
+        HeaderId id = header_id(name);
+        if (id == HeaderId::via) {
+            if (top) {
+                // The top Via value gets received/rport; the rest as written.
+                EditList edits;
+                stamp_via(buf, msg.via[0], source, edits);
+                out +=
+                    edits.apply(buf.substr(0, msg.via[0].line.end())).substr(msg.via[0].line.off);
+                top = false;
+            } else {
+                out += line;
+                out += "\r\n";
+            }
+        } else if (id == HeaderId::from || id == HeaderId::call_id || id == HeaderId::cseq) {
+            out += line;
+            out += "\r\n";
+        } else if (id == HeaderId::to) {
+            out += line;
+            if (!msg.to_tag.present() && !to_tag.empty()) {
+                out += ";tag=";
+                out += to_tag;
+            }
+            out += "\r\n";
+        }
+    });
+    for (const auto& h : extra_headers) {
+        out += h;
+        out += "\r\n";
+    }
+    out += "Content-Length: 0\r\n\r\n";
+    return Outgoing{std::move(out), source};
+}
+
+} // namespace rtfarm::sip

@@ -1,0 +1,81 @@
+// The stateless proxy of RFC 3261 §16.11 that sipfarmd runs for the packets
+// a member processes itself, as functions from a scanned message to the
+// datagram to send and where to send it. The received bytes are forwarded
+// with a list of edits (add our Via, Record-Route, pop our Route, set
+// Max-Forwards, add received/rport), never rebuilt.
+//
+// Three directions:
+//   - a request from outside (or relayed by another member) goes to this
+//     member's processor (its own SIP server);
+//   - a response whose top Via is ours goes to the next Via;
+//   - a request from the processor goes out to its Route or Request-URI.
+// And the replies the farm makes itself (483, 400, the lbcheck probe's 200).
+// No sockets here: the daemon picks the socket from `Outgoing::to`.
+#pragma once
+
+#include "base/result.hpp"
+#include "net/address.hpp"
+#include "sip/scanner.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rtfarm::sip {
+
+struct ProxyContext {
+    // The member our Via branch and Record-Route name: this member, or the
+    // Relay backend a Member sends a request out for.
+    std::string via_member;
+    // Our Via sent-by toward the processor, and toward the outside.
+    net::SockAddr inner_sent_by;
+    net::SockAddr outer_sent_by;
+    // Host (and port, 0 to leave out) of our Record-Route: the farm's public
+    // SIP address, where clients send in-dialog requests.
+    std::string rr_host;
+    uint16_t rr_port = 0;
+    // This member's id: a Route with our `fm` parameter naming it is ours to pop.
+    std::string self;
+
+    bool operator==(const ProxyContext&) const = default;
+};
+
+struct Outgoing {
+    std::string bytes;
+    net::SockAddr to;
+};
+
+// Request from outside -> processor. `source` is where it came from (for
+// `received` / `rport`). Errors: "max_forwards" (answer 483 with
+// make_reply), "no_via".
+Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
+                                      const net::SockAddr& source, const net::SockAddr& processor,
+                                      const ProxyContext& ctx);
+
+// Response with our Via on top -> the next Via (its received / rport when
+// present). Errors: "no_next_via", "unresolvable_via" (a host name: no DNS).
+Result<Outgoing> forward_response(std::string_view buf, const Message& msg);
+
+// Request from the processor -> out, to its top Route (after popping ours)
+// or its Request-URI. Errors: "max_forwards", "unresolvable_target",
+// "bad_target".
+Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg,
+                                        const ProxyContext& ctx);
+
+// A response made by the farm itself to request `msg` (RFC 3261 §8.2.6):
+// the request's Via lines (the top one with received/rport for `source`),
+// From, To (with `to_tag` added when it has none), Call-ID, CSeq, then
+// `extra_headers` (each "Name: value"), Content-Length: 0. Sent to `source`.
+Outgoing make_reply(std::string_view buf, const Message& msg, const net::SockAddr& source, int code,
+                    std::string_view reason, std::string_view to_tag,
+                    const std::vector<std::string>& extra_headers = {});
+
+// The value of header `name` (full name, case-insensitive) in the request,
+// first occurrence, trimmed; "" when absent. For rare paths (probes): a scan
+// of the header lines.
+std::string_view header_value(std::string_view buf, const Message& msg, std::string_view name);
+
+// The request is an lbcheck probe: OPTIONS whose Request-URI user is "lbcheck".
+bool is_probe(std::string_view buf, const Message& msg);
+
+} // namespace rtfarm::sip

@@ -1,0 +1,278 @@
+// sipfarmd routing for real, on loopback: three members (127.0.0.1-3), each
+// with a "processor" that is a socket of this test, and a client socket.
+// Every request is sent to a member other than its owner at least once, so
+// the farm link and the routing rules are exercised end to end. The
+// namespace lab with a load balancer and SIPp builds on the same daemons.
+#include "cluster_fixture.hpp"
+#include "harness.hpp"
+#include "udp_peer.hpp"
+
+#include "sip/farm_link.hpp"
+#include "sip/farm_tags.hpp"
+#include "sip/proxy.hpp"
+#include "sip/route.hpp"
+#include "sip/scanner.hpp"
+#include "json/control_client.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <openssl/evp.h>
+
+#include <memory>
+#include <thread>
+
+using namespace rtfarm;
+using namespace rtfarm::test;
+
+namespace {
+
+// Three members with processors, started; processors and a client ready.
+struct Farm {
+    LoopbackLab lab{3};
+    std::vector<std::unique_ptr<UdpPeer>> processors;
+    UdpPeer client{"127.0.0.9:0"};
+
+    explicit Farm(const std::string& secret = "") {
+        for (auto& m : lab.cluster.members)
+            m.processor_port = free_port();
+        if (!secret.empty()) {
+            lab.dir.write("farm.key", secret);
+            lab.cluster.secret_file = lab.dir.file("farm.key");
+        }
+        lab.write();
+        for (auto& m : lab.cluster.members) {
+            processors.push_back(
+                std::make_unique<UdpPeer>(m.address + ":" + std::to_string(m.processor_port)));
+            lab.start("sipfarmd", m.id);
+        }
+    }
+    size_t index(const std::string& id) const { return static_cast<size_t>(id[1] - '1'); }
+    std::string sip(size_t i) const {
+        const auto& m = lab.cluster.members[i];
+        return m.address + ":" + std::to_string(m.sip_ports[0]);
+    }
+    std::string owner(const std::string& call_id) const {
+        sip::FarmView v;
+        for (const auto& m : lab.cluster.members)
+            v.members.push_back({m.id, true, true, false});
+        return sip::rendezvous_owner(call_id, v);
+    }
+    json::Json stats(size_t i) {
+        auto c = json::ControlClient::connect(
+            lab.cluster.control(lab.dir, lab.cluster.members[i].id), scaled(2000ms));
+        BOOST_REQUIRE(c.ok());
+        auto r = c->call("stats", json::Json::object(), scaled(2000ms));
+        BOOST_REQUIRE(r.ok());
+        return r.value()["service"];
+    }
+    long long dropped(size_t i, const char* reason) {
+        return stats(i)["dropped_by"][reason].as_integer().value_or(0);
+    }
+};
+
+std::string request(const std::string& method, const std::string& call_id, int cseq,
+                    const std::string& client, const std::string& branch,
+                    const std::string& extra = "", const std::string& to_tag = "") {
+    std::string uri = method == "OPTIONS" ? "sip:lbcheck@127.0.0.1" : "sip:bob@example.com";
+    return method + " " + uri + " SIP/2.0\r\n" + "Via: SIP/2.0/UDP " + client +
+           ";branch=" + branch + ";rport\r\n" + "Max-Forwards: 70\r\n" +
+           "From: <sip:alice@example.com>;tag=a1\r\n" + "To: <sip:bob@example.com>" +
+           (to_tag.empty() ? "" : ";tag=" + to_tag) + "\r\n" + "Call-ID: " + call_id + "\r\n" +
+           "CSeq: " + std::to_string(cseq) + " " + method + "\r\n" + "Contact: <sip:alice@" +
+           client + ">\r\n" + extra + "Content-Length: 0\r\n\r\n";
+}
+
+sip::Message scan_ok(const std::string& bytes) {
+    auto m = sip::scan(bytes);
+    BOOST_REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message) << "\n" << bytes);
+    return m.value();
+}
+
+// The processor's answer to a request it received: the request's Vias and
+// Record-Route, a To tag, sent to our top Via's sent-by.
+void answer(UdpPeer& processor, const Received& req, int code, const std::string& to_tag) {
+    auto m = scan_ok(req.bytes);
+    std::string resp = "SIP/2.0 " + std::to_string(code) + " OK\r\n";
+    resp += m.via[0].line.in(req.bytes);
+    if (m.via[1].line.off != m.via[0].line.off)
+        resp += m.via[1].line.in(req.bytes);
+    if (m.record_route.line.present())
+        resp += m.record_route.line.in(req.bytes);
+    resp += "From: " + std::string(m.from.in(req.bytes)) + "\r\n";
+    resp += "To: " + std::string(m.to.in(req.bytes)) +
+            (m.to_tag.present() ? "" : ";tag=" + to_tag) + "\r\n";
+    resp += "Call-ID: " + std::string(m.call_id.in(req.bytes)) + "\r\n";
+    resp += "CSeq: " + std::to_string(m.cseq) + " " + std::string(m.cseq_method.in(req.bytes)) +
+            "\r\nContact: <sip:uas@" + processor.address().str() + ">\r\nContent-Length: 0\r\n\r\n";
+    std::string sent_by = std::string(m.via[0].host.in(req.bytes)) + ":" +
+                          std::to_string(m.via[0].port ? m.via[0].port : 5060);
+    processor.send(sent_by, resp);
+}
+
+std::string sha256_hex(std::string_view data) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+    std::string out;
+    char buf[3];
+    for (unsigned i = 0; i < len; ++i) {
+        std::snprintf(buf, sizeof buf, "%02x", md[i]);
+        out += buf;
+    }
+    return out;
+}
+
+// One INVITE / 200 / ACK / BYE / 200 call where every client request goes to
+// a member chosen by `entry` (rotating), checking each arrives on the owner.
+void one_call(Farm& f, const std::string& call_id, size_t entry) {
+    std::string owner = f.owner(call_id);
+    size_t o = f.index(owner);
+    std::string client = f.client.address().str();
+
+    f.client.send(f.sip(entry % 3), request("INVITE", call_id, 1, client, "z9hG4bK" + call_id));
+    auto inv = f.processors[o]->recv();
+    BOOST_REQUIRE_MESSAGE(inv, call_id << ": INVITE did not reach " << owner << "'s processor");
+    auto im = scan_ok(inv->bytes);
+    BOOST_TEST(sip::branch_member(im.via[0].branch.in(inv->bytes)).value_or("") == owner);
+    BOOST_TEST(sip::uri_farm_member(im.record_route.value.in(inv->bytes)).value_or("") == owner);
+    BOOST_TEST(im.via[1].branch.in(inv->bytes) == "z9hG4bK" + call_id);
+
+    // A retransmission through another member meets the same owner, same branch.
+    f.client.send(f.sip((entry + 1) % 3),
+                  request("INVITE", call_id, 1, client, "z9hG4bK" + call_id));
+    auto again = f.processors[o]->recv();
+    BOOST_REQUIRE(again);
+    BOOST_TEST(again->bytes == inv->bytes);
+
+    answer(*f.processors[o], *inv, 200, "uas-" + call_id);
+    auto ok = f.client.recv();
+    BOOST_REQUIRE_MESSAGE(ok, call_id << ": no 200 at the client");
+    auto om = scan_ok(ok->bytes);
+    BOOST_TEST(om.status == 200);
+    BOOST_TEST(om.via_count == 1u);
+    std::string route = "Route: " + std::string(om.record_route.value.in(ok->bytes)) + "\r\n";
+
+    // ACK and BYE follow the Record-Route, sent to the other members.
+    f.client.send(f.sip((o + 1) % 3), request("ACK", call_id, 1, client, "z9hG4bKack" + call_id,
+                                              route, "uas-" + call_id));
+    auto ack = f.processors[o]->recv();
+    BOOST_REQUIRE_MESSAGE(ack, call_id << ": ACK did not reach " << owner);
+    BOOST_TEST(!scan_ok(ack->bytes).route.line.present());
+
+    f.client.send(f.sip((o + 2) % 3), request("BYE", call_id, 2, client, "z9hG4bKbye" + call_id,
+                                              route, "uas-" + call_id));
+    auto bye = f.processors[o]->recv();
+    BOOST_REQUIRE_MESSAGE(bye, call_id << ": BYE did not reach " << owner);
+    answer(*f.processors[o], *bye, 200, "");
+    auto bye_ok = f.client.recv();
+    BOOST_REQUIRE_MESSAGE(bye_ok, call_id << ": no 200 for BYE");
+    BOOST_TEST(scan_ok(bye_ok->bytes).cseq == 2u);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(farm_loopback)
+
+BOOST_AUTO_TEST_CASE(calls_meet_their_owner_from_any_member) {
+    Farm f;
+    for (int i = 0; i < 12; ++i)
+        one_call(f, "call-" + std::to_string(i) + "@client", static_cast<size_t>(i));
+    // Nothing reached a processor that does not own it.
+    for (auto& p : f.processors)
+        BOOST_TEST(!p->recv(100ms).has_value());
+    long long relayed = 0;
+    for (size_t i = 0; i < 3; ++i)
+        relayed += f.stats(i)["relayed"].as_integer().value_or(0);
+    BOOST_TEST(relayed >= 12);
+    for (auto& p : f.lab.processes)
+        BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
+}
+
+BOOST_AUTO_TEST_CASE(probes_are_answered_by_the_owner_with_farm_headers) {
+    Farm f;
+    std::string client = f.client.address().str();
+    std::string probe = request("OPTIONS", "probe-1", 1, client, "z9hG4bKp1");
+    f.client.send(f.sip(0), probe);
+    auto r = f.client.recv();
+    BOOST_REQUIRE(r);
+    auto m = scan_ok(r->bytes);
+    BOOST_TEST(m.status == 200);
+    BOOST_TEST(sip::header_value(r->bytes, m, "X-Farm-Received-By") == "f1");
+    BOOST_TEST(sip::header_value(r->bytes, m, "X-Farm-Answered-By") == f.owner("probe-1"));
+    BOOST_TEST(sip::header_value(r->bytes, m, "X-Farm-Source") == client);
+    BOOST_TEST(sip::header_value(r->bytes, m, "X-Farm-Digest") == sha256_hex(probe));
+    // The probe never reaches a processor.
+    for (auto& p : f.processors)
+        BOOST_TEST(!p->recv(50ms).has_value());
+
+    // X-Farm-Reply-From picks the member that answers.
+    std::string pick =
+        request("OPTIONS", "probe-2", 1, client, "z9hG4bKp2", "X-Farm-Reply-From: f3\r\n");
+    f.client.send(f.sip(1), pick);
+    auto r2 = f.client.recv();
+    BOOST_REQUIRE(r2);
+    auto m2 = scan_ok(r2->bytes);
+    BOOST_TEST(sip::header_value(r2->bytes, m2, "X-Farm-Received-By") == "f2");
+    BOOST_TEST(sip::header_value(r2->bytes, m2, "X-Farm-Answered-By") == "f3");
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_is_counted_and_the_farm_goes_on) {
+    Farm f("a farm secret");
+    std::string client = f.client.address().str();
+    // Garbage, a keep-alive, a truncated request, on every member's SIP socket.
+    for (size_t i = 0; i < 3; ++i) {
+        f.client.send(f.sip(i), "\x01\x02garbage\xff");
+        f.client.send(f.sip(i), "\r\n\r\n");
+        f.client.send(f.sip(i),
+                      "INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4\r\n");
+    }
+    // A response that is not ours.
+    f.client.send(f.sip(0), "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.9:5060;branch=z9hG4bKx\r\n"
+                            "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>;tag=2\r\nCall-ID: r1\r\n"
+                            "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n");
+    // Max-Forwards 0: answered 483 by the owner.
+    std::string hops = request("OPTIONS", "mf-0", 1, client, "z9hG4bKmf0");
+    hops.replace(hops.find("sip:lbcheck@"), 12, "sip:someone@");
+    hops.replace(hops.find("Max-Forwards: 70"), 16, "Max-Forwards: 0");
+    f.client.send(f.sip(0), hops);
+    auto r = f.client.recv();
+    BOOST_REQUIRE(r);
+    BOOST_TEST(scan_ok(r->bytes).status == 483);
+
+    // Forged farm link packets: from a stranger, and unauthenticated from a
+    // member's address.
+    std::string link = "127.0.0.1:" + std::to_string(f.lab.cluster.farm_port);
+    sip::FarmEnvelope env;
+    env.source = f.client.address();
+    env.destination = net::SockAddr::parse(f.sip(1)).value();
+    env.receiver = "f2";
+    env.sender = "f2";
+    std::string invite = request("INVITE", "forged-1", 1, client, "z9hG4bKforged");
+    UdpPeer stranger("127.0.0.99:0");
+    stranger.send(link, sip::encode_farm_packet(env, invite, "a farm secret"));
+    UdpPeer impostor("127.0.0.2:0");
+    impostor.send(link, sip::encode_farm_packet(env, invite, ""));
+    impostor.send(link, sip::encode_farm_packet(env, invite, "wrong secret"));
+
+    // The farm still carries calls, through authenticated relays.
+    for (int i = 0; i < 3; ++i)
+        one_call(f, "after-" + std::to_string(i), static_cast<size_t>(i));
+
+    BOOST_TEST(f.dropped(0, "farm_stranger") == 1);
+    BOOST_TEST(f.dropped(0, "farm_unauthenticated") == 1);
+    BOOST_TEST(f.dropped(0, "farm_bad_mac") == 1);
+    BOOST_TEST(f.dropped(0, "response_without_farm_via") == 1);
+    for (size_t i = 0; i < 3; ++i) {
+        BOOST_TEST(f.dropped(i, "keepalive") == 1);
+        BOOST_TEST(f.dropped(i, "truncated") + f.dropped(i, "missing_call_id") >= 1);
+    }
+    // The forged INVITE reached no processor.
+    for (auto& p : f.processors)
+        BOOST_TEST(!p->recv(100ms).has_value());
+    for (auto& p : f.lab.processes) {
+        BOOST_TEST(p->running());
+        BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,208 @@
+// The stateless proxy's edits, checked on the bytes it produces (re-scanned).
+#include "sip/farm_tags.hpp"
+#include "sip/proxy.hpp"
+#include "sip/scanner.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+using namespace rtfarm;
+using namespace rtfarm::sip;
+
+namespace {
+
+const std::string INVITE = "INVITE sip:bob@192.0.2.20:5062 SIP/2.0\r\n"
+                           "Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKclient1;rport\r\n"
+                           "Max-Forwards: 70\r\n"
+                           "From: <sip:alice@example.com>;tag=a1\r\n"
+                           "To: <sip:bob@example.com>\r\n"
+                           "Call-ID: call-1@client\r\n"
+                           "CSeq: 1 INVITE\r\n"
+                           "Contact: <sip:alice@10.0.0.5:5060>\r\n"
+                           "Content-Length: 0\r\n"
+                           "\r\n";
+
+ProxyContext ctx() {
+    ProxyContext c;
+    c.self = "f2";
+    c.via_member = "f2";
+    c.inner_sent_by = net::SockAddr::parse("127.0.0.1:5060").value();
+    c.outer_sent_by = net::SockAddr::parse("203.0.113.1:5060").value();
+    c.rr_host = "203.0.113.1";
+    return c;
+}
+
+net::SockAddr addr(const char* s) {
+    return net::SockAddr::parse(s).value();
+}
+
+Message must_scan(std::string_view bytes) {
+    auto m = scan(bytes);
+    BOOST_REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message) << "\n" << bytes);
+    return m.value();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(sip_proxy)
+
+BOOST_AUTO_TEST_CASE(request_to_processor_gets_via_rr_and_nat_stamps) {
+    auto msg = must_scan(INVITE);
+    auto out = forward_to_processor(INVITE, msg, addr("198.51.100.10:40312"),
+                                    addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(out.ok());
+    BOOST_TEST(out->to.str() == "127.0.0.1:5070");
+    auto fwd = must_scan(out->bytes);
+    // Our Via on top, tagged for f2; the client's below with received/rport.
+    BOOST_TEST(branch_member(fwd.via[0].branch.in(out->bytes)).value_or("") == "f2");
+    BOOST_TEST(fwd.via[0].host.in(out->bytes) == "127.0.0.1");
+    BOOST_TEST(fwd.via[1].received.in(out->bytes) == "198.51.100.10");
+    BOOST_TEST(fwd.via[1].rport.in(out->bytes) == "40312");
+    BOOST_TEST(fwd.via_count == 2u);
+    BOOST_TEST(fwd.max_forwards == 69);
+    BOOST_TEST(fwd.record_route.value.in(out->bytes) == "<sip:203.0.113.1;lr;fm=f2>");
+    BOOST_TEST(fwd.call_id.in(out->bytes) == "call-1@client");
+    // A retransmission forwarded by any member gets the same branch.
+    auto again = forward_to_processor(INVITE, msg, addr("198.51.100.10:40312"),
+                                      addr("127.0.0.1:5070"), ctx());
+    BOOST_TEST(again->bytes == out->bytes);
+}
+
+BOOST_AUTO_TEST_CASE(cancel_and_non2xx_ack_share_the_invite_branch) {
+    std::string cancel = INVITE;
+    cancel.replace(0, 6, "CANCEL");
+    cancel.replace(cancel.find("1 INVITE"), 8, "1 CANCEL");
+    auto inv = forward_to_processor(INVITE, must_scan(INVITE), addr("198.51.100.10:1"),
+                                    addr("127.0.0.1:5070"), ctx());
+    auto can = forward_to_processor(cancel, must_scan(cancel), addr("198.51.100.10:1"),
+                                    addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(inv.ok());
+    BOOST_REQUIRE(can.ok());
+    auto a = must_scan(inv->bytes), b = must_scan(can->bytes);
+    BOOST_TEST(a.via[0].branch.in(inv->bytes) == b.via[0].branch.in(can->bytes));
+    // CANCEL creates no dialog: no Record-Route.
+    BOOST_TEST(!b.record_route.line.present());
+}
+
+BOOST_AUTO_TEST_CASE(max_forwards_zero_and_missing) {
+    std::string zero = INVITE;
+    zero.replace(zero.find("Max-Forwards: 70"), 16, "Max-Forwards: 0");
+    auto r = forward_to_processor(zero, must_scan(zero), addr("198.51.100.10:1"),
+                                  addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(!r.ok());
+    BOOST_TEST(r.error().code == "max_forwards");
+    std::string none = INVITE;
+    none.erase(none.find("Max-Forwards: 70\r\n"), 18);
+    auto ok = forward_to_processor(none, must_scan(none), addr("198.51.100.10:1"),
+                                   addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(ok.ok());
+    BOOST_TEST(must_scan(ok->bytes).max_forwards == 70);
+}
+
+BOOST_AUTO_TEST_CASE(our_route_is_popped_in_dialog) {
+    std::string bye = "BYE sip:bob@192.0.2.20:5062 SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKbye1\r\n"
+                      "Route: <sip:203.0.113.1;lr;fm=f2>\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "From: <sip:alice@example.com>;tag=a1\r\n"
+                      "To: <sip:bob@example.com>;tag=b1\r\n"
+                      "Call-ID: call-1@client\r\n"
+                      "CSeq: 2 BYE\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    auto out = forward_to_processor(bye, must_scan(bye), addr("10.0.0.5:5060"),
+                                    addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(out.ok());
+    auto fwd = must_scan(out->bytes);
+    BOOST_TEST(!fwd.route.line.present());
+    BOOST_TEST(!fwd.record_route.line.present()); // in-dialog: no Record-Route
+    // The sent-by matched the source: no received.
+    BOOST_TEST(!fwd.via[1].received.present());
+}
+
+BOOST_AUTO_TEST_CASE(response_pops_our_via_and_goes_to_received_rport) {
+    auto req = forward_to_processor(INVITE, must_scan(INVITE), addr("198.51.100.10:40312"),
+                                    addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(req.ok());
+    auto fwd = must_scan(req->bytes);
+    // The processor answers: its response carries the request's Vias.
+    std::string resp = "SIP/2.0 200 OK\r\n";
+    resp += fwd.via[0].line.in(req->bytes);
+    resp += fwd.via[1].line.in(req->bytes);
+    resp += "From: <sip:alice@example.com>;tag=a1\r\n"
+            "To: <sip:bob@example.com>;tag=b9\r\n"
+            "Call-ID: call-1@client\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    auto out = forward_response(resp, must_scan(resp));
+    BOOST_REQUIRE_MESSAGE(out.ok(), (out.ok() ? "" : out.error().message));
+    BOOST_TEST(out->to.str() == "198.51.100.10:40312");
+    auto back = must_scan(out->bytes);
+    BOOST_TEST(back.via_count == 1u);
+    BOOST_TEST(back.via[0].branch.in(out->bytes) == "z9hG4bKclient1");
+    // No Via below ours: nowhere to go.
+    std::string lone =
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKrtf.f2.0123456789abcdef\r\n"
+        "From: <sip:a@b>;tag=1\r\nTo: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n";
+    BOOST_TEST(forward_response(lone, must_scan(lone)).error().code == "no_next_via");
+}
+
+BOOST_AUTO_TEST_CASE(request_from_processor_goes_out_with_our_via) {
+    std::string req = "INVITE sip:carol@192.0.2.30:5080 SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKproc1\r\n"
+                      "Route: <sip:203.0.113.1;lr;fm=f2>\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "From: <sip:bob@example.com>;tag=p1\r\n"
+                      "To: <sip:carol@example.com>\r\n"
+                      "Call-ID: out-1@proc\r\n"
+                      "CSeq: 1 INVITE\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    auto out = forward_from_processor(req, must_scan(req), ctx());
+    BOOST_REQUIRE_MESSAGE(out.ok(), (out.ok() ? "" : out.error().message));
+    BOOST_TEST(out->to.str() == "192.0.2.30:5080");
+    auto fwd = must_scan(out->bytes);
+    BOOST_TEST(fwd.via[0].host.in(out->bytes) == "203.0.113.1");
+    BOOST_TEST(branch_member(fwd.via[0].branch.in(out->bytes)).value_or("") == "f2");
+    BOOST_TEST(!fwd.route.line.present());
+    BOOST_TEST(fwd.record_route.value.in(out->bytes) == "<sip:203.0.113.1;lr;fm=f2>");
+    // A Relay backend's request, sent out by a Member: tagged for the backend.
+    auto c = ctx();
+    c.via_member = "b1";
+    auto relayed = forward_from_processor(req, must_scan(req), c);
+    BOOST_REQUIRE(relayed.ok());
+    auto r = must_scan(relayed->bytes);
+    BOOST_TEST(branch_member(r.via[0].branch.in(relayed->bytes)).value_or("") == "b1");
+    // Host names cannot be resolved here.
+    std::string named = req;
+    named.replace(named.find("192.0.2.30:5080"), 15, "example.org");
+    named.erase(named.find("Route:"), named.find("Max-Forwards") - named.find("Route:"));
+    BOOST_TEST(forward_from_processor(named, must_scan(named), ctx()).error().code ==
+               "unresolvable_target");
+}
+
+BOOST_AUTO_TEST_CASE(replies_made_by_the_farm) {
+    auto msg = must_scan(INVITE);
+    auto out = make_reply(INVITE, msg, addr("198.51.100.10:40312"), 483, "Too Many Hops", "t9",
+                          {"X-Farm-Answered-By: f2"});
+    BOOST_TEST(out.to.str() == "198.51.100.10:40312");
+    auto r = must_scan(out.bytes);
+    BOOST_TEST(!r.is_request());
+    BOOST_TEST(r.status == 483);
+    BOOST_TEST(r.via[0].branch.in(out.bytes) == "z9hG4bKclient1");
+    BOOST_TEST(r.via[0].received.in(out.bytes) == "198.51.100.10");
+    BOOST_TEST(r.via[0].rport.in(out.bytes) == "40312");
+    BOOST_TEST(r.to_tag.in(out.bytes) == "t9");
+    BOOST_TEST(r.call_id.in(out.bytes) == "call-1@client");
+    BOOST_TEST(r.cseq == 1u);
+    BOOST_TEST(header_value(out.bytes, r, "X-Farm-Answered-By") == "f2");
+    BOOST_TEST(r.content_length == 0);
+}
+
+BOOST_AUTO_TEST_CASE(probe_detection) {
+    std::string probe = "OPTIONS sip:lbcheck@203.0.113.1 SIP/2.0\r\n"
+                        "Via: SIP/2.0/UDP 198.51.100.10:5060;branch=z9hG4bKp1\r\n"
+                        "From: <sip:lbcheck@x>;tag=1\r\nTo: <sip:lbcheck@203.0.113.1>\r\n"
+                        "Call-ID: p1\r\nCSeq: 1 OPTIONS\r\nX-Farm-Reply-From:  f3 \r\n\r\n";
+    auto m = must_scan(probe);
+    BOOST_TEST(is_probe(probe, m));
+    BOOST_TEST(header_value(probe, m, "x-farm-reply-from") == "f3");
+    BOOST_TEST(!is_probe(INVITE, must_scan(INVITE)));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
