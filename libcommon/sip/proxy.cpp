@@ -136,7 +136,8 @@ Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg
     // Our own Route on top (the processor uses the farm as its outbound
     // proxy, or follows a route set that starts with us): pop it, then
     // route on what is left.
-    if (route_is_ours(buf, msg, ctx.self)) {
+    // Ours is the member we send for: a Relay backend's dialogs carry its id.
+    if (route_is_ours(buf, msg, ctx.via_member)) {
         EditList pop;
         (void)pop.erase(msg.route.erase);
         std::string popped = pop.apply(buf.substr(0, msg.end));

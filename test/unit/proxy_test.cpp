@@ -168,6 +168,16 @@ BOOST_AUTO_TEST_CASE(request_from_processor_goes_out_with_our_via) {
     BOOST_REQUIRE(relayed.ok());
     auto r = must_scan(relayed->bytes);
     BOOST_TEST(branch_member(r.via[0].branch.in(relayed->bytes)).value_or("") == "b1");
+    // In the backend's dialog, the backend's Route is the one to pop.
+    std::string ack = req;
+    ack.replace(0, 6, "ACK");
+    ack.replace(ack.find("1 INVITE"), 8, "1 ACK");
+    ack.replace(ack.find("fm=f2"), 5, "fm=b1");
+    ack.replace(ack.find("To: <sip:carol@example.com>"), 27, "To: <sip:carol@example.com>;tag=c1");
+    auto backend_ack = forward_from_processor(ack, must_scan(ack), c);
+    BOOST_REQUIRE(backend_ack.ok());
+    BOOST_TEST(backend_ack->to.str() == "192.0.2.30:5080");
+    BOOST_TEST(!must_scan(backend_ack->bytes).route.line.present());
     // Host names cannot be resolved here.
     std::string named = req;
     named.replace(named.find("192.0.2.30:5080"), 15, "example.org");
