@@ -34,6 +34,11 @@ UNIT_OBJS := $(UNIT_SRCS:%.cpp=$(BUILD)/obj/%.o)
 INTEG_SRCS := $(sort $(wildcard test/integration/*.cpp))
 INTEG_OBJS := $(INTEG_SRCS:%.cpp=$(BUILD)/obj/%.o)
 TESTS := $(BUILD)/test/unit_tests $(BUILD)/test/integration_tests
+# Script tests: the fuzzer, the lab's own checks (the SIPp scenarios catch
+# misrouting; the load balancer sprays per packet), and the farm in the
+# namespace lab. Those that need root skip with a reason without it.
+SCRIPT_TESTS := test/fuzz/check.sh test/lab/sipp-check.sh test/lab/selftest.sh \
+	$(sort $(filter-out %/farm_lab.sh,$(wildcard test/integration/lab/*.sh)))
 
 .PHONY: all programs tests check check-run fuzz lint lint-run asan-check demo install uninstall clean
 
@@ -89,7 +94,7 @@ check:
 # Seconds the fuzzer runs in `make check`.
 FUZZ_SECONDS ?= 30
 check-run:
-	@RTFARM_BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) test/run-tests.sh $(TESTS) test/fuzz/check.sh
+	@RTFARM_BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) test/run-tests.sh $(TESTS) $(SCRIPT_TESTS)
 
 # The flags travel in the environment too, so a test that runs make (the
 # install test) builds with the same ones and finds everything up to date.
