@@ -89,6 +89,87 @@ std::string branch_for(std::string_view buf, const Message& msg, std::string_vie
 
 } // namespace
 
+namespace {
+
+// Calls fn(name, value, whole_line) for every header line (folds joined).
+template <typename Fn> void each_header(std::string_view buf, const Message& msg, Fn fn) {
+    size_t pos = msg.start_line.end();
+    size_t end = msg.headers_end;
+    while (pos < end) {
+        size_t line_end = buf.find("\r\n", pos);
+        if (line_end == std::string_view::npos || line_end > end)
+            line_end = end;
+        // Folded continuation lines belong to this header.
+        while (line_end + 2 < end && (buf[line_end + 2] == ' ' || buf[line_end + 2] == '\t')) {
+            size_t next = buf.find("\r\n", line_end + 2);
+            line_end = next == std::string_view::npos || next > end ? end : next;
+        }
+        std::string_view line = buf.substr(pos, line_end - pos);
+        auto colon = line.find(':');
+        if (colon != std::string_view::npos)
+            fn(trim(line.substr(0, colon)), trim(line.substr(colon + 1)), line);
+        pos = line_end + 2;
+    }
+}
+
+} // namespace
+
+namespace {
+
+// RFC 3261 §16.4: a request whose Request-URI is our own Record-Route value
+// came from a strict router. Its real target is the last Route value: put it
+// in the Request-URI and remove it from the Route set.
+void undo_strict_routing(std::string_view buf, const Message& msg, std::string_view member,
+                         EditList& edits) {
+    auto ours = uri_farm_member(msg.request_uri.in(buf));
+    if (!ours || *ours != member || !msg.route.value.present())
+        return;
+    std::string_view last_line;
+    each_header(buf, msg, [&](std::string_view name, std::string_view, std::string_view line) {
+        if (header_id(name) == HeaderId::route)
+            last_line = line;
+    });
+    if (last_line.empty())
+        return;
+    // The last value of that line: after the last comma outside <> and quotes.
+    size_t colon = last_line.find(':');
+    size_t start = colon + 1, cut = std::string_view::npos;
+    bool quoted = false;
+    int angle = 0;
+    for (size_t i = start; i < last_line.size(); ++i) {
+        char c = last_line[i];
+        if (c == '"')
+            quoted = !quoted;
+        else if (!quoted && c == '<')
+            ++angle;
+        else if (!quoted && c == '>')
+            --angle;
+        else if (!quoted && angle == 0 && c == ',')
+            cut = i;
+    }
+    std::string_view value =
+        trim(last_line.substr(cut == std::string_view::npos ? start : cut + 1));
+    std::string_view uri = value;
+    if (auto lt = value.find('<'); lt != std::string_view::npos) {
+        auto gt = value.find('>', lt);
+        uri = value.substr(lt + 1,
+                           gt == std::string_view::npos ? std::string_view::npos : gt - lt - 1);
+    }
+    auto off = [&](std::string_view part) {
+        return static_cast<uint32_t>(part.data() - buf.data());
+    };
+    (void)edits.replace(msg.request_uri, uri);
+    if (cut == std::string_view::npos) {
+        // The whole line, with its CRLF.
+        (void)edits.erase(Span(off(last_line), static_cast<uint32_t>(last_line.size() + 2)));
+    } else {
+        uint32_t from = off(last_line) + static_cast<uint32_t>(cut);
+        (void)edits.erase(Span(from, off(value) + static_cast<uint32_t>(value.size()) - from));
+    }
+}
+
+} // namespace
+
 Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
                                       const net::SockAddr& source, const net::SockAddr& processor,
                                       const ProxyContext& ctx) {
@@ -101,6 +182,8 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
     stamp_via(buf, msg.via[0], source, edits);
     if (route_is_ours(buf, msg, ctx.self))
         (void)edits.erase(msg.route.erase);
+    else
+        undo_strict_routing(buf, msg, ctx.self, edits);
     (void)edits.insert(at, via_line(ctx.inner_sent_by, branch_for(buf, msg, ctx.via_member)));
     if (creates_dialog(msg))
         (void)edits.insert(
@@ -175,31 +258,6 @@ Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg
             "Record-Route: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member) + "\r\n");
     return Outgoing{edits.apply(buf.substr(0, msg.end)), *to};
 }
-
-namespace {
-
-// Calls fn(name, value, whole_line) for every header line (folds joined).
-template <typename Fn> void each_header(std::string_view buf, const Message& msg, Fn fn) {
-    size_t pos = msg.start_line.end();
-    size_t end = msg.headers_end;
-    while (pos < end) {
-        size_t line_end = buf.find("\r\n", pos);
-        if (line_end == std::string_view::npos || line_end > end)
-            line_end = end;
-        // Folded continuation lines belong to this header.
-        while (line_end + 2 < end && (buf[line_end + 2] == ' ' || buf[line_end + 2] == '\t')) {
-            size_t next = buf.find("\r\n", line_end + 2);
-            line_end = next == std::string_view::npos || next > end ? end : next;
-        }
-        std::string_view line = buf.substr(pos, line_end - pos);
-        auto colon = line.find(':');
-        if (colon != std::string_view::npos)
-            fn(trim(line.substr(0, colon)), trim(line.substr(colon + 1)), line);
-        pos = line_end + 2;
-    }
-}
-
-} // namespace
 
 std::string_view header_value(std::string_view buf, const Message& msg, std::string_view name) {
     std::string_view found;

@@ -74,9 +74,13 @@ Decision route(const PacketFacts& p, Origin origin, const FarmView& view) {
     }
 
     // 3. Requests addressed to a member by our Record-Route.
-    std::string_view target = p.top_route.empty() ? p.request_uri : p.top_route;
-    if (auto owner = uri_farm_member(target))
-        return to_owner(*owner, "route_tag", origin, view);
+    // Loose routing puts our URI in the top Route; a strict router puts it
+    // in the Request-URI (and the rest of the route set in Route).
+    auto tagged = uri_farm_member(p.top_route);
+    if (!tagged)
+        tagged = uri_farm_member(p.request_uri);
+    if (tagged)
+        return to_owner(*tagged, "route_tag", origin, view);
 
     // A relayed request was routed by the relaying member: do not second-guess.
     if (origin == Origin::farm_link)

@@ -7,7 +7,7 @@
 //      without our tag is dropped.
 //   2. A request from this member's own processor is processed here (in
 //      Relay mode it is handed to a Member to send out).
-//   3. A request whose top Route (or, without Route, Request-URI) carries
+//   3. A request whose top Route (or Request-URI: strict routing) carries
 //      our `fm` parameter belongs to that member, whatever the SIP Farm
 //      settings.
 //   4. An lbcheck probe may ask for a member with X-Farm-Reply-From.

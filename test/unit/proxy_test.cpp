@@ -118,6 +118,60 @@ BOOST_AUTO_TEST_CASE(our_route_is_popped_in_dialog) {
     BOOST_TEST(!fwd.via[1].received.present());
 }
 
+BOOST_AUTO_TEST_CASE(strict_routing_is_undone) {
+    // RFC 3261 §16.4: our Record-Route value in the Request-URI; the real
+    // target is the last Route value.
+    std::string bye = "BYE sip:203.0.113.1;lr;fm=f2 SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKs1\r\n"
+                      "Route: <sip:192.0.2.7;lr>\r\n"
+                      "Route: <sip:192.0.2.8;lr>, <sip:bob@192.0.2.20:5062>\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "From: <sip:alice@example.com>;tag=a1\r\n"
+                      "To: <sip:bob@example.com>;tag=b1\r\n"
+                      "Call-ID: strict-1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+    auto out = forward_to_processor(bye, must_scan(bye), addr("10.0.0.5:5060"),
+                                    addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(out.ok());
+    auto fwd = must_scan(out->bytes);
+    BOOST_TEST(fwd.request_uri.in(out->bytes) == "sip:bob@192.0.2.20:5062");
+    BOOST_TEST(out->bytes.find("<sip:bob@192.0.2.20:5062>") == std::string::npos);
+    BOOST_TEST(out->bytes.find("Route: <sip:192.0.2.8;lr>\r\n") != std::string::npos, out->bytes);
+    BOOST_TEST(fwd.route.value.in(out->bytes) == "<sip:192.0.2.7;lr>");
+    // The last value alone in its line: the line goes.
+    std::string one = bye;
+    one.replace(one.find("Route: <sip:192.0.2.8;lr>, "), 27, "Route: ");
+    auto out2 = forward_to_processor(one, must_scan(one), addr("10.0.0.5:5060"),
+                                     addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(out2.ok());
+    BOOST_TEST(out2->bytes.find("Route: \r\n") == std::string::npos);
+    BOOST_TEST(must_scan(out2->bytes).request_uri.in(out2->bytes) == "sip:bob@192.0.2.20:5062");
+}
+
+BOOST_AUTO_TEST_CASE(our_via_sharing_a_line_and_ipv6) {
+    // A response whose Via line holds ours and the client's (IPv6) values.
+    std::string resp =
+        "SIP/2.0 180 Ringing\r\n"
+        "v: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKrtf.f2.0123456789abcdef, "
+        "SIP/2.0/UDP [2001:db8::5]:5070;branch=z9hG4bKc6;rport=40000;received=2001:db8::9\r\n"
+        "f: <sip:alice@example.com>;tag=a1\r\nt: <sip:bob@example.com>;tag=b1\r\n"
+        "i: v6-call\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n";
+    auto out = forward_response(resp, must_scan(resp));
+    BOOST_REQUIRE_MESSAGE(out.ok(), (out.ok() ? "" : out.error().message));
+    BOOST_TEST(out->to.str() == "[2001:db8::9]:40000");
+    auto back = must_scan(out->bytes);
+    BOOST_TEST(back.via_count == 1u);
+    BOOST_TEST(back.via[0].branch.in(out->bytes) == "z9hG4bKc6");
+    // An IPv6 client's request: received without brackets, rport filled in.
+    std::string inv = INVITE;
+    inv.replace(inv.find("10.0.0.5:5060;branch"), 20, "[2001:db8::5]:5060;branch");
+    auto fwd = forward_to_processor(inv, must_scan(inv), addr("[2001:db8::9]:41000"),
+                                    addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(fwd.ok());
+    auto f = must_scan(fwd->bytes);
+    BOOST_TEST(f.via[1].received.in(fwd->bytes) == "2001:db8::9");
+    BOOST_TEST(f.via[1].rport.in(fwd->bytes) == "41000");
+}
+
 BOOST_AUTO_TEST_CASE(response_pops_our_via_and_goes_to_received_rport) {
     auto req = forward_to_processor(INVITE, must_scan(INVITE), addr("198.51.100.10:40312"),
                                     addr("127.0.0.1:5070"), ctx());

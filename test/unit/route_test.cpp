@@ -119,6 +119,11 @@ BOOST_AUTO_TEST_CASE(in_dialog_requests_follow_the_route_tag) {
     auto ack = request("ACK", "call-1");
     ack.request_uri = "sip:203.0.113.1;lr;fm=f2";
     BOOST_TEST(route(ack, Origin::outside, three()).member == "f2");
+    // A strict router: our URI in the Request-URI, the next hop in Route.
+    auto strict = request("BYE", "call-1");
+    strict.request_uri = "sip:203.0.113.1;lr;fm=f2";
+    strict.top_route = "<sip:192.0.2.7;lr>";
+    BOOST_TEST(route(strict, Origin::outside, three()).member == "f2");
     // On the owner itself.
     BOOST_TEST((route(bye, Origin::outside, three("f3")).kind == Kind::local));
     // Regardless of SIP Farm settings: a member that is not a farm Member

@@ -202,6 +202,14 @@ check "caller: $calls calls ok, 0 failed" \
 check "callee side: $calls calls ok, 0 failed (INVITE, ACK and BYE met)" \
     test "$(val "$UAS" ok)" = "$calls" -a "$(val "$UAS" failed)" = 0
 check "the farm relayed packets between members ($(relayed))" test "$(relayed)" -gt 0
+if [ "$mode" != relay ]; then
+    # Every reply reached the client from VIP:5060, never from a member's own
+    # address (DSR: sent from the VIP socket) or another port (NAT).
+    clc=$("$lab" counters | sed -n 's/^client: //p')
+    check "client: every reply from VIP:5060 ($clc)" \
+        test "$(val "$clc" udp_from_vip_other_port)" = 0 -a "$(val "$clc" udp_from_other)" = 0 \
+        -a "$(val "$clc" udp_from_vip_5060)" -ge $((4 * calls))
+fi
 if [ "$mode" = chaos ]; then
     check "forged farm-link packets dropped ($(($(dropped_by farm_malformed) + $(dropped_by farm_unauthenticated) + $(dropped_by farm_stranger))))" \
         test $(($(dropped_by farm_malformed) + $(dropped_by farm_unauthenticated) + $(dropped_by farm_stranger))) -ge 3
