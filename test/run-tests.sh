@@ -18,7 +18,9 @@ for bin in "$@"; do
         echo "== $name"
         out=$("$bin" 2>&1)
         rc=$?
-        echo "$out" | tail -n 40
+        # The failures, wherever they are, and the end.
+        echo "$out" | grep -E 'FAIL' | head -n 20
+        echo "$out" | tail -n 25
         if [ "$rc" = 77 ]; then
             skipped=$((skipped + 1))
         elif [ "$rc" != 0 ]; then

@@ -244,8 +244,10 @@ for method in $methods; do
         run_config "$method" spray-rr "f1 f2 f3" -sf "$sc/uac_rr.xml"
         note "$method" "spray f1,f2,f3 rr"
         expect "calls fail (UAC failed=$(val "$UAC" failed) > 0)" '[ "$(val "$UAC" failed)" -gt 0 ]'
-        expect "uac_rr and the UAS side agree on the calls that completed ($(val "$UAC" ok) = $(val "$UAS" ok))" \
-            '[ "$(val "$UAC" ok)" = "$(val "$UAS" ok)" ]'
+        # Nearly: a call whose BYE's 200 is sprayed late can end on the UAS
+        # side just as the UAC gives up on it (its receive timeout).
+        expect "uac_rr and the UAS side agree on the calls that completed, within 2 ($(val "$UAC" ok) ~ $(val "$UAS" ok))" \
+            'd=$(($(val "$UAC" ok) - $(val "$UAS" ok))); [ "${d#-}" -le 2 ]'
     fi
 
     single=f1
