@@ -4,6 +4,7 @@
 #   make lint       clang-format, clang-tidy, mandoc -Tlint, include layering
 #   make asan-check the tests under AddressSanitizer and UBSan (build/asan/)
 #   make fuzz       the SIP fuzzer for FUZZ_SECONDS (make check runs it too)
+#   make bench      sipfarmd against Kamailio's stateless dispatcher, one core each (root)
 #   make demo       the SIP farm lab (root; network namespaces)
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured
 #
@@ -40,7 +41,7 @@ TESTS := $(BUILD)/test/unit_tests $(BUILD)/test/integration_tests
 SCRIPT_TESTS := test/fuzz/check.sh test/lab/sipp-check.sh test/lab/selftest.sh \
 	$(sort $(filter-out %/farm_lab.sh,$(wildcard test/integration/lab/*.sh)))
 
-.PHONY: all programs tests check check-run fuzz lint lint-run asan-check demo install uninstall clean
+.PHONY: all programs tests check check-run fuzz lint lint-run asan-check demo bench install uninstall clean
 
 all:
 	@mk/deps.sh build
@@ -120,6 +121,11 @@ demo:
 	@mk/deps.sh build demo
 	@$(MAKE) --no-print-directory programs
 	@test/demo/run.sh
+
+bench:
+	@mk/deps.sh build bench
+	@$(MAKE) --no-print-directory programs
+	@test/bench/run.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \
