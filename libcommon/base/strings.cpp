@@ -37,23 +37,10 @@ std::optional<uint64_t> parse_u64(std::string_view s) {
     return v;
 }
 
-static char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
-
 bool starts_with_icase(std::string_view s, std::string_view prefix) {
     if (s.size() < prefix.size())
         return false;
     return equals_icase(s.substr(0, prefix.size()), prefix);
-}
-
-bool equals_icase(std::string_view a, std::string_view b) {
-    if (a.size() != b.size())
-        return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i]))
-            return false;
-    return true;
 }
 
 std::string to_hex(const unsigned char* data, size_t len) {

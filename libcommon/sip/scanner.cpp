@@ -39,9 +39,6 @@ constexpr bool is_alnum(char c) {
 constexpr bool is_hex(char c) {
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
-constexpr char lower(char c) {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-}
 
 // RFC 3261 token: alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~"
 struct TokenTable {
@@ -66,18 +63,8 @@ constexpr bool is_v6_char(char c) {
     return is_hex(c) || c == ':' || c == '.';
 }
 
-// Case-insensitive equality, inline (base/strings' equals_icase is out of
-// line, and this runs a few dozen times per message).
-inline bool icase_eq(std::string_view a, std::string_view b) {
-    if (a.size() != b.size())
-        return false;
-    for (size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i]))
-            return false;
-    return true;
-}
 bool eq_icase(const char* s, u32 b, u32 e, std::string_view lit) {
-    return icase_eq(std::string_view(s + b, e - b), lit);
+    return equals_icase(std::string_view(s + b, e - b), lit);
 }
 
 u32 skip_lws(const char* s, u32 p, u32 e) {
@@ -242,7 +229,7 @@ std::optional<std::string_view> params_lookup(std::string_view params, std::stri
         std::string_view param = params.substr(start, stop - start);
         size_t eq = param.find('=');
         std::string_view pname = trim(param.substr(0, eq));
-        if (icase_eq(pname, name)) {
+        if (equals_icase(pname, name)) {
             if (eq == std::string_view::npos)
                 return params.substr(stop, 0);
             return trim(param.substr(eq + 1));
@@ -329,13 +316,13 @@ const char* parse_via_value(const char* s, u32 b, u32 e, Via& v) {
         return "no transport";
     v.transport = Span(tb, p - tb);
     std::string_view t(s + tb, p - tb);
-    v.transport_id = icase_eq(t, "UDP")    ? Transport::udp
-                     : icase_eq(t, "TCP")  ? Transport::tcp
-                     : icase_eq(t, "TLS")  ? Transport::tls
-                     : icase_eq(t, "SCTP") ? Transport::sctp
-                     : icase_eq(t, "WS")   ? Transport::ws
-                     : icase_eq(t, "WSS")  ? Transport::wss
-                                           : Transport::other;
+    v.transport_id = equals_icase(t, "UDP")    ? Transport::udp
+                     : equals_icase(t, "TCP")  ? Transport::tcp
+                     : equals_icase(t, "TLS")  ? Transport::tls
+                     : equals_icase(t, "SCTP") ? Transport::sctp
+                     : equals_icase(t, "WS")   ? Transport::ws
+                     : equals_icase(t, "WSS")  ? Transport::wss
+                                               : Transport::other;
     u32 hb = skip_lws(s, p, e);
     if (hb == p)
         return "no whitespace before sent-by";
@@ -474,7 +461,7 @@ bool Scanner::start_line(u32 b, u32 e) {
         return set_error(fail(scan_error::BAD_START_LINE, "two SP after the method", ub));
     u32 vb = ue + 1;
     std::string_view version(s + vb, e - vb);
-    if (!icase_eq(version, "SIP/2.0")) {
+    if (!equals_icase(version, "SIP/2.0")) {
         bool looks_like_version = starts_with_icase(version, "SIP/") &&
                                   version.find_first_of(" \t") == std::string_view::npos;
         if (looks_like_version)
@@ -867,7 +854,7 @@ std::string_view method_name(Method m) {
 HeaderId header_id(std::string_view n) {
     switch (n.size()) {
     case 1:
-        switch (lower(n[0])) {
+        switch (ascii_lower(n[0])) {
         case 'a':
             return HeaderId::accept_contact;
         case 'b':
@@ -912,65 +899,66 @@ HeaderId header_id(std::string_view n) {
             return HeaderId::other;
         }
     case 2:
-        return icase_eq(n, "To") ? HeaderId::to : HeaderId::other;
+        return equals_icase(n, "To") ? HeaderId::to : HeaderId::other;
     case 3:
-        return icase_eq(n, "Via") ? HeaderId::via : HeaderId::other;
+        return equals_icase(n, "Via") ? HeaderId::via : HeaderId::other;
     case 4:
-        if (icase_eq(n, "CSeq"))
+        if (equals_icase(n, "CSeq"))
             return HeaderId::cseq;
-        if (icase_eq(n, "From"))
+        if (equals_icase(n, "From"))
             return HeaderId::from;
         return HeaderId::other;
     case 5:
-        if (icase_eq(n, "Route"))
+        if (equals_icase(n, "Route"))
             return HeaderId::route;
-        if (icase_eq(n, "Event"))
+        if (equals_icase(n, "Event"))
             return HeaderId::event;
         return HeaderId::other;
     case 7:
-        if (icase_eq(n, "Call-ID"))
+        if (equals_icase(n, "Call-ID"))
             return HeaderId::call_id;
-        if (icase_eq(n, "Contact"))
+        if (equals_icase(n, "Contact"))
             return HeaderId::contact;
-        if (icase_eq(n, "Subject"))
+        if (equals_icase(n, "Subject"))
             return HeaderId::subject;
         return HeaderId::other;
     case 8:
-        if (icase_eq(n, "Identity"))
+        if (equals_icase(n, "Identity"))
             return HeaderId::identity;
-        if (icase_eq(n, "Refer-To"))
+        if (equals_icase(n, "Refer-To"))
             return HeaderId::refer_to;
         return HeaderId::other;
     case 9:
-        return icase_eq(n, "Supported") ? HeaderId::supported : HeaderId::other;
+        return equals_icase(n, "Supported") ? HeaderId::supported : HeaderId::other;
     case 11:
-        return icase_eq(n, "Referred-By") ? HeaderId::referred_by : HeaderId::other;
+        return equals_icase(n, "Referred-By") ? HeaderId::referred_by : HeaderId::other;
     case 12:
-        if (icase_eq(n, "Record-Route"))
+        if (equals_icase(n, "Record-Route"))
             return HeaderId::record_route;
-        if (icase_eq(n, "Max-Forwards"))
+        if (equals_icase(n, "Max-Forwards"))
             return HeaderId::max_forwards;
-        if (icase_eq(n, "Content-Type"))
+        if (equals_icase(n, "Content-Type"))
             return HeaderId::content_type;
-        if (icase_eq(n, "Allow-Events"))
+        if (equals_icase(n, "Allow-Events"))
             return HeaderId::allow_events;
         return HeaderId::other;
     case 13:
-        return icase_eq(n, "Identity-Info") ? HeaderId::identity_info : HeaderId::other;
+        return equals_icase(n, "Identity-Info") ? HeaderId::identity_info : HeaderId::other;
     case 14:
-        if (icase_eq(n, "Content-Length"))
+        if (equals_icase(n, "Content-Length"))
             return HeaderId::content_length;
-        if (icase_eq(n, "Accept-Contact"))
+        if (equals_icase(n, "Accept-Contact"))
             return HeaderId::accept_contact;
-        if (icase_eq(n, "Reject-Contact"))
+        if (equals_icase(n, "Reject-Contact"))
             return HeaderId::reject_contact;
         return HeaderId::other;
     case 15:
-        return icase_eq(n, "Session-Expires") ? HeaderId::session_expires : HeaderId::other;
+        return equals_icase(n, "Session-Expires") ? HeaderId::session_expires : HeaderId::other;
     case 16:
-        return icase_eq(n, "Content-Encoding") ? HeaderId::content_encoding : HeaderId::other;
+        return equals_icase(n, "Content-Encoding") ? HeaderId::content_encoding : HeaderId::other;
     case 19:
-        return icase_eq(n, "Request-Disposition") ? HeaderId::request_disposition : HeaderId::other;
+        return equals_icase(n, "Request-Disposition") ? HeaderId::request_disposition
+                                                      : HeaderId::other;
     default:
         return HeaderId::other;
     }
