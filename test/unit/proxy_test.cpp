@@ -1,5 +1,6 @@
 // The stateless proxy's edits, checked on the bytes it produces (re-scanned).
 #include "sip/farm_tags.hpp"
+#include "sip/osip.hpp"
 #include "sip/proxy.hpp"
 #include "sip/scanner.hpp"
 
@@ -267,6 +268,43 @@ BOOST_AUTO_TEST_CASE(probe_detection) {
     BOOST_TEST(is_probe(probe, m));
     BOOST_TEST(header_value(probe, m, "x-farm-reply-from") == "f3");
     BOOST_TEST(!is_probe(INVITE, must_scan(INVITE)));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// Differential: what the proxy produces, read by libosip2, says the same as
+// what our scanner says (requests forwarded both ways, responses, replies).
+BOOST_AUTO_TEST_SUITE(sip_proxy_vs_osip)
+
+BOOST_AUTO_TEST_CASE(forwarded_and_built_messages_parse_in_libosip2) {
+    auto check = [](const std::string& bytes) {
+        auto ours = scan(bytes);
+        BOOST_REQUIRE(ours.ok());
+        auto theirs = osip_parse(bytes);
+        BOOST_REQUIRE_MESSAGE(theirs.ok(), (theirs.ok() ? "" : theirs.error().message) << "\n"
+                                                                                       << bytes);
+        BOOST_TEST(theirs->call_id().value_or("") == std::string(ours->call_id.in(bytes)));
+        BOOST_TEST(theirs->cseq_number().value_or(0) == ours->cseq);
+        BOOST_TEST(theirs->via_count() == ours->via_count);
+        BOOST_TEST(theirs->top_via_branch().value_or("") ==
+                   std::string(ours->via[0].branch.in(bytes)));
+        if (ours->is_request())
+            BOOST_TEST(theirs->max_forwards() == ours->max_forwards);
+        else
+            BOOST_TEST(theirs->status_code() == ours->status);
+    };
+    auto msg = must_scan(INVITE);
+    auto to_proc = forward_to_processor(INVITE, msg, addr("198.51.100.10:40312"),
+                                        addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(to_proc.ok());
+    check(to_proc->bytes);
+    auto out = forward_from_processor(INVITE, msg, ctx());
+    BOOST_REQUIRE(out.ok());
+    check(out->bytes);
+    check(make_reply(INVITE, msg, addr("198.51.100.10:40312"), 483, "Too Many Hops", "t1").bytes);
+    check(make_reply(INVITE, msg, addr("198.51.100.10:40312"), 200, "OK", "t2",
+                     {"X-Farm-Answered-By: f2", "X-Farm-Digest: 00ff"})
+              .bytes);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
