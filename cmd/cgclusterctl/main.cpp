@@ -3,6 +3,7 @@
 // which asks the running daemons for their counters; the membership,
 // placement and routing subcommands come with the cluster agent.
 #include "check.hpp"
+#include "members.hpp"
 #include "stats.hpp"
 
 #include "config/config.hpp"
@@ -52,6 +53,18 @@ int main(int argc, char** argv) {
         "check", "validate the config: media ranges, WAN IP settings, modes, port capacity");
 
     auto* stats_cmd = app.add_subcommand("stats", "counters of every member's daemons");
+    auto* members_cmd =
+        app.add_subcommand("members", "every member: role, state, effective modes, address, load");
+    std::string member_id;
+    auto* drain_cmd = app.add_subcommand("drain", "take member ID out of new work");
+    drain_cmd->add_option("ID", member_id, "member id")->required();
+    auto* undrain_cmd = app.add_subcommand("undrain", "put member ID back into new work");
+    undrain_cmd->add_option("ID", member_id, "member id")->required();
+    auto* set_cmd = app.add_subcommand("set", "change a member's sip_farm, call_legs or signals");
+    std::vector<std::string> assignments;
+    set_cmd->add_option("ID", member_id, "member id")->required();
+    set_cmd->add_option("KEY=VALUE", assignments, "sip_farm=..., call_legs=..., signals=...")
+        ->required();
     int timeout_ms = 2000;
     app.add_option("--timeout", timeout_ms, "milliseconds to wait for each daemon")
         ->capture_default_str()
@@ -74,6 +87,51 @@ int main(int argc, char** argv) {
             return EXIT_USAGE;
         }
         return ctl::run_check(*cfg, json_output, std::cout);
+    }
+    auto timeout_of = [&] {
+        return std::chrono::milliseconds(timeout_ms);
+    };
+    std::string direct = socket_path.empty() ? connect_to : socket_path;
+    if (!socket_path.empty() && socket_path.find('/') == std::string::npos)
+        direct = "./" + socket_path;
+    if (members_cmd->parsed()) {
+        std::optional<config::ClusterConfig> c;
+        if (cfg)
+            c = cfg.value();
+        return ctl::run_membership_op(c, direct, "members", json::Json::object(), json_output,
+                                      timeout_of(), std::cout, std::cerr);
+    }
+    if (drain_cmd->parsed() || undrain_cmd->parsed() || set_cmd->parsed()) {
+        // A member changes its own state: talk to that member.
+        std::string target = direct;
+        if (target.empty()) {
+            if (!cfg) {
+                std::cerr << "cgclusterctl: " << cfg.error().message << '\n';
+                return EXIT_USAGE;
+            }
+            const auto* m = cfg->find(member_id);
+            if (!m) {
+                std::cerr << "cgclusterctl: no member '" << member_id << "' in " << cfg->path
+                          << '\n';
+                return EXIT_USAGE;
+            }
+            target = m->control;
+        }
+        auto args = json::Json::object();
+        std::string op = drain_cmd->parsed() ? "drain" : undrain_cmd->parsed() ? "undrain" : "set";
+        for (const auto& a : assignments) {
+            auto eq = a.find('=');
+            std::string key = a.substr(0, eq);
+            if (eq == std::string::npos ||
+                (key != "sip_farm" && key != "call_legs" && key != "signals")) {
+                std::cerr << "cgclusterctl: set: '" << a
+                          << "': expected sip_farm=..., call_legs=... or signals=...\n";
+                return EXIT_USAGE;
+            }
+            args.set(key.c_str(), a.substr(eq + 1));
+        }
+        return ctl::run_membership_op(std::nullopt, target, op, std::move(args), json_output,
+                                      timeout_of(), std::cout, std::cerr);
     }
     if (stats_cmd->parsed()) {
         auto timeout = std::chrono::milliseconds(timeout_ms);

@@ -56,6 +56,21 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
         return st;
     m_settings = std::move(settings.value());
     m_id = me.id;
+    auto now = std::chrono::steady_clock::now();
+    if (!m_membership) {
+        // A restart is a new incarnation: the wall clock in ms.
+        auto inc = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+        m_membership.emplace(cfg, me.id, static_cast<uint64_t>(inc), now);
+    } else {
+        m_membership->reconfigure(cfg);
+    }
+    m_heartbeat_period = std::chrono::milliseconds(cfg.cluster.heartbeat_ms);
+    m_heartbeat =
+        std::make_unique<ev::Ticker>(m_loop, m_heartbeat_period, [this] { on_heartbeat_timer(); });
+    apply_view();
+    send_heartbeats();
     log::info("farm", "routing",
               {{"member", m_id},
                {"farm_member", m_settings.view.self_farm_member ? "yes" : "no"},
@@ -96,6 +111,131 @@ void FarmService::on_datagram(Socket& s, const net::Datagram& d) {
     handle(d.bytes, a);
 }
 
+void FarmService::apply_view() {
+    sip::FarmView view = m_membership->farm_view();
+    if (view == m_settings.view)
+        return;
+    std::string states;
+    for (const auto& m : m_membership->members())
+        states +=
+            (states.empty() ? "" : ",") + m.id + ":" + std::string(cluster::to_string(m.state));
+    log::info("farm", "view",
+              {{"epoch", std::to_string(view.epoch)},
+               {"members", states},
+               {"farm_member", view.self_farm_member ? "yes" : "no"},
+               {"relay", view.self_relay ? "yes" : "no"}});
+    m_settings.view = std::move(view);
+}
+
+void FarmService::on_heartbeat_timer() {
+    if (m_membership->tick(std::chrono::steady_clock::now()))
+        apply_view();
+    send_heartbeats();
+}
+
+void FarmService::send_heartbeats() {
+    Socket* link = m_sockets.first(SocketKind::farm_link, m_settings.farm_link.family());
+    if (!link)
+        return;
+    sip::FarmEnvelope env;
+    env.flags = sip::FARM_FLAG_HEARTBEAT;
+    env.source = m_settings.farm_link;
+    env.destination = m_settings.farm_link;
+    env.receiver = m_id;
+    env.sender = m_id;
+    std::string payload = cluster::encode_heartbeat(m_membership->self_heartbeat());
+    std::string wire = sip::encode_farm_packet(env, payload, m_settings.secret);
+    for (const auto& [id, addr] : m_settings.peers) {
+        if (id == m_id || addr.family() != link->addr.family())
+            continue;
+        // A peer that is not running answers with ICMP; nothing to do about it.
+        if (net::send_datagram(link->fd.get(), wire, addr))
+            ++m_heartbeats_out;
+    }
+}
+
+void FarmService::on_peer_heartbeat(std::string_view payload, const std::string& peer) {
+    Arrival a;
+    a.origin = sip::Origin::farm_link;
+    auto hb = cluster::decode_heartbeat(payload);
+    if (!hb) {
+        drop(hb.error().code, a, hb.error().message);
+        return;
+    }
+    if (hb->id != peer) {
+        drop("heartbeat_impostor", a, hb->id + " from " + peer + "'s address");
+        return;
+    }
+    ++m_heartbeats_in;
+    bool changed = false;
+    m_membership->on_heartbeat(*hb, std::chrono::steady_clock::now(), &changed);
+    if (changed)
+        apply_view();
+}
+
+void FarmService::drain(std::function<void()> done) {
+    // Tell the others at once: new Call-IDs go elsewhere from now on.
+    if (m_membership && m_membership->set_draining(true))
+        apply_view();
+    send_heartbeats();
+    done();
+}
+
+void FarmService::register_ops(json::ControlServer& server) {
+    server.on("members", [this](const json::Request&, const json::Peer&, json::Reply reply) {
+        reply(m_membership->to_json());
+    });
+    auto drain_op = [this](bool draining) {
+        return [this, draining](const json::Request&, const json::Peer&, json::Reply reply) {
+            if (m_membership->set_draining(draining))
+                apply_view();
+            send_heartbeats();
+            log::info("farm", draining ? "draining" : "undrained", {{"member", m_id}});
+            reply(m_membership->to_json());
+        };
+    };
+    server.on("drain", drain_op(true));
+    server.on("undrain", drain_op(false));
+    server.on("set", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
+        std::optional<config::SipFarm> sip_farm;
+        std::optional<config::Placement> call_legs, signals;
+        bool any = false;
+        for (const char* key : {"sip_farm", "call_legs", "signals"}) {
+            auto v = req.body[key];
+            if (!v)
+                continue;
+            auto text = v.as_string();
+            bool ok = false;
+            if (text && std::string_view(key) == "sip_farm") {
+                sip_farm = config::parse_sip_farm(*text);
+                ok = sip_farm.has_value();
+            } else if (text && std::string_view(key) == "call_legs") {
+                call_legs = config::parse_placement(*text);
+                ok = call_legs.has_value();
+            } else if (text) {
+                signals = config::parse_placement(*text);
+                ok = signals.has_value();
+            }
+            if (!ok) {
+                reply(make_error("bad_request", std::string("\"") + key +
+                                                    "\": sip_farm is member|disabled|relay|auto; "
+                                                    "call_legs and signals are locally|"
+                                                    "locally-for-others|remotely|auto"));
+                return;
+            }
+            any = true;
+        }
+        if (!any) {
+            reply(make_error("bad_request", "set needs sip_farm, call_legs or signals"));
+            return;
+        }
+        if (m_membership->set_modes(sip_farm, call_legs, signals))
+            apply_view();
+        send_heartbeats();
+        reply(m_membership->to_json());
+    });
+}
+
 void FarmService::on_farm_link(const net::Datagram& d) {
     Arrival a;
     a.origin = sip::Origin::farm_link;
@@ -109,6 +249,10 @@ void FarmService::on_farm_link(const net::Datagram& d) {
     auto packet = sip::decode_farm_packet(d.bytes, m_settings.secret);
     if (!packet) {
         drop(packet.error().code, a, packet.error().message);
+        return;
+    }
+    if (packet->envelope.flags & sip::FARM_FLAG_HEARTBEAT) {
+        on_peer_heartbeat(packet->payload, *peer);
         return;
     }
     ++m_relayed_in;
@@ -347,6 +491,9 @@ json::Json FarmService::stats() const {
         .set("to_processor", static_cast<long long>(m_to_processor))
         .set("to_outside", static_cast<long long>(m_to_outside))
         .set("replies", static_cast<long long>(m_replies))
+        .set("heartbeats_in", static_cast<long long>(m_heartbeats_in))
+        .set("heartbeats_out", static_cast<long long>(m_heartbeats_out))
+        .set("epoch", static_cast<long long>(m_settings.view.epoch))
         .set("dropped", static_cast<long long>(dropped))
         .set("relayed_to", by(m_relayed_out))
         .set("routed_by", by(m_routed))

@@ -7,6 +7,7 @@
 
 #include "base/log.hpp"
 #include "cluster/farm_settings.hpp"
+#include "cluster/membership.hpp"
 #include "daemon/daemon.hpp"
 #include "sip/farm_link.hpp"
 #include "sip/scanner.hpp"
@@ -25,8 +26,9 @@ public:
 
     Status start(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
     Status reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
-    void drain(std::function<void()> done) override { done(); }
+    void drain(std::function<void()> done) override;
     json::Json stats() const override;
+    void register_ops(json::ControlServer& server) override;
 
 private:
     // Where a datagram came from, as the member that first received it saw it.
@@ -38,6 +40,12 @@ private:
     };
 
     void on_datagram(Socket& s, const net::Datagram& d);
+    // Membership: send our heartbeat to every peer, take theirs, and route
+    // by the view they make.
+    void on_heartbeat_timer();
+    void send_heartbeats();
+    void on_peer_heartbeat(std::string_view payload, const std::string& peer);
+    void apply_view();
     void on_farm_link(const net::Datagram& d);
     void handle(std::string_view bytes, const Arrival& a);
     void relay(std::string_view bytes, const Arrival& a, const std::string& member, uint8_t flags);
@@ -55,6 +63,11 @@ private:
     SocketSet m_sockets;
     cluster::FarmSettings m_settings;
     std::string m_id;
+    std::optional<cluster::Membership> m_membership;
+    std::unique_ptr<ev::Ticker> m_heartbeat;
+    std::chrono::milliseconds m_heartbeat_period{200};
+    uint64_t m_heartbeats_in = 0;
+    uint64_t m_heartbeats_out = 0;
 
     // Counters: what happened to the datagrams.
     uint64_t m_received = 0;

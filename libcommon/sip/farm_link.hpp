@@ -28,6 +28,8 @@ inline constexpr uint8_t FARM_LINK_MAX_HOPS = 2;
 enum : uint8_t {
     // A Relay backend's request for a Member to send out on its behalf.
     FARM_FLAG_OUTBOUND = 1,
+    // Not SIP: the sender's heartbeat (cluster/membership.hpp), as JSON.
+    FARM_FLAG_HEARTBEAT = 2,
 };
 
 struct FarmEnvelope {

@@ -18,6 +18,8 @@
 
 #include <openssl/evp.h>
 
+#include <signal.h>
+
 #include <memory>
 #include <thread>
 
@@ -45,6 +47,31 @@ struct Farm {
                 std::make_unique<UdpPeer>(m.address + ":" + std::to_string(m.processor_port)));
             lab.start("sipfarmd", m.id);
         }
+        for (size_t i = 0; i < lab.cluster.members.size(); ++i)
+            BOOST_REQUIRE_MESSAGE(wait_all_up(i),
+                                  lab.cluster.members[i].id << " never saw every member up");
+    }
+    json::Json call(size_t i, const char* op) {
+        auto c = json::ControlClient::connect(
+            lab.cluster.control(lab.dir, lab.cluster.members[i].id), scaled(2000ms));
+        BOOST_REQUIRE(c.ok());
+        auto r = c->call(op, json::Json::object(), scaled(2000ms));
+        BOOST_REQUIRE(r.ok());
+        return r.value();
+    }
+    // Heartbeats bring every member up in every view (bounded wait).
+    bool wait_all_up(size_t i) {
+        auto deadline = std::chrono::steady_clock::now() + scaled(5000ms);
+        while (std::chrono::steady_clock::now() < deadline) {
+            auto members = call(i, "members")["members"];
+            size_t up = 0;
+            for (size_t k = 0; k < members.size(); ++k)
+                up += members.at(k)["state"].as_string() == std::string("up") ? 1 : 0;
+            if (up == members.size())
+                return true;
+            std::this_thread::sleep_for(20ms);
+        }
+        return false;
     }
     size_t index(const std::string& id) const { return static_cast<size_t>(id[1] - '1'); }
     std::string sip(size_t i) const {
@@ -273,6 +300,83 @@ BOOST_AUTO_TEST_CASE(bad_input_is_counted_and_the_farm_goes_on) {
         BOOST_TEST(p->running());
         BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
     }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(farm_membership)
+
+BOOST_AUTO_TEST_CASE(a_killed_member_is_down_within_dead_after_plus_a_heartbeat) {
+    Farm f;
+    // f3 dies without a word.
+    auto& f3 = *f.lab.processes[2];
+    auto killed = std::chrono::steady_clock::now();
+    f3.signal(SIGKILL);
+    BOOST_REQUIRE(f3.wait_exit().has_value());
+    std::chrono::milliseconds detected{-1};
+    auto deadline = killed + scaled(5000ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto members = f.call(0, "members")["members"];
+        if (members.at(2)["state"].as_string() == std::string("down")) {
+            detected = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::chrono::steady_clock::now() - killed);
+            break;
+        }
+        std::this_thread::sleep_for(10ms);
+    }
+    BOOST_TEST_MESSAGE("dead member detected after " << detected.count() << " ms");
+    BOOST_TEST(detected.count() >= 0);
+    // dead_after_ms 1000 + heartbeat_ms 200, with room for a slow machine.
+    BOOST_TEST(detected <= scaled(1200ms) + 300ms);
+    // New calls now meet on f1 and f2 only, from any member still up.
+    for (int i = 0; i < 6; ++i) {
+        std::string cid = "after-death-" + std::to_string(i);
+        std::string client = f.client.address().str();
+        f.client.send(f.sip(static_cast<size_t>(i % 2)),
+                      request("INVITE", cid, 1, client, "z9hG4bK" + cid));
+        bool arrived = false;
+        for (size_t p = 0; p < 2 && !arrived; ++p)
+            arrived = f.processors[p]->recv(500ms).has_value();
+        BOOST_TEST(arrived, cid);
+    }
+    BOOST_TEST(!f.processors[2]->recv(100ms).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(drain_moves_new_calls_and_undrain_brings_them_back) {
+    Farm f;
+    std::string cfg = f.lab.config();
+    auto drain = run({bin_path("cgclusterctl"), "--config", cfg, "drain", "f2"});
+    BOOST_REQUIRE_MESSAGE(drain.status == 0, drain.err);
+    // Within two heartbeats every member sees it.
+    auto deadline = std::chrono::steady_clock::now() + scaled(400ms) + 200ms;
+    bool seen = false;
+    while (!seen && std::chrono::steady_clock::now() < deadline) {
+        seen =
+            f.call(0, "members")["members"].at(1)["state"].as_string() == std::string("draining") &&
+            f.call(2, "members")["members"].at(1)["state"].as_string() == std::string("draining");
+        if (!seen)
+            std::this_thread::sleep_for(10ms);
+    }
+    BOOST_TEST(seen);
+    // New Call-IDs never go to f2's processor; f2 itself still relays them.
+    std::string client = f.client.address().str();
+    for (int i = 0; i < 9; ++i) {
+        std::string cid = "drained-" + std::to_string(i);
+        f.client.send(f.sip(1), request("INVITE", cid, 1, client, "z9hG4bK" + cid));
+        bool arrived =
+            f.processors[0]->recv(300ms).has_value() || f.processors[2]->recv(300ms).has_value();
+        BOOST_TEST(arrived, cid);
+    }
+    BOOST_TEST(!f.processors[1]->recv(100ms).has_value());
+    auto members = run({bin_path("cgclusterctl"), "--config", cfg, "--json", "members"});
+    BOOST_TEST(members.out.find("\"draining\"") != std::string::npos, members.out);
+    BOOST_TEST(run({bin_path("cgclusterctl"), "--config", cfg, "undrain", "f2"}).status == 0);
+    BOOST_TEST(
+        run({bin_path("cgclusterctl"), "--config", cfg, "set", "f2", "sip_farm=boss"}).status == 2);
+    auto set = run(
+        {bin_path("cgclusterctl"), "--config", cfg, "--json", "set", "f3", "call_legs=locally"});
+    BOOST_TEST(set.status == 0, set.err);
+    BOOST_TEST(set.out.find("\"call_legs\":\"locally\"") != std::string::npos, set.out);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -103,6 +103,18 @@ for m in f1 f2 f3 b1; do
     [ -S "$work/$m.sock" ] || { echo "farm_lab: sipfarmd $m did not start:"; cat "$work/$m.log"; exit 1; }
 done
 
+# Heartbeats on the farm link: every member sees every member up (bounded).
+for m in f1 f2 f3 b1; do
+    up=0
+    for _ in $(seq "$(($(sec 5) * 20))"); do
+        up=$("$bin/cgclusterctl" --socket "$work/$m.sock" --json members 2>/dev/null | grep -o '"state":"up"' | wc -l)
+        [ "$up" = 4 ] && break
+        sleep 0.05
+    done
+    [ "$up" = 4 ] || { echo "farm_lab: $m sees $up of 4 members up:"; "$bin/cgclusterctl" --socket "$work/$m.sock" members; exit 1; }
+done
+[ "$mode" = demo ] && { echo "Membership as f1 sees it:"; "$bin/cgclusterctl" --socket "$work/f1.sock" members | sed 's/^/  /'; }
+
 # SIPp UAS: the processors (one per frontend), or the callee in the client.
 uas_pids=""
 start_uas() { # NODE IP PORT NAME
