@@ -71,11 +71,9 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
         std::make_unique<ev::Ticker>(m_loop, m_heartbeat_period, [this] { on_heartbeat_timer(); });
     apply_view();
     send_heartbeats();
-    log::info("farm", "routing",
+    // The view itself is logged by apply_view().
+    log::info("farm", "processor",
               {{"member", m_id},
-               {"farm_member", m_settings.view.self_farm_member ? "yes" : "no"},
-               {"relay", m_settings.view.self_relay ? "yes" : "no"},
-               {"members", std::to_string(m_settings.view.members.size())},
                {"processor", m_settings.processor ? m_settings.processor->str() : "none"}});
     return {};
 }
@@ -310,7 +308,7 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         return;
     case sip::Decision::Kind::local:
         count(m_routed, d.reason);
-        process_local(bytes, msg, a);
+        process_local(bytes, msg, a, facts.probe);
         return;
     }
 }
@@ -338,7 +336,8 @@ void FarmService::relay(std::string_view bytes, const Arrival& a, const std::str
     count(m_relayed_out, member);
 }
 
-void FarmService::process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a) {
+void FarmService::process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
+                                bool probe) {
     ++m_processed;
     if (!msg.is_request()) {
         auto out = sip::forward_response(bytes, msg);
@@ -364,7 +363,7 @@ void FarmService::process_local(std::string_view bytes, const sip::Message& msg,
         send_out(*out);
         return;
     }
-    if (sip::is_probe(bytes, msg)) {
+    if (probe) {
         answer_probe(bytes, msg, a);
         return;
     }

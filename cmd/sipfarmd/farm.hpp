@@ -49,7 +49,9 @@ private:
     void on_farm_link(const net::Datagram& d);
     void handle(std::string_view bytes, const Arrival& a);
     void relay(std::string_view bytes, const Arrival& a, const std::string& member, uint8_t flags);
-    void process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a);
+    // `probe`: an lbcheck probe, as handle() found when it routed it.
+    void process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
+                       bool probe);
     void answer_probe(std::string_view bytes, const sip::Message& msg, const Arrival& a);
     void reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,
                std::string_view reason);
