@@ -111,8 +111,19 @@ void FarmService::on_datagram(Socket& s, const net::Datagram& d) {
 
 void FarmService::apply_view() {
     sip::FarmView view = m_membership->farm_view();
+    view.previous = m_settings.view.previous;
     if (view == m_settings.view)
         return;
+    auto now = std::chrono::steady_clock::now();
+    if (m_first_view) {
+        // New to the others: until they have routed with us for the grace,
+        // their calls in progress may hash to us now.
+        m_history.replaced(cluster::without_member(view.members, m_id), view.members, now);
+        m_first_view = false;
+    } else {
+        m_history.replaced(m_settings.view.members, view.members, now);
+    }
+    view.previous = m_history.views();
     std::string states;
     for (const auto& m : m_membership->members())
         states +=
@@ -120,14 +131,19 @@ void FarmService::apply_view() {
     log::info("farm", "view",
               {{"epoch", std::to_string(view.epoch)},
                {"members", states},
+               {"handoff_views", std::to_string(view.previous.size())},
                {"farm_member", view.self_farm_member ? "yes" : "no"},
                {"relay", view.self_relay ? "yes" : "no"}});
     m_settings.view = std::move(view);
 }
 
 void FarmService::on_heartbeat_timer() {
-    if (m_membership->tick(std::chrono::steady_clock::now()))
+    auto now = std::chrono::steady_clock::now();
+    if (m_membership->tick(now))
         apply_view();
+    m_recent.expire(now);
+    if (m_history.expire(now))
+        m_settings.view.previous = m_history.views();
     send_heartbeats();
 }
 
@@ -294,6 +310,9 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
     facts.request_uri = msg.request_uri.in(bytes);
     facts.call_id = msg.call_id.in(bytes);
     facts.probe = sip::is_probe(bytes, msg);
+    facts.hops = a.envelope ? a.envelope->hops : 0;
+    if (facts.is_request)
+        facts.known_call_id = m_recent.knows(facts.call_id, std::chrono::steady_clock::now());
     if (facts.probe)
         facts.reply_from = sip::header_value(bytes, msg, "X-Farm-Reply-From");
 
@@ -371,6 +390,9 @@ void FarmService::process_local(std::string_view bytes, const sip::Message& msg,
         drop("no_processor", a);
         return;
     }
+    // The transaction lives here now: its other requests stay here while
+    // the view changes (the hand-off).
+    m_recent.note(msg.call_id.in(bytes), std::chrono::steady_clock::now());
     auto out =
         sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor, m_settings.proxy);
     if (!out) {
@@ -493,6 +515,8 @@ json::Json FarmService::stats() const {
         .set("heartbeats_in", static_cast<long long>(m_heartbeats_in))
         .set("heartbeats_out", static_cast<long long>(m_heartbeats_out))
         .set("epoch", static_cast<long long>(m_settings.view.epoch))
+        .set("recent_call_ids", static_cast<long long>(m_recent.size()))
+        .set("handoff_views", static_cast<long long>(m_settings.view.previous.size()))
         .set("dropped", static_cast<long long>(dropped))
         .set("relayed_to", by(m_relayed_out))
         .set("routed_by", by(m_routed))

@@ -7,6 +7,7 @@
 
 #include "base/log.hpp"
 #include "cluster/farm_settings.hpp"
+#include "cluster/handoff.hpp"
 #include "cluster/membership.hpp"
 #include "daemon/daemon.hpp"
 #include "sip/farm_link.hpp"
@@ -70,6 +71,11 @@ private:
     std::chrono::milliseconds m_heartbeat_period{200};
     uint64_t m_heartbeats_in = 0;
     uint64_t m_heartbeats_out = 0;
+    // The hand-off (sip/route.hpp): Call-IDs processed here lately, and the
+    // views routed by lately.
+    cluster::RecentCalls m_recent;
+    cluster::ViewHistory m_history;
+    bool m_first_view = true;
 
     // Counters: what happened to the datagrams.
     uint64_t m_received = 0;

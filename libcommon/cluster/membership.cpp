@@ -69,10 +69,17 @@ Membership::Membership(const config::ClusterConfig& cfg, std::string self, uint6
     : m_self(std::move(self))
     , m_dead_after(cfg.cluster.dead_after_ms) {
     reconfigure(cfg);
+    // Presumed up, as if heard just now: the others are most likely running
+    // (this member restarts into a live cluster far more often than the
+    // whole cluster starts), and routing as they do from the first packet
+    // keeps their calls where they are. One not heard for dead_after_ms goes
+    // down as usual.
+    for (auto& m : m_members) {
+        m.state = MemberState::up;
+        m.last_heard = now;
+    }
     if (auto* me = find_mut(m_self)) {
-        me->state = MemberState::up;
         me->heard = true;
-        me->last_heard = now;
         me->incarnation = incarnation;
     }
     m_signature = routing_signature();
@@ -275,6 +282,7 @@ json::Json Membership::to_json() const {
                         .set("id", m.id)
                         .set("role", config::to_string(m.role))
                         .set("state", to_string(m.state))
+                        .set("heard", m.heard)
                         .set("sip_farm", config::to_string(eff[i].sip_farm))
                         .set("call_legs", config::to_string(eff[i].call_legs))
                         .set("signals", config::to_string(eff[i].signals))

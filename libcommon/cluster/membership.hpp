@@ -60,7 +60,8 @@ struct MemberStatus {
 
 class Membership {
 public:
-    // Every configured member starts down but this one, until it is heard.
+    // Every configured member starts up, presumed so until dead_after_ms
+    // passes without a heartbeat from it (see the constructor).
     Membership(const config::ClusterConfig& cfg, std::string self, uint64_t incarnation,
                Clock::time_point now);
 
@@ -79,7 +80,8 @@ public:
     void set_load(uint32_t load);
     Heartbeat self_heartbeat();
 
-    // A new config (SIGHUP): members added start down, removed ones go,
+    // A new config (SIGHUP): members added start down until heard (they
+    // are likely not running yet), removed ones go,
     // kept ones keep what was heard. This member's configured modes are
     // taken from the file again.
     void reconfigure(const config::ClusterConfig& cfg);

@@ -28,6 +28,23 @@ Decision to_owner(std::string_view owner, std::string_view why, Origin origin,
     return {Decision::Kind::relay, std::string(owner), why};
 }
 
+// A request without our Route tag that another member relayed here: it
+// routed it by its view (the Call-ID's owner, or its previous owner during a
+// hand-off). Keep it if the Call-ID is in progress here or our view agrees;
+// otherwise pass it once more to the owner by our view.
+Decision relayed_request(const PacketFacts& p, const FarmView& view) {
+    if (p.probe && p.reply_from == view.self)
+        return local(view.self, "reply_from");
+    if (p.known_call_id)
+        return local(view.self, "known_call_id");
+    if (p.hops >= MAX_FARM_HOPS || !view.self_farm_member)
+        return local(view.self, "relayed");
+    std::string owner = rendezvous_owner(p.call_id, view);
+    if (owner.empty() || owner == view.self)
+        return local(view.self, "relayed");
+    return {Decision::Kind::relay, owner, "handoff_passed"};
+}
+
 } // namespace
 
 const FarmView::Member* FarmView::find(std::string_view id) const {
@@ -37,11 +54,12 @@ const FarmView::Member* FarmView::find(std::string_view id) const {
     return nullptr;
 }
 
-std::string rendezvous_owner(std::string_view call_id, const FarmView& view) {
+std::string rendezvous_owner(std::string_view call_id,
+                             const std::vector<FarmView::Member>& members) {
     const FarmView::Member* best = nullptr;
     uint64_t best_score = 0;
     uint64_t key = stable_hash(call_id);
-    for (const auto& m : view.members) {
+    for (const auto& m : members) {
         if (!m.farm_member || !m.alive || m.draining)
             continue;
         uint64_t score = stable_hash(m.id, key);
@@ -82,9 +100,8 @@ Decision route(const PacketFacts& p, Origin origin, const FarmView& view) {
     if (tagged)
         return to_owner(*tagged, "route_tag", origin, view);
 
-    // A relayed request was routed by the relaying member: do not second-guess.
     if (origin == Origin::farm_link)
-        return local(view.self, "relayed");
+        return relayed_request(p, view);
 
     // 4. Probes may name the member that must answer.
     if (p.probe && !p.reply_from.empty()) {
@@ -93,12 +110,26 @@ Decision route(const PacketFacts& p, Origin origin, const FarmView& view) {
             return to_owner(p.reply_from, "reply_from", origin, view);
     }
 
-    // 5. New requests: the Call-ID's owner among the farm Members.
+    // 5. New requests: the Call-ID's owner among the farm Members, unless
+    // the Call-ID is in progress here or, after a change of the view, may
+    // be in progress on its previous owner.
     if (!view.self_farm_member)
         return local(view.self, "not_farm_member");
+    if (p.known_call_id)
+        return local(view.self, "known_call_id");
     std::string owner = rendezvous_owner(p.call_id, view);
     if (owner.empty())
         return local(view.self, "no_farm_member");
+    for (const auto& before : view.previous) {
+        std::string previous = rendezvous_owner(p.call_id, before);
+        if (previous.empty() || previous == owner)
+            continue;
+        const FarmView::Member* m = view.find(previous);
+        // We would know it if it were ours; a dead member's calls are gone.
+        if (previous == view.self || !m || !m->alive)
+            continue;
+        return {Decision::Kind::relay, previous, "handoff"};
+    }
     return to_owner(owner, "call_id_hash", origin, view);
 }
 

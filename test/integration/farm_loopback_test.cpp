@@ -20,6 +20,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <memory>
 #include <thread>
 
@@ -34,7 +35,9 @@ struct Farm {
     std::vector<std::unique_ptr<UdpPeer>> processors;
     UdpPeer client{"127.0.0.9:0"};
 
-    explicit Farm(const std::string& secret = "") {
+    // `started`: how many of the members run from the start (the others
+    // are configured but started later by the test with start_member()).
+    explicit Farm(const std::string& secret = "", size_t started = 3) {
         for (auto& m : lab.cluster.members)
             m.processor_port = free_port();
         if (!secret.empty()) {
@@ -42,14 +45,20 @@ struct Farm {
             lab.cluster.secret_file = lab.dir.file("farm.key");
         }
         lab.write();
-        for (auto& m : lab.cluster.members) {
+        for (auto& m : lab.cluster.members)
             processors.push_back(
                 std::make_unique<UdpPeer>(m.address + ":" + std::to_string(m.processor_port)));
-            lab.start("sipfarmd", m.id);
-        }
-        for (size_t i = 0; i < lab.cluster.members.size(); ++i)
-            BOOST_REQUIRE_MESSAGE(wait_all_up(i),
-                                  lab.cluster.members[i].id << " never saw every member up");
+        for (size_t i = 0; i < started; ++i)
+            lab.start("sipfarmd", lab.cluster.members[i].id);
+        for (size_t i = 0; i < started; ++i)
+            BOOST_REQUIRE_MESSAGE(wait_states(i, started),
+                                  lab.cluster.members[i].id << " never saw the members up");
+    }
+    void start_member(size_t i) {
+        lab.start("sipfarmd", lab.cluster.members[i].id);
+        for (size_t k = 0; k < lab.processes.size(); ++k)
+            BOOST_REQUIRE_MESSAGE(wait_states(k, lab.processes.size()),
+                                  lab.cluster.members[k].id << " never saw every member up");
     }
     json::Json call(size_t i, const char* op) {
         auto c = json::ControlClient::connect(
@@ -59,15 +68,17 @@ struct Farm {
         BOOST_REQUIRE(r.ok());
         return r.value();
     }
-    // Heartbeats bring every member up in every view (bounded wait).
-    bool wait_all_up(size_t i) {
+    // Heartbeats bring the first `running` members up in member i's view,
+    // and the others down (bounded wait).
+    bool wait_states(size_t i, size_t running) {
         auto deadline = std::chrono::steady_clock::now() + scaled(5000ms);
         while (std::chrono::steady_clock::now() < deadline) {
             auto members = call(i, "members")["members"];
-            size_t up = 0;
+            bool all = true;
             for (size_t k = 0; k < members.size(); ++k)
-                up += members.at(k)["state"].as_string() == std::string("up") ? 1 : 0;
-            if (up == members.size())
+                all = all && members.at(k)["state"].as_string() ==
+                                 std::string(k < running ? "up" : "down");
+            if (all)
                 return true;
             std::this_thread::sleep_for(20ms);
         }
@@ -78,10 +89,12 @@ struct Farm {
         const auto& m = lab.cluster.members[i];
         return m.address + ":" + std::to_string(m.sip_ports[0]);
     }
-    std::string owner(const std::string& call_id) const {
+    // The owner by the view in which the members in `out` are down or draining.
+    std::string owner(const std::string& call_id, std::vector<std::string> out = {}) const {
         sip::FarmView v;
         for (const auto& m : lab.cluster.members)
-            v.members.push_back({m.id, true, true, false});
+            v.members.push_back(
+                {m.id, true, true, std::find(out.begin(), out.end(), m.id) != out.end()});
         return sip::rendezvous_owner(call_id, v);
     }
     json::Json stats(size_t i) {
@@ -377,6 +390,81 @@ BOOST_AUTO_TEST_CASE(drain_moves_new_calls_and_undrain_brings_them_back) {
         {bin_path("cgclusterctl"), "--config", cfg, "--json", "set", "f3", "call_legs=locally"});
     BOOST_TEST(set.status == 0, set.err);
     BOOST_TEST(set.out.find("\"call_legs\":\"locally\"") != std::string::npos, set.out);
+}
+
+// A Call-ID whose owner is `before` while `out` is out of the view, and
+// `after` once it is back.
+std::string moving_call_id(const Farm& f, const std::string& prefix, const std::string& out,
+                           const std::string& before, const std::string& after) {
+    for (int i = 0; i < 2000; ++i) {
+        std::string cid = prefix + std::to_string(i);
+        if (f.owner(cid, {out}) == before && f.owner(cid) == after)
+            return cid;
+    }
+    BOOST_FAIL("no Call-ID moves from " << before << " to " << after);
+    return "";
+}
+
+BOOST_AUTO_TEST_CASE(calls_in_progress_stay_where_they_started_when_a_member_joins) {
+    Farm f("", 2); // f3 configured, not running: down in f1's and f2's views
+    std::string client = f.client.address().str();
+    // A call that f1 takes now and that hashes to f3 once f3 is up.
+    std::string cid = moving_call_id(f, "joining-", "f3", "f1", "f3");
+    std::string invite = request("INVITE", cid, 1, client, "z9hG4bK" + cid);
+    f.client.send(f.sip(1), invite);
+    auto first = f.processors[0]->recv();
+    BOOST_REQUIRE_MESSAGE(first, cid << ": INVITE did not reach f1");
+
+    f.start_member(2);
+    // Retransmissions and the CANCEL, through every member, new one included,
+    // still meet f1, where the transaction is.
+    for (size_t entry : {2, 1, 0}) {
+        f.client.send(f.sip(entry), invite);
+        auto again = f.processors[0]->recv();
+        BOOST_TEST(again.has_value(), cid << " via member " << entry + 1);
+        if (again)
+            BOOST_TEST(again->bytes == first->bytes);
+    }
+    f.client.send(f.sip(2), request("CANCEL", cid, 1, client, "z9hG4bK" + cid));
+    auto cancel = f.processors[0]->recv();
+    BOOST_REQUIRE_MESSAGE(cancel, cid << ": CANCEL did not reach f1");
+    BOOST_TEST((scan_ok(cancel->bytes).method_id == sip::Method::cancel));
+    BOOST_TEST(!f.processors[2]->recv(100ms).has_value());
+    // A new Call-ID that hashes to f3 goes to f3, from any member.
+    std::string fresh = moving_call_id(f, "after-join-", "f3", "f1", "f3");
+    for (size_t entry : {0, 1, 2}) {
+        std::string c = fresh;
+        f.client.send(f.sip(entry), request("INVITE", c, 1, client, "z9hG4bKn" + c));
+        BOOST_TEST(f.processors[2]->recv().has_value(), fresh << " via member " << entry + 1);
+    }
+    auto s = f.stats(1);
+    BOOST_TEST_MESSAGE("f2 routed_by: " << s["routed_by"].dump());
+    BOOST_TEST(f.stats(2)["routed_by"]["handoff"].as_integer().value_or(0) >= 1);
+}
+
+BOOST_AUTO_TEST_CASE(calls_in_progress_stay_on_a_member_that_drains) {
+    Farm f;
+    std::string client = f.client.address().str();
+    // A call on f2 that would go to f3 once f2 is out of new work.
+    std::string cid = moving_call_id(f, "draining-", "f2", "f3", "f2");
+    std::string invite = request("INVITE", cid, 1, client, "z9hG4bK" + cid);
+    f.client.send(f.sip(0), invite);
+    BOOST_REQUIRE_MESSAGE(f.processors[1]->recv(), cid << ": INVITE did not reach f2");
+    auto drain = run({bin_path("cgclusterctl"), "--config", f.lab.config(), "drain", "f2"});
+    BOOST_REQUIRE_MESSAGE(drain.status == 0, drain.err);
+    std::this_thread::sleep_for(scaled(500ms)); // two heartbeats and some
+    for (size_t entry : {0, 1, 2}) {
+        f.client.send(f.sip(entry), invite);
+        BOOST_TEST(f.processors[1]->recv().has_value(), cid << " via member " << entry + 1);
+    }
+    f.client.send(f.sip(2), request("CANCEL", cid, 1, client, "z9hG4bK" + cid));
+    BOOST_TEST(f.processors[1]->recv().has_value(), "CANCEL of " << cid);
+    BOOST_TEST(!f.processors[2]->recv(100ms).has_value());
+    // A new Call-ID of the same shape goes to f3.
+    std::string fresh = moving_call_id(f, "new-while-draining-", "f2", "f3", "f2");
+    f.client.send(f.sip(1), request("INVITE", fresh, 1, client, "z9hG4bK" + fresh));
+    BOOST_TEST(f.processors[2]->recv().has_value(), fresh);
+    BOOST_TEST(!f.processors[1]->recv(100ms).has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

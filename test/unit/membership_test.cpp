@@ -50,29 +50,40 @@ bool eligible(const Membership& m, const char* id) {
 
 BOOST_AUTO_TEST_SUITE(membership)
 
-BOOST_AUTO_TEST_CASE(members_join_when_heard) {
+BOOST_AUTO_TEST_CASE(members_are_presumed_up_until_silent_for_dead_after) {
     Membership m(four_members(), "f1", 7, T0);
     BOOST_TEST((state(m, "f1") == MemberState::up));
-    BOOST_TEST((state(m, "f2") == MemberState::down)); // not heard yet
-    uint64_t e0 = m.epoch();
-    bool changed = false;
-    BOOST_TEST(m.on_heartbeat(hb("f2", 1), T0 + 100ms, &changed));
-    BOOST_TEST(changed);
+    // Presumed up at start: route as the running cluster does.
     BOOST_TEST((state(m, "f2") == MemberState::up));
+    BOOST_TEST(!m.find("f2")->heard);
+    uint64_t e0 = m.epoch();
+    bool changed = true;
+    BOOST_TEST(m.on_heartbeat(hb("f2", 1), T0 + 100ms, &changed));
+    BOOST_TEST(!changed); // heard, as presumed: nothing routing cares about
+    BOOST_TEST(m.find("f2")->heard);
+    BOOST_TEST(m.epoch() == e0);
+    // The ones never heard go down after dead_after_ms from the start.
+    BOOST_TEST(!m.tick(T0 + 999ms));
+    BOOST_TEST(m.tick(T0 + 1000ms));
+    BOOST_TEST((state(m, "f3") == MemberState::down));
+    BOOST_TEST((state(m, "b1") == MemberState::down));
+    BOOST_TEST((state(m, "f2") == MemberState::up)); // heard at 100 ms
     BOOST_TEST(m.epoch() > e0);
-    // A newer heartbeat that changes nothing routing cares about: same epoch.
+    // Heard again after being down: up, a new epoch.
     uint64_t e1 = m.epoch();
-    BOOST_TEST(m.on_heartbeat(hb("f2", 2), T0 + 300ms, &changed));
-    BOOST_TEST(!changed);
-    BOOST_TEST(m.epoch() == e1);
+    BOOST_TEST(m.on_heartbeat(hb("f3", 1), T0 + 1100ms, &changed));
+    BOOST_TEST(changed);
+    BOOST_TEST((state(m, "f3") == MemberState::up));
+    BOOST_TEST(m.epoch() > e1);
     // Stale, from ourselves, from strangers: ignored.
-    BOOST_TEST(!m.on_heartbeat(hb("f2", 2), T0 + 400ms));
-    BOOST_TEST(!m.on_heartbeat(hb("f1", 99), T0 + 400ms));
-    BOOST_TEST(!m.on_heartbeat(hb("zz", 1), T0 + 400ms));
+    BOOST_TEST(!m.on_heartbeat(hb("f2", 1), T0 + 1200ms));
+    BOOST_TEST(!m.on_heartbeat(hb("f1", 99), T0 + 1200ms));
+    BOOST_TEST(!m.on_heartbeat(hb("zz", 1), T0 + 1200ms));
 }
 
 BOOST_AUTO_TEST_CASE(a_silent_member_dies_and_comes_back) {
-    Membership m(four_members(), "f1", 1, T0);
+    Membership m(four_members(), "f1", 1, T0 - 5s);
+    m.tick(T0 - 1s); // f2, f3, b1 never heard: down
     m.on_heartbeat(hb("f2", 1), T0);
     m.on_heartbeat(hb("f2", 2), T0 + 200ms);
     BOOST_TEST(!m.tick(T0 + 1100ms)); // 900 ms since the last: still up
@@ -105,7 +116,10 @@ BOOST_AUTO_TEST_CASE(drain_keeps_dialogs_but_takes_no_new_call_ids) {
 }
 
 BOOST_AUTO_TEST_CASE(backend_auto_follows_the_members_that_are_up) {
-    Membership m(four_members(), "b1", 1, T0);
+    Membership m(four_members(), "b1", 1, T0 - 5s);
+    // Frontends presumed up at start: Relay.
+    BOOST_TEST((m.effective()[3].sip_farm == config::SipFarm::relay));
+    m.tick(T0 - 1s);
     // Alone: no Member up, so the backend's auto SIP Farm is Disabled.
     BOOST_TEST((m.effective()[3].sip_farm == config::SipFarm::disabled));
     BOOST_TEST(!m.farm_view().self_relay);
@@ -197,13 +211,15 @@ BOOST_AUTO_TEST_CASE(heartbeat_codec) {
 }
 
 BOOST_AUTO_TEST_CASE(members_json_has_the_contract_fields) {
-    Membership m(four_members(), "f1", 1, T0);
+    Membership m(four_members(), "f1", 1, T0 - 500ms);
     m.on_heartbeat(hb("f2", 1), T0);
+    m.tick(T0 + 500ms); // f3 and b1 never heard: down
     auto j = m.to_json();
     BOOST_TEST(j["epoch"].as_integer().value_or(0) >= 1);
     auto f2 = j["members"].at(1);
     BOOST_TEST(f2["id"].as_string().value_or("") == "f2");
     BOOST_TEST(f2["state"].as_string().value_or("") == "up");
+    BOOST_TEST(f2["heard"].as_bool().value_or(false));
     BOOST_TEST(f2["sip_farm"].as_string().value_or("") == "member");
     BOOST_TEST(f2["call_legs"].as_string().value_or("") == "locally-for-others");
     BOOST_TEST(f2["configured"]["sip_farm"].as_string().value_or("") == "auto");

@@ -207,10 +207,17 @@ BOOST_AUTO_TEST_CASE(modes_and_origins) {
     for (auto& m : v.members)
         m.farm_member = false;
     BOOST_TEST(route(inv, Origin::processor, v).reason == "no_farm_member");
-    // A relayed request is processed where it was sent: never a second hop.
+    // A relayed request is processed where it was sent when this member's
+    // view agrees, or was relayed twice already; else it takes one more hop
+    // (the hand-off: handoff_test.cpp).
     auto other = three("f1");
     std::string owner = rendezvous_owner("abc", other);
+    inv.hops = 1;
+    d = route(inv, Origin::farm_link, three(owner));
+    BOOST_TEST((d.kind == Kind::local));
+    BOOST_TEST(d.reason == "relayed");
     std::string self = owner == "f1" ? "f2" : "f1";
+    inv.hops = 2;
     d = route(inv, Origin::farm_link, three(self));
     BOOST_TEST((d.kind == Kind::local));
     BOOST_TEST(d.reason == "relayed");

@@ -1,0 +1,88 @@
+// What the farm's hand-off needs to keep calls where they started when the
+// membership changes (sip/route.hpp, "Hand-off"): the Call-IDs this member
+// processed lately, and the views replaced lately. Both forget after the
+// longest a SIP transaction lives (64*T1 = 32 s); dialogs outlive that by
+// the member tag in our Record-Route, not by these tables. Time is passed
+// in, so tests drive them with a fake clock.
+#pragma once
+
+#include "sip/route.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace rtfarm::cluster {
+
+using HandoffClock = std::chrono::steady_clock;
+
+// 64 * T1 (RFC 3261 Timer B and F): no transaction lives longer.
+constexpr std::chrono::milliseconds HANDOFF_GRACE{32000};
+
+// Call-IDs seen in requests this member processed, each kept until `keep`
+// after it was last seen. Keys are 64-bit hashes of the Call-ID (8 bytes a
+// call instead of the string). At `capacity` the oldest go first.
+class RecentCalls {
+public:
+    explicit RecentCalls(std::chrono::milliseconds keep = HANDOFF_GRACE,
+                         size_t capacity = 1u << 20);
+
+    void note(std::string_view call_id, HandoffClock::time_point now);
+    bool knows(std::string_view call_id, HandoffClock::time_point now) const;
+    // Forgets what was last seen more than `keep` ago.
+    void expire(HandoffClock::time_point now);
+    size_t size() const { return m_seen.size(); }
+    uint64_t evicted() const { return m_evicted; }
+
+private:
+    struct Due {
+        HandoffClock::time_point at; // look again at this time
+        uint64_t key;
+    };
+    std::chrono::milliseconds m_keep;
+    size_t m_capacity;
+    std::unordered_map<uint64_t, HandoffClock::time_point> m_seen; // key -> last seen
+    std::deque<Due> m_due; // one entry per key, roughly oldest first
+    uint64_t m_evicted = 0;
+};
+
+// The member lists of the views this member routed by in the last `grace`,
+// newest first: during that window a Call-ID whose owner moved may still be
+// in progress on its owner by an older view.
+class ViewHistory {
+public:
+    using Members = std::vector<sip::FarmView::Member>;
+
+    explicit ViewHistory(std::chrono::milliseconds grace = HANDOFF_GRACE, size_t max_views = 8);
+
+    // The view changed from `before` to `after`. Nothing is kept when the
+    // two give every Call-ID the same owner (same eligible members).
+    void replaced(const Members& before, const Members& after, HandoffClock::time_point now);
+    // Drops views older than `grace`; true when one went.
+    bool expire(HandoffClock::time_point now);
+    std::vector<Members> views() const;
+    size_t size() const { return m_views.size(); }
+
+    // The members a farm Member would hash over (farm member, alive, not
+    // draining), in order: two lists with the same ids route alike.
+    static std::vector<std::string> eligible(const Members& members);
+
+private:
+    struct Kept {
+        Members members;
+        HandoffClock::time_point until;
+    };
+    std::chrono::milliseconds m_grace;
+    size_t m_max;
+    std::deque<Kept> m_views; // newest first
+};
+
+// A member that starts is new to the others: until they have routed by a
+// view with it for `grace`, Call-IDs in progress elsewhere may now hash to
+// it. Its first view's "before" is the same list with itself not eligible.
+ViewHistory::Members without_member(ViewHistory::Members members, std::string_view id);
+
+} // namespace rtfarm::cluster

@@ -1,0 +1,385 @@
+// The hand-off that keeps calls where they started while the membership
+// changes: the tables (RecentCalls, ViewHistory) with a fake clock, the
+// routing rules that use them, and whole-farm scenarios (a member joins,
+// one drains, one dies, views disagree for a while) in which every packet
+// of a call in progress must end on the member that had the call.
+#include "cluster/handoff.hpp"
+#include "sip/route.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <map>
+#include <set>
+
+using namespace rtfarm;
+using namespace rtfarm::cluster;
+using namespace std::chrono_literals;
+using sip::Decision;
+using sip::FarmView;
+using Kind = Decision::Kind;
+
+namespace {
+
+const HandoffClock::time_point T0 = HandoffClock::time_point{} + 1000s;
+
+ViewHistory::Members members(std::initializer_list<const char*> eligible,
+                             std::initializer_list<const char*> others = {}) {
+    ViewHistory::Members out;
+    for (const char* id : eligible)
+        out.push_back({id, true, true, false});
+    for (const char* id : others)
+        out.push_back({id, true, true, true}); // draining
+    return out;
+}
+
+sip::PacketFacts request(std::string_view call_id) {
+    sip::PacketFacts p;
+    p.is_request = true;
+    p.method = "INVITE";
+    p.call_id = call_id;
+    p.request_uri = "sip:bob@example.com";
+    p.top_via_branch = "z9hG4bKclient";
+    return p;
+}
+
+// One member of a simulated farm: its own view (views may disagree while
+// heartbeats travel), its history and its table of Call-IDs.
+struct SimMember {
+    FarmView view;
+    ViewHistory history;
+    RecentCalls recent;
+    bool alive = true;
+};
+
+// A farm of members routing by route() exactly as sipfarmd does, packets
+// carried between them by a loop instead of sockets.
+struct SimFarm {
+    std::map<std::string, SimMember> m;
+    HandoffClock::time_point now = T0;
+
+    void add(const std::string& id, const ViewHistory::Members& list, bool starting = false) {
+        SimMember s;
+        s.view.self = id;
+        s.view.self_farm_member = true;
+        s.view.members = list;
+        if (starting)
+            s.history.replaced(without_member(list, id), list, now);
+        s.view.previous = s.history.views();
+        m.emplace(id, std::move(s));
+    }
+    // `id` learns the new member list (a heartbeat arrived).
+    void learn(const std::string& id, const ViewHistory::Members& list) {
+        SimMember& s = m.at(id);
+        s.history.replaced(s.view.members, list, now);
+        s.view.members = list;
+        s.view.previous = s.history.views();
+    }
+    void advance(std::chrono::milliseconds d) {
+        now += d;
+        for (auto& [id, s] : m) {
+            s.history.expire(now);
+            s.view.previous = s.history.views();
+            s.recent.expire(now);
+        }
+    }
+    // Sends a request without our Route tag to `entry` (where the load
+    // balancer put it); returns the member that processed it, "" if lost.
+    std::string deliver(const std::string& entry, const std::string& call_id,
+                        std::vector<std::string>* path = nullptr) {
+        std::string at = entry;
+        sip::Origin origin = sip::Origin::outside;
+        unsigned hops = 0;
+        for (int guard = 0; guard < 8; ++guard) {
+            SimMember& s = m.at(at);
+            if (!s.alive)
+                return "";
+            if (path)
+                path->push_back(at);
+            auto p = request(call_id);
+            p.known_call_id = s.recent.knows(call_id, now);
+            p.hops = hops;
+            Decision d = sip::route(p, origin, s.view);
+            if (d.kind == Kind::local) {
+                s.recent.note(call_id, now);
+                return at;
+            }
+            if (d.kind == Kind::drop)
+                return "";
+            BOOST_REQUIRE_MESSAGE(hops < sip::MAX_FARM_HOPS, "a third hop for " << call_id);
+            at = d.member;
+            origin = sip::Origin::farm_link;
+            ++hops;
+        }
+        BOOST_FAIL("routing did not settle for " << call_id);
+        return "";
+    }
+    std::vector<std::string> entries() const {
+        std::vector<std::string> out;
+        for (const auto& [id, s] : m)
+            if (s.alive)
+                out.push_back(id);
+        return out;
+    }
+};
+
+std::string cid(int i) {
+    return "call-" + std::to_string(i) + "@client.example";
+}
+
+// Starts `n` calls from `first` on, each at a different entry member;
+// returns where each started.
+std::map<std::string, std::string> start_calls(SimFarm& f, int first, int n) {
+    std::map<std::string, std::string> where;
+    auto entries = f.entries();
+    for (int i = first; i < first + n; ++i) {
+        std::string at = f.deliver(entries[static_cast<size_t>(i) % entries.size()], cid(i));
+        BOOST_REQUIRE(!at.empty());
+        where[cid(i)] = at;
+    }
+    return where;
+}
+
+// Every entry member sends a packet of every call (a retransmission, a
+// CANCEL, a non-2xx ACK); counts those that did not end where the call is.
+int strays(SimFarm& f, const std::map<std::string, std::string>& where) {
+    int bad = 0;
+    for (const auto& [call, at] : where)
+        for (const auto& entry : f.entries())
+            if (f.deliver(entry, call) != at)
+                ++bad;
+    return bad;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(handoff)
+
+BOOST_AUTO_TEST_CASE(recent_calls_remember_for_32_s_after_last_seen) {
+    RecentCalls r;
+    r.note("a", T0);
+    r.note("b", T0 + 10s);
+    BOOST_TEST(r.knows("a", T0 + 31s));
+    BOOST_TEST(!r.knows("c", T0));
+    r.note("a", T0 + 20s); // seen again: kept longer
+    r.expire(T0 + 33s);
+    BOOST_TEST(r.knows("a", T0 + 33s));
+    BOOST_TEST(r.knows("b", T0 + 33s));
+    r.expire(T0 + 43s);
+    BOOST_TEST(!r.knows("b", T0 + 43s));
+    BOOST_TEST(r.knows("a", T0 + 43s));
+    BOOST_TEST(r.size() == 1u);
+    r.expire(T0 + 53s);
+    BOOST_TEST(r.size() == 0u);
+    // Not yet expired, but too old to count.
+    r.note("d", T0 + 60s);
+    BOOST_TEST(!r.knows("d", T0 + 92s));
+}
+
+BOOST_AUTO_TEST_CASE(recent_calls_are_bounded) {
+    RecentCalls r(32s, 100);
+    for (int i = 0; i < 250; ++i)
+        r.note(cid(i), T0 + std::chrono::milliseconds(i));
+    BOOST_TEST(r.size() == 100u);
+    BOOST_TEST(r.evicted() == 150u);
+    BOOST_TEST(!r.knows(cid(0), T0 + 1s)); // the oldest went first
+    BOOST_TEST(r.knows(cid(249), T0 + 1s));
+}
+
+BOOST_AUTO_TEST_CASE(view_history_keeps_routing_changes_for_the_grace) {
+    ViewHistory h;
+    auto three = members({"f1", "f2", "f3"});
+    auto four = members({"f1", "f2", "f3", "f4"});
+    // Same eligible members (only order or a non-member changed): nothing kept.
+    h.replaced(three, members({"f3", "f2", "f1"}), T0);
+    BOOST_TEST(h.size() == 0u);
+    h.replaced(three, four, T0);
+    h.replaced(four, members({"f1", "f3", "f4"}, {"f2"}), T0 + 5s);
+    BOOST_REQUIRE(h.size() == 2u);
+    BOOST_TEST(ViewHistory::eligible(h.views()[0]).size() == 4u); // newest first
+    BOOST_TEST(!h.expire(T0 + 31s));
+    BOOST_TEST(h.expire(T0 + 32s));
+    BOOST_TEST(h.size() == 1u);
+    BOOST_TEST(h.expire(T0 + 37s));
+    BOOST_TEST(h.size() == 0u);
+    ViewHistory small(32s, 2);
+    for (int i = 0; i < 5; ++i)
+        small.replaced(i % 2 ? three : four, i % 2 ? four : three, T0);
+    BOOST_TEST(small.size() == 2u);
+    auto before = without_member(four, "f4");
+    BOOST_TEST(ViewHistory::eligible(before) == ViewHistory::eligible(three));
+}
+
+BOOST_AUTO_TEST_CASE(route_rules_of_the_handoff) {
+    FarmView v;
+    v.self = "f1";
+    v.self_farm_member = true;
+    v.members = members({"f1", "f2", "f3", "f4"});
+    v.previous = {members({"f1", "f2", "f3"})};
+    // Find Call-IDs whose owner moved to f4 from f2 / from f1 (ourselves).
+    std::string from_f2, from_self, stayed;
+    for (int i = 0; i < 500 && (from_f2.empty() || from_self.empty() || stayed.empty()); ++i) {
+        std::string now_owner = sip::rendezvous_owner(cid(i), v.members);
+        std::string was = sip::rendezvous_owner(cid(i), v.previous[0]);
+        if (now_owner == "f4" && was == "f2" && from_f2.empty())
+            from_f2 = cid(i);
+        if (now_owner == "f4" && was == "f1" && from_self.empty())
+            from_self = cid(i);
+        if (now_owner == was && now_owner != "f1" && stayed.empty())
+            stayed = cid(i);
+    }
+    BOOST_REQUIRE(!from_f2.empty());
+    BOOST_REQUIRE(!from_self.empty());
+    BOOST_REQUIRE(!stayed.empty());
+
+    // Moved: to the previous owner first.
+    auto d = sip::route(request(from_f2), sip::Origin::outside, v);
+    BOOST_TEST((d.kind == Kind::relay));
+    BOOST_TEST(d.member == "f2");
+    BOOST_TEST(d.reason == "handoff");
+    // Moved away from us and unknown here: straight to the new owner.
+    d = sip::route(request(from_self), sip::Origin::outside, v);
+    BOOST_TEST(d.member == "f4");
+    BOOST_TEST(d.reason == "call_id_hash");
+    // Known here: kept, whoever owns it now.
+    auto p = request(from_f2);
+    p.known_call_id = true;
+    d = sip::route(p, sip::Origin::outside, v);
+    BOOST_TEST((d.kind == Kind::local));
+    BOOST_TEST(d.reason == "known_call_id");
+    // Unmoved: plain hash.
+    d = sip::route(request(stayed), sip::Origin::outside, v);
+    BOOST_TEST(d.reason == "call_id_hash");
+    // The previous owner is dead: its calls are gone; go to the owner now.
+    auto dead = v;
+    dead.members[1].alive = false; // f2
+    d = sip::route(request(from_f2), sip::Origin::outside, dead);
+    BOOST_TEST(d.member == "f4");
+    BOOST_TEST(d.reason == "call_id_hash");
+
+    // On the farm link, at the previous owner that does not know it: on to
+    // the owner by its view, as a second hop, never a third.
+    FarmView at_f2 = v;
+    at_f2.self = "f2";
+    p = request(from_f2);
+    p.hops = 1;
+    d = sip::route(p, sip::Origin::farm_link, at_f2);
+    BOOST_TEST((d.kind == Kind::relay));
+    BOOST_TEST(d.member == "f4");
+    BOOST_TEST(d.reason == "handoff_passed");
+    p.known_call_id = true;
+    d = sip::route(p, sip::Origin::farm_link, at_f2);
+    BOOST_TEST((d.kind == Kind::local));
+    BOOST_TEST(d.reason == "known_call_id");
+    p.known_call_id = false;
+    p.hops = 2;
+    d = sip::route(p, sip::Origin::farm_link, at_f2);
+    BOOST_TEST((d.kind == Kind::local));
+    BOOST_TEST(d.reason == "relayed");
+    // A relayed request that our view also gives us: kept.
+    FarmView at_f4 = v;
+    at_f4.self = "f4";
+    p.hops = 1;
+    d = sip::route(p, sip::Origin::farm_link, at_f4);
+    BOOST_TEST((d.kind == Kind::local));
+}
+
+BOOST_AUTO_TEST_CASE(a_member_joins_and_calls_in_progress_stay) {
+    SimFarm f;
+    auto three = members({"f1", "f2", "f3"});
+    auto four = members({"f1", "f2", "f3", "f4"});
+    for (const char* id : {"f1", "f2", "f3"})
+        f.add(id, three);
+    auto before = start_calls(f, 0, 300);
+
+    // f4 starts: it presumes the others up and knows they routed without it.
+    f.add("f4", four, /*starting=*/true);
+    f.advance(50ms);
+    // For a while only f1 has heard f4: views disagree.
+    f.learn("f1", four);
+    BOOST_TEST(strays(f, before) == 0);
+    auto during = start_calls(f, 300, 200);
+    BOOST_TEST(strays(f, during) == 0);
+    // Everyone has heard f4.
+    f.advance(150ms);
+    f.learn("f2", four);
+    f.learn("f3", four);
+    BOOST_TEST(strays(f, before) == 0);
+    BOOST_TEST(strays(f, during) == 0);
+    auto after = start_calls(f, 500, 300);
+    BOOST_TEST(strays(f, after) == 0);
+    int on_f4 = 0;
+    for (const auto& [call, at] : after)
+        on_f4 += at == "f4";
+    BOOST_TEST(on_f4 > 30); // the new member takes its share of new calls
+    // After the grace every member routes new Call-IDs by the hash alone.
+    f.advance(33s);
+    for (const auto& [id, s] : f.m)
+        BOOST_TEST(s.view.previous.empty());
+    for (int i = 800; i < 900; ++i)
+        BOOST_TEST(f.deliver("f1", cid(i)) == sip::rendezvous_owner(cid(i), four));
+}
+
+BOOST_AUTO_TEST_CASE(a_member_drains_and_keeps_its_calls) {
+    SimFarm f;
+    auto three = members({"f1", "f2", "f3"});
+    auto drained = members({"f1", "f3"}, {"f2"});
+    for (const char* id : {"f1", "f2", "f3"})
+        f.add(id, three);
+    auto before = start_calls(f, 0, 300);
+    // f2 drains itself first; the others hear it a heartbeat later.
+    f.learn("f2", drained);
+    BOOST_TEST(strays(f, before) == 0);
+    f.advance(200ms);
+    f.learn("f1", drained);
+    f.learn("f3", drained);
+    BOOST_TEST(strays(f, before) == 0);
+    auto after = start_calls(f, 300, 300);
+    for (const auto& [call, at] : after)
+        BOOST_TEST(at != "f2");
+    BOOST_TEST(strays(f, after) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_member_dies_and_only_its_calls_are_lost) {
+    SimFarm f;
+    auto three = members({"f1", "f2", "f3"});
+    for (const char* id : {"f1", "f2", "f3"})
+        f.add(id, three);
+    auto before = start_calls(f, 0, 300);
+    f.m.at("f3").alive = false;
+    f.advance(1200ms); // dead_after_ms + a heartbeat
+    ViewHistory::Members without_f3 = three;
+    without_f3[2].alive = false;
+    f.learn("f1", without_f3);
+    f.learn("f2", without_f3);
+    std::map<std::string, std::string> survivors;
+    for (const auto& [call, at] : before)
+        if (at != "f3")
+            survivors[call] = at;
+    BOOST_TEST(survivors.size() < before.size());
+    BOOST_TEST(strays(f, survivors) == 0);
+    // New calls avoid the dead member.
+    for (const auto& [call, at] : start_calls(f, 300, 100))
+        BOOST_TEST(at != "f3");
+}
+
+BOOST_AUTO_TEST_CASE(a_member_restarts_into_a_running_farm) {
+    // f2 restarts before the others noticed it was gone: its table is
+    // empty, its views start presumed. Calls the others hold stay there and
+    // the Call-IDs f2 owns reach f2 again.
+    SimFarm f;
+    auto three = members({"f1", "f2", "f3"});
+    for (const char* id : {"f1", "f2", "f3"})
+        f.add(id, three);
+    auto before = start_calls(f, 0, 300);
+    f.m.erase("f2");
+    f.add("f2", three, /*starting=*/true);
+    std::map<std::string, std::string> elsewhere;
+    for (const auto& [call, at] : before)
+        if (at != "f2")
+            elsewhere[call] = at;
+    BOOST_TEST(strays(f, elsewhere) == 0);
+    auto after = start_calls(f, 300, 300);
+    BOOST_TEST(strays(f, after) == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
