@@ -3,6 +3,7 @@
 // which asks the running daemons for their counters; the membership,
 // placement and routing subcommands come with the cluster agent.
 #include "check.hpp"
+#include "connect.hpp"
 #include "members.hpp"
 #include "stats.hpp"
 
@@ -78,6 +79,8 @@ int main(int argc, char** argv) {
     }
 
     auto cfg = config::load(config_path);
+    if (cfg)
+        ctl::set_control_secret(cfg->cluster.secret);
     if (check_cmd->parsed()) {
         // A file that reads but does not validate is the answer "errors".
         if (!cfg && cfg.error().code == "config")

@@ -1,5 +1,6 @@
 #include "members.hpp"
 
+#include "connect.hpp"
 #include "table.hpp"
 #include "json/control_client.hpp"
 
@@ -36,7 +37,7 @@ int run_membership_op(const std::optional<config::ClusterConfig>& cfg, const std
             targets.push_back(m.control);
     std::string last_error = "no control socket to ask (give --config, --socket or --connect)";
     for (const auto& t : targets) {
-        auto client = json::ControlClient::connect(t, timeout);
+        auto client = ctl::connect(t, timeout);
         if (!client) {
             last_error = t + ": " + client.error().message;
             continue;

@@ -1,5 +1,6 @@
 #include "stats.hpp"
 
+#include "connect.hpp"
 #include "table.hpp"
 #include "json/control_client.hpp"
 
@@ -64,7 +65,7 @@ int run_stats(const std::vector<StatsTarget>& targets, bool single, bool json_ou
     std::vector<Answer> answers;
     size_t failed = 0;
     for (const auto& t : targets) {
-        auto client = json::ControlClient::connect(t.address, timeout);
+        auto client = ctl::connect(t.address, timeout);
         Result<json::Json> stats = client ? client->call("stats", json::Json::object(), timeout)
                                           : Result<json::Json>(client.error());
         if (!stats)

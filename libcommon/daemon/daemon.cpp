@@ -85,6 +85,8 @@ public:
                                 "' (set it in the config or use --control)");
         if (auto st = m_server.listen_unix(m_control_path); !st)
             return cannot_start("control socket: " + st.error().message);
+        // With a cluster secret, TCP control clients must log in with it.
+        m_server.set_tcp_secret(m_cfg.cluster.secret);
         if (me->control_tcp) {
             if (auto st = m_server.listen_tcp(*me->control_tcp); !st)
                 return cannot_start("control_tcp: " + st.error().message);
@@ -198,6 +200,7 @@ private:
         if (auto st = m_service->reload(*loaded, **me); !st)
             return st;
         m_cfg = std::move(loaded.value());
+        m_server.set_tcp_secret(m_cfg.cluster.secret);
         log::info("daemon", "config reloaded", {{"config", m_cfg.path}});
         return {};
     }

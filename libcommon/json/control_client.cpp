@@ -51,8 +51,37 @@ ControlClient::ControlClient(UniqueFd fd, std::string target)
     , m_target(std::move(target)) {
 }
 
-Result<ControlClient> ControlClient::connect(std::string target,
-                                             std::chrono::milliseconds timeout) {
+Result<ControlClient> ControlClient::connect(std::string target, std::chrono::milliseconds timeout,
+                                             std::string_view secret) {
+    auto start = Clock::now();
+    auto client = connect_only(std::move(target), timeout);
+    if (!client || secret.empty() || client->m_target.find('/') != std::string::npos)
+        return client;
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(timeout - (Clock::now() - start));
+    if (auto st = client->authenticate(secret, std::max(left, std::chrono::milliseconds(1))); !st)
+        return st.error();
+    return client;
+}
+
+Status ControlClient::authenticate(std::string_view secret, std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    auto challenge = call("auth.challenge", Json(), timeout);
+    if (!challenge)
+        return challenge.error();
+    auto nonce = (*challenge)["nonce"].as_string();
+    if (!nonce)
+        return make_error("bad_reply", m_target + ": auth.challenge without a nonce");
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    auto login = call("auth", Json::object().set("mac", auth_mac(secret, *nonce)),
+                      std::max(left, std::chrono::milliseconds(1)));
+    if (!login)
+        return login.error();
+    return {};
+}
+
+Result<ControlClient> ControlClient::connect_only(std::string target,
+                                                  std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
     if (target.find('/') != std::string::npos) {
         // A full backlog clears as the server accepts: retry until the deadline.

@@ -28,8 +28,15 @@ public:
     // `target` is a Unix socket path (it holds a '/') or ADDRESS:PORT for
     // TCP ("127.0.0.1:7070", "[::1]:7070"; no DNS). Errors: "bad_address",
     // "timeout", "io", "busy" (listen backlog full).
+    // With a `secret`, a TCP connection logs in at once (auth.challenge,
+    // auth; "unauthenticated" when refused); a Unix one needs no login.
     static Result<ControlClient> connect(std::string target,
-                                         std::chrono::milliseconds timeout = DEFAULT_TIMEOUT);
+                                         std::chrono::milliseconds timeout = DEFAULT_TIMEOUT,
+                                         std::string_view secret = {});
+
+    // Proves knowledge of the cluster secret to a TCP control port.
+    Status authenticate(std::string_view secret,
+                        std::chrono::milliseconds timeout = DEFAULT_TIMEOUT);
 
     ControlClient(ControlClient&&) noexcept = default;
     ControlClient& operator=(ControlClient&&) noexcept = default;
@@ -58,6 +65,8 @@ public:
 
 private:
     ControlClient(UniqueFd fd, std::string target);
+    static Result<ControlClient> connect_only(std::string target,
+                                              std::chrono::milliseconds timeout);
     Status send_until(std::string_view bytes, Clock::time_point deadline);
     Result<std::string> read_until(Clock::time_point deadline);
 

@@ -1,6 +1,7 @@
 #include "json/control_server.hpp"
 
 #include "base/assert.hpp"
+#include "base/crypto.hpp"
 #include "net/socket.hpp"
 
 #include <sys/socket.h>
@@ -69,6 +70,8 @@ struct ControlServer::Connection {
     bool write_armed = false;
     bool read_done = false; // the client half-closed: finish, then close
     bool closed = false;
+    bool authenticated = true;                      // false: a TCP client that must log in first
+    std::string nonce;                              // the challenge it was given, "" = none
     size_t in_flight = 0;                           // handlers that have not replied yet
     std::vector<std::shared_ptr<RetryEntry>> retry; // oldest first
 };
@@ -244,6 +247,7 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
     if (transport == "tcp") {
         auto peer = net::peer_address(c->fd.get());
         c->peer.address = peer ? peer->str() : "-";
+        c->authenticated = m_tcp_secret.empty();
     } else {
         ucred cred{};
         socklen_t len = sizeof cred;
@@ -327,8 +331,59 @@ void ControlServer::on_line(const std::shared_ptr<Connection>& c, std::string_vi
     dispatch(c, std::move(req).value(), line);
 }
 
+bool ControlServer::login(const std::shared_ptr<Connection>& c, const Request& req) {
+    if (req.op == "auth.challenge") {
+        c->nonce = crypto::random_hex(16);
+        send(c, ok_reply(req.id, Json::object()
+                                     .set("nonce", c->nonce)
+                                     .set("mac", "hmac-sha256")
+                                     .set("needed", !c->authenticated)));
+        return true;
+    }
+    if (req.op != "auth")
+        return false;
+    auto mac = req.body["mac"].as_string();
+    bool ok = !c->nonce.empty() && mac && !m_tcp_secret.empty() &&
+              crypto::equal_constant_time(*mac, auth_mac(m_tcp_secret, c->nonce));
+    c->nonce.clear(); // one attempt per challenge
+    if (m_tcp_secret.empty() && c->peer.transport == "tcp") {
+        send(c, ok_reply(req.id, Json::object().set("authenticated", true)));
+        return true;
+    }
+    if (!ok) {
+        if (m_log_limit.allow(Clock::now()))
+            log::warn("ctl", "control login failed",
+                      {{"conn", std::to_string(c->id)}, {"peer", c->peer.address}});
+        send_error(c, req.id, error_code::UNAUTHENTICATED,
+                   "login failed: \"mac\" must be the hex HMAC-SHA256 of the nonce of the last "
+                   "auth.challenge under the cluster secret");
+        return true;
+    }
+    c->authenticated = true;
+    log::info("ctl", "control login", {{"conn", std::to_string(c->id)}, {"peer", c->peer.address}});
+    send(c, ok_reply(req.id, Json::object().set("authenticated", true)));
+    return true;
+}
+
+bool ControlServer::push(uint64_t connection, const Json& message) {
+    auto it = m_conns.find(connection);
+    if (it == m_conns.end() || it->second->closed)
+        return false;
+    auto c = it->second;
+    send(c, message.dump() + "\n");
+    return !c->closed;
+}
+
 void ControlServer::dispatch(const std::shared_ptr<Connection>& c, Request req,
                              std::string_view line) {
+    if (login(c, req))
+        return;
+    if (!c->authenticated) {
+        send_error(c, req.id, error_code::UNAUTHENTICATED,
+                   "this control port needs the cluster secret: log in first (ops "
+                   "auth.challenge, then auth with the MAC of the nonce)");
+        return;
+    }
     auto it = m_ops.find(req.op);
     if (it == m_ops.end()) {
         send_error(c, req.id, error_code::UNKNOWN_OP, "unknown op '" + short_op(req.op) + "'");
@@ -504,6 +559,8 @@ void ControlServer::close_connection(std::shared_ptr<Connection> c, const std::s
     c->write_event->disable();
     c->fd.reset();
     m_conns.erase(c->id);
+    if (m_on_disconnect)
+        m_on_disconnect(c->id);
     log::debug("ctl", "client gone",
                {{"conn", std::to_string(c->id)}, {"peer", c->peer.address}, {"reason", reason}});
     // Freed after the current callback returns: it may be this connection's.

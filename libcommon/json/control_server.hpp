@@ -21,9 +21,19 @@
 // a request). A client that stops reading is disconnected once its
 // pending output exceeds the limit.
 //
-// It does not know any op (the daemons register theirs), authenticate TCP
-// clients (bind TCP to a trusted address) or use threads: everything,
-// handlers and Reply calls included, runs on the loop's thread.
+// TCP clients prove they know the cluster secret when the server has one
+// (set_tcp_secret): the server answers op "auth.challenge" with a fresh
+// random {"nonce"}, and op "auth" with {"mac": hex HMAC-SHA256(secret,
+// AUTH_CONTEXT + nonce)} unlocks the connection; until then every other op
+// is refused with "unauthenticated". A nonce serves one attempt. Unix
+// clients are trusted by the socket's file mode. Without a secret TCP is
+// open, and the config only allows binding it to an internal address.
+//
+// Events: a handler may keep the connection id (Peer::connection) and
+// push() lines to it later, unasked; on_disconnect() says when it goes.
+//
+// It does not know any op (the daemons register theirs) or use threads:
+// everything, handlers and Reply calls included, runs on the loop's thread.
 #pragma once
 
 #include "base/log.hpp"
@@ -114,6 +124,18 @@ public:
     // The TCP address actually bound (port 0 resolved), if listening on TCP.
     std::optional<net::SockAddr> tcp_address() const;
 
+    // The secret TCP clients must prove they know; "" = none (TCP open).
+    // Connections already logged in stay so.
+    void set_tcp_secret(std::string secret) { m_tcp_secret = std::move(secret); }
+
+    // Sends `message` as one line to connection `connection`, unasked (an
+    // event). False when that connection is gone.
+    bool push(uint64_t connection, const Json& message);
+    // Called with the id of every connection that closes.
+    void on_disconnect(std::function<void(uint64_t)> callback) {
+        m_on_disconnect = std::move(callback);
+    }
+
     // The handler for `op`; registering one op twice is a bug (asserted).
     // A handler must not destroy the server (use Loop::defer).
     void on(std::string op, Handler handler, OpOptions options = {});
@@ -150,6 +172,8 @@ private:
     void finish_if_done(const std::shared_ptr<Connection>& c);
     void close_connection(std::shared_ptr<Connection> c, const std::string& reason);
     void pause_accepting();
+    // The built-in login ops; true when `req` was one of them.
+    bool login(const std::shared_ptr<Connection>& c, const Request& req);
 
     ev::Loop& m_loop;
     ControlServerOptions m_options;
@@ -159,6 +183,8 @@ private:
     ControlCounters m_counters;
     uint64_t m_next_id = 1;
     ev::Timer m_accept_pause;
+    std::string m_tcp_secret;
+    std::function<void(uint64_t)> m_on_disconnect;
     std::vector<char> m_read_buf;
     log::RateLimit m_log_limit{1.0, 10.0};
 };

@@ -1,5 +1,8 @@
 #include "json/ndjson.hpp"
 
+#include "base/crypto.hpp"
+#include "base/strings.hpp"
+
 namespace rtfarm::json {
 namespace {
 
@@ -149,6 +152,11 @@ Result<Request> parse_request(std::string_view line) {
     if (!v)
         return v.error();
     return to_request(std::move(v).value());
+}
+
+std::string auth_mac(std::string_view secret, std::string_view nonce) {
+    std::string mac = crypto::hmac_sha256(secret, {AUTH_CONTEXT, nonce});
+    return to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
 }
 
 std::string ok_reply(const Json& id, Json result) {

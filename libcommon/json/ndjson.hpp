@@ -38,6 +38,9 @@ inline constexpr const char* LINE_TOO_LONG = "line_too_long";
 inline constexpr const char* NOT_FOUND = "not_found";
 // Out of a resource (connections, ports, pending work): retry later.
 inline constexpr const char* BUSY = "busy";
+// A TCP control connection that has not proved it knows the cluster secret
+// (ops "auth.challenge" then "auth"; see control_server.hpp).
+inline constexpr const char* UNAUTHENTICATED = "unauthenticated";
 // A bug or an unexpected failure on the daemon's side; the log says more.
 inline constexpr const char* INTERNAL = "internal";
 } // namespace error_code
@@ -94,6 +97,11 @@ Result<Request> to_request(Json message);
 Json id_of(const Json& message);
 
 // {"id":..,"ok":true,"result":{..}}\n ; an empty id or result becomes null / {}.
+// TCP control login (control_server.hpp): what a client MACs before the
+// server's nonce, and the hex HMAC-SHA256 it sends with op "auth".
+inline constexpr std::string_view AUTH_CONTEXT = "rtfarm control auth\n";
+std::string auth_mac(std::string_view secret, std::string_view nonce);
+
 std::string ok_reply(const Json& id, Json result);
 // {"id":..,"ok":false,"error":{"code":"..","message":".."}}\n
 std::string error_reply(const Json& id, std::string_view code, std::string_view message);

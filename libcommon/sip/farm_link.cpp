@@ -1,11 +1,7 @@
 #include "sip/farm_link.hpp"
 
 #include "base/assert.hpp"
-
-#include <openssl/core_names.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+#include "base/crypto.hpp"
 
 #include <arpa/inet.h>
 
@@ -88,27 +84,9 @@ struct Reader {
     }
 };
 
-void mac_of(std::string_view secret, std::string_view head, std::string_view payload,
-            unsigned char out[FARM_LINK_MAC_BYTES]) {
-    // Fetched once per process; EVP_MAC objects are safe to share.
-    static EVP_MAC* hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-    char digest[] = "SHA256";
-    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
-                           OSSL_PARAM_construct_end()};
-    unsigned char full[EVP_MAX_MD_SIZE];
-    size_t len = 0;
-    EVP_MAC_CTX* ctx = hmac ? EVP_MAC_CTX_new(hmac) : nullptr;
-    bool ok = ctx &&
-              EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(secret.data()),
-                           secret.size(), params) == 1 &&
-              EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(head.data()),
-                             head.size()) == 1 &&
-              EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(payload.data()),
-                             payload.size()) == 1 &&
-              EVP_MAC_final(ctx, full, &len, sizeof full) == 1;
-    EVP_MAC_CTX_free(ctx);
-    RTFARM_ASSERT(ok && len >= FARM_LINK_MAC_BYTES);
-    std::memcpy(out, full, FARM_LINK_MAC_BYTES);
+// The MAC: HMAC-SHA256 under the cluster secret, truncated.
+std::string mac_of(std::string_view secret, std::string_view head, std::string_view payload) {
+    return crypto::hmac_sha256(secret, {head, payload}).substr(0, FARM_LINK_MAC_BYTES);
 }
 
 } // namespace
@@ -136,9 +114,7 @@ std::string encode_farm_packet(const FarmEnvelope& env, std::string_view payload
         out += static_cast<char>(0);
     } else {
         out += static_cast<char>(FARM_LINK_MAC_BYTES);
-        unsigned char mac[FARM_LINK_MAC_BYTES];
-        mac_of(secret, out, payload, mac);
-        out.append(reinterpret_cast<const char*>(mac), FARM_LINK_MAC_BYTES);
+        out += mac_of(secret, out, payload);
     }
     out += payload;
     return out;
@@ -176,10 +152,9 @@ Result<FarmPacket> decode_farm_packet(std::string_view datagram, std::string_vie
         if (mac_len == 0)
             return make_error("farm_unauthenticated",
                               "farm link packet without a MAC, and the cluster has a secret");
-        unsigned char want[FARM_LINK_MAC_BYTES];
         // The MAC covers the envelope up to and including its length byte.
-        mac_of(secret, datagram.substr(0, head_end + 1), p.payload, want);
-        if (CRYPTO_memcmp(want, mac.data(), FARM_LINK_MAC_BYTES) != 0)
+        if (!crypto::equal_constant_time(
+                mac_of(secret, datagram.substr(0, head_end + 1), p.payload), mac))
             return make_error("farm_bad_mac", "farm link packet with a wrong MAC");
     }
     return p;

@@ -93,7 +93,9 @@ struct ServerFixture {
     std::mutex log_mutex;
     std::vector<std::string> log_lines;
 
-    explicit ServerFixture(ControlServerOptions options = {}) {
+    std::atomic<int> disconnects{0};
+
+    explicit ServerFixture(ControlServerOptions options = {}, std::string secret = "") {
         char tmpl[] = "/tmp/rtfarm-ctl-XXXXXX";
         BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
         dir = tmpl;
@@ -144,6 +146,15 @@ struct ServerFixture {
         server->on("fail", [](const Request&, const Peer&, Reply reply) {
             reply(make_error(error_code::NOT_FOUND, "no such call"));
         });
+        // Replies, then pushes an event line to the same connection.
+        server->on("notify_me", [this](const Request&, const Peer& peer, Reply reply) {
+            reply(Json::object().set("subscribed", true));
+            bool pushed = server->push(peer.connection, Json::object().set("event", "hello"));
+            BOOST_CHECK(pushed);
+            BOOST_CHECK(!server->push(999999, Json::object()));
+        });
+        server->on_disconnect([this](uint64_t) { ++disconnects; });
+        server->set_tcp_secret(secret);
         auto st = server->listen_unix(path);
         BOOST_REQUIRE_MESSAGE(st.ok(), message_of(st));
         auto st2 = server->listen_tcp(net::SockAddr::parse("127.0.0.1:0").value());
@@ -377,6 +388,53 @@ BOOST_AUTO_TEST_CASE(ping_over_unix_and_tcp) {
     auto nowhere = ControlClient::connect("localhost:1", CALL_TIMEOUT);
     BOOST_REQUIRE(!nowhere.ok());
     BOOST_TEST(nowhere.error().code == "bad_address");
+}
+
+BOOST_AUTO_TEST_CASE(tcp_clients_log_in_with_the_cluster_secret) {
+    ServerFixture fx({}, "s3cret");
+    // Unix clients are trusted by the socket's mode.
+    BOOST_TEST(fx.client(fx.path).call("ping", Json(), CALL_TIMEOUT).ok());
+    // TCP without a login: refused, the connection goes on.
+    auto c = fx.client(fx.tcp);
+    auto r = c.call("ping", Json(), CALL_TIMEOUT);
+    BOOST_REQUIRE(!r.ok());
+    BOOST_TEST(r.error().code == "unauthenticated");
+    // "auth" without a challenge, or with a wrong MAC: refused.
+    r = c.call("auth", Json::object().set("mac", auth_mac("s3cret", "x")), CALL_TIMEOUT);
+    BOOST_TEST(!r.ok());
+    auto ch = c.call("auth.challenge", Json(), CALL_TIMEOUT);
+    BOOST_REQUIRE(ch.ok());
+    std::string nonce = (*ch)["nonce"].as_string().value_or("");
+    BOOST_TEST(nonce.size() == 32u);
+    r = c.call("auth", Json::object().set("mac", auth_mac("wrong", nonce)), CALL_TIMEOUT);
+    BOOST_TEST(r.error().code == "unauthenticated");
+    // A nonce serves one attempt: the right MAC for a spent nonce fails.
+    r = c.call("auth", Json::object().set("mac", auth_mac("s3cret", nonce)), CALL_TIMEOUT);
+    BOOST_TEST(!r.ok());
+    BOOST_TEST(!c.call("ping", Json(), CALL_TIMEOUT).ok());
+    // The client's own login.
+    BOOST_TEST(c.authenticate("s3cret", CALL_TIMEOUT).ok());
+    BOOST_TEST(c.call("ping", Json(), CALL_TIMEOUT).ok());
+    auto good = ControlClient::connect(fx.tcp, CALL_TIMEOUT, "s3cret");
+    BOOST_REQUIRE_MESSAGE(good.ok(), message_of(good));
+    BOOST_TEST(good->call("ping", Json(), CALL_TIMEOUT).ok());
+    auto bad = ControlClient::connect(fx.tcp, CALL_TIMEOUT, "guess");
+    BOOST_REQUIRE(!bad.ok());
+    BOOST_TEST(bad.error().code == "unauthenticated");
+    BOOST_TEST(fx.logged("control login failed"));
+}
+
+BOOST_AUTO_TEST_CASE(events_are_pushed_to_a_connection_and_its_end_is_told) {
+    ServerFixture fx;
+    {
+        auto c = fx.client(fx.path);
+        auto r = c.call("notify_me", Json(), CALL_TIMEOUT);
+        BOOST_REQUIRE_MESSAGE(r.ok(), message_of(r));
+        auto line = c.read_line(CALL_TIMEOUT);
+        BOOST_REQUIRE_MESSAGE(line.ok(), message_of(line));
+        BOOST_TEST(*line == "{\"event\":\"hello\"}");
+    }
+    BOOST_TEST(eventually([&] { return fx.disconnects.load() >= 1; }));
 }
 
 BOOST_AUTO_TEST_CASE(errors_keep_the_connection) {

@@ -1,0 +1,19 @@
+// How cgclusterctl reaches a daemon: a Unix socket as it is, a TCP control
+// port with a login by the cluster secret (from the config file, when it
+// loads), so `--connect` works against a cluster that has a secret.
+#pragma once
+
+#include "base/result.hpp"
+#include "json/control_client.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace rtfarm::ctl {
+
+// The secret TCP connections log in with; "" = none.
+void set_control_secret(std::string secret);
+
+Result<json::ControlClient> connect(const std::string& target, std::chrono::milliseconds timeout);
+
+} // namespace rtfarm::ctl
