@@ -7,15 +7,20 @@
 # test/lab/README.md for the topology, the rules and how tests use it.
 #
 #   lab.sh check                      can this host run the lab? (exit 77 if not)
-#   lab.sh up METHOD [FRONTENDS...]   METHOD: nat | nat-sticky | dsr
-#   lab.sh spread FRONTENDS...        the frontends the LB picks from (e.g. f1)
+#   lab.sh up METHOD [FRONTENDS...]   METHOD: nat | nat-sticky | dsr; the LB
+#                                     picks among FRONTENDS (default f1 f2 f3)
+#   lab.sh spread FRONTENDS...        the frontends the LB picks from (e.g. f1,
+#                                     or f1 f2 f3 f4 to bring the spare f4 in)
 #   lab.sh exec NODE CMD...           run CMD inside NODE's namespace
 #   lab.sh counters | reset           nft packet counters (LB per frontend, client)
 #   lab.sh wait-udp NODE PORT [SECS]  wait until something listens on UDP PORT
 #   lab.sh stat CSV...                sum SIPp -trace_stat files: ok and failed calls
 #   lab.sh status | list | down
 #
-# Namespaces are "$RTFARM_LAB-<node>", nodes: client lb sw f1 f2 f3 b1.
+# Namespaces are "$RTFARM_LAB-<node>", nodes: client lb sw f1 f2 f3 f4 b1.
+# f4 is a spare frontend: built like the others (address, VIP on lo for dsr,
+# media range, counter), but the LB does not pick it unless told to (`up`
+# with FRONTENDS naming it, or `spread`): a member that joins the farm later.
 # `up` uses $RTFARM_LAB or makes "rtf<pid>" and prints the line to export;
 # every other command needs RTFARM_LAB set.  `down` removes that lab's
 # namespaces (after stopping the processes still running inside them) and is
@@ -27,14 +32,15 @@ set -eu
 umask 022
 
 VIP=203.0.113.1
-NODES="client lb sw f1 f2 f3 b1"
-FRONTENDS="f1 f2 f3"
+NODES="client lb sw f1 f2 f3 f4 b1"
+FRONTENDS="f1 f2 f3 f4"  # every frontend the lab has
+DEFAULT_PICK="f1 f2 f3"  # the ones the LB picks among unless told otherwise
 # Internal addresses and fixed MACs (locally administered; every lab lives in
 # its own namespaces, so two labs never see each other's MACs).
 addr_of() {
     case $1 in
     client) echo 198.51.100.10 ;; lb) echo 10.77.0.1 ;;
-    f1) echo 10.77.0.11 ;; f2) echo 10.77.0.12 ;; f3) echo 10.77.0.13 ;;
+    f1) echo 10.77.0.11 ;; f2) echo 10.77.0.12 ;; f3) echo 10.77.0.13 ;; f4) echo 10.77.0.14 ;;
     b1) echo 10.77.0.21 ;; *) return 1 ;;
     esac
 }
@@ -43,13 +49,17 @@ mac_of() {
     client) echo 02:51:00:00:00:10 ;; lb-pub) echo 02:51:00:00:00:01 ;;
     lb) echo 02:77:00:00:00:01 ;;
     f1) echo 02:77:00:00:00:11 ;; f2) echo 02:77:00:00:00:12 ;; f3) echo 02:77:00:00:00:13 ;;
+    f4) echo 02:77:00:00:00:14 ;;
     b1) echo 02:77:00:00:00:21 ;; *) return 1 ;;
     esac
 }
 # Single-IP media method: each frontend's own media port range on the VIP
-# (the same ranges as the example config in CONTRACT.md).
+# (f1-f3: the same ranges as the example config in CONTRACT.md; f4 the next
+# free block: b1, a backend, uses 40000-49999 in the farm tests' configs).
 media_range_of() {
-    case $1 in f1) echo 10000-19999 ;; f2) echo 20000-29999 ;; f3) echo 30000-39999 ;; esac
+    case $1 in
+    f1) echo 10000-19999 ;; f2) echo 20000-29999 ;; f3) echo 30000-39999 ;; f4) echo 50000-59999 ;;
+    esac
 }
 
 say() { printf 'lab: %s\n' "$*"; }
@@ -59,11 +69,12 @@ usage() {
 usage: lab.sh check
        lab.sh up nat|nat-sticky|dsr [FRONTENDS...]
        lab.sh spread FRONTENDS...
-       lab.sh exec NODE CMD...          (nodes: client lb sw f1 f2 f3 b1)
+       lab.sh exec NODE CMD...          (nodes: client lb sw f1 f2 f3 f4 b1)
        lab.sh counters | reset
        lab.sh wait-udp NODE PORT [SECS]
        lab.sh stat SIPP_STAT_CSV...
        lab.sh status | list | down
+The LB picks among f1 f2 f3 unless FRONTENDS are given (f4 is a spare).
 RTFARM_LAB names the lab (up makes one and prints it).
 EOF
     exit 2
@@ -182,10 +193,10 @@ build_common() {
     veth client eth0 "$(mac_of client)" lb pub "$(mac_of lb-pub)"
     # lb internal side and every internal host: a port on sw's bridge.
     veth lb int "$(mac_of lb)" sw lb
-    for n in f1 f2 f3 b1; do
+    for n in $FRONTENDS b1; do
         veth "$n" eth0 "$(mac_of "$n")" sw "$n"
     done
-    for n in lb f1 f2 f3 b1; do
+    for n in lb $FRONTENDS b1; do
         ip -n "$(ns sw)" link set "$n" master br0 up
     done
 
@@ -203,7 +214,7 @@ build_common() {
         net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.pub.rp_filter=0 net.ipv4.conf.int.rp_filter=0 \
         net.ipv4.conf.all.send_redirects=0 net.ipv4.conf.int.send_redirects=0
 
-    for n in f1 f2 f3; do
+    for n in $FRONTENDS; do
         ip -n "$(ns "$n")" addr add "$(addr_of "$n")/24" dev eth0
         ip -n "$(ns "$n")" link set eth0 up
         # The frontends reach the outside only through the lb.
@@ -378,7 +389,7 @@ up() {
     local method=${1:-}
     case $method in nat | nat-sticky | dsr) ;; *) usage ;; esac
     shift
-    PICK=${*:-$FRONTENDS}
+    PICK=${*:-$DEFAULT_PICK}
     check_pick
     if [ -z "${RTFARM_LAB:-}" ]; then RTFARM_LAB="rtf$$"; fi
     need_prefix
@@ -446,13 +457,15 @@ describe() {
     nat-sticky) say "  lb      pub 198.51.100.1/24 + VIP $VIP/32, int 10.77.0.1/24; conntrack NAT: UDP session binding (broken on purpose)" ;;
     dsr) say "  lb      pub 198.51.100.1/24, int 10.77.0.1/24; netdev ingress: random frontend MAC per packet, IP header untouched" ;;
     esac
-    say "  sw      bridge br0: lb, f1, f2, f3, b1"
-    local f
+    say "  sw      bridge br0: lb, ${FRONTENDS// /, }, b1"
+    local f spare
     for f in $FRONTENDS; do
+        spare=""
+        case " $PICK " in *" $f "*) ;; *) spare=" (not picked by the lb: lab.sh spread ... $f)" ;; esac
         if [ "$m" = dsr ]; then
-            say "  $f      $(addr_of "$f")/24, VIP $VIP/32 on lo, arp_ignore=1 arp_announce=2, default via 10.77.0.1"
+            say "  $f      $(addr_of "$f")/24, VIP $VIP/32 on lo, arp_ignore=1 arp_announce=2, default via 10.77.0.1$spare"
         else
-            say "  $f      $(addr_of "$f")/24, default via 10.77.0.1, media $(media_range_of "$f") on the VIP"
+            say "  $f      $(addr_of "$f")/24, default via 10.77.0.1, media $(media_range_of "$f") on the VIP$spare"
         fi
     done
     say "  b1      10.77.0.21/24, no default route (backend without internet access)"
