@@ -190,26 +190,11 @@ Result<std::string> ControlClient::call_raw(std::string_view bytes,
 Result<Json> ControlClient::call(std::string_view op, Json args,
                                  std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
-    if (args && !args.is_object())
-        return make_error("bad_request", "the arguments of '" + std::string(op) +
-                                             "' must be a JSON object, not " +
-                                             std::string(type_name(args)));
     long long id = m_next_id++;
-    Json req = Json::object();
-    req.set("id", id);
-    req.set("op", op);
-    if (args) {
-        const char* key = nullptr;
-        json_t* value = nullptr;
-        json_object_foreach(args.get(), key, value) {
-            if (std::strcmp(key, "id") == 0 || std::strcmp(key, "op") == 0)
-                return make_error("bad_request", std::string("the arguments of '") +
-                                                     std::string(op) + "' must not hold \"" + key +
-                                                     "\"");
-            req.set(key, Json::borrow(value));
-        }
-    }
-    if (auto st = send_until(req.dump() + '\n', deadline); !st)
+    auto request = request_line(id, op, args);
+    if (!request)
+        return request.error();
+    if (auto st = send_until(*request, deadline); !st)
         return st.error();
     // Bounded by the deadline: each turn reads a line or fails.
     for (;;) {

@@ -3,6 +3,8 @@
 #include "base/crypto.hpp"
 #include "base/strings.hpp"
 
+#include <cstring>
+
 namespace rtfarm::json {
 namespace {
 
@@ -157,6 +159,28 @@ Result<Request> parse_request(std::string_view line) {
 std::string auth_mac(std::string_view secret, std::string_view nonce) {
     std::string mac = crypto::hmac_sha256(secret, {AUTH_CONTEXT, nonce});
     return to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
+}
+
+Result<std::string> request_line(long long id, std::string_view op, const Json& args) {
+    if (args && !args.is_object())
+        return make_error("bad_request", "the arguments of '" + std::string(op) +
+                                             "' must be a JSON object, not " +
+                                             std::string(type_name(args)));
+    Json req = Json::object();
+    req.set("id", id);
+    req.set("op", op);
+    if (args) {
+        const char* key = nullptr;
+        json_t* value = nullptr;
+        json_object_foreach(args.get(), key, value) {
+            if (std::strcmp(key, "id") == 0 || std::strcmp(key, "op") == 0)
+                return make_error("bad_request", std::string("the arguments of '") +
+                                                     std::string(op) + "' must not hold \"" + key +
+                                                     "\"");
+            req.set(key, Json::borrow(value));
+        }
+    }
+    return req.dump() + '\n';
 }
 
 std::string ok_reply(const Json& id, Json result) {

@@ -106,6 +106,10 @@ std::string ok_reply(const Json& id, Json result);
 // {"id":..,"ok":false,"error":{"code":"..","message":".."}}\n
 std::string error_reply(const Json& id, std::string_view code, std::string_view message);
 
+// A request line {"id":id,"op":op,...args} with its '\n', for clients.
+// Errors: "bad_request" when args is not an object or holds "id" / "op".
+Result<std::string> request_line(long long id, std::string_view op, const Json& args);
+
 struct Response {
     Json id;
     bool ok = false;

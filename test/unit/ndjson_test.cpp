@@ -4,7 +4,9 @@
 // Every wait is bounded: client calls time out after 2 s, polls are counted.
 #include "base/log.hpp"
 #include "ev/loop.hpp"
+#include "net/socket.hpp"
 #include "json/control_client.hpp"
+#include "json/control_link.hpp"
 #include "json/control_server.hpp"
 #include "json/ndjson.hpp"
 
@@ -435,6 +437,86 @@ BOOST_AUTO_TEST_CASE(events_are_pushed_to_a_connection_and_its_end_is_told) {
         BOOST_TEST(*line == "{\"event\":\"hello\"}");
     }
     BOOST_TEST(eventually([&] { return fx.disconnects.load() >= 1; }));
+}
+
+// Runs `loop` until `done` or the limit (a timer stops it).
+template <typename F> bool run_until(ev::Loop& loop, F done, std::chrono::milliseconds limit) {
+    auto end = std::chrono::steady_clock::now() + limit;
+    ev::Ticker tick(loop, 5ms, [&] {
+        if (done() || std::chrono::steady_clock::now() >= end)
+            loop.stop();
+    });
+    loop.run();
+    return done();
+}
+
+BOOST_AUTO_TEST_CASE(control_link_calls_from_a_loop_with_login) {
+    ServerFixture fx({}, "s3cret");
+    ev::Loop loop;
+    auto addr = net::SockAddr::parse(fx.tcp).value();
+    ControlLink link(loop, addr, "s3cret");
+    std::vector<std::string> answers;
+    for (int i = 0; i < 5; ++i)
+        link.call("ping", Json::object().set("echo", std::to_string(i)), 2000ms,
+                  [&](Result<Json> r) {
+                      answers.push_back(r ? (*r)["echo"].as_string().value_or("?")
+                                          : "error:" + r.error().code);
+                  });
+    BOOST_TEST(answers.empty()); // never answered from inside call()
+    BOOST_REQUIRE(run_until(
+        loop, [&] { return answers.size() == 5; }, 3000ms));
+    BOOST_TEST(answers == (std::vector<std::string>{"0", "1", "2", "3", "4"}),
+               boost::test_tools::per_element());
+    BOOST_TEST(link.connected());
+    // An error reply is the call's error; a reply that never comes, a timeout.
+    std::optional<Result<Json>> failed, late;
+    link.call("fail", Json(), 2000ms, [&](Result<Json> r) { failed = std::move(r); });
+    link.call("hold", Json(), 100ms, [&](Result<Json> r) { late = std::move(r); });
+    BOOST_REQUIRE(run_until(
+        loop, [&] { return failed && late; }, 3000ms));
+    BOOST_TEST(failed->error().code == "not_found");
+    BOOST_TEST(late->error().code == "timeout");
+    BOOST_TEST(link.pending() == 0u);
+
+    // The wrong secret: every waiting call hears why.
+    ControlLink wrong(loop, addr, "guess");
+    std::optional<Result<Json>> refused;
+    wrong.call("ping", Json(), 2000ms, [&](Result<Json> r) { refused = std::move(r); });
+    BOOST_REQUIRE(run_until(
+        loop, [&] { return refused.has_value(); }, 3000ms));
+    BOOST_TEST(refused->error().code == "unauthenticated");
+    fx.release_held();
+}
+
+BOOST_AUTO_TEST_CASE(control_link_reports_a_dead_peer_and_reconnects) {
+    ev::Loop loop;
+    // Nothing listens here.
+    auto port = [] {
+        auto fd = net::tcp_listen(net::SockAddr::parse("127.0.0.1:0").value());
+        return net::local_address(fd.value().get()).value();
+    }();
+    ControlLink link(loop, port, "");
+    std::optional<Result<Json>> r;
+    link.call("ping", Json(), 2000ms, [&](Result<Json> x) { r = std::move(x); });
+    BOOST_REQUIRE(run_until(
+        loop, [&] { return r.has_value(); }, 3000ms));
+    BOOST_TEST(!r->ok());
+    BOOST_TEST(r->error().code == "io");
+    // A server appears there later: the next call connects again.
+    ServerFixture fx;
+    ControlLink again(loop, net::SockAddr::parse(fx.tcp).value(), "");
+    std::optional<Result<Json>> ok;
+    again.call("ping", Json(), 2000ms, [&](Result<Json> x) { ok = std::move(x); });
+    BOOST_REQUIRE(run_until(
+        loop, [&] { return ok.has_value(); }, 3000ms));
+    BOOST_TEST(ok->ok());
+    // Bad arguments are answered from the loop, not from call().
+    std::optional<Result<Json>> bad;
+    again.call("ping", Json::array(), 2000ms, [&](Result<Json> x) { bad = std::move(x); });
+    BOOST_TEST(!bad.has_value());
+    BOOST_REQUIRE(run_until(
+        loop, [&] { return bad.has_value(); }, 3000ms));
+    BOOST_TEST(bad->error().code == "bad_request");
 }
 
 BOOST_AUTO_TEST_CASE(errors_keep_the_connection) {

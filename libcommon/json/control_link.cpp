@@ -1,0 +1,288 @@
+#include "json/control_link.hpp"
+
+#include "net/socket.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+namespace rtfarm::json {
+
+ControlLink::ControlLink(ev::Loop& loop, net::SockAddr target, std::string secret)
+    : m_loop(loop)
+    , m_target(target)
+    , m_secret(std::move(secret))
+    , m_timer(loop, [this] { on_timer(); }) {
+}
+
+ControlLink::~ControlLink() {
+    *m_alive = false;
+    m_read.reset();
+    m_write.reset();
+    auto calls = std::move(m_calls);
+    for (auto& [id, c] : calls)
+        if (!c.internal)
+            c.done(make_error("io", m_target.str() + ": control link closed"));
+}
+
+long long ControlLink::add(std::string_view op, const Json& args, Clock::time_point deadline,
+                           Callback done, bool internal) {
+    long long id = m_next_id++;
+    auto line = request_line(id, op, args);
+    if (!line) {
+        // Answered from the loop, never from inside call().
+        std::weak_ptr<bool> alive = m_alive;
+        m_loop.defer([alive, done, err = line.error()] {
+            if (alive.lock())
+                done(err);
+        });
+        return 0;
+    }
+    m_calls.emplace(id, Call{std::move(*line), deadline, std::move(done), false, internal});
+    return id;
+}
+
+void ControlLink::call(std::string_view op, const Json& args, std::chrono::milliseconds timeout,
+                       Callback done) {
+    if (add(op, args, Clock::now() + timeout, std::move(done), false) == 0)
+        return;
+    arm_timer();
+    if (m_state == State::idle)
+        start_connect();
+    else if (m_state == State::ready)
+        send_ready_calls();
+}
+
+void ControlLink::start_connect() {
+    auto fd = net::tcp_connect(m_target);
+    if (!fd) {
+        std::weak_ptr<bool> alive = m_alive;
+        m_loop.defer([this, alive, err = fd.error()] {
+            if (alive.lock())
+                fail_all(err);
+        });
+        return;
+    }
+    m_fd = std::move(*fd);
+    m_state = State::connecting;
+    m_framer = LineFramer{size_t(16) << 20};
+    m_out.clear();
+    m_read = std::make_unique<ev::FdEvent>(m_loop, m_fd.get(), EV_READ | EV_PERSIST,
+                                           [this](short) { on_readable(); });
+    m_write =
+        std::make_unique<ev::FdEvent>(m_loop, m_fd.get(), EV_WRITE | EV_PERSIST, [this](short) {
+            if (m_state == State::connecting)
+                on_connected();
+            else
+                flush();
+        });
+    m_write->enable();
+    m_write_armed = true;
+}
+
+void ControlLink::on_connected() {
+    if (auto st = net::connect_error(m_fd.get(), m_target.str()); !st) {
+        fail_all(st.error());
+        return;
+    }
+    m_write->disable();
+    m_write_armed = false;
+    m_read->enable();
+    if (m_secret.empty()) {
+        m_state = State::ready;
+        send_ready_calls();
+        return;
+    }
+    m_state = State::login;
+    auto deadline = Clock::now() + std::chrono::seconds(5);
+    long long id = add("auth.challenge", Json(), deadline, nullptr, true);
+    write(m_calls.at(id).line);
+    m_calls.at(id).sent = true;
+}
+
+void ControlLink::on_login_reply(long long id, Result<Json> r) {
+    auto it = m_calls.find(id);
+    std::string op =
+        it->second.line.find("\"auth.challenge\"") != std::string::npos ? "auth.challenge" : "auth";
+    m_calls.erase(it);
+    if (!r) {
+        fail_all(make_error(r.error().code, m_target.str() + ": " + op + ": " + r.error().message));
+        return;
+    }
+    if (op == "auth") {
+        m_state = State::ready;
+        send_ready_calls();
+        return;
+    }
+    auto nonce = (*r)["nonce"].as_string();
+    if (!nonce) {
+        fail_all(make_error("bad_reply", m_target.str() + ": auth.challenge without a nonce"));
+        return;
+    }
+    auto deadline = Clock::now() + std::chrono::seconds(5);
+    long long next =
+        add("auth", Json::object().set("mac", auth_mac(m_secret, *nonce)), deadline, nullptr, true);
+    write(m_calls.at(next).line);
+    m_calls.at(next).sent = true;
+}
+
+void ControlLink::send_ready_calls() {
+    for (auto& [id, c] : m_calls) {
+        if (c.sent)
+            continue;
+        c.sent = true;
+        write(c.line);
+        if (m_state != State::ready)
+            return; // the write failed and reset the link
+    }
+}
+
+void ControlLink::write(const std::string& bytes) {
+    m_out += bytes;
+    if (!m_write_armed)
+        flush();
+}
+
+void ControlLink::flush() {
+    while (!m_out.empty()) {
+        ssize_t n = ::send(m_fd.get(), m_out.data(), m_out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            m_out.erase(0, size_t(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!m_write_armed) {
+                m_write_armed = true;
+                m_write->enable();
+            }
+            return;
+        }
+        fail_all(make_error("io", "send to " + m_target.str() + ": " +
+                                      (n < 0 ? std::strerror(errno) : "no progress")));
+        return;
+    }
+    if (m_write_armed) {
+        m_write_armed = false;
+        m_write->disable();
+    }
+}
+
+void ControlLink::on_readable() {
+    char buf[65536];
+    ssize_t n = ::read(m_fd.get(), buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        fail_all(make_error("io", m_target.str() + ": " +
+                                      (n == 0 ? std::string("connection closed by the peer")
+                                              : std::string(std::strerror(errno)))));
+        return;
+    }
+    m_framer.feed(std::string_view(buf, size_t(n)));
+    std::weak_ptr<bool> alive = m_alive;
+    State state = m_state;
+    while (alive.lock() && m_state == state && m_fd) {
+        auto frame = m_framer.next_line();
+        if (!frame)
+            break;
+        if (frame->kind == LineFramer::Kind::oversize) {
+            fail_all(make_error("bad_reply", m_target.str() + ": reply line too long"));
+            return;
+        }
+        std::string line(frame->text);
+        on_line(line);
+        state = m_state;
+    }
+}
+
+void ControlLink::on_line(std::string_view line) {
+    auto resp = parse_response(line);
+    if (!resp) {
+        // Not a reply: an event line pushed to us, or noise. Not ours to answer.
+        return;
+    }
+    auto id = resp->id.as_integer();
+    if (!id) {
+        if (!resp->ok) // the server could not read a request, or refused us
+            fail_all(make_error(resp->error.code, m_target.str() + ": " + resp->error.message));
+        return;
+    }
+    auto it = m_calls.find(*id);
+    if (it == m_calls.end())
+        return; // answered already (timed out)
+    Result<Json> r = resp->ok ? Result<Json>(resp->result) : Result<Json>(resp->error);
+    if (it->second.internal)
+        on_login_reply(*id, std::move(r));
+    else
+        finish(*id, std::move(r));
+}
+
+void ControlLink::finish(long long id, Result<Json> r) {
+    auto it = m_calls.find(id);
+    if (it == m_calls.end())
+        return;
+    Callback done = std::move(it->second.done);
+    m_calls.erase(it);
+    if (done)
+        done(std::move(r));
+}
+
+void ControlLink::fail_all(const Error& why) {
+    // The events may be the ones running this: disabled now, freed later.
+    if (m_read)
+        m_read->disable();
+    if (m_write)
+        m_write->disable();
+    auto graveyard =
+        std::make_shared<std::pair<std::unique_ptr<ev::FdEvent>, std::unique_ptr<ev::FdEvent>>>(
+            std::move(m_read), std::move(m_write));
+    m_loop.defer([graveyard] {});
+    m_write_armed = false;
+    m_fd.reset();
+    m_out.clear();
+    m_state = State::idle;
+    std::vector<long long> ids;
+    for (const auto& [id, c] : m_calls)
+        ids.push_back(id);
+    std::weak_ptr<bool> alive = m_alive;
+    for (long long id : ids) {
+        if (!alive.lock())
+            return;
+        finish(id, why);
+    }
+}
+
+void ControlLink::arm_timer() {
+    if (!m_timer.pending())
+        m_timer.start(std::chrono::milliseconds(50));
+}
+
+void ControlLink::on_timer() {
+    auto now = Clock::now();
+    std::vector<long long> late;
+    bool login_late = false;
+    for (const auto& [id, c] : m_calls)
+        if (c.deadline <= now) {
+            late.push_back(id);
+            login_late = login_late || c.internal;
+        }
+    std::weak_ptr<bool> alive = m_alive;
+    if (login_late) {
+        fail_all(make_error("timeout", m_target.str() + ": no answer to the control login"));
+    } else {
+        for (long long id : late) {
+            if (!alive.lock())
+                return;
+            finish(id, make_error("timeout", m_target.str() + ": no reply in time"));
+        }
+    }
+    if (alive.lock() && !m_calls.empty())
+        arm_timer();
+}
+
+} // namespace rtfarm::json

@@ -1,0 +1,88 @@
+// An NDJSON control client that lives in a daemon's event loop: one TCP
+// connection to another daemon's control port (member to member: events
+// between tasks), logged in with the cluster secret, many calls in flight
+// matched by id, each answered exactly once: with the reply, or with an
+// error ("io" when the connection fails, "timeout" at its deadline).
+// It connects on the first call and again on the first call after a
+// failure; calls made while it connects and logs in wait in order.
+//
+// Callbacks run on the loop's thread, never from inside call(); they must
+// not destroy the link (defer that). Destroying it answers what is pending
+// with "io".
+#pragma once
+
+#include "base/result.hpp"
+#include "base/unique_fd.hpp"
+#include "ev/loop.hpp"
+#include "net/address.hpp"
+#include "json/json.hpp"
+#include "json/ndjson.hpp"
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace rtfarm::json {
+
+class ControlLink {
+public:
+    using Callback = std::function<void(Result<Json>)>;
+
+    ControlLink(ev::Loop& loop, net::SockAddr target, std::string secret);
+    ControlLink(const ControlLink&) = delete;
+    ControlLink& operator=(const ControlLink&) = delete;
+    ~ControlLink();
+
+    void call(std::string_view op, const Json& args, std::chrono::milliseconds timeout,
+              Callback done);
+
+    const net::SockAddr& target() const { return m_target; }
+    size_t pending() const { return m_calls.size(); }
+    bool connected() const { return m_state == State::ready; }
+
+private:
+    enum class State { idle, connecting, login, ready };
+    using Clock = std::chrono::steady_clock;
+    struct Call {
+        std::string line;
+        Clock::time_point deadline;
+        Callback done;
+        bool sent = false;
+        bool internal = false; // a login step, not the user's
+    };
+
+    void start_connect();
+    void on_connected();
+    void on_readable();
+    void on_line(std::string_view line);
+    void on_login_reply(long long id, Result<Json> r);
+    void send_ready_calls();
+    void write(const std::string& bytes);
+    void flush();
+    void fail_all(const Error& why);
+    void arm_timer();
+    void on_timer();
+    long long add(std::string_view op, const Json& args, Clock::time_point deadline, Callback done,
+                  bool internal);
+    // Answers call `id` (removed first, so a callback may call again).
+    void finish(long long id, Result<Json> r);
+
+    ev::Loop& m_loop;
+    net::SockAddr m_target;
+    std::string m_secret;
+    State m_state = State::idle;
+    UniqueFd m_fd;
+    std::unique_ptr<ev::FdEvent> m_read;
+    std::unique_ptr<ev::FdEvent> m_write;
+    bool m_write_armed = false;
+    std::string m_out;
+    LineFramer m_framer{size_t(16) << 20};
+    std::map<long long, Call> m_calls; // by id, so oldest first
+    long long m_next_id = 1;
+    ev::Timer m_timer;
+    std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);
+};
+
+} // namespace rtfarm::json
