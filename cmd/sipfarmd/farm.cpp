@@ -1,6 +1,7 @@
 #include "farm.hpp"
 
 #include "base/strings.hpp"
+#include "queries.hpp"
 #include "sip/farm_tags.hpp"
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
@@ -231,6 +232,13 @@ void FarmService::register_ops(json::ControlServer& server) {
             apply_view();
         send_heartbeats();
         reply(m_membership->to_json());
+    });
+    // Read-only questions about placement and routing (queries.hpp).
+    server.on("place", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
+        reply(place_query(req.body, *m_membership, m_id));
+    });
+    server.on("route", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
+        reply(route_query(req.body, m_settings.view));
     });
 }
 
