@@ -86,7 +86,7 @@ std::string place_why(const json::Json& p) {
                (what == "signals" ? "signals" : "call_legs") + " mode is " + mode;
     std::string hosts = joined(p["candidates"], " ");
     if (reason == "hash")
-        return from + " creates " + what + " remotely: the rendezvous hash of the key picks " +
+        return from + " creates " + what + " remotely: the rendezvous hash of the Call-ID picks " +
                str(p, "member") + " among " + hosts;
     if (reason == "least_load")
         return from + " creates " + what + " remotely: " + str(p, "member") +
