@@ -186,9 +186,17 @@ BOOST_AUTO_TEST_CASE(a_backend_in_remotely_mode_places_a_call_leg_on_a_frontend_
     BOOST_TEST(next != chosen);
     BOOST_TEST(next == hash_owner(key, left));
     BOOST_TEST(took <= scaled(1200ms) + 500ms);
-    // Every member still up agrees, and so does b1 itself.
+    // Every member still up agrees, and so does b1 itself, each once its
+    // own clock has passed dead_after_ms (within a heartbeat of the first).
     for (const auto& id : {left[0], left[1], std::string("b1")}) {
-        auto r = f.ok(id, "place", place_args("callleg", "b1", key));
+        json::Json r;
+        auto until = std::chrono::steady_clock::now() + scaled(1000ms);
+        do {
+            r = f.ok(id, "place", place_args("callleg", "b1", key));
+            if (r["member"].as_string().value_or("") == next)
+                break;
+            std::this_thread::sleep_for(10ms);
+        } while (std::chrono::steady_clock::now() < until);
         BOOST_TEST(r["member"].as_string().value_or("") == next, id);
         BOOST_TEST(r["candidates"].size() == 2u, id);
     }
