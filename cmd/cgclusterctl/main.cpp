@@ -1,10 +1,13 @@
-// cgclusterctl: the administrator's view of an rtfarm cluster. This version
-// has `check`, which reviews the cluster config file alone, and `stats`,
-// which asks the running daemons for their counters; the membership,
-// placement and routing subcommands come with the cluster agent.
+// cgclusterctl: the administrator's view of an rtfarm cluster: `check`
+// reviews the cluster config file alone; `members`, `drain`, `undrain`,
+// `set`, `place` and `route` talk to a running sipfarmd; `media` and `stats`
+// ask every daemon the config names. Options and dispatch only: each
+// command lives in its own file.
 #include "check.hpp"
 #include "connect.hpp"
+#include "media.hpp"
 #include "members.hpp"
+#include "query.hpp"
 #include "stats.hpp"
 
 #include "config/config.hpp"
@@ -66,6 +69,27 @@ int main(int argc, char** argv) {
     set_cmd->add_option("ID", member_id, "member id")->required();
     set_cmd->add_option("KEY=VALUE", assignments, "sip_farm=..., call_legs=..., signals=...")
         ->required();
+    auto* place_cmd = app.add_subcommand(
+        "place", "which member hosts a new call leg or signal created on member ID, and why");
+    std::string place_kind, place_from, place_key;
+    place_cmd->add_option("KIND", place_kind, "callleg or signal")
+        ->required()
+        ->check(CLI::IsMember({"callleg", "signal"}));
+    place_cmd->add_option("--from", place_from, "the member that creates it")
+        ->required()
+        ->type_name("ID");
+    place_cmd->add_option("--call-id", place_key, "the Call-ID it belongs to (hashed)")
+        ->type_name("X");
+    auto* route_cmd = app.add_subcommand(
+        "route", "which member processes a SIP message (by Call-ID or from FILE), and why");
+    std::string route_call_id, route_file;
+    auto* route_cid_opt =
+        route_cmd->add_option("--call-id", route_call_id, "a new request with this Call-ID")
+            ->type_name("X");
+    auto* route_file_opt =
+        route_cmd->add_option("FILE", route_file, "one SIP message; - for standard input");
+    route_cid_opt->excludes(route_file_opt);
+    auto* media_cmd = app.add_subcommand("media", "media sessions per member (rtprelayd)");
     int timeout_ms = 2000;
     app.add_option("--timeout", timeout_ms, "milliseconds to wait for each daemon")
         ->capture_default_str()
@@ -135,6 +159,37 @@ int main(int argc, char** argv) {
         }
         return ctl::run_membership_op(std::nullopt, target, op, std::move(args), json_output,
                                       timeout_of(), std::cout, std::cerr);
+    }
+    if (place_cmd->parsed() || route_cmd->parsed()) {
+        ctl::QueryContext ctx;
+        if (cfg)
+            ctx.cfg = cfg.value();
+        else if (direct.empty()) {
+            std::cerr << "cgclusterctl: " << cfg.error().message << '\n';
+            return EXIT_USAGE;
+        }
+        ctx.target = direct;
+        ctx.json_output = json_output;
+        ctx.timeout = timeout_of();
+        if (place_cmd->parsed())
+            return ctl::run_place(ctx, place_kind, place_from, place_key, std::cout, std::cerr);
+        if (!route_cid_opt->count() && !route_file_opt->count()) {
+            std::cerr << "cgclusterctl: route: give --call-id X or a FILE (- for standard input)\n";
+            return EXIT_USAGE;
+        }
+        std::optional<std::string> call_id;
+        if (route_cid_opt->count())
+            call_id = route_call_id;
+        return ctl::run_route(ctx, call_id, route_file, std::cin, std::cout, std::cerr);
+    }
+    if (media_cmd->parsed()) {
+        if (!direct.empty())
+            return ctl::run_media_one(direct, json_output, timeout_of(), std::cout, std::cerr);
+        if (!cfg) {
+            std::cerr << "cgclusterctl: " << cfg.error().message << '\n';
+            return EXIT_USAGE;
+        }
+        return ctl::run_media(*cfg, json_output, timeout_of(), std::cout, std::cerr);
     }
     if (stats_cmd->parsed()) {
         auto timeout = std::chrono::milliseconds(timeout_ms);

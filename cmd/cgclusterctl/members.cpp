@@ -1,8 +1,7 @@
 #include "members.hpp"
 
-#include "connect.hpp"
+#include "control.hpp"
 #include "table.hpp"
-#include "json/control_client.hpp"
 
 namespace rtfarm::ctl {
 namespace {
@@ -29,32 +28,21 @@ void print_members(const json::Json& result, std::ostream& out) {
 int run_membership_op(const std::optional<config::ClusterConfig>& cfg, const std::string& target,
                       const std::string& op, json::Json args, bool json_output,
                       std::chrono::milliseconds timeout, std::ostream& out, std::ostream& err) {
-    std::vector<std::string> targets;
-    if (!target.empty())
-        targets.push_back(target);
-    else if (cfg)
-        for (const auto& m : cfg->members)
-            targets.push_back(m.control);
-    std::string last_error = "no control socket to ask (give --config, --socket or --connect)";
-    for (const auto& t : targets) {
-        auto client = ctl::connect(t, timeout);
-        if (!client) {
-            last_error = t + ": " + client.error().message;
-            continue;
-        }
-        auto result = client->call(op, args, timeout);
-        if (!result) {
-            err << "cgclusterctl: " << op << ": " << t << ": " << result.error().message << '\n';
-            return 2;
-        }
-        if (json_output)
-            out << result->dump() << '\n';
-        else
-            print_members(*result, out);
-        return 0;
+    auto answer = ask_farm(cfg, target, op, std::move(args), timeout);
+    if (!answer) {
+        err << "cgclusterctl: " << op << ": " << answer.error().message << '\n';
+        return 2;
     }
-    err << "cgclusterctl: " << op << ": " << last_error << '\n';
-    return 2;
+    if (!answer->result) {
+        err << "cgclusterctl: " << op << ": " << answer->target << ": "
+            << answer->result.error().message << '\n';
+        return 2;
+    }
+    if (json_output)
+        out << answer->result->dump() << '\n';
+    else
+        print_members(*answer->result, out);
+    return 0;
 }
 
 } // namespace rtfarm::ctl

@@ -1,7 +1,9 @@
 #include "farm.hpp"
 
 #include "base/strings.hpp"
+#include "queries.hpp"
 #include "sip/farm_tags.hpp"
+#include "sip/packet_facts.hpp"
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
 
@@ -248,6 +250,13 @@ void FarmService::register_ops(json::ControlServer& server) {
         send_heartbeats();
         reply(m_membership->to_json());
     });
+    // Read-only questions about placement and routing (queries.hpp).
+    server.on("place", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
+        reply(place_query(req.body, *m_membership, m_id));
+    });
+    server.on("route", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
+        reply(route_query(req.body, m_settings.view, m_recent));
+    });
 }
 
 void FarmService::on_farm_link(const net::Datagram& d) {
@@ -302,20 +311,10 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         return;
     }
 
-    sip::PacketFacts facts;
-    facts.is_request = msg.is_request();
-    facts.method = msg.method.in(bytes);
-    facts.top_via_branch = msg.via[0].branch.in(bytes);
-    facts.top_route = msg.route.value.in(bytes);
-    facts.request_uri = msg.request_uri.in(bytes);
-    facts.call_id = msg.call_id.in(bytes);
-    facts.probe = sip::is_probe(bytes, msg);
+    sip::PacketFacts facts = sip::packet_facts(bytes, msg);
     facts.hops = a.envelope ? a.envelope->hops : 0;
     if (facts.is_request)
         facts.known_call_id = m_recent.knows(facts.call_id, std::chrono::steady_clock::now());
-    if (facts.probe)
-        facts.reply_from = sip::header_value(bytes, msg, "X-Farm-Reply-From");
-
     auto d = sip::route(facts, a.origin, m_settings.view);
     switch (d.kind) {
     case sip::Decision::Kind::drop:

@@ -19,10 +19,12 @@ LoopbackCluster LoopbackCluster::make(size_t n) {
 }
 
 std::string LoopbackCluster::json(const TempDir& dir) const {
-    std::string secret = secret_file.empty() ? "" : ", \"secret_file\": \"" + secret_file + "\"";
+    std::string more = secret_file.empty() ? "" : ", \"secret_file\": \"" + secret_file + "\"";
+    if (!extra.empty())
+        more += ", " + extra;
     std::string out = "{\n  \"cluster\": {\"name\": \"test\", \"wan_ip\": \"127.0.0.1\", "
                       "\"farm_port\": " +
-                      std::to_string(farm_port) + secret + "},\n  \"members\": {\n";
+                      std::to_string(farm_port) + more + "},\n  \"members\": {\n";
     for (size_t i = 0; i < members.size(); ++i) {
         const auto& m = members[i];
         std::string listen;
@@ -33,10 +35,11 @@ std::string LoopbackCluster::json(const TempDir& dir) const {
         if (m.processor_port)
             processor =
                 "\"processor\": \"" + m.address + ":" + std::to_string(m.processor_port) + "\", ";
-        out += "    \"" + m.id + "\": {\"role\": \"frontend\", \"address\": \"" + m.address +
+        out += "    \"" + m.id + "\": {\"role\": \"" + m.role + "\", \"address\": \"" + m.address +
                "\", \"sip_listen\": [" + listen + "], " + processor + "\"media_ports\": \"" +
                m.media_ports + "\", \"control\": \"" + control(dir, m.id) +
-               "\", \"media_control\": \"" + media_control(dir, m.id) + "\"}" +
+               "\", \"media_control\": \"" + media_control(dir, m.id) + "\"" +
+               (m.extra.empty() ? "" : ", " + m.extra) + "}" +
                (i + 1 < members.size() ? ",\n" : "\n");
     }
     out += "  }\n}\n";

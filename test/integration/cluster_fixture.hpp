@@ -16,11 +16,14 @@ struct LoopbackMember {
     std::vector<uint16_t> sip_ports;
     std::string media_ports;     // "LO-HI"
     uint16_t processor_port = 0; // on `address`; 0: no processor
+    std::string role = "frontend";
+    std::string extra; // more member fields as JSON text, e.g. "\"call_legs\": \"locally\""
 };
 
 struct LoopbackCluster {
     uint16_t farm_port = 0;
     std::string secret_file; // "" = none
+    std::string extra;       // more "cluster" fields as JSON text, e.g. "\"media\": \"anchor\""
     std::vector<LoopbackMember> members;
 
     // `n` members f1..fn on 127.0.0.1..n, one SIP port each, disjoint media ranges.

@@ -1,0 +1,156 @@
+#include "media.hpp"
+
+#include "cluster/modes.hpp"
+#include "connect.hpp"
+#include "table.hpp"
+#include "json/control_client.hpp"
+
+#include <vector>
+
+namespace rtfarm::ctl {
+namespace {
+
+// One member's rtprelayd, as asked.
+struct MediaRow {
+    std::string id;
+    std::string target;      // its media_control socket, "" when none is configured
+    std::string media;       // the member's media mode; "" when asked by address only
+    bool hosts_legs = false; // it creates call legs itself (call_legs not remotely)
+    std::string state;       // up | not_running | not_configured | error
+    std::string error;       // why, when not up
+    json::Json service;      // rtprelayd's own counters, when up
+    bool problem = false;
+};
+
+MediaRow ask(MediaRow row, std::chrono::milliseconds timeout) {
+    if (row.target.empty()) {
+        row.state = "not_configured";
+        row.error = "no media_control socket in the config";
+        return row;
+    }
+    auto client = ctl::connect(row.target, timeout);
+    if (!client) {
+        row.state = "not_running";
+        row.error = client.error().message;
+        return row;
+    }
+    auto stats = client->call("stats", json::Json::object(), timeout);
+    if (!stats) {
+        row.state = "error";
+        row.error = stats.error().message;
+        return row;
+    }
+    std::string program = stats.value()["program"].as_string().value_or("?");
+    if (program != "rtprelayd") {
+        row.state = "error";
+        row.error = row.target + " is " + program + "'s socket, not rtprelayd's";
+        return row;
+    }
+    if (row.id.empty())
+        row.id = stats.value()["member"].as_string().value_or("?");
+    row.state = "up";
+    row.service = stats.value()["service"];
+    return row;
+}
+
+std::optional<long long> sessions(const MediaRow& r) {
+    return r.state == "up" ? r.service["sessions"].as_integer() : std::nullopt;
+}
+
+std::string state_words(const MediaRow& r) {
+    if (r.state == "not_running")
+        return "not running";
+    if (r.state == "not_configured")
+        return "not configured";
+    return r.state;
+}
+
+int print(const std::vector<MediaRow>& rows, bool json_output, std::ostream& out,
+          std::ostream& err) {
+    long long total = 0;
+    bool problem = false;
+    for (const auto& r : rows) {
+        total += sessions(r).value_or(0);
+        problem = problem || r.problem;
+    }
+    if (json_output) {
+        auto list = json::Json::array();
+        for (const auto& r : rows) {
+            auto item = json::Json::object().set("id", r.id).set("target", r.target);
+            if (!r.media.empty())
+                item.set("media", r.media).set("hosts_call_legs", r.hosts_legs);
+            item.set("rtprelayd", r.state);
+            auto n = sessions(r);
+            item.set("sessions", n ? json::Json::integer(*n) : json::Json::null());
+            if (r.state == "up")
+                item.set("media_ports", r.service["media_ports"].as_string().value_or(""))
+                    .set("advertised_ip", r.service["advertised_ip"].as_string().value_or(""))
+                    .set("stats", r.service);
+            else
+                item.set("error", r.error);
+            item.set("problem", r.problem);
+            list.append(std::move(item));
+        }
+        out << json::Json::object()
+                   .set("ok", !problem)
+                   .set("sessions", total)
+                   .set("members", std::move(list))
+                   .dump()
+            << '\n';
+    } else {
+        std::vector<Row> table{
+            {"MEMBER", "RTPRELAYD", "SESSIONS", "MEDIA_PORTS", "ADVERTISED", "NOTE"}};
+        for (const auto& r : rows) {
+            auto n = sessions(r);
+            std::string note = n ? (*n == 0 ? "no sessions" : "") : r.error;
+            if (r.problem)
+                note = "PROBLEM: media is anchored and " + r.id +
+                       " hosts call legs, but its rtprelayd does not answer";
+            table.push_back(
+                {r.id, state_words(r), n ? std::to_string(*n) : "-",
+                 r.state == "up" ? r.service["media_ports"].as_string().value_or("-") : "-",
+                 r.state == "up" ? r.service["advertised_ip"].as_string().value_or("-") : "-",
+                 note});
+        }
+        print_table(table, out);
+        out << total << (total == 1 ? " session" : " sessions") << " in all\n";
+    }
+    for (const auto& r : rows)
+        if (r.problem)
+            err << "cgclusterctl: media: " << r.id << ": " << r.error << '\n';
+    return problem ? 1 : 0;
+}
+
+} // namespace
+
+int run_media(const config::ClusterConfig& cfg, bool json_output, std::chrono::milliseconds timeout,
+              std::ostream& out, std::ostream& err) {
+    auto modes = cluster::resolve_all(cfg);
+    std::vector<MediaRow> rows;
+    for (size_t i = 0; i < cfg.members.size(); ++i) {
+        const auto& m = cfg.members[i];
+        MediaRow r;
+        r.id = m.id;
+        r.target = m.media_control;
+        r.media = config::to_string(cfg.media_of(m));
+        r.hosts_legs = modes[i].call_legs != config::Placement::remotely;
+        r = ask(std::move(r), timeout);
+        r.problem = r.state != "up" && cfg.media_of(m) == config::Media::anchor && r.hosts_legs;
+        rows.push_back(std::move(r));
+    }
+    return print(rows, json_output, out, err);
+}
+
+int run_media_one(const std::string& target, bool json_output, std::chrono::milliseconds timeout,
+                  std::ostream& out, std::ostream& err) {
+    MediaRow r;
+    r.target = target;
+    r = ask(std::move(r), timeout);
+    if (r.state != "up") {
+        err << "cgclusterctl: media: " << r.error << '\n';
+        return 2;
+    }
+    return print({r}, json_output, out, err);
+}
+
+} // namespace rtfarm::ctl

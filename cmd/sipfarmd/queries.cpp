@@ -1,0 +1,75 @@
+#include "queries.hpp"
+
+#include "cluster/placement.hpp"
+#include "sip/packet_facts.hpp"
+#include "sip/scanner.hpp"
+
+namespace rtfarm::sipfarmd {
+namespace {
+
+std::string_view action_name(sip::Decision::Kind k) {
+    switch (k) {
+    case sip::Decision::Kind::local:
+        return "local";
+    case sip::Decision::Kind::relay:
+        return "relay";
+    case sip::Decision::Kind::drop:
+        return "drop";
+    }
+    return "?";
+}
+
+} // namespace
+
+Result<json::Json> place_query(const json::Json& body, const cluster::Membership& membership,
+                               std::string_view self) {
+    auto req = cluster::parse_place_request(body, self);
+    if (!req)
+        return req.error();
+    auto view = cluster::placement_view(membership);
+    auto d = cluster::place(*req, view);
+    if (!d)
+        return d.error();
+    return cluster::to_json(*d, view.epoch);
+}
+
+Result<json::Json> route_query(const json::Json& body, const sip::FarmView& view,
+                               const cluster::RecentCalls& recent) {
+    auto call_id = body["call_id"];
+    auto message = body["message"];
+    if (bool(call_id) == bool(message))
+        return make_error("bad_request", "route needs either \"call_id\" or \"message\"");
+    std::optional<std::string> text = call_id ? call_id.as_string() : message.as_string();
+    if (!text || text->empty())
+        return make_error("bad_request", std::string(call_id ? "\"call_id\"" : "\"message\"") +
+                                             " must be a non-empty string");
+    sip::PacketFacts facts;
+    std::optional<sip::Message> msg;
+    if (call_id) {
+        facts = sip::call_id_facts(*text);
+    } else {
+        auto scanned = sip::scan(*text);
+        if (!scanned)
+            return scanned.error();
+        msg = scanned.value();
+        facts = sip::packet_facts(*text, *msg);
+    }
+    if (facts.is_request)
+        facts.known_call_id = recent.knows(facts.call_id, std::chrono::steady_clock::now());
+    auto d = sip::route(facts, sip::Origin::outside, view);
+    auto out = json::Json::object();
+    if (d.member.empty())
+        out.set("member", json::Json::null());
+    else
+        out.set("member", d.member);
+    out.set("action", action_name(d.kind))
+        .set("reason", d.reason)
+        .set("epoch", static_cast<long long>(view.epoch))
+        .set("received_by", view.self)
+        .set("call_id", facts.call_id);
+    if (msg)
+        out.set("type", msg->is_request() ? "request" : "response");
+    return out;
+}
+
+} // namespace rtfarm::sipfarmd
