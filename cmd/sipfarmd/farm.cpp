@@ -43,7 +43,11 @@ std::vector<SocketSet::Key> wanted_sockets(const config::MemberConfig& me,
 
 FarmService::FarmService(ev::Loop& loop)
     : m_loop(loop)
-    , m_sockets(loop, [this](Socket& s, const net::Datagram& d) { on_datagram(s, d); }) {
+    , m_sockets(loop, [this](Socket& s, const net::Datagram& d) { on_datagram(s, d); })
+    , m_events(loop, [this](const std::string& id) {
+        const auto* m = m_membership ? m_membership->find(id) : nullptr;
+        return m && m->state != cluster::MemberState::down;
+    }) {
 }
 
 Status FarmService::start(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
@@ -68,6 +72,10 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     } else {
         m_membership->reconfigure(cfg);
     }
+    std::map<std::string, EventHub::Member> reach;
+    for (const auto& mc : cfg.members)
+        reach[mc.id] = EventHub::Member{mc.control_tcp};
+    m_events.configure(me.id, std::move(reach), cfg.cluster.secret);
     m_heartbeat_period = std::chrono::milliseconds(cfg.cluster.heartbeat_ms);
     m_heartbeat =
         std::make_unique<ev::Ticker>(m_loop, m_heartbeat_period, [this] { on_heartbeat_timer(); });
@@ -144,6 +152,8 @@ void FarmService::on_heartbeat_timer() {
     if (m_membership->tick(now))
         apply_view();
     m_recent.expire(now);
+    // Our load, for placement by least load: Call-IDs in progress here.
+    m_membership->set_load(static_cast<uint32_t>(m_recent.size()));
     if (m_history.expire(now))
         m_settings.view.previous = m_history.views();
     send_heartbeats();
@@ -249,6 +259,11 @@ void FarmService::register_ops(json::ControlServer& server) {
             apply_view();
         send_heartbeats();
         reply(m_membership->to_json());
+    });
+    m_events.register_ops(server);
+    // Deferred: a connection closes from inside the server's own calls.
+    server.on_disconnect([this](uint64_t connection) {
+        m_loop.defer([this, connection] { m_events.disconnected(connection); });
     });
     // Read-only questions about placement and routing (queries.hpp).
     server.on("place", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
@@ -519,7 +534,8 @@ json::Json FarmService::stats() const {
         .set("dropped", static_cast<long long>(dropped))
         .set("relayed_to", by(m_relayed_out))
         .set("routed_by", by(m_routed))
-        .set("dropped_by", by(m_dropped));
+        .set("dropped_by", by(m_dropped))
+        .set("events", m_events.stats());
 }
 
 } // namespace rtfarm::sipfarmd

@@ -10,6 +10,7 @@
 #include "cluster/handoff.hpp"
 #include "cluster/membership.hpp"
 #include "daemon/daemon.hpp"
+#include "events.hpp"
 #include "sip/farm_link.hpp"
 #include "sip/scanner.hpp"
 #include "sockets.hpp"
@@ -69,6 +70,8 @@ private:
     std::optional<cluster::Membership> m_membership;
     std::unique_ptr<ev::Ticker> m_heartbeat;
     std::chrono::milliseconds m_heartbeat_period{200};
+    // Events between tasks, on the control plane (events.hpp).
+    EventHub m_events;
     uint64_t m_heartbeats_in = 0;
     uint64_t m_heartbeats_out = 0;
     // The hand-off (sip/route.hpp): Call-IDs processed here lately, and the

@@ -15,6 +15,14 @@
 namespace rtfarm::json {
 namespace {
 
+// A pushed event line {"event":{...}}, not a reply: its object.
+std::optional<Json> event_of(std::string_view line) {
+    auto doc = parse(line, "event");
+    if (!doc || !doc->is_object() || !(*doc)["event"].is_object() || (*doc)["ok"])
+        return std::nullopt;
+    return (*doc)["event"];
+}
+
 using Clock = ControlClient::Clock;
 
 int remaining_ms(Clock::time_point deadline) {
@@ -187,6 +195,21 @@ Result<std::string> ControlClient::call_raw(std::string_view bytes,
     return read_until(deadline);
 }
 
+Result<Json> ControlClient::next_event(std::chrono::milliseconds timeout) {
+    auto deadline = Clock::now() + timeout;
+    while (m_events.empty()) {
+        auto line = read_until(deadline);
+        if (!line)
+            return line.error();
+        if (auto event = event_of(*line))
+            m_events.push_back(std::move(*event));
+        // Anything else is a late reply to a call that timed out.
+    }
+    Json e = std::move(m_events.front());
+    m_events.pop_front();
+    return e;
+}
+
 Result<Json> ControlClient::call(std::string_view op, Json args,
                                  std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
@@ -202,8 +225,13 @@ Result<Json> ControlClient::call(std::string_view op, Json args,
         if (!line)
             return line.error();
         auto resp = parse_response(*line);
-        if (!resp)
+        if (!resp) {
+            if (auto event = event_of(*line)) {
+                m_events.push_back(std::move(*event));
+                continue;
+            }
             return resp.error();
+        }
         bool mine = resp->id.as_integer() == id;
         bool unaddressed = json_is_null(resp->id.get()) && !resp->ok;
         if (!mine && !unaddressed)

@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <deque>
 #include <string>
 #include <string_view>
 
@@ -51,6 +52,12 @@ public:
     Result<Json> call(std::string_view op, Json args = Json(),
                       std::chrono::milliseconds timeout = DEFAULT_TIMEOUT);
 
+    // The next event pushed to this connection (a task subscribed with
+    // event.subscribe): the object under "event". Events that came while a
+    // call() waited for its reply were kept for this. Errors: "timeout",
+    // "io".
+    Result<Json> next_event(std::chrono::milliseconds timeout = DEFAULT_TIMEOUT);
+
     // Sends `bytes` exactly as given and returns the next reply line, without
     // its '\n'. For tests that send garbage or split lines.
     Result<std::string> call_raw(std::string_view bytes,
@@ -73,6 +80,7 @@ private:
     UniqueFd m_fd;
     std::string m_target;
     LineFramer m_framer{MAX_REPLY_LINE};
+    std::deque<Json> m_events; // pushed while a call waited
     long long m_next_id = 1;
 };
 
