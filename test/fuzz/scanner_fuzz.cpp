@@ -8,6 +8,7 @@
 // It does not test routing or libosip2 (the differential tests in
 // test/unit/sip_scanner_test.cpp do); build and run it with test/fuzz/run.sh.
 #include "sip/edit.hpp"
+#include "sip/packet_facts.hpp"
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
@@ -94,6 +95,9 @@ void exercise_farm(std::string_view in, const Message& m) {
         v.self_farm_member = true;
         v.members = {
             {"f1", true, true, false}, {"f2", true, true, false}, {"b1", false, true, false}};
+        // A hand-off in progress: f3 left, f2 was draining.
+        v.previous = {{{"f1", true, true, false}, {"f3", true, true, false}},
+                      {{"f1", true, true, false}, {"f2", true, true, true}}};
         return v;
     }();
     static const ProxyContext ctx = [] {
@@ -108,20 +112,19 @@ void exercise_farm(std::string_view in, const Message& m) {
     static const net::SockAddr source = net::SockAddr::parse("198.51.100.10:40312").value();
     static const net::SockAddr processor = net::SockAddr::parse("127.0.0.1:5070").value();
 
-    PacketFacts f;
-    f.is_request = m.is_request();
-    f.method = m.method.in(in);
-    f.top_via_branch = m.via[0].branch.in(in);
-    f.top_route = m.route.value.in(in);
-    f.request_uri = m.request_uri.in(in);
-    f.call_id = m.call_id.in(in);
-    f.probe = is_probe(in, m);
-    if (f.probe)
-        f.reply_from = header_value(in, m, "X-Farm-Reply-From");
+    PacketFacts f = packet_facts(in, m);
+    // The hand-off's inputs vary with the bytes, deterministically.
+    f.known_call_id = (in.size() & 1) != 0;
     for (Origin o : {Origin::outside, Origin::processor, Origin::farm_link}) {
-        Decision d = route(f, o, view);
-        check(d.kind != Decision::Kind::relay || !d.member.empty());
-        check(!d.reason.empty());
+        for (unsigned hops = 0; hops <= MAX_FARM_HOPS; ++hops) {
+            f.hops = o == Origin::farm_link ? hops : 0;
+            Decision d = route(f, o, view);
+            check(d.kind != Decision::Kind::relay || !d.member.empty());
+            check(!d.reason.empty());
+            // Never a third hop, never to a member that is not in the view.
+            check(d.kind != Decision::Kind::relay || f.hops < MAX_FARM_HOPS);
+            check(d.kind != Decision::Kind::relay || view.find(d.member) != nullptr);
+        }
     }
     auto rescans = [&](const std::string& bytes) {
         auto r = scan(bytes);
