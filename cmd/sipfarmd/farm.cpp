@@ -13,6 +13,8 @@ namespace rtfarm::sipfarmd {
 namespace {
 
 constexpr size_t MAX_PROBE_SOURCES = 4096;
+static_assert(sip::MAX_FARM_HOPS <= sip::FARM_LINK_MAX_HOPS,
+              "the farm link must carry the hand-off chain's hops");
 // A probe reply may exceed its request by at most this much (no amplification).
 constexpr size_t PROBE_REPLY_SLACK = 512;
 
@@ -60,7 +62,12 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
         return settings.error();
     if (auto st = m_sockets.apply(wanted_sockets(me, *settings)); !st)
         return st;
+    // The view routed by so far is the "before" of the next change, not
+    // the config's picture of the cluster (every member up).
+    sip::FarmView routed_by = std::move(m_settings.view);
     m_settings = std::move(settings.value());
+    if (!m_first_view)
+        m_settings.view = std::move(routed_by);
     m_id = me.id;
     auto now = std::chrono::steady_clock::now();
     if (!m_membership) {
@@ -328,6 +335,7 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
 
     sip::PacketFacts facts = sip::packet_facts(bytes, msg);
     facts.hops = a.envelope ? a.envelope->hops : 0;
+    facts.asked = a.envelope ? &a.envelope->asked : nullptr;
     if (facts.is_request)
         facts.known_call_id = m_recent.knows(facts.call_id, std::chrono::steady_clock::now());
     auto d = sip::route(facts, a.origin, m_settings.view);
@@ -337,7 +345,8 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         return;
     case sip::Decision::Kind::relay:
         count(m_routed, d.reason);
-        relay(bytes, a, d.member, d.reason == "relay_mode" ? sip::FARM_FLAG_OUTBOUND : 0);
+        relay(bytes, a, d.member, d.reason == "relay_mode" ? sip::FARM_FLAG_OUTBOUND : 0,
+              d.asked_here);
         return;
     case sip::Decision::Kind::local:
         count(m_routed, d.reason);
@@ -347,7 +356,7 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
 }
 
 void FarmService::relay(std::string_view bytes, const Arrival& a, const std::string& member,
-                        uint8_t flags) {
+                        uint8_t flags, bool asked_here) {
     auto peer = m_settings.peers.find(member);
     Socket* link = m_sockets.first(SocketKind::farm_link, m_settings.farm_link.family());
     if (peer == m_settings.peers.end() || !link) {
@@ -361,6 +370,10 @@ void FarmService::relay(std::string_view bytes, const Arrival& a, const std::str
     env.destination = a.destination;
     env.receiver = a.envelope ? a.envelope->receiver : m_id;
     env.sender = m_id;
+    if (a.envelope)
+        env.asked = a.envelope->asked;
+    if (asked_here && env.asked.size() < sip::FARM_LINK_MAX_HOPS)
+        env.asked.push_back(m_id);
     std::string wire = sip::encode_farm_packet(env, bytes, m_settings.secret);
     if (auto st = net::send_datagram(link->fd.get(), wire, peer->second); !st) {
         drop("relay_send_failed", a, st.error().message);
@@ -373,6 +386,10 @@ void FarmService::process_local(std::string_view bytes, const sip::Message& msg,
                                 bool probe) {
     ++m_processed;
     if (!msg.is_request()) {
+        // A ringing INVITE sends nothing else for minutes: its responses
+        // keep its Call-ID known here (the hand-off).
+        if (a.origin == sip::Origin::processor)
+            m_recent.note(msg.call_id.in(bytes), std::chrono::steady_clock::now());
         auto out = sip::forward_response(bytes, msg);
         if (!out) {
             drop(out.error().code, a, out.error().message);

@@ -50,7 +50,9 @@ private:
     void apply_view();
     void on_farm_link(const net::Datagram& d);
     void handle(std::string_view bytes, const Arrival& a);
-    void relay(std::string_view bytes, const Arrival& a, const std::string& member, uint8_t flags);
+    // `asked_here`: a hand-off step; this member did not know the Call-ID.
+    void relay(std::string_view bytes, const Arrival& a, const std::string& member, uint8_t flags,
+               bool asked_here = false);
     // `probe`: an lbcheck probe, as handle() found when it routed it.
     void process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                        bool probe);

@@ -34,7 +34,7 @@ bool RecentCalls::knows(std::string_view call_id, HandoffClock::time_point now) 
 void RecentCalls::expire(HandoffClock::time_point now) {
     // Each key has one Due entry; one seen again meanwhile goes to the back
     // with its new time, so the front stays (nearly) the oldest.
-    size_t budget = m_due.size();
+    size_t budget = std::min(m_due.size(), EXPIRE_BUDGET);
     while (!m_due.empty() && m_due.front().at <= now && budget-- > 0) {
         Due d = m_due.front();
         m_due.pop_front();

@@ -1,7 +1,7 @@
 // What the farm's hand-off needs to keep calls where they started when the
 // membership changes (sip/route.hpp, "Hand-off"): the Call-IDs this member
 // processed lately, and the views replaced lately. Both forget after the
-// longest a SIP transaction lives (64*T1 = 32 s); dialogs outlive that by
+// longest a SIP transaction lives (HANDOFF_GRACE); dialogs outlive that by
 // the member tag in our Record-Route, not by these tables. Time is passed
 // in, so tests drive them with a fake clock.
 #pragma once
@@ -19,20 +19,28 @@ namespace rtfarm::cluster {
 
 using HandoffClock = std::chrono::steady_clock;
 
-// 64 * T1 (RFC 3261 Timer B and F): no transaction lives longer.
-constexpr std::chrono::milliseconds HANDOFF_GRACE{32000};
+// The longest a transaction without our Route tag may still see requests:
+// an INVITE may ring until a proxy's Timer C (more than 3 minutes, RFC 3261
+// 16.6), then its CANCEL or the ACK of its error response needs up to
+// 64*T1 (32 s). Plain non-INVITE transactions end within 32 s.
+constexpr std::chrono::milliseconds HANDOFF_GRACE{180000 + 32000};
 
-// Call-IDs seen in requests this member processed, each kept until `keep`
-// after it was last seen. Keys are 64-bit hashes of the Call-ID (8 bytes a
-// call instead of the string). At `capacity` the oldest go first.
+// Call-IDs of the requests and responses this member processed, each kept
+// until `keep` after it was last seen. Keys are 64-bit hashes of the
+// Call-ID, not the string: about 90 bytes an entry with the hash table's
+// own, 90 MB at the default capacity. At `capacity` the oldest go first.
 class RecentCalls {
 public:
+    static constexpr size_t EXPIRE_BUDGET = 20000;
+
     explicit RecentCalls(std::chrono::milliseconds keep = HANDOFF_GRACE,
                          size_t capacity = 1u << 20);
 
     void note(std::string_view call_id, HandoffClock::time_point now);
     bool knows(std::string_view call_id, HandoffClock::time_point now) const;
-    // Forgets what was last seen more than `keep` ago.
+    // Forgets what was last seen more than `keep` ago, looking at most at
+    // EXPIRE_BUDGET entries per call so that a burst never stalls the loop
+    // (the rest goes at the next call).
     void expire(HandoffClock::time_point now);
     size_t size() const { return m_seen.size(); }
     uint64_t evicted() const { return m_evicted; }

@@ -100,7 +100,7 @@ std::string encode_farm_packet(const FarmEnvelope& env, std::string_view payload
     std::string out;
     out.reserve(64 + env.receiver.size() + env.sender.size() + payload.size());
     out += FARM_LINK_MAGIC;
-    out += static_cast<char>(1);
+    out += static_cast<char>(FARM_LINK_VERSION);
     out += static_cast<char>(env.flags);
     out += static_cast<char>(env.hops);
     out += env.transport;
@@ -110,6 +110,12 @@ std::string encode_farm_packet(const FarmEnvelope& env, std::string_view payload
     out += env.receiver;
     out += static_cast<char>(env.sender.size());
     out += env.sender;
+    RTFARM_ASSERT(env.asked.size() <= FARM_LINK_MAX_HOPS);
+    out += static_cast<char>(env.asked.size());
+    for (const auto& id : env.asked) {
+        out += static_cast<char>(id.size());
+        out += id;
+    }
     if (secret.empty()) {
         out += static_cast<char>(0);
     } else {
@@ -133,14 +139,21 @@ Result<FarmPacket> decode_farm_packet(std::string_view datagram, std::string_vie
     p.envelope.destination = r.addr();
     p.envelope.receiver = r.id();
     p.envelope.sender = r.id();
+    uint8_t asked = r.byte();
+    for (uint8_t i = 0; i < asked && !r.bad && asked <= FARM_LINK_MAX_HOPS; ++i)
+        p.envelope.asked.push_back(r.id());
     size_t head_end = r.pos;
     uint8_t mac_len = r.byte();
     std::string_view mac = r.bytes(mac_len);
     if (r.bad)
         return make_error("farm_malformed", "farm link packet truncated in its envelope");
-    if (version != 1)
+    if (version != FARM_LINK_VERSION)
+        return make_error("farm_malformed", "farm link version " + std::to_string(version) +
+                                                " (want " + std::to_string(FARM_LINK_VERSION) +
+                                                ")");
+    if (asked > FARM_LINK_MAX_HOPS)
         return make_error("farm_malformed",
-                          "farm link version " + std::to_string(version) + " (want 1)");
+                          "farm link packet naming " + std::to_string(asked) + " members asked");
     if (mac_len != 0 && mac_len != FARM_LINK_MAC_BYTES)
         return make_error("farm_malformed",
                           "farm link MAC of " + std::to_string(mac_len) + " bytes");

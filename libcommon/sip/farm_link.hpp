@@ -3,10 +3,11 @@
 // transport, which member received it), counts hops, and carries an
 // HMAC-SHA256 (truncated to 16 bytes) over everything when the cluster has a
 // secret. Wire format, all integers big-endian:
-//   "RTF1" version(1)=1 flags(1) hops(1) transport(1)
+//   "RTF1" version(1)=2 flags(1) hops(1) transport(1)
 //   source: family(1: 4|6) port(2) address(16, IPv4 in the first 4)
 //   destination: the same
 //   receiver: length(1) id   sender: length(1) id
+//   asked: count(1) then length(1) id each
 //   mac length(1: 0|16) mac   then the SIP datagram, unchanged.
 // This module encodes and checks envelopes; which addresses may send them is
 // the daemon's business (only configured members).
@@ -18,12 +19,15 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace rtfarm::sip {
 
 inline constexpr std::string_view FARM_LINK_MAGIC = "RTF1";
+inline constexpr uint8_t FARM_LINK_VERSION = 2;
 inline constexpr size_t FARM_LINK_MAC_BYTES = 16;
-inline constexpr uint8_t FARM_LINK_MAX_HOPS = 2;
+// The hand-off chain's longest path (sip/route.hpp, MAX_FARM_HOPS).
+inline constexpr uint8_t FARM_LINK_MAX_HOPS = 8;
 
 enum : uint8_t {
     // A Relay backend's request for a Member to send out on its behalf.
@@ -40,6 +44,8 @@ struct FarmEnvelope {
     net::SockAddr destination; // the address it was sent to (VIP, member)
     std::string receiver;      // member that took it from the outside
     std::string sender;        // member that sent this envelope
+    // The hand-off (sip/route.hpp): members that did not know the Call-ID.
+    std::vector<std::string> asked;
     bool operator==(const FarmEnvelope&) const = default;
 };
 

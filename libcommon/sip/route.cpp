@@ -2,6 +2,8 @@
 
 #include "sip/farm_tags.hpp"
 
+#include <algorithm>
+
 namespace rtfarm::sip {
 namespace {
 
@@ -28,21 +30,51 @@ Decision to_owner(std::string_view owner, std::string_view why, Origin origin,
     return {Decision::Kind::relay, std::string(owner), why};
 }
 
-// A request without our Route tag that another member relayed here: it
-// routed it by its view (the Call-ID's owner, or its previous owner during a
-// hand-off). Keep it if the Call-ID is in progress here or our view agrees;
-// otherwise pass it once more to the owner by our view.
+bool was_asked(const PacketFacts& p, std::string_view id) {
+    return p.asked && std::find(p.asked->begin(), p.asked->end(), id) != p.asked->end();
+}
+
+// A request without our Route tag that this member does not know: the
+// Call-ID's owner now, unless it may be in progress on a member of its
+// hand-off chain that was not asked yet (see the top of route.hpp).
+Decision by_chain(const PacketFacts& p, Origin origin, const FarmView& view) {
+    std::vector<std::string> chain = handoff_chain(p.call_id, view);
+    if (chain.empty())
+        return local(view.self, origin == Origin::farm_link ? "relayed" : "no_farm_member");
+    const std::string& owner = chain.back();
+    if (chain.size() == 1) {
+        if (origin != Origin::farm_link)
+            return to_owner(owner, "call_id_hash", origin, view);
+        // Sent here by the sender's plain hash: it stays, even if our view
+        // names another owner, for the sender's view is the newer one (it
+        // has seen a death or a drain that we have not yet; had we seen a
+        // change it has not, our chain would be longer).
+        if (!p.asked || p.asked->empty() || owner == view.self || p.hops >= MAX_FARM_HOPS)
+            return local(view.self, "relayed");
+        // A hand-off that a member with a longer memory started: we have no
+        // older owner to offer, so on to the owner now.
+        return {Decision::Kind::relay, owner, "handoff_passed", true};
+    }
+    if (p.hops >= MAX_FARM_HOPS)
+        return local(view.self, "relayed");
+    for (size_t i = 0; i + 1 < chain.size(); ++i)
+        if (chain[i] != view.self && !was_asked(p, chain[i]))
+            return {Decision::Kind::relay, chain[i],
+                    origin == Origin::farm_link ? "handoff_passed" : "handoff", true};
+    // Every previous owner was asked: a new call, for the owner now.
+    if (owner == view.self)
+        return local(view.self, origin == Origin::farm_link ? "relayed" : "call_id_hash");
+    return {Decision::Kind::relay, owner,
+            origin == Origin::farm_link ? "handoff_passed" : "call_id_hash", true};
+}
+
+// A request without our Route tag that another member relayed here.
 Decision relayed_request(const PacketFacts& p, const FarmView& view) {
     if (p.probe && p.reply_from == view.self)
         return local(view.self, "reply_from");
     if (p.known_call_id)
         return local(view.self, "known_call_id");
-    if (p.hops >= MAX_FARM_HOPS || !view.self_farm_member)
-        return local(view.self, "relayed");
-    std::string owner = rendezvous_owner(p.call_id, view);
-    if (owner.empty() || owner == view.self)
-        return local(view.self, "relayed");
-    return {Decision::Kind::relay, owner, "handoff_passed"};
+    return by_chain(p, Origin::farm_link, view);
 }
 
 } // namespace
@@ -112,25 +144,32 @@ Decision route(const PacketFacts& p, Origin origin, const FarmView& view) {
 
     // 5. New requests: the Call-ID's owner among the farm Members, unless
     // the Call-ID is in progress here or, after a change of the view, may
-    // be in progress on its previous owner.
+    // be in progress on one of its previous owners.
     if (!view.self_farm_member)
         return local(view.self, "not_farm_member");
     if (p.known_call_id)
         return local(view.self, "known_call_id");
-    std::string owner = rendezvous_owner(p.call_id, view);
+    return by_chain(p, origin, view);
+}
+
+std::vector<std::string> handoff_chain(std::string_view call_id, const FarmView& view) {
+    std::string owner = rendezvous_owner(call_id, view);
     if (owner.empty())
-        return local(view.self, "no_farm_member");
+        return {};
+    std::vector<std::string> chain;
     for (const auto& before : view.previous) {
-        std::string previous = rendezvous_owner(p.call_id, before);
-        if (previous.empty() || previous == owner)
+        std::string previous = rendezvous_owner(call_id, before);
+        if (previous.empty() || previous == owner ||
+            std::find(chain.begin(), chain.end(), previous) != chain.end())
             continue;
+        // A dead member's calls are gone; one that left the farm still
+        // holds what it had.
         const FarmView::Member* m = view.find(previous);
-        // We would know it if it were ours; a dead member's calls are gone.
-        if (previous == view.self || !m || !m->alive)
-            continue;
-        return {Decision::Kind::relay, previous, "handoff"};
+        if (m && m->alive)
+            chain.push_back(std::move(previous));
     }
-    return to_owner(owner, "call_id_hash", origin, view);
+    chain.push_back(std::move(owner));
+    return chain;
 }
 
 } // namespace rtfarm::sip

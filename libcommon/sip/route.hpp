@@ -16,11 +16,16 @@
 //      draining; a member that is not a farm Member processes what it gets.
 //
 // Hand-off (zero loss when members join, drain or leave): a Call-ID this
-// member processed in the last 32 s stays here. When the view changed in the
-// last 32 s and the Call-ID's owner then differs from its owner now, the
-// request goes first to the previous owner; that member keeps it if it knows
-// the Call-ID and otherwise passes it on to the owner of its own view. So a
-// relayed request may take a second hop, never a third.
+// member processed lately (cluster/handoff.hpp: the longest a transaction
+// may live, ringing included) stays here. When the view changed lately, the
+// Call-ID may be in progress on its owner by any of the views since: its
+// hand-off chain lists those owners, newest view first, then the owner now.
+// A request goes to the first member of the chain; each member that does
+// not know the Call-ID adds itself to the envelope's "asked" list and passes
+// it to the first member of its own chain not asked yet; when all were
+// asked, the owner now processes it. Members that started later keep fewer
+// views, so chains may differ in length: the asked list lets a member with
+// a longer memory still try the older owners. Hops stop at MAX_FARM_HOPS.
 #pragma once
 
 #include <cstdint>
@@ -66,12 +71,15 @@ struct PacketFacts {
     bool probe = false;          // OPTIONS to the user "lbcheck"
     // This member processed a request with this Call-ID in the last 32 s.
     bool known_call_id = false;
-    // Farm-link hops so far: 0 from outside, 1 relayed once, 2 the most.
+    // Farm-link hops so far: 0 from outside.
     unsigned hops = 0;
+    // Members that did not know the Call-ID (the envelope's), or null.
+    const std::vector<std::string>* asked = nullptr;
 };
 
-// Relayed packets take at most this many farm-link hops.
-constexpr unsigned MAX_FARM_HOPS = 2;
+// Relayed packets take at most this many farm-link hops (the hand-off chain
+// of the most views kept, cluster/handoff.hpp).
+constexpr unsigned MAX_FARM_HOPS = 8;
 
 enum class Origin {
     outside,   // a public SIP socket, from a client or peer
@@ -90,10 +98,12 @@ struct Decision {
     // Why, in a word for logs and counters: "via_tag", "route_tag",
     // "call_id_hash", "processor", "not_farm_member", "no_farm_member",
     // "reply_from", "relay_mode", "relayed", the hand-off's "known_call_id",
-    // "handoff" (to the previous owner) and "handoff_passed" (on to the
-    // owner now), and for drops "response_without_farm_via",
+    // "handoff" (to a previous owner) and "handoff_passed" (on along the
+    // chain), and for drops "response_without_farm_via",
     // "unknown_member", "owner_down", "relay_loop".
     std::string_view reason;
+    // A hand-off step: add this member to the envelope's "asked" list.
+    bool asked_here = false;
 };
 
 // The owner of `call_id` among the eligible members (farm Member, alive, not
@@ -103,6 +113,12 @@ std::string rendezvous_owner(std::string_view call_id,
 inline std::string rendezvous_owner(std::string_view call_id, const FarmView& view) {
     return rendezvous_owner(call_id, view.members);
 }
+
+// The members that may hold `call_id` in progress, in the order to ask them:
+// its owners by the previous views (newest first) that are still alive and
+// farm Members, then its owner now; no repeats. Just the owner when nothing
+// changed; empty when no member is eligible.
+std::vector<std::string> handoff_chain(std::string_view call_id, const FarmView& view);
 
 Decision route(const PacketFacts& p, Origin origin, const FarmView& view);
 

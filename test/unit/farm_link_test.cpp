@@ -56,16 +56,32 @@ BOOST_AUTO_TEST_CASE(secret_is_enforced) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(the_members_asked_in_a_handoff_travel_with_the_packet) {
+    auto e = sample();
+    e.asked = {"f2", "f4"};
+    auto r = decode_farm_packet(encode_farm_packet(e, SIP, "key"), "key");
+    BOOST_REQUIRE(r.ok());
+    BOOST_TEST((r->envelope == e));
+    // More names than hops allowed: refused.
+    std::string wire = encode_farm_packet(sample(), SIP, "");
+    size_t at = wire.size() - SIP.size() - 2; // the asked count, before the MAC length
+    BOOST_REQUIRE(wire[at] == 0);
+    wire[at] = static_cast<char>(FARM_LINK_MAX_HOPS + 1);
+    BOOST_TEST(decode_farm_packet(wire, "").error().code == "farm_malformed");
+}
+
 BOOST_AUTO_TEST_CASE(malformed_envelopes_are_refused) {
     std::string good = encode_farm_packet(sample(), SIP, "");
     size_t envelope = good.size() - SIP.size();
     for (size_t n = 0; n < envelope; ++n) // every truncation inside the envelope
         BOOST_TEST(!decode_farm_packet(good.substr(0, n), "").ok(), "length " << n);
-    std::string v2 = good;
-    v2[4] = 2;
-    BOOST_TEST(decode_farm_packet(v2, "").error().code == "farm_malformed");
+    for (char version : {'\x01', '\x03'}) {
+        std::string other = good;
+        other[4] = version;
+        BOOST_TEST(decode_farm_packet(other, "").error().code == "farm_malformed");
+    }
     auto e = sample();
-    e.hops = 3;
+    e.hops = FARM_LINK_MAX_HOPS + 1;
     BOOST_TEST(decode_farm_packet(encode_farm_packet(e, SIP, ""), "").error().code == "farm_hops");
     e.hops = 0;
     BOOST_TEST(decode_farm_packet(encode_farm_packet(e, SIP, ""), "").error().code == "farm_hops");

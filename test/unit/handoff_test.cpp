@@ -89,7 +89,8 @@ struct SimFarm {
         std::string at = entry;
         sip::Origin origin = sip::Origin::outside;
         unsigned hops = 0;
-        for (int guard = 0; guard < 8; ++guard) {
+        std::vector<std::string> asked; // the envelope's
+        for (unsigned guard = 0; guard <= sip::MAX_FARM_HOPS; ++guard) {
             SimMember& s = m.at(at);
             if (!s.alive)
                 return "";
@@ -98,6 +99,7 @@ struct SimFarm {
             auto p = request(call_id);
             p.known_call_id = s.recent.knows(call_id, now);
             p.hops = hops;
+            p.asked = &asked;
             Decision d = sip::route(p, origin, s.view);
             if (d.kind == Kind::local) {
                 s.recent.note(call_id, now);
@@ -105,7 +107,9 @@ struct SimFarm {
             }
             if (d.kind == Kind::drop)
                 return "";
-            BOOST_REQUIRE_MESSAGE(hops < sip::MAX_FARM_HOPS, "a third hop for " << call_id);
+            BOOST_REQUIRE_MESSAGE(hops < sip::MAX_FARM_HOPS, "too many hops for " << call_id);
+            if (d.asked_here)
+                asked.push_back(at);
             at = d.member;
             origin = sip::Origin::farm_link;
             ++hops;
@@ -154,8 +158,8 @@ int strays(SimFarm& f, const std::map<std::string, std::string>& where) {
 
 BOOST_AUTO_TEST_SUITE(handoff)
 
-BOOST_AUTO_TEST_CASE(recent_calls_remember_for_32_s_after_last_seen) {
-    RecentCalls r;
+BOOST_AUTO_TEST_CASE(recent_calls_remember_for_their_window_after_last_seen) {
+    RecentCalls r(32s);
     r.note("a", T0);
     r.note("b", T0 + 10s);
     BOOST_TEST(r.knows("a", T0 + 31s));
@@ -186,7 +190,7 @@ BOOST_AUTO_TEST_CASE(recent_calls_are_bounded) {
 }
 
 BOOST_AUTO_TEST_CASE(view_history_keeps_routing_changes_for_the_grace) {
-    ViewHistory h;
+    ViewHistory h(32s);
     auto three = members({"f1", "f2", "f3"});
     auto four = members({"f1", "f2", "f3", "f4"});
     // Same eligible members (only order or a non-member changed): nothing kept.
@@ -256,8 +260,8 @@ BOOST_AUTO_TEST_CASE(route_rules_of_the_handoff) {
     BOOST_TEST(d.member == "f4");
     BOOST_TEST(d.reason == "call_id_hash");
 
-    // On the farm link, at the previous owner that does not know it: on to
-    // the owner by its view, as a second hop, never a third.
+    // On the farm link, at the previous owner that does not know it: on
+    // along the chain (here to the owner now), up to MAX_FARM_HOPS.
     FarmView at_f2 = v;
     at_f2.self = "f2";
     p = request(from_f2);
@@ -271,16 +275,23 @@ BOOST_AUTO_TEST_CASE(route_rules_of_the_handoff) {
     BOOST_TEST((d.kind == Kind::local));
     BOOST_TEST(d.reason == "known_call_id");
     p.known_call_id = false;
-    p.hops = 2;
+    p.hops = sip::MAX_FARM_HOPS;
     d = sip::route(p, sip::Origin::farm_link, at_f2);
     BOOST_TEST((d.kind == Kind::local));
     BOOST_TEST(d.reason == "relayed");
-    // A relayed request that our view also gives us: kept.
+    // At the owner now: the previous owner first, unless it was asked.
     FarmView at_f4 = v;
     at_f4.self = "f4";
     p.hops = 1;
     d = sip::route(p, sip::Origin::farm_link, at_f4);
+    BOOST_TEST((d.kind == Kind::relay));
+    BOOST_TEST(d.member == "f2");
+    BOOST_TEST(d.asked_here);
+    std::vector<std::string> asked = {"f1", "f2"};
+    p.asked = &asked;
+    d = sip::route(p, sip::Origin::farm_link, at_f4);
     BOOST_TEST((d.kind == Kind::local));
+    BOOST_TEST(d.reason == "relayed");
 }
 
 BOOST_AUTO_TEST_CASE(a_member_joins_and_calls_in_progress_stay) {
@@ -312,7 +323,7 @@ BOOST_AUTO_TEST_CASE(a_member_joins_and_calls_in_progress_stay) {
         on_f4 += at == "f4";
     BOOST_TEST(on_f4 > 30); // the new member takes its share of new calls
     // After the grace every member routes new Call-IDs by the hash alone.
-    f.advance(33s);
+    f.advance(HANDOFF_GRACE + 1s);
     for (const auto& [id, s] : f.m)
         BOOST_TEST(s.view.previous.empty());
     for (int i = 800; i < 900; ++i)
@@ -360,6 +371,72 @@ BOOST_AUTO_TEST_CASE(a_member_dies_and_only_its_calls_are_lost) {
     // New calls avoid the dead member.
     for (const auto& [call, at] : start_calls(f, 300, 100))
         BOOST_TEST(at != "f3");
+}
+
+BOOST_AUTO_TEST_CASE(two_joins_in_a_row_and_the_calls_before_both_stay) {
+    // Quiet between the changes: no packet refreshes what members know, so
+    // the call must be found on its owner two views back.
+    SimFarm f;
+    auto three = members({"f1", "f2", "f3"});
+    auto four = members({"f1", "f2", "f3", "f4"});
+    auto five = members({"f1", "f2", "f3", "f4", "f5"});
+    for (const char* id : {"f1", "f2", "f3"})
+        f.add(id, three);
+    auto before = start_calls(f, 0, 300);
+    f.add("f4", four, true);
+    for (const char* id : {"f1", "f2", "f3"})
+        f.learn(id, four);
+    f.advance(2s);
+    auto between = start_calls(f, 300, 200);
+    f.advance(2s);
+    f.add("f5", five, true);
+    for (const char* id : {"f1", "f2", "f3", "f4"})
+        f.learn(id, five);
+    f.advance(2s);
+    BOOST_TEST(strays(f, before) == 0);
+    BOOST_TEST(strays(f, between) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(rolling_drains_keep_the_calls_of_each) {
+    SimFarm f;
+    auto all = members({"f1", "f2", "f3", "f4"});
+    auto one_out = members({"f2", "f3", "f4"}, {"f1"});
+    auto two_out = members({"f3", "f4"}, {"f1", "f2"});
+    for (const char* id : {"f1", "f2", "f3", "f4"})
+        f.add(id, all);
+    auto before = start_calls(f, 0, 400);
+    for (const char* id : {"f1", "f2", "f3", "f4"})
+        f.learn(id, one_out);
+    f.advance(3s);
+    auto between = start_calls(f, 400, 200);
+    for (const char* id : {"f1", "f2", "f3", "f4"})
+        f.learn(id, two_out);
+    f.advance(3s);
+    BOOST_TEST(strays(f, before) == 0);
+    BOOST_TEST(strays(f, between) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_call_ringing_for_minutes_keeps_its_member) {
+    // INVITE, then 180 Ringing: no retransmission for a long while. The view
+    // changes; the CANCEL (or the ACK of the 487) comes two minutes later.
+    SimFarm f;
+    auto three = members({"f1", "f2", "f3"});
+    auto four = members({"f1", "f2", "f3", "f4"});
+    for (const char* id : {"f1", "f2", "f3"})
+        f.add(id, three);
+    auto ringing = start_calls(f, 0, 300);
+    f.advance(5s);
+    f.add("f4", four, true);
+    for (const char* id : {"f1", "f2", "f3"})
+        f.learn(id, four);
+    f.advance(120s);
+    BOOST_TEST(strays(f, ringing) == 0);
+    // Once a transaction can no longer be alive, the tables are empty.
+    f.advance(HANDOFF_GRACE);
+    for (const auto& [id, s] : f.m) {
+        BOOST_TEST(s.view.previous.empty());
+        BOOST_TEST(s.recent.size() == 0u);
+    }
 }
 
 BOOST_AUTO_TEST_CASE(a_member_restarts_into_a_running_farm) {

@@ -208,16 +208,27 @@ BOOST_AUTO_TEST_CASE(modes_and_origins) {
         m.farm_member = false;
     BOOST_TEST(route(inv, Origin::processor, v).reason == "no_farm_member");
     // A relayed request is processed where it was sent when this member's
-    // view agrees, or was relayed twice already; else it takes one more hop
-    // (the hand-off: handoff_test.cpp).
+    // view agrees, or has taken the most hops already; else it takes one
+    // more hop (the hand-off: handoff_test.cpp).
     auto other = three("f1");
     std::string owner = rendezvous_owner("abc", other);
     inv.hops = 1;
     d = route(inv, Origin::farm_link, three(owner));
     BOOST_TEST((d.kind == Kind::local));
     BOOST_TEST(d.reason == "relayed");
+    // Sent by a plain hash to a member whose view names another owner: the
+    // sender's view is the newer one, so it stays.
     std::string self = owner == "f1" ? "f2" : "f1";
-    inv.hops = 2;
+    d = route(inv, Origin::farm_link, three(self));
+    BOOST_TEST((d.kind == Kind::local));
+    BOOST_TEST(d.reason == "relayed");
+    // Part of a hand-off (someone asked already): on to the owner.
+    std::vector<std::string> asked = {"f3"};
+    inv.asked = &asked;
+    d = route(inv, Origin::farm_link, three(self));
+    BOOST_TEST((d.kind == Kind::relay));
+    BOOST_TEST(d.member == owner);
+    inv.hops = MAX_FARM_HOPS;
     d = route(inv, Origin::farm_link, three(self));
     BOOST_TEST((d.kind == Kind::local));
     BOOST_TEST(d.reason == "relayed");
