@@ -56,6 +56,11 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
         return settings.error();
     if (auto st = m_sockets.apply(wanted_sockets(me, *settings)); !st)
         return st;
+    // On a reload, routing goes on by the view it had, not the file's (every
+    // member up, configured modes): apply_view() then hands off only what
+    // the new membership really changes.
+    if (m_membership)
+        settings->view = std::move(m_settings.view);
     m_settings = std::move(settings.value());
     m_id = me.id;
     auto now = std::chrono::steady_clock::now();

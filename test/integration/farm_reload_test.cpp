@@ -80,6 +80,10 @@ struct ReloadFarm {
     long long dropped(size_t i, const char* reason) {
         return ask(i, "stats")["service"]["dropped_by"][reason].as_integer().value_or(0);
     }
+    // Views the hand-off keeps (sip/route.hpp, "Hand-off").
+    long long handoff_views(size_t i) {
+        return ask(i, "stats")["service"]["handoff_views"].as_integer().value_or(-1);
+    }
     // Member i's view, e.g. "f1:up,f2:up,f3:down".
     std::string view(size_t i) {
         auto members = ask(i, "members")["members"];
@@ -233,12 +237,17 @@ BOOST_AUTO_TEST_CASE(a_member_added_by_sighup_joins_and_calls_in_progress_stay) 
         calls.push_back(c);
     }
 
+    long long handoff_views[2] = {f.handoff_views(0), f.handoff_views(1)};
     f.configure(3);
     f.reload(0);
     f.reload(1);
     // f3 is in the view at once, down until heard (it is not running yet).
-    for (size_t i : {0, 1})
+    // No member that new calls hash over came or went: the hand-off keeps
+    // no view for it.
+    for (size_t i : {0, 1}) {
         BOOST_TEST(f.view(i) == f.expected_view(3, 2));
+        BOOST_TEST(f.handoff_views(i) == handoff_views[i], f.id(i));
+    }
     f.lab.start("sipfarmd", "f3");
     for (size_t i = 0; i < 3; ++i)
         BOOST_REQUIRE_MESSAGE(f.wait_view(i, f.expected_view(3, 3)), f.id(i) << ": " << f.view(i));
