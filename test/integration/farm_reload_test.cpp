@@ -1,0 +1,396 @@
+// SIGHUP changes who is in the farm, on real sipfarmd daemons on loopback
+// (members 127.0.0.1-3, each with a processor that is a socket of this test):
+// a member added to the file and started joins every member's view and takes
+// its share of new calls; a member stopped and removed from the file leaves
+// every view and the farm link; a broken file changes nothing. In every case
+// a call in progress before the change stays on the member it started on.
+#include "cluster_fixture.hpp"
+#include "harness.hpp"
+#include "udp_peer.hpp"
+
+#include "cluster/membership.hpp"
+#include "sip/farm_link.hpp"
+#include "sip/route.hpp"
+#include "sip/scanner.hpp"
+#include "json/control_client.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <signal.h>
+
+#include <memory>
+#include <thread>
+
+using namespace rtfarm;
+using namespace rtfarm::test;
+
+namespace {
+
+// Three members f1..f3 with processors; the file names the first
+// `configured` of them, and those are started.
+struct ReloadFarm {
+    LoopbackLab lab{3};
+    LoopbackCluster all; // the three members; lab.cluster is what the file says
+    std::vector<std::unique_ptr<UdpPeer>> processors;
+    UdpPeer client{"127.0.0.9:0"};
+
+    explicit ReloadFarm(size_t configured) {
+        for (auto& m : lab.cluster.members)
+            m.processor_port = free_port();
+        all = lab.cluster;
+        for (auto& m : all.members)
+            processors.push_back(
+                std::make_unique<UdpPeer>(m.address + ":" + std::to_string(m.processor_port)));
+        configure(configured);
+        for (size_t i = 0; i < configured; ++i)
+            lab.start("sipfarmd", id(i));
+        std::string up = expected_view(configured, configured);
+        for (size_t i = 0; i < configured; ++i)
+            BOOST_REQUIRE_MESSAGE(wait_view(i, up), id(i) << " sees " << view(i));
+    }
+    // Writes a file with the first `n` members.
+    void configure(size_t n) {
+        lab.cluster = all;
+        lab.cluster.members.resize(n);
+        lab.write();
+    }
+    std::string id(size_t i) const { return all.members[i].id; }
+    std::string sip(size_t i) const {
+        const auto& m = all.members[i];
+        return m.address + ":" + std::to_string(m.sip_ports[0]);
+    }
+    // Members are started in order, so process i is member i.
+    Process& process(size_t i) { return *lab.processes.at(i); }
+    // SIGHUP, and the reload is over (RELOADING=1, then READY=1).
+    void reload(size_t i) {
+        process(i).signal(SIGHUP);
+        BOOST_REQUIRE_MESSAGE(process(i).wait_notify("RELOADING=1"), id(i) << " did not reload");
+        BOOST_REQUIRE_MESSAGE(process(i).wait_notify("READY=1"), id(i) << " did not reload");
+    }
+    json::Json ask(size_t i, const char* op) {
+        auto c = json::ControlClient::connect(lab.cluster.control(lab.dir, id(i)), scaled(2000ms));
+        BOOST_REQUIRE(c.ok());
+        auto r = c->call(op, json::Json::object(), scaled(2000ms));
+        BOOST_REQUIRE(r.ok());
+        return r.value();
+    }
+    long long counter(size_t i, const char* key) {
+        return ask(i, "stats")[key].as_integer().value_or(-1);
+    }
+    long long dropped(size_t i, const char* reason) {
+        return ask(i, "stats")["service"]["dropped_by"][reason].as_integer().value_or(0);
+    }
+    // Views the hand-off keeps (sip/route.hpp, "Hand-off").
+    long long handoff_views(size_t i) {
+        return ask(i, "stats")["service"]["handoff_views"].as_integer().value_or(-1);
+    }
+    // Member i's view, e.g. "f1:up,f2:up,f3:down".
+    std::string view(size_t i) {
+        auto members = ask(i, "members")["members"];
+        std::string out;
+        for (size_t k = 0; k < members.size(); ++k)
+            out += (k ? "," : "") + members.at(k)["id"].as_string().value_or("?") + ":" +
+                   members.at(k)["state"].as_string().value_or("?");
+        return out;
+    }
+    // The first `listed` members, the first `up` of them up, the others down.
+    std::string expected_view(size_t listed, size_t up) const {
+        std::string out;
+        for (size_t k = 0; k < listed; ++k)
+            out += (k ? "," : "") + id(k) + (k < up ? ":up" : ":down");
+        return out;
+    }
+    bool wait_view(size_t i, const std::string& want) {
+        auto deadline = std::chrono::steady_clock::now() + scaled(3000ms);
+        while (std::chrono::steady_clock::now() < deadline) {
+            if (view(i) == want)
+                return true;
+            std::this_thread::sleep_for(20ms);
+        }
+        return false;
+    }
+    // The owner of a Call-ID when the first `n` members are up.
+    std::string owner(const std::string& call_id, size_t n) const {
+        sip::FarmView v;
+        for (size_t k = 0; k < n; ++k)
+            v.members.push_back({id(k), true, true, false});
+        return sip::rendezvous_owner(call_id, v);
+    }
+    // A Call-ID owned by `with2` among f1, f2 and by `with3` among f1..f3.
+    std::string call_id(const std::string& prefix, const std::string& with2,
+                        const std::string& with3) const {
+        for (int i = 0; i < 2000; ++i) {
+            std::string cid = prefix + std::to_string(i);
+            if (owner(cid, 2) == with2 && owner(cid, 3) == with3)
+                return cid;
+        }
+        BOOST_FAIL("no Call-ID owned by " << with2 << " then " << with3);
+        return "";
+    }
+    // The processor that receives the next datagram, and what it got.
+    std::optional<std::pair<size_t, Received>> arrival() {
+        auto deadline = std::chrono::steady_clock::now() + scaled(2000ms);
+        while (std::chrono::steady_clock::now() < deadline)
+            for (size_t i = 0; i < processors.size(); ++i)
+                if (auto r = processors[i]->recv(5ms))
+                    return std::make_pair(i, *r);
+        return std::nullopt;
+    }
+    // `bytes` sent to member `entry` reaches processor `want` (and only it).
+    std::optional<Received> expect_at(size_t entry, const std::string& bytes, size_t want,
+                                      const std::string& what) {
+        client.send(sip(entry), bytes);
+        auto got = arrival();
+        BOOST_TEST(got.has_value(), what << " via " << id(entry) << " reached no processor");
+        if (!got)
+            return std::nullopt;
+        BOOST_TEST(got->first == want,
+                   what << " via " << id(entry) << " reached " << id(got->first));
+        return got->second;
+    }
+    bool processors_quiet() {
+        bool quiet = true;
+        for (auto& p : processors)
+            quiet = !p->recv(50ms).has_value() && quiet;
+        return quiet;
+    }
+    void no_unexpected_errors(const std::vector<std::string>& expected = {}) {
+        for (auto& p : lab.processes)
+            BOOST_TEST(unexpected_errors(p->log(), expected).empty(), p->log());
+    }
+};
+
+std::string request(const std::string& method, const std::string& call_id, int cseq,
+                    const std::string& client, const std::string& branch,
+                    const std::string& extra = "", const std::string& to_tag = "") {
+    return method + " sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP " + client +
+           ";branch=" + branch + ";rport\r\nMax-Forwards: 70\r\n" +
+           "From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>" +
+           (to_tag.empty() ? "" : ";tag=" + to_tag) + "\r\nCall-ID: " + call_id +
+           "\r\nCSeq: " + std::to_string(cseq) + " " + method + "\r\nContact: <sip:alice@" +
+           client + ">\r\n" + extra + "Content-Length: 0\r\n\r\n";
+}
+
+sip::Message scan_ok(const std::string& bytes) {
+    auto m = sip::scan(bytes);
+    BOOST_REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message) << "\n" << bytes);
+    return m.value();
+}
+
+// The processor's final answer to a request it received, sent back the way
+// the request came (our top Via's sent-by), with our Record-Route.
+void answer(UdpPeer& processor, const Received& req, int code, const std::string& to_tag) {
+    auto m = scan_ok(req.bytes);
+    std::string resp = "SIP/2.0 " + std::to_string(code) + " OK\r\n";
+    resp += m.via[0].line.in(req.bytes);
+    resp += m.via[1].line.in(req.bytes);
+    if (m.record_route.line.present())
+        resp += m.record_route.line.in(req.bytes);
+    resp += "From: " + std::string(m.from.in(req.bytes)) + "\r\n";
+    resp += "To: " + std::string(m.to.in(req.bytes)) +
+            (m.to_tag.present() ? "" : ";tag=" + to_tag) + "\r\n";
+    resp += "Call-ID: " + std::string(m.call_id.in(req.bytes)) + "\r\n";
+    resp += "CSeq: " + std::to_string(m.cseq) + " " + std::string(m.cseq_method.in(req.bytes)) +
+            "\r\nContact: <sip:uas@" + processor.address().str() + ">\r\nContent-Length: 0\r\n\r\n";
+    processor.send(std::string(m.via[0].host.in(req.bytes)) + ":" +
+                       std::to_string(m.via[0].port ? m.via[0].port : 5060),
+                   resp);
+}
+
+// A farm-link heartbeat of `id` as its daemon would send it.
+std::string heartbeat_packet(const std::string& id, const std::string& link) {
+    cluster::Heartbeat hb;
+    hb.id = id;
+    hb.incarnation = 1ull << 50; // newer than any real one
+    hb.seq = 1;
+    sip::FarmEnvelope env;
+    env.flags = sip::FARM_FLAG_HEARTBEAT;
+    env.source = net::SockAddr::parse(link).value();
+    env.destination = env.source;
+    env.receiver = id;
+    env.sender = id;
+    return sip::encode_farm_packet(env, cluster::encode_heartbeat(hb), "");
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(farm_reload)
+
+BOOST_AUTO_TEST_CASE(a_member_added_by_sighup_joins_and_calls_in_progress_stay) {
+    ReloadFarm f(2);
+    std::string client = f.client.address().str();
+    // Two calls in progress, on f1 and on f2, whose Call-IDs hash to f3
+    // once f3 is in; each INVITE enters through the other member.
+    struct InProgress {
+        std::string call_id;
+        size_t member;
+        std::string invite;
+        std::string first; // as the processor got it
+    };
+    std::vector<InProgress> calls;
+    for (size_t m : {0, 1}) {
+        InProgress c{f.call_id("before-join-", f.id(m), "f3"), m, "", ""};
+        c.invite = request("INVITE", c.call_id, 1, client, "z9hG4bK" + c.call_id);
+        auto got = f.expect_at(1 - m, c.invite, m, c.call_id);
+        BOOST_REQUIRE(got);
+        c.first = got->bytes;
+        calls.push_back(c);
+    }
+
+    long long handoff_views[2] = {f.handoff_views(0), f.handoff_views(1)};
+    f.configure(3);
+    f.reload(0);
+    f.reload(1);
+    // f3 is in the view at once, down until heard (it is not running yet).
+    // No member that new calls hash over came or went: the hand-off keeps
+    // no view for it.
+    for (size_t i : {0, 1}) {
+        BOOST_TEST(f.view(i) == f.expected_view(3, 2));
+        BOOST_TEST(f.handoff_views(i) == handoff_views[i], f.id(i));
+    }
+    f.lab.start("sipfarmd", "f3");
+    for (size_t i = 0; i < 3; ++i)
+        BOOST_REQUIRE_MESSAGE(f.wait_view(i, f.expected_view(3, 3)), f.id(i) << ": " << f.view(i));
+    auto ctl = run({bin_path("cgclusterctl"), "--config", f.lab.config(), "--json", "members"});
+    BOOST_TEST(ctl.status == 0, ctl.err);
+    BOOST_TEST(ctl.out.find("\"id\":\"f3\"") != std::string::npos, ctl.out);
+
+    // Retransmissions through every member, the new one included, and the
+    // CANCEL through f3 still meet the processor where the INVITE went.
+    for (const auto& c : calls) {
+        for (size_t entry : {0, 1, 2}) {
+            auto again = f.expect_at(entry, c.invite, c.member, c.call_id + " retransmission");
+            if (again)
+                BOOST_TEST(again->bytes == c.first);
+        }
+        auto cancel = f.expect_at(2, request("CANCEL", c.call_id, 1, client, "z9hG4bK" + c.call_id),
+                                  c.member, c.call_id + " CANCEL");
+        if (cancel)
+            BOOST_TEST((scan_ok(cancel->bytes).method_id == sip::Method::cancel));
+    }
+    // New Call-IDs that hash to f3 go to f3's processor, from any member.
+    for (size_t entry : {0, 1, 2}) {
+        std::string cid = f.call_id("after-join-" + f.id(entry) + "-", f.id(entry % 2), "f3");
+        f.expect_at(entry, request("INVITE", cid, 1, client, "z9hG4bK" + cid), 2, cid);
+    }
+    BOOST_TEST(f.processors_quiet());
+    for (size_t i : {0, 1}) {
+        BOOST_TEST(f.counter(i, "reloads") == 1);
+        BOOST_TEST(f.counter(i, "reload_failures") == 0);
+    }
+    f.no_unexpected_errors();
+}
+
+BOOST_AUTO_TEST_CASE(a_member_removed_by_sighup_leaves_and_calls_in_progress_stay) {
+    ReloadFarm f(3);
+    std::string client = f.client.address().str();
+    // A call in progress on f1, its INVITE entered through f3.
+    std::string cid = f.call_id("before-leave-", "f1", "f1");
+    std::string invite = request("INVITE", cid, 1, client, "z9hG4bK" + cid);
+    auto inv = f.expect_at(2, invite, 0, cid);
+    BOOST_REQUIRE(inv);
+
+    f.process(2).signal(SIGTERM);
+    BOOST_REQUIRE(f.process(2).wait_exit().value_or(-1) == 0);
+    f.configure(2);
+    f.reload(0);
+    f.reload(1);
+    BOOST_TEST(f.view(0) == f.expected_view(2, 2));
+    BOOST_TEST(f.view(1) == f.expected_view(2, 2));
+    auto ctl = run({bin_path("cgclusterctl"), "--socket", f.lab.cluster.control(f.lab.dir, "f2"),
+                    "--json", "members"});
+    BOOST_TEST(ctl.status == 0, ctl.err);
+    BOOST_TEST(ctl.out.find("\"f3\"") == std::string::npos, ctl.out);
+
+    // The call completes on f1: a retransmission, the 200, ACK and BYE by
+    // the Record-Route through f2, and the BYE's 200.
+    f.expect_at(1, invite, 0, cid + " retransmission");
+    answer(*f.processors[0], *inv, 200, "uas");
+    auto ok = f.client.recv();
+    BOOST_REQUIRE_MESSAGE(ok, cid << ": no 200 at the client");
+    auto om = scan_ok(ok->bytes);
+    BOOST_TEST(om.status == 200);
+    std::string route = "Route: " + std::string(om.record_route.value.in(ok->bytes)) + "\r\n";
+    f.expect_at(1, request("ACK", cid, 1, client, "z9hG4bKack" + cid, route, "uas"), 0,
+                cid + " ACK");
+    auto bye = f.expect_at(1, request("BYE", cid, 2, client, "z9hG4bKbye" + cid, route, "uas"), 0,
+                           cid + " BYE");
+    BOOST_REQUIRE(bye);
+    answer(*f.processors[0], *bye, 200, "");
+    auto bye_ok = f.client.recv();
+    BOOST_REQUIRE_MESSAGE(bye_ok, cid << ": no 200 for the BYE");
+    BOOST_TEST(scan_ok(bye_ok->bytes).cseq == 2u);
+
+    // New calls meet on f1 and f2 only, by the two-member view.
+    for (int i = 0; i < 6; ++i) {
+        std::string fresh = "after-leave-" + std::to_string(i);
+        f.expect_at(static_cast<size_t>(i % 2),
+                    request("INVITE", fresh, 1, client, "z9hG4bK" + fresh),
+                    f.owner(fresh, 2) == "f1" ? 0 : 1, fresh);
+    }
+    BOOST_TEST(f.processors_quiet());
+
+    // f3's address is a stranger on the farm link now: its heartbeat is
+    // dropped and does not bring it back.
+    std::string link = "127.0.0.1:" + std::to_string(f.all.farm_port);
+    long long strangers = f.dropped(0, "farm_stranger");
+    UdpPeer forger("127.0.0.3:0");
+    forger.send(link, heartbeat_packet("f3", "127.0.0.3:" + std::to_string(f.all.farm_port)));
+    auto deadline = std::chrono::steady_clock::now() + scaled(2000ms);
+    while (f.dropped(0, "farm_stranger") == strangers &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    BOOST_TEST(f.dropped(0, "farm_stranger") == strangers + 1);
+    BOOST_TEST(f.view(0) == f.expected_view(2, 2));
+
+    for (size_t i : {0, 1}) {
+        BOOST_TEST(f.counter(i, "reloads") == 1);
+        BOOST_TEST(f.counter(i, "reload_failures") == 0);
+    }
+    f.no_unexpected_errors();
+}
+
+BOOST_AUTO_TEST_CASE(a_broken_config_on_sighup_keeps_the_members_and_the_routing) {
+    ReloadFarm f(3);
+    std::string client = f.client.address().str();
+    std::string cid = f.call_id("broken-", "f1", "f3");
+    std::string invite = request("INVITE", cid, 1, client, "z9hG4bK" + cid);
+    BOOST_REQUIRE(f.expect_at(0, invite, 2, cid));
+    std::string three_up = f.expected_view(3, 3);
+
+    // Each file removes f3 and has a fault: it is not JSON; f2's media range
+    // is empty; f1 would listen on a port that somebody else holds.
+    auto half = f.all;
+    half.members.resize(2);
+    auto empty_range = half;
+    empty_range.members[1].media_ports = "30000-20000";
+    auto busy_port = half;
+    uint16_t taken = free_port();
+    auto holder = net::udp_bind(net::SockAddr::parse("127.0.0.1:" + std::to_string(taken)).value());
+    BOOST_REQUIRE(holder.ok());
+    busy_port.members[0].sip_ports.push_back(taken);
+    std::vector<std::string> files = {half.json(f.lab.dir).substr(0, 40),
+                                      empty_range.json(f.lab.dir), busy_port.json(f.lab.dir)};
+    for (size_t k = 0; k < files.size(); ++k) {
+        f.lab.dir.write("cluster.json", files[k]);
+        f.reload(0);
+        BOOST_TEST(f.counter(0, "reload_failures") == static_cast<long long>(k + 1));
+        BOOST_TEST(f.counter(0, "reloads") == 0);
+        BOOST_TEST(f.view(0) == three_up, "broken file " << k);
+        // f1 still routes by the old config: a retransmission and a new
+        // call that hash to f3 go there.
+        f.expect_at(0, invite, 2, cid + " after broken file " + std::to_string(k));
+        std::string fresh = f.call_id("broken-" + std::to_string(k) + "-", "f1", "f3");
+        f.expect_at(0, request("INVITE", fresh, 1, client, "z9hG4bK" + fresh), 2, fresh);
+    }
+    BOOST_TEST(f.process(0).log().find("reload failed, keeping the old config") !=
+               std::string::npos);
+    BOOST_TEST(f.process(0).log().find("members.f2.media_ports") != std::string::npos);
+    // The others never saw a change.
+    for (size_t i : {1, 2})
+        BOOST_TEST(f.view(i) == three_up);
+    BOOST_TEST(f.processors_quiet());
+    f.no_unexpected_errors({"reload failed"});
+}
+
+BOOST_AUTO_TEST_SUITE_END()
