@@ -22,9 +22,12 @@ ControlLink::~ControlLink() {
     *m_alive = false;
     m_read.reset();
     m_write.reset();
+    auto failed = std::move(m_failed);
+    for (auto& [done, why] : failed)
+        done(why);
     auto calls = std::move(m_calls);
     for (auto& [id, c] : calls)
-        if (!c.internal)
+        if (!c.internal && c.done)
             c.done(make_error("io", m_target.str() + ": control link closed"));
 }
 
@@ -91,6 +94,7 @@ void ControlLink::on_connected() {
     m_write->disable();
     m_write_armed = false;
     m_read->enable();
+    arm_timer(); // the login's deadline
     if (m_secret.empty()) {
         m_state = State::ready;
         send_ready_calls();
@@ -141,6 +145,11 @@ void ControlLink::send_ready_calls() {
 }
 
 void ControlLink::write(const std::string& bytes) {
+    if (m_out.size() + bytes.size() > MAX_OUTPUT) {
+        fail_all(make_error("busy", m_target.str() + ": the peer does not read (" +
+                                        std::to_string(m_out.size()) + " bytes waiting)"));
+        return;
+    }
     m_out += bytes;
     if (!m_write_armed)
         flush();
@@ -184,9 +193,11 @@ void ControlLink::on_readable() {
         return;
     }
     m_framer.feed(std::string_view(buf, size_t(n)));
+    // A callback may make a new call (which may reconnect): stop reading
+    // this connection's lines once it is gone.
     std::weak_ptr<bool> alive = m_alive;
-    State state = m_state;
-    while (alive.lock() && m_state == state && m_fd) {
+    int fd = m_fd.get();
+    while (alive.lock() && m_fd && m_fd.get() == fd) {
         auto frame = m_framer.next_line();
         if (!frame)
             break;
@@ -196,7 +207,6 @@ void ControlLink::on_readable() {
         }
         std::string line(frame->text);
         on_line(line);
-        state = m_state;
     }
 }
 
@@ -208,7 +218,9 @@ void ControlLink::on_line(std::string_view line) {
     }
     auto id = resp->id.as_integer();
     if (!id) {
-        if (!resp->ok) // the server could not read a request, or refused us
+        // The server refused us while we logged in (busy); later, one
+        // request it could not read says nothing about the others.
+        if (!resp->ok && m_state == State::login)
             fail_all(make_error(resp->error.code, m_target.str() + ": " + resp->error.message));
         return;
     }
@@ -246,14 +258,28 @@ void ControlLink::fail_all(const Error& why) {
     m_fd.reset();
     m_out.clear();
     m_state = State::idle;
-    std::vector<long long> ids;
-    for (const auto& [id, c] : m_calls)
-        ids.push_back(id);
+    // Answered from the loop: this may run inside call().
+    for (auto& [id, c] : m_calls)
+        if (!c.internal && c.done)
+            m_failed.emplace_back(std::move(c.done), why);
+    m_calls.clear();
+    if (m_failed.empty())
+        return;
     std::weak_ptr<bool> alive = m_alive;
-    for (long long id : ids) {
+    m_loop.defer([this, alive] {
+        if (alive.lock())
+            answer_failed();
+    });
+}
+
+void ControlLink::answer_failed() {
+    auto failed = std::move(m_failed);
+    m_failed.clear();
+    std::weak_ptr<bool> alive = m_alive;
+    for (auto& [done, why] : failed) {
+        done(why);
         if (!alive.lock())
-            return;
-        finish(id, why);
+            return; // a callback destroyed the link (it was told not to)
     }
 }
 
@@ -281,8 +307,12 @@ void ControlLink::on_timer() {
             finish(id, make_error("timeout", m_target.str() + ": no reply in time"));
         }
     }
-    if (alive.lock() && !m_calls.empty())
+    if (!alive.lock())
+        return;
+    if (!m_calls.empty())
         arm_timer();
+    else if (m_state == State::connecting)
+        fail_all(make_error("timeout", m_target.str() + ": no connection in time"));
 }
 
 } // namespace rtfarm::json

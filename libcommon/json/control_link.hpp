@@ -23,6 +23,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace rtfarm::json {
 
@@ -44,6 +46,8 @@ public:
 
 private:
     enum class State { idle, connecting, login, ready };
+    // Requests waiting for a peer that does not read, before giving up.
+    static constexpr size_t MAX_OUTPUT = size_t(4) << 20;
     using Clock = std::chrono::steady_clock;
     struct Call {
         std::string line;
@@ -68,6 +72,7 @@ private:
                   bool internal);
     // Answers call `id` (removed first, so a callback may call again).
     void finish(long long id, Result<Json> r);
+    void answer_failed();
 
     ev::Loop& m_loop;
     net::SockAddr m_target;
@@ -82,6 +87,7 @@ private:
     std::map<long long, Call> m_calls; // by id, so oldest first
     long long m_next_id = 1;
     ev::Timer m_timer;
+    std::vector<std::pair<Callback, Error>> m_failed; // to answer from the loop
     std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);
 };
 

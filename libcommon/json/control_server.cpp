@@ -72,6 +72,7 @@ struct ControlServer::Connection {
     bool closed = false;
     bool authenticated = true;                      // false: a TCP client that must log in first
     std::string nonce;                              // the challenge it was given, "" = none
+    std::unique_ptr<ev::Timer> login_timer;         // TCP clients that must log in
     size_t in_flight = 0;                           // handlers that have not replied yet
     std::vector<std::shared_ptr<RetryEntry>> retry; // oldest first
 };
@@ -224,7 +225,15 @@ void ControlServer::on_accept(Listener& l) {
 }
 
 void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
-    if (m_conns.size() >= m_options.max_clients) {
+    // TCP clients may not take the last slots: the local daemons and
+    // cgclusterctl reach us on the Unix socket even when TCP is flooded.
+    size_t reserve = std::max<size_t>(1, m_options.max_clients / 8);
+    auto tcp =
+        static_cast<size_t>(std::count_if(m_conns.begin(), m_conns.end(), [](const auto& kv) {
+            return kv.second->peer.transport == "tcp";
+        }));
+    if (m_conns.size() >= m_options.max_clients ||
+        (transport == "tcp" && tcp + reserve >= m_options.max_clients)) {
         ++m_counters.rejected;
         ++m_counters.errors[error_code::BUSY];
         std::string line = error_reply(Json::null(), error_code::BUSY,
@@ -248,6 +257,16 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
         auto peer = net::peer_address(c->fd.get());
         c->peer.address = peer ? peer->str() : "-";
         c->authenticated = m_tcp_secret.empty();
+        if (!c->authenticated) {
+            // Log in in time or go: an idle stranger holds no slot.
+            std::weak_ptr<Connection> weak_c = c;
+            c->login_timer = std::make_unique<ev::Timer>(m_loop, [this, weak_c] {
+                auto s = weak_c.lock();
+                if (s && !s->closed && !s->authenticated)
+                    close_connection(s, "no login in time");
+            });
+            c->login_timer->start(m_options.login_deadline);
+        }
     } else {
         ucred cred{};
         socklen_t len = sizeof cred;
@@ -347,6 +366,7 @@ bool ControlServer::login(const std::shared_ptr<Connection>& c, const Request& r
               crypto::equal_constant_time(*mac, auth_mac(m_tcp_secret, c->nonce));
     c->nonce.clear(); // one attempt per challenge
     if (m_tcp_secret.empty() && c->peer.transport == "tcp") {
+        c->authenticated = true; // the secret went at a reload: TCP is open
         send(c, ok_reply(req.id, Json::object().set("authenticated", true)));
         return true;
     }
@@ -360,6 +380,8 @@ bool ControlServer::login(const std::shared_ptr<Connection>& c, const Request& r
         return true;
     }
     c->authenticated = true;
+    if (c->login_timer)
+        c->login_timer->stop();
     log::info("ctl", "control login", {{"conn", std::to_string(c->id)}, {"peer", c->peer.address}});
     send(c, ok_reply(req.id, Json::object().set("authenticated", true)));
     return true;

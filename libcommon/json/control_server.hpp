@@ -25,7 +25,9 @@
 // (set_tcp_secret): the server answers op "auth.challenge" with a fresh
 // random {"nonce"}, and op "auth" with {"mac": hex HMAC-SHA256(secret,
 // AUTH_CONTEXT + nonce)} unlocks the connection; until then every other op
-// is refused with "unauthenticated". A nonce serves one attempt. Unix
+// is refused with "unauthenticated"; one that has not logged in after 5 s
+// is disconnected, and TCP clients never take the last eighth of
+// max_clients, kept for Unix clients. A nonce serves one attempt. Unix
 // clients are trusted by the socket's file mode. Without a secret TCP is
 // open, and the config only allows binding it to an internal address.
 //
@@ -96,6 +98,8 @@ struct ControlServerOptions {
     // answered "busy" and not run. 0 entries: no retry cache.
     std::chrono::milliseconds retry_ttl{30000};
     size_t retry_entries = 128;
+    // How long a TCP client that must log in may take to do it.
+    std::chrono::milliseconds login_deadline{5000};
 
     bool operator==(const ControlServerOptions&) const = default;
 };

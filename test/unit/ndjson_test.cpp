@@ -426,6 +426,28 @@ BOOST_AUTO_TEST_CASE(tcp_clients_log_in_with_the_cluster_secret) {
     BOOST_TEST(fx.logged("control login failed"));
 }
 
+BOOST_AUTO_TEST_CASE(strangers_on_tcp_cannot_lock_out_unix_clients) {
+    ControlServerOptions o;
+    o.max_clients = 4;
+    o.login_deadline = 300ms;
+    ServerFixture fx(o, "s3cret");
+    // Three TCP clients that never log in: the fourth slot is kept for Unix.
+    std::vector<ControlClient> idle;
+    for (int i = 0; i < 3; ++i)
+        idle.push_back(fx.client(fx.tcp));
+    BOOST_TEST(eventually([&] { return fx.disconnects.load() == 0; }, 50ms));
+    auto fourth = fx.client(fx.tcp).read_line(CALL_TIMEOUT);
+    BOOST_REQUIRE(fourth.ok());
+    BOOST_TEST(fourth->find("busy") != std::string::npos, *fourth);
+    BOOST_TEST(fx.client(fx.path).call("ping", Json(), CALL_TIMEOUT).ok());
+    // They are dropped at the login deadline.
+    BOOST_TEST(eventually([&] { return fx.disconnects.load() >= 3; }, 3000ms));
+    BOOST_TEST(!idle[0].call("ping", Json(), 500ms).ok());
+    auto late = ControlClient::connect(fx.tcp, CALL_TIMEOUT, "s3cret");
+    BOOST_REQUIRE(late.ok());
+    BOOST_TEST(late->call("ping", Json(), CALL_TIMEOUT).ok());
+}
+
 BOOST_AUTO_TEST_CASE(events_are_pushed_to_a_connection_and_its_end_is_told) {
     ServerFixture fx;
     {
