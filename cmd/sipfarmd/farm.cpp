@@ -84,6 +84,7 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
         reach[mc.id] = EventHub::Member{mc.control_tcp};
     m_events.configure(me.id, std::move(reach), cfg.cluster.secret);
     m_heartbeat_period = std::chrono::milliseconds(cfg.cluster.heartbeat_ms);
+    m_dead_after = std::chrono::milliseconds(cfg.cluster.dead_after_ms);
     m_heartbeat =
         std::make_unique<ev::Ticker>(m_loop, m_heartbeat_period, [this] { on_heartbeat_timer(); });
     apply_view();
@@ -135,7 +136,9 @@ void FarmService::apply_view() {
     if (m_first_view) {
         // New to the others: until they have routed with us for the grace,
         // their calls in progress may hash to us now.
-        m_history.replaced(cluster::without_member(view.members, m_id), view.members, now);
+        m_startup_view = cluster::without_member(view.members, m_id);
+        m_history.replaced(*m_startup_view, view.members, now);
+        m_started = now;
         m_first_view = false;
     } else {
         m_history.replaced(m_settings.view.members, view.members, now);
@@ -159,6 +162,15 @@ void FarmService::on_heartbeat_timer() {
     if (m_membership->tick(now))
         apply_view();
     m_recent.expire(now);
+    if (m_startup_view && now - m_started >= m_dead_after) {
+        // Everyone up has been heard by now: did anyone route without us?
+        if (!m_membership->has_older_peer(m_dead_after / 2) && m_history.drop(*m_startup_view)) {
+            m_settings.view.previous = m_history.views();
+            log::info("farm", "started with the cluster: no hand-off from before us",
+                      {{"member", m_id}});
+        }
+        m_startup_view.reset();
+    }
     // Our load, for placement by least load: Call-IDs in progress here.
     m_membership->set_load(static_cast<uint32_t>(m_recent.size()));
     if (m_history.expire(now))

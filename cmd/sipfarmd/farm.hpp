@@ -81,6 +81,11 @@ private:
     cluster::RecentCalls m_recent;
     cluster::ViewHistory m_history;
     bool m_first_view = true;
+    // The view "without us" kept at start, until we know whether any member
+    // up is older than us (else it is dropped: nobody routed without us).
+    std::optional<cluster::ViewHistory::Members> m_startup_view;
+    std::chrono::steady_clock::time_point m_started{};
+    std::chrono::milliseconds m_dead_after{1000};
 
     // Counters: what happened to the datagrams.
     uint64_t m_received = 0;

@@ -80,6 +80,10 @@ bool ViewHistory::expire(HandoffClock::time_point now) {
     return gone;
 }
 
+bool ViewHistory::drop(const Members& members) {
+    return std::erase_if(m_views, [&](const Kept& k) { return k.members == members; }) > 0;
+}
+
 std::vector<ViewHistory::Members> ViewHistory::views() const {
     std::vector<Members> out;
     out.reserve(m_views.size());

@@ -71,6 +71,8 @@ public:
     void replaced(const Members& before, const Members& after, HandoffClock::time_point now);
     // Drops views older than `grace`; true when one went.
     bool expire(HandoffClock::time_point now);
+    // Forgets the kept views with exactly these members; true when one went.
+    bool drop(const Members& members);
     std::vector<Members> views() const;
     size_t size() const { return m_views.size(); }
 
@@ -88,9 +90,12 @@ private:
     std::deque<Kept> m_views; // newest first
 };
 
-// A member that starts is new to the others: until they have routed by a
-// view with it for `grace`, Call-IDs in progress elsewhere may now hash to
-// it. Its first view's "before" is the same list with itself not eligible.
+// A member that starts may be new to the others: until they have routed by
+// a view with it for `grace`, Call-IDs in progress elsewhere may now hash
+// to it. Its first view's "before" is the same list with itself not
+// eligible; it drops that view once it has heard that no member up is
+// older than itself (Membership::has_older_peer): a cluster that starts
+// together routed with every member from the first packet.
 ViewHistory::Members without_member(ViewHistory::Members members, std::string_view id);
 
 } // namespace rtfarm::cluster

@@ -184,6 +184,18 @@ bool Membership::tick(Clock::time_point now) {
     return m_epoch != before;
 }
 
+bool Membership::has_older_peer(std::chrono::milliseconds margin) const {
+    const MemberStatus* me = find(m_self);
+    if (!me)
+        return false;
+    auto ms = static_cast<uint64_t>(margin.count());
+    for (const auto& m : m_members)
+        if (m.id != m_self && m.heard && m.state != MemberState::down &&
+            m.incarnation + ms < me->incarnation)
+            return true;
+    return false;
+}
+
 bool Membership::set_draining(bool draining) {
     MemberStatus* me = find_mut(m_self);
     if (!me)

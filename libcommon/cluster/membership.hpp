@@ -86,6 +86,12 @@ public:
     // taken from the file again.
     void reconfigure(const config::ClusterConfig& cfg);
 
+    // Whether a member that is up started more than `margin` before this
+    // one (by the incarnations, wall-clock ms): it may have routed without
+    // us. A member that started later, or less than dead_after_ms before
+    // us, presumed us up from its start (see the constructor) and never did.
+    bool has_older_peer(std::chrono::milliseconds margin) const;
+
     uint64_t epoch() const { return m_epoch; }
     const std::vector<MemberStatus>& members() const { return m_members; }
     const MemberStatus* find(std::string_view id) const;

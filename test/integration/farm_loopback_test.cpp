@@ -445,6 +445,22 @@ BOOST_AUTO_TEST_CASE(calls_in_progress_stay_where_they_started_when_a_member_joi
     BOOST_TEST(f.stats(2)["routed_by"]["handoff"].as_integer().value_or(0) >= 1);
 }
 
+BOOST_AUTO_TEST_CASE(members_started_together_route_without_a_handoff) {
+    // Nobody routed without anybody: once each has heard the others are no
+    // older than itself, no member keeps a view from before (no extra hops).
+    Farm f;
+    auto deadline = std::chrono::steady_clock::now() + scaled(3000ms);
+    bool none = false;
+    while (!none && std::chrono::steady_clock::now() < deadline) {
+        none = true;
+        for (size_t i = 0; i < 3; ++i)
+            none = none && f.stats(i)["handoff_views"].as_integer().value_or(-1) == 0;
+        if (!none)
+            std::this_thread::sleep_for(50ms);
+    }
+    BOOST_TEST(none);
+}
+
 BOOST_AUTO_TEST_CASE(calls_in_progress_stay_on_a_member_that_drains) {
     Farm f;
     std::string client = f.client.address().str();

@@ -211,6 +211,13 @@ BOOST_AUTO_TEST_CASE(view_history_keeps_routing_changes_for_the_grace) {
     BOOST_TEST(small.size() == 2u);
     auto before = without_member(four, "f4");
     BOOST_TEST(ViewHistory::eligible(before) == ViewHistory::eligible(three));
+    // A kept view can be forgotten by its members (the startup view).
+    ViewHistory d(32s);
+    d.replaced(before, four, T0);
+    d.replaced(four, three, T0);
+    BOOST_TEST(d.drop(before));
+    BOOST_TEST(!d.drop(before));
+    BOOST_TEST(d.size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(route_rules_of_the_handoff) {

@@ -189,6 +189,19 @@ BOOST_AUTO_TEST_CASE(reconfigure_adds_and_removes_members) {
     BOOST_TEST(m.members().size() == 3u);
 }
 
+BOOST_AUTO_TEST_CASE(older_peers_are_told_apart_by_their_incarnation) {
+    // We started at wall-clock 10000 ms.
+    Membership m(four_members(), "f1", 10000, T0);
+    BOOST_TEST(!m.has_older_peer(500ms));   // nobody heard yet
+    m.on_heartbeat(hb("f2", 1, 9800), T0);  // started 200 ms before us
+    m.on_heartbeat(hb("f3", 1, 12000), T0); // after us
+    BOOST_TEST(!m.has_older_peer(500ms));
+    m.on_heartbeat(hb("b1", 1, 4000), T0); // 6 s before us: it ran without us
+    BOOST_TEST(m.has_older_peer(500ms));
+    m.tick(T0 + 5s); // all silent: down ones do not count
+    BOOST_TEST(!m.has_older_peer(500ms));
+}
+
 BOOST_AUTO_TEST_CASE(heartbeat_codec) {
     Heartbeat h = hb("f2", 42, 1700000000123ULL, true);
     h.sip_farm = config::SipFarm::member;
