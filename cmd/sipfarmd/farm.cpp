@@ -348,7 +348,8 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
     sip::PacketFacts facts = sip::packet_facts(bytes, msg);
     facts.hops = a.envelope ? a.envelope->hops : 0;
     facts.asked = a.envelope ? &a.envelope->asked : nullptr;
-    if (facts.is_request)
+    // Our processor's requests are ours whatever the hand-off says.
+    if (facts.is_request && a.origin != sip::Origin::processor)
         facts.known_call_id = m_recent.knows(facts.call_id, std::chrono::steady_clock::now());
     auto d = sip::route(facts, a.origin, m_settings.view);
     switch (d.kind) {

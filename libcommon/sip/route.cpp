@@ -38,6 +38,16 @@ bool was_asked(const PacketFacts& p, std::string_view id) {
 // Call-ID's owner now, unless it may be in progress on a member of its
 // hand-off chain that was not asked yet (see the top of route.hpp).
 Decision by_chain(const PacketFacts& p, Origin origin, const FarmView& view) {
+    bool asked = p.asked && !p.asked->empty();
+    if (view.previous.empty() && !asked) {
+        // No change lately (the usual case): no chain to build.
+        if (origin == Origin::farm_link)
+            return local(view.self, "relayed");
+        std::string owner = rendezvous_owner(p.call_id, view);
+        if (owner.empty())
+            return local(view.self, "no_farm_member");
+        return to_owner(owner, "call_id_hash", origin, view);
+    }
     std::vector<std::string> chain = handoff_chain(p.call_id, view);
     if (chain.empty())
         return local(view.self, origin == Origin::farm_link ? "relayed" : "no_farm_member");
@@ -49,7 +59,7 @@ Decision by_chain(const PacketFacts& p, Origin origin, const FarmView& view) {
         // names another owner, for the sender's view is the newer one (it
         // has seen a death or a drain that we have not yet; had we seen a
         // change it has not, our chain would be longer).
-        if (!p.asked || p.asked->empty() || owner == view.self || p.hops >= MAX_FARM_HOPS)
+        if (!asked || owner == view.self || p.hops >= MAX_FARM_HOPS)
             return local(view.self, "relayed");
         // A hand-off that a member with a longer memory started: we have no
         // older owner to offer, so on to the owner now.
