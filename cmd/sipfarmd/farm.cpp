@@ -348,9 +348,10 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
     sip::PacketFacts facts = sip::packet_facts(bytes, msg);
     facts.hops = a.envelope ? a.envelope->hops : 0;
     facts.asked = a.envelope ? &a.envelope->asked : nullptr;
-    // Our processor's requests are ours whatever the hand-off says.
-    if (facts.is_request && a.origin != sip::Origin::processor)
-        facts.known_call_id = m_recent.knows(facts.call_id, std::chrono::steady_clock::now());
+    // Asked only by the rules that need it (untagged requests).
+    auto memory_now = std::chrono::steady_clock::now();
+    cluster::RecentCalls::At memory(m_recent, memory_now);
+    facts.memory = &memory;
     auto d = sip::route(facts, a.origin, m_settings.view);
     switch (d.kind) {
     case sip::Decision::Kind::drop:
@@ -363,6 +364,12 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         return;
     case sip::Decision::Kind::local:
         count(m_routed, d.reason);
+        // A transaction without our tag lives here now: its other requests
+        // (retransmissions, CANCEL, the ACK of an error) stay here while the
+        // view changes (the hand-off). Tagged ones find us by the tag.
+        if (facts.is_request && a.origin != sip::Origin::processor && !facts.probe &&
+            d.reason != "route_tag")
+            m_recent.note(facts.call_id, memory_now);
         process_local(bytes, msg, a, facts.probe);
         return;
     }
@@ -399,9 +406,11 @@ void FarmService::process_local(std::string_view bytes, const sip::Message& msg,
                                 bool probe) {
     ++m_processed;
     if (!msg.is_request()) {
-        // A ringing INVITE sends nothing else for minutes: its responses
-        // keep its Call-ID known here (the hand-off).
-        if (a.origin == sip::Origin::processor)
+        // A ringing INVITE may go on past the hand-off's window if its UAS
+        // refreshes it with provisional responses (RFC 3261 13.3.1.1): they
+        // keep its Call-ID known here.
+        if (a.origin == sip::Origin::processor && msg.status > 100 && msg.status < 200 &&
+            msg.cseq_method.in(bytes) == "INVITE")
             m_recent.note(msg.call_id.in(bytes), std::chrono::steady_clock::now());
         auto out = sip::forward_response(bytes, msg);
         if (!out) {
@@ -434,9 +443,6 @@ void FarmService::process_local(std::string_view bytes, const sip::Message& msg,
         drop("no_processor", a);
         return;
     }
-    // The transaction lives here now: its other requests stay here while
-    // the view changes (the hand-off).
-    m_recent.note(msg.call_id.in(bytes), std::chrono::steady_clock::now());
     auto out =
         sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor, m_settings.proxy);
     if (!out) {

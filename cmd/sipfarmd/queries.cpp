@@ -54,8 +54,8 @@ Result<json::Json> route_query(const json::Json& body, const sip::FarmView& view
         msg = scanned.value();
         facts = sip::packet_facts(*text, *msg);
     }
-    if (facts.is_request)
-        facts.known_call_id = recent.knows(facts.call_id, std::chrono::steady_clock::now());
+    cluster::RecentCalls::At memory(recent, std::chrono::steady_clock::now());
+    facts.memory = &memory;
     auto d = sip::route(facts, sip::Origin::outside, view);
     auto out = json::Json::object();
     if (d.member.empty())

@@ -38,6 +38,21 @@ public:
 
     void note(std::string_view call_id, HandoffClock::time_point now);
     bool knows(std::string_view call_id, HandoffClock::time_point now) const;
+
+    // For route(): asks knows() at `now` only when a rule needs it.
+    class At : public sip::CallIdMemory {
+    public:
+        At(const RecentCalls& calls, HandoffClock::time_point now)
+            : m_calls(calls)
+            , m_now(now) {}
+        bool knows(std::string_view call_id) const override {
+            return m_calls.knows(call_id, m_now);
+        }
+
+    private:
+        const RecentCalls& m_calls;
+        HandoffClock::time_point m_now;
+    };
     // Forgets what was last seen more than `keep` ago, looking at most at
     // EXPIRE_BUDGET entries per call so that a burst never stalls the loop
     // (the rest goes at the next call).

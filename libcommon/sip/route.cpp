@@ -30,6 +30,10 @@ Decision to_owner(std::string_view owner, std::string_view why, Origin origin,
     return {Decision::Kind::relay, std::string(owner), why};
 }
 
+bool known(const PacketFacts& p) {
+    return p.known_call_id || (p.memory && p.memory->knows(p.call_id));
+}
+
 bool was_asked(const PacketFacts& p, std::string_view id) {
     return p.asked && std::find(p.asked->begin(), p.asked->end(), id) != p.asked->end();
 }
@@ -82,7 +86,7 @@ Decision by_chain(const PacketFacts& p, Origin origin, const FarmView& view) {
 Decision relayed_request(const PacketFacts& p, const FarmView& view) {
     if (p.probe && p.reply_from == view.self)
         return local(view.self, "reply_from");
-    if (p.known_call_id)
+    if (known(p))
         return local(view.self, "known_call_id");
     return by_chain(p, Origin::farm_link, view);
 }
@@ -157,7 +161,7 @@ Decision route(const PacketFacts& p, Origin origin, const FarmView& view) {
     // be in progress on one of its previous owners.
     if (!view.self_farm_member)
         return local(view.self, "not_farm_member");
-    if (p.known_call_id)
+    if (known(p))
         return local(view.self, "known_call_id");
     return by_chain(p, origin, view);
 }

@@ -59,6 +59,13 @@ struct FarmView {
     bool operator==(const FarmView&) const = default;
 };
 
+// What a member remembers of the Call-IDs it processed (the hand-off).
+class CallIdMemory {
+public:
+    virtual ~CallIdMemory() = default;
+    virtual bool knows(std::string_view call_id) const = 0;
+};
+
 // The facts of one packet that routing looks at (from the scanner).
 struct PacketFacts {
     bool is_request = false;
@@ -69,8 +76,11 @@ struct PacketFacts {
     std::string_view call_id;
     std::string_view reply_from; // X-Farm-Reply-From of a probe, "" when none
     bool probe = false;          // OPTIONS to the user "lbcheck"
-    // This member processed a request with this Call-ID in the last 32 s.
+    // This member processed this Call-ID lately (cluster/handoff.hpp):
+    // true, or asked of `memory` only when a rule needs it (most packets
+    // carry our tags and never do).
     bool known_call_id = false;
+    const CallIdMemory* memory = nullptr;
     // Farm-link hops so far: 0 from outside.
     unsigned hops = 0;
     // Members that did not know the Call-ID (the envelope's), or null.

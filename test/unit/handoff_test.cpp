@@ -301,6 +301,39 @@ BOOST_AUTO_TEST_CASE(route_rules_of_the_handoff) {
     BOOST_TEST(d.reason == "relayed");
 }
 
+BOOST_AUTO_TEST_CASE(the_memory_is_asked_only_when_a_rule_needs_it) {
+    struct Counting : sip::CallIdMemory {
+        mutable int asked = 0;
+        bool answer = false;
+        bool knows(std::string_view) const override {
+            ++asked;
+            return answer;
+        }
+    } memory;
+    FarmView v;
+    v.self = "f1";
+    v.self_farm_member = true;
+    v.members = members({"f1", "f2", "f3"});
+    auto bye = request("call-x");
+    bye.method = "BYE";
+    bye.top_route = "<sip:203.0.113.1;lr;fm=f2>";
+    bye.memory = &memory;
+    BOOST_TEST(sip::route(bye, sip::Origin::outside, v).reason == "route_tag");
+    auto resp = request("call-x");
+    resp.is_request = false;
+    resp.top_via_branch = "z9hG4bKrtf.f2.0123456789abcdef";
+    resp.memory = &memory;
+    BOOST_TEST(sip::route(resp, sip::Origin::outside, v).reason == "via_tag");
+    BOOST_TEST(sip::route(bye, sip::Origin::processor, v).reason == "processor");
+    BOOST_TEST(memory.asked == 0);
+    auto invite = request("call-x");
+    invite.memory = &memory;
+    memory.answer = true;
+    auto d = sip::route(invite, sip::Origin::outside, v);
+    BOOST_TEST(memory.asked == 1);
+    BOOST_TEST(d.reason == "known_call_id");
+}
+
 BOOST_AUTO_TEST_CASE(a_member_joins_and_calls_in_progress_stay) {
     SimFarm f;
     auto three = members({"f1", "f2", "f3"});
