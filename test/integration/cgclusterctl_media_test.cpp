@@ -15,12 +15,6 @@ using namespace rtfarm::test;
 
 namespace {
 
-json::Json parse_out(const RunResult& r) {
-    auto doc = json::parse(r.out, "stdout");
-    BOOST_REQUIRE_MESSAGE(doc.ok(), "not one JSON document: " << r.out << r.err);
-    return doc.value();
-}
-
 std::string str(const json::Json& j, const char* key) {
     return j[key].as_string().value_or("");
 }

@@ -1,5 +1,9 @@
 #include "cluster_fixture.hpp"
 
+#include "json/control_client.hpp"
+
+#include <thread>
+
 #include <cstdlib>
 
 namespace rtfarm::test {
@@ -62,6 +66,25 @@ Process& LoopbackLab::start(const std::string& program, const std::string& membe
     Process& p = *processes.back();
     BOOST_REQUIRE_MESSAGE(p.wait_ready(), program + " " + member + " not ready: " + p.log());
     return p;
+}
+
+bool LoopbackLab::all_up(const std::string& member) const {
+    auto deadline = std::chrono::steady_clock::now() + scaled(5000ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto c = json::ControlClient::connect(cluster.control(dir, member), scaled(2000ms));
+        auto r =
+            c ? c->call("members", json::Json(), scaled(2000ms)) : Result<json::Json>(c.error());
+        if (r) {
+            auto members = (*r)["members"];
+            size_t up = 0;
+            for (size_t k = 0; k < members.size(); ++k)
+                up += members.at(k)["state"].as_string() == std::string("up") ? 1 : 0;
+            if (up == members.size())
+                return true;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    return false;
 }
 
 } // namespace rtfarm::test

@@ -47,6 +47,9 @@ struct LoopbackLab {
     // Starts `program` ("sipfarmd", "rtprelayd") for `member` and requires
     // its readiness; its log is "<member>.log" or "<member>-media.log".
     Process& start(const std::string& program, const std::string& member);
+    // Whether `member`'s sipfarmd sees every configured member up within a
+    // scaled 5 s (heartbeats take a few hundred ms).
+    bool all_up(const std::string& member) const;
 
     TempDir dir;
     LoopbackCluster cluster;

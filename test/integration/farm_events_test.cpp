@@ -36,29 +36,12 @@ struct EventFarm {
         for (const auto& m : lab.cluster.members)
             lab.start("sipfarmd", m.id);
         for (const auto& m : lab.cluster.members)
-            BOOST_REQUIRE_MESSAGE(wait_all_up(m.id), m.id << " never saw every member up");
+            BOOST_REQUIRE_MESSAGE(lab.all_up(m.id), m.id << " never saw every member up");
     }
     json::ControlClient client(const std::string& member) {
         auto c = json::ControlClient::connect(lab.cluster.control(lab.dir, member), scaled(2000ms));
         BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
         return std::move(c).value();
-    }
-    bool wait_all_up(const std::string& member) {
-        auto deadline = std::chrono::steady_clock::now() + scaled(5000ms);
-        auto c = client(member);
-        while (std::chrono::steady_clock::now() < deadline) {
-            auto r = c.call("members", json::Json(), scaled(2000ms));
-            if (r) {
-                auto members = (*r)["members"];
-                size_t up = 0;
-                for (size_t k = 0; k < members.size(); ++k)
-                    up += members.at(k)["state"].as_string() == std::string("up") ? 1 : 0;
-                if (up == members.size())
-                    return true;
-            }
-            std::this_thread::sleep_for(20ms);
-        }
-        return false;
     }
 };
 

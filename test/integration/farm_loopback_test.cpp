@@ -5,6 +5,7 @@
 // namespace lab with a load balancer and SIPp builds on the same daemons.
 #include "cluster_fixture.hpp"
 #include "harness.hpp"
+#include "sip_messages.hpp"
 #include "udp_peer.hpp"
 
 #include "sip/farm_link.hpp"
@@ -109,45 +110,6 @@ struct Farm {
         return stats(i)["dropped_by"][reason].as_integer().value_or(0);
     }
 };
-
-std::string request(const std::string& method, const std::string& call_id, int cseq,
-                    const std::string& client, const std::string& branch,
-                    const std::string& extra = "", const std::string& to_tag = "") {
-    std::string uri = method == "OPTIONS" ? "sip:lbcheck@127.0.0.1" : "sip:bob@example.com";
-    return method + " " + uri + " SIP/2.0\r\n" + "Via: SIP/2.0/UDP " + client +
-           ";branch=" + branch + ";rport\r\n" + "Max-Forwards: 70\r\n" +
-           "From: <sip:alice@example.com>;tag=a1\r\n" + "To: <sip:bob@example.com>" +
-           (to_tag.empty() ? "" : ";tag=" + to_tag) + "\r\n" + "Call-ID: " + call_id + "\r\n" +
-           "CSeq: " + std::to_string(cseq) + " " + method + "\r\n" + "Contact: <sip:alice@" +
-           client + ">\r\n" + extra + "Content-Length: 0\r\n\r\n";
-}
-
-sip::Message scan_ok(const std::string& bytes) {
-    auto m = sip::scan(bytes);
-    BOOST_REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message) << "\n" << bytes);
-    return m.value();
-}
-
-// The processor's answer to a request it received: the request's Vias and
-// Record-Route, a To tag, sent to our top Via's sent-by.
-void answer(UdpPeer& processor, const Received& req, int code, const std::string& to_tag) {
-    auto m = scan_ok(req.bytes);
-    std::string resp = "SIP/2.0 " + std::to_string(code) + " OK\r\n";
-    resp += m.via[0].line.in(req.bytes);
-    if (m.via[1].line.off != m.via[0].line.off)
-        resp += m.via[1].line.in(req.bytes);
-    if (m.record_route.line.present())
-        resp += m.record_route.line.in(req.bytes);
-    resp += "From: " + std::string(m.from.in(req.bytes)) + "\r\n";
-    resp += "To: " + std::string(m.to.in(req.bytes)) +
-            (m.to_tag.present() ? "" : ";tag=" + to_tag) + "\r\n";
-    resp += "Call-ID: " + std::string(m.call_id.in(req.bytes)) + "\r\n";
-    resp += "CSeq: " + std::to_string(m.cseq) + " " + std::string(m.cseq_method.in(req.bytes)) +
-            "\r\nContact: <sip:uas@" + processor.address().str() + ">\r\nContent-Length: 0\r\n\r\n";
-    std::string sent_by = std::string(m.via[0].host.in(req.bytes)) + ":" +
-                          std::to_string(m.via[0].port ? m.via[0].port : 5060);
-    processor.send(sent_by, resp);
-}
 
 std::string sha256_hex(std::string_view data) {
     unsigned char md[EVP_MAX_MD_SIZE];

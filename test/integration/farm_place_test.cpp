@@ -30,7 +30,7 @@ struct PlaceFarm {
         for (const auto& m : lab.cluster.members)
             lab.start("sipfarmd", m.id);
         for (const auto& m : lab.cluster.members)
-            BOOST_REQUIRE_MESSAGE(wait_all_up(m.id), m.id << " never saw every member up");
+            BOOST_REQUIRE_MESSAGE(lab.all_up(m.id), m.id << " never saw every member up");
     }
     Result<json::Json> ask(const std::string& member, const char* op, json::Json args) {
         auto c = json::ControlClient::connect(lab.cluster.control(lab.dir, member), scaled(2000ms));
@@ -43,19 +43,6 @@ struct PlaceFarm {
         BOOST_REQUIRE_MESSAGE(r.ok(),
                               op << " at " << member << ": " << (r.ok() ? "" : r.error().message));
         return r.value();
-    }
-    bool wait_all_up(const std::string& member) {
-        auto deadline = std::chrono::steady_clock::now() + scaled(5000ms);
-        while (std::chrono::steady_clock::now() < deadline) {
-            auto members = ok(member, "members", json::Json::object())["members"];
-            size_t up = 0;
-            for (size_t k = 0; k < members.size(); ++k)
-                up += members.at(k)["state"].as_string() == std::string("up") ? 1 : 0;
-            if (up == members.size())
-                return true;
-            std::this_thread::sleep_for(20ms);
-        }
-        return false;
     }
     RunResult ctl(std::vector<std::string> args) {
         args.insert(args.begin(), {bin_path("cgclusterctl"), "--config", lab.config()});
@@ -87,12 +74,6 @@ json::Json place_args(const char* kind, const std::string& from, const std::stri
     if (!key.empty())
         a.set("key", key);
     return a;
-}
-
-json::Json parse_out(const RunResult& r) {
-    auto doc = json::parse(r.out, "stdout");
-    BOOST_REQUIRE_MESSAGE(doc.ok(), "not one JSON document: " << r.out << r.err);
-    return doc.value();
 }
 
 } // namespace

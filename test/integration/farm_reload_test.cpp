@@ -6,6 +6,7 @@
 // a call in progress before the change stays on the member it started on.
 #include "cluster_fixture.hpp"
 #include "harness.hpp"
+#include "sip_messages.hpp"
 #include "udp_peer.hpp"
 
 #include "cluster/membership.hpp"
@@ -159,43 +160,6 @@ struct ReloadFarm {
             BOOST_TEST(unexpected_errors(p->log(), expected).empty(), p->log());
     }
 };
-
-std::string request(const std::string& method, const std::string& call_id, int cseq,
-                    const std::string& client, const std::string& branch,
-                    const std::string& extra = "", const std::string& to_tag = "") {
-    return method + " sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP " + client +
-           ";branch=" + branch + ";rport\r\nMax-Forwards: 70\r\n" +
-           "From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>" +
-           (to_tag.empty() ? "" : ";tag=" + to_tag) + "\r\nCall-ID: " + call_id +
-           "\r\nCSeq: " + std::to_string(cseq) + " " + method + "\r\nContact: <sip:alice@" +
-           client + ">\r\n" + extra + "Content-Length: 0\r\n\r\n";
-}
-
-sip::Message scan_ok(const std::string& bytes) {
-    auto m = sip::scan(bytes);
-    BOOST_REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message) << "\n" << bytes);
-    return m.value();
-}
-
-// The processor's final answer to a request it received, sent back the way
-// the request came (our top Via's sent-by), with our Record-Route.
-void answer(UdpPeer& processor, const Received& req, int code, const std::string& to_tag) {
-    auto m = scan_ok(req.bytes);
-    std::string resp = "SIP/2.0 " + std::to_string(code) + " OK\r\n";
-    resp += m.via[0].line.in(req.bytes);
-    resp += m.via[1].line.in(req.bytes);
-    if (m.record_route.line.present())
-        resp += m.record_route.line.in(req.bytes);
-    resp += "From: " + std::string(m.from.in(req.bytes)) + "\r\n";
-    resp += "To: " + std::string(m.to.in(req.bytes)) +
-            (m.to_tag.present() ? "" : ";tag=" + to_tag) + "\r\n";
-    resp += "Call-ID: " + std::string(m.call_id.in(req.bytes)) + "\r\n";
-    resp += "CSeq: " + std::to_string(m.cseq) + " " + std::string(m.cseq_method.in(req.bytes)) +
-            "\r\nContact: <sip:uas@" + processor.address().str() + ">\r\nContent-Length: 0\r\n\r\n";
-    processor.send(std::string(m.via[0].host.in(req.bytes)) + ":" +
-                       std::to_string(m.via[0].port ? m.via[0].port : 5060),
-                   resp);
-}
 
 // A farm-link heartbeat of `id` as its daemon would send it.
 std::string heartbeat_packet(const std::string& id, const std::string& link) {

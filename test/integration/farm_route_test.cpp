@@ -36,7 +36,7 @@ struct RouteFarm {
             lab.start("sipfarmd", m.id);
         }
         for (const auto& m : lab.cluster.members)
-            BOOST_REQUIRE_MESSAGE(wait_all_up(m.id), m.id << " never saw every member up");
+            BOOST_REQUIRE_MESSAGE(lab.all_up(m.id), m.id << " never saw every member up");
     }
     std::string id(size_t i) const { return lab.cluster.members[i].id; }
     std::string sip(size_t i) const {
@@ -48,24 +48,6 @@ struct RouteFarm {
         if (!c)
             return c.error();
         return c->call("route", std::move(args), scaled(2000ms));
-    }
-    bool wait_all_up(const std::string& member) {
-        auto deadline = std::chrono::steady_clock::now() + scaled(5000ms);
-        while (std::chrono::steady_clock::now() < deadline) {
-            auto c =
-                json::ControlClient::connect(lab.cluster.control(lab.dir, member), scaled(2000ms));
-            BOOST_REQUIRE(c.ok());
-            auto r = c->call("members", json::Json::object(), scaled(2000ms));
-            BOOST_REQUIRE(r.ok());
-            auto members = r.value()["members"];
-            size_t up = 0;
-            for (size_t k = 0; k < members.size(); ++k)
-                up += members.at(k)["state"].as_string() == std::string("up") ? 1 : 0;
-            if (up == members.size())
-                return true;
-            std::this_thread::sleep_for(20ms);
-        }
-        return false;
     }
     // The processor that receives the next datagram, and what it got.
     std::optional<std::pair<size_t, Received>> arrival() {
@@ -98,12 +80,6 @@ std::string crlf(const std::string& lf) {
     for (char c : lf)
         out += c == '\n' ? std::string("\r\n") : std::string(1, c);
     return out + "\r\n";
-}
-
-json::Json parse_out(const RunResult& r) {
-    auto doc = json::parse(r.out, "stdout");
-    BOOST_REQUIRE_MESSAGE(doc.ok(), "not one JSON document: " << r.out << r.err);
-    return doc.value();
 }
 
 std::string str(const json::Json& j, const char* key) {

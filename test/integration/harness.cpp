@@ -264,4 +264,10 @@ std::vector<std::string> unexpected_errors(const std::string& log,
     return out;
 }
 
+json::Json parse_out(const RunResult& r) {
+    auto doc = json::parse(r.out, "stdout");
+    BOOST_REQUIRE_MESSAGE(doc.ok(), "not one JSON document: " << r.out << r.err);
+    return doc.value();
+}
+
 } // namespace rtfarm::test

@@ -7,6 +7,7 @@
 #pragma once
 
 #include "base/unique_fd.hpp"
+#include "json/json.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -81,6 +82,9 @@ struct RunResult {
     std::string err;
 };
 RunResult run(std::vector<std::string> argv, std::chrono::milliseconds timeout = 10000ms);
+// The one JSON document a --json run printed on stdout; fails the test
+// when stdout is not exactly that.
+json::Json parse_out(const RunResult& r);
 
 // A Boost.Test precondition: the case runs when `why_not` returns "", and is
 // reported skipped otherwise, with the reason printed on stderr.
