@@ -128,10 +128,12 @@ constexpr size_t MAX_SOCKET_PATH = sizeof(sockaddr_un::sun_path) - 1;
 constexpr long long MIN_HEARTBEAT_MS = 10;
 constexpr long long MAX_HEARTBEAT_MS = 60000;
 constexpr long long MAX_DEAD_AFTER_MS = 600000;
+constexpr long long MAX_MEDIA_TIMEOUT_S = 86400;
 
 constexpr std::string_view TOP_KEYS[] = {"cluster", "members"};
-constexpr std::string_view CLUSTER_KEYS[] = {
-    "name", "wan_ip", "farm_port", "heartbeat_ms", "dead_after_ms", "secret_file", "media"};
+constexpr std::string_view CLUSTER_KEYS[] = {"name",         "wan_ip",        "farm_port",
+                                             "heartbeat_ms", "dead_after_ms", "secret_file",
+                                             "media",        "media_timeout", "media_strict"};
 constexpr std::string_view MEMBER_KEYS[] = {
     "role",      "address",     "wan_ip",  "sip_farm",    "call_legs", "signals",      "sip_listen",
     "processor", "media_ports", "control", "control_tcp", "media",     "media_control"};
@@ -397,6 +399,15 @@ private:
                 }
             } else if (k == "media") {
                 ok = read_enum(v, where, MEDIAS, c.media);
+            } else if (k == "media_timeout") {
+                ok = read_int(v, where, 1, MAX_MEDIA_TIMEOUT_S, n);
+                c.media_timeout_s = static_cast<unsigned>(n);
+            } else if (k == "media_strict") {
+                auto b = v.as_bool();
+                if (!b)
+                    ok = fail(where, "must be true or false");
+                else
+                    c.media_strict = *b;
             } else {
                 ok = unknown_key(where, CLUSTER_KEYS);
             }

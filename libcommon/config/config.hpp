@@ -57,6 +57,10 @@ struct ClusterSettings {
     std::string secret_file; // absolute path, "" = none
     std::string secret;      // the key bytes read from secret_file
     Media media = Media::none;
+    // rtprelayd: a session without media this long is closed; strict
+    // latching drops media from any source but the one the SDP names.
+    unsigned media_timeout_s = 60;
+    bool media_strict = false;
 
     bool operator==(const ClusterSettings&) const = default;
 };

@@ -159,6 +159,11 @@ std::vector<BadCase> bad_cases() {
          "cluster.secret_file", "/dev/null is not a regular file"},
         {"cluster.media bad", doc(cluster({{"media", q("relay")}}), {{"f1", frontend(1)}}),
          "cluster.media", "'relay' is not one of none or anchor"},
+        {"media_timeout zero", doc(cluster({{"media_timeout", "0"}}), {{"f1", frontend(1)}}),
+         "cluster.media_timeout", ""},
+        {"media_strict not a boolean",
+         doc(cluster({{"media_strict", q("yes")}}), {{"f1", frontend(1)}}), "cluster.media_strict",
+         "must be true or false"},
         {"members empty", doc(cluster(), {}), "members", "needs at least one member"},
         {"members array", object({{"cluster", object(cluster())}, {"members", "[]"}}), "members",
          "must be an object, not array"},
@@ -403,7 +408,9 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
                      {"heartbeat_ms", "50"},
                      {"dead_after_ms", "400"},
                      {"secret_file", q("")},
-                     {"media", q("anchor")}}),
+                     {"media", q("anchor")},
+                     {"media_timeout", "90"},
+                     {"media_strict", "true"}}),
             {{"f1", frontend(1, {{"wan_ip", q("")},
                                  {"sip_farm", q("member")},
                                  {"call_legs", q("locally")},
@@ -422,6 +429,8 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
     BOOST_TEST(c.cluster.heartbeat_ms == 50u);
     BOOST_TEST(c.cluster.dead_after_ms == 400u);
     BOOST_TEST(c.cluster.media == rtfarm::config::Media::anchor);
+    BOOST_TEST(c.cluster.media_timeout_s == 90u);
+    BOOST_TEST(c.cluster.media_strict);
     const auto& f1 = c.members[0];
     BOOST_TEST(!f1.wan_ip);
     BOOST_TEST(f1.sip_farm == rtfarm::config::SipFarm::member);
