@@ -118,10 +118,13 @@ const net::SockAddr* destination(const Latch& side, Component c) {
 }
 
 bool set_expected(Latch& side, const Peer& expected) {
-    if (side.expected == expected)
+    Peer p = expected;
+    if (side.mux)
+        p.rtcp = p.rtp;
+    if (side.expected == p)
         return false;
     bool had = side.expected.rtp.valid();
-    side.expected = expected;
+    side.expected = p;
     if (had)
         ++side.epoch;
     refresh_rtcp_guess(side);

@@ -128,8 +128,9 @@ void learn(Latch& side, Component c, const net::SockAddr& source);
 // Where packets for this side's component `c` go now, or nullptr (no_peer).
 const net::SockAddr* destination(const Latch& side, Component c);
 
-// A new offer or answer for this side. Returns true when it relatched: the
-// side had an expected peer and this one differs.
+// A new offer or answer for this side (on an rtcp-mux side, RTCP is taken
+// to be on the RTP address whatever `expected.rtcp` says). Returns true
+// when it relatched: the side had an expected peer and this one differs.
 bool set_expected(Latch& side, const Peer& expected);
 
 // Forgets what the side learned: its next packet is learned again.

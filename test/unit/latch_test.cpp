@@ -513,6 +513,14 @@ BOOST_AUTO_TEST_CASE(explicit_relatch_forgets_rtp_and_rtcp) {
     BOOST_TEST(str(destination(phone, Component::rtp)) == PHONE_SDP);
 }
 
+BOOST_AUTO_TEST_CASE(rtcp_mux_side_takes_rtcp_on_the_rtp_address) {
+    Latch side;
+    side.mux = true;
+    set_expected(side, Peer::from_sdp(addr(PHONE_SDP))); // RTCP on 4001 as given
+    BOOST_TEST(str(destination(side, Component::rtcp)) == PHONE_SDP);
+    BOOST_TEST(!set_expected(side, Peer::from_sdp(addr(PHONE_SDP), 0, true)));
+}
+
 BOOST_AUTO_TEST_CASE(peer_from_sdp) {
     BOOST_TEST(Peer::from_sdp(addr("192.0.2.1:4000")).rtcp.str() == "192.0.2.1:4001");
     BOOST_TEST(Peer::from_sdp(addr("192.0.2.1:4000"), 4100).rtcp.str() == "192.0.2.1:4100");
