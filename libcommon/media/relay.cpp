@@ -1,0 +1,480 @@
+#include "media/relay.hpp"
+
+#include "base/assert.hpp"
+#include "base/log.hpp"
+#include "base/unique_fd.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace rtfarm::media {
+
+struct Relay::Socket {
+    UniqueFd fd;
+    // Declared after fd, so destroyed first: libevent forgets the fd before
+    // it is closed (a reused fd number must not lose its registration).
+    std::unique_ptr<ev::FdEvent> event;
+    Side* side = nullptr;
+    Component component = Component::rtp;
+    bool mux = false;
+    uint16_t port = 0;
+
+    bool open() const { return fd.valid(); }
+};
+
+struct Relay::Side {
+    Leg leg = Leg::caller;
+    Stream* stream = nullptr;
+    Side* other = nullptr;
+    net::SockAddr local;
+    Socket rtp;
+    Socket rtcp; // not open with rtcp-mux
+    Latch latch;
+    SideCounters counters;
+
+    // The socket this side's packets of component `c` leave from.
+    Socket& out(Component c) { return c == Component::rtcp && rtcp.open() ? rtcp : rtp; }
+};
+
+struct Relay::Stream {
+    Session* session = nullptr;
+    size_t index = 0;
+    Clock::time_point created{};
+    std::array<Side, 2> sides;
+};
+
+struct Relay::Session {
+    SessionId id = 0;
+    std::string label;
+    Clock::time_point created{};
+    std::vector<std::unique_ptr<Stream>> streams; // closed ones are null
+};
+
+namespace {
+
+constexpr short READ_PERSIST = EV_READ | EV_PERSIST;
+
+std::string port_text(uint16_t port) {
+    return port == 0 ? std::string("(any)") : std::to_string(port);
+}
+
+Status check_family(const Peer& p, const net::SockAddr& local, std::string_view leg) {
+    for (const net::SockAddr* a : {&p.rtp, &p.rtcp})
+        if (a->valid() && a->family() != local.family())
+            return make_error("bad_address", std::string(leg) + " peer " + a->str() +
+                                                 " is not of the family of local address " +
+                                                 local.host());
+    return {};
+}
+
+} // namespace
+
+std::string_view leg_name(Leg leg) {
+    return leg == Leg::caller ? "caller" : "callee";
+}
+
+Relay::Relay(ev::Loop& loop, RelayOptions options, Now now)
+    : m_loop(loop)
+    , m_options(options)
+    , m_now(now ? std::move(now) : Now([] { return Clock::now(); }))
+    // One byte more than the limit: a longer datagram shows as oversize.
+    , m_receiver(options.batch, MAX_MEDIA_PACKET + 1)
+    , m_send_rtp(options.batch)
+    , m_send_rtcp(options.batch) {
+}
+
+Relay::~Relay() {
+    if (!m_sessions.empty())
+        log::info("media", "relay closed", {{"sessions", std::to_string(m_sessions.size())}});
+    m_sessions.clear(); // sockets close as their owners go
+}
+
+SessionId Relay::open_session(std::string label) {
+    auto s = std::make_unique<Session>();
+    s->id = m_next_id++;
+    s->label = std::move(label);
+    s->created = m_now();
+    SessionId id = s->id;
+    m_sessions.emplace(id, std::move(s));
+    ++m_counters.sessions_opened;
+    m_counters.sessions = m_sessions.size();
+    return id;
+}
+
+Status Relay::open_side(Side& side, const SideSpec& spec, std::string_view leg) {
+    if (!spec.local.valid())
+        return make_error("bad_address", std::string(leg) + ": no local address");
+    if (auto st = check_family(spec.expected, spec.local, leg); !st)
+        return st;
+    side.local = spec.local;
+    side.latch.strict = spec.strict;
+    side.latch.mux = spec.rtcp_mux;
+    media::set_expected(side.latch, spec.expected);
+    auto bind = [&](Socket& s, uint16_t port, Component c, std::string_view what) -> Status {
+        net::SockAddr a = spec.local;
+        a.set_port(port);
+        auto fd = net::udp_bind(a, m_options.socket);
+        if (!fd) {
+            ++m_counters.bind_failures;
+            std::string msg = std::string(leg) + " " + std::string(what) + " port " +
+                              port_text(port) + ": " + fd.error().message;
+            return make_error(fd.error().code == "in_use" ? "port_in_use" : fd.error().code,
+                              std::move(msg));
+        }
+        if (port == 0) {
+            auto bound = net::local_address(fd->get());
+            if (!bound)
+                return bound.error();
+            port = bound->port();
+        }
+        s.fd = std::move(fd.value());
+        s.side = &side;
+        s.component = c;
+        s.mux = spec.rtcp_mux;
+        s.port = port;
+        return {};
+    };
+    if (auto st = bind(side.rtp, spec.rtp_port, Component::rtp, spec.rtcp_mux ? "rtp+rtcp" : "rtp");
+        !st)
+        return st;
+    if (!spec.rtcp_mux)
+        if (auto st = bind(side.rtcp, spec.rtcp_port, Component::rtcp, "rtcp"); !st)
+            return st;
+    side.local.set_port(side.rtp.port);
+    return {};
+}
+
+Result<std::unique_ptr<Relay::Stream>> Relay::open_stream(Session& session, size_t index,
+                                                          const StreamSpec& spec) {
+    auto stream = std::make_unique<Stream>();
+    stream->session = &session;
+    stream->index = index;
+    stream->created = m_now();
+    Side& a = stream->sides[0];
+    Side& b = stream->sides[1];
+    a.leg = Leg::caller;
+    b.leg = Leg::callee;
+    a.other = &b;
+    b.other = &a;
+    a.stream = b.stream = stream.get();
+    // Every socket is bound before any event exists: on failure the stream
+    // goes away with its fds, and libevent never saw them.
+    if (auto st = open_side(a, spec.caller, "caller"); !st)
+        return st.error();
+    if (auto st = open_side(b, spec.callee, "callee"); !st)
+        return st.error();
+    for (Side& side : stream->sides) {
+        for (Socket* s : {&side.rtp, &side.rtcp}) {
+            if (!s->open())
+                continue;
+            s->event = std::make_unique<ev::FdEvent>(m_loop, s->fd.get(), READ_PERSIST,
+                                                     [this, s](short) { on_readable(*s); });
+            s->event->enable();
+            ++m_counters.sockets;
+        }
+    }
+    return stream;
+}
+
+Result<size_t> Relay::add_stream(SessionId id, const StreamSpec& spec) {
+    auto it = m_sessions.find(id);
+    if (it == m_sessions.end())
+        return make_error("not_found", "no media session " + std::to_string(id));
+    Session& session = *it->second;
+    size_t index = session.streams.size();
+    auto stream = open_stream(session, index, spec);
+    if (!stream) {
+        log::debug("media", "stream not opened",
+                   {{"session", session.label}, {"err", stream.error().message}});
+        return stream.error();
+    }
+    session.streams.push_back(std::move(stream.value()));
+    ++m_counters.streams_opened;
+    ++m_counters.streams;
+    return index;
+}
+
+Result<Relay::Side*> Relay::find_side(SessionId id, size_t stream, Leg leg) {
+    auto it = m_sessions.find(id);
+    if (it == m_sessions.end())
+        return make_error("not_found", "no media session " + std::to_string(id));
+    auto& streams = it->second->streams;
+    if (stream >= streams.size() || !streams[stream])
+        return make_error("not_found", "media session " + it->second->label + " has no stream " +
+                                           std::to_string(stream));
+    return &streams[stream]->sides[static_cast<size_t>(leg)];
+}
+
+Status Relay::set_expected(SessionId id, size_t stream, Leg leg, const Peer& expected) {
+    auto side = find_side(id, stream, leg);
+    if (!side)
+        return side.error();
+    Side& s = **side;
+    if (auto st = check_family(expected, s.local, leg_name(leg)); !st)
+        return st;
+    if (media::set_expected(s.latch, expected))
+        log::info("media", "relatch",
+                  {{"session", s.stream->session->label},
+                   {"stream", std::to_string(stream)},
+                   {"leg", std::string(leg_name(leg))},
+                   {"expected", expected.rtp.str()},
+                   {"epoch", std::to_string(s.latch.epoch)}});
+    return {};
+}
+
+Status Relay::set_strict(SessionId id, size_t stream, Leg leg, bool strict) {
+    auto side = find_side(id, stream, leg);
+    if (!side)
+        return side.error();
+    (*side)->latch.strict = strict;
+    return {};
+}
+
+Status Relay::relatch(SessionId id, size_t stream, Leg leg) {
+    auto side = find_side(id, stream, leg);
+    if (!side)
+        return side.error();
+    media::relatch((*side)->latch);
+    return {};
+}
+
+void Relay::shut(Stream& stream, std::string_view reason) {
+    for (Side& side : stream.sides) {
+        for (Socket* s : {&side.rtp, &side.rtcp}) {
+            if (!s->open())
+                continue;
+            // Out of libevent first, then closed; the event object itself
+            // may be running its callback, so it is freed with the stream.
+            s->event->disable();
+            s->fd.reset();
+            --m_counters.sockets;
+        }
+    }
+    ++m_counters.streams_closed;
+    --m_counters.streams;
+    const Side& a = stream.sides[0];
+    const Side& b = stream.sides[1];
+    log::debug("media", "stream closed",
+               {{"session", stream.session->label},
+                {"stream", std::to_string(stream.index)},
+                {"reason", std::string(reason)},
+                {"caller_packets", std::to_string(a.counters.packets)},
+                {"callee_packets", std::to_string(b.counters.packets)}});
+}
+
+void Relay::free_later(std::unique_ptr<Stream> stream) {
+    if (m_dispatching)
+        m_loop.defer([s = std::shared_ptr<Stream>(std::move(stream))] {});
+}
+
+void Relay::free_later(std::unique_ptr<Session> session) {
+    if (m_dispatching)
+        m_loop.defer([s = std::shared_ptr<Session>(std::move(session))] {});
+}
+
+Status Relay::close_stream(SessionId id, size_t stream, std::string_view reason) {
+    auto side = find_side(id, stream, Leg::caller);
+    if (!side)
+        return side.error();
+    Session& session = *m_sessions.at(id);
+    shut(*session.streams[stream], reason);
+    free_later(std::move(session.streams[stream]));
+    session.streams[stream].reset();
+    return {};
+}
+
+bool Relay::close_session(SessionId id, std::string_view reason) {
+    auto it = m_sessions.find(id);
+    if (it == m_sessions.end())
+        return false;
+    std::unique_ptr<Session> session = std::move(it->second);
+    m_sessions.erase(it);
+    uint64_t packets = 0, bytes = 0;
+    for (auto& stream : session->streams) {
+        if (!stream)
+            continue;
+        for (const Side& side : stream->sides) {
+            packets += side.counters.packets;
+            bytes += side.counters.bytes;
+        }
+        shut(*stream, reason);
+    }
+    ++m_counters.sessions_closed;
+    m_counters.sessions = m_sessions.size();
+    log::info("media", "session closed",
+              {{"session", session->label},
+               {"reason", std::string(reason)},
+               {"packets", std::to_string(packets)},
+               {"bytes", std::to_string(bytes)}});
+    free_later(std::move(session));
+    return true;
+}
+
+void Relay::close_all(std::string_view reason) {
+    for (SessionId id : sessions())
+        close_session(id, reason);
+}
+
+void Relay::on_learned(const Side& side, Component c, const net::SockAddr& source) {
+    ++m_counters.latched;
+    // At most a few per side and offer/answer (latch.hpp): not rate-limited.
+    log::info("media", "latched",
+              {{"session", side.stream->session->label},
+               {"stream", std::to_string(side.stream->index)},
+               {"leg", std::string(leg_name(side.leg))},
+               {"component", std::string(component_name(c))},
+               {"peer", source.str()},
+               {"epoch", std::to_string(side.latch.epoch)}});
+}
+
+void Relay::on_readable(Socket& socket) {
+    auto got = m_receiver.receive(socket.fd.get(), socket.port);
+    if (!got) {
+        ++m_counters.receive_errors;
+        log::debug("media", "receive failed",
+                   {{"port", std::to_string(socket.port)}, {"err", got.error().message}});
+        return;
+    }
+    if (got->empty())
+        return;
+    m_dispatching = true;
+    Side& from = *socket.side;
+    Side& to = *from.other;
+    const Clock::time_point now = m_now();
+    // The other side's RTP and RTCP sockets, once something goes there.
+    std::array<Socket*, 2> outs{nullptr, nullptr};
+    for (const net::Datagram& d : *got) {
+        const Component c = socket.mux ? mux_component(d.bytes) : socket.component;
+        const size_t size = d.bytes.size();
+        const Decision dec = decide(from.latch, to.latch, c, d.source, size);
+        if (dec.learn) {
+            learn(from.latch, c, d.source);
+            on_learned(from, c, d.source);
+        }
+        if (dec.drop == Drop::none || dec.drop == Drop::no_peer)
+            from.counters.last_packet = now;
+        if (dec.drop != Drop::none) {
+            const auto k = static_cast<size_t>(dec.drop);
+            ++from.counters.dropped[k];
+            ++m_counters.dropped[k];
+            if (log::enabled(log::Level::debug, "media"))
+                log::debug("media", "dropped",
+                           {{"session", from.stream->session->label},
+                            {"leg", std::string(leg_name(from.leg))},
+                            {"from", d.source.str()},
+                            {"reason", std::string(drop_name(dec.drop))}});
+            continue;
+        }
+        Socket& out = to.out(c);
+        const size_t k = &out == &to.rtp ? 0 : 1;
+        bool queued = (k == 0 ? m_send_rtp : m_send_rtcp).queue(*dec.to, d.bytes);
+        RTFARM_ASSERT(queued); // a batch never exceeds the senders' capacity
+        outs[k] = &out;
+        ++from.counters.packets;
+        from.counters.bytes += size;
+        ++m_counters.packets;
+        m_counters.bytes += size;
+        if (c == Component::rtcp)
+            ++from.counters.rtcp_packets;
+    }
+    for (size_t k = 0; k < outs.size(); ++k) {
+        if (outs[k] == nullptr)
+            continue;
+        auto r = (k == 0 ? m_send_rtp : m_send_rtcp).flush(outs[k]->fd.get());
+        if (r.failed != 0) {
+            from.counters.send_failed += r.failed;
+            m_counters.send_failed += r.failed;
+        }
+    }
+    m_dispatching = false;
+}
+
+Clock::time_point Relay::last_activity(const Session& session) {
+    Clock::time_point last = session.created;
+    for (const auto& stream : session.streams) {
+        if (!stream)
+            continue;
+        last = std::max(last, stream->created);
+        for (const Side& side : stream->sides)
+            last = std::max(last, side.counters.last_packet);
+    }
+    return last;
+}
+
+std::vector<SessionId> Relay::idle_sessions(Clock::duration idle_for, Clock::time_point now) const {
+    std::vector<std::pair<Clock::time_point, SessionId>> idle;
+    for (const auto& [id, session] : m_sessions) {
+        Clock::time_point last = last_activity(*session);
+        if (now - last >= idle_for)
+            idle.emplace_back(last, id);
+    }
+    std::sort(idle.begin(), idle.end());
+    std::vector<SessionId> ids;
+    ids.reserve(idle.size());
+    for (const auto& [last, id] : idle)
+        ids.push_back(id);
+    return ids;
+}
+
+std::vector<SessionId> Relay::idle_sessions(Clock::duration idle_for) const {
+    return idle_sessions(idle_for, m_now());
+}
+
+std::vector<SessionId> Relay::sessions() const {
+    std::vector<SessionId> ids;
+    ids.reserve(m_sessions.size());
+    for (const auto& [id, session] : m_sessions)
+        ids.push_back(id);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+}
+
+SideInfo Relay::side_info(const Side& side, Clock::time_point now) {
+    SideInfo info;
+    info.local = side.local;
+    info.rtp_port = side.rtp.port;
+    info.rtcp_mux = side.latch.mux;
+    info.rtcp_port = side.latch.mux ? side.rtp.port : side.rtcp.port;
+    info.strict = side.latch.strict;
+    info.expected = side.latch.expected;
+    if (const auto* l = side.latch.learned_peer(Component::rtp))
+        info.learned_rtp = *l;
+    if (const auto* l = side.latch.learned_peer(Component::rtcp))
+        info.learned_rtcp = *l;
+    if (const auto* d = destination(side.latch, Component::rtp))
+        info.sends_rtp_to = *d;
+    if (const auto* d = destination(side.latch, Component::rtcp))
+        info.sends_rtcp_to = *d;
+    info.epoch = side.latch.epoch;
+    info.counters = side.counters;
+    if (side.counters.last_packet != Clock::time_point{})
+        info.last_packet_age = now - side.counters.last_packet;
+    return info;
+}
+
+Result<SessionInfo> Relay::query(SessionId id, Clock::time_point now) const {
+    auto it = m_sessions.find(id);
+    if (it == m_sessions.end())
+        return make_error("not_found", "no media session " + std::to_string(id));
+    const Session& session = *it->second;
+    SessionInfo info;
+    info.id = session.id;
+    info.label = session.label;
+    info.created = session.created;
+    for (const auto& stream : session.streams) {
+        if (!stream)
+            continue;
+        StreamInfo s;
+        s.index = stream->index;
+        for (size_t i = 0; i < 2; ++i)
+            s.sides[i] = side_info(stream->sides[i], now);
+        info.streams.push_back(s);
+    }
+    return info;
+}
+
+Result<SessionInfo> Relay::query(SessionId id) const {
+    return query(id, m_now());
+}
+
+} // namespace rtfarm::media
