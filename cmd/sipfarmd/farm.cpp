@@ -1,13 +1,11 @@
 #include "farm.hpp"
 
-#include "base/strings.hpp"
+#include "base/crypto.hpp"
 #include "queries.hpp"
 #include "sip/farm_tags.hpp"
 #include "sip/packet_facts.hpp"
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
-
-#include <openssl/evp.h>
 
 namespace rtfarm::sipfarmd {
 namespace {
@@ -17,13 +15,6 @@ static_assert(sip::MAX_FARM_HOPS <= sip::FARM_LINK_MAX_HOPS,
               "the farm link must carry the hand-off chain's hops");
 // A probe reply may exceed its request by at most this much (no amplification).
 constexpr size_t PROBE_REPLY_SLACK = 512;
-
-std::string sha256_hex(std::string_view data) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-    return to_hex(md, len);
-}
 
 std::vector<SocketSet::Key> wanted_sockets(const config::MemberConfig& me,
                                            const cluster::FarmSettings& s) {
@@ -473,7 +464,7 @@ void FarmService::answer_probe(std::string_view bytes, const sip::Message& msg, 
         "X-Farm-Received-By: " + received_by,
         "X-Farm-Answered-By: " + m_id,
         "X-Farm-Source: " + a.source.str(),
-        "X-Farm-Digest: " + sha256_hex(bytes),
+        "X-Farm-Digest: " + crypto::sha256_hex(bytes),
     };
     auto out = sip::make_reply(
         bytes, msg, a.source, 200, "OK",

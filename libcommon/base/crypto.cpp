@@ -32,9 +32,18 @@ std::string hmac_sha256(std::string_view key, std::initializer_list<std::string_
     return std::string(reinterpret_cast<const char*>(out), len);
 }
 
+std::string sha256_hex(std::string_view data) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    bool ok = EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) == 1;
+    RTFARM_ASSERT(ok);
+    return to_hex(md, len);
+}
+
 std::string random_hex(size_t n) {
     std::vector<unsigned char> buf(n);
-    RTFARM_ASSERT(RAND_bytes(buf.data(), static_cast<int>(n)) == 1);
+    bool ok = RAND_bytes(buf.data(), static_cast<int>(n)) == 1;
+    RTFARM_ASSERT(ok);
     return to_hex(buf.data(), n);
 }
 

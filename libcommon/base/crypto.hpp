@@ -15,6 +15,9 @@ constexpr size_t HMAC_SHA256_BYTES = 32;
 // HMAC-SHA256 of the concatenated `parts` under `key`: 32 raw bytes.
 std::string hmac_sha256(std::string_view key, std::initializer_list<std::string_view> parts);
 
+// SHA-256 of `data`, as 64 lowercase hex digits.
+std::string sha256_hex(std::string_view data);
+
 // `n` bytes from the system's random source, as 2n lowercase hex digits.
 std::string random_hex(size_t n);
 

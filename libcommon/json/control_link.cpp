@@ -27,12 +27,12 @@ ControlLink::~ControlLink() {
         done(why);
     auto calls = std::move(m_calls);
     for (auto& [id, c] : calls)
-        if (!c.internal && c.done)
+        if (c.login.empty() && c.done)
             c.done(make_error("io", m_target.str() + ": control link closed"));
 }
 
 long long ControlLink::add(std::string_view op, const Json& args, Clock::time_point deadline,
-                           Callback done, bool internal) {
+                           Callback done, std::string_view login) {
     long long id = m_next_id++;
     auto line = request_line(id, op, args);
     if (!line) {
@@ -44,13 +44,13 @@ long long ControlLink::add(std::string_view op, const Json& args, Clock::time_po
         });
         return 0;
     }
-    m_calls.emplace(id, Call{std::move(*line), deadline, std::move(done), false, internal});
+    m_calls.emplace(id, Call{std::move(*line), deadline, std::move(done), false, login});
     return id;
 }
 
 void ControlLink::call(std::string_view op, const Json& args, std::chrono::milliseconds timeout,
                        Callback done) {
-    if (add(op, args, Clock::now() + timeout, std::move(done), false) == 0)
+    if (add(op, args, Clock::now() + timeout, std::move(done)) == 0)
         return;
     arm_timer();
     if (m_state == State::idle)
@@ -101,19 +101,24 @@ void ControlLink::on_connected() {
         return;
     }
     m_state = State::login;
-    auto deadline = Clock::now() + std::chrono::seconds(5);
-    long long id = add("auth.challenge", Json(), deadline, nullptr, true);
-    write(m_calls.at(id).line);
+    send_login("auth.challenge", Json());
+}
+
+void ControlLink::send_login(std::string_view op, const Json& args) {
+    long long id = add(op, args, Clock::now() + LOGIN_TIMEOUT, nullptr, op);
+    if (id == 0)
+        return;
     m_calls.at(id).sent = true;
+    write(m_calls.at(id).line);
 }
 
 void ControlLink::on_login_reply(long long id, Result<Json> r) {
     auto it = m_calls.find(id);
-    std::string op =
-        it->second.line.find("\"auth.challenge\"") != std::string::npos ? "auth.challenge" : "auth";
+    std::string_view op = it->second.login;
     m_calls.erase(it);
     if (!r) {
-        fail_all(make_error(r.error().code, m_target.str() + ": " + op + ": " + r.error().message));
+        fail_all(make_error(r.error().code,
+                            m_target.str() + ": " + std::string(op) + ": " + r.error().message));
         return;
     }
     if (op == "auth") {
@@ -126,11 +131,7 @@ void ControlLink::on_login_reply(long long id, Result<Json> r) {
         fail_all(make_error("bad_reply", m_target.str() + ": auth.challenge without a nonce"));
         return;
     }
-    auto deadline = Clock::now() + std::chrono::seconds(5);
-    long long next =
-        add("auth", Json::object().set("mac", auth_mac(m_secret, *nonce)), deadline, nullptr, true);
-    write(m_calls.at(next).line);
-    m_calls.at(next).sent = true;
+    send_login("auth", Json::object().set("mac", auth_mac(m_secret, *nonce)));
 }
 
 void ControlLink::send_ready_calls() {
@@ -228,7 +229,7 @@ void ControlLink::on_line(std::string_view line) {
     if (it == m_calls.end())
         return; // answered already (timed out)
     Result<Json> r = resp->ok ? Result<Json>(resp->result) : Result<Json>(resp->error);
-    if (it->second.internal)
+    if (!it->second.login.empty())
         on_login_reply(*id, std::move(r));
     else
         finish(*id, std::move(r));
@@ -260,7 +261,7 @@ void ControlLink::fail_all(const Error& why) {
     m_state = State::idle;
     // Answered from the loop: this may run inside call().
     for (auto& [id, c] : m_calls)
-        if (!c.internal && c.done)
+        if (c.login.empty() && c.done)
             m_failed.emplace_back(std::move(c.done), why);
     m_calls.clear();
     if (m_failed.empty())
@@ -295,7 +296,7 @@ void ControlLink::on_timer() {
     for (const auto& [id, c] : m_calls)
         if (c.deadline <= now) {
             late.push_back(id);
-            login_late = login_late || c.internal;
+            login_late = login_late || !c.login.empty();
         }
     std::weak_ptr<bool> alive = m_alive;
     if (login_late) {

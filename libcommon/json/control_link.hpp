@@ -48,13 +48,17 @@ private:
     enum class State { idle, connecting, login, ready };
     // Requests waiting for a peer that does not read, before giving up.
     static constexpr size_t MAX_OUTPUT = size_t(4) << 20;
+    // Each login step's answer must come within this.
+    static constexpr std::chrono::seconds LOGIN_TIMEOUT{5};
     using Clock = std::chrono::steady_clock;
     struct Call {
         std::string line;
         Clock::time_point deadline;
         Callback done;
         bool sent = false;
-        bool internal = false; // a login step, not the user's
+        // The login step this is ("auth.challenge", "auth"); empty for the
+        // user's calls.
+        std::string_view login;
     };
 
     void start_connect();
@@ -69,7 +73,9 @@ private:
     void arm_timer();
     void on_timer();
     long long add(std::string_view op, const Json& args, Clock::time_point deadline, Callback done,
-                  bool internal);
+                  std::string_view login = {});
+    // Sends one login step now, ahead of the waiting calls.
+    void send_login(std::string_view op, const Json& args);
     // Answers call `id` (removed first, so a callback may call again).
     void finish(long long id, Result<Json> r);
     void answer_failed();

@@ -43,32 +43,30 @@ bool was_asked(const PacketFacts& p, std::string_view id) {
 // hand-off chain that was not asked yet (see the top of route.hpp).
 Decision by_chain(const PacketFacts& p, Origin origin, const FarmView& view) {
     bool asked = p.asked && !p.asked->empty();
-    if (view.previous.empty() && !asked) {
-        // No change lately (the usual case): no chain to build.
-        if (origin == Origin::farm_link)
+    // A chain exists only while the view changed lately; the usual case
+    // builds none.
+    std::vector<std::string> chain;
+    if (!view.previous.empty())
+        chain = handoff_chain(p.call_id, view);
+    if (chain.size() <= 1) {
+        // No earlier owner to try for this Call-ID. A request relayed by the
+        // sender's plain hash stays here, even if our view names another
+        // owner, for the sender's view is the newer one (it has seen a death
+        // or a drain that we have not yet; had we seen a change it has not,
+        // our chain would be longer).
+        if (origin == Origin::farm_link && (!asked || p.hops >= MAX_FARM_HOPS))
             return local(view.self, "relayed");
-        std::string owner = rendezvous_owner(p.call_id, view);
-        if (owner.empty())
-            return local(view.self, "no_farm_member");
-        return to_owner(owner, "call_id_hash", origin, view);
-    }
-    std::vector<std::string> chain = handoff_chain(p.call_id, view);
-    if (chain.empty())
-        return local(view.self, origin == Origin::farm_link ? "relayed" : "no_farm_member");
-    const std::string& owner = chain.back();
-    if (chain.size() == 1) {
+        std::string owner = chain.empty() ? rendezvous_owner(p.call_id, view) : chain[0];
         if (origin != Origin::farm_link)
-            return to_owner(owner, "call_id_hash", origin, view);
-        // Sent here by the sender's plain hash: it stays, even if our view
-        // names another owner, for the sender's view is the newer one (it
-        // has seen a death or a drain that we have not yet; had we seen a
-        // change it has not, our chain would be longer).
-        if (!asked || owner == view.self || p.hops >= MAX_FARM_HOPS)
-            return local(view.self, "relayed");
+            return owner.empty() ? local(view.self, "no_farm_member")
+                                 : to_owner(owner, "call_id_hash", origin, view);
         // A hand-off that a member with a longer memory started: we have no
         // older owner to offer, so on to the owner now.
+        if (owner.empty() || owner == view.self)
+            return local(view.self, "relayed");
         return {Decision::Kind::relay, owner, "handoff_passed", true};
     }
+    const std::string& owner = chain.back();
     if (p.hops >= MAX_FARM_HOPS)
         return local(view.self, "relayed");
     for (size_t i = 0; i + 1 < chain.size(); ++i)
