@@ -194,27 +194,52 @@ void RelayService::check_drained() {
     done();
 }
 
-Result<json::Json> RelayService::sdp_op(const json::Request& req, bool is_offer) {
+Result<json::Json> RelayService::sdp_op(const json::Request& req,
+                                        std::optional<media::Exchange> as) {
+    const bool is_offer = !as && req.op == "offer";
     auto call_id = text_field(req, "call_id", true);
     if (!call_id)
         return call_id.error();
     auto from_tag = text_field(req, "from_tag", true);
     if (!from_tag)
         return from_tag.error();
-    auto to_tag = text_field(req, "to_tag", !is_offer);
+    // An answer names its answerer; the other ops may not know it yet.
+    auto to_tag = text_field(req, "to_tag", !as && !is_offer);
     if (!to_tag)
         return to_tag.error();
     auto sdp = text_field(req, "sdp", true);
     if (!sdp)
         return sdp.error();
-    if (is_offer && m_draining && !m_calls->query(*call_id))
+    if (as) {
+        auto how = text_field(req, "as", false);
+        if (!how)
+            return how.error();
+        if (*how == "offer")
+            as = media::Exchange::offer;
+        else if (*how == "answer")
+            as = media::Exchange::answer;
+        else if (how->empty() || *how == "auto")
+            as = media::Exchange::automatic;
+        else
+            return make_error("bad_request",
+                              "\"as\" must be offer, answer or auto, not '" + *how + "'");
+    }
+    const bool creates = !m_calls->query(*call_id);
+    if (m_draining && creates)
         return make_error("draining", "member " + m_id + " is draining: no new media sessions");
-    auto out = is_offer ? m_calls->offer(*call_id, *from_tag, *to_tag, *sdp)
-                        : m_calls->answer(*call_id, *from_tag, *to_tag, *sdp);
+    Result<media::SdpOut> out = make_error("internal", "no op");
+    if (as)
+        out = m_calls->exchange(*call_id, *from_tag, *to_tag, *sdp, *as);
+    else if (is_offer)
+        out = m_calls->offer(*call_id, *from_tag, *to_tag, *sdp);
+    else
+        out = m_calls->answer(*call_id, *from_tag, *to_tag, *sdp);
     if (!out) {
-        log::info(
-            "media", is_offer ? "offer refused" : "answer refused",
-            {{"call_id", *call_id}, {"code", out.error().code}, {"err", out.error().message}});
+        log::info("media", "sdp refused",
+                  {{"op", req.op},
+                   {"call_id", *call_id},
+                   {"code", out.error().code},
+                   {"err", out.error().message}});
         return out.error();
     }
     json::Json ports = json::Json::array();
@@ -231,6 +256,8 @@ Result<json::Json> RelayService::sdp_op(const json::Request& req, bool is_offer)
         .set("address", m_calls->options().advertised.host())
         .set("to", std::string(media::leg_name(out->to)))
         .set("created", out->created)
+        .set("as", out->answer ? "answer" : "offer")
+        .set("unchanged", out->unchanged)
         .set("ports", std::move(ports));
 }
 
@@ -241,13 +268,19 @@ void RelayService::register_ops(json::ControlServer& server) {
     server.on(
         "offer",
         [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-            reply(sdp_op(req, true));
+            reply(sdp_op(req, std::nullopt));
         },
         once);
     server.on(
         "answer",
         [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-            reply(sdp_op(req, false));
+            reply(sdp_op(req, std::nullopt));
+        },
+        once);
+    server.on(
+        "sdp",
+        [this](const json::Request& req, const json::Peer&, json::Reply reply) {
+            reply(sdp_op(req, media::Exchange::automatic));
         },
         once);
     server.on(
@@ -257,6 +290,15 @@ void RelayService::register_ops(json::ControlServer& server) {
             if (!call_id) {
                 reply(call_id.error());
                 return;
+            }
+            // A CANCEL or an error response ends a call only before it
+            // was answered (not a failed re-INVITE).
+            if (req.body["if_unanswered"].as_bool().value_or(false)) {
+                auto info = m_calls->query(*call_id);
+                if (info && info->answered) {
+                    reply(json::Json::object().set("call_id", *call_id).set("deleted", false));
+                    return;
+                }
             }
             if (!m_calls->remove(*call_id, "deleted")) {
                 reply(make_error("not_found", "no media session for call " + *call_id));

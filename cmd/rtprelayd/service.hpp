@@ -3,7 +3,8 @@
 // RLIMIT_NOFILE for the whole range, picks the address media sockets bind
 // (the advertised one when this host has it, else the wildcard), and serves
 // the media control ops of CONTRACT.md over the daemon's control socket:
-// offer, answer, delete, query, list (stats is the shell's). Sessions live
+// offer, answer, sdp (offer or answer as the SIP message tells, for
+// sipfarmd), delete, query, list (stats is the shell's). Sessions live
 // in media::Calls; a ticker closes those idle past cluster.media_timeout.
 // On SIGHUP the address, strictness and timeout change at once; a changed
 // port range is refused while calls hold ports of the old one. Draining
@@ -42,7 +43,8 @@ private:
     void on_tick();
     void check_drained();
     // The op handlers' common part: the strings a request must carry.
-    Result<json::Json> sdp_op(const json::Request& req, bool is_offer);
+    // `as`: nullopt for "offer"/"answer" themselves, else the "sdp" op.
+    Result<json::Json> sdp_op(const json::Request& req, std::optional<media::Exchange> as);
 
     ev::Loop& m_loop;
     std::string m_id;

@@ -192,6 +192,47 @@ Result<std::string> Calls::write(Call& call, Leg to, std::string_view body, cons
     return out;
 }
 
+bool Calls::ours(const Call& call, const SdpDesc& desc) const {
+    size_t active = 0;
+    for (const MediaDesc& m : desc.media) {
+        if (m.disabled())
+            continue;
+        ++active;
+        if (!m.rtp_peer.same_host(m_options.advertised))
+            return false;
+        bool mine = false;
+        for (const Slot& slot : call.slots)
+            for (const StreamPorts& p : slot.ports)
+                mine = mine || (slot.active && p.rtp == m.port);
+        if (!mine)
+            return false;
+    }
+    return active > 0;
+}
+
+Result<SdpOut> Calls::unchanged(const Call& call, std::string_view sdp, Leg to) const {
+    (void)call;
+    SdpOut out;
+    out.sdp = std::string(sdp);
+    out.to = to;
+    out.unchanged = true;
+    return out;
+}
+
+Result<SdpOut> Calls::exchange(std::string_view call_id, std::string_view author_tag,
+                               std::string_view peer_tag, std::string_view sdp, Exchange as) {
+    if (as == Exchange::automatic) {
+        as = Exchange::offer;
+        auto it = m_calls.find(std::string(call_id));
+        if (it != m_calls.end() && it->second.offerer && !peer_tag.empty() &&
+            it->second.tags[at(*it->second.offerer)] == peer_tag)
+            as = Exchange::answer;
+    }
+    if (as == Exchange::offer)
+        return offer(call_id, author_tag, peer_tag, sdp);
+    return answer(call_id, peer_tag, author_tag, sdp);
+}
+
 Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
                             std::string_view to_tag, std::string_view sdp) {
     ++m_counters.offers;
@@ -310,6 +351,7 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
             ++m_counters.relatched;
     }
     call->last_signal = now;
+    call->offerer = offerer;
     SdpOut result;
     result.sdp = std::move(out.value());
     result.ports = std::move(plan);
@@ -345,6 +387,11 @@ Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag
                                                   std::string(from_tag) +
                                                   "' is neither party's tag"));
     const Leg answerer = other(offerer);
+    if (ours(call, *desc)) {
+        auto out = unchanged(call, sdp, offerer);
+        out->answer = true;
+        return out;
+    }
     if (desc->media.size() != call.slots.size())
         return fail(make_error("bad_sdp", "the answer has " + std::to_string(desc->media.size()) +
                                               " m= lines, the offer had " +
@@ -404,6 +451,7 @@ Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag
     result.sdp = std::move(out.value());
     result.ports = std::move(plan);
     result.to = offerer;
+    result.answer = true;
     return result;
 }
 

@@ -32,6 +32,17 @@
 // A port the kernel refuses (another program holds it) is skipped: up to
 // BIND_ATTEMPTS ports are tried per side.
 //
+// SDP that names this call's own relay ports (our address, a port of ours
+// on every active m= line) is this relay's output coming back, as when a
+// proxy in front of us sends the rewritten offer on to the callee: it is
+// returned unchanged and changes nothing (SdpOut::unchanged).
+//
+// exchange() is for a caller that sees SIP messages but not the offer/answer
+// state (sipfarmd): it takes the SDP of one party (author) to the other
+// (peer) as an offer or an answer as told, or, for `auto` (SDP in a
+// response), as the answer when the peer made the last offer, else as an
+// offer (a late offer in a 2xx to an INVITE without SDP).
+//
 // Expiry: a call whose media and signalling have both been silent for
 // `timeout` is closed (expire()); one not answered yet is kept at least
 // `unanswered_timeout`, since ringing may last until Timer C (3 min) with no
@@ -81,9 +92,13 @@ struct SdpOut {
     std::string sdp;
     // Per m= line, the ports written into `sdp` ({0, 0}: disabled).
     std::vector<StreamPorts> ports;
-    Leg to = Leg::callee; // the party that gets `sdp`
-    bool created = false; // this offer created the call
+    Leg to = Leg::callee;   // the party that gets `sdp`
+    bool created = false;   // this offer created the call
+    bool unchanged = false; // our own SDP came back: passed as it was
+    bool answer = false;    // taken as an answer (else an offer)
 };
+
+enum class Exchange { offer, answer, automatic };
 
 struct CallStreamInfo {
     size_t index = 0; // the m= line
@@ -129,6 +144,10 @@ public:
     // number of m= lines than the offer, a stream the offer disabled).
     Result<SdpOut> answer(std::string_view call_id, std::string_view from_tag,
                           std::string_view to_tag, std::string_view sdp);
+    // The SDP `author_tag`'s party sends to `peer_tag`'s. Errors as offer()
+    // and answer().
+    Result<SdpOut> exchange(std::string_view call_id, std::string_view author_tag,
+                            std::string_view peer_tag, std::string_view sdp, Exchange as);
     // Closes the call now; false when there is none. Counted as expired
     // when `reason` is "timeout", else as deleted.
     bool remove(std::string_view call_id, std::string_view reason);
@@ -158,6 +177,8 @@ private:
         SessionId session = 0;
         std::array<std::string, 2> tags;
         bool answered = false;
+        // Who made the last offer.
+        std::optional<Leg> offerer;
         Clock::time_point created{};
         Clock::time_point last_signal{};
         std::vector<Slot> slots;
@@ -172,6 +193,9 @@ private:
     struct Undo;
 
     Result<SdpOut> fail(Error e);
+    // The SDP is this call's own output (see the top of this file).
+    bool ours(const Call& call, const SdpDesc& desc) const;
+    Result<SdpOut> unchanged(const Call& call, std::string_view sdp, Leg to) const;
     Status check_ids(std::string_view call_id, std::string_view from_tag,
                      std::string_view to_tag) const;
     Status check_streams(const SdpDesc& desc) const;
