@@ -163,6 +163,16 @@ BOOST_AUTO_TEST_CASE(an_anchored_call_relays_media_both_ways_and_bye_ends_it) {
     BOOST_TEST(stream["callee"]["packets"].as_integer().value_or(0) == 20);
     BOOST_TEST(q["answered"].as_bool().value_or(false));
 
+    // cgclusterctl media lists the call on f1.
+    auto listed = run({bin_path("cgclusterctl"), "--config", lab.config(), "--json", "media"});
+    BOOST_TEST(listed.status == 0, listed.err);
+    auto doc = parse_out(listed);
+    BOOST_TEST(doc["sessions"].as_integer().value_or(0) == 1);
+    BOOST_TEST(doc["members"].at(0)["calls"].at(0)["call_id"].as_string().value_or("") ==
+               c.call_id);
+    auto text = run({bin_path("cgclusterctl"), "--config", lab.config(), "media"});
+    BOOST_TEST(text.out.find(c.call_id) != std::string::npos, text.out);
+
     // BYE from the client: the session goes, its ports come back.
     c.client.send(
         entry, request("BYE", c.call_id, 2, c.client.address().str(), "z9hG4bKbye1", "", "uas1"));
