@@ -34,7 +34,7 @@ struct Calls::Undo {
 Calls::Calls(Relay& relay, PortPool& pool, CallsOptions options)
     : m_relay(relay)
     , m_pool(pool)
-    , m_options(std::move(options)) {
+    , m_options(options) {
 }
 
 Calls::~Calls() {
@@ -47,7 +47,7 @@ Calls::~Calls() {
 }
 
 void Calls::set_options(CallsOptions options) {
-    m_options = std::move(options);
+    m_options = options;
 }
 
 Result<SdpOut> Calls::fail(Error e) {
@@ -350,6 +350,9 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
             !(before->streams[slot.stream].sides[at(offerer)].expected == expected))
             ++m_counters.relatched;
     }
+    // The callee's offer before its answer named it: now it is named.
+    if (offerer == Leg::callee && call->tags[1].empty())
+        call->tags[1] = std::string(from_tag);
     call->last_signal = now;
     call->offerer = offerer;
     SdpOut result;
