@@ -14,7 +14,15 @@ namespace rtfarm::json {
 ControlLink::ControlLink(ev::Loop& loop, net::SockAddr target, std::string secret)
     : m_loop(loop)
     , m_target(target)
+    , m_name(target.str())
     , m_secret(std::move(secret))
+    , m_timer(loop, [this] { on_timer(); }) {
+}
+
+ControlLink::ControlLink(ev::Loop& loop, std::string path)
+    : m_loop(loop)
+    , m_path(std::move(path))
+    , m_name(m_path)
     , m_timer(loop, [this] { on_timer(); }) {
 }
 
@@ -28,7 +36,7 @@ ControlLink::~ControlLink() {
     auto calls = std::move(m_calls);
     for (auto& [id, c] : calls)
         if (c.login.empty() && c.done)
-            c.done(make_error("io", m_target.str() + ": control link closed"));
+            c.done(make_error("io", m_name + ": control link closed"));
 }
 
 long long ControlLink::add(std::string_view op, const Json& args, Clock::time_point deadline,
@@ -60,7 +68,7 @@ void ControlLink::call(std::string_view op, const Json& args, std::chrono::milli
 }
 
 void ControlLink::start_connect() {
-    auto fd = net::tcp_connect(m_target);
+    auto fd = m_path.empty() ? net::tcp_connect(m_target) : net::unix_connect(m_path);
     if (!fd) {
         std::weak_ptr<bool> alive = m_alive;
         m_loop.defer([this, alive, err = fd.error()] {
@@ -87,7 +95,7 @@ void ControlLink::start_connect() {
 }
 
 void ControlLink::on_connected() {
-    if (auto st = net::connect_error(m_fd.get(), m_target.str()); !st) {
+    if (auto st = net::connect_error(m_fd.get(), m_name); !st) {
         fail_all(st.error());
         return;
     }
@@ -117,8 +125,8 @@ void ControlLink::on_login_reply(long long id, Result<Json> r) {
     std::string_view op = it->second.login;
     m_calls.erase(it);
     if (!r) {
-        fail_all(make_error(r.error().code,
-                            m_target.str() + ": " + std::string(op) + ": " + r.error().message));
+        fail_all(
+            make_error(r.error().code, m_name + ": " + std::string(op) + ": " + r.error().message));
         return;
     }
     if (op == "auth") {
@@ -128,7 +136,7 @@ void ControlLink::on_login_reply(long long id, Result<Json> r) {
     }
     auto nonce = (*r)["nonce"].as_string();
     if (!nonce) {
-        fail_all(make_error("bad_reply", m_target.str() + ": auth.challenge without a nonce"));
+        fail_all(make_error("bad_reply", m_name + ": auth.challenge without a nonce"));
         return;
     }
     send_login("auth", Json::object().set("mac", auth_mac(m_secret, *nonce)));
@@ -147,7 +155,7 @@ void ControlLink::send_ready_calls() {
 
 void ControlLink::write(const std::string& bytes) {
     if (m_out.size() + bytes.size() > MAX_OUTPUT) {
-        fail_all(make_error("busy", m_target.str() + ": the peer does not read (" +
+        fail_all(make_error("busy", m_name + ": the peer does not read (" +
                                         std::to_string(m_out.size()) + " bytes waiting)"));
         return;
     }
@@ -172,7 +180,7 @@ void ControlLink::flush() {
             }
             return;
         }
-        fail_all(make_error("io", "send to " + m_target.str() + ": " +
+        fail_all(make_error("io", "send to " + m_name + ": " +
                                       (n < 0 ? std::strerror(errno) : "no progress")));
         return;
     }
@@ -188,7 +196,7 @@ void ControlLink::on_readable() {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) {
-        fail_all(make_error("io", m_target.str() + ": " +
+        fail_all(make_error("io", m_name + ": " +
                                       (n == 0 ? std::string("connection closed by the peer")
                                               : std::string(std::strerror(errno)))));
         return;
@@ -203,7 +211,7 @@ void ControlLink::on_readable() {
         if (!frame)
             break;
         if (frame->kind == LineFramer::Kind::oversize) {
-            fail_all(make_error("bad_reply", m_target.str() + ": reply line too long"));
+            fail_all(make_error("bad_reply", m_name + ": reply line too long"));
             return;
         }
         std::string line(frame->text);
@@ -222,7 +230,7 @@ void ControlLink::on_line(std::string_view line) {
         // The server refused us while we logged in (busy); later, one
         // request it could not read says nothing about the others.
         if (!resp->ok && m_state == State::login)
-            fail_all(make_error(resp->error.code, m_target.str() + ": " + resp->error.message));
+            fail_all(make_error(resp->error.code, m_name + ": " + resp->error.message));
         return;
     }
     auto it = m_calls.find(*id);
@@ -300,12 +308,12 @@ void ControlLink::on_timer() {
         }
     std::weak_ptr<bool> alive = m_alive;
     if (login_late) {
-        fail_all(make_error("timeout", m_target.str() + ": no answer to the control login"));
+        fail_all(make_error("timeout", m_name + ": no answer to the control login"));
     } else {
         for (long long id : late) {
             if (!alive.lock())
                 return;
-            finish(id, make_error("timeout", m_target.str() + ": no reply in time"));
+            finish(id, make_error("timeout", m_name + ": no reply in time"));
         }
     }
     if (!alive.lock())
@@ -313,7 +321,7 @@ void ControlLink::on_timer() {
     if (!m_calls.empty())
         arm_timer();
     else if (m_state == State::connecting)
-        fail_all(make_error("timeout", m_target.str() + ": no connection in time"));
+        fail_all(make_error("timeout", m_name + ": no connection in time"));
 }
 
 } // namespace rtfarm::json

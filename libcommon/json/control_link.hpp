@@ -1,6 +1,7 @@
 // An NDJSON control client that lives in a daemon's event loop: one TCP
 // connection to another daemon's control port (member to member: events
-// between tasks), logged in with the cluster secret, many calls in flight
+// between tasks, media ops), logged in with the cluster secret, or one Unix
+// connection to a daemon on this host (sipfarmd to its rtprelayd), many calls in flight
 // matched by id, each answered exactly once: with the reply, or with an
 // error ("io" when the connection fails, "timeout" at its deadline).
 // It connects on the first call and again on the first call after a
@@ -33,6 +34,8 @@ public:
     using Callback = std::function<void(Result<Json>)>;
 
     ControlLink(ev::Loop& loop, net::SockAddr target, std::string secret);
+    // To the Unix socket at `path` (no login: the socket's mode is the lock).
+    ControlLink(ev::Loop& loop, std::string path);
     ControlLink(const ControlLink&) = delete;
     ControlLink& operator=(const ControlLink&) = delete;
     ~ControlLink();
@@ -41,6 +44,8 @@ public:
               Callback done);
 
     const net::SockAddr& target() const { return m_target; }
+    // "10.0.0.2:5068" or the Unix path, for messages.
+    const std::string& name() const { return m_name; }
     size_t pending() const { return m_calls.size(); }
     bool connected() const { return m_state == State::ready; }
 
@@ -82,6 +87,8 @@ private:
 
     ev::Loop& m_loop;
     net::SockAddr m_target;
+    std::string m_path; // Unix socket, when not TCP
+    std::string m_name;
     std::string m_secret;
     State m_state = State::idle;
     UniqueFd m_fd;

@@ -183,6 +183,22 @@ Status PortPool::release(StreamPorts ports) {
     return {};
 }
 
+Result<StreamPorts> PortPool::shrink_to_mux(StreamPorts pair) {
+    if (pair.mux() || !in_pool(pair.rtp) || !in_pool(pair.rtcp))
+        return make_error("foreign_port", "cannot shrink " + ports_text(pair) +
+                                              ": not a pair in media range " + m_range.str());
+    int32_t i = static_cast<int32_t>(pair.rtp - m_base);
+    if (pair.rtcp != pair.rtp + 1 || m_state[i] != PAIR_RTP)
+        return not_allocated(pair);
+    RTFARM_ASSERT(m_state[i + 1] == PAIR_RTCP);
+    m_state[i] = SINGLE;
+    m_state[i + 1] = FREE;
+    // Its partner is in use: it waits in the singles until that comes back.
+    push_back(m_singles, i + 1);
+    m_in_use -= 1;
+    return StreamPorts{pair.rtp, 0};
+}
+
 bool PortPool::allocated(uint16_t port) const {
     return in_pool(port) && m_state[port - m_base] != FREE;
 }

@@ -72,6 +72,10 @@ public:
     // Gives back what allocate() returned. Error "foreign_port" or
     // "not_allocated"; the pool is unchanged then.
     Status release(StreamPorts ports);
+    // A pair whose side agreed to rtcp-mux keeps its RTP port as a single
+    // port and gives back the RTCP half; returns {rtp, 0}. Error
+    // "not_allocated" (not a pair allocated now), "foreign_port".
+    Result<StreamPorts> shrink_to_mux(StreamPorts pair);
 
     bool allocated(uint16_t port) const;
     const net::PortRange& range() const { return m_range; }

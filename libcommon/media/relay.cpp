@@ -230,6 +230,25 @@ Status Relay::set_strict(SessionId id, size_t stream, Leg leg, bool strict) {
     return {};
 }
 
+Status Relay::use_mux(SessionId id, size_t stream, Leg leg) {
+    auto side = find_side(id, stream, leg);
+    if (!side)
+        return side.error();
+    Side& s = **side;
+    if (s.latch.mux)
+        return {};
+    s.latch.mux = true;
+    s.rtp.mux = true;
+    if (s.rtcp.open()) {
+        // As shut(): out of libevent first, then closed; the event object
+        // goes with the stream.
+        s.rtcp.event->disable();
+        s.rtcp.fd.reset();
+        --m_counters.sockets;
+    }
+    return {};
+}
+
 Status Relay::relatch(SessionId id, size_t stream, Leg leg) {
     auto side = find_side(id, stream, leg);
     if (!side)

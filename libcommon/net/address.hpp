@@ -28,7 +28,7 @@ public:
     // A host alone (optionally bracketed IPv6), port set to `port`.
     static Result<SockAddr> parse_host(std::string_view text, uint16_t port = 0);
 
-    int family() const { return m_ss.ss_family; }
+    int family() const { return m_ss.sa.sa_family; }
     bool is_v4() const { return family() == AF_INET; }
     bool is_v6() const { return family() == AF_INET6; }
     bool valid() const { return is_v4() || is_v6(); }
@@ -56,7 +56,15 @@ public:
     size_t hash() const;
 
 private:
-    sockaddr_storage m_ss{};
+    // Room for the two families only (28 bytes, not sockaddr_storage's 128):
+    // the media relay keeps several per stream side.
+    // The largest member first: `{}` zeroes all of it.
+    union Storage {
+        sockaddr_in6 v6;
+        sockaddr_in v4;
+        sockaddr sa;
+    };
+    Storage m_ss{};
 };
 
 // "LO-HI" port range, inclusive, e.g. "10000-19999".

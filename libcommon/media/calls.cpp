@@ -1,0 +1,545 @@
+#include "media/calls.hpp"
+
+#include "base/assert.hpp"
+#include "base/log.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace rtfarm::media {
+
+namespace {
+
+Leg other(Leg leg) {
+    return leg == Leg::caller ? Leg::callee : Leg::caller;
+}
+
+size_t at(Leg leg) {
+    return static_cast<size_t>(leg);
+}
+
+std::string line_of(size_t index) {
+    return "m= line " + std::to_string(index + 1);
+}
+
+} // namespace
+
+// What one operation took, given back if it fails.
+struct Calls::Undo {
+    std::vector<StreamPorts> ports;   // allocated
+    std::vector<size_t> streams;      // Relay streams opened
+    std::optional<SessionId> session; // opened for a new call
+};
+
+Calls::Calls(Relay& relay, PortPool& pool, CallsOptions options)
+    : m_relay(relay)
+    , m_pool(pool)
+    , m_options(std::move(options)) {
+}
+
+Calls::~Calls() {
+    std::vector<std::string> ids;
+    ids.reserve(m_calls.size());
+    for (const auto& [id, call] : m_calls)
+        ids.push_back(id);
+    for (const auto& id : ids)
+        remove(id, "shutdown");
+}
+
+void Calls::set_options(CallsOptions options) {
+    m_options = std::move(options);
+}
+
+Result<SdpOut> Calls::fail(Error e) {
+    ++m_counters.failed[e.code];
+    return e;
+}
+
+Status Calls::check_ids(std::string_view call_id, std::string_view from_tag,
+                        std::string_view to_tag) const {
+    if (call_id.empty() || call_id.size() > MAX_CALL_ID)
+        return make_error("bad_request",
+                          "call_id must be 1-" + std::to_string(MAX_CALL_ID) + " bytes");
+    if (from_tag.empty() || from_tag.size() > MAX_TAG)
+        return make_error("bad_request",
+                          "from_tag must be 1-" + std::to_string(MAX_TAG) + " bytes");
+    if (to_tag.size() > MAX_TAG)
+        return make_error("bad_request",
+                          "to_tag must be at most " + std::to_string(MAX_TAG) + " bytes");
+    return {};
+}
+
+Status Calls::check_streams(const SdpDesc& desc) const {
+    for (size_t i = 0; i < desc.media.size(); ++i) {
+        const MediaDesc& m = desc.media[i];
+        if (m.disabled())
+            continue;
+        if (!m.over_udp())
+            return make_error("unsupported", line_of(i) + " (" + m.media + " " + m.proto +
+                                                 ") is not carried over UDP; the relay "
+                                                 "carries RTP and UDP streams only");
+        if (!m.held() && m.rtp_peer.family() != m_options.bind.family())
+            return make_error("bad_address",
+                              line_of(i) + ": the party's address " + m.rtp_peer.host() +
+                                  " is not of the family of this member's media address " +
+                                  m_options.advertised.host());
+    }
+    return {};
+}
+
+Peer Calls::peer_of(const MediaDesc& m, bool mux) {
+    if (m.held())
+        return Peer{}; // unknown: learned from the first packet
+    if (mux)
+        return Peer::from_sdp(m.rtp_peer, 0, true);
+    return Peer{m.rtp_peer, m.rtcp_peer};
+}
+
+void Calls::release(StreamPorts ports) {
+    if (ports.rtp == 0)
+        return;
+    Status st = m_pool.release(ports);
+    RTFARM_ASSERT(st); // Calls owns every port it gives back
+}
+
+Result<StreamPorts> Calls::take_ports(Rtcp rtcp, Undo& undo) {
+    auto ports = m_pool.allocate(rtcp);
+    if (ports)
+        undo.ports.push_back(*ports);
+    return ports;
+}
+
+Result<size_t> Calls::open_slot(Call& call, Slot& slot, const MediaDesc& m, Leg offerer,
+                                Undo& undo) {
+    const Leg answerer = other(offerer);
+    // Ports the kernel refused: kept out of the pool until this is decided,
+    // so that the next attempt takes others.
+    std::vector<StreamPorts> refused;
+    Result<size_t> opened = make_error("port_in_use", "no attempt");
+    for (size_t attempt = 0; attempt < BIND_ATTEMPTS; ++attempt) {
+        auto mine = take_ports(m.rtcp_mux ? Rtcp::mux : Rtcp::separate, undo);
+        if (!mine) {
+            opened = mine.error();
+            break;
+        }
+        auto theirs = take_ports(Rtcp::separate, undo);
+        if (!theirs) {
+            opened = theirs.error();
+            break;
+        }
+        std::array<StreamPorts, 2> ports{};
+        ports[at(offerer)] = *mine;
+        ports[at(answerer)] = *theirs;
+        StreamSpec spec;
+        for (Leg leg : {Leg::caller, Leg::callee}) {
+            SideSpec& side = leg == Leg::caller ? spec.caller : spec.callee;
+            side.local = m_options.bind;
+            side.rtp_port = ports[at(leg)].rtp;
+            side.rtcp_port = ports[at(leg)].rtcp;
+            side.rtcp_mux = ports[at(leg)].mux();
+            side.strict = m_options.strict;
+        }
+        (at(offerer) == 0 ? spec.caller : spec.callee).expected = peer_of(m, mine->mux());
+        opened = m_relay.add_stream(call.session, spec);
+        if (opened) {
+            slot.active = true;
+            slot.stream = *opened;
+            slot.ports = ports;
+            slot.media = m.media;
+            break;
+        }
+        if (opened.error().code != "port_in_use")
+            break;
+        ++m_counters.bind_retries;
+        log::warn("media", "port refused by the kernel, trying another",
+                  {{"call_id", call.id}, {"err", opened.error().message}});
+        refused.push_back(*mine);
+        refused.push_back(*theirs);
+    }
+    // Refused ports go back at once (undo must not free them twice).
+    for (StreamPorts p : refused) {
+        undo.ports.erase(std::find(undo.ports.begin(), undo.ports.end(), p));
+        release(p);
+    }
+    return opened;
+}
+
+void Calls::close_slot(Call& call, Slot& slot, std::string_view reason) {
+    if (!slot.active)
+        return;
+    Status st = m_relay.close_stream(call.session, slot.stream, reason);
+    RTFARM_ASSERT(st);
+    release(slot.ports[0]);
+    release(slot.ports[1]);
+    slot = Slot{.media = slot.media};
+}
+
+Result<std::string> Calls::write(Call& call, Leg to, std::string_view body, const SdpDesc& desc,
+                                 std::vector<StreamPorts> plan) {
+    const size_t k = at(to);
+    // Our part of the output changed under an unchanged o= version: the
+    // version we write must still grow (RFC 3264 §8).
+    if (!call.last_plan[k].empty() && desc.origin_version == call.last_version[k] &&
+        (plan != call.last_plan[k] || !m_options.advertised.same_host(call.last_address[k])))
+        ++call.version_offset[k];
+    SdpRewrite rw{m_options.advertised, plan, call.version_offset[k]};
+    auto out = rewrite_sdp(body, rw);
+    if (!out)
+        return out.error();
+    call.last_version[k] = desc.origin_version;
+    call.last_plan[k] = std::move(plan);
+    call.last_address[k] = m_options.advertised;
+    return out;
+}
+
+bool Calls::ours(const Call& call, const SdpDesc& desc) const {
+    size_t active = 0;
+    for (const MediaDesc& m : desc.media) {
+        if (m.disabled())
+            continue;
+        ++active;
+        if (!m.rtp_peer.same_host(m_options.advertised))
+            return false;
+        bool mine = false;
+        for (const Slot& slot : call.slots)
+            for (const StreamPorts& p : slot.ports)
+                mine = mine || (slot.active && p.rtp == m.port);
+        if (!mine)
+            return false;
+    }
+    return active > 0;
+}
+
+Result<SdpOut> Calls::unchanged(const Call& call, std::string_view sdp, Leg to) const {
+    (void)call;
+    SdpOut out;
+    out.sdp = std::string(sdp);
+    out.to = to;
+    out.unchanged = true;
+    return out;
+}
+
+Result<SdpOut> Calls::exchange(std::string_view call_id, std::string_view author_tag,
+                               std::string_view peer_tag, std::string_view sdp, Exchange as) {
+    if (as == Exchange::automatic) {
+        as = Exchange::offer;
+        auto it = m_calls.find(std::string(call_id));
+        if (it != m_calls.end() && it->second.offerer && !peer_tag.empty() &&
+            it->second.tags[at(*it->second.offerer)] == peer_tag)
+            as = Exchange::answer;
+    }
+    if (as == Exchange::offer)
+        return offer(call_id, author_tag, peer_tag, sdp);
+    return answer(call_id, peer_tag, author_tag, sdp);
+}
+
+Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
+                            std::string_view to_tag, std::string_view sdp) {
+    ++m_counters.offers;
+    if (auto st = check_ids(call_id, from_tag, to_tag); !st)
+        return fail(st.error());
+    auto desc = parse_sdp(sdp);
+    if (!desc)
+        return fail(desc.error());
+    if (auto st = check_streams(*desc); !st)
+        return fail(st.error());
+
+    const Clock::time_point now = m_relay.now();
+    Undo undo;
+    auto found = m_calls.find(std::string(call_id));
+    Call fresh;
+    Call* call = nullptr;
+    Leg offerer = Leg::caller;
+    if (found == m_calls.end()) {
+        fresh.id = std::string(call_id);
+        fresh.tags = {std::string(from_tag), std::string(to_tag)};
+        fresh.created = now;
+        fresh.session = m_relay.open_session(fresh.id);
+        undo.session = fresh.session;
+        call = &fresh;
+    } else {
+        call = &found->second;
+        if (from_tag == call->tags[0]) {
+            offerer = Leg::caller;
+        } else if (!call->tags[1].empty() && from_tag == call->tags[1]) {
+            offerer = Leg::callee;
+        } else if (call->tags[1].empty() && to_tag == call->tags[0]) {
+            offerer = Leg::callee; // the callee's offer before its answer named it
+        } else {
+            return fail(make_error("unknown_tag", "call " + call->id + ": from_tag '" +
+                                                      std::string(from_tag) +
+                                                      "' is neither party's tag"));
+        }
+        if (desc->media.size() < call->slots.size())
+            return fail(make_error(
+                "bad_sdp", "the offer has " + std::to_string(desc->media.size()) +
+                               " m= lines, the session had " + std::to_string(call->slots.size()) +
+                               "; m= lines are never removed (RFC 3264 §8)"));
+    }
+    const Leg answerer = other(offerer);
+
+    // Take every new port and socket first; nothing existing changes until
+    // all of it is there and the SDP is written.
+    std::vector<Slot> next(desc->media.size());
+    std::vector<bool> reopen(desc->media.size(), false);
+    std::vector<StreamPorts> plan(desc->media.size());
+    auto undo_all = [&](Error e) {
+        for (auto it = undo.streams.rbegin(); it != undo.streams.rend(); ++it)
+            (void)m_relay.close_stream(call->session, *it, "offer failed");
+        for (StreamPorts p : undo.ports)
+            release(p);
+        if (undo.session)
+            m_relay.close_session(*undo.session, "offer failed");
+        return fail(std::move(e));
+    };
+    for (size_t i = 0; i < desc->media.size(); ++i) {
+        const MediaDesc& m = desc->media[i];
+        Slot* old = i < call->slots.size() ? &call->slots[i] : nullptr;
+        if (m.disabled()) {
+            next[i].media = m.media;
+            continue;
+        }
+        // An offerer side on one port cannot serve an offer without rtcp-mux.
+        bool keep = old && old->active && !(old->ports[at(offerer)].mux() && !m.rtcp_mux);
+        if (keep) {
+            next[i] = *old;
+        } else {
+            auto opened = open_slot(*call, next[i], m, offerer, undo);
+            if (!opened)
+                return undo_all(opened.error());
+            undo.streams.push_back(next[i].stream);
+            reopen[i] = old && old->active;
+        }
+        StreamPorts mine = next[i].ports[at(answerer)];
+        // Propose rtcp-mux to the answerer when the offerer does (it may
+        // still refuse: the RTCP port stays until the answer).
+        plan[i] = m.rtcp_mux || mine.mux() ? StreamPorts{mine.rtp, 0} : mine;
+    }
+    auto out = write(*call, answerer, sdp, *desc, plan);
+    if (!out)
+        return undo_all(out.error());
+
+    // Apply.
+    if (found == m_calls.end()) {
+        auto [it, inserted] = m_calls.emplace(fresh.id, std::move(fresh));
+        RTFARM_ASSERT(inserted);
+        call = &it->second;
+        m_by_session.emplace(call->session, call->id);
+        ++m_counters.created;
+    }
+    call->slots.resize(desc->media.size());
+    for (size_t i = 0; i < desc->media.size(); ++i) {
+        Slot& slot = call->slots[i];
+        const MediaDesc& m = desc->media[i];
+        if (m.disabled()) {
+            close_slot(*call, slot, "disabled by offer");
+            slot.media = m.media;
+            continue;
+        }
+        if (reopen[i])
+            close_slot(*call, slot, "offer changed rtcp-mux");
+        if (!slot.active || reopen[i]) {
+            slot = next[i];
+            continue;
+        }
+        Peer expected = peer_of(m, slot.ports[at(offerer)].mux());
+        auto before = m_relay.query(call->session);
+        Status st = m_relay.set_expected(call->session, slot.stream, offerer, expected);
+        RTFARM_ASSERT(st); // the family was checked
+        if (before && slot.stream < before->streams.size() &&
+            !(before->streams[slot.stream].sides[at(offerer)].expected == expected))
+            ++m_counters.relatched;
+    }
+    call->last_signal = now;
+    call->offerer = offerer;
+    SdpOut result;
+    result.sdp = std::move(out.value());
+    result.ports = std::move(plan);
+    result.to = answerer;
+    result.created = undo.session.has_value();
+    return result;
+}
+
+Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag,
+                             std::string_view to_tag, std::string_view sdp) {
+    ++m_counters.answers;
+    if (auto st = check_ids(call_id, from_tag, to_tag); !st)
+        return fail(st.error());
+    if (to_tag.empty())
+        return fail(make_error("bad_request", "an answer needs the answerer's to_tag"));
+    auto found = m_calls.find(std::string(call_id));
+    if (found == m_calls.end())
+        return fail(make_error("not_found", "no media session for call " + std::string(call_id) +
+                                                " (an answer needs its offer first)"));
+    Call& call = found->second;
+    auto desc = parse_sdp(sdp);
+    if (!desc)
+        return fail(desc.error());
+    if (auto st = check_streams(*desc); !st)
+        return fail(st.error());
+    Leg offerer;
+    if (from_tag == call.tags[0])
+        offerer = Leg::caller;
+    else if (from_tag == call.tags[1])
+        offerer = Leg::callee;
+    else
+        return fail(make_error("unknown_tag", "call " + call.id + ": from_tag '" +
+                                                  std::string(from_tag) +
+                                                  "' is neither party's tag"));
+    const Leg answerer = other(offerer);
+    if (ours(call, *desc)) {
+        auto out = unchanged(call, sdp, offerer);
+        out->answer = true;
+        return out;
+    }
+    if (desc->media.size() != call.slots.size())
+        return fail(make_error("bad_sdp", "the answer has " + std::to_string(desc->media.size()) +
+                                              " m= lines, the offer had " +
+                                              std::to_string(call.slots.size())));
+    std::vector<StreamPorts> plan(desc->media.size());
+    for (size_t i = 0; i < desc->media.size(); ++i) {
+        const Slot& slot = call.slots[i];
+        const MediaDesc& m = desc->media[i];
+        if (!slot.active && !m.disabled())
+            return fail(make_error("bad_sdp", line_of(i) + ": the answer accepts a stream the "
+                                                           "offer disabled"));
+        if (slot.active && !m.disabled())
+            plan[i] = slot.ports[at(offerer)];
+    }
+    auto out = write(call, offerer, sdp, *desc, plan);
+    if (!out)
+        return fail(out.error());
+
+    // Apply.
+    if (call.tags[at(answerer)] != to_tag) {
+        if (!call.tags[at(answerer)].empty())
+            log::info("media", "answerer changed",
+                      {{"call_id", call.id},
+                       {"was", call.tags[at(answerer)]},
+                       {"now", std::string(to_tag)}});
+        call.tags[at(answerer)] = std::string(to_tag);
+    }
+    for (size_t i = 0; i < desc->media.size(); ++i) {
+        Slot& slot = call.slots[i];
+        const MediaDesc& m = desc->media[i];
+        if (!slot.active)
+            continue;
+        if (m.disabled()) {
+            close_slot(call, slot, "refused by answer");
+            continue;
+        }
+        StreamPorts& mine = slot.ports[at(answerer)];
+        if (m.rtcp_mux && !mine.mux()) {
+            auto single = m_pool.shrink_to_mux(mine);
+            RTFARM_ASSERT(static_cast<bool>(single));
+            mine = *single;
+            Status st = m_relay.use_mux(call.session, slot.stream, answerer);
+            RTFARM_ASSERT(st);
+        }
+        Peer expected = peer_of(m, mine.mux());
+        auto before = m_relay.query(call.session);
+        Status st = m_relay.set_expected(call.session, slot.stream, answerer, expected);
+        RTFARM_ASSERT(st);
+        if (before && slot.stream < before->streams.size() &&
+            before->streams[slot.stream].sides[at(answerer)].expected.rtp.valid() &&
+            !(before->streams[slot.stream].sides[at(answerer)].expected == expected))
+            ++m_counters.relatched;
+    }
+    call.answered = true;
+    call.last_signal = m_relay.now();
+    SdpOut result;
+    result.sdp = std::move(out.value());
+    result.ports = std::move(plan);
+    result.to = offerer;
+    result.answer = true;
+    return result;
+}
+
+bool Calls::remove(std::string_view call_id, std::string_view reason) {
+    auto it = m_calls.find(std::string(call_id));
+    if (it == m_calls.end())
+        return false;
+    Call& call = it->second;
+    for (Slot& slot : call.slots) {
+        if (!slot.active)
+            continue;
+        release(slot.ports[0]);
+        release(slot.ports[1]);
+    }
+    m_relay.close_session(call.session, reason);
+    m_by_session.erase(call.session);
+    m_calls.erase(it);
+    if (reason == "timeout")
+        ++m_counters.expired;
+    else
+        ++m_counters.deleted;
+    return true;
+}
+
+std::vector<std::string> Calls::expire(Clock::time_point now) {
+    std::vector<std::string> gone;
+    for (SessionId session : m_relay.idle_sessions(m_options.timeout, now)) {
+        auto name = m_by_session.find(session);
+        if (name == m_by_session.end())
+            continue; // not a call of ours
+        const Call& call = m_calls.at(name->second);
+        Clock::duration quiet = now - call.last_signal;
+        if (quiet < m_options.timeout || (!call.answered && quiet < m_options.unanswered_timeout))
+            continue;
+        gone.push_back(call.id);
+    }
+    for (const std::string& id : gone) {
+        log::info(
+            "media", "session timed out",
+            {{"call_id", id},
+             {"after_s",
+              std::to_string(
+                  std::chrono::duration_cast<std::chrono::seconds>(m_options.timeout).count())}});
+        remove(id, "timeout");
+    }
+    return gone;
+}
+
+CallInfo Calls::info(const Call& call, Clock::time_point now) const {
+    CallInfo info;
+    info.call_id = call.id;
+    info.tags = call.tags;
+    info.answered = call.answered;
+    info.created = call.created;
+    info.last_signal = call.last_signal;
+    auto session = m_relay.query(call.session, now);
+    if (!session)
+        return info;
+    for (size_t i = 0; i < call.slots.size(); ++i) {
+        const Slot& slot = call.slots[i];
+        if (!slot.active)
+            continue;
+        for (const StreamInfo& s : session->streams) {
+            if (s.index != slot.stream)
+                continue;
+            info.streams.push_back(CallStreamInfo{i, slot.media, s});
+            break;
+        }
+    }
+    return info;
+}
+
+Result<CallInfo> Calls::query(std::string_view call_id) const {
+    auto it = m_calls.find(std::string(call_id));
+    if (it == m_calls.end())
+        return make_error("not_found", "no media session for call " + std::string(call_id));
+    return info(it->second, m_relay.now());
+}
+
+std::vector<CallInfo> Calls::list() const {
+    const Clock::time_point now = m_relay.now();
+    std::vector<CallInfo> out;
+    out.reserve(m_calls.size());
+    for (const auto& [id, call] : m_calls)
+        out.push_back(info(call, now));
+    std::sort(out.begin(), out.end(),
+              [](const CallInfo& a, const CallInfo& b) { return a.call_id < b.call_id; });
+    return out;
+}
+
+} // namespace rtfarm::media

@@ -1,0 +1,219 @@
+// Calls: the media sessions of rtprelayd, one per Call-ID, driven by SDP
+// offer/answer (RFC 3264). It ties the pieces together: sdp.hpp reads the
+// SDP and writes it back with the relay's address and ports, PortPool hands
+// out the ports, Relay binds them and forwards media with latching.
+//
+// The two parties: the *caller* is the party whose tag came in the first
+// offer's from_tag, the *callee* the other one (to_tag, learned from the
+// first answer at the latest). An offer's from_tag names its offerer, an
+// answer's from_tag the offerer it answers and its to_tag the answerer; so a
+// re-INVITE from the callee (From tag = callee's tag) and a late offer in a
+// 2xx (the caller of these functions swaps the tags) work the same way.
+//
+// Per m= line one relayed stream with a side per party. A side's sockets
+// receive from that party, and the SDP that party gets names that side's
+// ports: the offer is rewritten with the answerer's side, the answer with
+// the offerer's. Ports per side:
+// - the offerer's side: one port when the offer has a=rtcp-mux (the answer
+//   we write accepts it), else an RTP/RTCP pair;
+// - the answerer's side: always a pair at the offer, since it may refuse
+//   rtcp-mux and send RTCP to RTP + 1; the offer we write proposes rtcp-mux
+//   when the offerer did. If the answer agrees, the RTCP half goes back to
+//   the pool (PortPool::shrink_to_mux), so a mux call holds two ports.
+// A new offer keeps the ports of every stream still active (the same body
+// gives the same output: a refresh stays a refresh) and relatches a party
+// whose address changed; a stream set to port 0 is closed and its ports
+// freed; a new or re-enabled m= line gets new ports. When the output would
+// change under an unchanged o= version (ports or address of ours changed),
+// the version written is raised (sdp.hpp, version_offset).
+//
+// An operation either succeeds or leaves everything as it was: ports and
+// sockets taken for a failed offer go back, and a call created by it goes.
+// A port the kernel refuses (another program holds it) is skipped: up to
+// BIND_ATTEMPTS ports are tried per side.
+//
+// SDP that names this call's own relay ports (our address, a port of ours
+// on every active m= line) is this relay's output coming back, as when a
+// proxy in front of us sends the rewritten offer on to the callee: it is
+// returned unchanged and changes nothing (SdpOut::unchanged).
+//
+// exchange() is for a caller that sees SIP messages but not the offer/answer
+// state (sipfarmd): it takes the SDP of one party (author) to the other
+// (peer) as an offer or an answer as told, or, for `auto` (SDP in a
+// response), as the answer when the peer made the last offer, else as an
+// offer (a late offer in a 2xx to an INVITE without SDP).
+//
+// Expiry: a call whose media and signalling have both been silent for
+// `timeout` is closed (expire()); one not answered yet is kept at least
+// `unanswered_timeout`, since ringing may last until Timer C (3 min) with no
+// media at all.
+//
+// Not here: the control protocol (rtprelayd's service), request retries,
+// clocks other than Relay's, SRTP, transcoding, forking beyond "the last
+// answerer's tag wins", BUNDLE (each m= line has its own ports).
+#pragma once
+
+#include "base/result.hpp"
+#include "media/ports.hpp"
+#include "media/relay.hpp"
+#include "media/sdp.hpp"
+#include "net/address.hpp"
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace rtfarm::media {
+
+constexpr size_t BIND_ATTEMPTS = 8;
+// Limits on what a client may name a call or a party.
+constexpr size_t MAX_CALL_ID = 256;
+constexpr size_t MAX_TAG = 128;
+
+struct CallsOptions {
+    // Written into the SDP (its port is ignored).
+    net::SockAddr advertised;
+    // Where media sockets bind: the advertised address when it is one of
+    // this host's, else the wildcard of its family (its port is ignored).
+    net::SockAddr bind;
+    bool strict = false;
+    Clock::duration timeout = std::chrono::seconds(60);
+    Clock::duration unanswered_timeout = std::chrono::seconds(212);
+};
+
+// What offer() and answer() return.
+struct SdpOut {
+    std::string sdp;
+    // Per m= line, the ports written into `sdp` ({0, 0}: disabled).
+    std::vector<StreamPorts> ports;
+    Leg to = Leg::callee;   // the party that gets `sdp`
+    bool created = false;   // this offer created the call
+    bool unchanged = false; // our own SDP came back: passed as it was
+    bool answer = false;    // taken as an answer (else an offer)
+};
+
+enum class Exchange { offer, answer, automatic };
+
+struct CallStreamInfo {
+    size_t index = 0; // the m= line
+    std::string media;
+    StreamInfo relay;
+};
+
+struct CallInfo {
+    std::string call_id;
+    std::array<std::string, 2> tags; // by Leg; "" not known yet
+    bool answered = false;
+    Clock::time_point created{};
+    Clock::time_point last_signal{};
+    std::vector<CallStreamInfo> streams; // active ones
+};
+
+struct CallsCounters {
+    uint64_t offers = 0;
+    uint64_t answers = 0;
+    uint64_t created = 0;
+    uint64_t deleted = 0;
+    uint64_t expired = 0;
+    uint64_t relatched = 0; // sides whose expected address changed
+    uint64_t bind_retries = 0;
+    std::map<std::string, uint64_t> failed; // by error code
+};
+
+class Calls {
+public:
+    Calls(Relay& relay, PortPool& pool, CallsOptions options);
+    Calls(const Calls&) = delete;
+    Calls& operator=(const Calls&) = delete;
+    // Closes every call; the ports go back to the pool.
+    ~Calls();
+
+    // Errors: bad_request (empty or overlong call_id or tag), bad_sdp,
+    // unknown_tag (from_tag is neither party of an existing call),
+    // unsupported (a stream not over UDP), bad_address (an address family
+    // the relay does not bind), ports_exhausted, port_in_use, io.
+    Result<SdpOut> offer(std::string_view call_id, std::string_view from_tag,
+                         std::string_view to_tag, std::string_view sdp);
+    // Errors as offer(), and not_found (no such call), bad_sdp (another
+    // number of m= lines than the offer, a stream the offer disabled).
+    Result<SdpOut> answer(std::string_view call_id, std::string_view from_tag,
+                          std::string_view to_tag, std::string_view sdp);
+    // The SDP `author_tag`'s party sends to `peer_tag`'s. Errors as offer()
+    // and answer().
+    Result<SdpOut> exchange(std::string_view call_id, std::string_view author_tag,
+                            std::string_view peer_tag, std::string_view sdp, Exchange as);
+    // Closes the call now; false when there is none. Counted as expired
+    // when `reason` is "timeout", else as deleted.
+    bool remove(std::string_view call_id, std::string_view reason);
+    // Closes the calls idle past their timeout; returns their Call-IDs.
+    std::vector<std::string> expire(Clock::time_point now);
+
+    Result<CallInfo> query(std::string_view call_id) const;
+    // Every call, by Call-ID.
+    std::vector<CallInfo> list() const;
+    size_t size() const { return m_calls.size(); }
+
+    // A reload: new address, strictness (for new streams), timeouts.
+    void set_options(CallsOptions options);
+    const CallsOptions& options() const { return m_options; }
+    const CallsCounters& counters() const { return m_counters; }
+
+private:
+    // One m= line.
+    struct Slot {
+        bool active = false;
+        size_t stream = 0;                  // the Relay stream, when active
+        std::array<StreamPorts, 2> ports{}; // by Leg
+        std::string media;
+    };
+    struct Call {
+        std::string id;
+        SessionId session = 0;
+        std::array<std::string, 2> tags;
+        bool answered = false;
+        // Who made the last offer.
+        std::optional<Leg> offerer;
+        Clock::time_point created{};
+        Clock::time_point last_signal{};
+        std::vector<Slot> slots;
+        // Per receiving party: the last o= version and output plan, and the
+        // offset added to versions (sdp.hpp).
+        std::array<std::string, 2> last_version;
+        std::array<std::vector<StreamPorts>, 2> last_plan;
+        std::array<net::SockAddr, 2> last_address;
+        std::array<uint64_t, 2> version_offset{0, 0};
+    };
+    // Undo list of one operation.
+    struct Undo;
+
+    Result<SdpOut> fail(Error e);
+    // The SDP is this call's own output (see the top of this file).
+    bool ours(const Call& call, const SdpDesc& desc) const;
+    Result<SdpOut> unchanged(const Call& call, std::string_view sdp, Leg to) const;
+    Status check_ids(std::string_view call_id, std::string_view from_tag,
+                     std::string_view to_tag) const;
+    Status check_streams(const SdpDesc& desc) const;
+    Result<StreamPorts> take_ports(Rtcp rtcp, Undo& undo);
+    Result<size_t> open_slot(Call& call, Slot& slot, const MediaDesc& m, Leg offerer, Undo& undo);
+    void close_slot(Call& call, Slot& slot, std::string_view reason);
+    void release(StreamPorts ports);
+    Result<std::string> write(Call& call, Leg to, std::string_view body, const SdpDesc& desc,
+                              std::vector<StreamPorts> plan);
+    CallInfo info(const Call& call, Clock::time_point now) const;
+    static Peer peer_of(const MediaDesc& m, bool mux);
+
+    Relay& m_relay;
+    PortPool& m_pool;
+    CallsOptions m_options;
+    std::unordered_map<std::string, Call> m_calls;
+    std::unordered_map<SessionId, std::string> m_by_session;
+    CallsCounters m_counters;
+};
+
+} // namespace rtfarm::media
