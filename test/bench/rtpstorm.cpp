@@ -498,6 +498,17 @@ bool parse_sdp_target(const std::string& sdp, Target& t, std::string& why) {
     return true;
 }
 
+// The first bytes of a datagram, in hex, for a message.
+std::string hex_head(const uint8_t* p, size_t len) {
+    std::string out;
+    char b[4];
+    for (size_t i = 0; i < len && i < 32; ++i) {
+        std::snprintf(b, sizeof b, "%02x", p[i]);
+        out += b;
+    }
+    return out + (len > 32 ? "..." : "");
+}
+
 std::string one_line(std::string s) {
     for (char& c : s)
         if (c == '\r' || c == '\n')
@@ -1105,7 +1116,8 @@ int main(int argc, char** argv) {
                 const uint8_t* p = bufs[i];
                 if (msgs[i].msg_len != PACKET || get32(p + 12) != MAGIC) {
                     problem(corrupt, "a datagram of " + std::to_string(msgs[i].msg_len) +
-                                         " bytes that is not ours");
+                                         " bytes from " + addr_str(from[i]) +
+                                         " that is not ours: " + hex_head(p, msgs[i].msg_len));
                     continue;
                 }
                 uint32_t call = get32(p + 16), d = get32(p + 20), seq = get32(p + 24);
@@ -1167,7 +1179,8 @@ int main(int argc, char** argv) {
                 if (msgs[i].msg_len != RTCP_PACKET || p[1] != 201 || s / 2 >= calls ||
                     s % 2 != dir) {
                     problem(rtcp_bad, "an RTCP datagram of " + std::to_string(msgs[i].msg_len) +
-                                          " bytes that is not ours");
+                                          " bytes from " + addr_str(from[i]) +
+                                          " that is not ours: " + hex_head(p, msgs[i].msg_len));
                     continue;
                 }
                 const Target& t = dir == 0 ? callee_side[s / 2] : caller_side[s / 2];
