@@ -141,37 +141,40 @@ fail() {
 }
 
 # ------------------------------------------------------------ ports
-# One block of 12000 UDP ports below the kernel's ephemeral range, none in
-# use: rtprelayd's range, the trivial relay's pairs, rtpengine's range, the
-# load's sockets and the ng port.
-BLOCK=12000
-ephemeral_low=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
-ephemeral_low=${ephemeral_low:-32768}
-block_free() { [ -z "$(ss -Haun "( sport >= :$1 and sport <= :$(($1 + BLOCK - 1)) )" 2>/dev/null)" ]; }
-pick_block() {
-    local b top=$((ephemeral_low - BLOCK))
-    for _ in $(seq 20); do
-        b=$((10000 + (RANDOM % 21) * 500))
-        [ "$b" -le "$top" ] || continue
-        if block_free "$b"; then
+# Two stretches of UDP ports with nothing bound in them when chosen:
+# rtprelayd's range (10000), and 2000 for the trivial relay's pairs,
+# rtpengine's range, the load's sockets and the ng port.  Other programs on
+# the host may bind a port meanwhile: rtprelayd then takes another, and the
+# memory measurement, which needs every port of the range, tries a second
+# range.
+range_free() { [ -z "$(ss -Haun "( sport >= :$1 and sport <= :$2 )" 2>/dev/null)" ]; }
+pick_range() { # SIZE [AVOID_LO AVOID_HI]: the first of SIZE free ports in 10000-60999
+    local b
+    for _ in $(seq 40); do
+        b=$((10000 + (RANDOM % 100) * 500))
+        [ $((b + $1 - 1)) -le 60999 ] || continue
+        if [ $# -ge 3 ] && [ "$b" -le "$3" ] && [ $((b + $1 - 1)) -ge "$2" ]; then continue; fi
+        if range_free "$b" $((b + $1 - 1)); then
             echo "$b"
             return 0
         fi
     done
     return 1
 }
-B=$(pick_block) || cannot "no block of $BLOCK free UDP ports between 10000 and $ephemeral_low"
-RELAY_LO=$B                      # rtprelayd: B .. B+9999
-TRIVIAL_BASE=$((B + RANGE))      # trivial_relay: 2 ports per call
-RTPE_LO=$((B + RANGE + 400))     # rtpengine: 4 ports per call and some spare
+RELAY_LO=$(pick_range "$RANGE") || cannot "no $RANGE free UDP ports in a row between 10000 and 60999"
+SMALL=$(pick_range 2000 "$RELAY_LO" $((RELAY_LO + RANGE - 1))) ||
+    cannot "no 2000 free UDP ports in a row between 10000 and 60999 besides $RELAY_LO-$((RELAY_LO + RANGE - 1))"
+TRIVIAL_BASE=$SMALL              # trivial_relay: 2 ports per call
+RTPE_LO=$((SMALL + 400))         # rtpengine: 4 ports per call and some spare
 RTPE_HI=$((RTPE_LO + 999))
-GEN_PORTS=$((B + RANGE + 1400))  # the load: caller RTP, RTCP, callee RTP, RTCP
+GEN_PORTS=$((SMALL + 1400))      # the load: caller RTP, RTCP, callee RTP, RTCP
 MEM_PORTS=$((GEN_PORTS + 4))     # the same for the memory measurement
 NG_PORT=$((GEN_PORTS + 10))      # rtpengine's ng control
 SIP_PORT=$((GEN_PORTS + 12))     # in rtprelayd's config only (a member must have them)
 
 # ------------------------------------------------------------ configs
-cat >"$W/cluster.json" <<EOF
+write_config() { # FILE RANGE_LO: one standalone member, media_ports RANGE_LO and the next 9999
+    cat >"$1" <<EOF
 {
   "cluster": {"name": "media-bench", "wan_ip": "127.0.0.1"},
   "members": {
@@ -180,20 +183,23 @@ cat >"$W/cluster.json" <<EOF
       "address": "127.0.0.1",
       "sip_listen": ["127.0.0.1:$SIP_PORT"],
       "processor": "127.0.0.1:$((SIP_PORT + 1))",
-      "media_ports": "$RELAY_LO-$((RELAY_LO + RANGE - 1))",
+      "media_ports": "$2-$(($2 + RANGE - 1))",
       "control": "$W/f1.sock",
       "media_control": "$W/f1-media.sock"
     }
   }
 }
 EOF
-out=$("$RTPRELAYD" --config "$W/cluster.json" --member f1 --check-config 2>&1) ||
-    fail "rtprelayd refuses the bench's config: $out"
+    out=$("$RTPRELAYD" --config "$1" --member f1 --check-config 2>&1) ||
+        fail "rtprelayd refuses the bench's config: $out"
+}
+write_config "$W/cluster.json" "$RELAY_LO"
 
 # ------------------------------------------------------------ relays
 # The command of each relay (for the summary), and what starts it.
 declare -A RELAY_CMD
 RELAY_CMD[rtprelayd]="$RTPRELAYD --config $W/cluster.json --member f1 --log-level info"
+RELAY_CMD[rtprelayd-memory]="$RTPRELAYD --config $W/memory.json --member f1 --log-level info"
 RELAY_CMD[rtpengine]="rtpengine --config-file=none --table=-1 --foreground --log-stderr --log-level=6 --interface=127.0.0.1 --listen-ng=127.0.0.1:$NG_PORT --port-min=$RTPE_LO --port-max=$RTPE_HI --num-threads=1"
 RELAY_CMD[trivial]="$W/trivial_relay --listen 127.0.0.1:$TRIVIAL_BASE --pairs $CALLS --caller 127.0.0.1:$GEN_PORTS --callee 127.0.0.1:$((GEN_PORTS + 2))"
 relay_cmd() { echo "${RELAY_CMD[$1]}"; }
@@ -209,7 +215,7 @@ start_relay() { # NAME LOGNAME: the log is $W/LOGNAME.log, a new one each time
     rm -f "$W/ready"
     mkfifo "$W/ready"
     case $1 in
-    rtprelayd | trivial)
+    rtprelayd | rtprelayd-memory | trivial)
         # shellcheck disable=SC2086 # a command and its options
         $RELAY_PRIO taskset -c "$RELAY_CPU" $cmd --notify-fd 3 3>"$W/ready" 2>>"$log" &
         RELAY_PID=$!
@@ -277,7 +283,7 @@ b2=$!
 wait "$b1" || fail "cannot build rtpstorm: $(head -5 "$W/build-rtpstorm.log")"
 wait "$b2" || fail "cannot build trivial_relay: $(head -5 "$W/build-trivial.log")"
 
-say "work folder $W; relay CPU $RELAY_CPU, load CPU $LOAD_CPU; UDP ports $B-$((B + BLOCK - 1))"
+say "work folder $W; relay CPU $RELAY_CPU, load CPU $LOAD_CPU; UDP ports $RELAY_LO-$((RELAY_LO + RANGE - 1)) (rtprelayd), $SMALL-$((SMALL + 1999))"
 say "$("$RTPRELAYD" --version 2>/dev/null | head -1); $(rtpengine --version 2>&1 | head -1)"
 say "relays run under '$RELAY_PRIO', the load under '$LOAD_PRIO'"
 
@@ -344,30 +350,55 @@ for relay in $RELAYS; do
 done
 
 # ------------------------------------------------------------ memory
+# The sessions take the whole range, so a port that another program binds
+# meanwhile leaves the last one without a pair: then once more, in another
+# free range.
 MEM_LINE=""
 MEM_BYTES=nan
-if [ -n "${NOT_MEASURABLE[rtprelayd]:-}" ]; then
-    say "memory: skipped (rtprelayd not measurable)"
-else
-    start_relay rtprelayd rtprelayd-memory
+MEM_CMD=""
+memory_attempt() { # N RANGE_LO GEN_PORTS: 0 measured, 1 failed, 3 a port was taken by another program
+    local log=rtprelayd-memory-$1 err=$W/storm-memory-$1.err rc rss0 rss1 st sessions out
+    write_config "$W/memory.json" "$2"
+    start_relay rtprelayd-memory "$log"
+    MEM_CMD="rtpstorm --control $W/f1-media.sock --ports $3 --calls $MEM_SESSIONS --packets $MEM_PACKETS --keep --timeout-ms 2000"
     rss0=$(awk '/^VmRSS:/ { print $2 }' "/proc/$RELAY_PID/status")
-    out=$(storm --control "$W/f1-media.sock" --ports "$MEM_PORTS" --calls "$MEM_SESSIONS" \
-        --packets "$MEM_PACKETS" --keep --timeout-ms 2000 2>"$W/storm-memory.err")
+    out=$(storm --control "$W/f1-media.sock" --ports "$3" --calls "$MEM_SESSIONS" \
+        --packets "$MEM_PACKETS" --keep --timeout-ms 2000 2>"$err")
     rc=$?
     rss1=$(awk '/^VmRSS:/ { print $2 }' "/proc/$RELAY_PID/status")
     st=$(relayd_stats)
     stop_relay
     sessions=$(json_num sessions "$st")
-    record "mem rtprelayd rc=$rc rss0_kb=$rss0 rss1_kb=$rss1 sessions=$sessions $out"
-    MEM_BYTES=$(awk -v a="$rss0" -v b="$rss1" -v n="$MEM_SESSIONS" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
-    MEM_LINE="VmRSS $rss0 kB -> $rss1 kB with $sessions sessions ($((MEM_SESSIONS * 4)) ports of $RANGE)"
+    record "mem rtprelayd $1 rc=$rc rss0_kb=$rss0 rss1_kb=$rss1 sessions=$sessions $out"
+    if [ "$rc" != 0 ] && grep -q ports_exhausted "$err" &&
+        grep -q 'port refused by the kernel' "$W/$log.log"; then
+        say "memory: another program bound a port of $2-$(($2 + RANGE - 1)) meanwhile: $(grep -m1 'port refused by the kernel' "$W/$log.log" | grep -o 'err=.*')"
+        return 3
+    fi
+    MEM_LINE="VmRSS $rss0 kB -> $rss1 kB with ${sessions:-?} sessions ($((MEM_SESSIONS * 4)) ports of $RANGE)"
     say "memory: rtprelayd $MEM_LINE; $MEM_PACKETS RTP packets and 1 RTCP each way per session, $(kv received "$out") + $(kv rtcp_received "$out") back"
     if [ "$rc" != 0 ]; then
-        problem "memory: rtpstorm exit $rc: $(head -3 "$W/storm-memory.err" | tr '\n' ' ')"
-        MEM_BYTES=nan
-    elif [ "$sessions" != "$MEM_SESSIONS" ]; then
+        problem "memory: rtpstorm exit $rc: $(head -3 "$err" | tr '\n' ' ')"
+        return 1
+    fi
+    if [ "$sessions" != "$MEM_SESSIONS" ]; then
         problem "memory: rtprelayd holds ${sessions:-?} sessions, not $MEM_SESSIONS"
-        MEM_BYTES=nan
+        return 1
+    fi
+    MEM_BYTES=$(awk -v a="$rss0" -v b="$rss1" -v n="$MEM_SESSIONS" 'BEGIN { printf "%.0f", (b - a) * 1024 / n }')
+    return 0
+}
+if [ -n "${NOT_MEASURABLE[rtprelayd]:-}" ]; then
+    say "memory: skipped (rtprelayd not measurable)"
+else
+    memory_attempt 1 "$RELAY_LO" "$MEM_PORTS"
+    if [ $? = 3 ]; then
+        if lo2=$(pick_range "$RANGE" "$SMALL" $((SMALL + 1999))); then
+            memory_attempt 2 "$lo2" "$MEM_PORTS"
+            [ $? != 3 ] || problem "memory: ports of the range taken by another program, twice"
+        else
+            problem "memory: no other $RANGE free UDP ports in a row"
+        fi
     fi
 fi
 
@@ -375,13 +406,17 @@ fi
 for relay in "${!NOT_MEASURABLE[@]}"; do
     problem "$relay: not measurable: ${NOT_MEASURABLE[$relay]}"
 done
+# Not problems of rtprelayd: the drain deadline when it is stopped with its
+# 2500 sessions on purpose, and ports that another program had bound.
+expected='drain deadline passed\|port refused by the kernel'
 for log in "$W"/rtprelayd*.log; do
     [ -f "$log" ] || continue
-    # Stopped with its 2500 sessions on purpose: the drain deadline is expected.
-    n=$(grep 'level=error\|level=warn' "$log" | grep -vc 'drain deadline passed')
+    n=$(grep 'level=error\|level=warn' "$log" | grep -vc "$expected")
     if [ "$n" != 0 ]; then
-        problem "$n warn/error lines in $(basename "$log"); the first: $(grep 'level=error\|level=warn' "$log" | grep -v 'drain deadline passed' | head -1)"
+        problem "$n warn/error lines in $(basename "$log"); the first: $(grep 'level=error\|level=warn' "$log" | grep -v "$expected" | head -1)"
     fi
+    n=$(grep -c 'port refused by the kernel' "$log")
+    [ "$n" = 0 ] || say "note: $(basename "$log" .log): the kernel refused $n binds (a port in use by another program); rtprelayd took other ports"
 done
 for log in "$W"/rtpengine*.log; do
     [ -f "$log" ] || continue
@@ -428,7 +463,8 @@ for relay in $RELAYS; do
     echo "  $(relay_cmd "$relay")"
     echo "    load: rtpstorm $(storm_args "$relay") --relay-pid PID --relay-cpu $RELAY_CPU"
 done
-echo "  memory: rtpstorm --control $W/f1-media.sock --ports $MEM_PORTS --calls $MEM_SESSIONS --packets $MEM_PACKETS --keep"
+echo "  $(relay_cmd rtprelayd-memory)"
+echo "    memory: ${MEM_CMD:-not run}"
 echo "  this bench: RTFARM_MEDIA_ROUNDS=$ROUNDS RTFARM_BENCH_PROXY_CPU=$RELAY_CPU RTFARM_BENCH_LOAD_CPU=$LOAD_CPU $0"
 [ "$problems" = 0 ] || exit 1
 exit 0
