@@ -19,6 +19,7 @@ struct MediaRow {
     std::string state;       // up | not_running | not_configured | error
     std::string error;       // why, when not up
     json::Json service;      // rtprelayd's own counters, when up
+    json::Json calls;        // its sessions (the `list` op), when up
     bool problem = false;
 };
 
@@ -50,6 +51,8 @@ MediaRow ask(MediaRow row, std::chrono::milliseconds timeout) {
         row.id = stats.value()["member"].as_string().value_or("?");
     row.state = "up";
     row.service = stats.value()["service"];
+    auto list = client->call("list", json::Json::object(), timeout);
+    row.calls = list ? list.value()["sessions"] : json::Json::array();
     return row;
 }
 
@@ -85,6 +88,7 @@ int print(const std::vector<MediaRow>& rows, bool json_output, std::ostream& out
             if (r.state == "up")
                 item.set("media_ports", r.service["media_ports"].as_string().value_or(""))
                     .set("advertised_ip", r.service["advertised_ip"].as_string().value_or(""))
+                    .set("calls", r.calls)
                     .set("stats", r.service);
             else
                 item.set("error", r.error);
@@ -114,6 +118,24 @@ int print(const std::vector<MediaRow>& rows, bool json_output, std::ostream& out
         }
         print_table(table, out);
         out << total << (total == 1 ? " session" : " sessions") << " in all\n";
+        std::vector<Row> calls{
+            {"MEMBER", "CALL-ID", "STREAMS", "ANSWERED", "AGE_S", "PACKETS", "LAST_PACKET_MS"}};
+        for (const auto& r : rows) {
+            for (size_t k = 0; r.state == "up" && k < r.calls.size(); ++k) {
+                auto c = r.calls.at(k);
+                auto last = c["last_packet_age_ms"].as_integer();
+                calls.push_back({r.id, c["call_id"].as_string().value_or("?"),
+                                 std::to_string(c["streams"].as_integer().value_or(0)),
+                                 c["answered"].as_bool().value_or(false) ? "yes" : "no",
+                                 std::to_string(c["age_ms"].as_integer().value_or(0) / 1000),
+                                 std::to_string(c["packets"].as_integer().value_or(0)),
+                                 last ? std::to_string(*last) : "-"});
+            }
+        }
+        if (calls.size() > 1) {
+            out << '\n';
+            print_table(calls, out);
+        }
     }
     for (const auto& r : rows)
         if (r.problem)

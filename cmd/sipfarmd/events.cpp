@@ -32,7 +32,8 @@ Error bad(std::string message) {
 
 EventHub::EventHub(ev::Loop& loop, IsUp is_up)
     : m_loop(loop)
-    , m_is_up(std::move(is_up)) {
+    , m_is_up(std::move(is_up))
+    , m_links(loop) {
 }
 
 EventHub::~EventHub() {
@@ -47,13 +48,10 @@ EventHub::~EventHub() {
 
 void EventHub::configure(std::string self, std::map<std::string, Member> members,
                          std::string secret) {
-    // A link whose address or secret changed starts again.
-    for (auto it = m_links.begin(); it != m_links.end();) {
-        auto m = members.find(it->first);
-        bool keep = m != members.end() && m->second.control_tcp &&
-                    *m->second.control_tcp == it->second->target() && secret == m_secret;
-        it = keep ? std::next(it) : m_links.erase(it);
-    }
+    std::map<std::string, std::optional<net::SockAddr>> addresses;
+    for (const auto& [id, m] : members)
+        addresses.emplace(id, m.control_tcp);
+    m_links.configure(std::move(addresses), secret);
     m_self = std::move(self);
     m_members = std::move(members);
     m_secret = std::move(secret);
@@ -183,10 +181,7 @@ void EventHub::send(const json::Request& req, json::Reply reply) {
 
 void EventHub::forward(const std::string& member, const json::Request& req,
                        std::chrono::milliseconds timeout, json::Reply reply) {
-    auto& link = m_links[member];
-    if (!link)
-        link = std::make_unique<json::ControlLink>(m_loop, *m_members.at(member).control_tcp,
-                                                   m_secret);
+    json::ControlLink* link = m_links.get(member);
     auto args = json::Json::object();
     for (const char* key : {"to", "event", "from", "timeout_ms", "reply"})
         if (auto v = req.body[key])

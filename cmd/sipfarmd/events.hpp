@@ -25,6 +25,8 @@
 #include "json/control_link.hpp"
 #include "json/control_server.hpp"
 
+#include "peer_links.hpp"
+
 #include <chrono>
 #include <functional>
 #include <map>
@@ -77,7 +79,7 @@ private:
     std::string m_secret;
     std::map<std::string, uint64_t> m_tasks;  // task -> connection
     std::map<std::string, Waiting> m_waiting; // event id -> sender
-    std::map<std::string, std::unique_ptr<json::ControlLink>> m_links;
+    PeerLinks m_links;
     uint64_t m_next_event = 1;
 
     uint64_t m_sent_here = 0;

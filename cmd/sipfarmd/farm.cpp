@@ -1,8 +1,10 @@
 #include "farm.hpp"
 
 #include "base/crypto.hpp"
+#include "cluster/placement.hpp"
 #include "queries.hpp"
 #include "sip/farm_tags.hpp"
+#include "sip/media_action.hpp"
 #include "sip/packet_facts.hpp"
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
@@ -37,9 +39,17 @@ std::vector<SocketSet::Key> wanted_sockets(const config::MemberConfig& me,
 FarmService::FarmService(ev::Loop& loop)
     : m_loop(loop)
     , m_sockets(loop, [this](Socket& s, const net::Datagram& d) { on_datagram(s, d); })
-    , m_events(loop, [this](const std::string& id) {
-        const auto* m = m_membership ? m_membership->find(id) : nullptr;
-        return m && m->state != cluster::MemberState::down;
+    , m_events(loop,
+               [this](const std::string& id) {
+                   const auto* m = m_membership ? m_membership->find(id) : nullptr;
+                   return m && m->state != cluster::MemberState::down;
+               })
+    , m_media(loop, [this](std::string_view call_id) -> Result<std::string> {
+        cluster::PlacementRequest req{cluster::ObjectKind::call_leg, m_id, std::string(call_id)};
+        auto d = cluster::place(req, cluster::placement_view(*m_membership));
+        if (!d)
+            return d.error();
+        return d->member;
     }) {
 }
 
@@ -74,6 +84,14 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     for (const auto& mc : cfg.members)
         reach[mc.id] = EventHub::Member{mc.control_tcp};
     m_events.configure(me.id, std::move(reach), cfg.cluster.secret);
+    MediaAnchor::Settings media;
+    media.self = me.id;
+    media.anchor = cfg.media_of(me) == config::Media::anchor;
+    media.media_control = me.media_control;
+    for (const auto& mc : cfg.members)
+        media.control_tcp[mc.id] = mc.control_tcp;
+    media.secret = cfg.cluster.secret;
+    m_media.configure(std::move(media));
     m_heartbeat_period = std::chrono::milliseconds(cfg.cluster.heartbeat_ms);
     m_dead_after = std::chrono::milliseconds(cfg.cluster.dead_after_ms);
     m_heartbeat =
@@ -271,6 +289,7 @@ void FarmService::register_ops(json::ControlServer& server) {
         reply(m_membership->to_json());
     });
     m_events.register_ops(server);
+    m_media.register_ops(server);
     // Deferred: a connection closes from inside the server's own calls.
     server.on_disconnect([this](uint64_t connection) {
         m_loop.defer([this, connection] { m_events.disconnected(connection); });
@@ -396,6 +415,45 @@ void FarmService::relay(std::string_view bytes, const Arrival& a, const std::str
 void FarmService::process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                                 bool probe) {
     ++m_processed;
+    if (!probe && m_media.enabled() && anchor_media(bytes, msg, a))
+        return;
+    forward_local(bytes, msg, a, probe);
+}
+
+bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, const Arrival& a) {
+    sip::MediaAction action = sip::media_action(bytes, msg);
+    if (action.kind == sip::MediaAction::Kind::end)
+        m_media.end(action);
+    if (action.kind != sip::MediaAction::Kind::exchange)
+        return false;
+    // The message waits for the relay's SDP: it and its arrival are copied
+    // (the envelope is not needed past routing).
+    Arrival later = a;
+    later.envelope = nullptr;
+    m_media.exchange(action, [this, original = std::string(bytes.substr(0, msg.end)),
+                              later](Result<std::string> sdp) {
+        auto first = sip::scan(original);
+        if (!first) {
+            drop(first.error().code, later, first.error().message);
+            return;
+        }
+        if (!sdp) {
+            forward_local(original, *first, later, false);
+            return;
+        }
+        std::string rewritten = sip::replace_body(original, *first, *sdp);
+        auto msg2 = sip::scan(rewritten);
+        if (!msg2) {
+            drop("media_rewrite_failed", later, msg2.error().message);
+            return;
+        }
+        forward_local(rewritten, *msg2, later, false);
+    });
+    return true;
+}
+
+void FarmService::forward_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
+                                bool probe) {
     if (!msg.is_request()) {
         // A ringing INVITE may go on past the hand-off's window if its UAS
         // refreshes it with provisional responses (RFC 3261 13.3.1.1): they
@@ -562,7 +620,8 @@ json::Json FarmService::stats() const {
         .set("relayed_to", by(m_relayed_out))
         .set("routed_by", by(m_routed))
         .set("dropped_by", by(m_dropped))
-        .set("events", m_events.stats());
+        .set("events", m_events.stats())
+        .set("media", m_media.stats());
 }
 
 } // namespace rtfarm::sipfarmd

@@ -11,6 +11,7 @@
 #include "cluster/membership.hpp"
 #include "daemon/daemon.hpp"
 #include "events.hpp"
+#include "media.hpp"
 #include "sip/farm_link.hpp"
 #include "sip/scanner.hpp"
 #include "sockets.hpp"
@@ -56,6 +57,13 @@ private:
     // `probe`: an lbcheck probe, as handle() found when it routed it.
     void process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                        bool probe);
+    // The stateless proxy's part of process_local(), once the media anchor
+    // has had its say.
+    void forward_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
+                       bool probe);
+    // Anchors the message's media (media.hpp); false when there is nothing
+    // to wait for and the message goes on now.
+    bool anchor_media(std::string_view bytes, const sip::Message& msg, const Arrival& a);
     void answer_probe(std::string_view bytes, const sip::Message& msg, const Arrival& a);
     void reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,
                std::string_view reason);
@@ -101,6 +109,10 @@ private:
     // Probe rate limit per source host, bounded.
     std::unordered_map<std::string, log::RateLimit> m_probe_limits;
     log::RateLimit m_drop_log{5.0, 20.0};
+
+    // Last, so destroyed first: the messages still waiting for the relay are
+    // sent on (with their SDP as it was) while everything else is there.
+    MediaAnchor m_media;
 };
 
 } // namespace rtfarm::sipfarmd

@@ -8,6 +8,7 @@ int main(int argc, char** argv) {
         "sipfarmd: SIP farm edge and cluster agent of one rtfarm member",
         [](const rtfarm::config::MemberConfig& m) { return m.control; },
     };
+    info.control_tcp = true;
     return rtfarm::daemon::run_daemon(argc, argv, info, [](rtfarm::ev::Loop& loop) {
         return std::make_unique<rtfarm::sipfarmd::FarmService>(loop);
     });

@@ -87,7 +87,7 @@ public:
             return cannot_start("control socket: " + st.error().message);
         // With a cluster secret, TCP control clients must log in with it.
         m_server.set_tcp_secret(m_cfg.cluster.secret);
-        if (me->control_tcp) {
+        if (me->control_tcp && m_info.control_tcp) {
             if (auto st = m_server.listen_tcp(*me->control_tcp); !st)
                 return cannot_start("control_tcp: " + st.error().message);
         }

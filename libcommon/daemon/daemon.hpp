@@ -55,6 +55,10 @@ struct DaemonInfo {
     const char* description; // one line for --help
     // Which control socket path the daemon listens on by default.
     std::function<std::string(const config::MemberConfig&)> default_control;
+    // Whether it also listens on the member's control_tcp (sipfarmd: the
+    // members' link to each other). One daemon per member may: rtprelayd
+    // is reached from other members through its sipfarmd.
+    bool control_tcp = false;
     std::chrono::milliseconds drain_deadline{5000};
 };
 

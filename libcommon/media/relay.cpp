@@ -309,12 +309,14 @@ bool Relay::close_session(SessionId id, std::string_view reason) {
     std::unique_ptr<Session> session = std::move(it->second);
     m_sessions.erase(it);
     uint64_t packets = 0, bytes = 0;
+    std::array<uint64_t, 2> from{0, 0}; // packets relayed from caller, from callee
     for (auto& stream : session->streams) {
         if (!stream)
             continue;
         for (const Side& side : stream->sides) {
             packets += side.counters.packets;
             bytes += side.counters.bytes;
+            from[static_cast<size_t>(side.leg)] += side.counters.packets;
         }
         shut(*stream, reason);
     }
@@ -324,6 +326,8 @@ bool Relay::close_session(SessionId id, std::string_view reason) {
               {{"session", session->label},
                {"reason", std::string(reason)},
                {"packets", std::to_string(packets)},
+               {"from_caller", std::to_string(from[0])},
+               {"from_callee", std::to_string(from[1])},
                {"bytes", std::to_string(bytes)}});
     free_later(std::move(session));
     return true;

@@ -39,7 +39,7 @@ if ! "$cxx" -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-
     -fno-omit-frame-pointer -Wall -Wextra -Wshadow -Werror -Ilibcommon \
     test/fuzz/scanner_fuzz.cpp libcommon/sip/scanner.cpp libcommon/sip/edit.cpp \
     libcommon/sip/route.cpp libcommon/sip/proxy.cpp libcommon/sip/farm_tags.cpp \
-    libcommon/sip/packet_facts.cpp \
+    libcommon/sip/packet_facts.cpp libcommon/sip/media_action.cpp \
     libcommon/net/address.cpp libcommon/base/strings.cpp libcommon/base/assert.cpp -o "$bin"; then
     echo "fuzz: scanner: build failed"
     exit 1

@@ -8,6 +8,7 @@
 // It does not test routing or libosip2 (the differential tests in
 // test/unit/sip_scanner_test.cpp do); build and run it with test/fuzz/run.sh.
 #include "sip/edit.hpp"
+#include "sip/media_action.hpp"
 #include "sip/packet_facts.hpp"
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
@@ -138,6 +139,16 @@ void exercise_farm(std::string_view in, const Message& m) {
         }
         check(r->call_id.in(bytes) == m.call_id.in(in));
     };
+    // Media anchoring: what it takes from the message, and the message with
+    // another body, which must scan again with that body.
+    MediaAction media = media_action(in, m);
+    check(media.kind != MediaAction::Kind::exchange ||
+          (!media.sdp.empty() && !media.author_tag.empty()));
+    if (media.kind == MediaAction::Kind::exchange) {
+        std::string with = replace_body(in, m, "v=0\r\n");
+        auto r = scan(with);
+        check(!r.ok() || (r->body.in(with) == "v=0\r\n" && r->content_length == 5));
+    }
     if (m.is_request()) {
         if (auto out = forward_to_processor(in, m, source, processor, ctx))
             rescans(out->bytes);

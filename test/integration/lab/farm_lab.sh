@@ -13,6 +13,14 @@
 #   farm_lab.sh chaos [CALLS]  nat, with a forged farm-link packet and garbage
 #                              on every socket in the middle of the calls
 #   farm_lab.sh demo  [CALLS]  nat, printing what happened per member
+#   farm_lab.sh media [CALLS]  nat with media anchored (media: anchor): rtprelayd
+#                              on every frontend, the caller plays RTP (SIPp
+#                              play_pcap_audio) to the address and port of the
+#                              200's SDP, the LB forwards each frontend's port
+#                              range to it (single-IP method), the processors
+#                              echo it (-rtp_echo). Expect: every call ok, and
+#                              every call's session relayed packets both ways
+#                              (rtprelayd's "session closed" lines).
 #
 # Membership under load (issue 4): 600 calls of 4 s at 20 calls/s (30 s of
 # load), so that every change meets calls in all their phases.
@@ -53,14 +61,18 @@ cd "$(dirname "$0")/../../.." || exit 1
 root=$PWD
 mode=${1:-nat}
 case "$mode" in
-nat | dsr | relay | chaos | demo | join-drain | kill) ;;
-*) echo "usage: $0 nat|dsr|relay|chaos|demo|join-drain|kill [CALLS]" >&2; exit 2 ;;
+nat | dsr | relay | chaos | demo | join-drain | kill | media) ;;
+*) echo "usage: $0 nat|dsr|relay|chaos|demo|join-drain|kill|media [CALLS]" >&2; exit 2 ;;
 esac
 membership=0
 case "$mode" in join-drain | kill) membership=1 ;; esac
 calls=${2:-}
-[ -n "$calls" ] || case "$mode" in relay) calls=100 ;; demo) calls=200 ;; join-drain | kill) calls=600 ;; *) calls=500 ;; esac
-if [ "$membership" = 1 ]; then
+[ -n "$calls" ] || case "$mode" in relay) calls=100 ;; demo) calls=200 ;; join-drain | kill) calls=600 ;; media) calls=200 ;; *) calls=500 ;; esac
+if [ "$mode" = media ]; then
+    # Long enough for a few hundred RTP packets per call each way.
+    rate=${RTFARM_FARM_RATE:-20}
+    call_ms=${RTFARM_FARM_CALL_MS:-3000}
+elif [ "$membership" = 1 ]; then
     rate=${RTFARM_FARM_RATE:-20}
     call_ms=${RTFARM_FARM_CALL_MS:-4000}
 else
@@ -129,15 +141,17 @@ range_of() { case $1 in f1) echo 10000-19999 ;; f2) echo 20000-29999 ;; f3) echo
 addr_of() { case $1 in f1) echo 10.77.0.11 ;; f2) echo 10.77.0.12 ;; f3) echo 10.77.0.13 ;; f4) echo 10.77.0.14 ;; b1) echo 10.77.0.21 ;; esac; }
 listen='"0.0.0.0:5060"'
 [ "$method" = dsr ] && listen="\"$VIP:5060\", \"0.0.0.0:5060\""
+media_conf=""
+[ "$mode" = media ] && media_conf=', "media": "anchor"'
 member() { # ID ROLE ADDRESS LISTEN RANGE
     printf '    "%s": {"role": "%s", "address": "%s", "sip_listen": [%s], "processor": "127.0.0.1:5070",\n' "$1" "$2" "$3" "$4"
-    printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068"}' "$5" "$1" "$3"
+    printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068", "media_control": "%s-media.sock"}' "$5" "$1" "$3" "$1"
 }
 printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
 {
     echo '{'
     echo "  \"cluster\": {\"name\": \"lab\", \"wan_ip\": \"$VIP\", \"farm_port\": 5069, \"secret_file\": \"farm.key\","
-    echo "              \"heartbeat_ms\": $heartbeat_ms, \"dead_after_ms\": $dead_after_ms},"
+    echo "              \"heartbeat_ms\": $heartbeat_ms, \"dead_after_ms\": $dead_after_ms$media_conf},"
     echo '  "members": {'
     sep=""
     for m in $frontends; do
@@ -209,6 +223,19 @@ early=""
 for m in $members; do case " $late " in *" $m "*) ;; *) early="$early $m" ;; esac; done
 for m in $early; do start_daemon "$m"; done
 for m in $early; do wait_daemon "$m"; done
+# media: rtprelayd on every frontend, its log in $work/$m-media.log.
+declare -A mpid # frontend -> its rtprelayd's pid
+if [ "$mode" = media ]; then
+    for m in $frontends; do
+        "$lab" exec "$m" "$bin/rtprelayd" --config "$work/cluster.json" --member "$m" 2>"$work/$m-media.log" &
+        mpid[$m]=$!
+        pids="$pids $!"
+    done
+    for m in $frontends; do
+        for _ in $(seq "$(($(sec 5) * 20))"); do [ -S "$work/$m-media.sock" ] && break; sleep 0.05; done
+        [ -S "$work/$m-media.sock" ] || { echo "farm_lab: rtprelayd $m did not start:"; cat "$work/$m-media.log"; exit 1; }
+    done
+fi
 # Heartbeats on the farm link: every member sees every running member up.
 # shellcheck disable=SC2086 # word lists on purpose
 set -- $early
@@ -232,8 +259,12 @@ if [ "$answer_ms" -gt 0 ]; then
     grep -q "<pause milliseconds=\"$answer_ms\"/>" "$uas_scenario" || { echo "farm_lab: could not derive uas_slow.xml"; exit 1; }
 fi
 uas_pids=""
+# media: the processors send back every RTP packet they get (to its source).
+uas_media=""
+[ "$mode" = media ] && uas_media="-rtp_echo"
 start_uas() { # NODE IP PORT NAME
-    (cd "$work" && exec "$lab" exec "$1" sipp -sf "$uas_scenario" -i "$2" -p "$3" -bind_local -nostdin \
+    # shellcheck disable=SC2086 # $uas_media: no word or one
+    (cd "$work" && exec "$lab" exec "$1" sipp -sf "$uas_scenario" -i "$2" -p "$3" -bind_local -nostdin $uas_media \
         -default_behaviors all,-bye -recv_timeout "$recv_timeout_ms" -timeout "$(sec 300)s" \
         -trace_stat -stf "$4.csv" -fd 1 -trace_err -error_file "$4.err" >"$4.out" 2>&1) &
     uas_pids="$uas_pids $!"
@@ -248,6 +279,16 @@ stop_uas() {
     done
 }
 uac_scenario=$sc/uac_rr.xml
+if [ "$mode" = media ]; then
+    # After the ACK the caller plays G.711 RTP (SIPp's sample, about 8 s of
+    # it, cut by the BYE) to where the 200's SDP says: the relay.
+    pcap=/usr/share/sip-tester/g711a.pcap
+    [ -r "$pcap" ] || { echo "skipped: farm_lab media: $pcap (sip-tester) is missing"; exit 0; }
+    sed "s|^  <pause/>|  <nop><action><exec play_pcap_audio=\"$pcap\"/></action></nop>\n  <pause/>|" \
+        "$sc/uac_rr.xml" >"$work/uac_media.xml"
+    grep -q play_pcap_audio "$work/uac_media.xml" || { echo "farm_lab: could not derive uac_media.xml"; exit 1; }
+    uac_scenario=$work/uac_media.xml
+fi
 # -default_behaviors all,-bye: SIPp sends no BYE of its own for a call it
 # aborts. That BYE carries no Route (it does not follow the route set), so the
 # farm routes it by Call-ID to some member whose processor never saw the call
@@ -525,6 +566,26 @@ kill)
     ;;
 esac
 check "the farm relayed packets between members ($(relayed))" test "$(relayed)" -gt 0
+if [ "$mode" = media ]; then
+    # One "session closed" line per call: deleted by its BYE, with packets
+    # relayed from the caller (the LB routed the range to the right member)
+    # and from the callee (the processor echoed them back through the relay).
+    closed() { cat "$work"/f*-media.log | grep 'msg="session closed"'; }
+    field_gt0() { awk -v a="$1" -v b="$2" '{ x = y = 0
+        for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == a) x = kv[2]; if (kv[1] == b) y = kv[2] }
+        if (x > 0 && y > 0) n++ } END { print n + 0 }'; }
+    both=$(closed | grep -c 'reason=deleted' | tr -d ' ')
+    flowing=$(closed | grep 'reason=deleted' | field_gt0 from_caller from_callee)
+    created=$(cat "$work"/f*-media.log | grep -c 'msg="session created"')
+    timed_out=$(closed | grep -c 'reason=timeout')
+    failed=$(echo "$stats" | grep -o '"media":{[^}]*"failed":{[^}]*}' | grep -o '"failed":{[^}]*}' | sort | uniq -c | tr '\n' ' ')
+    per=""
+    for f in $frontends; do per="$per $f=$(grep 'msg="session closed"' "$work/$f-media.log" | grep -c 'reason=deleted')"; done
+    check "rtprelayd: $created sessions created, $both deleted by BYE ($per)" test "$created" = "$calls" -a "$both" = "$calls"
+    check "media both ways in every call: $flowing of $calls sessions relayed from caller and from callee" test "$flowing" = "$calls"
+    check "no media session timed out ($timed_out)" test "$timed_out" = 0
+    check "sipfarmd: no failed media exchange ($failed)" test -z "$(echo "$stats" | grep -o '"media":{[^}]*"failed":{[^}]' )"
+fi
 if [ "$mode" != relay ]; then
     # Every reply reached the client from VIP:5060, never from a member's own
     # address (DSR: sent from the VIP socket) or another port (NAT). (lab.sh
@@ -533,9 +594,16 @@ if [ "$mode" != relay ]; then
     clc=$("$lab" counters | sed -n 's/^client: //p')
     least=$((4 * calls))
     [ "$membership" = 1 ] && least=1
-    check "client: every reply from VIP:5060 ($clc)" \
-        test "$(val "$clc" udp_from_vip_other_port)" = 0 -a "$(val "$clc" udp_from_other)" = 0 \
-        -a "$(val "$clc" udp_from_vip_5060)" -ge "$least"
+    if [ "$mode" = media ]; then
+        # Media comes back from the VIP too, from the relay's ports.
+        check "client: SIP from VIP:5060, media from the VIP, nothing from elsewhere ($clc)" \
+            test "$(val "$clc" udp_from_vip_other_port)" -gt 0 -a "$(val "$clc" udp_from_other)" = 0 \
+            -a "$(val "$clc" udp_from_vip_5060)" -ge "$least"
+    else
+        check "client: every reply from VIP:5060 ($clc)" \
+            test "$(val "$clc" udp_from_vip_other_port)" = 0 -a "$(val "$clc" udp_from_other)" = 0 \
+            -a "$(val "$clc" udp_from_vip_5060)" -ge "$least"
+    fi
 fi
 if [ "$mode" = chaos ]; then
     check "forged farm-link packets dropped ($(($(dropped_by farm_malformed) + $(dropped_by farm_unauthenticated) + $(dropped_by farm_stranger))))" \
@@ -563,6 +631,22 @@ for m in $members; do
         rc=$?
         check "sipfarmd $m: SIGTERM, exit $rc" test "$rc" = 0
     fi
+done
+for m in "${!mpid[@]}"; do
+    p=${mpid[$m]}
+    kill -TERM "$p" 2>/dev/null
+    for _ in $(seq "$(($(sec 10) * 10))"); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$p" 2>/dev/null; then
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+        check "rtprelayd $m: exits on SIGTERM (still running after $(sec 10) s: killed)" false
+    else
+        wait "$p"
+        rc=$?
+        check "rtprelayd $m: SIGTERM, exit $rc" test "$rc" = 0
+    fi
+    errs=$(grep -c 'level=error' "$work/$m-media.log")
+    check "rtprelayd $m: no level=error in its log" test "$errs" = 0
 done
 for m in $members; do
     [ -f "$work/$m.log" ] || continue

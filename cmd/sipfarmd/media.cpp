@@ -1,0 +1,176 @@
+#include "media.hpp"
+
+namespace rtfarm::sipfarmd {
+
+namespace {
+
+constexpr std::chrono::seconds SWEEP_PERIOD{60};
+
+// The fields of rtprelayd's sdp and delete ops that a member passes on.
+constexpr const char* FIELDS[] = {"call_id", "from_tag", "to_tag", "sdp", "as", "if_unanswered"};
+
+json::Json copy_fields(const json::Json& body) {
+    json::Json args = json::Json::object();
+    for (const char* key : FIELDS)
+        if (auto v = body[key])
+            args.set(key, v);
+    return args;
+}
+
+} // namespace
+
+MediaAnchor::MediaAnchor(ev::Loop& loop, Placer placer)
+    : m_loop(loop)
+    , m_placer(std::move(placer))
+    , m_peers(loop) {
+}
+
+void MediaAnchor::configure(Settings settings) {
+    if (settings.media_control != m_settings.media_control)
+        m_local.reset();
+    m_peers.configure(settings.control_tcp, settings.secret);
+    m_settings = std::move(settings);
+    if (m_settings.anchor && !m_sweeper)
+        m_sweeper = std::make_unique<ev::Ticker>(m_loop, SWEEP_PERIOD, [this] { sweep(); });
+}
+
+void MediaAnchor::sweep() {
+    auto now = std::chrono::steady_clock::now();
+    std::erase_if(m_placed, [&](const auto& kv) { return now - kv.second.used > PLACED_IDLE; });
+}
+
+Result<std::string> MediaAnchor::member_for(const std::string& call_id, bool create) {
+    auto now = std::chrono::steady_clock::now();
+    auto it = m_placed.find(call_id);
+    if (it != m_placed.end()) {
+        it->second.used = now;
+        return it->second.member;
+    }
+    auto member = m_placer(call_id);
+    if (member && create && m_placed.size() < MAX_PLACED)
+        m_placed.emplace(call_id, Placed{*member, now});
+    return member;
+}
+
+void MediaAnchor::call(const std::string& member, const char* op, const json::Json& args,
+                       json::ControlLink::Callback done) {
+    auto later = [this, &done](Error e) {
+        m_loop.defer([done = std::move(done), e = std::move(e)] { done(e); });
+    };
+    if (member == m_settings.self) {
+        if (m_settings.media_control.empty()) {
+            later(make_error("no_media_control",
+                             "member " + member + " has no media_control socket in the config"));
+            return;
+        }
+        if (!m_local)
+            m_local = std::make_unique<json::ControlLink>(m_loop, m_settings.media_control);
+        m_local->call(op, args, REQUEST_TIMEOUT, std::move(done));
+        return;
+    }
+    json::ControlLink* link = m_peers.get(member);
+    if (!link) {
+        later(make_error("no_control_link", "member " + member +
+                                                " has no control_tcp in the config, so its "
+                                                "rtprelayd cannot be reached"));
+        return;
+    }
+    ++m_remote;
+    link->call(std::string("media.") + op, args, REQUEST_TIMEOUT, std::move(done));
+}
+
+void MediaAnchor::failed(const std::string& what, const std::string& call_id, const Error& e) {
+    ++m_failed[e.code];
+    if (m_log_limit.allow(std::chrono::steady_clock::now()))
+        log::warn("media", "media not anchored",
+                  {{"what", what}, {"call_id", call_id}, {"code", e.code}, {"err", e.message}});
+}
+
+void MediaAnchor::exchange(const sip::MediaAction& action, Done done) {
+    ++m_exchanges;
+    std::string call_id(action.call_id);
+    auto member = member_for(call_id, true);
+    if (!member) {
+        failed("sdp", call_id, member.error());
+        m_loop.defer([done = std::move(done), e = member.error()] { done(e); });
+        return;
+    }
+    json::Json args = json::Json::object()
+                          .set("call_id", action.call_id)
+                          .set("from_tag", action.author_tag)
+                          .set("to_tag", action.peer_tag)
+                          .set("sdp", action.sdp)
+                          .set("as", sip::to_string(action.role));
+    call(*member, "sdp", args, [this, call_id, done = std::move(done)](Result<json::Json> r) {
+        if (!r) {
+            failed("sdp", call_id, r.error());
+            done(r.error());
+            return;
+        }
+        auto sdp = (*r)["sdp"].as_string();
+        if (!sdp) {
+            Error e = make_error("bad_reply", "rtprelayd's reply has no sdp");
+            failed("sdp", call_id, e);
+            done(e);
+            return;
+        }
+        if ((*r)["unchanged"].as_bool().value_or(false))
+            ++m_unchanged;
+        else
+            ++m_rewritten;
+        done(std::move(*sdp));
+    });
+}
+
+void MediaAnchor::end(const sip::MediaAction& action) {
+    std::string call_id(action.call_id);
+    auto member = member_for(call_id, false);
+    if (!member)
+        return; // nothing placed, nowhere to place: nothing to end
+    if (!action.if_unanswered)
+        m_placed.erase(call_id);
+    json::Json args = json::Json::object().set("call_id", action.call_id);
+    if (action.if_unanswered)
+        args.set("if_unanswered", true);
+    call(*member, "delete", args, [this, call_id](Result<json::Json> r) {
+        if (r) {
+            if ((*r)["deleted"].as_bool().value_or(false))
+                ++m_ended;
+            return;
+        }
+        // The second pass of a BYE through a proxy, or a call not anchored.
+        if (r.error().code != "not_found")
+            failed("delete", call_id, r.error());
+    });
+}
+
+void MediaAnchor::register_ops(json::ControlServer& server) {
+    auto pass_on = [this](const char* op) {
+        return [this, op](const json::Request& req, const json::Peer&, json::Reply reply) {
+            ++m_served;
+            call(m_settings.self, op, copy_fields(req.body),
+                 [reply = std::move(reply)](Result<json::Json> r) { reply(std::move(r)); });
+        };
+    };
+    const json::OpOptions once{.retry_cache = true};
+    server.on("media.sdp", pass_on("sdp"), once);
+    server.on("media.delete", pass_on("delete"), once);
+}
+
+json::Json MediaAnchor::stats() const {
+    json::Json failed = json::Json::object();
+    for (const auto& [code, n] : m_failed)
+        failed.set(code.c_str(), static_cast<long long>(n));
+    return json::Json::object()
+        .set("anchor", m_settings.anchor)
+        .set("exchanges", static_cast<long long>(m_exchanges))
+        .set("rewritten", static_cast<long long>(m_rewritten))
+        .set("unchanged", static_cast<long long>(m_unchanged))
+        .set("ended", static_cast<long long>(m_ended))
+        .set("to_other_members", static_cast<long long>(m_remote))
+        .set("for_other_members", static_cast<long long>(m_served))
+        .set("placed_calls", static_cast<long long>(m_placed.size()))
+        .set("failed", std::move(failed));
+}
+
+} // namespace rtfarm::sipfarmd

@@ -1,0 +1,104 @@
+// Media anchoring (`media: anchor`): the member that processes a call hands
+// the SDP of its messages (sip/media_action.hpp says which, and as what) to
+// rtprelayd on the member the Call Legs placement picks, and forwards the
+// message with the SDP rtprelayd wrote; BYE, and CANCEL or an error before
+// the answer, end the media session there.
+//
+// The placed member: this member itself, or with call_legs Remotely one of
+// the Locally-for-Others members (placement.hpp, keyed by the Call-ID). Its
+// rtprelayd is reached through its media_control socket when it is this
+// member, else through that member's sipfarmd (control_tcp, cluster secret,
+// op media.sdp / media.delete), which hands the request to its own
+// rtprelayd. A call keeps the member it was placed on while its messages
+// come (a view change must not move a live call's media), until BYE or
+// PLACED_IDLE without a message.
+//
+// A failure (no placement, rtprelayd not running, its error, no reply in
+// REQUEST_TIMEOUT) is counted and logged, and the message goes on with its
+// SDP as it was: the call may still work without the relay (a client
+// reachable directly), and failing it would be worse.
+#pragma once
+
+#include "base/log.hpp"
+#include "base/result.hpp"
+#include "ev/loop.hpp"
+#include "sip/media_action.hpp"
+#include "json/control_link.hpp"
+#include "json/control_server.hpp"
+#include "json/json.hpp"
+
+#include "peer_links.hpp"
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+namespace rtfarm::sipfarmd {
+
+class MediaAnchor {
+public:
+    static constexpr std::chrono::milliseconds REQUEST_TIMEOUT{2000};
+    static constexpr std::chrono::seconds PLACED_IDLE{3600};
+    static constexpr size_t MAX_PLACED = 1 << 20;
+
+    // Where a call's media goes now (placement.hpp): a member id.
+    using Placer = std::function<Result<std::string>(std::string_view call_id)>;
+    // The new SDP, or why not.
+    using Done = std::function<void(Result<std::string>)>;
+
+    MediaAnchor(ev::Loop& loop, Placer placer);
+
+    struct Settings {
+        std::string self;
+        bool anchor = false;       // this member anchors the calls it processes
+        std::string media_control; // this member's rtprelayd ("" none)
+        std::map<std::string, std::optional<net::SockAddr>> control_tcp; // by member
+        std::string secret;
+    };
+    void configure(Settings settings);
+    bool enabled() const { return m_settings.anchor; }
+
+    // The SDP exchange of `action` (kind exchange); `done` runs later, on
+    // the loop, exactly once.
+    void exchange(const sip::MediaAction& action, Done done);
+    // Ends the call's media (kind end); nothing to wait for.
+    void end(const sip::MediaAction& action);
+
+    // media.sdp and media.delete, for the other members.
+    void register_ops(json::ControlServer& server);
+    json::Json stats() const;
+
+private:
+    struct Placed {
+        std::string member;
+        std::chrono::steady_clock::time_point used;
+    };
+    Result<std::string> member_for(const std::string& call_id, bool create);
+    // Sends `op` with `args` to the member's rtprelayd.
+    void call(const std::string& member, const char* op, const json::Json& args,
+              json::ControlLink::Callback done);
+    void failed(const std::string& what, const std::string& call_id, const Error& e);
+    void sweep();
+
+    ev::Loop& m_loop;
+    Placer m_placer;
+    Settings m_settings;
+    std::unique_ptr<json::ControlLink> m_local;
+    PeerLinks m_peers;
+    std::unordered_map<std::string, Placed> m_placed;
+    std::unique_ptr<ev::Ticker> m_sweeper;
+
+    uint64_t m_exchanges = 0;
+    uint64_t m_rewritten = 0;
+    uint64_t m_unchanged = 0;
+    uint64_t m_ended = 0;
+    uint64_t m_remote = 0;                    // requests sent to another member
+    uint64_t m_served = 0;                    // media.* requests from other members
+    std::map<std::string, uint64_t> m_failed; // by error code
+    log::RateLimit m_log_limit{2.0, 10.0};
+};
+
+} // namespace rtfarm::sipfarmd

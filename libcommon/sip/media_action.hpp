@@ -1,0 +1,55 @@
+// What media anchoring (sipfarmd `media: anchor`) does with one SIP message
+// of a call processed here, decided from the message alone: nothing; hand
+// its SDP to the relay as one party's offer or answer and put the relay's
+// SDP in its place; or end the call's media. RFC 3264 over SIP (RFC 6337):
+//   - a request with an SDP body (INVITE, UPDATE, PRACK): an offer from the
+//     From party to the To party; in an ACK: the answer to an offer the
+//     2xx made (a late offer);
+//   - a 1xx (not 100) or 2xx response with SDP to INVITE, UPDATE or PRACK:
+//     the To party's answer when the From party made the last offer, else
+//     its offer (a 2xx to an INVITE without SDP); the relay knows which
+//     (SdpRole::automatic);
+//   - BYE: the call's media ends; CANCEL and a final error response
+//     (>= 300) to an INVITE: it ends if the call was never answered (a
+//     failed re-INVITE leaves the call as it was).
+// Only a body whose Content-Type is application/sdp counts (a multipart
+// body passes untouched). replace_body() writes the message with another
+// body and the matching Content-Length.
+//
+// It does not talk to the relay, keep state, or look inside the SDP.
+#pragma once
+
+#include "sip/scanner.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace rtfarm::sip {
+
+enum class SdpRole { offer, answer, automatic };
+// "offer", "answer", "auto": the words of rtprelayd's `sdp` op.
+std::string_view to_string(SdpRole r);
+
+struct MediaAction {
+    enum class Kind { none, exchange, end };
+    Kind kind = Kind::none;
+    SdpRole role = SdpRole::offer;
+    std::string_view call_id;
+    // Exchange: the party whose SDP this is, and the other one ("" when the
+    // To tag is not known yet).
+    std::string_view author_tag;
+    std::string_view peer_tag;
+    std::string_view sdp;
+    // End: only when the call was never answered.
+    bool if_unanswered = false;
+};
+
+// Views into `bytes`, which must outlive the result.
+MediaAction media_action(std::string_view bytes, const Message& msg);
+
+// The message `msg` of `bytes` with `body` instead of its body and a
+// Content-Length that says so (added when it had none); bytes after the
+// message in the datagram are left out.
+std::string replace_body(std::string_view bytes, const Message& msg, std::string_view body);
+
+} // namespace rtfarm::sip

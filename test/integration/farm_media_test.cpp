@@ -1,0 +1,264 @@
+// Media anchoring (`media: anchor`) on real daemons on loopback: sipfarmd
+// hands the SDP of INVITE and 200 to rtprelayd and forwards the rewritten
+// bodies; RTP then flows caller <-> relay <-> callee both ways; BYE ends the
+// session. Then call legs placed Remotely: the member that processes the
+// call (f2) anchors its media on the Locally-for-Others member (f1) through
+// f1's sipfarmd, and the SDP carries f1's own address and ports.
+#include "cluster_fixture.hpp"
+#include "harness.hpp"
+#include "sip_messages.hpp"
+#include "udp_peer.hpp"
+
+#include "media/sdp.hpp"
+#include "sip/route.hpp"
+#include "sip/scanner.hpp"
+#include "json/control_client.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <thread>
+
+using namespace rtfarm;
+using namespace rtfarm::test;
+
+namespace {
+
+std::string sdp_body(const std::string& host, uint16_t port) {
+    return "v=0\r\no=- 7 1 IN IP4 " + host + "\r\ns=-\r\nc=IN IP4 " + host +
+           "\r\nt=0 0\r\nm=audio " + std::to_string(port) +
+           " RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\n";
+}
+
+std::string with_sdp(std::string msg, const std::string& body) {
+    const std::string cl = "Content-Length: 0\r\n\r\n";
+    auto at = msg.rfind(cl);
+    BOOST_REQUIRE(at != std::string::npos);
+    msg.replace(at, cl.size(),
+                "Content-Type: application/sdp\r\nContent-Length: " + std::to_string(body.size()) +
+                    "\r\n\r\n" + body);
+    return msg;
+}
+
+// The body of a scanned message, parsed as SDP: where its party receives.
+net::SockAddr sdp_target(const std::string& bytes) {
+    auto m = scan_ok(bytes);
+    auto body = m.body.in(bytes);
+    BOOST_REQUIRE_MESSAGE(m.content_length == static_cast<int>(body.size()), bytes);
+    auto desc = media::parse_sdp(body);
+    BOOST_REQUIRE_MESSAGE(desc.ok(), (desc.ok() ? "" : desc.error().message) << "\n" << body);
+    BOOST_REQUIRE_EQUAL(desc->media.size(), 1u);
+    return desc->media[0].rtp_peer;
+}
+
+// The processor's 200 to an INVITE it received, with an SDP body.
+std::string ok_with_sdp(const Received& req, const UdpPeer& processor, const std::string& body) {
+    auto m = scan_ok(req.bytes);
+    std::string resp = "SIP/2.0 200 OK\r\n";
+    resp += m.via[0].line.in(req.bytes);
+    if (m.via[1].line.off != m.via[0].line.off)
+        resp += m.via[1].line.in(req.bytes);
+    if (m.record_route.line.present())
+        resp += m.record_route.line.in(req.bytes);
+    resp += "From: " + std::string(m.from.in(req.bytes)) + "\r\n";
+    resp += "To: " + std::string(m.to.in(req.bytes)) + ";tag=uas1\r\n";
+    resp += "Call-ID: " + std::string(m.call_id.in(req.bytes)) + "\r\n";
+    resp += "CSeq: " + std::to_string(m.cseq) + " INVITE\r\nContact: <sip:uas@" +
+            processor.address().str() + ">\r\nContent-Length: 0\r\n\r\n";
+    return with_sdp(resp, body);
+}
+
+// Sends `count` RTP packets from `from` to `to`; each must reach `at`
+// intact, in order, from the relay.
+void rtp_flows(UdpPeer& from, const net::SockAddr& to, UdpPeer& at, int count,
+               const std::string& label) {
+    for (int i = 0; i < count; ++i) {
+        std::string pkt(172, static_cast<char>('a' + i % 26));
+        pkt[0] = static_cast<char>(0x80);
+        pkt[1] = 0;
+        pkt[2] = static_cast<char>(i >> 8);
+        pkt[3] = static_cast<char>(i & 0xff);
+        from.send(to, pkt);
+        auto got = at.recv(scaled(2000ms));
+        BOOST_REQUIRE_MESSAGE(got, label << ": packet " << i << " did not arrive");
+        BOOST_REQUIRE_MESSAGE(got->bytes == pkt, label << ": packet " << i << " changed");
+        BOOST_TEST(got->source.host() == to.host(), label << ": from " << got->source.str());
+    }
+}
+
+json::Json ask(const std::string& socket, const char* op, json::Json args = json::Json::object()) {
+    auto c = json::ControlClient::connect(socket, scaled(2000ms));
+    BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
+    auto r = c->call(op, std::move(args), scaled(2000ms));
+    BOOST_REQUIRE_MESSAGE(r.ok(), op << ": " << (r.ok() ? "" : r.error().message));
+    return r.value();
+}
+
+// Polls rtprelayd's `list` until it holds `count` sessions.
+bool sessions_become(const std::string& socket, long long count) {
+    auto deadline = std::chrono::steady_clock::now() + scaled(3000ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (ask(socket, "list")["count"].as_integer().value_or(-1) == count)
+            return true;
+        std::this_thread::sleep_for(20ms);
+    }
+    return false;
+}
+
+struct Call {
+    std::string call_id;
+    UdpPeer client{"127.0.0.9:0"};
+    UdpPeer caller_media{"127.0.0.9:0"};
+    UdpPeer callee_media{"127.0.0.1:0"};
+};
+
+// INVITE with SDP through `sip_port` of `member_addr` to `processor`, 200
+// with SDP back, ACK; returns where caller and callee were told to send.
+std::pair<net::SockAddr, net::SockAddr> set_up(Call& c, const std::string& entry,
+                                               UdpPeer& processor) {
+    std::string invite =
+        with_sdp(request("INVITE", c.call_id, 1, c.client.address().str(), "z9hG4bKmedia1"),
+                 sdp_body("127.0.0.9", c.caller_media.address().port()));
+    c.client.send(entry, invite);
+    auto at_uas = processor.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(at_uas, "the INVITE never reached the processor");
+    net::SockAddr callee_to = sdp_target(at_uas->bytes);
+    processor.send(entry, ok_with_sdp(*at_uas, processor,
+                                      sdp_body("127.0.0.1", c.callee_media.address().port())));
+    auto at_uac = c.client.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(at_uac, "the 200 never reached the client");
+    net::SockAddr caller_to = sdp_target(at_uac->bytes);
+    return {caller_to, callee_to};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(farm_media)
+
+BOOST_AUTO_TEST_CASE(an_anchored_call_relays_media_both_ways_and_bye_ends_it) {
+    LoopbackLab lab{1};
+    UdpPeer processor("127.0.0.1:0");
+    lab.cluster.members[0].processor_port = processor.address().port();
+    lab.cluster.extra = "\"media\": \"anchor\"";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("sipfarmd", "f1");
+    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
+    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+
+    Call c;
+    c.call_id = "anchored-1@example.com";
+    auto [caller_to, callee_to] = set_up(c, entry, processor);
+    // Both parties were told the relay: the cluster's address, f1's range.
+    for (const auto* a : {&caller_to, &callee_to}) {
+        BOOST_TEST(a->host() == "127.0.0.1");
+        BOOST_TEST((a->port() >= 21000 && a->port() <= 21999), a->str());
+    }
+    BOOST_TEST(caller_to.port() != callee_to.port());
+    rtp_flows(c.caller_media, caller_to, c.callee_media, 20, "caller to callee");
+    rtp_flows(c.callee_media, callee_to, c.caller_media, 20, "callee to caller");
+
+    auto q = ask(media_sock, "query", json::Json::object().set("call_id", c.call_id));
+    auto stream = q["streams"].at(0);
+    BOOST_TEST(stream["caller"]["packets"].as_integer().value_or(0) == 20);
+    BOOST_TEST(stream["callee"]["packets"].as_integer().value_or(0) == 20);
+    BOOST_TEST(q["answered"].as_bool().value_or(false));
+
+    // cgclusterctl media lists the call on f1.
+    auto listed = run({bin_path("cgclusterctl"), "--config", lab.config(), "--json", "media"});
+    BOOST_TEST(listed.status == 0, listed.err);
+    auto doc = parse_out(listed);
+    BOOST_TEST(doc["sessions"].as_integer().value_or(0) == 1);
+    BOOST_TEST(doc["members"].at(0)["calls"].at(0)["call_id"].as_string().value_or("") ==
+               c.call_id);
+    auto text = run({bin_path("cgclusterctl"), "--config", lab.config(), "media"});
+    BOOST_TEST(text.out.find(c.call_id) != std::string::npos, text.out);
+
+    // BYE from the client: the session goes, its ports come back.
+    c.client.send(
+        entry, request("BYE", c.call_id, 2, c.client.address().str(), "z9hG4bKbye1", "", "uas1"));
+    BOOST_REQUIRE_MESSAGE(processor.recv(scaled(3000ms)), "the BYE never reached the processor");
+    BOOST_TEST(sessions_become(media_sock, 0));
+    auto stats = ask(media_sock, "stats")["service"];
+    BOOST_TEST(stats["ports"]["in_use"].as_integer().value_or(-1) == 0);
+    auto farm = ask(lab.cluster.control(lab.dir, "f1"), "stats")["service"]["media"];
+    BOOST_TEST(farm["rewritten"].as_integer().value_or(0) == 2);
+    BOOST_TEST(farm["ended"].as_integer().value_or(0) == 1);
+    BOOST_TEST(farm["failed"].size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(without_rtprelayd_the_call_goes_on_with_its_own_sdp) {
+    LoopbackLab lab{1};
+    UdpPeer processor("127.0.0.1:0");
+    lab.cluster.members[0].processor_port = processor.address().port();
+    lab.cluster.extra = "\"media\": \"anchor\"";
+    lab.write();
+    lab.start("sipfarmd", "f1");
+    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+    Call c;
+    c.call_id = "no-relay@example.com";
+    auto [caller_to, callee_to] = set_up(c, entry, processor);
+    BOOST_TEST(callee_to.str() == c.caller_media.address().str());
+    BOOST_TEST(caller_to.str() == c.callee_media.address().str());
+    auto farm = ask(lab.cluster.control(lab.dir, "f1"), "stats")["service"]["media"];
+    BOOST_TEST(farm["failed"]["io"].as_integer().value_or(0) == 2);
+}
+
+BOOST_AUTO_TEST_CASE(remotely_placed_call_legs_use_the_hosting_members_relay) {
+    LoopbackLab lab{2};
+    UdpPeer processor("127.0.0.2:0");
+    auto& f1 = lab.cluster.members[0];
+    auto& f2 = lab.cluster.members[1];
+    f2.processor_port = processor.address().port();
+    f1.extra = "\"wan_ip\": \"127.0.0.1\", \"call_legs\": \"locally-for-others\", "
+               "\"control_tcp\": \"127.0.0.1:" +
+               std::to_string(free_port()) + "\"";
+    f2.extra = "\"wan_ip\": \"127.0.0.2\", \"call_legs\": \"remotely\", \"control_tcp\": "
+               "\"127.0.0.2:" +
+               std::to_string(free_port()) + "\"";
+    lab.cluster.extra = "\"media\": \"anchor\"";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("sipfarmd", "f1");
+    lab.start("sipfarmd", "f2");
+    BOOST_REQUIRE(lab.all_up("f1"));
+    BOOST_REQUIRE(lab.all_up("f2"));
+
+    // A Call-ID that f2 processes (the rendezvous hash over f1 and f2).
+    sip::FarmView v;
+    for (const char* id : {"f1", "f2"}) {
+        sip::FarmView::Member m;
+        m.id = id;
+        m.farm_member = true;
+        v.members.push_back(m);
+    }
+    std::string call_id;
+    for (int i = 0; call_id.empty() && i < 1000; ++i) {
+        std::string candidate = "remote-media-" + std::to_string(i) + "@example.com";
+        if (sip::rendezvous_owner(candidate, v) == "f2")
+            call_id = candidate;
+    }
+    BOOST_REQUIRE(!call_id.empty());
+
+    Call c;
+    c.call_id = call_id;
+    const std::string entry = "127.0.0.2:" + std::to_string(f2.sip_ports[0]);
+    auto [caller_to, callee_to] = set_up(c, entry, processor);
+    // f1's address and range, not f2's.
+    for (const auto* a : {&caller_to, &callee_to}) {
+        BOOST_TEST(a->host() == "127.0.0.1");
+        BOOST_TEST((a->port() >= 21000 && a->port() <= 21999), a->str());
+    }
+    rtp_flows(c.caller_media, caller_to, c.callee_media, 10, "caller to callee");
+    rtp_flows(c.callee_media, callee_to, c.caller_media, 10, "callee to caller");
+    auto f2_media = ask(lab.cluster.control(lab.dir, "f2"), "stats")["service"]["media"];
+    BOOST_TEST(f2_media["to_other_members"].as_integer().value_or(0) == 2);
+    auto f1_media = ask(lab.cluster.control(lab.dir, "f1"), "stats")["service"]["media"];
+    BOOST_TEST(f1_media["for_other_members"].as_integer().value_or(0) == 2);
+
+    c.client.send(
+        entry, request("BYE", c.call_id, 2, c.client.address().str(), "z9hG4bKbye2", "", "uas1"));
+    BOOST_REQUIRE(processor.recv(scaled(3000ms)));
+    BOOST_TEST(sessions_become(lab.cluster.media_control(lab.dir, "f1"), 0));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,148 @@
+// sip::media_action(): which SIP messages hand their SDP to the relay, as
+// what, for which party; and replace_body()'s Content-Length.
+#include "sip/media_action.hpp"
+#include "sip/scanner.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+using namespace rtfarm;
+using namespace rtfarm::sip;
+
+namespace {
+
+const std::string SDP = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 "
+                        "0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+std::string request(const std::string& method, const std::string& body = "",
+                    const std::string& type = "application/sdp", const std::string& to_tag = "") {
+    std::string m = method +
+                    " sip:bob@example.com SIP/2.0\r\n"
+                    "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKx\r\n"
+                    "From: <sip:alice@example.com>;tag=A\r\n"
+                    "To: <sip:bob@example.com>" +
+                    (to_tag.empty() ? "" : ";tag=" + to_tag) +
+                    "\r\n"
+                    "Call-ID: c1\r\n"
+                    "CSeq: 1 " +
+                    method + "\r\n";
+    if (!body.empty())
+        m += "Content-Type: " + type + "\r\n";
+    return m + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+std::string response(int code, const std::string& method, const std::string& body = "") {
+    std::string m = "SIP/2.0 " + std::to_string(code) +
+                    " X\r\n"
+                    "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKx\r\n"
+                    "From: <sip:alice@example.com>;tag=A\r\n"
+                    "To: <sip:bob@example.com>;tag=B\r\n"
+                    "Call-ID: c1\r\n"
+                    "CSeq: 1 " +
+                    method + "\r\n";
+    if (!body.empty())
+        m += "Content-Type: application/sdp\r\n";
+    return m + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+MediaAction action(const std::string& bytes) {
+    auto m = scan(bytes);
+    BOOST_REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message));
+    return media_action(bytes, *m);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(media_action_rules)
+
+BOOST_AUTO_TEST_CASE(requests_with_sdp_are_offers_of_the_from_party_and_ack_answers) {
+    for (const char* method : {"INVITE", "UPDATE", "PRACK"}) {
+        auto bytes = request(method, SDP);
+        auto a = action(bytes);
+        BOOST_TEST((a.kind == MediaAction::Kind::exchange), method);
+        BOOST_TEST((a.role == SdpRole::offer), method);
+        BOOST_TEST(a.author_tag == "A");
+        BOOST_TEST(a.peer_tag == "");
+        BOOST_TEST(a.call_id == "c1");
+        BOOST_TEST(a.sdp == SDP);
+    }
+    auto ack = request("ACK", SDP, "application/sdp", "B");
+    auto a = action(ack);
+    BOOST_TEST((a.kind == MediaAction::Kind::exchange));
+    BOOST_TEST((a.role == SdpRole::answer));
+    BOOST_TEST(a.peer_tag == "B");
+}
+
+BOOST_AUTO_TEST_CASE(responses_with_sdp_are_the_to_partys_and_the_relay_decides_which) {
+    for (int code : {183, 200}) {
+        auto bytes = response(code, "INVITE", SDP);
+        auto a = action(bytes);
+        BOOST_TEST((a.kind == MediaAction::Kind::exchange));
+        BOOST_TEST((a.role == SdpRole::automatic));
+        BOOST_TEST(a.author_tag == "B");
+        BOOST_TEST(a.peer_tag == "A");
+    }
+    // 100 carries no SDP that counts; other methods' responses neither.
+    auto trying = response(100, "INVITE", SDP);
+    BOOST_TEST((action(trying).kind == MediaAction::Kind::none));
+    auto options = response(200, "OPTIONS", SDP);
+    BOOST_TEST((action(options).kind == MediaAction::Kind::none));
+}
+
+BOOST_AUTO_TEST_CASE(bye_ends_and_cancel_or_an_error_ends_only_an_unanswered_call) {
+    auto bye = request("BYE", "", "", "B");
+    auto a = action(bye);
+    BOOST_TEST((a.kind == MediaAction::Kind::end));
+    BOOST_TEST(!a.if_unanswered);
+    auto cancel = request("CANCEL");
+    BOOST_TEST((action(cancel).kind == MediaAction::Kind::end));
+    BOOST_TEST(action(cancel).if_unanswered);
+    for (int code : {404, 486, 503}) {
+        auto err = response(code, "INVITE");
+        BOOST_TEST((action(err).kind == MediaAction::Kind::end));
+        BOOST_TEST(action(err).if_unanswered);
+    }
+    auto bye_ok = response(200, "BYE");
+    BOOST_TEST((action(bye_ok).kind == MediaAction::Kind::none));
+}
+
+BOOST_AUTO_TEST_CASE(only_an_application_sdp_body_counts) {
+    auto none = request("INVITE");
+    BOOST_TEST((action(none).kind == MediaAction::Kind::none));
+    auto multipart = request("INVITE", SDP, "multipart/mixed;boundary=x");
+    BOOST_TEST((action(multipart).kind == MediaAction::Kind::none));
+    auto params = request("INVITE", SDP, "Application/SDP ; charset=utf-8");
+    BOOST_TEST((action(params).kind == MediaAction::Kind::exchange));
+    auto message = request("MESSAGE", SDP);
+    BOOST_TEST((action(message).kind == MediaAction::Kind::none));
+}
+
+BOOST_AUTO_TEST_CASE(replace_body_sets_the_content_length) {
+    auto bytes = request("INVITE", SDP) + "trailing garbage";
+    auto m = scan(bytes);
+    BOOST_REQUIRE(m.ok());
+    std::string longer = SDP + "a=sendrecv\r\n";
+    auto out = replace_body(bytes, *m, longer);
+    auto m2 = scan(out);
+    BOOST_REQUIRE(m2.ok());
+    BOOST_TEST(m2->body.in(out) == longer);
+    BOOST_TEST(m2->content_length == static_cast<int>(longer.size()));
+    BOOST_TEST(out.find("trailing") == std::string::npos);
+
+    // Without Content-Length (UDP: the body is the rest): one is added.
+    std::string bare = "INVITE sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/UDP "
+                       "192.0.2.1;branch=z9hG4bKy\r\nFrom: <sip:a@example.com>;tag=A\r\nTo: "
+                       "<sip:b@example.com>\r\nCall-ID: c2\r\nCSeq: 1 INVITE\r\nContent-Type: "
+                       "application/sdp\r\n\r\n" +
+                       SDP;
+    auto mb = scan(bare);
+    BOOST_REQUIRE(mb.ok());
+    auto out2 = replace_body(bare, *mb, "v=0\r\n");
+    auto m3 = scan(out2);
+    BOOST_REQUIRE(m3.ok());
+    BOOST_TEST(m3->content_length == 5);
+    BOOST_TEST(m3->body.in(out2) == "v=0\r\n");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
