@@ -4,7 +4,8 @@
 #   make lint       clang-format, clang-tidy, mandoc -Tlint, include layering
 #   make asan-check the tests under AddressSanitizer and UBSan (build/asan/)
 #   make fuzz       the SIP fuzzer for FUZZ_SECONDS (make check runs it too)
-#   make bench      sipfarmd against Kamailio's stateless dispatcher, one core each (root)
+#   make bench      sipfarmd against Kamailio's stateless dispatcher, rtprelayd against
+#                   rtpengine and a trivial relay, one core each (root)
 #   make demo       the SIP farm lab (root; network namespaces)
 #   make install    PREFIX (default /usr/local) and DESTDIR honoured
 #
@@ -122,10 +123,12 @@ demo:
 	@$(MAKE) --no-print-directory programs
 	@test/demo/run.sh
 
+# Both benches run; the exit status is the higher of their two.
 bench:
 	@mk/deps.sh build bench
 	@$(MAKE) --no-print-directory programs
-	@test/bench/run.sh
+	@rc=0; test/bench/run.sh || rc=$$?; \
+		test/bench/media.sh || { r=$$?; [ $$r -gt $$rc ] && rc=$$r; }; exit $$rc
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \
