@@ -26,7 +26,8 @@ json::Json addr_or_null(const net::SockAddr& a) {
     return a.valid() ? json::Json::string(a.str()) : json::Json::null();
 }
 
-json::Json dropped_json(const std::array<uint64_t, media::DROP_SLOTS>& dropped) {
+template <typename Count>
+json::Json dropped_json(const std::array<Count, media::DROP_SLOTS>& dropped) {
     json::Json out = json::Json::object();
     for (media::Drop d : media::DROP_REASONS)
         out.set(std::string(media::drop_name(d)).c_str(),

@@ -152,7 +152,7 @@ Result<size_t> Calls::open_slot(Call& call, Slot& slot, const MediaDesc& m, Leg 
             break;
         ++m_counters.bind_retries;
         log::warn("media", "port refused by the kernel, trying another",
-                  {{"call_id", call.id}, {"err", opened.error().message}});
+                  {{"call_id", std::string(call.id)}, {"err", opened.error().message}});
         refused.push_back(*mine);
         refused.push_back(*theirs);
     }
@@ -174,21 +174,49 @@ void Calls::close_slot(Call& call, Slot& slot, std::string_view reason) {
     slot = Slot{.media = slot.media};
 }
 
+namespace {
+
+// FNV-1a, 64 bits.
+constexpr uint64_t FNV_BASIS = 1469598103934665603ull;
+uint64_t fnv(uint64_t h, std::string_view bytes) {
+    for (unsigned char c : bytes)
+        h = (h ^ c) * 1099511628211ull;
+    return h;
+}
+
+} // namespace
+
+uint64_t Calls::text_hash(std::string_view text) {
+    uint64_t h = fnv(FNV_BASIS, text);
+    return h == 0 ? 1 : h;
+}
+
+uint64_t Calls::plan_hash(const std::vector<StreamPorts>& plan, const net::SockAddr& address) {
+    uint64_t h = fnv(FNV_BASIS, address.host());
+    for (const StreamPorts& p : plan) {
+        const unsigned char b[4] = {
+            static_cast<unsigned char>(p.rtp), static_cast<unsigned char>(p.rtp >> 8),
+            static_cast<unsigned char>(p.rtcp), static_cast<unsigned char>(p.rtcp >> 8)};
+        h = fnv(h, std::string_view(reinterpret_cast<const char*>(b), sizeof b));
+    }
+    return h == 0 ? 1 : h;
+}
+
 Result<std::string> Calls::write(Call& call, Leg to, std::string_view body, const SdpDesc& desc,
                                  std::vector<StreamPorts> plan) {
     const size_t k = at(to);
     // Our part of the output changed under an unchanged o= version: the
     // version we write must still grow (RFC 3264 §8).
-    if (!call.last_plan[k].empty() && desc.origin_version == call.last_version[k] &&
-        (plan != call.last_plan[k] || !m_options.advertised.same_host(call.last_address[k])))
+    const uint64_t digest = plan_hash(plan, m_options.advertised);
+    const uint64_t version = text_hash(desc.origin_version);
+    if (call.last_plan[k] != 0 && version == call.last_version[k] && digest != call.last_plan[k])
         ++call.version_offset[k];
     SdpRewrite rw{m_options.advertised, plan, call.version_offset[k]};
     auto out = rewrite_sdp(body, rw);
     if (!out)
         return out.error();
-    call.last_version[k] = desc.origin_version;
-    call.last_plan[k] = std::move(plan);
-    call.last_address[k] = m_options.advertised;
+    call.last_version[k] = version;
+    call.last_plan[k] = digest;
     return out;
 }
 
@@ -251,10 +279,10 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
     Call* call = nullptr;
     Leg offerer = Leg::caller;
     if (found == m_calls.end()) {
-        fresh.id = std::string(call_id);
+        fresh.id = call_id;
         fresh.tags = {std::string(from_tag), std::string(to_tag)};
         fresh.created = now;
-        fresh.session = m_relay.open_session(fresh.id);
+        fresh.session = m_relay.open_session(std::string(call_id));
         undo.session = fresh.session;
         call = &fresh;
     } else {
@@ -266,7 +294,7 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
         } else if (call->tags[1].empty() && to_tag == call->tags[0]) {
             offerer = Leg::callee; // the callee's offer before its answer named it
         } else {
-            return fail(make_error("unknown_tag", "call " + call->id + ": from_tag '" +
+            return fail(make_error("unknown_tag", "call " + std::string(call->id) + ": from_tag '" +
                                                       std::string(from_tag) +
                                                       "' is neither party's tag"));
         }
@@ -321,10 +349,10 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
 
     // Apply.
     if (found == m_calls.end()) {
-        auto [it, inserted] = m_calls.emplace(fresh.id, std::move(fresh));
+        auto [it, inserted] = m_calls.emplace(std::string(call_id), std::move(fresh));
         RTFARM_ASSERT(inserted);
         call = &it->second;
-        m_by_session.emplace(call->session, call->id);
+        call->id = it->first;
         ++m_counters.created;
     }
     call->slots.resize(desc->media.size());
@@ -386,7 +414,7 @@ Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag
     else if (from_tag == call.tags[1])
         offerer = Leg::callee;
     else
-        return fail(make_error("unknown_tag", "call " + call.id + ": from_tag '" +
+        return fail(make_error("unknown_tag", "call " + std::string(call.id) + ": from_tag '" +
                                                   std::string(from_tag) +
                                                   "' is neither party's tag"));
     const Leg answerer = other(offerer);
@@ -417,7 +445,7 @@ Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag
     if (call.tags[at(answerer)] != to_tag) {
         if (!call.tags[at(answerer)].empty())
             log::info("media", "answerer changed",
-                      {{"call_id", call.id},
+                      {{"call_id", std::string(call.id)},
                        {"was", call.tags[at(answerer)]},
                        {"now", std::string(to_tag)}});
         call.tags[at(answerer)] = std::string(to_tag);
@@ -470,7 +498,6 @@ bool Calls::remove(std::string_view call_id, std::string_view reason) {
         release(slot.ports[1]);
     }
     m_relay.close_session(call.session, reason);
-    m_by_session.erase(call.session);
     m_calls.erase(it);
     if (reason == "timeout")
         ++m_counters.expired;
@@ -482,14 +509,15 @@ bool Calls::remove(std::string_view call_id, std::string_view reason) {
 std::vector<std::string> Calls::expire(Clock::time_point now) {
     std::vector<std::string> gone;
     for (SessionId session : m_relay.idle_sessions(m_options.timeout, now)) {
-        auto name = m_by_session.find(session);
-        if (name == m_by_session.end())
+        const std::string* name = m_relay.label(session);
+        auto it = name ? m_calls.find(*name) : m_calls.end();
+        if (it == m_calls.end() || it->second.session != session)
             continue; // not a call of ours
-        const Call& call = m_calls.at(name->second);
+        const Call& call = it->second;
         Clock::duration quiet = now - call.last_signal;
         if (quiet < m_options.timeout || (!call.answered && quiet < m_options.unanswered_timeout))
             continue;
-        gone.push_back(call.id);
+        gone.push_back(std::string(call.id));
     }
     for (const std::string& id : gone) {
         log::info(
@@ -505,7 +533,7 @@ std::vector<std::string> Calls::expire(Clock::time_point now) {
 
 CallInfo Calls::info(const Call& call, Clock::time_point now) const {
     CallInfo info;
-    info.call_id = call.id;
+    info.call_id = std::string(call.id);
     info.tags = call.tags;
     info.answered = call.answered;
     info.created = call.created;

@@ -173,7 +173,9 @@ private:
         std::string media;
     };
     struct Call {
-        std::string id;
+        // The map's key (nodes do not move), or the request's Call-ID while
+        // a new call is being set up.
+        std::string_view id;
         SessionId session = 0;
         std::array<std::string, 2> tags;
         bool answered = false;
@@ -184,9 +186,8 @@ private:
         std::vector<Slot> slots;
         // Per receiving party: the last o= version and output plan, and the
         // offset added to versions (sdp.hpp).
-        std::array<std::string, 2> last_version;
-        std::array<std::vector<StreamPorts>, 2> last_plan;
-        std::array<net::SockAddr, 2> last_address;
+        std::array<uint64_t, 2> last_version{0, 0}; // text_hash() of the o= version
+        std::array<uint64_t, 2> last_plan{0, 0};    // plan_hash() with our address; 0 none yet
         std::array<uint64_t, 2> version_offset{0, 0};
     };
     // Undo list of one operation.
@@ -207,12 +208,15 @@ private:
                               std::vector<StreamPorts> plan);
     CallInfo info(const Call& call, Clock::time_point now) const;
     static Peer peer_of(const MediaDesc& m, bool mux);
+    // A digest of an output plan, never 0 (a few bytes per call instead of
+    // the plan itself).
+    static uint64_t plan_hash(const std::vector<StreamPorts>& plan, const net::SockAddr& address);
+    static uint64_t text_hash(std::string_view text);
 
     Relay& m_relay;
     PortPool& m_pool;
     CallsOptions m_options;
     std::unordered_map<std::string, Call> m_calls;
-    std::unordered_map<SessionId, std::string> m_by_session;
     CallsCounters m_counters;
 };
 

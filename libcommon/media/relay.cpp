@@ -9,24 +9,28 @@
 
 namespace rtfarm::media {
 
+// Fields ordered so that nothing pads: a relay holds thousands of these.
 struct Relay::Socket {
     UniqueFd fd;
-    // Declared after fd, so destroyed first: libevent forgets the fd before
-    // it is closed (a reused fd number must not lose its registration).
-    std::unique_ptr<ev::FdEvent> event;
-    Side* side = nullptr;
     Component component = Component::rtp;
     bool mux = false;
     uint16_t port = 0;
+    // Declared after fd, so destroyed first: libevent forgets the fd before
+    // it is closed (a reused fd number must not lose its registration).
+    // A bare libevent event with this Socket as its argument (no wrapper
+    // object or std::function).
+    ev::EventPtr event;
+    Side* side = nullptr;
+    Relay* relay = nullptr;
 
     bool open() const { return fd.valid(); }
 };
 
 struct Relay::Side {
-    Leg leg = Leg::caller;
     Stream* stream = nullptr;
     Side* other = nullptr;
     net::SockAddr local;
+    Leg leg = Leg::caller;
     Socket rtp;
     Socket rtcp; // not open with rtcp-mux
     Latch latch;
@@ -167,9 +171,11 @@ Result<std::unique_ptr<Relay::Stream>> Relay::open_stream(Session& session, size
         for (Socket* s : {&side.rtp, &side.rtcp}) {
             if (!s->open())
                 continue;
-            s->event = std::make_unique<ev::FdEvent>(m_loop, s->fd.get(), READ_PERSIST,
-                                                     [this, s](short) { on_readable(*s); });
-            s->event->enable();
+            s->event.reset(
+                event_new(m_loop.base(), s->fd.get(), READ_PERSIST, &Relay::on_event, s));
+            RTFARM_ASSERT(s->event != nullptr);
+            s->relay = this;
+            event_add(s->event.get(), nullptr);
             ++m_counters.sockets;
         }
     }
@@ -242,7 +248,7 @@ Status Relay::use_mux(SessionId id, size_t stream, Leg leg) {
     if (s.rtcp.open()) {
         // As shut(): out of libevent first, then closed; the event object
         // goes with the stream.
-        s.rtcp.event->disable();
+        event_del(s.rtcp.event.get());
         s.rtcp.fd.reset();
         --m_counters.sockets;
     }
@@ -264,7 +270,7 @@ void Relay::shut(Stream& stream, std::string_view reason) {
                 continue;
             // Out of libevent first, then closed; the event object itself
             // may be running its callback, so it is freed with the stream.
-            s->event->disable();
+            event_del(s->event.get());
             s->fd.reset();
             --m_counters.sockets;
         }
@@ -348,6 +354,11 @@ void Relay::on_learned(const Side& side, Component c, const net::SockAddr& sourc
                {"component", std::string(component_name(c))},
                {"peer", source.str()},
                {"epoch", std::to_string(side.latch.epoch)}});
+}
+
+void Relay::on_event(evutil_socket_t, short, void* arg) noexcept {
+    auto* socket = static_cast<Socket*>(arg);
+    socket->relay->on_readable(*socket);
 }
 
 void Relay::on_readable(Socket& socket) {
@@ -441,6 +452,11 @@ std::vector<SessionId> Relay::idle_sessions(Clock::duration idle_for, Clock::tim
 
 std::vector<SessionId> Relay::idle_sessions(Clock::duration idle_for) const {
     return idle_sessions(idle_for, m_now());
+}
+
+const std::string* Relay::label(SessionId id) const {
+    auto it = m_sessions.find(id);
+    return it == m_sessions.end() ? nullptr : &it->second->label;
 }
 
 std::vector<SessionId> Relay::sessions() const {

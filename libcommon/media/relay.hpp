@@ -79,10 +79,12 @@ struct SideCounters {
     uint64_t bytes = 0;
     // Of `packets`, RTCP.
     uint64_t rtcp_packets = 0;
-    // Received on this side's sockets and not sent on, by latch.hpp's Drop.
-    std::array<uint64_t, DROP_SLOTS> dropped{};
+    // Received on this side's sockets and not sent on, by latch.hpp's Drop
+    // (32 bits per side: a relay holds thousands of sides; the engine's
+    // totals are 64 bits).
+    std::array<uint32_t, DROP_SLOTS> dropped{};
     // Sent on, but refused by the kernel (socket buffer full, unreachable).
-    uint64_t send_failed = 0;
+    uint32_t send_failed = 0;
     // The last packet from this side's peer: forwarded, or dropped as
     // no_peer (the peer is alive, the other side has no address). Strangers
     // and malformed packets do not count. Clock::time_point{}: none yet.
@@ -170,6 +172,8 @@ public:
     // caller gives the port back) and RTCP to and from it uses the RTP
     // socket. Nothing to do on a side that is mux already. Errors: not_found.
     Status use_mux(SessionId session, size_t stream, Leg leg);
+    // The label of a session (its Call-ID), or nullptr.
+    const std::string* label(SessionId session) const;
     // Forgets what the side learned (latch.hpp relatch()).
     Status relatch(SessionId session, size_t stream, Leg leg);
 
@@ -199,6 +203,7 @@ private:
                                                 const StreamSpec& spec);
     Status open_side(Side& side, const SideSpec& spec, std::string_view leg);
     Result<Side*> find_side(SessionId session, size_t stream, Leg leg);
+    static void on_event(evutil_socket_t fd, short what, void* arg) noexcept;
     void on_readable(Socket& socket);
     void on_learned(const Side& side, Component c, const net::SockAddr& source);
     void free_later(std::unique_ptr<Stream> stream);
