@@ -1,6 +1,7 @@
 #include "service.hpp"
 
 #include "base/log.hpp"
+#include "media/host_ports.hpp"
 #include "net/socket.hpp"
 
 #include <algorithm>
@@ -131,6 +132,9 @@ Status RelayService::start(const config::ClusterConfig& cfg, const config::Membe
         log::warn("media", "descriptor limit too low for the whole media range",
                   {{"err", limit.error().message}});
     }
+    if (auto overlap = media::ephemeral_overlap(m_range))
+        log::warn("media", "media range shared with the kernel's ephemeral ports",
+                  {{"detail", *overlap}});
     m_pool = std::make_unique<media::PortPool>(m_range);
     m_relay = std::make_unique<media::Relay>(m_loop);
     auto options = options_for(cfg, me);
