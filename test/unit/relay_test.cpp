@@ -7,6 +7,7 @@
 //   build/test/unit_tests --run_test=media_relay_bench
 #include "media/fd_limit.hpp"
 #include "media/relay.hpp"
+#include "media_loopback.hpp"
 
 #include "base/log.hpp"
 #include "net/socket.hpp"
@@ -14,7 +15,6 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include <dirent.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,7 +22,6 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
 #include <functional>
 #include <string>
 #include <thread>
@@ -30,26 +29,10 @@
 
 using namespace rtfarm;
 using namespace rtfarm::media;
+using namespace rtfarm::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-net::SockAddr addr(const std::string& text) {
-    auto a = net::SockAddr::parse(text);
-    BOOST_REQUIRE_MESSAGE(a.ok(), text);
-    return *a;
-}
-
-size_t open_fds() {
-    size_t n = 0;
-    DIR* d = ::opendir("/proc/self/fd");
-    BOOST_REQUIRE(d != nullptr);
-    while (dirent* e = ::readdir(d))
-        if (e->d_name[0] != '.')
-            ++n;
-    ::closedir(d);
-    return n - 1; // the directory's own fd
-}
 
 // `n` distinct ports free now (bound together, then closed): good enough
 // on loopback in a test.
@@ -67,77 +50,6 @@ std::vector<uint16_t> free_ports(size_t n) {
     return ports;
 }
 
-bool can_bind(uint16_t port) {
-    auto a = addr("127.0.0.1:0");
-    a.set_port(port);
-    return net::udp_bind(a).ok();
-}
-
-struct Received {
-    std::string bytes;
-    net::SockAddr source;
-};
-
-// A phone's socket on loopback.
-class Endpoint {
-public:
-    explicit Endpoint(const std::string& host = "127.0.0.1") {
-        auto fd = net::udp_bind(addr(host + ":0"));
-        BOOST_REQUIRE_MESSAGE(fd.ok(), (fd.ok() ? "" : fd.error().message));
-        m_fd = std::move(fd.value());
-        auto a = net::local_address(m_fd.get());
-        BOOST_REQUIRE(a.ok());
-        m_addr = *a;
-    }
-    const net::SockAddr& address() const { return m_addr; }
-    void send(const net::SockAddr& to, std::string_view bytes) const {
-        auto st = net::send_datagram(m_fd.get(), bytes, to);
-        BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.error().message));
-    }
-    // Moves whatever has arrived into the inbox.
-    void drain() {
-        for (;;) {
-            auto got = m_rx.receive(m_fd.get());
-            BOOST_REQUIRE(got.ok());
-            if (got->empty())
-                return;
-            for (const auto& d : *got)
-                inbox.push_back({std::string(d.bytes), d.source});
-        }
-    }
-    std::deque<Received> inbox;
-
-private:
-    UniqueFd m_fd;
-    net::SockAddr m_addr;
-    net::UdpReceiver m_rx{8, 4096};
-};
-
-// An RTP-looking packet: version 2, payload type `pt`, sequence `seq`, and
-// a payload that differs with `seq` (so a swap or a truncation shows).
-std::string rtp(uint16_t seq, size_t size = 172, uint8_t pt = 0) {
-    std::string p(size, '\0');
-    const uint8_t head[12] = {0x80, pt,  uint8_t(seq >> 8), uint8_t(seq), 0, 0, 0, 160, 0xde, 0xad,
-                              0xbe, 0xef};
-    for (size_t i = 0; i < size; ++i)
-        p[i] = static_cast<char>(i < 12 ? head[i] : (i * 7 + seq) & 0xff);
-    return p;
-}
-
-// An RTCP receiver report of `size` bytes (padding after the header).
-std::string rtcp(uint8_t tag, size_t size = 32) {
-    std::string p(size, static_cast<char>(tag));
-    p[0] = static_cast<char>(0x81);
-    p[1] = static_cast<char>(201);
-    return p;
-}
-
-// Silences the relay's info lines (latched, closed) in tests.
-struct QuietMedia {
-    QuietMedia() { log::set_level("media", log::Level::warn); }
-    ~QuietMedia() { log::set_level("media", log::Level::info); }
-};
-
 struct Fixture {
     QuietMedia m_quiet;
     ev::Loop loop;
@@ -149,15 +61,7 @@ struct Fixture {
 
     // Runs the relay's loop until `done`, at most `timeout`.
     bool pump_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 3000ms) {
-        auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            event_base_loop(loop.base(), EVLOOP_NONBLOCK);
-            if (done())
-                return true;
-            if (std::chrono::steady_clock::now() > deadline)
-                return false;
-            ::usleep(100);
-        }
+        return test::pump_until(loop, done, timeout);
     }
     // The next datagram `e` gets through the relay.
     Received expect(Endpoint& e) {
@@ -194,16 +98,6 @@ struct Fixture {
         a.set_port(c == Component::rtp ? i.rtp_port : i.rtcp_port);
         return a;
     }
-};
-
-// A phone with an RTP and an RTCP socket.
-struct Phone {
-    Endpoint rtp;
-    Endpoint rtcp;
-    explicit Phone(const std::string& host = "127.0.0.1")
-        : rtp(host)
-        , rtcp(host) {}
-    Peer peer() const { return Peer::from_sdp(rtp.address(), rtcp.address().port()); }
 };
 
 SideSpec loopback_side(const Peer& expected = {}, bool strict = false, bool mux = false) {
