@@ -556,6 +556,99 @@ BOOST_FIXTURE_TEST_CASE(closing_from_inside_a_packet_callback, Fixture) {
     BOOST_TEST(relay.sessions().empty());
 }
 
+// A side whose peer agreed to rtcp-mux after its stream opened (the answer
+// came): its RTCP socket closes at once, and RTCP to and from it uses the
+// RTP socket.
+BOOST_FIXTURE_TEST_CASE(use_mux_closes_the_rtcp_socket_and_demuxes, Fixture) {
+    Endpoint a; // the caller, on one port once it agreed
+    Phone b;
+    SessionId s = relay.open_session("call-use-mux");
+    BOOST_REQUIRE(relay.add_stream(s, {loopback_side(), loopback_side(b.peer())}).ok());
+    const size_t fds = open_fds();
+    const SideInfo before = side(s, Leg::caller);
+    BOOST_TEST(!before.rtcp_mux);
+    BOOST_TEST(relay.counters().sockets == 4u);
+    BOOST_REQUIRE(relay.use_mux(s, 0, Leg::caller).ok());
+    BOOST_TEST(relay.counters().sockets == 3u);
+    BOOST_TEST(open_fds() == fds - 1);
+    BOOST_TEST(can_bind(before.rtcp_port));
+    SideInfo ci = side(s, Leg::caller);
+    BOOST_TEST(ci.rtcp_mux);
+    BOOST_TEST(ci.rtp_port == before.rtp_port);
+    BOOST_TEST(ci.rtcp_port == ci.rtp_port);
+    // A side that is mux already: nothing to do.
+    BOOST_REQUIRE(relay.use_mux(s, 0, Leg::caller).ok());
+    BOOST_TEST(relay.counters().sockets == 3u);
+    BOOST_TEST(relay.use_mux(s, 5, Leg::caller).error().code == "not_found");
+    BOOST_TEST(relay.use_mux(999, 0, Leg::caller).error().code == "not_found");
+
+    BOOST_REQUIRE(relay.set_expected(s, 0, Leg::caller, Peer::from_sdp(a.address(), 0, true)).ok());
+    const auto caller_port = local(s, Leg::caller);
+    // RTP and RTCP on the one port, each sent on from the callee side's
+    // socket of its kind.
+    a.send(caller_port, rtp(1));
+    Received r = expect(b.rtp);
+    BOOST_TEST(r.bytes == rtp(1));
+    BOOST_TEST(r.source.str() == local(s, Leg::callee).str());
+    a.send(caller_port, rtcp('m'));
+    r = expect(b.rtcp);
+    BOOST_TEST(r.bytes == rtcp('m'));
+    BOOST_TEST(r.source.str() == local(s, Leg::callee, Component::rtcp).str());
+    BOOST_TEST(side(s, Leg::caller).counters.rtcp_packets == 1u);
+    // The callee's RTP and RTCP both come back on the one port.
+    b.rtcp.send(local(s, Leg::callee, Component::rtcp), rtcp('n'));
+    r = expect(a);
+    BOOST_TEST(r.bytes == rtcp('n'));
+    BOOST_TEST(r.source.str() == caller_port.str());
+    b.rtp.send(local(s, Leg::callee), rtp(2));
+    BOOST_TEST(expect(a).bytes == rtp(2));
+    expect_none(b.rtp);
+    expect_none(b.rtcp);
+    BOOST_TEST(relay.close_session(s, "bye"));
+    BOOST_TEST(open_fds() == fds - 4);
+    BOOST_TEST(relay.counters().sockets == 0u);
+}
+
+// use_mux on its own (no new expected peer after it): RTCP toward the side
+// goes to its RTP address, not to the RTCP port its SDP had named or the
+// RTCP source it had shown before.
+BOOST_FIXTURE_TEST_CASE(rtcp_toward_a_side_switched_to_mux_goes_to_its_rtp_address, Fixture) {
+    Phone a, b;
+    SessionId s = relay.open_session("call-mux-later");
+    BOOST_REQUIRE(relay.add_stream(s, {loopback_side(a.peer()), loopback_side(b.peer())}).ok());
+    const auto caller_port = local(s, Leg::caller);
+    const auto callee_rtcp = local(s, Leg::callee, Component::rtcp);
+    // Before: RTCP both ways on the RTCP ports; the caller's RTCP source is learned.
+    b.rtcp.send(callee_rtcp, rtcp('1'));
+    BOOST_TEST(expect(a.rtcp).bytes == rtcp('1'));
+    a.rtcp.send(local(s, Leg::caller, Component::rtcp), rtcp('2'));
+    BOOST_TEST(expect(b.rtcp).bytes == rtcp('2'));
+
+    BOOST_REQUIRE(relay.use_mux(s, 0, Leg::caller).ok());
+    // RTP not learned yet: to the SDP's RTP address, from the caller's one port.
+    b.rtcp.send(callee_rtcp, rtcp('3'));
+    Received r = expect(a.rtp);
+    BOOST_TEST(r.bytes == rtcp('3'));
+    BOOST_TEST(r.source.str() == caller_port.str());
+    expect_none(a.rtcp);
+    // The caller's RTP then comes from elsewhere (NAT): RTCP follows it there.
+    Endpoint a_nat;
+    a_nat.send(caller_port, rtp(4));
+    BOOST_TEST(expect(b.rtp).bytes == rtp(4));
+    b.rtcp.send(callee_rtcp, rtcp('5'));
+    r = expect(a_nat);
+    BOOST_TEST(r.bytes == rtcp('5'));
+    BOOST_TEST(r.source.str() == caller_port.str());
+    expect_none(a.rtp);
+    expect_none(a.rtcp);
+    SideInfo ci = side(s, Leg::caller);
+    BOOST_REQUIRE(ci.sends_rtcp_to.has_value());
+    BOOST_TEST(ci.sends_rtcp_to->str() == a_nat.address().str());
+    // Its RTCP, now on the one port, is taken from there too.
+    a_nat.send(caller_port, rtcp('6'));
+    BOOST_TEST(expect(b.rtcp).bytes == rtcp('6'));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(media_relay_bench)
