@@ -18,7 +18,7 @@ using namespace rtfarm::media;
 
 namespace rtfarm::media {
 // How a failed check prints the ports: "10000/10001" or "10000".
-std::ostream& boost_test_print_type(std::ostream& os, const StreamPorts& p) {
+inline std::ostream& boost_test_print_type(std::ostream& os, const StreamPorts& p) {
     os << p.rtp;
     if (!p.mux())
         os << "/" << p.rtcp;
