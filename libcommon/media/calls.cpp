@@ -78,11 +78,17 @@ Status Calls::check_streams(const SdpDesc& desc) const {
             return make_error("unsupported", line_of(i) + " (" + m.media + " " + m.proto +
                                                  ") is not carried over UDP; the relay "
                                                  "carries RTP and UDP streams only");
-        if (!m.held() && m.rtp_peer.family() != m_options.bind.family())
-            return make_error("bad_address",
-                              line_of(i) + ": the party's address " + m.rtp_peer.host() +
-                                  " is not of the family of this member's media address " +
-                                  m_options.advertised.host());
+        if (m.held())
+            continue;
+        // a=rtcp may name an address of its own (RFC 3605).
+        for (const net::SockAddr* a : {&m.rtp_peer, &m.rtcp_peer})
+            if (a->valid() && a->family() != m_options.bind.family())
+                return make_error("bad_address",
+                                  line_of(i) + ": the party's " +
+                                      (a == &m.rtp_peer ? "address " : "RTCP address ") +
+                                      a->host() +
+                                      " is not of the family of this member's media address " +
+                                      m_options.advertised.host());
     }
     return {};
 }

@@ -627,6 +627,31 @@ BOOST_FIXTURE_TEST_CASE(bad_ids_unsupported_streams_and_bad_addresses, Fixture) 
     BOOST_TEST(!info("c1").answered);
 }
 
+// a=rtcp may name an address of its own (RFC 3605): one of the other
+// family is refused like a c= of the other family, in an offer, a re-offer
+// and an answer, and never reaches the relay.
+BOOST_FIXTURE_TEST_CASE(rtcp_address_of_the_other_family_is_bad_address, Fixture) {
+    Phone a, b;
+    M v6_rtcp = audio(a);
+    v6_rtcp.rtcp_address = "::1";
+    const Held before = held();
+    BOOST_TEST(offer_error("c1", "ta", "", sdp("alice", 1, {v6_rtcp})).code == "bad_address");
+    BOOST_TEST((held() == before));
+    SdpOut o = offer("c1", "ta", "", sdp("alice", 1, {audio(a)}));
+    const Held offered = held();
+    M b_v6_rtcp = audio(b);
+    b_v6_rtcp.rtcp_address = "::1";
+    Error e = answer_error("c1", "ta", "tb", sdp("bob", 1, {b_v6_rtcp}));
+    BOOST_TEST(e.code == "bad_address");
+    BOOST_TEST(e.message.find("::1") != std::string::npos, e.message);
+    BOOST_TEST(!info("c1").answered);
+    SdpOut an = answer("c1", "ta", "tb", sdp("bob", 1, {audio(b)}));
+    BOOST_TEST(offer_error("c1", "ta", "tb", sdp("alice", 2, {v6_rtcp})).code == "bad_address");
+    BOOST_TEST((held() == offered));
+    through(a.rtcp, relay_at(an, 0, Component::rtcp), b.rtcp, relay_at(o, 0, Component::rtcp),
+            rtcp('a'));
+}
+
 BOOST_FIXTURE_TEST_CASE(ports_exhausted_mid_offer_leaves_nothing, FourPorts) {
     // Room for one stream (a pair per side), and the offer has two.
     Phone a, av;
