@@ -292,6 +292,9 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
         m_by_session.emplace(call->session, call->id);
         ++m_counters.created;
     }
+    // The callee's offer before its answer named it: its tag is known now.
+    if (call->tags[at(offerer)].empty())
+        call->tags[at(offerer)] = std::string(from_tag);
     call->slots.resize(desc->media.size());
     for (size_t i = 0; i < desc->media.size(); ++i) {
         Slot& slot = call->slots[i];

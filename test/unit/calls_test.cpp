@@ -652,6 +652,25 @@ BOOST_FIXTURE_TEST_CASE(rtcp_address_of_the_other_family_is_bad_address, Fixture
             rtcp('a'));
 }
 
+// The callee offers before its answer named it (a late offer in a 2xx, the
+// tags swapped by the caller of offer()): its tag is learned from that
+// offer, and the caller's answer to it is taken.
+BOOST_FIXTURE_TEST_CASE(callee_offer_before_its_answer_names_it, Fixture) {
+    Phone a, b;
+    SdpOut o = offer("c1", "ta", "", sdp("alice", 1, {audio(a)}));
+    SdpOut ro = offer("c1", "tb", "ta", sdp("bob", 1, {audio(b)}));
+    BOOST_TEST(ro.to == Leg::caller);
+    BOOST_TEST(info("c1").tags[1] == "tb");
+    SdpOut ra = answer("c1", "tb", "ta", sdp("alice", 1, {audio(a)}));
+    BOOST_TEST(ra.to == Leg::callee);
+    BOOST_TEST(ra.ports == o.ports);
+    BOOST_TEST(info("c1").answered);
+    through(a.rtp, relay_at(ro, 0), b.rtp, relay_at(ra, 0), rtp(1));
+    through(b.rtp, relay_at(ra, 0), a.rtp, relay_at(ro, 0), rtp(2));
+    // Another party's tag is still unknown.
+    BOOST_TEST(offer_error("c1", "tx", "ta", sdp("mallory", 1, {audio(a)})).code == "unknown_tag");
+}
+
 BOOST_FIXTURE_TEST_CASE(ports_exhausted_mid_offer_leaves_nothing, FourPorts) {
     // Room for one stream (a pair per side), and the offer has two.
     Phone a, av;
