@@ -115,7 +115,8 @@ BOOST_AUTO_TEST_CASE(rtprelayd_starts_answers_and_stops) {
     BOOST_TEST(stats["program"].as_string().value_or("") == "rtprelayd");
     BOOST_TEST(stats["service"]["media_ports"].as_string().value_or("") ==
                cluster.members[1].media_ports);
-    BOOST_TEST(stats["service"]["ports"].as_integer().value_or(0) == 1000);
+    BOOST_TEST(stats["service"]["ports"]["capacity"].as_integer().value_or(0) == 1000);
+    BOOST_TEST(stats["service"]["ports"]["in_use"].as_integer().value_or(-1) == 0);
     p.signal(SIGTERM);
     auto status = p.wait_exit();
     BOOST_REQUIRE(status.has_value());
