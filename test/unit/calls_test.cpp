@@ -496,6 +496,35 @@ BOOST_FIXTURE_TEST_CASE(reoffer_with_a_new_address_relatches_the_offerer, Fixtur
     BOOST_TEST(ra.ports == an.ports);
 }
 
+// The callee agreed to rtcp-mux (its side shrank to one port), then
+// re-offers without it: one port cannot serve that, so the stream is
+// opened again on new ports for both sides and the old ones go back.
+BOOST_FIXTURE_TEST_CASE(reoffer_dropping_rtcp_mux_reopens_the_stream, Fixture) {
+    Endpoint ma, mb;
+    Phone a, b;
+    SdpOut o = offer("c1", "ta", "", sdp("alice", 1, {mux(ma)}));
+    SdpOut an = answer("c1", "ta", "tb", sdp("bob", 1, {mux(mb)}));
+    BOOST_TEST(pool.counters().in_use == 2u);
+    SdpOut ro = offer("c1", "tb", "ta", sdp("bob", 2, {audio(b)}));
+    BOOST_TEST(ro.to == Leg::caller);
+    BOOST_TEST(!ro.ports[0].mux());
+    BOOST_TEST(ro.ports[0].rtp != an.ports[0].rtp);
+    BOOST_TEST(!bound("c1", 0, Leg::callee).mux());
+    BOOST_TEST(bound("c1", 0, Leg::callee).rtp != o.ports[0].rtp);
+    BOOST_TEST(!pool.allocated(o.ports[0].rtp));
+    BOOST_TEST(!pool.allocated(an.ports[0].rtp));
+    BOOST_TEST(pool.counters().in_use == 4u);
+    BOOST_TEST(relay.counters().sockets == 4u);
+    SdpOut ra = answer("c1", "tb", "ta", sdp("alice", 2, {audio(a)}));
+    BOOST_TEST(ra.to == Leg::callee);
+    BOOST_TEST(!ra.ports[0].mux());
+    through(a.rtp, relay_at(ro, 0), b.rtp, relay_at(ra, 0), rtp(1));
+    through(b.rtp, relay_at(ra, 0), a.rtp, relay_at(ro, 0), rtp(2));
+    through(b.rtcp, relay_at(ra, 0, Component::rtcp), a.rtcp, relay_at(ro, 0, Component::rtcp),
+            rtcp('b'));
+    BOOST_TEST(relay.counters().streams == 1u);
+}
+
 BOOST_FIXTURE_TEST_CASE(stream_set_to_port_zero_frees_its_ports, Fixture) {
     Phone a, av, b, bv;
     SdpOut o = offer("c1", "ta", "", sdp("alice", 1, {audio(a), video(av)}));
