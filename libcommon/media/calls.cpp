@@ -34,7 +34,7 @@ struct Calls::Undo {
 Calls::Calls(Relay& relay, PortPool& pool, CallsOptions options)
     : m_relay(relay)
     , m_pool(pool)
-    , m_options(std::move(options)) {
+    , m_options(options) {
 }
 
 Calls::~Calls() {
@@ -47,7 +47,7 @@ Calls::~Calls() {
 }
 
 void Calls::set_options(CallsOptions options) {
-    m_options = std::move(options);
+    m_options = options;
 }
 
 Result<SdpOut> Calls::fail(Error e) {
