@@ -15,7 +15,9 @@
 #include <boost/test/unit_test.hpp>
 
 #include <dirent.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <optional>
 #include <string>
@@ -112,17 +114,29 @@ Target target(const json::Json& result) {
     return {d->media[0].rtp_peer, d->media[0].rtcp_peer};
 }
 
-// Descriptors the process has open now.
-size_t fds_of(pid_t pid) {
+// The descriptors the process has open now, as "FD -> TARGET", sorted.
+std::vector<std::string> fds_of(pid_t pid) {
     std::string path = "/proc/" + std::to_string(pid) + "/fd";
     DIR* d = ::opendir(path.c_str());
     BOOST_REQUIRE_MESSAGE(d != nullptr, path);
-    size_t n = 0;
-    while (dirent* e = ::readdir(d))
-        if (e->d_name[0] != '.')
-            ++n;
+    std::vector<std::string> out;
+    while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.')
+            continue;
+        char target[256] = {};
+        ssize_t n = ::readlink((path + "/" + e->d_name).c_str(), target, sizeof target - 1);
+        out.push_back(std::string(e->d_name) + " -> " + (n > 0 ? target : "?"));
+    }
     ::closedir(d);
-    return n;
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::string lines(const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v)
+        s += "\n  " + x;
+    return s;
 }
 
 // Polls `done` every few ms until it holds, at most a scaled `timeout`.
@@ -455,7 +469,10 @@ BOOST_AUTO_TEST_CASE(two_thousand_sessions_leave_no_port_socket_or_fd) {
     UdpPeer ma("127.0.0.1:0"), mb("127.0.0.1:0");
     const std::string plain_o = sdp("alice", 1, {audio(a)}), plain_a = sdp("bob", 1, {audio(b)});
     const std::string mux_o = sdp("alice", 1, {mux(ma)}), mux_a = sdp("bob", 1, {mux(mb)});
-    const size_t fds = fds_of(d.process->pid());
+    // After a reply: the daemon has accepted this connection and closed
+    // its readiness socket.
+    BOOST_TEST(d.call("ping")["pong"].as_bool().value_or(false));
+    const auto fds = fds_of(d.process->pid());
     for (int i = 0; i < 2000; ++i) {
         const std::string id = "bulk-" + std::to_string(i);
         const bool m = i % 2 == 1;
@@ -475,7 +492,8 @@ BOOST_AUTO_TEST_CASE(two_thousand_sessions_leave_no_port_socket_or_fd) {
     BOOST_TEST(num(s["ports"]["free_pairs"]) == 500);
     BOOST_TEST(num(s["created"]) == 2000);
     BOOST_TEST(num(s["deleted"]) == 2000);
-    BOOST_TEST(fds_of(d.process->pid()) == fds);
+    const auto after = fds_of(d.process->pid());
+    BOOST_TEST((after == fds), "before:" << lines(fds) << "\nafter:" << lines(after));
 }
 
 BOOST_AUTO_TEST_CASE(bad_requests_get_clear_errors_and_the_daemon_goes_on) {
