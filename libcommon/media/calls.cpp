@@ -78,11 +78,17 @@ Status Calls::check_streams(const SdpDesc& desc) const {
             return make_error("unsupported", line_of(i) + " (" + m.media + " " + m.proto +
                                                  ") is not carried over UDP; the relay "
                                                  "carries RTP and UDP streams only");
-        if (!m.held() && m.rtp_peer.family() != m_options.bind.family())
-            return make_error("bad_address",
-                              line_of(i) + ": the party's address " + m.rtp_peer.host() +
-                                  " is not of the family of this member's media address " +
-                                  m_options.advertised.host());
+        if (m.held())
+            continue;
+        // a=rtcp may name an address of its own (RFC 3605).
+        for (const net::SockAddr* a : {&m.rtp_peer, &m.rtcp_peer})
+            if (a->valid() && a->family() != m_options.bind.family())
+                return make_error("bad_address",
+                                  line_of(i) + ": the party's " +
+                                      (a == &m.rtp_peer ? "address " : "RTCP address ") +
+                                      a->host() +
+                                      " is not of the family of this member's media address " +
+                                      m_options.advertised.host());
     }
     return {};
 }
@@ -298,6 +304,8 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
                                                       std::string(from_tag) +
                                                       "' is neither party's tag"));
         }
+        if (ours(*call, *desc))
+            return unchanged(*call, sdp, other(offerer));
         if (desc->media.size() < call->slots.size())
             return fail(make_error(
                 "bad_sdp", "the offer has " + std::to_string(desc->media.size()) +
@@ -355,6 +363,9 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
         call->id = it->first;
         ++m_counters.created;
     }
+    // The callee's offer before its answer named it: its tag is known now.
+    if (call->tags[at(offerer)].empty())
+        call->tags[at(offerer)] = std::string(from_tag);
     call->slots.resize(desc->media.size());
     for (size_t i = 0; i < desc->media.size(); ++i) {
         Slot& slot = call->slots[i];

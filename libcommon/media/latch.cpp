@@ -136,6 +136,15 @@ void relatch(Latch& side) {
     refresh_rtcp_guess(side);
 }
 
+void use_mux(Latch& side) {
+    if (side.mux)
+        return;
+    side.mux = true;
+    side.expected.rtcp = side.expected.rtp;
+    side.learned_epoch[static_cast<size_t>(Component::rtcp)] = 0; // epochs start at 1
+    refresh_rtcp_guess(side);
+}
+
 Component mux_component(std::string_view packet) {
     if (packet.size() < 2)
         return Component::rtp;

@@ -136,6 +136,12 @@ bool set_expected(Latch& side, const Peer& expected);
 // Forgets what the side learned: its next packet is learned again.
 void relatch(Latch& side);
 
+// The side's peer agreed to rtcp-mux after the side was set up (its answer
+// came): RTCP goes to and comes from its RTP address from now on, and an
+// RTCP source learned before (its old RTCP port) is forgotten. Not a
+// relatch: the learned RTP source stays.
+void use_mux(Latch& side);
+
 // On an rtcp-mux port: RTCP when the second byte is 192-223 (RFC 5761 4),
 // else RTP (STUN and DTLS, whose second byte is lower, pass as RTP).
 Component mux_component(std::string_view packet);

@@ -130,7 +130,7 @@ Result<StreamPorts> PortPool::allocate(Rtcp rtcp) {
     return StreamPorts{port_of(i), 0};
 }
 
-Error PortPool::not_allocated(StreamPorts ports) const {
+Error PortPool::not_allocated(StreamPorts ports, const char* verb) const {
     std::string what = "free";
     switch (m_state[ports.rtp - m_base]) {
     case FREE:
@@ -147,9 +147,9 @@ Error PortPool::not_allocated(StreamPorts ports) const {
                std::to_string(ports.rtp);
         break;
     }
-    return make_error("not_allocated", "cannot release " + ports_text(ports) + " in media range " +
-                                           m_range.str() + ": port " + std::to_string(ports.rtp) +
-                                           " is " + what);
+    return make_error("not_allocated", std::string("cannot ") + verb + " " + ports_text(ports) +
+                                           " in media range " + m_range.str() + ": port " +
+                                           std::to_string(ports.rtp) + " is " + what);
 }
 
 Status PortPool::release(StreamPorts ports) {
@@ -184,12 +184,16 @@ Status PortPool::release(StreamPorts ports) {
 }
 
 Result<StreamPorts> PortPool::shrink_to_mux(StreamPorts pair) {
-    if (pair.mux() || !in_pool(pair.rtp) || !in_pool(pair.rtcp))
+    if (!in_pool(pair.rtp) || (!pair.mux() && !in_pool(pair.rtcp)))
         return make_error("foreign_port", "cannot shrink " + ports_text(pair) +
-                                              ": not a pair in media range " + m_range.str());
+                                              ": not in media range " + m_range.str());
+    if (pair.mux())
+        return make_error("not_allocated", "cannot shrink " + ports_text(pair) +
+                                               " in media range " + m_range.str() +
+                                               ": only an RTP/RTCP port pair shrinks");
     int32_t i = static_cast<int32_t>(pair.rtp - m_base);
     if (pair.rtcp != pair.rtp + 1 || m_state[i] != PAIR_RTP)
-        return not_allocated(pair);
+        return not_allocated(pair, "shrink");
     RTFARM_ASSERT(m_state[i + 1] == PAIR_RTCP);
     m_state[i] = SINGLE;
     m_state[i + 1] = FREE;

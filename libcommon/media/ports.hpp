@@ -74,7 +74,9 @@ public:
     Status release(StreamPorts ports);
     // A pair whose side agreed to rtcp-mux keeps its RTP port as a single
     // port and gives back the RTCP half; returns {rtp, 0}. Error
-    // "not_allocated" (not a pair allocated now), "foreign_port".
+    // "not_allocated" (not a pair allocated now: free, a single port, or
+    // given as one), "foreign_port" (outside the range); the pool is
+    // unchanged then.
     Result<StreamPorts> shrink_to_mux(StreamPorts pair);
 
     bool allocated(uint16_t port) const;
@@ -107,7 +109,7 @@ private:
     void unlink(List& l, int32_t i);
     void took(size_t ports);
     Error exhausted(Rtcp rtcp);
-    Error not_allocated(StreamPorts ports) const;
+    Error not_allocated(StreamPorts ports, const char* verb = "release") const;
 
     net::PortRange m_range;
     uint32_t m_base = 0;  // first usable port (index 0)

@@ -243,7 +243,7 @@ Status Relay::use_mux(SessionId id, size_t stream, Leg leg) {
     Side& s = **side;
     if (s.latch.mux)
         return {};
-    s.latch.mux = true;
+    media::use_mux(s.latch);
     s.rtp.mux = true;
     if (s.rtcp.open()) {
         // As shut(): out of libevent first, then closed; the event object

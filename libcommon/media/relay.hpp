@@ -169,8 +169,9 @@ public:
     Status set_expected(SessionId session, size_t stream, Leg leg, const Peer& expected);
     Status set_strict(SessionId session, size_t stream, Leg leg, bool strict);
     // The side's peer agreed to rtcp-mux: its RTCP socket is closed (the
-    // caller gives the port back) and RTCP to and from it uses the RTP
-    // socket. Nothing to do on a side that is mux already. Errors: not_found.
+    // caller gives the port back), RTCP to and from it uses the RTP socket
+    // and goes to its RTP address (latch.hpp use_mux()). Nothing to do on a
+    // side that is mux already. Errors: not_found.
     Status use_mux(SessionId session, size_t stream, Leg leg);
     // The label of a session (its Call-ID), or nullptr.
     const std::string* label(SessionId session) const;

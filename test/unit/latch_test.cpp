@@ -521,6 +521,30 @@ BOOST_AUTO_TEST_CASE(rtcp_mux_side_takes_rtcp_on_the_rtp_address) {
     BOOST_TEST(!set_expected(side, Peer::from_sdp(addr(PHONE_SDP), 0, true)));
 }
 
+BOOST_AUTO_TEST_CASE(use_mux_sends_rtcp_to_the_rtp_address) {
+    // Set up with RTCP on its own port, then the answer agreed to rtcp-mux.
+    Latch phone = make({false, PHONE_SDP, "", ""});
+    use_mux(phone);
+    BOOST_TEST(phone.mux);
+    BOOST_TEST(str(destination(phone, Component::rtcp)) == PHONE_SDP);
+    BOOST_TEST(!set_expected(phone, Peer::from_sdp(addr(PHONE_SDP), 0, true)));
+    // Learned before: RTP stays (not a relatch), the old RTCP source goes.
+    Latch nat = make({false, PHONE_SDP, PHONE_NAT, "203.0.113.7:61001"});
+    uint32_t epoch = nat.epoch;
+    use_mux(nat);
+    BOOST_TEST(nat.epoch == epoch);
+    BOOST_TEST(str(destination(nat, Component::rtp)) == PHONE_NAT);
+    BOOST_TEST(nat.learned_peer(Component::rtcp) == nullptr);
+    BOOST_TEST(str(destination(nat, Component::rtcp)) == PHONE_NAT);
+    // Strict: its RTCP, now from its RTP source, is no stranger.
+    Latch strict = make({true, PHONE_SDP, "192.168.1.5:4444", "192.168.1.5:4445"});
+    Latch trunk = make({false, TRUNK_SDP, "", ""});
+    use_mux(strict);
+    Decision d = decide(strict, trunk, Component::rtcp, addr("192.168.1.5:4444"), 32);
+    BOOST_TEST(drop_name(d.drop) == drop_name(Drop::none));
+    BOOST_TEST(d.learn);
+}
+
 BOOST_AUTO_TEST_CASE(peer_from_sdp) {
     BOOST_TEST(Peer::from_sdp(addr("192.0.2.1:4000")).rtcp.str() == "192.0.2.1:4001");
     BOOST_TEST(Peer::from_sdp(addr("192.0.2.1:4000"), 4100).rtcp.str() == "192.0.2.1:4100");

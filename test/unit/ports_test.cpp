@@ -18,7 +18,7 @@ using namespace rtfarm::media;
 
 namespace rtfarm::media {
 // How a failed check prints the ports: "10000/10001" or "10000".
-std::ostream& boost_test_print_type(std::ostream& os, const StreamPorts& p) {
+inline std::ostream& boost_test_print_type(std::ostream& os, const StreamPorts& p) {
     os << p.rtp;
     if (!p.mux())
         os << "/" << p.rtcp;
@@ -228,6 +228,93 @@ BOOST_AUTO_TEST_CASE(refused_releases_leave_the_pool_unchanged) {
     BOOST_TEST(pool.release(s).error().code == "not_allocated");
     BOOST_TEST(pool.counters().in_use == 0u);
     BOOST_TEST(pool.counters().free_pairs == 4u);
+    require_audit(pool);
+}
+
+// An answerer that agreed to rtcp-mux keeps its RTP port; the RTCP half
+// goes back and comes out as a single, and the pair is whole again once
+// the RTP port is released too.
+BOOST_AUTO_TEST_CASE(shrink_to_mux_gives_back_the_rtcp_half) {
+    PortPool pool({10000, 10007});
+    StreamPorts p = take(pool, Rtcp::separate); // 10000/10001
+    StreamPorts q = take(pool, Rtcp::separate); // 10002/10003
+    auto shrunk = pool.shrink_to_mux(p);
+    BOOST_REQUIRE_MESSAGE(shrunk.ok(), (shrunk.ok() ? "" : shrunk.error().message));
+    BOOST_TEST(*shrunk == single(10000));
+    PortCounters c = pool.counters();
+    BOOST_TEST(c.in_use == 3u);
+    BOOST_TEST(c.free == 5u);
+    BOOST_TEST(c.streams == 2u);
+    BOOST_TEST(c.free_pairs == 2u);
+    BOOST_TEST(c.high_water == 4u);
+    BOOST_TEST(pool.allocated(10000));
+    BOOST_TEST(!pool.allocated(10001));
+    require_audit(pool);
+    // It is released as what it is now: a single port.
+    BOOST_TEST(pool.release(p).error().code == "not_allocated");
+    // The free half is the first single handed out.
+    BOOST_TEST(take(pool, Rtcp::mux) == single(10001));
+    give(pool, single(10001));
+    give(pool, *shrunk);
+    c = pool.counters();
+    BOOST_TEST(c.in_use == 2u);
+    BOOST_TEST(c.streams == 1u);
+    BOOST_TEST(c.free_pairs == 3u); // 10000/10001 whole again
+    require_audit(pool);
+    give(pool, q);
+    BOOST_TEST(pool.counters().free_pairs == 4u);
+    // Whole pairs come back in the order they were freed.
+    BOOST_TEST((drain(pool, Rtcp::separate) ==
+                std::vector<StreamPorts>{pair(10004), pair(10006), pair(10000), pair(10002)}));
+    require_audit(pool);
+}
+
+BOOST_AUTO_TEST_CASE(shrink_to_mux_released_first_half_then_rtp) {
+    // The RTP port goes back while its RTCP half is still a single elsewhere.
+    PortPool pool({10000, 10003});
+    StreamPorts p = take(pool, Rtcp::separate); // 10000/10001
+    BOOST_TEST(*pool.shrink_to_mux(p) == single(10000));
+    BOOST_TEST(take(pool, Rtcp::mux) == single(10001));
+    give(pool, single(10000));
+    BOOST_TEST(pool.counters().free_pairs == 1u); // only 10002/10003
+    require_audit(pool);
+    give(pool, single(10001));
+    BOOST_TEST(pool.counters().free_pairs == 2u);
+    BOOST_TEST(pool.counters().in_use == 0u);
+    require_audit(pool);
+}
+
+BOOST_AUTO_TEST_CASE(shrink_to_mux_refuses_what_is_not_an_allocated_pair) {
+    PortPool pool({10000, 10007});
+    StreamPorts p = take(pool, Rtcp::separate); // 10000/10001
+    StreamPorts s = take(pool, Rtcp::mux);      // 10002
+    const PortCounters before = pool.counters();
+    auto code = [&](StreamPorts x) {
+        auto r = pool.shrink_to_mux(x);
+        BOOST_REQUIRE(!r.ok());
+        return r.error().code;
+    };
+    BOOST_TEST(code(pair(20000)) == "foreign_port");
+    BOOST_TEST(code(pair(10007)) == "foreign_port");  // RTCP 10008 outside
+    BOOST_TEST(code(pair(10004)) == "not_allocated"); // free
+    BOOST_TEST(code(StreamPorts{10000, 10003}) == "not_allocated");
+    BOOST_TEST(code(single(10000)) == "not_allocated"); // a pair given as a single
+    BOOST_TEST(code(s) == "not_allocated");             // a single: nothing to shrink
+    BOOST_TEST(code(single(20000)) == "foreign_port");
+    BOOST_TEST(pool.shrink_to_mux(s).error().message ==
+               "cannot shrink port 10002 in media range 10000-10007: only an RTP/RTCP port pair "
+               "shrinks");
+    BOOST_TEST(pool.shrink_to_mux(pair(20000)).error().message ==
+               "cannot shrink ports 20000/20001: not in media range 10000-10007");
+    BOOST_TEST(pool.shrink_to_mux(pair(10004)).error().message ==
+               "cannot shrink ports 10004/10005 in media range 10000-10007: port 10004 is free");
+    BOOST_TEST((pool.counters() == before));
+    require_audit(pool);
+    // Shrunk once: a second time is refused, the pool unchanged.
+    BOOST_REQUIRE(pool.shrink_to_mux(p).ok());
+    const PortCounters after = pool.counters();
+    BOOST_TEST(code(p) == "not_allocated");
+    BOOST_TEST((pool.counters() == after));
     require_audit(pool);
 }
 

@@ -7,6 +7,7 @@
 //   build/test/unit_tests --run_test=media_relay_bench
 #include "media/fd_limit.hpp"
 #include "media/relay.hpp"
+#include "media_loopback.hpp"
 
 #include "base/log.hpp"
 #include "net/socket.hpp"
@@ -14,7 +15,6 @@
 
 #include <boost/test/unit_test.hpp>
 
-#include <dirent.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,7 +22,6 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
-#include <deque>
 #include <functional>
 #include <string>
 #include <thread>
@@ -30,26 +29,10 @@
 
 using namespace rtfarm;
 using namespace rtfarm::media;
+using namespace rtfarm::test;
 using namespace std::chrono_literals;
 
 namespace {
-
-net::SockAddr addr(const std::string& text) {
-    auto a = net::SockAddr::parse(text);
-    BOOST_REQUIRE_MESSAGE(a.ok(), text);
-    return *a;
-}
-
-size_t open_fds() {
-    size_t n = 0;
-    DIR* d = ::opendir("/proc/self/fd");
-    BOOST_REQUIRE(d != nullptr);
-    while (dirent* e = ::readdir(d))
-        if (e->d_name[0] != '.')
-            ++n;
-    ::closedir(d);
-    return n - 1; // the directory's own fd
-}
 
 // `n` distinct ports free now (bound together, then closed): good enough
 // on loopback in a test.
@@ -67,77 +50,6 @@ std::vector<uint16_t> free_ports(size_t n) {
     return ports;
 }
 
-bool can_bind(uint16_t port) {
-    auto a = addr("127.0.0.1:0");
-    a.set_port(port);
-    return net::udp_bind(a).ok();
-}
-
-struct Received {
-    std::string bytes;
-    net::SockAddr source;
-};
-
-// A phone's socket on loopback.
-class Endpoint {
-public:
-    explicit Endpoint(const std::string& host = "127.0.0.1") {
-        auto fd = net::udp_bind(addr(host + ":0"));
-        BOOST_REQUIRE_MESSAGE(fd.ok(), (fd.ok() ? "" : fd.error().message));
-        m_fd = std::move(fd.value());
-        auto a = net::local_address(m_fd.get());
-        BOOST_REQUIRE(a.ok());
-        m_addr = *a;
-    }
-    const net::SockAddr& address() const { return m_addr; }
-    void send(const net::SockAddr& to, std::string_view bytes) const {
-        auto st = net::send_datagram(m_fd.get(), bytes, to);
-        BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.error().message));
-    }
-    // Moves whatever has arrived into the inbox.
-    void drain() {
-        for (;;) {
-            auto got = m_rx.receive(m_fd.get());
-            BOOST_REQUIRE(got.ok());
-            if (got->empty())
-                return;
-            for (const auto& d : *got)
-                inbox.push_back({std::string(d.bytes), d.source});
-        }
-    }
-    std::deque<Received> inbox;
-
-private:
-    UniqueFd m_fd;
-    net::SockAddr m_addr;
-    net::UdpReceiver m_rx{8, 4096};
-};
-
-// An RTP-looking packet: version 2, payload type `pt`, sequence `seq`, and
-// a payload that differs with `seq` (so a swap or a truncation shows).
-std::string rtp(uint16_t seq, size_t size = 172, uint8_t pt = 0) {
-    std::string p(size, '\0');
-    const uint8_t head[12] = {0x80, pt,  uint8_t(seq >> 8), uint8_t(seq), 0, 0, 0, 160, 0xde, 0xad,
-                              0xbe, 0xef};
-    for (size_t i = 0; i < size; ++i)
-        p[i] = static_cast<char>(i < 12 ? head[i] : (i * 7 + seq) & 0xff);
-    return p;
-}
-
-// An RTCP receiver report of `size` bytes (padding after the header).
-std::string rtcp(uint8_t tag, size_t size = 32) {
-    std::string p(size, static_cast<char>(tag));
-    p[0] = static_cast<char>(0x81);
-    p[1] = static_cast<char>(201);
-    return p;
-}
-
-// Silences the relay's info lines (latched, closed) in tests.
-struct QuietMedia {
-    QuietMedia() { log::set_level("media", log::Level::warn); }
-    ~QuietMedia() { log::set_level("media", log::Level::info); }
-};
-
 struct Fixture {
     QuietMedia m_quiet;
     ev::Loop loop;
@@ -149,15 +61,7 @@ struct Fixture {
 
     // Runs the relay's loop until `done`, at most `timeout`.
     bool pump_until(const std::function<bool()>& done, std::chrono::milliseconds timeout = 3000ms) {
-        auto deadline = std::chrono::steady_clock::now() + timeout;
-        for (;;) {
-            event_base_loop(loop.base(), EVLOOP_NONBLOCK);
-            if (done())
-                return true;
-            if (std::chrono::steady_clock::now() > deadline)
-                return false;
-            ::usleep(100);
-        }
+        return test::pump_until(loop, done, timeout);
     }
     // The next datagram `e` gets through the relay.
     Received expect(Endpoint& e) {
@@ -194,16 +98,6 @@ struct Fixture {
         a.set_port(c == Component::rtp ? i.rtp_port : i.rtcp_port);
         return a;
     }
-};
-
-// A phone with an RTP and an RTCP socket.
-struct Phone {
-    Endpoint rtp;
-    Endpoint rtcp;
-    explicit Phone(const std::string& host = "127.0.0.1")
-        : rtp(host)
-        , rtcp(host) {}
-    Peer peer() const { return Peer::from_sdp(rtp.address(), rtcp.address().port()); }
 };
 
 SideSpec loopback_side(const Peer& expected = {}, bool strict = false, bool mux = false) {
@@ -660,6 +554,99 @@ BOOST_FIXTURE_TEST_CASE(closing_from_inside_a_packet_callback, Fixture) {
     for (int i = 0; i < 5; ++i)
         event_base_loop(loop.base(), EVLOOP_NONBLOCK);
     BOOST_TEST(relay.sessions().empty());
+}
+
+// A side whose peer agreed to rtcp-mux after its stream opened (the answer
+// came): its RTCP socket closes at once, and RTCP to and from it uses the
+// RTP socket.
+BOOST_FIXTURE_TEST_CASE(use_mux_closes_the_rtcp_socket_and_demuxes, Fixture) {
+    Endpoint a; // the caller, on one port once it agreed
+    Phone b;
+    SessionId s = relay.open_session("call-use-mux");
+    BOOST_REQUIRE(relay.add_stream(s, {loopback_side(), loopback_side(b.peer())}).ok());
+    const size_t fds = open_fds();
+    const SideInfo before = side(s, Leg::caller);
+    BOOST_TEST(!before.rtcp_mux);
+    BOOST_TEST(relay.counters().sockets == 4u);
+    BOOST_REQUIRE(relay.use_mux(s, 0, Leg::caller).ok());
+    BOOST_TEST(relay.counters().sockets == 3u);
+    BOOST_TEST(open_fds() == fds - 1);
+    BOOST_TEST(can_bind(before.rtcp_port));
+    SideInfo ci = side(s, Leg::caller);
+    BOOST_TEST(ci.rtcp_mux);
+    BOOST_TEST(ci.rtp_port == before.rtp_port);
+    BOOST_TEST(ci.rtcp_port == ci.rtp_port);
+    // A side that is mux already: nothing to do.
+    BOOST_REQUIRE(relay.use_mux(s, 0, Leg::caller).ok());
+    BOOST_TEST(relay.counters().sockets == 3u);
+    BOOST_TEST(relay.use_mux(s, 5, Leg::caller).error().code == "not_found");
+    BOOST_TEST(relay.use_mux(999, 0, Leg::caller).error().code == "not_found");
+
+    BOOST_REQUIRE(relay.set_expected(s, 0, Leg::caller, Peer::from_sdp(a.address(), 0, true)).ok());
+    const auto caller_port = local(s, Leg::caller);
+    // RTP and RTCP on the one port, each sent on from the callee side's
+    // socket of its kind.
+    a.send(caller_port, rtp(1));
+    Received r = expect(b.rtp);
+    BOOST_TEST(r.bytes == rtp(1));
+    BOOST_TEST(r.source.str() == local(s, Leg::callee).str());
+    a.send(caller_port, rtcp('m'));
+    r = expect(b.rtcp);
+    BOOST_TEST(r.bytes == rtcp('m'));
+    BOOST_TEST(r.source.str() == local(s, Leg::callee, Component::rtcp).str());
+    BOOST_TEST(side(s, Leg::caller).counters.rtcp_packets == 1u);
+    // The callee's RTP and RTCP both come back on the one port.
+    b.rtcp.send(local(s, Leg::callee, Component::rtcp), rtcp('n'));
+    r = expect(a);
+    BOOST_TEST(r.bytes == rtcp('n'));
+    BOOST_TEST(r.source.str() == caller_port.str());
+    b.rtp.send(local(s, Leg::callee), rtp(2));
+    BOOST_TEST(expect(a).bytes == rtp(2));
+    expect_none(b.rtp);
+    expect_none(b.rtcp);
+    BOOST_TEST(relay.close_session(s, "bye"));
+    BOOST_TEST(open_fds() == fds - 4);
+    BOOST_TEST(relay.counters().sockets == 0u);
+}
+
+// use_mux on its own (no new expected peer after it): RTCP toward the side
+// goes to its RTP address, not to the RTCP port its SDP had named or the
+// RTCP source it had shown before.
+BOOST_FIXTURE_TEST_CASE(rtcp_toward_a_side_switched_to_mux_goes_to_its_rtp_address, Fixture) {
+    Phone a, b;
+    SessionId s = relay.open_session("call-mux-later");
+    BOOST_REQUIRE(relay.add_stream(s, {loopback_side(a.peer()), loopback_side(b.peer())}).ok());
+    const auto caller_port = local(s, Leg::caller);
+    const auto callee_rtcp = local(s, Leg::callee, Component::rtcp);
+    // Before: RTCP both ways on the RTCP ports; the caller's RTCP source is learned.
+    b.rtcp.send(callee_rtcp, rtcp('1'));
+    BOOST_TEST(expect(a.rtcp).bytes == rtcp('1'));
+    a.rtcp.send(local(s, Leg::caller, Component::rtcp), rtcp('2'));
+    BOOST_TEST(expect(b.rtcp).bytes == rtcp('2'));
+
+    BOOST_REQUIRE(relay.use_mux(s, 0, Leg::caller).ok());
+    // RTP not learned yet: to the SDP's RTP address, from the caller's one port.
+    b.rtcp.send(callee_rtcp, rtcp('3'));
+    Received r = expect(a.rtp);
+    BOOST_TEST(r.bytes == rtcp('3'));
+    BOOST_TEST(r.source.str() == caller_port.str());
+    expect_none(a.rtcp);
+    // The caller's RTP then comes from elsewhere (NAT): RTCP follows it there.
+    Endpoint a_nat;
+    a_nat.send(caller_port, rtp(4));
+    BOOST_TEST(expect(b.rtp).bytes == rtp(4));
+    b.rtcp.send(callee_rtcp, rtcp('5'));
+    r = expect(a_nat);
+    BOOST_TEST(r.bytes == rtcp('5'));
+    BOOST_TEST(r.source.str() == caller_port.str());
+    expect_none(a.rtp);
+    expect_none(a.rtcp);
+    SideInfo ci = side(s, Leg::caller);
+    BOOST_REQUIRE(ci.sends_rtcp_to.has_value());
+    BOOST_TEST(ci.sends_rtcp_to->str() == a_nat.address().str());
+    // Its RTCP, now on the one port, is taken from there too.
+    a_nat.send(caller_port, rtcp('6'));
+    BOOST_TEST(expect(b.rtcp).bytes == rtcp('6'));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
