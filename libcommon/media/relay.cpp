@@ -4,7 +4,11 @@
 #include "base/log.hpp"
 #include "base/unique_fd.hpp"
 
+#include <sys/epoll.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 namespace rtfarm::media {
@@ -15,13 +19,8 @@ struct Relay::Socket {
     Component component = Component::rtp;
     bool mux = false;
     uint16_t port = 0;
-    // Declared after fd, so destroyed first: libevent forgets the fd before
-    // it is closed (a reused fd number must not lose its registration).
-    // A bare libevent event with this Socket as its argument (no wrapper
-    // object or std::function).
-    ev::EventPtr event;
+    bool watched = false; // in the epoll set
     Side* side = nullptr;
-    Relay* relay = nullptr;
 
     bool open() const { return fd.valid(); }
 };
@@ -56,8 +55,6 @@ struct Relay::Session {
 
 namespace {
 
-constexpr short READ_PERSIST = EV_READ | EV_PERSIST;
-
 std::string port_text(uint16_t port) {
     return port == 0 ? std::string("(any)") : std::to_string(port);
 }
@@ -85,6 +82,9 @@ Relay::Relay(ev::Loop& loop, RelayOptions options, Now now)
     , m_receiver(options.batch, MAX_MEDIA_PACKET + 1)
     , m_send_rtp(options.batch)
     , m_send_rtcp(options.batch) {
+    // Now, so that the relay's descriptors are there from the start; if the
+    // kernel refuses, the first stream tries again and says why.
+    (void)open_epoll();
 }
 
 Relay::~Relay() {
@@ -161,8 +161,8 @@ Result<std::unique_ptr<Relay::Stream>> Relay::open_stream(Session& session, size
     a.other = &b;
     b.other = &a;
     a.stream = b.stream = stream.get();
-    // Every socket is bound before any event exists: on failure the stream
-    // goes away with its fds, and libevent never saw them.
+    // Every socket is bound before any is watched: on failure the stream
+    // goes away with its fds, and the epoll set never saw them.
     if (auto st = open_side(a, spec.caller, "caller"); !st)
         return st.error();
     if (auto st = open_side(b, spec.callee, "callee"); !st)
@@ -171,11 +171,14 @@ Result<std::unique_ptr<Relay::Stream>> Relay::open_stream(Session& session, size
         for (Socket* s : {&side.rtp, &side.rtcp}) {
             if (!s->open())
                 continue;
-            s->event.reset(
-                event_new(m_loop.base(), s->fd.get(), READ_PERSIST, &Relay::on_event, s));
-            RTFARM_ASSERT(s->event != nullptr);
-            s->relay = this;
-            event_add(s->event.get(), nullptr);
+            if (auto st = watch(*s); !st) {
+                // Those already watched leave the set as their fds close.
+                for (Side& w : stream->sides)
+                    for (Socket* o : {&w.rtp, &w.rtcp})
+                        if (o->open() && o->watched)
+                            unwatch(*o);
+                return st.error();
+            }
             ++m_counters.sockets;
         }
     }
@@ -246,9 +249,7 @@ Status Relay::use_mux(SessionId id, size_t stream, Leg leg) {
     media::use_mux(s.latch);
     s.rtp.mux = true;
     if (s.rtcp.open()) {
-        // As shut(): out of libevent first, then closed; the event object
-        // goes with the stream.
-        event_del(s.rtcp.event.get());
+        unwatch(s.rtcp);
         s.rtcp.fd.reset();
         --m_counters.sockets;
     }
@@ -268,9 +269,8 @@ void Relay::shut(Stream& stream, std::string_view reason) {
         for (Socket* s : {&side.rtp, &side.rtcp}) {
             if (!s->open())
                 continue;
-            // Out of libevent first, then closed; the event object itself
-            // may be running its callback, so it is freed with the stream.
-            event_del(s->event.get());
+            // Out of the epoll set first, then closed.
+            unwatch(*s);
             s->fd.reset();
             --m_counters.sockets;
         }
@@ -356,9 +356,60 @@ void Relay::on_learned(const Side& side, Component c, const net::SockAddr& sourc
                {"epoch", std::to_string(side.latch.epoch)}});
 }
 
-void Relay::on_event(evutil_socket_t, short, void* arg) noexcept {
-    auto* socket = static_cast<Socket*>(arg);
-    socket->relay->on_readable(*socket);
+Status Relay::open_epoll() {
+    if (m_epoll.valid())
+        return {};
+    int fd = ::epoll_create1(EPOLL_CLOEXEC);
+    if (fd < 0)
+        return make_error("io", std::string("epoll_create1: ") + std::strerror(errno));
+    m_epoll = UniqueFd(fd);
+    m_epoll_event.reset(event_new(m_loop.base(), fd, EV_READ | EV_PERSIST, &Relay::on_epoll, this));
+    RTFARM_ASSERT(m_epoll_event != nullptr);
+    event_add(m_epoll_event.get(), nullptr);
+    return {};
+}
+
+Status Relay::watch(Socket& s) {
+    if (auto st = open_epoll(); !st)
+        return st;
+    epoll_event e{};
+    e.events = EPOLLIN;
+    e.data.ptr = &s;
+    if (::epoll_ctl(m_epoll.get(), EPOLL_CTL_ADD, s.fd.get(), &e) != 0)
+        return make_error("io",
+                          "epoll_ctl port " + std::to_string(s.port) + ": " + std::strerror(errno));
+    s.watched = true;
+    return {};
+}
+
+void Relay::unwatch(Socket& s) {
+    if (!s.watched)
+        return;
+    ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, s.fd.get(), nullptr);
+    s.watched = false;
+}
+
+void Relay::on_epoll(evutil_socket_t, short, void* arg) noexcept {
+    static_cast<Relay*>(arg)->dispatch();
+}
+
+void Relay::dispatch() {
+    // Every media socket that has something, in one call; what stays
+    // readable is reported again at the next loop turn (level-triggered),
+    // so the control socket and timers get their turn in between.
+    std::array<epoll_event, EPOLL_BATCH> events;
+    int n = ::epoll_wait(m_epoll.get(), events.data(), static_cast<int>(events.size()), 0);
+    if (n <= 0)
+        return;
+    // Nothing is freed while the batch runs: a socket closed meanwhile is
+    // skipped (free_later()).
+    m_dispatching = true;
+    for (int i = 0; i < n; ++i) {
+        auto* socket = static_cast<Socket*>(events[static_cast<size_t>(i)].data.ptr);
+        if (socket->open())
+            on_readable(*socket);
+    }
+    m_dispatching = false;
 }
 
 void Relay::on_readable(Socket& socket) {
@@ -371,7 +422,6 @@ void Relay::on_readable(Socket& socket) {
     }
     if (got->empty())
         return;
-    m_dispatching = true;
     Side& from = *socket.side;
     Side& to = *from.other;
     const Clock::time_point now = m_now();
@@ -420,7 +470,6 @@ void Relay::on_readable(Socket& socket) {
             m_counters.send_failed += r.failed;
         }
     }
-    m_dispatching = false;
 }
 
 Clock::time_point Relay::last_activity(const Session& session) {

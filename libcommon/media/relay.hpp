@@ -27,6 +27,7 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/unique_fd.hpp"
 #include "ev/loop.hpp"
 #include "media/latch.hpp"
 #include "net/address.hpp"
@@ -204,7 +205,15 @@ private:
                                                 const StreamSpec& spec);
     Status open_side(Side& side, const SideSpec& spec, std::string_view leg);
     Result<Side*> find_side(SessionId session, size_t stream, Leg leg);
-    static void on_event(evutil_socket_t fd, short what, void* arg) noexcept;
+    // The media sockets are watched by an epoll set of the relay's own,
+    // which the loop watches as one descriptor: no libevent event per
+    // socket (a relay holds thousands), one epoll_wait() per wake-up.
+    static constexpr size_t EPOLL_BATCH = 64;
+    Status open_epoll();
+    Status watch(Socket& s);
+    void unwatch(Socket& s);
+    static void on_epoll(evutil_socket_t fd, short what, void* arg) noexcept;
+    void dispatch();
     void on_readable(Socket& socket);
     void on_learned(const Side& side, Component c, const net::SockAddr& source);
     void free_later(std::unique_ptr<Stream> stream);
@@ -225,6 +234,10 @@ private:
     RelayCounters m_counters;
     // Set while a socket callback runs: what closes then is freed later.
     bool m_dispatching = false;
+    UniqueFd m_epoll;
+    // After m_epoll, so destroyed first: libevent forgets the fd before it
+    // is closed.
+    ev::EventPtr m_epoll_event;
 };
 
 } // namespace rtfarm::media
