@@ -41,6 +41,13 @@
 #include <string_view>
 #include <vector>
 
+#include "bench_net.hpp"
+
+[[noreturn]] void die(const std::string& m) {
+    std::fprintf(stderr, "sipstorm: %s\n", m.c_str());
+    std::exit(2);
+}
+
 namespace {
 
 constexpr size_t BATCH = 64;
@@ -52,29 +59,6 @@ int64_t now_ns() {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
     return int64_t(ts.tv_sec) * SEC + ts.tv_nsec;
-}
-
-[[noreturn]] void die(const std::string& m) {
-    std::fprintf(stderr, "sipstorm: %s\n", m.c_str());
-    std::exit(2);
-}
-
-sockaddr_in parse_addr(const std::string& s) {
-    auto colon = s.rfind(':');
-    if (colon == std::string::npos)
-        die("address without port: " + s);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    if (inet_pton(AF_INET, s.substr(0, colon).c_str(), &a.sin_addr) != 1)
-        die("bad IPv4 address: " + s);
-    a.sin_port = htons(static_cast<uint16_t>(std::atoi(s.c_str() + colon + 1)));
-    return a;
-}
-
-std::string addr_str(const sockaddr_in& a) {
-    char ip[INET_ADDRSTRLEN];
-    inet_ntop(AF_INET, &a.sin_addr, ip, sizeof ip);
-    return std::string(ip) + ":" + std::to_string(ntohs(a.sin_port));
 }
 
 int open_socket(const sockaddr_in& bind_to, bool timestamps) {

@@ -31,6 +31,13 @@
 #include <string>
 #include <vector>
 
+#include "bench_net.hpp"
+
+[[noreturn]] void die(const std::string& m) {
+    std::fprintf(stderr, "trivial_relay: %s\n", m.c_str());
+    std::exit(2);
+}
+
 namespace {
 
 constexpr size_t BATCH = 64;
@@ -41,23 +48,6 @@ volatile sig_atomic_t g_stop = 0;
 
 void on_signal(int) {
     g_stop = 1;
-}
-
-[[noreturn]] void die(const std::string& m) {
-    std::fprintf(stderr, "trivial_relay: %s\n", m.c_str());
-    std::exit(2);
-}
-
-sockaddr_in parse_addr(const std::string& s) {
-    auto colon = s.rfind(':');
-    if (colon == std::string::npos)
-        die("address without port: " + s);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    if (inet_pton(AF_INET, s.substr(0, colon).c_str(), &a.sin_addr) != 1)
-        die("bad IPv4 address: " + s);
-    a.sin_port = htons(static_cast<uint16_t>(std::atoi(s.c_str() + colon + 1)));
-    return a;
 }
 
 } // namespace

@@ -615,36 +615,31 @@ fi
 # Stop the daemons: each must exit 0 on SIGTERM (after its drain, bounded by
 # its 5 s deadline). A daemon killed by the scenario has no status to check.
 for m in $members; do [ -n "${dpid[$m]:-}" ] && kill -TERM "${dpid[$m]}" 2>/dev/null; done
+# Waits (bounded) for daemon $1 (e.g. "sipfarmd f1"), pid $2, sent SIGTERM,
+# to exit 0; SIGKILL and a failed check if it does not.
+check_stopped() {
+    local what=$1 p=$2 rc
+    for _ in $(seq "$(($(sec 10) * 10))"); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$p" 2>/dev/null; then
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+        check "$what: exits on SIGTERM (still running after $(sec 10) s: killed)" false
+    else
+        wait "$p"
+        rc=$?
+        check "$what: SIGTERM, exit $rc" test "$rc" = 0
+    fi
+}
 for m in $members; do
     if [ -z "${dpid[$m]:-}" ]; then
         [ "$mode" = kill ] && [ "$m" = f3 ] && echo "  --    sipfarmd $m: killed by the scenario (SIGKILL), no exit status"
         continue
     fi
-    p=${dpid[$m]}
-    for _ in $(seq "$(($(sec 10) * 10))"); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$p" 2>/dev/null; then
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-        check "sipfarmd $m: exits on SIGTERM (still running after $(sec 10) s: killed)" false
-    else
-        wait "$p"
-        rc=$?
-        check "sipfarmd $m: SIGTERM, exit $rc" test "$rc" = 0
-    fi
+    check_stopped "sipfarmd $m" "${dpid[$m]}"
 done
 for m in "${!mpid[@]}"; do
-    p=${mpid[$m]}
-    kill -TERM "$p" 2>/dev/null
-    for _ in $(seq "$(($(sec 10) * 10))"); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$p" 2>/dev/null; then
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-        check "rtprelayd $m: exits on SIGTERM (still running after $(sec 10) s: killed)" false
-    else
-        wait "$p"
-        rc=$?
-        check "rtprelayd $m: SIGTERM, exit $rc" test "$rc" = 0
-    fi
+    kill -TERM "${mpid[$m]}" 2>/dev/null
+    check_stopped "rtprelayd $m" "${mpid[$m]}"
     errs=$(grep -c 'level=error' "$work/$m-media.log")
     check "rtprelayd $m: no level=error in its log" test "$errs" = 0
 done
