@@ -18,7 +18,7 @@ out=$(mandoc -Tlint -Wwarning man/*.[0-9] 2>&1)
 
 echo "== include layering"
 # Each libcommon layer may include only layers to its left.
-order="base ev net json sip config cluster media daemon"
+order="base ev net json sip config cluster media daemon diag"
 rank() { i=0; for l in $order; do [ "$l" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo 99; }
 for f in $(find libcommon -name '*.cpp' -o -name '*.hpp'); do
     layer=$(echo "$f" | cut -d/ -f2)

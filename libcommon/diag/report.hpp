@@ -1,0 +1,46 @@
+// lbcheck's findings (CONTRACT.md "lbcheck"): what is wrong, the evidence
+// (numbers, addresses), and the fix in an operator's words; a report orders
+// them by severity, says what was observed and what could not be checked,
+// prints as text or JSON, and gives the exit status (0 no error, 1 an error
+// finding). The checks themselves are in probe.hpp, host.hpp and media
+// (lbcheck media); this file only carries their results.
+#pragma once
+
+#include "json/json.hpp"
+
+#include <string>
+#include <vector>
+
+namespace rtfarm::diag {
+
+enum class Severity { error, warning, info };
+// "error", "warning", "info"
+const char* to_string(Severity s);
+
+struct Finding {
+    std::string id; // a CONTRACT.md finding id, e.g. "udp-session-binding"
+    Severity severity = Severity::error;
+    std::string evidence;
+    std::string fix;
+};
+
+struct Report {
+    std::vector<Finding> findings;
+    // What was seen, for --json's "observed" (and the text summary).
+    json::Json observed = json::Json::object();
+    // Checks that could not be made, and why ("no X-Farm headers: ...").
+    std::vector<std::string> not_checked;
+
+    void add(Finding f) { findings.push_back(std::move(f)); }
+    bool has(const std::string& id) const;
+    bool has_error() const;
+    // Errors first, then warnings, then notes; stable within a severity.
+    void sort();
+    int exit_status() const { return has_error() ? 1 : 0; }
+    // {"ok", "findings": [...], "observed": {...}, "not_checked": [...]}
+    json::Json to_json() const;
+    // For people: one block per finding, then what was not checked.
+    std::string text() const;
+};
+
+} // namespace rtfarm::diag
