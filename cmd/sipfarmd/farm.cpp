@@ -6,6 +6,7 @@
 #include "sip/farm_tags.hpp"
 #include "sip/media_action.hpp"
 #include "sip/packet_facts.hpp"
+#include "sip/probe_lines.hpp"
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
 
@@ -524,6 +525,9 @@ void FarmService::answer_probe(std::string_view bytes, const sip::Message& msg, 
         "X-Farm-Source: " + a.source.str(),
         "X-Farm-Digest: " + crypto::sha256_hex(bytes),
     };
+    // Which line a SIP-aware load balancer changed, if any (lbcheck compares).
+    if (std::string lines = sip::format_line_digests(bytes.substr(0, msg.end)); !lines.empty())
+        headers.push_back("X-Farm-Lines: " + lines);
     auto out = sip::make_reply(
         bytes, msg, a.source, 200, "OK",
         sip::farm_branch(m_id, sip::stable_hash(msg.call_id.in(bytes))).substr(7), headers);

@@ -52,6 +52,10 @@ json::Json Report::to_json() const {
 
 std::string Report::text() const {
     std::string out;
+    for (const std::string& line : summary)
+        out += line + "\n";
+    if (!summary.empty())
+        out += "\n";
     if (findings.empty())
         out += "No problem found.\n";
     for (const Finding& f : findings) {

@@ -30,6 +30,8 @@ struct Report {
     json::Json observed = json::Json::object();
     // Checks that could not be made, and why ("no X-Farm headers: ...").
     std::vector<std::string> not_checked;
+    // What was seen, for people: lines of a table printed before the findings.
+    std::vector<std::string> summary;
 
     void add(Finding f) { findings.push_back(std::move(f)); }
     bool has(const std::string& id) const;
@@ -39,7 +41,7 @@ struct Report {
     int exit_status() const { return has_error() ? 1 : 0; }
     // {"ok", "findings": [...], "observed": {...}, "not_checked": [...]}
     json::Json to_json() const;
-    // For people: one block per finding, then what was not checked.
+    // For people: the summary, one block per finding, then what was not checked.
     std::string text() const;
 };
 
