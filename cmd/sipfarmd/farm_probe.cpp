@@ -22,8 +22,8 @@ bool FarmService::media_probe(std::string_view bytes, const sip::Message& msg, c
     std::string sdp(sip::media_test_sdp(bytes, msg));
     if (sdp.empty()) {
         std::vector<std::string> more = headers;
-        more.push_back(sip::media_error_header(make_error(
-            "bad_request", "the media test probe has no application/sdp body")));
+        more.push_back(sip::media_error_header(
+            make_error("bad_request", "the media test probe has no application/sdp body")));
         send_probe_reply(bytes, msg, a, std::move(more));
         return true;
     }

@@ -167,10 +167,11 @@ void MediaAnchor::test(const std::string& call_id, const std::string& from_tag,
                            .set("to_tag", "")
                            .set("sdp", sdp)
                            .set("as", "offer");
+    // The sdp op names the author of the SDP first: the answer is the callee's.
     json::Json answer = json::Json::object()
                             .set("call_id", call_id)
-                            .set("from_tag", from_tag)
-                            .set("to_tag", sip::media_test_to_tag(call_id))
+                            .set("from_tag", sip::media_test_to_tag(call_id))
+                            .set("to_tag", from_tag)
                             .set("sdp", sdp)
                             .set("as", "answer");
     // The answer goes once the offer is there; each step's failure ends the test.

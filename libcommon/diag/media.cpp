@@ -8,9 +8,13 @@ namespace rtfarm::diag {
 
 namespace {
 
-unsigned came_back(const MediaLeg& l) { return l.back + l.back_elsewhere + l.changed; }
+unsigned came_back(const MediaLeg& l) {
+    return l.back + l.back_elsewhere + l.changed;
+}
 
-unsigned score(const MediaTrial& t) { return came_back(t.to_caller) + came_back(t.to_callee); }
+unsigned score(const MediaTrial& t) {
+    return came_back(t.to_caller) + came_back(t.to_callee);
+}
 
 bool anchored(const MediaTrial& t) {
     return !t.answered_by.empty() && t.media_error.empty() && !t.media_member.empty();
@@ -44,7 +48,9 @@ std::string leg_words(const MediaLeg& l) {
     return s;
 }
 
-double round1(double v) { return std::round(v * 10.0) / 10.0; }
+double round1(double v) {
+    return std::round(v * 10.0) / 10.0;
+}
 
 json::Json leg_json(const MediaLeg& l) {
     json::Json sources = json::Json::array();
@@ -97,14 +103,16 @@ void not_anchored(Report& r, const MediaTrial& t) {
                  ") without a relay session: X-Farm-Media-Error: " + t.media_error;
     if (code == "not_anchored")
         f.fix = "if media should go through the farm's relay, set \"media\": \"anchor\" for " +
-                t.answered_by + " (or in \"cluster\") and run rtprelayd there; until then the "
+                t.answered_by +
+                " (or in \"cluster\") and run rtprelayd there; until then the "
                 "calls it processes keep their own SDP and the load balancer's media mapping "
                 "is not used for them";
-        else
-            f.fix = "make " + t.answered_by + "'s relay reachable: rtprelayd running on the "
-                    "member its call legs are placed on, with the media_control socket of the "
-                    "config (control_tcp and the cluster secret when placed on another "
-                    "member); its sipfarmd log says more (sub=media)";
+    else
+        f.fix = "make " + t.answered_by +
+                "'s relay reachable: rtprelayd running on the "
+                "member its call legs are placed on, with the media_control socket of the "
+                "config (control_tcp and the cluster secret when placed on another "
+                "member); its sipfarmd log says more (sub=media)";
     r.add(std::move(f));
 }
 
@@ -126,7 +134,8 @@ void judge(Report& r, const MediaTrial& t, const std::string& local) {
                      "'s relay: " + both + " (lbcheck at " + local + ")";
         std::string range = t.range.empty() ? t.media_member + "'s media port range" : t.range;
         f.fix = "in the load balancer, forward UDP " + range + " on " + host_of(lost[0]->to) +
-                " to " + t.media_member + ", keeping the port (single-IP method: each "
+                " to " + t.media_member +
+                ", keeping the port (single-IP method: each "
                 "member's own range to that member; multi-IP: that address to that member)";
         r.add(std::move(f));
     }

@@ -22,9 +22,9 @@ struct MediaLeg {
     std::string to;          // ADDR:PORT sent to (X-Farm-Media-Caller or -Callee)
     std::string expect_from; // the other endpoint: where they must come back from
     unsigned sent = 0;
-    unsigned back = 0;           // came back intact from `expect_from`
-    unsigned back_elsewhere = 0; // came back intact from another source
-    unsigned changed = 0;        // came back with other bytes
+    unsigned back = 0;                      // came back intact from `expect_from`
+    unsigned back_elsewhere = 0;            // came back intact from another source
+    unsigned changed = 0;                   // came back with other bytes
     std::vector<std::string> other_sources; // those other sources, each once
     double rtt_ms = -1;                     // mean round trip of those back, -1 none
 };

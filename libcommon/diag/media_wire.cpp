@@ -66,8 +66,8 @@ Result<ProbeAnswer> parse_probe_answer(std::string_view bytes) {
     a.media_callee = header("X-Farm-Media-Callee");
     a.media_range = header("X-Farm-Media-Range");
     a.media_error = header("X-Farm-Media-Error");
-    a.farm = !a.received_by.empty() || !a.answered_by.empty() ||
-             !header("X-Farm-Source").empty() || !header("X-Farm-Digest").empty();
+    a.farm = !a.received_by.empty() || !a.answered_by.empty() || !header("X-Farm-Source").empty() ||
+             !header("X-Farm-Digest").empty();
     return a;
 }
 

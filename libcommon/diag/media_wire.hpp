@@ -39,8 +39,8 @@ std::string test_sdp(const net::SockAddr& rtp);
 struct ProbeAnswer {
     int status = 0;
     std::string call_id;
-    std::string received_by; // X-Farm-Received-By
-    std::string answered_by; // X-Farm-Answered-By
+    std::string received_by;          // X-Farm-Received-By
+    std::string answered_by;          // X-Farm-Answered-By
     std::vector<std::string> members; // X-Farm-Members, split at commas
     // X-Farm-Media-*: the member whose relay holds the test session, where
     // the caller and the callee side must send (ADDR:PORT), its range.
