@@ -155,6 +155,19 @@ void MediaAnchor::test(const std::string& call_id, const std::string& from_tag,
                             "member " + m_settings.self + " does not anchor media (media: none)"));
         return;
     }
+    // Bounded: a test session holds relay ports until its end or timeout.
+    auto now = std::chrono::steady_clock::now();
+    std::erase_if(m_live_tests,
+                  [&](const auto& kv) { return now - kv.second > m_settings.media_timeout; });
+    if (!m_live_tests.count(call_id) && m_live_tests.size() >= MAX_TESTS) {
+        Error e =
+            make_error("busy", "member " + m_settings.self + " has " + std::to_string(MAX_TESTS) +
+                                   " media tests running; try again later");
+        failed("test", call_id, e);
+        fail_now(std::move(e));
+        return;
+    }
+    m_live_tests[call_id] = now;
     auto member = member_for(call_id, true);
     if (!member) {
         failed("test", call_id, member.error());
@@ -208,6 +221,7 @@ void MediaAnchor::test(const std::string& call_id, const std::string& from_tag,
 }
 
 void MediaAnchor::end_test(const std::string& call_id) {
+    m_live_tests.erase(call_id);
     sip::MediaAction action;
     action.kind = sip::MediaAction::Kind::end;
     action.call_id = call_id;

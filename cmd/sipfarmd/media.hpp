@@ -51,6 +51,9 @@ public:
     static constexpr std::chrono::milliseconds REQUEST_TIMEOUT{2000};
     static constexpr std::chrono::seconds PLACED_IDLE{3600};
     static constexpr size_t MAX_PLACED = 1 << 20;
+    // Media test sessions that may live at once on this member's account
+    // (each holds relay ports until its end probe or media_timeout).
+    static constexpr size_t MAX_TESTS = 64;
 
     // lbcheck's media test: the member whose rtprelayd holds the session and
     // its relay endpoints, or why there is none.
@@ -70,6 +73,7 @@ public:
         std::map<std::string, std::optional<net::SockAddr>> control_tcp; // by member
         std::string secret;
         std::map<std::string, std::string> media_ports; // "LO-HI" by member
+        std::chrono::seconds media_timeout{60};         // the relay's, for test sessions
     };
     void configure(Settings settings);
     bool enabled() const { return m_settings.anchor; }
@@ -112,6 +116,8 @@ private:
     PeerLinks m_peers;
     std::unordered_map<std::string, Placed> m_placed;
     std::unique_ptr<ev::Ticker> m_sweeper;
+    // Live media test sessions (by Call-ID): when each was last asked for.
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> m_live_tests;
 
     uint64_t m_exchanges = 0;
     uint64_t m_tests = 0;  // media test probes

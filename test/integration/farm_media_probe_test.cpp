@@ -188,4 +188,28 @@ BOOST_AUTO_TEST_CASE(anchoring_without_rtprelayd_gives_the_relays_error) {
     BOOST_TEST(a.media_error.rfind("io ", 0) == 0, a.media_error);
 }
 
+BOOST_AUTO_TEST_CASE(media_test_sessions_are_bounded_per_member) {
+    LoopbackLab lab{1};
+    lab.cluster.extra = "\"media\": \"anchor\"";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("sipfarmd", "f1");
+    Prober p;
+    p.vip =
+        *net::SockAddr::parse("127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]));
+    for (int i = 0; i < 64; ++i) {
+        auto a = p.send(p.request("bounded-" + std::to_string(i), "test"));
+        BOOST_REQUIRE_MESSAGE(a.media_error.empty(), i << ": " << a.media_error);
+        // Under the probe rate limit (50/s, burst 100).
+        if (i % 16 == 15)
+            std::this_thread::sleep_for(200ms);
+    }
+    auto full = p.send(p.request("bounded-64", "test"));
+    BOOST_TEST(full.media_error.rfind("busy ", 0) == 0, full.media_error);
+    BOOST_TEST(sessions(lab.cluster.media_control(lab.dir, "f1")) == 64);
+    p.send(p.request("bounded-0", "end"));
+    auto again = p.send(p.request("bounded-64", "test"));
+    BOOST_TEST(again.media_error.empty(), again.media_error);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
