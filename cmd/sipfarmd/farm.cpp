@@ -5,6 +5,7 @@
 #include "queries.hpp"
 #include "sip/farm_tags.hpp"
 #include "sip/media_action.hpp"
+#include "sip/media_probe.hpp"
 #include "sip/packet_facts.hpp"
 #include "sip/probe_lines.hpp"
 #include "sip/proxy.hpp"
@@ -92,6 +93,10 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     for (const auto& mc : cfg.members)
         media.control_tcp[mc.id] = mc.control_tcp;
     media.secret = cfg.cluster.secret;
+    media.media_timeout = std::chrono::seconds(cfg.cluster.media_timeout_s);
+    for (const auto& mc : cfg.members)
+        if (mc.media_ports)
+            media.media_ports[mc.id] = mc.media_ports->str();
     m_media.configure(std::move(media));
     m_heartbeat_period = std::chrono::milliseconds(cfg.cluster.heartbeat_ms);
     m_dead_after = std::chrono::milliseconds(cfg.cluster.dead_after_ms);
@@ -528,9 +533,21 @@ void FarmService::answer_probe(std::string_view bytes, const sip::Message& msg, 
     // Which line a SIP-aware load balancer changed, if any (lbcheck compares).
     if (std::string lines = sip::format_line_digests(bytes.substr(0, msg.end)); !lines.empty())
         headers.push_back("X-Farm-Lines: " + lines);
-    auto out = sip::make_reply(
-        bytes, msg, a.source, 200, "OK",
-        sip::farm_branch(m_id, sip::stable_hash(msg.call_id.in(bytes))).substr(7), headers);
+    if (media_probe(bytes, msg, a, headers))
+        return;
+    send_probe_reply(bytes, msg, a, std::move(headers));
+}
+
+void FarmService::send_probe_reply(std::string_view bytes, const sip::Message& msg,
+                                   const Arrival& a, std::vector<std::string> headers) {
+    std::string tag = sip::farm_branch(m_id, sip::stable_hash(msg.call_id.in(bytes))).substr(7);
+    std::string members = sip::members_header(m_settings.view);
+    std::vector<std::string> with_members = headers;
+    if (!members.empty())
+        with_members.push_back(members);
+    auto out = sip::make_reply(bytes, msg, a.source, 200, "OK", tag, with_members);
+    if (out.bytes.size() > msg.end + PROBE_REPLY_SLACK && !members.empty())
+        out = sip::make_reply(bytes, msg, a.source, 200, "OK", tag, headers);
     if (out.bytes.size() > msg.end + PROBE_REPLY_SLACK) {
         drop("probe_reply_too_large", a);
         return;

@@ -65,6 +65,15 @@ private:
     // to wait for and the message goes on now.
     bool anchor_media(std::string_view bytes, const sip::Message& msg, const Arrival& a);
     void answer_probe(std::string_view bytes, const sip::Message& msg, const Arrival& a);
+    // lbcheck's media test (farm_probe.cpp): a probe with X-Farm-Media. An
+    // end deletes the test session; a test goes to the relay, and true means
+    // the reply is sent later, with the relay's X-Farm-Media-* headers.
+    bool media_probe(std::string_view bytes, const sip::Message& msg, const Arrival& a,
+                     const std::vector<std::string>& headers);
+    // The probe's 200 with `headers`, and X-Farm-Members when that fits in
+    // the probe's size limit; dropped when the rest does not fit.
+    void send_probe_reply(std::string_view bytes, const sip::Message& msg, const Arrival& a,
+                          std::vector<std::string> headers);
     void reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,
                std::string_view reason);
     // Sends to the outside (from the VIP in DSR) or to the processor.

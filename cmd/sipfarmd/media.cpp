@@ -144,6 +144,90 @@ void MediaAnchor::end(const sip::MediaAction& action) {
     });
 }
 
+void MediaAnchor::test(const std::string& call_id, const std::string& from_tag,
+                       const std::string& sdp, TestDone done) {
+    ++m_tests;
+    auto fail_now = [this, &done](Error e) {
+        m_loop.defer([done = std::move(done), e = std::move(e)] { done(e); });
+    };
+    if (!m_settings.anchor) {
+        fail_now(make_error("not_anchored",
+                            "member " + m_settings.self + " does not anchor media (media: none)"));
+        return;
+    }
+    // Bounded: a test session holds relay ports until its end or timeout.
+    auto now = std::chrono::steady_clock::now();
+    std::erase_if(m_live_tests,
+                  [&](const auto& kv) { return now - kv.second > m_settings.media_timeout; });
+    if (!m_live_tests.count(call_id) && m_live_tests.size() >= MAX_TESTS) {
+        Error e =
+            make_error("busy", "member " + m_settings.self + " has " + std::to_string(MAX_TESTS) +
+                                   " media tests running; try again later");
+        failed("test", call_id, e);
+        fail_now(std::move(e));
+        return;
+    }
+    m_live_tests[call_id] = now;
+    auto member = member_for(call_id, true);
+    if (!member) {
+        failed("test", call_id, member.error());
+        fail_now(member.error());
+        return;
+    }
+    json::Json offer = json::Json::object()
+                           .set("call_id", call_id)
+                           .set("from_tag", from_tag)
+                           .set("to_tag", "")
+                           .set("sdp", sdp)
+                           .set("as", "offer");
+    // The sdp op names the author of the SDP first: the answer is the callee's.
+    json::Json answer = json::Json::object()
+                            .set("call_id", call_id)
+                            .set("from_tag", sip::media_test_to_tag(call_id))
+                            .set("to_tag", from_tag)
+                            .set("sdp", sdp)
+                            .set("as", "answer");
+    // The answer goes once the offer is there; each step's failure ends the test.
+    call(*member, "sdp", offer,
+         [this, member = *member, call_id, answer = std::move(answer),
+          done = std::move(done)](Result<json::Json> r) mutable {
+             auto callee = r ? sip::relay_endpoint(*r) : Result<std::string>(r.error());
+             if (!callee) {
+                 failed("test", call_id, callee.error());
+                 done(callee.error());
+                 return;
+             }
+             std::string holder = (*r)["member"].as_string().value_or(member);
+             call(member, "sdp", answer,
+                  [this, holder, call_id, callee = *callee,
+                   done = std::move(done)](Result<json::Json> r2) {
+                      auto caller = r2 ? sip::relay_endpoint(*r2) : Result<std::string>(r2.error());
+                      if (!caller) {
+                          failed("test", call_id, caller.error());
+                          done(caller.error());
+                          return;
+                      }
+                      ++m_tested;
+                      sip::MediaTestAnswer a;
+                      a.member = holder;
+                      a.caller = *caller;
+                      a.callee = callee;
+                      auto range = m_settings.media_ports.find(holder);
+                      if (range != m_settings.media_ports.end())
+                          a.range = range->second;
+                      done(std::move(a));
+                  });
+         });
+}
+
+void MediaAnchor::end_test(const std::string& call_id) {
+    m_live_tests.erase(call_id);
+    sip::MediaAction action;
+    action.kind = sip::MediaAction::Kind::end;
+    action.call_id = call_id;
+    end(action);
+}
+
 void MediaAnchor::register_ops(json::ControlServer& server) {
     auto pass_on = [this](const char* op) {
         return [this, op](const json::Request& req, const json::Peer&, json::Reply reply) {
@@ -164,6 +248,8 @@ json::Json MediaAnchor::stats() const {
     return json::Json::object()
         .set("anchor", m_settings.anchor)
         .set("exchanges", static_cast<long long>(m_exchanges))
+        .set("tests", static_cast<long long>(m_tests))
+        .set("tested", static_cast<long long>(m_tested))
         .set("rewritten", static_cast<long long>(m_rewritten))
         .set("unchanged", static_cast<long long>(m_unchanged))
         .set("ended", static_cast<long long>(m_ended))

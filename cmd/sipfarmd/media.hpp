@@ -13,6 +13,13 @@
 // come (a view change must not move a live call's media), until BYE or
 // PLACED_IDLE without a message.
 //
+// lbcheck's media test (a probe with X-Farm-Media: test, sip/media_probe.hpp)
+// takes the same path: the call leg is placed like a call's, and that
+// member's rtprelayd gets an offer and then an answer with the probe's own
+// SDP, so both sides of the relay session send to lbcheck's socket; the
+// probe with X-Farm-Media: end deletes the session (rtprelayd's
+// media_timeout, when that probe is lost).
+//
 // A failure (no placement, rtprelayd not running, its error, no reply in
 // REQUEST_TIMEOUT) is counted and logged, and the message goes on with its
 // SDP as it was: the call may still work without the relay (a client
@@ -23,6 +30,7 @@
 #include "base/result.hpp"
 #include "ev/loop.hpp"
 #include "sip/media_action.hpp"
+#include "sip/media_probe.hpp"
 #include "json/control_link.hpp"
 #include "json/control_server.hpp"
 #include "json/json.hpp"
@@ -43,6 +51,13 @@ public:
     static constexpr std::chrono::milliseconds REQUEST_TIMEOUT{2000};
     static constexpr std::chrono::seconds PLACED_IDLE{3600};
     static constexpr size_t MAX_PLACED = 1 << 20;
+    // Media test sessions that may live at once on this member's account
+    // (each holds relay ports until its end probe or media_timeout).
+    static constexpr size_t MAX_TESTS = 64;
+
+    // lbcheck's media test: the member whose rtprelayd holds the session and
+    // its relay endpoints, or why there is none.
+    using TestDone = std::function<void(Result<sip::MediaTestAnswer>)>;
 
     // Where a call's media goes now (placement.hpp): a member id.
     using Placer = std::function<Result<std::string>(std::string_view call_id)>;
@@ -57,6 +72,8 @@ public:
         std::string media_control; // this member's rtprelayd ("" none)
         std::map<std::string, std::optional<net::SockAddr>> control_tcp; // by member
         std::string secret;
+        std::map<std::string, std::string> media_ports; // "LO-HI" by member
+        std::chrono::seconds media_timeout{60};         // the relay's, for test sessions
     };
     void configure(Settings settings);
     bool enabled() const { return m_settings.anchor; }
@@ -66,6 +83,15 @@ public:
     void exchange(const sip::MediaAction& action, Done done);
     // Ends the call's media (kind end); nothing to wait for.
     void end(const sip::MediaAction& action);
+
+    // The media test of a probe: offer, then answer, with `sdp` for both
+    // sides (the offerer's tag `from_tag`, the answerer's made from the
+    // Call-ID). Fails at once with "not_anchored" when this member does not
+    // anchor media. `done` runs later, on the loop, exactly once.
+    void test(const std::string& call_id, const std::string& from_tag, const std::string& sdp,
+              TestDone done);
+    // Deletes the test session of `call_id` where it was placed.
+    void end_test(const std::string& call_id);
 
     // media.sdp and media.delete, for the other members.
     void register_ops(json::ControlServer& server);
@@ -90,8 +116,12 @@ private:
     PeerLinks m_peers;
     std::unordered_map<std::string, Placed> m_placed;
     std::unique_ptr<ev::Ticker> m_sweeper;
+    // Live media test sessions (by Call-ID): when each was last asked for.
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> m_live_tests;
 
     uint64_t m_exchanges = 0;
+    uint64_t m_tests = 0;  // media test probes
+    uint64_t m_tested = 0; // of them, with a relay session
     uint64_t m_rewritten = 0;
     uint64_t m_unchanged = 0;
     uint64_t m_ended = 0;
