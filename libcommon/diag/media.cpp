@@ -2,11 +2,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <map>
 
 namespace rtfarm::diag {
 
 namespace {
+
+std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const std::string& s : v)
+        out += (out.empty() ? "" : ", ") + s;
+    return out;
+}
 
 unsigned came_back(const MediaLeg& l) {
     return l.back + l.back_elsewhere + l.changed;
@@ -213,6 +221,26 @@ Report diagnose_media(const MediaObservations& o) {
         judge(r, *best[m], o.local);
 
     json::Json per_member = json::Json::object();
+    r.summary.push_back("media test from " + o.local + " through " + o.vip + ", members " +
+                        (o.members.empty() ? std::string("none") : join(o.members)));
+    if (!order.empty()) {
+        char line[200];
+        std::snprintf(line, sizeof line, "%-10s %-12s %-20s %-6s %-20s %s", "member", "range",
+                      "to caller", "back", "to callee", "back");
+        r.summary.push_back(line);
+    }
+    for (const auto& m : order) {
+        const MediaTrial& t = *best[m];
+        char line[200];
+        std::string back_caller =
+            std::to_string(came_back(t.to_caller)) + "/" + std::to_string(t.to_caller.sent);
+        std::string back_callee =
+            std::to_string(came_back(t.to_callee)) + "/" + std::to_string(t.to_callee.sent);
+        std::snprintf(line, sizeof line, "%-10s %-12s %-20s %-6s %-20s %s", m.c_str(),
+                      t.range.empty() ? "?" : t.range.c_str(), t.caller.c_str(),
+                      back_caller.c_str(), t.callee.c_str(), back_callee.c_str());
+        r.summary.push_back(line);
+    }
     for (const auto& m : order) {
         const MediaTrial& t = *best[m];
         double rtt = -1;

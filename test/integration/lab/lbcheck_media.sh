@@ -129,6 +129,8 @@ lbcheck_media() {
 
 echo "== lbcheck_media: nat lab, media: anchor on f1 f2 f3, lbcheck media from the client"
 lbcheck_media good
+# What an operator reads (text output), for the log.
+"$lab" exec client timeout -k 2 "$(sec 60)" "$bin/lbcheck" media --vip "$VIP" 2>&1 | sed 's/^/    /'
 check "correct mapping: exit 0 ($(cat "$work/good.err"))" test "$rc" = 0
 check "correct mapping: no finding at all ({$(ids "$work/good.json")})" test -z "$(ids "$work/good.json")"
 check "correct mapping: \"ok\":true" grep -q '^{"ok":true' "$work/good.json"

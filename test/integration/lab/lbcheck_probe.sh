@@ -156,7 +156,11 @@ NFT
         start_farm "$work/$setup.json" || { fail=1; continue; }
     fi
     case $setup in
-    nat | dsr) probe "$setup" "" 0 ;;
+    nat | dsr)
+        probe "$setup" "" 0
+        # What an operator reads (text output), for the log.
+        "$lab" exec client "$bin/lbcheck" probe --vip "$VIP" --count 60 2>&1 | sed 's/^/    /'
+        ;;
     nat-sticky) probe "$setup" "reply-source-rewritten udp-session-binding" 1 ;;
     nat-alg) probe "$setup" "reply-source-rewritten sip-alg-rewrite udp-session-binding" 1 ;;
     dsr-own-source) probe "$setup" "reply-source-not-vip" 1 ;;
