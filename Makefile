@@ -43,8 +43,9 @@ INTEG_OBJS := $(INTEG_SRCS:%.cpp=$(BUILD)/obj/%.o)
 TESTS := $(BUILD)/test/unit_tests $(BUILD)/test/integration_tests
 # Script tests: the fuzzer, the lab's own checks (the SIPp scenarios catch
 # misrouting; the load balancer sprays per packet), and the farm in the
-# namespace lab. Those that need root skip with a reason without it.
-SCRIPT_TESTS := test/fuzz/check.sh test/lab/sipp-check.sh test/lab/selftest.sh \
+# namespace lab, and the README link check. Those that need root skip with a
+# reason without it.
+SCRIPT_TESTS := test/fuzz/check.sh test/lab/sipp-check.sh test/lab/selftest.sh test/docs/links.sh \
 	$(sort $(filter-out %/farm_lab.sh,$(wildcard test/integration/lab/*.sh)))
 
 .PHONY: all programs tests check check-run fuzz lint lint-run asan-check demo bench install uninstall clean
