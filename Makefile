@@ -7,7 +7,8 @@
 #   make bench      sipfarmd against Kamailio's stateless dispatcher, rtprelayd against
 #                   rtpengine and a trivial relay, one core each (root)
 #   make demo       the SIP farm lab (root; network namespaces)
-#   make install    PREFIX (default /usr/local) and DESTDIR honoured
+#   make install    programs, man pages, etc/ under share/doc/rtfarm/; PREFIX
+#                   (default /usr/local) and DESTDIR honoured; make uninstall
 #
 # Targets that need Debian packages call mk/deps.sh first and then build in a
 # sub-make, so pkg-config is asked only once the packages are there.
@@ -27,6 +28,10 @@ TEST_CPPFLAGS := -DBOOST_TEST_DYN_LINK
 
 PROGRAMS := sipfarmd rtprelayd cgclusterctl lbcheck
 MANPAGES := $(wildcard man/*.[0-9])
+# The example configs, their README and the supervision files, installed
+# under DOCDIR with etc/'s tree kept (paths relative to etc/).
+DOCDIR = $(PREFIX)/share/doc/rtfarm
+DOC_FILES := $(sort $(patsubst etc/%,%,$(shell find etc -type f)))
 
 LIB_SRCS := $(sort $(shell find libcommon -name '*.cpp'))
 LIB_OBJS := $(LIB_SRCS:%.cpp=$(BUILD)/obj/%.o)
@@ -38,8 +43,9 @@ INTEG_OBJS := $(INTEG_SRCS:%.cpp=$(BUILD)/obj/%.o)
 TESTS := $(BUILD)/test/unit_tests $(BUILD)/test/integration_tests
 # Script tests: the fuzzer, the lab's own checks (the SIPp scenarios catch
 # misrouting; the load balancer sprays per packet), and the farm in the
-# namespace lab. Those that need root skip with a reason without it.
-SCRIPT_TESTS := test/fuzz/check.sh test/lab/sipp-check.sh test/lab/selftest.sh \
+# namespace lab, and the README link check. Those that need root skip with a
+# reason without it.
+SCRIPT_TESTS := test/fuzz/check.sh test/lab/sipp-check.sh test/lab/selftest.sh test/docs/links.sh \
 	$(sort $(filter-out %/farm_lab.sh,$(wildcard test/integration/lab/*.sh)))
 
 .PHONY: all programs tests check check-run fuzz lint lint-run asan-check demo bench install uninstall clean
@@ -137,12 +143,21 @@ install: all
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/ || exit 1; \
 	done
+	for f in $(DOC_FILES); do \
+		mode=0644; [ -x etc/$$f ] && mode=0755; \
+		install -D -m $$mode etc/$$f $(DESTDIR)$(DOCDIR)/$$f || exit 1; \
+	done
 
 uninstall:
 	rm -f $(PROGRAMS:%=$(DESTDIR)$(PREFIX)/bin/%)
 	for m in $(MANPAGES); do \
 		s=$${m##*.}; rm -f $(DESTDIR)$(PREFIX)/share/man/man$$s/$${m##*/}; \
 	done
+	for f in $(DOC_FILES); do rm -f $(DESTDIR)$(DOCDIR)/$$f; done
+	@# The folders under DOCDIR are ours; remove those left empty.
+	if [ -d $(DESTDIR)$(DOCDIR) ]; then \
+		find $(DESTDIR)$(DOCDIR) -depth -type d -empty -delete; \
+	fi
 
 clean:
 	rm -rf $(BUILD)

@@ -51,7 +51,7 @@ class Prober {
 public:
     Prober(const ProbeOptions& o, net::SockAddr local)
         : m_o(o)
-        , m_local(std::move(local))
+        , m_local(local)
         , m_tag(crypto::random_hex(4)) {}
 
     Status open_socket() {

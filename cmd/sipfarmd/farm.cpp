@@ -623,6 +623,16 @@ json::Json FarmService::stats() const {
         relayed += v;
     for (const auto& [k, v] : m_dropped)
         dropped += v;
+    // The members of the view by state (every state present, 0 included).
+    auto members = json::Json::object();
+    for (auto st :
+         {cluster::MemberState::up, cluster::MemberState::draining, cluster::MemberState::down}) {
+        long long n = 0;
+        if (m_membership)
+            for (const auto& m : m_membership->members())
+                n += m.state == st ? 1 : 0;
+        members.set(std::string(cluster::to_string(st)).c_str(), n);
+    }
     return json::Json::object()
         .set("sockets", m_sockets.stats())
         .set("received", static_cast<long long>(m_received))
@@ -635,6 +645,7 @@ json::Json FarmService::stats() const {
         .set("heartbeats_in", static_cast<long long>(m_heartbeats_in))
         .set("heartbeats_out", static_cast<long long>(m_heartbeats_out))
         .set("epoch", static_cast<long long>(m_settings.view.epoch))
+        .set("members", std::move(members))
         .set("recent_call_ids", static_cast<long long>(m_recent.size()))
         .set("handoff_views", static_cast<long long>(m_settings.view.previous.size()))
         .set("dropped", static_cast<long long>(dropped))

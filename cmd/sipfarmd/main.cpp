@@ -9,6 +9,9 @@ int main(int argc, char** argv) {
         [](const rtfarm::config::MemberConfig& m) { return m.control; },
     };
     info.control_tcp = true;
+    info.metrics = [](const rtfarm::config::MemberConfig& m) {
+        return m.metrics;
+    };
     return rtfarm::daemon::run_daemon(argc, argv, info, [](rtfarm::ev::Loop& loop) {
         return std::make_unique<rtfarm::sipfarmd::FarmService>(loop);
     });

@@ -134,9 +134,10 @@ constexpr std::string_view TOP_KEYS[] = {"cluster", "members"};
 constexpr std::string_view CLUSTER_KEYS[] = {"name",         "wan_ip",        "farm_port",
                                              "heartbeat_ms", "dead_after_ms", "secret_file",
                                              "media",        "media_timeout", "media_strict"};
-constexpr std::string_view MEMBER_KEYS[] = {
-    "role",      "address",     "wan_ip",  "sip_farm",    "call_legs", "signals",      "sip_listen",
-    "processor", "media_ports", "control", "control_tcp", "media",     "media_control"};
+constexpr std::string_view MEMBER_KEYS[] = {"role",          "address", "wan_ip",       "sip_farm",
+                                            "call_legs",     "signals", "sip_listen",   "processor",
+                                            "media_ports",   "control", "control_tcp",  "media",
+                                            "media_control", "metrics", "media_metrics"};
 
 template <size_t N> std::string key_list(const std::string_view (&keys)[N]) {
     std::string out;
@@ -522,6 +523,11 @@ private:
                     m.media = md;
             } else if (k == "media_control") {
                 ok = read_socket_path(v, where, m.media_control);
+            } else if (k == "metrics" || k == "media_metrics") {
+                net::SockAddr a;
+                ok = read_endpoint(v, where, a);
+                if (ok)
+                    (k == "metrics" ? m.metrics : m.media_metrics) = a;
             } else {
                 ok = unknown_key(where, MEMBER_KEYS);
             }
@@ -556,6 +562,7 @@ private:
     bool check_whole() {
         const ClusterSettings& c = m_cfg.cluster;
         std::vector<SeenPath> seen;
+        std::vector<SeenEndpoint> tcp_seen;
         if (c.dead_after_ms <= c.heartbeat_ms)
             return fail("cluster.dead_after_ms", std::to_string(c.dead_after_ms) +
                                                      " must be greater than heartbeat_ms (" +
@@ -594,13 +601,21 @@ private:
                                     m.address.host() +
                                     " (or loopback); without cluster.secret_file the TCP control "
                                     "socket may not listen elsewhere");
-                for (size_t j = 0; j < i; ++j) {
-                    const MemberConfig& o = m_cfg.members[j];
-                    if (o.control_tcp && *o.control_tcp == *m.control_tcp)
-                        return fail(prefix + ".control_tcp",
-                                    m.control_tcp->str() +
-                                        " is already the control_tcp of member " + o.id);
-                }
+                if (!check_tcp_endpoint(m, "control_tcp", *m.control_tcp, tcp_seen))
+                    return false;
+            }
+            // The metrics endpoints have no login at all: internal network only.
+            for (const auto& [key, addr] :
+                 {std::pair{"metrics", m.metrics}, std::pair{"media_metrics", m.media_metrics}}) {
+                if (!addr)
+                    continue;
+                if (!addr->same_host(m.address) && !addr->is_loopback())
+                    return fail(prefix + "." + key,
+                                addr->str() + " is not the member's internal address " +
+                                    m.address.host() +
+                                    " (or loopback); the metrics endpoint has no login");
+                if (!check_tcp_endpoint(m, key, *addr, tcp_seen))
+                    return false;
             }
         }
         return true;
@@ -622,6 +637,24 @@ private:
                 return fail("members." + m.id + "." + key,
                             path + " is already the " + s.key + " socket of member " + s.member);
         seen.push_back({path, m.id, key});
+        return true;
+    }
+
+    // A TCP listening address (control_tcp, metrics, media_metrics), and whose.
+    struct SeenEndpoint {
+        net::SockAddr addr;
+        std::string member;
+        std::string key;
+    };
+
+    // Two daemons cannot listen on one TCP address (members may share a host).
+    bool check_tcp_endpoint(const MemberConfig& m, const std::string& key,
+                            const net::SockAddr& addr, std::vector<SeenEndpoint>& seen) {
+        for (const SeenEndpoint& s : seen)
+            if (s.addr == addr)
+                return fail("members." + m.id + "." + key,
+                            addr.str() + " is already the " + s.key + " of member " + s.member);
+        seen.push_back({addr, m.id, key});
         return true;
     }
 

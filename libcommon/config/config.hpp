@@ -44,6 +44,9 @@ struct MemberConfig {
     std::optional<net::SockAddr> control_tcp;
     std::optional<Media> media; // nullopt = the cluster's default
     std::string media_control;  // rtprelayd's control socket path (absolute)
+    // Prometheus metrics over HTTP: sipfarmd's, and the member's rtprelayd's.
+    std::optional<net::SockAddr> metrics;
+    std::optional<net::SockAddr> media_metrics;
 
     bool operator==(const MemberConfig&) const = default;
 };

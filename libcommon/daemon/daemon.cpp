@@ -1,6 +1,8 @@
 #include "daemon/daemon.hpp"
 
 #include "base/log.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/metrics_server.hpp"
 #include "daemon/notify.hpp"
 
 #include <CLI/CLI.hpp>
@@ -69,6 +71,7 @@ public:
         , m_notifier(m_cl.notify_fd)
         , m_service(make(m_loop))
         , m_server(m_loop)
+        , m_metrics(m_loop, [this] { return metrics::render(metrics::from_stats(stats())); })
         , m_started(Clock::now())
         , m_drain_timer(m_loop, [this] { on_drain_deadline(); })
         , m_sighup(m_loop, SIGHUP, [this] { (void)reload("SIGHUP"); })
@@ -95,6 +98,11 @@ public:
             return cannot_start(st.error().message);
         if (auto st = m_service->start(m_cfg, *me); !st)
             return cannot_start(st.error().message);
+        m_metrics_address = metrics_address(*me);
+        if (m_metrics_address) {
+            if (auto st = m_metrics.listen(*m_metrics_address); !st)
+                return cannot_start("metrics: " + st.error().message);
+        }
         register_ops();
         log::info("daemon", "started",
                   {{"program", m_info.program},
@@ -111,6 +119,7 @@ public:
             return 1;
         }
         m_server.close();
+        m_metrics.close();
         log::info("daemon", "stopped", {{"program", m_info.program}, {"member", m_cl.member}});
         return 0;
     }
@@ -132,17 +141,7 @@ private:
                       .set("pid", static_cast<long long>(::getpid())));
         });
         m_server.on("stats", [this](const json::Request&, const json::Peer&, json::Reply reply) {
-            auto uptime =
-                std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - m_started);
-            reply(json::Json::object()
-                      .set("program", m_info.program)
-                      .set("member", m_cl.member)
-                      .set("version", RTFARM_VERSION)
-                      .set("uptime_ms", static_cast<long long>(uptime.count()))
-                      .set("reloads", m_reloads)
-                      .set("reload_failures", m_reload_failures)
-                      .set("control", m_server.stats())
-                      .set("service", m_service->stats()));
+            reply(stats());
         });
         m_server.on("reload", [this](const json::Request&, const json::Peer&, json::Reply reply) {
             auto st = reload("control");
@@ -163,6 +162,25 @@ private:
                 reply(json::Json::object().set("spec", *spec));
             });
         m_service->register_ops(m_server);
+    }
+
+    // The `stats` op's result; the metrics endpoint renders the same.
+    json::Json stats() const {
+        auto uptime =
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - m_started);
+        return json::Json::object()
+            .set("program", m_info.program)
+            .set("member", m_cl.member)
+            .set("version", RTFARM_VERSION)
+            .set("uptime_ms", static_cast<long long>(uptime.count()))
+            .set("reloads", m_reloads)
+            .set("reload_failures", m_reload_failures)
+            .set("control", m_server.stats())
+            .set("service", m_service->stats());
+    }
+
+    std::optional<net::SockAddr> metrics_address(const config::MemberConfig& me) const {
+        return m_info.metrics ? m_info.metrics(me) : std::nullopt;
     }
 
     Status reload(const char* why) {
@@ -197,6 +215,10 @@ private:
         if (new_control != m_control_path)
             log::warn("daemon", "control socket path changed; it takes effect at the next start",
                       {{"old", m_control_path}, {"new", new_control}});
+        if (auto addr = metrics_address(**me); addr != m_metrics_address)
+            log::warn("daemon", "metrics address changed; it takes effect at the next start",
+                      {{"old", m_metrics_address ? m_metrics_address->str() : "none"},
+                       {"new", addr ? addr->str() : "none"}});
         if (auto st = m_service->reload(*loaded, **me); !st)
             return st;
         m_cfg = std::move(loaded.value());
@@ -237,6 +259,8 @@ private:
     ev::Loop m_loop;
     std::unique_ptr<Service> m_service;
     json::ControlServer m_server;
+    MetricsServer m_metrics;
+    std::optional<net::SockAddr> m_metrics_address;
     Clock::time_point m_started;
     std::string m_control_path;
     long long m_reloads = 0;

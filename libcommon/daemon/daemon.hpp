@@ -4,7 +4,8 @@
 // (ping, stats, reload, log_level) on the Unix socket and, when the member
 // has `control_tcp`, on TCP, SIGHUP reload (a bad new config keeps the
 // old one and says why), two-phase SIGTERM (drain with a deadline; a second
-// SIGTERM stops at once), and readiness notification. Exit status: 0 after a
+// SIGTERM stops at once), readiness notification, and the Prometheus
+// metrics endpoint when the member has one for this daemon. Exit status: 0 after a
 // clean stop, 2 when the daemon cannot start, 1 on a run-time failure.
 // It does not know what the daemon does with its sockets.
 #pragma once
@@ -18,6 +19,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace rtfarm::daemon {
@@ -59,6 +61,9 @@ struct DaemonInfo {
     // members' link to each other). One daemon per member may: rtprelayd
     // is reached from other members through its sipfarmd.
     bool control_tcp = false;
+    // The member's address on which the daemon serves Prometheus metrics
+    // (sipfarmd: `metrics`, rtprelayd: `media_metrics`); unset: none.
+    std::function<std::optional<net::SockAddr>(const config::MemberConfig&)> metrics = {};
     std::chrono::milliseconds drain_deadline{5000};
 };
 

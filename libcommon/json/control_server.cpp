@@ -80,6 +80,7 @@ struct ControlServer::Connection {
 struct ControlServer::PendingReply {
     std::weak_ptr<Connection> conn;
     Json id;
+    std::string op;
     std::shared_ptr<RetryEntry> cached; // null: not cached
     bool done = false;
 };
@@ -185,6 +186,13 @@ Json ControlServer::stats() const {
     Json errors = Json::object();
     for (const auto& [code, n] : m_counters.errors)
         errors.set(code.c_str(), static_cast<unsigned long>(n));
+    Json results = Json::object();
+    for (const auto& [op, by] : m_counters.results) {
+        Json o = Json::object();
+        for (const auto& [r, n] : by)
+            o.set(r.c_str(), static_cast<unsigned long>(n));
+        results.set(op.c_str(), std::move(o));
+    }
     Json out = Json::object();
     out.set("clients", static_cast<unsigned long>(m_conns.size()));
     out.set("accepted", static_cast<unsigned long>(m_counters.accepted));
@@ -193,6 +201,7 @@ Json ControlServer::stats() const {
     out.set("retries", static_cast<unsigned long>(m_counters.retries));
     out.set("requests", std::move(requests));
     out.set("errors", std::move(errors));
+    out.set("results", std::move(results));
     return out;
 }
 
@@ -454,6 +463,7 @@ void ControlServer::dispatch(const std::shared_ptr<Connection>& c, Request req,
     auto pending = std::make_shared<PendingReply>();
     pending->conn = c;
     pending->id = req.id;
+    pending->op = req.op;
     pending->cached = std::move(entry);
     Reply reply = [pending](Result<Json> result) {
         if (pending->done)
@@ -480,9 +490,12 @@ void ControlServer::deliver(PendingReply& pending, Result<Json> result) {
     RTFARM_ASSERT(c && !c->closed && c->in_flight > 0);
     --c->in_flight;
     std::string text;
+    auto& by_result = m_counters.results[pending.op];
     if (result) {
+        ++by_result["ok"];
         text = ok_reply(pending.id, std::move(result).value());
     } else {
+        ++by_result[result.error().code];
         ++m_counters.errors[result.error().code];
         text = error_reply(pending.id, result.error().code, result.error().message);
     }

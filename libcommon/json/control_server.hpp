@@ -111,6 +111,8 @@ struct ControlCounters {
     uint64_t retries = 0;                     // answered from the retry cache
     std::map<std::string, uint64_t> requests; // by op, registered ops only
     std::map<std::string, uint64_t> errors;   // error replies by code
+    // Replies sent to registered ops, by op, then "ok" or the error code.
+    std::map<std::string, std::map<std::string, uint64_t>> results;
 };
 
 class ControlServer {

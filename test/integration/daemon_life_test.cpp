@@ -11,6 +11,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -321,34 +322,77 @@ BOOST_AUTO_TEST_CASE(vip_and_wildcard_share_the_sip_port) {
     BOOST_TEST(p.wait_exit().value_or(-1) == 0);
 }
 
+// Both daemons started as etc/s6/<daemon>/run starts them: the notification
+// pipe on fd 3 (the service's notification-fd file says 3) and --notify-fd 3.
+// The newline must come only once the control socket answers: a `ping` sent
+// the moment it arrives gets its reply. Then the daemon closes the pipe.
 BOOST_AUTO_TEST_CASE(s6_notification_fd_after_the_control_socket) {
-    TempDir dir;
-    auto cluster = LoopbackCluster::make(1);
-    dir.write("cluster.json", cluster.json(dir));
-    int fds[2];
-    BOOST_REQUIRE(::pipe(fds) == 0); // inherited by the child: no O_CLOEXEC
-    auto args = daemon_args("rtprelayd", dir.file("cluster.json"), "f1");
-    args.push_back("--notify-fd");
-    args.push_back(std::to_string(fds[1]));
-    Process p(dir, "f1-media", args);
-    ::close(fds[1]);
-    // A newline, then end of file once the daemon closed its copy.
-    std::string got;
-    char buf[8];
-    for (;;) {
-        pollfd pfd{fds[0], POLLIN, 0};
-        if (::poll(&pfd, 1, static_cast<int>(scaled(5000ms).count())) <= 0)
-            break;
-        ssize_t n = ::read(fds[0], buf, sizeof buf);
-        if (n <= 0)
-            break;
-        got.append(buf, static_cast<size_t>(n));
+    for (const std::string program : {"sipfarmd", "rtprelayd"}) {
+        BOOST_TEST_CONTEXT(program) {
+            std::string service = src_path("etc/s6/" + program);
+            BOOST_TEST(read_file(service + "/notification-fd") == "3\n");
+            BOOST_TEST(read_file(service + "/type") == "longrun\n");
+            BOOST_TEST(
+                read_file(service + "/run")
+                    .find(
+                        "/usr/local/bin/" + program +
+                        " --config /etc/rtfarm/cluster.json --member \"$member\" --notify-fd 3") !=
+                std::string::npos);
+
+            TempDir dir;
+            auto cluster = LoopbackCluster::make(1);
+            dir.write("cluster.json", cluster.json(dir));
+            int fds[2];
+            BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+            auto args = daemon_args(program, dir.file("cluster.json"), "f1");
+            args.push_back("--notify-fd");
+            args.push_back("3");
+            Process p(dir, program == "sipfarmd" ? "f1" : "f1-media", args, fds[1]);
+            ::close(fds[1]);
+            std::string control = program == "sipfarmd" ? cluster.control(dir, "f1")
+                                                        : cluster.media_control(dir, "f1");
+            // Wait for the newline, then ask at once.
+            char c = 0;
+            pollfd pfd{fds[0], POLLIN, 0};
+            BOOST_REQUIRE_MESSAGE(::poll(&pfd, 1, static_cast<int>(scaled(5000ms).count())) == 1,
+                                  p.log());
+            BOOST_REQUIRE(::read(fds[0], &c, 1) == 1);
+            BOOST_TEST(c == '\n');
+            auto client = json::ControlClient::connect(control, scaled(2000ms));
+            BOOST_REQUIRE_MESSAGE(client.ok(), (client.ok() ? "" : client.error().message));
+            auto pong = client->call("ping", json::Json::object(), scaled(2000ms));
+            BOOST_REQUIRE(pong.ok());
+            BOOST_TEST(pong->operator[]("program").as_string().value_or("") == program);
+            // Nothing more: the daemon closed its end (end of file).
+            pfd = {fds[0], POLLIN, 0};
+            BOOST_REQUIRE(::poll(&pfd, 1, static_cast<int>(scaled(2000ms).count())) == 1);
+            BOOST_TEST(::read(fds[0], &c, 1) == 0);
+            ::close(fds[0]);
+            p.signal(SIGTERM);
+            BOOST_TEST(p.wait_exit().value_or(-1) == 0);
+            BOOST_TEST(unexpected_errors(p.log()).empty(), p.log());
+        }
     }
-    ::close(fds[0]);
-    BOOST_TEST(got == "\n");
-    BOOST_TEST(exists(cluster.media_control(dir, "f1")));
-    p.signal(SIGINT);
-    BOOST_TEST(p.wait_exit().value_or(-1) == 0);
+}
+
+// The NOTIFY_SOCKET datagrams a systemd unit (Type=notify) relies on:
+// READY=1 with MAINPID and STATUS once ready, RELOADING=1 then READY=1 around
+// a SIGHUP reload, STOPPING=1 on SIGTERM, in that order.
+BOOST_AUTO_TEST_CASE(notify_socket_ready_reloading_stopping) {
+    for (const std::string program : {"sipfarmd", "rtprelayd"}) {
+        BOOST_TEST_CONTEXT(program) {
+            LoopbackLab lab(1);
+            Process& p = lab.start(program, "f1"); // READY=1 seen
+            BOOST_TEST(p.wait_notify("MAINPID=" + std::to_string(p.pid()) + "\n", 100ms));
+            BOOST_TEST(p.wait_notify("STATUS=member f1 up\n", 100ms));
+            p.signal(SIGHUP);
+            BOOST_TEST(p.wait_notify("RELOADING=1\n"));
+            BOOST_TEST(p.wait_notify("READY=1\n"));
+            p.signal(SIGTERM);
+            BOOST_TEST(p.wait_notify("STOPPING=1\n"));
+            BOOST_TEST(p.wait_exit().value_or(-1) == 0);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_CASE(second_stop_signal_stops_at_once) {

@@ -23,9 +23,9 @@ namespace {
 
 // Forks and runs argv[0] with stdin from /dev/null, stdout and stderr
 // appended to the given files (they may be the same) and NOTIFY_SOCKET set
-// when `notify_socket` is not empty.
+// when `notify_socket` is not empty, and `fd3` (when >= 0) as its fd 3.
 pid_t spawn(std::vector<std::string> argv, const std::string& out_path, const std::string& err_path,
-            const std::string& notify_socket) {
+            const std::string& notify_socket, int fd3 = -1) {
     pid_t pid = ::fork();
     if (pid < 0)
         throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
@@ -41,6 +41,10 @@ pid_t spawn(std::vector<std::string> argv, const std::string& out_path, const st
     ::dup2(devnull, 0);
     ::dup2(out, 1);
     ::dup2(err, 2);
+    if (fd3 == 3)
+        ::fcntl(3, F_SETFD, 0); // keep it across exec
+    else if (fd3 >= 0 && ::dup2(fd3, 3) != 3)
+        ::_exit(126);
     if (!notify_socket.empty())
         ::setenv("NOTIFY_SOCKET", notify_socket.c_str(), 1);
     std::vector<char*> args;
@@ -136,7 +140,8 @@ uint16_t free_port() {
     throw std::runtime_error("no free port on 127.0.0.1");
 }
 
-Process::Process(const TempDir& dir, const std::string& name, std::vector<std::string> argv)
+Process::Process(const TempDir& dir, const std::string& name, std::vector<std::string> argv,
+                 int fd3)
     : m_log(dir.file(name + ".log")) {
     std::string notify_path = dir.file(name + ".notify");
     ::unlink(notify_path.c_str());
@@ -147,7 +152,7 @@ Process::Process(const TempDir& dir, const std::string& name, std::vector<std::s
     if (::bind(m_notify.get(), reinterpret_cast<sockaddr*>(&sun), sizeof sun) != 0)
         throw std::runtime_error("bind " + notify_path + ": " + std::strerror(errno));
 
-    m_pid = spawn(std::move(argv), m_log, m_log, notify_path);
+    m_pid = spawn(std::move(argv), m_log, m_log, notify_path, fd3);
 }
 
 Process::~Process() {

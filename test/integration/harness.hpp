@@ -49,8 +49,11 @@ uint16_t free_port();
 // One child process with stdout and stderr in a log file.
 class Process {
 public:
-    // Starts argv[0] (a path) with NOTIFY_SOCKET pointing at a socket of our own.
-    Process(const TempDir& dir, const std::string& name, std::vector<std::string> argv);
+    // Starts argv[0] (a path) with NOTIFY_SOCKET pointing at a socket of our own
+    // and, when `fd3` >= 0, that descriptor as the child's fd 3 (as s6 passes
+    // its notification pipe).
+    Process(const TempDir& dir, const std::string& name, std::vector<std::string> argv,
+            int fd3 = -1);
     ~Process();
     Process(const Process&) = delete;
     Process& operator=(const Process&) = delete;

@@ -1,5 +1,7 @@
-// `make install` into a temporary DESTDIR installs the four programs and the
-// man pages under PREFIX, and `make uninstall` removes them again.
+// `make install` into a temporary DESTDIR installs the four programs, the man
+// pages and etc/ (example configs, README, supervision files) under
+// PREFIX/share/doc/rtfarm/ with its tree kept, and `make uninstall` removes
+// exactly those files again.
 #include "harness.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -28,6 +30,37 @@ BOOST_AUTO_TEST_CASE(install_and_uninstall_into_destdir) {
         fs::path f = fs::path(destdir) / "opt/rtfarm" / p;
         BOOST_TEST(fs::exists(f), f.string());
     }
+    // Every file of etc/, at the same place under share/doc/rtfarm, the same
+    // bytes, executable when it is (the run scripts).
+    fs::path doc = fs::path(destdir) / "opt/rtfarm/share/doc/rtfarm";
+    size_t etc_files = 0;
+    for (auto& e : fs::recursive_directory_iterator(src_path("etc"))) {
+        if (!e.is_regular_file())
+            continue;
+        ++etc_files;
+        fs::path rel = fs::relative(e.path(), src_path("etc"));
+        fs::path f = doc / rel;
+        BOOST_TEST_CONTEXT(rel.string()) {
+            BOOST_REQUIRE(fs::exists(f));
+            BOOST_TEST(read_file(f.string()) == read_file(e.path().string()));
+            auto exec = [](const fs::path& p) {
+                return (fs::status(p).permissions() & fs::perms::owner_exec) != fs::perms::none;
+            };
+            BOOST_TEST(exec(f) == exec(e.path()));
+        }
+    }
+    for (const char* p : {"single-ip-nat.json", "multi-ip-nat.json", "dsr.json", "README.md",
+                          "systemd/sipfarmd@.service", "systemd/rtprelayd@.service",
+                          "s6/sipfarmd/run", "s6/sipfarmd/type", "s6/sipfarmd/notification-fd",
+                          "s6/rtprelayd/run", "runit/sipfarmd/run", "runit/sipfarmd/log/run",
+                          "runit/rtprelayd/run", "runit/rtprelayd/log/run"})
+        BOOST_TEST(fs::exists(doc / p), p);
+    // Nothing else under DESTDIR.
+    size_t installed = 0;
+    for (auto& e : fs::recursive_directory_iterator(destdir))
+        installed += e.is_regular_file() ? 1 : 0;
+    BOOST_TEST(installed == 4 + 6 + etc_files);
+    BOOST_TEST(fs::exists(doc / "s6/rtprelayd/notification-fd"));
     auto v = run({destdir + "/opt/rtfarm/bin/sipfarmd", "--version"});
     BOOST_TEST(v.status == 0);
     auto u = run({"/usr/bin/env", "-u", "MAKEFLAGS", "-u", "MFLAGS", "-u", "MAKELEVEL", "make",
@@ -39,6 +72,8 @@ BOOST_AUTO_TEST_CASE(install_and_uninstall_into_destdir) {
     for (auto& e : fs::recursive_directory_iterator(destdir))
         left += e.is_regular_file() ? 1 : 0;
     BOOST_TEST(left == 0u);
+    // The doc folders were ours too; the standard ones above may stay.
+    BOOST_TEST(!fs::exists(doc), doc.string());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -262,6 +262,23 @@ std::vector<BadCase> bad_cases() {
         {"control_tcp facing outside without a secret",
          one({{"control_tcp", q("203.0.113.7:5068")}}), "members.f1.control_tcp",
          "without cluster.secret_file the TCP control socket may not listen elsewhere"},
+        {"metrics without port", one({{"metrics", q("10.77.0.11")}}), "members.f1.metrics",
+         "needs a port"},
+        {"metrics port 0", one({{"metrics", q("10.77.0.11:0")}}), "members.f1.metrics",
+         "port 0 is not allowed"},
+        {"metrics integer", one({{"metrics", "9100"}}), "members.f1.metrics",
+         "must be a string, not integer"},
+        {"metrics on the any-address", one({{"metrics", q("0.0.0.0:9100")}}), "members.f1.metrics",
+         "the metrics endpoint has no login"},
+        {"media_metrics facing outside", one({{"media_metrics", q("203.0.113.7:9101")}}),
+         "members.f1.media_metrics", "is not the member's internal address 10.77.0.11"},
+        {"metrics is the member's control_tcp",
+         one({{"control_tcp", q("10.77.0.11:5068")}, {"metrics", q("10.77.0.11:5068")}}),
+         "members.f1.metrics", "10.77.0.11:5068 is already the control_tcp of member f1"},
+        {"media_metrics is another's metrics",
+         doc(cluster(), {{"f1", frontend(1, {{"metrics", q("127.0.0.1:9100")}})},
+                         {"f2", frontend(2, {{"media_metrics", q("127.0.0.1:9100")}})}}),
+         "members.f2.media_metrics", "127.0.0.1:9100 is already the metrics of member f1"},
     };
 }
 
@@ -388,6 +405,8 @@ BOOST_AUTO_TEST_CASE(minimal_config_gets_the_defaults) {
     BOOST_TEST(!m.control_tcp);
     BOOST_TEST(!m.media);
     BOOST_TEST(m.media_control.empty());
+    BOOST_TEST(!m.metrics);
+    BOOST_TEST(!m.media_metrics);
     BOOST_TEST(c.media_of(m) == rtfarm::config::Media::none);
     BOOST_TEST(!c.advertised_ip(m));
 }
@@ -419,7 +438,9 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
                                  {"media_ports", q("10000-19999")},
                                  {"control_tcp", q("10.77.0.11:5068")},
                                  {"media", q("none")},
-                                 {"media_control", q("/run/rtfarm/f1-media.sock")}})},
+                                 {"media_control", q("/run/rtfarm/f1-media.sock")},
+                                 {"metrics", q("10.77.0.11:9100")},
+                                 {"media_metrics", q("127.0.0.1:9101")}})},
              {"f2", frontend(2, {{"wan_ip", q("203.0.113.2")}, {"sip_farm", q("relay")}})}}),
         FILE_NAME);
     BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
@@ -441,6 +462,8 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
     BOOST_TEST(f1.control_tcp->str() == "10.77.0.11:5068");
     BOOST_TEST((f1.media == rtfarm::config::Media::none));
     BOOST_TEST(f1.media_control == "/run/rtfarm/f1-media.sock");
+    BOOST_TEST(f1.metrics->str() == "10.77.0.11:9100");
+    BOOST_TEST(f1.media_metrics->str() == "127.0.0.1:9101");
     BOOST_TEST(c.media_of(f1) == rtfarm::config::Media::none);
     BOOST_TEST(c.advertised_ip(f1)->host() == "203.0.113.1");
     const auto& f2 = c.members[1];

@@ -574,8 +574,14 @@ BOOST_AUTO_TEST_CASE(errors_keep_the_connection) {
     BOOST_TEST(n.errors.at("not_found") == 1u);
     BOOST_TEST(n.requests.at("ping") == 1u);
     BOOST_TEST(n.requests.count("frobnicate") == 0u);
+    // Results by op: registered ops only; refusals before dispatch are not theirs.
+    BOOST_TEST(n.results.at("ping").at("ok") == 1u);
+    BOOST_TEST(n.results.at("fail").at("not_found") == 1u);
+    BOOST_TEST(n.results.at("fail").count("ok") == 0u);
+    BOOST_TEST(n.results.count("frobnicate") == 0u);
     auto stats = fx.server->stats();
     BOOST_TEST(stats["requests"]["fail"].as_integer().value() == 1);
+    BOOST_TEST(stats["results"]["fail"]["not_found"].as_integer().value() == 1);
     BOOST_TEST(stats["clients"].as_integer().value() == 1);
 }
 
