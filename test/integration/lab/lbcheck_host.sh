@@ -29,50 +29,18 @@
 # cannot run the lab (not root, no namespaces). RTFARM_KEEP_LOGS=1 keeps the
 # work folder; RTFARM_TEST_TIMEOUT_SCALE scales the time limits.
 set -u
-cd "$(dirname "$0")/../../.." || exit 1
-root=$PWD
-lab=$root/test/lab/lab.sh
-bin=$root/${RTFARM_BUILD:-build}/bin
-VIP=203.0.113.1
-scale=${RTFARM_TEST_TIMEOUT_SCALE:-1}
-sec() { awk -v s="$1" -v k="$scale" 'BEGIN { v = int(s * k + 0.5); print (v < 1 ? 1 : v) }'; }
-
-"$lab" check >/dev/null 2>&1
-case $? in
-0) ;;
-77) echo "skipped: lbcheck_host: $("$lab" check 2>&1 | tail -n 1)"; exit 0 ;;
-*) echo "lbcheck_host: lab.sh check failed"; exit 1 ;;
-esac
+# shellcheck source=lab_common.bash
+. "$(dirname "$0")/lab_common.bash"
+lab_init lbcheck_host lbh
 for b in sipfarmd lbcheck cgclusterctl; do
     [ -x "$bin/$b" ] || { echo "lbcheck_host: $bin/$b is not built (make)"; exit 1; }
 done
 
-export RTFARM_LAB=lbh$$
-work=$(mktemp -d /tmp/rtfarm-lbh-XXXXXX)
 declare -A dpid # member -> its sipfarmd's pid, while it runs
 starts=0        # sipfarmd starts so far: each one logs to $work/MEMBER-N.log
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-    local p
-    for p in "${dpid[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    for p in "${dpid[@]}"; do wait "$p" 2>/dev/null; done
-    "$lab" down >/dev/null 2>&1
-    if [ "${RTFARM_KEEP_LOGS:-0}" = 1 ]; then echo "logs kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail=0
-check() { # DESCRIPTION CONDITION...
-    local what=$1
-    shift
-    if "$@"; then echo "  ok    $what"; else echo "  FAIL  $what"; fail=1; fi
-}
 
 # Two configs, the same cluster: dsr.json (every frontend on VIP:5060 and
 # 0.0.0.0:5060) and wild.json (f1 on 0.0.0.0:5060 only: the broken variant).
-addr_of() { case $1 in f1) echo 10.77.0.11 ;; f2) echo 10.77.0.12 ;; f3) echo 10.77.0.13 ;; esac; }
-range_of() { case $1 in f1) echo 10000-19999 ;; f2) echo 20000-29999 ;; f3) echo 30000-39999 ;; esac; }
 write_config() { # FILE F1_LISTEN
     local m listen sep=""
     {
@@ -112,8 +80,7 @@ start_daemon() {
     n=$starts
     "$lab" exec "$m" "$bin/sipfarmd" --config "$work/$c.json" --member "$m" 2>"$work/$m-$n.log" &
     dpid[$m]=$!
-    for _ in $(seq "$(($(sec 5) * 20))"); do [ -S "$work/$m.sock" ] && break; sleep 0.05; done
-    [ -S "$work/$m.sock" ] || { echo "lbcheck_host: sipfarmd $m ($c.json) did not start:"; cat "$work/$m-$n.log"; exit 1; }
+    wait_socket "$work/$m.sock" "$work/$m-$n.log" || exit 1
     "$lab" wait-udp "$m" 5060 "$(sec 5)" || exit 1
 }
 # SIGTERM, and a bounded wait for exit status 0 (SIGKILL and a failure if not).

@@ -14,49 +14,12 @@
 # cannot run the lab (not root, no namespaces). RTFARM_KEEP_LOGS=1 keeps the
 # work folder; RTFARM_TEST_TIMEOUT_SCALE scales the time limits.
 set -u
-cd "$(dirname "$0")/../../.." || exit 1
-root=$PWD
-scale=${RTFARM_TEST_TIMEOUT_SCALE:-1}
-sec() { awk -v s="$1" -v k="$scale" 'BEGIN { v = int(s * k + 0.5); print (v < 1 ? 1 : v) }'; }
-
-lab=$root/test/lab/lab.sh
-bin=$root/${RTFARM_BUILD:-build}/bin
-ctl=$bin/cgclusterctl
-VIP=203.0.113.1
-
-"$lab" check >/dev/null 2>&1
-case $? in
-0) ;;
-77) echo "skipped: lbcheck_media: $("$lab" check 2>&1 | tail -n 1)"; exit 0 ;;
-*) echo "lbcheck_media: lab.sh check failed"; exit 1 ;;
-esac
-for t in ip nft; do
-    command -v "$t" >/dev/null || { echo "skipped: lbcheck_media: $t is not installed"; exit 0; }
-done
-
-export RTFARM_LAB=lbm$$
-work=$(mktemp -d /tmp/rtfarm-lbm-XXXXXX)
-pids=""
-cleanup() {
-    for p in $pids; do kill -KILL "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
-    "$lab" down >/dev/null 2>&1
-    if [ "${RTFARM_KEEP_LOGS:-0}" = 1 ]; then echo "logs kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail=0
-check() { # DESCRIPTION CONDITION...
-    local what=$1
-    shift
-    if "$@"; then echo "  ok    $what"; else echo "  FAIL  $what"; fail=1; fi
-}
+# shellcheck source=lab_common.bash
+. "$(dirname "$0")/lab_common.bash"
+lab_init lbcheck_media lbm
 
 # The cluster (farm_lab.sh's conventions): f1-f3 on the lab's addresses.
 frontends="f1 f2 f3"
-range_of() { case $1 in f1) echo 10000-19999 ;; f2) echo 20000-29999 ;; f3) echo 30000-39999 ;; esac; }
-addr_of() { case $1 in f1) echo 10.77.0.11 ;; f2) echo 10.77.0.12 ;; f3) echo 10.77.0.13 ;; esac; }
 member() { # ID ADDRESS RANGE
     printf '    "%s": {"role": "frontend", "address": "%s", "sip_listen": ["0.0.0.0:5060"], "processor": "127.0.0.1:5070",\n' "$1" "$2"
     printf '           "media_ports": "%s", "control": "%s.sock", "media_control": "%s-media.sock"}' "$3" "$1" "$1"
@@ -93,20 +56,11 @@ for m in $frontends; do
 done
 for m in $frontends; do
     for s in "$m.sock" "$m-media.sock"; do
-        for _ in $(seq "$(($(sec 5) * 20))"); do [ -S "$work/$s" ] && break; sleep 0.05; done
-        [ -S "$work/$s" ] || { echo "lbcheck_media: $s did not appear:"; cat "$work/$m.log" "$work/$m-media.log"; exit 1; }
+        wait_socket "$work/$s" "$work/$m.log" "$work/$m-media.log" || exit 1
     done
 done
 # Every member sees the three up (heartbeats), bounded.
-for m in $frontends; do
-    up=0
-    for _ in $(seq "$(($(sec 5) * 20))"); do
-        up=$("$ctl" --socket "$work/$m.sock" --json members 2>/dev/null | grep -o '"state":"up"' | wc -l)
-        [ "$up" = 3 ] && break
-        sleep 0.05
-    done
-    [ "$up" = 3 ] || { echo "lbcheck_media: $m sees $up of 3 members up"; exit 1; }
-done
+for m in $frontends; do wait_up "$work/$m.sock" 3 || exit 1; done
 
 ids() { grep -o '"id":"[^"]*"' "$1" | cut -d'"' -f4 | sort | tr '\n' ' ' | sed 's/ $//'; }
 # rtprelayd sessions left on the frontends, in all ("x" if cgclusterctl cannot say).

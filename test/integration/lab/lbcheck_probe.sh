@@ -19,43 +19,11 @@
 # cannot run the lab. RTFARM_KEEP_LOGS=1 keeps the work folder;
 # RTFARM_TEST_TIMEOUT_SCALE scales the waits. One set-up: lbcheck_probe.sh NAME.
 set -u
-cd "$(dirname "$0")/../../.." || exit 1
-root=$(pwd)
-lab=$root/test/lab/lab.sh
-bin=$root/${RTFARM_BUILD:-build}/bin
-VIP=203.0.113.1
-scale=${RTFARM_TEST_TIMEOUT_SCALE:-1}
-sec() { awk -v s="$1" -v k="$scale" 'BEGIN { v = int(s * k + 0.5); print (v < 1 ? 1 : v) }'; }
+# shellcheck source=lab_common.bash
+. "$(dirname "$0")/lab_common.bash"
+lab_init lbcheck_probe lbp
 setups=${1:-"nat nat-sticky nat-alg dsr dsr-own-source dsr-vip-missing silent"}
 
-"$lab" check >/dev/null 2>&1
-case $? in
-0) ;;
-77) echo "skipped: lbcheck_probe: $("$lab" check 2>&1 | tail -n 1)"; exit 0 ;;
-*) echo "lbcheck_probe: lab.sh check failed"; exit 1 ;;
-esac
-
-export RTFARM_LAB=rtlp$$
-work=$(mktemp -d /tmp/rtfarm-lbcheck-XXXXXX)
-pids=""
-cleanup() {
-    for p in $pids; do kill -KILL "$p" 2>/dev/null; done
-    for p in $pids; do wait "$p" 2>/dev/null; done
-    "$lab" down >/dev/null 2>&1
-    if [ "${RTFARM_KEEP_LOGS:-0}" = 1 ]; then echo "logs kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-fail=0
-check() { # DESCRIPTION CONDITION...
-    local what=$1
-    shift
-    if "$@"; then echo "  ok    $what"; else echo "  FAIL  $what"; fail=1; fi
-}
-
-addr_of() { case $1 in f1) echo 10.77.0.11 ;; f2) echo 10.77.0.12 ;; f3) echo 10.77.0.13 ;; esac; }
-range_of() { case $1 in f1) echo 10000-19999 ;; f2) echo 20000-29999 ;; f3) echo 30000-39999 ;; esac; }
 printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
 # config FILE LISTEN [F1_LISTEN]: members f1-f3; f1 may listen elsewhere.
 config() {
@@ -85,15 +53,11 @@ start_farm() { # CONFIG
         pids="$pids $!"
     done
     for m in f1 f2 f3; do
-        for _ in $(seq "$(($(sec 5) * 20))"); do [ -S "$work/$m.sock" ] && break; sleep 0.05; done
-        [ -S "$work/$m.sock" ] || { echo "lbcheck_probe: sipfarmd $m did not start:"; cat "$work/$setup-$m.log"; return 1; }
+        wait_socket "$work/$m.sock" "$work/$setup-$m.log" || return 1
     done
     # Every member sees the three up (heartbeats), so they route alike.
     for m in f1 f2 f3; do
-        for _ in $(seq "$(($(sec 5) * 20))"); do
-            [ "$("$bin/cgclusterctl" --socket "$work/$m.sock" --json members 2>/dev/null | grep -o '"state":"up"' | wc -l)" = 3 ] && break
-            sleep 0.05
-        done
+        wait_up "$work/$m.sock" 3 || return 1
     done
 }
 stop_farm() {
