@@ -13,6 +13,8 @@
 #   dsr-own-source   DSR, f1's sipfarmd on 0.0.0.0:5060 only            reply-source-not-vip
 #   dsr-vip-missing  DSR, the VIP not on f1's loopback                  probes-lost,
 #                                                                       reply-source-not-vip
+#   plain            nat, a plain SIP server (SIPp answering OPTIONS, no    none; says what it
+#                    X-Farm-* headers) on f1-f3 instead of sipfarmd      could not check
 #   silent           nothing answers on the VIP                         exit status 2
 #
 # Exit status: 0 passed; 1 failed; 0 with a "skipped: ..." line when the host
@@ -22,7 +24,7 @@ set -u
 # shellcheck source=lab_common.bash
 . "$(dirname "$0")/lab_common.bash"
 lab_init lbcheck_probe lbp
-setups=${1:-"nat nat-sticky nat-alg dsr dsr-own-source dsr-vip-missing silent"}
+setups=${1:-"nat nat-sticky nat-alg dsr dsr-own-source dsr-vip-missing plain silent"}
 
 printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
 # config FILE LISTEN [F1_LISTEN]: members f1-f3; f1 may listen elsewhere.
@@ -90,7 +92,7 @@ for setup in $setups; do
     listen='"0.0.0.0:5060"'
     case $setup in
     dsr | dsr-own-source | dsr-vip-missing) method=dsr; listen="\"$VIP:5060\", \"0.0.0.0:5060\"" ;;
-    silent) method=nat ;;
+    silent | plain) method=nat ;;
     nat-alg) method=nat-sticky ;;
     esac
     "$lab" up "$method" >"$work/$setup-lab.txt" 2>&1 || { cat "$work/$setup-lab.txt"; exit 1; }
@@ -116,9 +118,18 @@ NFT
         ;;
     esac
     config "$work/$setup.json" "$listen" "$f1_listen"
-    if [ "$setup" != silent ]; then
-        start_farm "$work/$setup.json" || { fail=1; continue; }
-    fi
+    case $setup in
+    silent) ;;
+    plain)
+        for m in f1 f2 f3; do
+            (cd "$work" && exec "$lab" exec "$m" sipp -sf "$root/test/lab/sipp/options_uas.xml" -p 5060 \
+                -nostdin >/dev/null 2>"$work/plain-$m.err") &
+            pids="$pids $!"
+        done
+        for m in f1 f2 f3; do "$lab" wait-udp "$m" 5060 "$(sec 5)" || fail=1; done
+        ;;
+    *) start_farm "$work/$setup.json" || { fail=1; continue; } ;;
+    esac
     case $setup in
     nat | dsr)
         probe "$setup" "" 0
@@ -129,6 +140,11 @@ NFT
     nat-alg) probe "$setup" "reply-source-rewritten sip-alg-rewrite udp-session-binding" 1 ;;
     dsr-own-source) probe "$setup" "reply-source-not-vip" 1 ;;
     dsr-vip-missing) probe "$setup" "probes-lost reply-source-not-vip" 1 ;;
+    plain)
+        probe "$setup" "" 0
+        check "plain: says what it could not check without X-Farm-* headers" grep -q 'not_checked":\["session binding' "$work/plain.json"
+        check "plain: reports the server as no farm" grep -q '"farm":false' "$work/plain.json"
+        ;;
     silent)
         "$lab" exec client "$bin/lbcheck" probe --vip "$VIP" --timeout 200 --json >"$work/silent.json" 2>"$work/silent.err"
         st=$?
