@@ -41,6 +41,8 @@ std::vector<SocketSet::Key> wanted_sockets(const config::MemberConfig& me,
 FarmService::FarmService(ev::Loop& loop)
     : m_loop(loop)
     , m_sockets(loop, [this](Socket& s, const net::Datagram& d) { on_datagram(s, d); })
+    , m_streams(loop,
+                [this](StreamConn& c, std::string_view bytes) { on_stream_message(c, bytes); })
     , m_events(loop,
                [this](const std::string& id) {
                    const auto* m = m_membership ? m_membership->find(id) : nullptr;
@@ -63,7 +65,17 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     auto settings = cluster::derive_farm_settings(cfg, me);
     if (!settings)
         return settings.error();
+    std::vector<net::SockAddr> tcp_listen;
+    for (const auto& l : me.sip_stream_listen) {
+        if (l.transport == config::StreamTransport::tls)
+            return make_error("config", "members." + me.id + ".sip_listen: tls:" + l.addr.str() +
+                                            ": SIP over TLS is not supported by this sipfarmd "
+                                            "yet (tcp: and udp: are)");
+        tcp_listen.push_back(l.addr);
+    }
     if (auto st = m_sockets.apply(wanted_sockets(me, *settings)); !st)
+        return st;
+    if (auto st = m_streams.apply(tcp_listen, StreamSettings{}); !st)
         return st;
     // The view routed by so far is the "before" of the next change, not
     // the config's picture of the cluster (every member up).
@@ -140,6 +152,17 @@ void FarmService::on_datagram(Socket& s, const net::Datagram& d) {
     a.origin = m_settings.processor && a.source == *m_settings.processor ? sip::Origin::processor
                                                                          : sip::Origin::outside;
     handle(d.bytes, a);
+}
+
+void FarmService::on_stream_message(StreamConn& c, std::string_view bytes) {
+    ++m_received;
+    Arrival a;
+    a.origin = sip::Origin::outside;
+    a.source = c.peer;
+    a.destination = c.local;
+    a.transport = 'T';
+    a.conn = sip::ConnRef{m_id, c.id};
+    handle(bytes, a);
 }
 
 void FarmService::apply_view() {
@@ -329,9 +352,22 @@ void FarmService::on_farm_link(const net::Datagram& d) {
         return;
     }
     ++m_relayed_in;
-    a.source = packet->envelope.source;
-    a.destination = packet->envelope.destination;
-    a.envelope = &packet->envelope;
+    const sip::FarmEnvelope& env = packet->envelope;
+    if (env.flags & sip::FARM_FLAG_TO_CONNECTION) {
+        // Another member's result for a client on our connection.
+        if (env.receiver != m_id) {
+            drop("farm_wrong_holder", a, env.receiver);
+            return;
+        }
+        write_connection(env.connection, packet->payload);
+        return;
+    }
+    a.source = env.source;
+    a.destination = env.destination;
+    a.envelope = &env;
+    a.transport = env.transport;
+    if (env.connection != 0)
+        a.conn = sip::ConnRef{env.receiver, env.connection};
     handle(packet->payload, a);
 }
 
@@ -357,7 +393,7 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         }
         ++m_processed;
         count(m_routed, "outbound_for_relay");
-        send_out(*out);
+        send_outside(*out);
         return;
     }
 
@@ -406,6 +442,8 @@ void FarmService::relay(std::string_view bytes, const Arrival& a, const std::str
     env.destination = a.destination;
     env.receiver = a.envelope ? a.envelope->receiver : m_id;
     env.sender = m_id;
+    env.transport = a.transport;
+    env.connection = a.conn ? a.conn->id : 0;
     if (a.envelope)
         env.asked = a.envelope->asked;
     if (asked_here && env.asked.size() < sip::FARM_LINK_MAX_HOPS)
@@ -416,6 +454,7 @@ void FarmService::relay(std::string_view bytes, const Arrival& a, const std::str
         return;
     }
     count(m_relayed_out, member);
+    count(m_relayed_by, a.transport == 'U' ? "udp" : "tcp");
 }
 
 void FarmService::process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
@@ -472,10 +511,10 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
             drop(out.error().code, a, out.error().message);
             return;
         }
-        if (m_settings.processor && out->to == *m_settings.processor)
+        if (!out->conn && m_settings.processor && out->to == *m_settings.processor)
             send_inner(*out);
         else
-            send_out(*out);
+            send_outside(*out);
         return;
     }
     if (a.origin == sip::Origin::processor) {
@@ -487,7 +526,7 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
                 drop(out.error().code, a, out.error().message);
             return;
         }
-        send_out(*out);
+        send_outside(*out);
         return;
     }
     if (probe) {
@@ -498,8 +537,8 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
         drop("no_processor", a);
         return;
     }
-    auto out =
-        sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor, m_settings.proxy);
+    auto out = sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor,
+                                         m_settings.proxy, a.conn ? &*a.conn : nullptr);
     if (!out) {
         if (out.error().code == "max_forwards" && msg.method_id != sip::Method::ack)
             reply(bytes, msg, a, 483, "Too Many Hops");
@@ -553,17 +592,85 @@ void FarmService::send_probe_reply(std::string_view bytes, const sip::Message& m
         return;
     }
     ++m_replies;
-    send_out(out);
+    out.conn = a.conn;
+    send_outside(out);
 }
 
 void FarmService::reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,
                         std::string_view reason) {
     auto out = sip::make_reply(bytes, msg, a.source, code, reason, {});
     ++m_replies;
-    if (a.origin == sip::Origin::processor)
+    if (a.origin == sip::Origin::processor) {
         send_inner(out);
-    else
+        return;
+    }
+    out.conn = a.conn;
+    send_outside(out);
+}
+
+void FarmService::send_outside(const sip::Outgoing& out) {
+    switch (sip::send_path(out, m_id)) {
+    case sip::SendPath::address:
         send_out(out);
+        return;
+    case sip::SendPath::connection_here:
+        write_connection(out.conn->id, out.bytes);
+        return;
+    case sip::SendPath::holder:
+        break;
+    }
+    auto peer = m_settings.peers.find(out.conn->holder);
+    Socket* link = m_sockets.first(SocketKind::farm_link, m_settings.farm_link.family());
+    if (peer == m_settings.peers.end() || !link) {
+        // A holder we do not know (any more): the connection is gone for us.
+        connection_gone(out.bytes);
+        return;
+    }
+    sip::FarmEnvelope env;
+    env.flags = sip::FARM_FLAG_TO_CONNECTION;
+    env.transport = 'T';
+    env.connection = out.conn->id;
+    env.source = m_settings.farm_link;
+    env.destination = m_settings.farm_link;
+    env.receiver = out.conn->holder;
+    env.sender = m_id;
+    std::string wire = sip::encode_farm_packet(env, out.bytes, m_settings.secret);
+    if (auto st = net::send_datagram(link->fd.get(), wire, peer->second); !st) {
+        count(m_dropped, "relay_send_failed");
+        return;
+    }
+    ++m_to_holder;
+    count(m_relayed_out, out.conn->holder);
+    count(m_relayed_by, "tcp");
+}
+
+void FarmService::write_connection(uint64_t id, std::string_view bytes) {
+    if (m_streams.send(id, bytes)) {
+        ++m_to_connection;
+        ++m_to_outside;
+        return;
+    }
+    connection_gone(bytes);
+}
+
+void FarmService::connection_gone(std::string_view bytes) {
+    ++m_conn_gone;
+    count(m_dropped, "conn_gone");
+    auto msg = sip::scan(bytes);
+    // A response for a client that is gone is dropped (RFC 3261 18.2.2 has
+    // nowhere else to send it). A request other than ACK is answered 430
+    // Flow Failed (RFC 5626 5.3: the flow our Route named is gone). The
+    // answer's top Via is the farm's, so routing it as if it came from
+    // outside takes it to the member whose processor sent the request.
+    if (!msg || !msg->is_request() || msg->method_id == sip::Method::ack)
+        return;
+    Arrival a;
+    a.origin = sip::Origin::outside;
+    a.source = m_settings.farm_link;
+    a.destination = m_settings.farm_link;
+    auto reply = sip::make_reply(bytes, *msg, a.source, 430, "Flow Failed", {});
+    ++m_conn_gone_replies;
+    handle(reply.bytes, a);
 }
 
 void FarmService::send_out(const sip::Outgoing& out) {
@@ -649,6 +756,12 @@ json::Json FarmService::stats() const {
         .set("recent_call_ids", static_cast<long long>(m_recent.size()))
         .set("handoff_views", static_cast<long long>(m_settings.view.previous.size()))
         .set("dropped", static_cast<long long>(dropped))
+        .set("streams", m_streams.stats())
+        .set("to_connection", static_cast<long long>(m_to_connection))
+        .set("to_holder", static_cast<long long>(m_to_holder))
+        .set("conn_gone", static_cast<long long>(m_conn_gone))
+        .set("conn_gone_replies", static_cast<long long>(m_conn_gone_replies))
+        .set("relayed_by_transport", by(m_relayed_by))
         .set("relayed_to", by(m_relayed_out))
         .set("routed_by", by(m_routed))
         .set("dropped_by", by(m_dropped))

@@ -1,4 +1,5 @@
-// sipfarmd's Service: for every datagram, decide with sip::route() which
+// sipfarmd's Service: for every datagram (and every message framed on a
+// client's TCP connection, streams.hpp), decide with sip::route() which
 // member processes it, relay it there over the farm link, or process it here
 // as a stateless proxy in front of the member's processor (sip/proxy.hpp).
 // Counts everything by outcome and reason for `stats`. The routing rules and
@@ -15,6 +16,7 @@
 #include "sip/farm_link.hpp"
 #include "sip/scanner.hpp"
 #include "sockets.hpp"
+#include "streams.hpp"
 
 #include <chrono>
 #include <map>
@@ -40,9 +42,13 @@ private:
         net::SockAddr source;
         net::SockAddr destination;
         const sip::FarmEnvelope* envelope = nullptr; // farm link only
+        char transport = 'U';                        // U, T (as in the envelope)
+        // The client connection it came over (on this member or the holder).
+        std::optional<sip::ConnRef> conn;
     };
 
     void on_datagram(Socket& s, const net::Datagram& d);
+    void on_stream_message(StreamConn& c, std::string_view bytes);
     // Membership: send our heartbeat to every peer, take theirs, and route
     // by the view they make.
     void on_heartbeat_timer();
@@ -76,6 +82,13 @@ private:
                           std::vector<std::string> headers);
     void reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,
                std::string_view reason);
+    // Sends toward the outside: by address (send_out), or on the client
+    // connection `out.conn` names, here or through its holder.
+    void send_outside(const sip::Outgoing& out);
+    // A packet for our own connection `id`; `bytes` could not be written
+    // when the connection is gone: counted, and a request answered.
+    void write_connection(uint64_t id, std::string_view bytes);
+    void connection_gone(std::string_view bytes);
     // Sends to the outside (from the VIP in DSR) or to the processor.
     void send_out(const sip::Outgoing& out);
     void send_inner(const sip::Outgoing& out);
@@ -84,6 +97,7 @@ private:
 
     ev::Loop& m_loop;
     SocketSet m_sockets;
+    StreamSet m_streams;
     cluster::FarmSettings m_settings;
     std::string m_id;
     std::optional<cluster::Membership> m_membership;
@@ -112,8 +126,13 @@ private:
     uint64_t m_replies = 0;
     uint64_t m_relayed_in = 0;
     std::map<std::string, uint64_t, std::less<>> m_relayed_out; // by member
-    std::map<std::string, uint64_t, std::less<>> m_dropped;     // by reason
-    std::map<std::string, uint64_t, std::less<>> m_routed;      // by routing reason
+    std::map<std::string, uint64_t, std::less<>> m_relayed_by;  // by transport ("udp", "tcp")
+    uint64_t m_to_connection = 0;                               // written on our client connections
+    uint64_t m_to_holder = 0;         // relayed to the member holding the connection
+    uint64_t m_conn_gone = 0;         // for a connection that is no longer open
+    uint64_t m_conn_gone_replies = 0; // 430 answers to requests for one
+    std::map<std::string, uint64_t, std::less<>> m_dropped; // by reason
+    std::map<std::string, uint64_t, std::less<>> m_routed;  // by routing reason
 
     // Probe rate limit per source host, bounded.
     std::unordered_map<std::string, log::RateLimit> m_probe_limits;

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <sys/un.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -60,6 +61,16 @@ std::string_view to_string(Media v) {
         return "none";
     case Media::anchor:
         return "anchor";
+    }
+    return "?";
+}
+
+std::string_view to_string(StreamTransport v) {
+    switch (v) {
+    case StreamTransport::tcp:
+        return "tcp";
+    case StreamTransport::tls:
+        return "tls";
     }
     return "?";
 }
@@ -134,10 +145,11 @@ constexpr std::string_view TOP_KEYS[] = {"cluster", "members"};
 constexpr std::string_view CLUSTER_KEYS[] = {"name",         "wan_ip",        "farm_port",
                                              "heartbeat_ms", "dead_after_ms", "secret_file",
                                              "media",        "media_timeout", "media_strict"};
-constexpr std::string_view MEMBER_KEYS[] = {"role",          "address", "wan_ip",       "sip_farm",
-                                            "call_legs",     "signals", "sip_listen",   "processor",
-                                            "media_ports",   "control", "control_tcp",  "media",
-                                            "media_control", "metrics", "media_metrics"};
+constexpr std::string_view MEMBER_KEYS[] = {
+    "role",          "address",   "wan_ip",        "sip_farm", "call_legs",   "signals",
+    "sip_listen",    "processor", "media_ports",   "control",  "control_tcp", "media",
+    "media_control", "metrics",   "media_metrics", "tls"};
+constexpr std::string_view TLS_KEYS[] = {"certificate", "key", "ca"};
 
 template <size_t N> std::string key_list(const std::string_view (&keys)[N]) {
     std::string out;
@@ -442,20 +454,94 @@ private:
         return true;
     }
 
-    bool read_sip_listen(const json::Json& v, const std::string& where, MemberConfig& m) {
-        if (!v.is_array())
-            return type_error(v, where, "an array of \"ADDR:PORT\" strings");
-        m.sip_listen.clear();
-        for (size_t i = 0; i < v.size(); ++i) {
-            std::string at = where + "[" + std::to_string(i) + "]";
-            net::SockAddr a;
-            if (!read_endpoint(v.at(i), at, a))
+    // A file the daemon will read later: it must be a regular file we can
+    // open now, so a typo is an error at load, not at the first connection.
+    bool check_readable(const std::string& where, const std::string& p) {
+        std::ifstream in(p, std::ios::binary);
+        if (!in)
+            return fail(where, "cannot read " + p + ": " + std::strerror(errno));
+        std::error_code ec;
+        if (!fs::is_regular_file(p, ec))
+            return fail(where, p + " is not a regular file");
+        return true;
+    }
+
+    bool read_tls(const json::Json& obj, const std::string& prefix, MemberConfig& m) {
+        if (!want_object(obj, prefix))
+            return false;
+        TlsFiles t;
+        const char* key;
+        json_t* value;
+        json_object_foreach(obj.get(), key, value) {
+            json::Json v = json::Json::borrow(value);
+            std::string_view k = key;
+            std::string where = prefix + "." + std::string(k);
+            std::string* out = k == "certificate" ? &t.certificate
+                               : k == "key"       ? &t.key
+                               : k == "ca"        ? &t.ca
+                                                  : nullptr;
+            if (!out)
+                return unknown_key(where, TLS_KEYS);
+            if (!read_path(v, where, *out) || !check_readable(where, *out))
                 return false;
+        }
+        if (t.certificate.empty())
+            return fail(prefix + ".certificate", "missing (the member's PEM certificate file)");
+        if (t.key.empty())
+            return fail(prefix + ".key", "missing (the PEM private key file)");
+        m.tls = std::move(t);
+        return true;
+    }
+
+    // One entry: "[udp:|tcp:|tls:]ADDR:PORT". A transport is a word with a
+    // letter that is not a hex digit, so a bare IPv6 address is not one.
+    bool read_listen_entry(const json::Json& v, const std::string& at, MemberConfig& m) {
+        std::string s;
+        if (!read_string(v, at, s))
+            return false;
+        std::string transport = "udp";
+        if (auto colon = s.find(':'); colon != std::string::npos && colon > 0) {
+            std::string word = s.substr(0, colon);
+            bool letters = true, non_hex = false;
+            for (char c : word) {
+                letters = letters && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'));
+                non_hex = non_hex || !std::isxdigit(static_cast<unsigned char>(c));
+            }
+            if (letters && non_hex) {
+                if (word != "udp" && word != "tcp" && word != "tls")
+                    return fail(at, "'" + word + "' is not a transport (udp, tcp or tls)");
+                transport = word;
+                s = s.substr(colon + 1);
+            }
+        }
+        net::SockAddr a;
+        if (!read_endpoint(json::Json::string(s), at, a))
+            return false;
+        if (transport == "udp") {
             for (const auto& prev : m.sip_listen)
                 if (prev == a)
                     return fail(at, a.str() + " is listed twice");
             m.sip_listen.push_back(a);
+            return true;
         }
+        for (const auto& prev : m.sip_stream_listen)
+            if (prev.addr == a)
+                return fail(at, a.str() + " is already a " +
+                                    std::string(to_string(prev.transport)) +
+                                    ": listener (tcp and tls share TCP ports)");
+        m.sip_stream_listen.push_back(
+            {transport == "tcp" ? StreamTransport::tcp : StreamTransport::tls, a});
+        return true;
+    }
+
+    bool read_sip_listen(const json::Json& v, const std::string& where, MemberConfig& m) {
+        if (!v.is_array())
+            return type_error(v, where, "an array of \"[udp:|tcp:|tls:]ADDR:PORT\" strings");
+        m.sip_listen.clear();
+        m.sip_stream_listen.clear();
+        for (size_t i = 0; i < v.size(); ++i)
+            if (!read_listen_entry(v.at(i), where + "[" + std::to_string(i) + "]", m))
+                return false;
         return true;
     }
 
@@ -528,6 +614,8 @@ private:
                 ok = read_endpoint(v, where, a);
                 if (ok)
                     (k == "metrics" ? m.metrics : m.media_metrics) = a;
+            } else if (k == "tls") {
+                ok = read_tls(v, where, m);
             } else {
                 ok = unknown_key(where, MEMBER_KEYS);
             }
@@ -540,9 +628,14 @@ private:
             return fail(prefix + ".address", "missing (the member's internal address)");
         if (!have_control)
             return fail(prefix + ".control", "missing (the path of the member's control socket)");
-        if (m.sip_listen.empty() && m.role != Role::backend)
+        if (m.sip_listen.empty() && m.sip_stream_listen.empty() && m.role != Role::backend)
             return fail(prefix + ".sip_listen", "a " + std::string(to_string(m.role)) +
                                                     " needs at least one \"ADDR:PORT\"");
+        for (size_t i = 0; i < m.sip_stream_listen.size(); ++i)
+            if (m.sip_stream_listen[i].transport == StreamTransport::tls && !m.tls)
+                return fail(prefix + ".tls",
+                            "missing: sip_listen entry tls:" + m.sip_stream_listen[i].addr.str() +
+                                " needs {\"certificate\": FILE, \"key\": FILE}");
         if (m.processor) {
             for (const auto& l : m.sip_listen) {
                 bool same =

@@ -29,6 +29,25 @@ std::optional<SipFarm> parse_sip_farm(std::string_view s);
 std::optional<Placement> parse_placement(std::string_view s);
 std::optional<Media> parse_media(std::string_view s);
 
+// SIP over a stream: a `sip_listen` entry "tcp:ADDR:PORT" or "tls:ADDR:PORT".
+enum class StreamTransport { tcp, tls };
+std::string_view to_string(StreamTransport v);
+
+struct StreamListen {
+    StreamTransport transport = StreamTransport::tcp;
+    net::SockAddr addr;
+    bool operator==(const StreamListen&) const = default;
+};
+
+// A member's TLS files (absolute paths), checked readable at load; whether
+// the key matches the certificate is checked by the daemon that loads them.
+struct TlsFiles {
+    std::string certificate; // PEM, the chain with the member's certificate first
+    std::string key;         // PEM private key
+    std::string ca;          // PEM CA bundle to verify peers with; "" = none
+    bool operator==(const TlsFiles&) const = default;
+};
+
 struct MemberConfig {
     std::string id;
     Role role = Role::frontend;
@@ -37,8 +56,10 @@ struct MemberConfig {
     SipFarm sip_farm = SipFarm::automatic;
     Placement call_legs = Placement::automatic;
     Placement signals = Placement::automatic;
-    std::vector<net::SockAddr> sip_listen;  // UDP sockets for SIP
-    std::optional<net::SockAddr> processor; // the member's own SIP server
+    std::vector<net::SockAddr> sip_listen;       // UDP sockets for SIP ("udp:" or bare entries)
+    std::vector<StreamListen> sip_stream_listen; // "tcp:" and "tls:" entries, in file order
+    std::optional<TlsFiles> tls;                 // required with a "tls:" entry
+    std::optional<net::SockAddr> processor;      // the member's own SIP server
     std::optional<net::PortRange> media_ports;
     std::string control; // Unix control socket path (absolute)
     std::optional<net::SockAddr> control_tcp;

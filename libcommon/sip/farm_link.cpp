@@ -104,6 +104,8 @@ std::string encode_farm_packet(const FarmEnvelope& env, std::string_view payload
     out += static_cast<char>(env.flags);
     out += static_cast<char>(env.hops);
     out += env.transport;
+    for (int shift = 56; shift >= 0; shift -= 8)
+        out += static_cast<char>((env.connection >> shift) & 0xff);
     put_addr(out, env.source);
     put_addr(out, env.destination);
     out += static_cast<char>(env.receiver.size());
@@ -135,6 +137,8 @@ Result<FarmPacket> decode_farm_packet(std::string_view datagram, std::string_vie
     p.envelope.flags = r.byte();
     p.envelope.hops = r.byte();
     p.envelope.transport = static_cast<char>(r.byte());
+    for (int i = 0; i < 8; ++i)
+        p.envelope.connection = (p.envelope.connection << 8) | r.byte();
     p.envelope.source = r.addr();
     p.envelope.destination = r.addr();
     p.envelope.receiver = r.id();
@@ -151,6 +155,18 @@ Result<FarmPacket> decode_farm_packet(std::string_view datagram, std::string_vie
         return make_error("farm_malformed", "farm link version " + std::to_string(version) +
                                                 " (want " + std::to_string(FARM_LINK_VERSION) +
                                                 ")");
+    const FarmEnvelope& e = p.envelope;
+    if (e.transport != 'U' && e.transport != 'T' && e.transport != 'S')
+        return make_error("farm_malformed", "farm link packet with transport byte " +
+                                                std::to_string(static_cast<uint8_t>(e.transport)));
+    if ((e.transport == 'U') != (e.connection == 0))
+        return make_error("farm_malformed",
+                          e.transport == 'U' ? "farm link UDP packet naming a connection"
+                                             : "farm link TCP/TLS packet without its connection");
+    if ((e.flags & FARM_FLAG_TO_CONNECTION) &&
+        (e.flags & (FARM_FLAG_HEARTBEAT | FARM_FLAG_OUTBOUND)))
+        return make_error("farm_malformed",
+                          "farm link packet to a connection with flags " + std::to_string(e.flags));
     if (asked > FARM_LINK_MAX_HOPS)
         return make_error("farm_malformed",
                           "farm link packet naming " + std::to_string(asked) + " members asked");

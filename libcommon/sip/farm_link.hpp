@@ -3,12 +3,16 @@
 // transport, which member received it), counts hops, and carries an
 // HMAC-SHA256 (truncated to 16 bytes) over everything when the cluster has a
 // secret. Wire format, all integers big-endian:
-//   "RTF1" version(1)=2 flags(1) hops(1) transport(1)
+//   "RTF1" version(1)=3 flags(1) hops(1) transport(1) connection(8)
 //   source: family(1: 4|6) port(2) address(16, IPv4 in the first 4)
 //   destination: the same
 //   receiver: length(1) id   sender: length(1) id
 //   asked: count(1) then length(1) id each
 //   mac length(1: 0|16) mac   then the SIP datagram, unchanged.
+// `connection` is the receiver's id of the client connection the packet
+// came over (0 for UDP), or, with FARM_FLAG_TO_CONNECTION, the sender asks
+// the receiving member to write the payload on its own connection of that
+// id: the way back to a client that only that member can reach.
 // This module encodes and checks envelopes; which addresses may send them is
 // the daemon's business (only configured members).
 #pragma once
@@ -24,7 +28,7 @@
 namespace rtfarm::sip {
 
 inline constexpr std::string_view FARM_LINK_MAGIC = "RTF1";
-inline constexpr uint8_t FARM_LINK_VERSION = 2;
+inline constexpr uint8_t FARM_LINK_VERSION = 3;
 inline constexpr size_t FARM_LINK_MAC_BYTES = 16;
 // The hand-off chain's longest path (sip/route.hpp, MAX_FARM_HOPS).
 inline constexpr uint8_t FARM_LINK_MAX_HOPS = 8;
@@ -34,12 +38,15 @@ enum : uint8_t {
     FARM_FLAG_OUTBOUND = 1,
     // Not SIP: the sender's heartbeat (cluster/membership.hpp), as JSON.
     FARM_FLAG_HEARTBEAT = 2,
+    // Write the payload on the receiving member's client connection `connection`.
+    FARM_FLAG_TO_CONNECTION = 4,
 };
 
 struct FarmEnvelope {
     uint8_t flags = 0;
     uint8_t hops = 1;
     char transport = 'U';      // U(DP), T(CP), S (TLS)
+    uint64_t connection = 0;   // the client connection (T and S only, not 0 then)
     net::SockAddr source;      // where the packet came from originally
     net::SockAddr destination; // the address it was sent to (VIP, member)
     std::string receiver;      // member that took it from the outside
@@ -59,7 +66,9 @@ struct FarmPacket {
 };
 
 // Checks and reads an envelope. With a secret, a packet without a MAC or
-// with a wrong one is refused. Error codes: "farm_malformed",
+// with a wrong one is refused. A transport other than U, T, S, a connection
+// with U or none with T/S, or FARM_FLAG_TO_CONNECTION with the heartbeat or
+// outbound flag is "farm_malformed". Error codes: "farm_malformed",
 // "farm_unauthenticated", "farm_bad_mac", "farm_hops".
 Result<FarmPacket> decode_farm_packet(std::string_view datagram, std::string_view secret);
 

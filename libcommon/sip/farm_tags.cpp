@@ -60,7 +60,8 @@ uint64_t transaction_hash(std::string_view incoming_branch, std::string_view cal
     return stable_hash(request_uri, h);
 }
 
-std::string farm_route_uri(std::string_view host, uint16_t port, std::string_view member) {
+std::string farm_route_uri(std::string_view host, uint16_t port, std::string_view member,
+                           const ConnRef* conn) {
     std::string out = "<sip:";
     out += host;
     if (port != 0) {
@@ -71,12 +72,35 @@ std::string farm_route_uri(std::string_view host, uint16_t port, std::string_vie
     out += FARM_MEMBER_PARAM;
     out += '=';
     out += member;
+    if (conn) {
+        out += ';';
+        out += FARM_CONN_URI_PARAM;
+        out += '=';
+        out += conn_token(*conn);
+    }
     out += '>';
     return out;
 }
 
-std::optional<std::string_view> uri_farm_member(std::string_view uri) {
-    // Strip a display name and angle brackets: only the URI's own params.
+namespace {
+
+// The value of parameter `name` among the ';' parameters of `params`.
+std::optional<std::string_view> param_value(std::string_view params, std::string_view name) {
+    size_t pos = 0;
+    while ((pos = params.find(';', pos)) != std::string_view::npos) {
+        ++pos;
+        size_t end = params.find(';', pos);
+        std::string_view param =
+            params.substr(pos, end == std::string_view::npos ? end : end - pos);
+        auto eq = param.find('=');
+        if (eq != std::string_view::npos && equals_icase(trim(param.substr(0, eq)), name))
+            return trim(param.substr(eq + 1));
+    }
+    return std::nullopt;
+}
+
+// A URI's own parameter (display name, angle brackets and headers cut off).
+std::optional<std::string_view> farm_uri_param(std::string_view uri, std::string_view name) {
     if (auto lt = uri.find('<'); lt != std::string_view::npos) {
         auto gt = uri.find('>', lt);
         uri =
@@ -85,22 +109,51 @@ std::optional<std::string_view> uri_farm_member(std::string_view uri) {
     if (!starts_with_icase(uri, "sip:") && !starts_with_icase(uri, "sips:"))
         return std::nullopt;
     // URI parameters end where headers ('?') begin.
-    uri = uri.substr(0, uri.find('?'));
-    size_t pos = 0;
-    while ((pos = uri.find(';', pos)) != std::string_view::npos) {
-        ++pos;
-        size_t end = uri.find(';', pos);
-        std::string_view param = uri.substr(pos, end == std::string_view::npos ? end : end - pos);
-        auto eq = param.find('=');
-        if (eq != std::string_view::npos &&
-            equals_icase(trim(param.substr(0, eq)), FARM_MEMBER_PARAM)) {
-            std::string_view value = trim(param.substr(eq + 1));
-            if (valid_member_id(value))
-                return value;
-            return std::nullopt;
-        }
-    }
+    return param_value(uri.substr(0, uri.find('?')), name);
+}
+
+} // namespace
+
+std::optional<std::string_view> uri_farm_member(std::string_view uri) {
+    auto value = farm_uri_param(uri, FARM_MEMBER_PARAM);
+    if (value && valid_member_id(*value))
+        return value;
     return std::nullopt;
+}
+
+std::string conn_token(const ConnRef& c) {
+    return c.holder + "." + std::to_string(c.id);
+}
+
+std::optional<ConnRef> parse_conn_token(std::string_view token) {
+    auto dot = token.rfind('.');
+    if (dot == std::string_view::npos)
+        return std::nullopt;
+    std::string_view member = token.substr(0, dot), digits = token.substr(dot + 1);
+    if (!valid_member_id(member) || digits.empty() || digits.size() > 20)
+        return std::nullopt;
+    uint64_t id = 0;
+    for (char c : digits) {
+        if (c < '0' || c > '9')
+            return std::nullopt;
+        uint64_t d = static_cast<uint64_t>(c - '0');
+        if (id > (UINT64_MAX - d) / 10)
+            return std::nullopt;
+        id = id * 10 + d;
+    }
+    if (id == 0)
+        return std::nullopt;
+    return ConnRef{std::string(member), id};
+}
+
+std::optional<ConnRef> via_conn(std::string_view via_value) {
+    auto value = param_value(via_value, FARM_CONN_VIA_PARAM);
+    return value ? parse_conn_token(*value) : std::nullopt;
+}
+
+std::optional<ConnRef> uri_conn(std::string_view uri) {
+    auto value = farm_uri_param(uri, FARM_CONN_URI_PARAM);
+    return value ? parse_conn_token(*value) : std::nullopt;
 }
 
 bool valid_member_id(std::string_view id) {

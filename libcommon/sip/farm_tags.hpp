@@ -3,7 +3,11 @@
 //   - our Via branch: "z9hG4bK" "rtf." MEMBER "." 16 hex digits, where the
 //     digits are a hash of what identifies the transaction (so a
 //     retransmission forwarded by any member gets the same branch);
-//   - our Record-Route / Route URI: "sip:HOST[:PORT];lr;fm=MEMBER".
+//   - our Record-Route / Route URI: "sip:HOST[:PORT];lr;fm=MEMBER", and
+//     ";fc=HOLDER.ID" when the request came over a client's connection;
+//   - on our Via toward the processor, ";rtfc=HOLDER.ID" for the same.
+// A connection identity "HOLDER.ID" names the member that holds a client's
+// TCP or TLS connection and that member's number for it (decimal, 1 up).
 // Member ids are [A-Za-z0-9_-], so they sit in a branch token and a URI
 // parameter without escaping. This file formats and recognises the marks;
 // it decides nothing about routing.
@@ -19,6 +23,24 @@ namespace rtfarm::sip {
 inline constexpr std::string_view MAGIC_COOKIE = "z9hG4bK";
 inline constexpr std::string_view FARM_BRANCH_PREFIX = "z9hG4bKrtf.";
 inline constexpr std::string_view FARM_MEMBER_PARAM = "fm";
+inline constexpr std::string_view FARM_CONN_URI_PARAM = "fc";
+inline constexpr std::string_view FARM_CONN_VIA_PARAM = "rtfc";
+
+// A client connection: the member holding it and its member-local id (not 0).
+struct ConnRef {
+    std::string holder;
+    uint64_t id = 0;
+    bool operator==(const ConnRef&) const = default;
+};
+// "f1.42"
+std::string conn_token(const ConnRef& c);
+// The ConnRef of "HOLDER.ID"; nullopt for anything else (bad member id, id 0,
+// not decimal, more than 20 digits).
+std::optional<ConnRef> parse_conn_token(std::string_view token);
+// The connection named by our ";rtfc=" parameter in one Via value, if any.
+std::optional<ConnRef> via_conn(std::string_view via_value);
+// The connection named by the `fc` parameter of a URI (as uri_farm_member).
+std::optional<ConnRef> uri_conn(std::string_view uri);
 
 // A 64-bit hash that is the same on every member and build (FNV-1a, then a
 // final mix): for branches and the rendezvous hash. Not for secrets.
@@ -38,8 +60,9 @@ uint64_t transaction_hash(std::string_view incoming_branch, std::string_view cal
                           std::string_view from_tag, uint32_t cseq, std::string_view request_uri);
 
 // "<sip:HOST;lr;fm=MEMBER>" (HOST as written in a URI: IPv6 in brackets,
-// PORT appended when not 0).
-std::string farm_route_uri(std::string_view host, uint16_t port, std::string_view member);
+// PORT appended when not 0), with ";fc=HOLDER.ID" when `conn` is given.
+std::string farm_route_uri(std::string_view host, uint16_t port, std::string_view member,
+                           const ConnRef* conn = nullptr);
 
 // The `fm` parameter of a URI (any "sip:" / "sips:" URI, with or without
 // angle brackets), if it carries one.

@@ -24,11 +24,22 @@ std::optional<net::SockAddr> literal(std::string_view host, uint16_t port) {
     return a.value();
 }
 
-std::string via_line(const net::SockAddr& sent_by, std::string_view branch) {
-    std::string v = "Via: SIP/2.0/UDP ";
+// Our Via; `conn` names the client connection the request came over (to
+// the processor) and `transport` is the one the request leaves by.
+std::string via_line(const net::SockAddr& sent_by, std::string_view branch,
+                     const ConnRef* conn = nullptr, std::string_view transport = "UDP") {
+    std::string v = "Via: SIP/2.0/";
+    v += transport;
+    v += ' ';
     v += sent_by.str();
     v += ";branch=";
     v += branch;
+    if (conn) {
+        v += ';';
+        v += FARM_CONN_VIA_PARAM;
+        v += '=';
+        v += conn_token(*conn);
+    }
     v += "\r\n";
     return v;
 }
@@ -172,7 +183,7 @@ void undo_strict_routing(std::string_view buf, const Message& msg, std::string_v
 
 Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
                                       const net::SockAddr& source, const net::SockAddr& processor,
-                                      const ProxyContext& ctx) {
+                                      const ProxyContext& ctx, const ConnRef* conn) {
     if (msg.via_count == 0)
         return make_error("no_via", "request without Via");
     EditList edits;
@@ -184,12 +195,12 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
         (void)edits.erase(msg.route.erase);
     else
         undo_strict_routing(buf, msg, ctx.self, edits);
-    (void)edits.insert(at, via_line(ctx.inner_sent_by, branch_for(buf, msg, ctx.via_member)));
+    (void)edits.insert(at, via_line(ctx.inner_sent_by, branch_for(buf, msg, ctx.via_member), conn));
     if (creates_dialog(msg))
         (void)edits.insert(
-            at,
-            "Record-Route: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member) + "\r\n");
-    return Outgoing{edits.apply(buf.substr(0, msg.end)), processor};
+            at, "Record-Route: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member, conn) +
+                    "\r\n");
+    return Outgoing{edits.apply(buf.substr(0, msg.end)), processor, std::nullopt};
 }
 
 Result<Outgoing> forward_response(std::string_view buf, const Message& msg) {
@@ -204,16 +215,19 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg) {
     }
     std::string_view host = next.received.present() ? next.received.in(buf) : next.host.in(buf);
     auto to = literal(host, port);
-    if (!to)
+    auto conn = via_conn(msg.via[0].value.in(buf));
+    if (!to && !conn)
         return make_error("unresolvable_via",
                           "next Via host '" + std::string(host) + "' is not an IP address");
     EditList edits;
     (void)edits.erase(msg.via[0].erase);
-    return Outgoing{edits.apply(buf.substr(0, msg.end)), *to};
+    return Outgoing{edits.apply(buf.substr(0, msg.end)), to.value_or(net::SockAddr{}), conn};
 }
 
-Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg,
-                                        const ProxyContext& ctx) {
+namespace {
+
+Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const ProxyContext& ctx,
+                                const std::optional<ConnRef>& conn) {
     if (msg.via_count == 0)
         return make_error("no_via", "request without Via");
     // Our own Route on top (the processor uses the farm as its outbound
@@ -221,6 +235,8 @@ Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg
     // route on what is left.
     // Ours is the member we send for: a Relay backend's dialogs carry its id.
     if (route_is_ours(buf, msg, ctx.via_member)) {
+        // The connection a route set leads over is the one its first (our) entry names.
+        auto named = conn ? conn : uri_conn(msg.route.value.in(buf));
         EditList pop;
         (void)pop.erase(msg.route.erase);
         std::string popped = pop.apply(buf.substr(0, msg.end));
@@ -228,7 +244,7 @@ Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg
         if (!again)
             return make_error("bad_target", "request unreadable after popping our Route: " +
                                                 again.error().message);
-        return forward_from_processor(popped, again.value(), ctx);
+        return from_processor(popped, again.value(), ctx, named);
     }
     std::string_view target_host;
     uint16_t target_port = 0;
@@ -244,19 +260,34 @@ Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg
         target_port = msg.ruri.port;
     }
     auto to = literal(target_host, target_port);
-    if (!to)
+    if (!to && !conn)
         return make_error("unresolvable_target",
                           "target host '" + std::string(target_host) + "' is not an IP address");
     EditList edits;
     uint32_t at = header_insert_point(msg);
     if (!max_forwards(buf, msg, edits, at))
         return make_error("max_forwards", "Max-Forwards is 0");
-    (void)edits.insert(at, via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member)));
+    // A request written on a client's connection says so in our Via (RFC 3261 18.1.1).
+    (void)edits.insert(at, via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member),
+                                    nullptr, conn ? "TCP" : "UDP"));
     if (creates_dialog(msg))
         (void)edits.insert(
             at,
             "Record-Route: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member) + "\r\n");
-    return Outgoing{edits.apply(buf.substr(0, msg.end)), *to};
+    return Outgoing{edits.apply(buf.substr(0, msg.end)), to.value_or(net::SockAddr{}), conn};
+}
+
+} // namespace
+
+SendPath send_path(const Outgoing& out, std::string_view self) {
+    if (!out.conn)
+        return SendPath::address;
+    return out.conn->holder == self ? SendPath::connection_here : SendPath::holder;
+}
+
+Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg,
+                                        const ProxyContext& ctx) {
+    return from_processor(buf, msg, ctx, std::nullopt);
 }
 
 std::string_view header_value(std::string_view buf, const Message& msg, std::string_view name) {
@@ -312,7 +343,7 @@ Outgoing make_reply(std::string_view buf, const Message& msg, const net::SockAdd
         out += "\r\n";
     }
     out += "Content-Length: 0\r\n\r\n";
-    return Outgoing{std::move(out), source};
+    return Outgoing{std::move(out), source, std::nullopt};
 }
 
 } // namespace rtfarm::sip

@@ -10,11 +10,15 @@
 //   - a response whose top Via is ours goes to the next Via;
 //   - a request from the processor goes out to its Route or Request-URI.
 // And the replies the farm makes itself (483, 400, the lbcheck probe's 200).
-// No sockets here: the daemon picks the socket from `Outgoing::to`.
+// No sockets here: the daemon picks the socket from `Outgoing::to`, or,
+// when `Outgoing::conn` names a client's TCP/TLS connection (the identity
+// the farm put in its Via or Record-Route, farm_tags.hpp), writes the bytes
+// on that connection, on the member that holds it (send_path()).
 #pragma once
 
 #include "base/result.hpp"
 #include "net/address.hpp"
+#include "sip/farm_tags.hpp"
 #include "sip/scanner.hpp"
 
 #include <string>
@@ -42,22 +46,38 @@ struct ProxyContext {
 
 struct Outgoing {
     std::string bytes;
-    net::SockAddr to;
+    net::SockAddr to; // may be unset when `conn` is set
+    // Write on this client connection instead of sending to `to`.
+    std::optional<ConnRef> conn;
 };
 
+// Where an Outgoing goes from member `self`.
+enum class SendPath {
+    address,         // a datagram to `to`
+    connection_here, // our own connection `conn->id`
+    holder,          // over the farm link to `conn->holder`, to write on its connection
+};
+SendPath send_path(const Outgoing& out, std::string_view self);
+
 // Request from outside -> processor. `source` is where it came from (for
-// `received` / `rport`). Errors: "max_forwards" (answer 483 with
-// make_reply), "no_via".
+// `received` / `rport`). `conn`: the client connection it arrived on, if
+// any: our Via gets ";rtfc=HOLDER.ID" (so the response goes back on it) and
+// our Record-Route ";fc=HOLDER.ID" (so the processor's in-dialog requests
+// do). Errors: "max_forwards" (answer 483 with make_reply), "no_via".
 Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
                                       const net::SockAddr& source, const net::SockAddr& processor,
-                                      const ProxyContext& ctx);
+                                      const ProxyContext& ctx, const ConnRef* conn = nullptr);
 
 // Response with our Via on top -> the next Via (its received / rport when
-// present). Errors: "no_next_via", "unresolvable_via" (a host name: no DNS).
+// present), or the connection our Via names (`conn`; then `to` is still the
+// next Via's address, for logs). Errors: "no_next_via", "unresolvable_via"
+// (a host name: no DNS, and no connection named).
 Result<Outgoing> forward_response(std::string_view buf, const Message& msg);
 
 // Request from the processor -> out, to its top Route (after popping ours)
-// or its Request-URI. Errors: "max_forwards", "unresolvable_target",
+// or its Request-URI; when the Route popped names a client connection
+// (";fc="), on that connection (`conn`, our Via says TCP; the target may
+// then be any host). Errors: "max_forwards", "unresolvable_target",
 // "bad_target".
 Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg,
                                         const ProxyContext& ctx);

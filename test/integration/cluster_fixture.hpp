@@ -14,8 +14,9 @@ struct LoopbackMember {
     std::string id;
     std::string address; // 127.0.0.x
     std::vector<uint16_t> sip_ports;
-    std::string media_ports;     // "LO-HI"
-    uint16_t processor_port = 0; // on `address`; 0: no processor
+    std::vector<uint16_t> tcp_ports; // "tcp:" sip_listen entries on `address`
+    std::string media_ports;         // "LO-HI"
+    uint16_t processor_port = 0;     // on `address`; 0: no processor
     std::string role = "frontend";
     std::string extra; // more member fields as JSON text, e.g. "\"call_legs\": \"locally\""
 };

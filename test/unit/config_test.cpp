@@ -216,6 +216,31 @@ std::vector<BadCase> bad_cases() {
          "port 0 is not allowed"},
         {"sip_listen on farm port", one({{"sip_listen", R"(["0.0.0.0:5060", "0.0.0.0:5069"])"}}),
          "members.f1.sip_listen[1]", "takes the farm link's port (cluster.farm_port 5069)"},
+        {"sip_listen unknown transport", one({{"sip_listen", R"(["sctp:0.0.0.0:5060"])"}}),
+         "members.f1.sip_listen[0]", "'sctp' is not a transport (udp, tcp or tls)"},
+        {"sip_listen tcp without port", one({{"sip_listen", R"(["tcp:10.77.0.11"])"}}),
+         "members.f1.sip_listen[0]", "'10.77.0.11' needs a port"},
+        {"sip_listen tcp port 0", one({{"sip_listen", R"(["tcp:0.0.0.0:0"])"}}),
+         "members.f1.sip_listen[0]", "port 0 is not allowed"},
+        {"sip_listen udp listed twice",
+         one({{"sip_listen", R"(["0.0.0.0:5060", "udp:0.0.0.0:5060"])"}}),
+         "members.f1.sip_listen[1]", "0.0.0.0:5060 is listed twice"},
+        {"sip_listen tcp and tls on one port",
+         one({{"sip_listen", R"(["tcp:0.0.0.0:5060", "tls:0.0.0.0:5060"])"}}),
+         "members.f1.sip_listen[1]", "0.0.0.0:5060 is already a tcp: listener"},
+        {"sip_listen tls without tls files", one({{"sip_listen", R"(["tls:0.0.0.0:5061"])"}}),
+         "members.f1.tls", "missing: sip_listen entry tls:0.0.0.0:5061 needs"},
+        {"tls not an object", one({{"tls", q("cert.pem")}}), "members.f1.tls",
+         "must be an object, not string"},
+        {"tls unknown key", one({{"tls", R"({"pem": "c.pem"})"}}), "members.f1.tls.pem",
+         "unknown key (known keys: certificate, key, ca)"},
+        {"tls certificate absent", one({{"tls", R"({"certificate": "/nonexistent/c.pem"})"}}),
+         "members.f1.tls.certificate", "cannot read /nonexistent/c.pem"},
+        {"tls certificate not a file", one({{"tls", R"({"certificate": "/dev/null"})"}}),
+         "members.f1.tls.certificate", "/dev/null is not a regular file"},
+        {"tls key empty", one({{"tls", R"({"key": ""})"}}), "members.f1.tls.key",
+         "must not be empty"},
+        {"tls without certificate", one({{"tls", "{}"}}), "members.f1.tls.certificate", "missing"},
         {"processor any", one({{"processor", q("0.0.0.0:5070")}}), "members.f1.processor",
          "any-address"},
         {"processor is own socket", one({{"processor", q("127.0.0.1:5060")}}),
@@ -518,6 +543,53 @@ BOOST_AUTO_TEST_CASE(relative_paths_resolve_against_the_file_folder) {
     BOOST_TEST(here.error().message.find("cluster.json: cluster.secret_file: cannot read " +
                                          (fs::current_path() / "keys/farm.key").string()) == 0,
                here.error().message);
+}
+
+BOOST_AUTO_TEST_CASE(stream_listeners_and_tls_files) {
+    TempDir dir;
+    fs::create_directory(dir.path() / "tls");
+    dir.write("tls/f1.pem", "cert");
+    dir.write("tls/f1.key", "key");
+    std::string text =
+        doc(cluster(), {{"f1", frontend(1, {{"sip_listen", R"(["0.0.0.0:5060", "tcp:0.0.0.0:5060",
+                                          "udp:[::1]:5062", "tls:203.0.113.1:5061"])"},
+                                            {"tls", R"({"certificate": "tls/f1.pem",
+                                                     "key": "tls/f1.key"})"}})}});
+    auto r = rtfarm::config::load(dir.write("cluster.json", text));
+    BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
+    const auto& m = r->members[0];
+    // UDP entries stay where every existing user reads them.
+    BOOST_REQUIRE(m.sip_listen.size() == 2u);
+    BOOST_TEST(m.sip_listen[0].str() == "0.0.0.0:5060");
+    BOOST_TEST(m.sip_listen[1].str() == "[::1]:5062");
+    BOOST_REQUIRE(m.sip_stream_listen.size() == 2u);
+    BOOST_TEST(m.sip_stream_listen[0].transport == rtfarm::config::StreamTransport::tcp);
+    BOOST_TEST(m.sip_stream_listen[0].addr.str() == "0.0.0.0:5060");
+    BOOST_TEST(m.sip_stream_listen[1].transport == rtfarm::config::StreamTransport::tls);
+    BOOST_TEST(m.sip_stream_listen[1].addr.str() == "203.0.113.1:5061");
+    BOOST_REQUIRE(m.tls.has_value());
+    BOOST_TEST(m.tls->certificate == (dir.path() / "tls/f1.pem").string());
+    BOOST_TEST(m.tls->key == (dir.path() / "tls/f1.key").string());
+    BOOST_TEST(m.tls->ca.empty());
+
+    // A member with only a TCP listener is a member with a listener.
+    auto tcp_only =
+        rtfarm::config::parse(one({{"sip_listen", R"(["tcp:0.0.0.0:5060"])"}}), FILE_NAME);
+    BOOST_REQUIRE_MESSAGE(tcp_only.ok(), why(tcp_only));
+    BOOST_TEST(tcp_only->members[0].sip_listen.empty());
+    BOOST_TEST(tcp_only->members[0].sip_stream_listen.size() == 1u);
+
+    // The key file is checked too.
+    std::string no_key =
+        doc(cluster(), {{"f1", frontend(1, {{"tls", R"({"certificate": "tls/f1.pem",
+                                                                 "key": "tls/none.key"})"}})}});
+    std::string file = dir.write("c2.json", no_key);
+    auto bad = rtfarm::config::load(file);
+    BOOST_REQUIRE(!bad.ok());
+    BOOST_TEST(bad.error().message.rfind(file + ": members.f1.tls.key: cannot read " +
+                                             (dir.path() / "tls/none.key").string(),
+                                         0) == 0,
+               bad.error().message);
 }
 
 BOOST_AUTO_TEST_CASE(secret_file_must_not_be_empty) {

@@ -75,7 +75,7 @@ BOOST_AUTO_TEST_CASE(malformed_envelopes_are_refused) {
     size_t envelope = good.size() - SIP.size();
     for (size_t n = 0; n < envelope; ++n) // every truncation inside the envelope
         BOOST_TEST(!decode_farm_packet(good.substr(0, n), "").ok(), "length " << n);
-    for (char version : {'\x01', '\x03'}) {
+    for (char version : {'\x02', '\x04'}) {
         std::string other = good;
         other[4] = version;
         BOOST_TEST(decode_farm_packet(other, "").error().code == "farm_malformed");
@@ -86,8 +86,48 @@ BOOST_AUTO_TEST_CASE(malformed_envelopes_are_refused) {
     e.hops = 0;
     BOOST_TEST(decode_farm_packet(encode_farm_packet(e, SIP, ""), "").error().code == "farm_hops");
     std::string fam = good;
-    fam[8] = 5; // source family
+    fam[16] = 5; // source family, after the 8 connection bytes
     BOOST_TEST(!decode_farm_packet(fam, "").ok());
+}
+
+BOOST_AUTO_TEST_CASE(a_client_connection_travels_with_the_packet) {
+    auto e = sample();
+    e.flags = 0;
+    e.transport = 'T';
+    e.connection = 0x0102030405060708ULL;
+    auto r = decode_farm_packet(encode_farm_packet(e, SIP, "key"), "key");
+    BOOST_REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
+    BOOST_TEST((r->envelope == e));
+    // The way back: write on the receiver's connection.
+    e.flags = FARM_FLAG_TO_CONNECTION;
+    e.transport = 'S';
+    r = decode_farm_packet(encode_farm_packet(e, SIP, ""), "");
+    BOOST_REQUIRE(r.ok());
+    BOOST_TEST(r->envelope.connection == 0x0102030405060708ULL);
+    BOOST_TEST(r->envelope.flags == FARM_FLAG_TO_CONNECTION);
+}
+
+BOOST_AUTO_TEST_CASE(connection_fields_are_checked) {
+    auto code = [](const FarmEnvelope& e) {
+        auto r = decode_farm_packet(encode_farm_packet(e, SIP, ""), "");
+        return r.ok() ? std::string("ok") : r.error().code;
+    };
+    auto e = sample();
+    e.connection = 7; // UDP naming a connection
+    BOOST_TEST(code(e) == "farm_malformed");
+    e.transport = 'T';
+    e.connection = 0; // TCP without one
+    BOOST_TEST(code(e) == "farm_malformed");
+    e.connection = 7;
+    e.transport = 'X';
+    BOOST_TEST(code(e) == "farm_malformed");
+    e.transport = 'T';
+    e.flags = FARM_FLAG_TO_CONNECTION | FARM_FLAG_OUTBOUND;
+    BOOST_TEST(code(e) == "farm_malformed");
+    e.flags = FARM_FLAG_TO_CONNECTION | FARM_FLAG_HEARTBEAT;
+    BOOST_TEST(code(e) == "farm_malformed");
+    e.flags = FARM_FLAG_TO_CONNECTION;
+    BOOST_TEST(code(e) == "ok");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

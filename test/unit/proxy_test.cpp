@@ -241,6 +241,87 @@ BOOST_AUTO_TEST_CASE(request_from_processor_goes_out_with_our_via) {
                "unresolvable_target");
 }
 
+BOOST_AUTO_TEST_CASE(a_request_over_a_connection_marks_via_and_record_route) {
+    std::string inv = INVITE;
+    inv.replace(inv.find("SIP/2.0/UDP 10.0.0.5"), 11, "SIP/2.0/TCP");
+    ConnRef c{"f1", 42};
+    auto out = forward_to_processor(inv, must_scan(inv), addr("198.51.100.10:40312"),
+                                    addr("127.0.0.1:5070"), ctx(), &c);
+    BOOST_REQUIRE(out.ok());
+    BOOST_TEST(out->to.str() == "127.0.0.1:5070");
+    BOOST_TEST((send_path(*out, "f2") == SendPath::address)); // to the processor by UDP
+    auto fwd = must_scan(out->bytes);
+    BOOST_TEST(fwd.via[0].transport.in(out->bytes) == "UDP");
+    BOOST_TEST((via_conn(fwd.via[0].value.in(out->bytes)) == c));
+    BOOST_TEST(branch_member(fwd.via[0].branch.in(out->bytes)).value_or("") == "f2");
+    // The client's Via keeps its transport; received/rport as over UDP.
+    BOOST_TEST(fwd.via[1].transport.in(out->bytes) == "TCP");
+    BOOST_TEST(fwd.via[1].received.in(out->bytes) == "198.51.100.10");
+    BOOST_TEST(fwd.record_route.value.in(out->bytes) == "<sip:203.0.113.1;lr;fm=f2;fc=f1.42>");
+    // The same request retransmitted over another connection: same branch.
+    ConnRef other{"f3", 7};
+    auto again = forward_to_processor(inv, must_scan(inv), addr("198.51.100.10:40312"),
+                                      addr("127.0.0.1:5070"), ctx(), &other);
+    BOOST_REQUIRE(again.ok());
+    BOOST_TEST(must_scan(again->bytes).via[0].branch.in(again->bytes) ==
+               fwd.via[0].branch.in(out->bytes));
+
+    // The processor's response goes back on that connection: through f1.
+    std::string resp = "SIP/2.0 180 Ringing\r\n";
+    resp += fwd.via[0].line.in(out->bytes);
+    resp += fwd.via[1].line.in(out->bytes);
+    resp += "From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>;tag=b9\r\n"
+            "Call-ID: call-1@client\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    auto back = forward_response(resp, must_scan(resp));
+    BOOST_REQUIRE(back.ok());
+    BOOST_TEST((back->conn == c));
+    BOOST_TEST((send_path(*back, "f2") == SendPath::holder));
+    BOOST_TEST((send_path(*back, "f1") == SendPath::connection_here));
+    BOOST_TEST(must_scan(back->bytes).via_count == 1u);
+    BOOST_TEST(back->bytes.find("rtfc") == std::string::npos);
+    // A client Via with a host name: the connection is the way, no DNS needed.
+    std::string named = resp;
+    named.replace(named.find("10.0.0.5:5060"), 13, "client.invalid");
+    named.erase(named.find(";received=198.51.100.10"), 23);
+    auto by_conn = forward_response(named, must_scan(named));
+    BOOST_REQUIRE_MESSAGE(by_conn.ok(), (by_conn.ok() ? "" : by_conn.error().message));
+    BOOST_TEST((by_conn->conn == c));
+}
+
+BOOST_AUTO_TEST_CASE(an_in_dialog_request_of_the_processor_goes_over_the_connection) {
+    // The callee's BYE follows the route set our Record-Route began.
+    std::string bye = "BYE sip:alice@10.0.0.5:5060;transport=tcp SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKproc2\r\n"
+                      "Route: <sip:203.0.113.1;lr;fm=f2;fc=f1.42>\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "From: <sip:bob@example.com>;tag=b9\r\n"
+                      "To: <sip:alice@example.com>;tag=a1\r\n"
+                      "Call-ID: call-1@client\r\n"
+                      "CSeq: 1 BYE\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    auto out = forward_from_processor(bye, must_scan(bye), ctx());
+    BOOST_REQUIRE_MESSAGE(out.ok(), (out.ok() ? "" : out.error().message));
+    BOOST_TEST((out->conn == ConnRef{"f1", 42}));
+    BOOST_TEST((send_path(*out, "f2") == SendPath::holder));
+    auto fwd = must_scan(out->bytes);
+    BOOST_TEST(!fwd.route.line.present());
+    BOOST_TEST(fwd.via[0].transport.in(out->bytes) == "TCP");
+    BOOST_TEST(branch_member(fwd.via[0].branch.in(out->bytes)).value_or("") == "f2");
+    // A Contact behind NAT with a host name: still reachable over the connection.
+    std::string named = bye;
+    named.replace(named.find("10.0.0.5:5060"), 13, "alice.invalid");
+    auto by_conn = forward_from_processor(named, must_scan(named), ctx());
+    BOOST_REQUIRE(by_conn.ok());
+    BOOST_TEST((by_conn->conn == ConnRef{"f1", 42}));
+    // Without `fc` the request goes by address, as over UDP.
+    std::string plain = bye;
+    plain.erase(plain.find(";fc=f1.42"), 9);
+    auto udp = forward_from_processor(plain, must_scan(plain), ctx());
+    BOOST_REQUIRE(udp.ok());
+    BOOST_TEST((send_path(*udp, "f2") == SendPath::address));
+    BOOST_TEST(udp->to.str() == "10.0.0.5:5060");
+}
+
 BOOST_AUTO_TEST_CASE(replies_made_by_the_farm) {
     auto msg = must_scan(INVITE);
     auto out = make_reply(INVITE, msg, addr("198.51.100.10:40312"), 483, "Too Many Hops", "t9",

@@ -77,9 +77,57 @@ BOOST_AUTO_TEST_CASE(route_uri_and_member_parameter) {
     BOOST_TEST(!uri_farm_member("sip:h;xfm=f2").has_value());
 }
 
+BOOST_AUTO_TEST_CASE(connection_identity_tokens) {
+    BOOST_TEST(conn_token({"f1", 42}) == "f1.42");
+    BOOST_TEST((parse_conn_token("f1.42") == ConnRef{"f1", 42}));
+    BOOST_TEST((parse_conn_token("a-b_c.18446744073709551615") ==
+                ConnRef{"a-b_c", 18446744073709551615ULL}));
+    for (std::string_view bad : {"f1", "f1.", ".42", "f1.0", "f1.4x2", "f 1.42", "f1.-4",
+                                 "f1.18446744073709551616", "f1.000000000000000000042"})
+        BOOST_TEST(!parse_conn_token(bad).has_value(), bad);
+    // In a Via value, and in a Route URI (not as a header parameter).
+    BOOST_TEST((via_conn("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKrtf.f2.0123456789abcdef;"
+                         "rtfc=f1.7") == ConnRef{"f1", 7}));
+    BOOST_TEST((via_conn("SIP/2.0/UDP 127.0.0.1;RTFC=f3.9;branch=z9hG4bKx") == ConnRef{"f3", 9}));
+    BOOST_TEST(!via_conn("SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKx").has_value());
+    BOOST_TEST(!via_conn("SIP/2.0/UDP 127.0.0.1;rtfc=f1").has_value());
+    ConnRef c{"f1", 42};
+    std::string rr = farm_route_uri("203.0.113.1", 0, "f2", &c);
+    BOOST_TEST(rr == "<sip:203.0.113.1;lr;fm=f2;fc=f1.42>");
+    BOOST_TEST(uri_farm_member(rr).value_or("") == "f2");
+    BOOST_TEST((uri_conn(rr) == c));
+    BOOST_TEST(!uri_conn("<sip:203.0.113.1;lr;fm=f2>;fc=f1.42").has_value());
+    BOOST_TEST(!uri_conn("<sip:203.0.113.1;lr;fm=f2>").has_value());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_AUTO_TEST_SUITE(farm_route)
+
+// A connection held by f1 changes nothing in who owns a packet: responses
+// follow the member tag of their Via, in-dialog requests the `fm` of their
+// Route, new requests their Call-ID. Only where the owner's result goes
+// (sip::send_path, proxy_test) follows the connection.
+BOOST_AUTO_TEST_CASE(connection_identities_do_not_change_the_owner) {
+    PacketFacts r;
+    r.is_request = false;
+    r.top_via_branch = "z9hG4bKrtf.f2.0123456789abcdef";
+    auto d = route(r, Origin::outside, three("f1"));
+    BOOST_TEST((d.kind == Kind::relay));
+    BOOST_TEST(d.member == "f2");
+    BOOST_TEST(d.reason == "via_tag");
+    // The processor's response on f2, for a request that came over f1's connection.
+    BOOST_TEST((route(r, Origin::processor, three("f2")).kind == Kind::local));
+    auto bye = request("BYE", "call-1");
+    bye.top_route = "<sip:203.0.113.1;lr;fm=f3;fc=f1.42>";
+    d = route(bye, Origin::outside, three("f1"));
+    BOOST_TEST((d.kind == Kind::relay));
+    BOOST_TEST(d.member == "f3");
+    BOOST_TEST(d.reason == "route_tag");
+    BOOST_TEST((route(bye, Origin::farm_link, three("f3")).kind == Kind::local));
+    // A request from f3's processor toward the client: processed on f3.
+    BOOST_TEST((route(bye, Origin::processor, three("f3")).kind == Kind::local));
+}
 
 BOOST_AUTO_TEST_CASE(responses_follow_the_via_tag) {
     PacketFacts r;

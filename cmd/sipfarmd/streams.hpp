@@ -1,0 +1,126 @@
+// The member's SIP-over-TCP side: a listening socket per "tcp:" entry of
+// `sip_listen`, and the client connections accepted on them. Each
+// connection has a member-local id (1 up, never reused while the daemon
+// runs: with the member's id it is the connection identity the farm writes
+// into Via and Record-Route), a StreamFramer that cuts its bytes into SIP
+// messages, and a bounded output buffer. Keep-alive pings get their pong
+// here; every complete message goes to a callback, which decides what it
+// means. One close path per connection, with its reason logged
+// (rate-limited) and counted; the connection object is freed from the loop
+// after the callback that closed it has returned.
+//
+// Limits: connections, bytes waiting to be written, idle time (any bytes
+// read, keep-alives included, reset it), and the time a message that has
+// begun may take to complete. One read of at most READ_CHUNK bytes per
+// wakeup.
+//
+// Not here: TLS, connections the farm opens itself, what messages mean.
+#pragma once
+
+#include "base/log.hpp"
+#include "base/result.hpp"
+#include "base/unique_fd.hpp"
+#include "ev/loop.hpp"
+#include "net/address.hpp"
+#include "sip/stream.hpp"
+#include "json/json.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rtfarm::sipfarmd {
+
+struct StreamSettings {
+    sip::StreamLimits framing;
+    size_t max_connections = 4096;
+    size_t max_output = 1024 * 1024; // bytes waiting on one connection
+    std::chrono::milliseconds idle{std::chrono::seconds(600)};
+    std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};
+    bool operator==(const StreamSettings&) const = default;
+};
+
+struct StreamConn {
+    uint64_t id = 0;
+    net::SockAddr peer;
+    net::SockAddr local;
+    UniqueFd fd; // before the events: they are freed first
+    std::unique_ptr<ev::FdEvent> read_event;
+    std::unique_ptr<ev::FdEvent> write_event;
+    sip::StreamFramer framer;
+    std::string out;
+    size_t out_pos = 0;
+    std::chrono::steady_clock::time_point last_read{};
+    // A message has begun and is not complete yet: since when.
+    bool partial = false;
+    std::chrono::steady_clock::time_point partial_since{};
+    bool closed = false;
+    uint64_t messages_in = 0;
+    uint64_t messages_out = 0;
+};
+
+class StreamSet {
+public:
+    using OnMessage = std::function<void(StreamConn&, std::string_view)>;
+
+    StreamSet(ev::Loop& loop, OnMessage on_message);
+    StreamSet(const StreamSet&) = delete;
+    StreamSet& operator=(const StreamSet&) = delete;
+
+    // Makes the listening set equal to `listen` (all new sockets first; any
+    // failure leaves the old set). Connections already open stay.
+    Status apply(const std::vector<net::SockAddr>& listen, const StreamSettings& settings);
+    // Writes `bytes` on connection `id`. False when there is no such
+    // connection open (closed, or closed now because its output is full).
+    bool send(uint64_t id, std::string_view bytes);
+    bool open(uint64_t id) const;
+    size_t connections() const { return m_conns.size(); }
+    json::Json stats() const;
+
+    static constexpr size_t READ_CHUNK = 64 * 1024;
+    static constexpr int ACCEPTS_PER_WAKEUP = 32;
+
+private:
+    struct Listener {
+        net::SockAddr addr;
+        UniqueFd fd;
+        std::unique_ptr<ev::FdEvent> event;
+        uint64_t accepted = 0;
+    };
+
+    Result<std::unique_ptr<Listener>> listen_on(const net::SockAddr& addr);
+    void on_accept(Listener& l);
+    void on_readable(StreamConn& c);
+    void on_writable(StreamConn& c);
+    void on_sweep();
+    // The one way a connection ends. `reason` is a word for counters; `detail` for the log.
+    void close(StreamConn& c, std::string_view reason, std::string_view detail = {});
+    void count_close(std::string_view reason);
+
+    ev::Loop& m_loop;
+    OnMessage m_on_message;
+    StreamSettings m_settings;
+    std::map<net::SockAddr, std::unique_ptr<Listener>> m_listeners;
+    std::map<uint64_t, std::unique_ptr<StreamConn>> m_conns;
+    // Closed ones, freed from the loop once the current callback returned.
+    std::vector<std::unique_ptr<StreamConn>> m_dead;
+    std::unique_ptr<ev::Ticker> m_sweep;
+    uint64_t m_next_id = 1;
+
+    uint64_t m_accepted = 0;
+    uint64_t m_refused = 0; // over max_connections
+    uint64_t m_messages = 0;
+    uint64_t m_pings = 0;
+    uint64_t m_framing_errors = 0;
+    uint64_t m_bytes_in = 0;
+    uint64_t m_bytes_out = 0;
+    std::map<std::string, uint64_t, std::less<>> m_closed; // by reason
+    log::RateLimit m_log{5.0, 20.0};
+};
+
+} // namespace rtfarm::sipfarmd

@@ -1,0 +1,343 @@
+// SIP over TCP through the farm, on loopback: three members with a "tcp:"
+// listener each and a UDP processor that is a socket of this test. One
+// client connection to f1 carries calls whose Call-IDs belong to f2 and f3:
+// their requests are relayed with the connection's identity, and every
+// response, and the processor's own in-dialog requests, come back on that
+// one connection. Garbage on a connection closes that connection only;
+// keep-alive pings get their pong; a connection that is gone gets its
+// requests answered 430 and its responses dropped and counted.
+#include "cluster_fixture.hpp"
+#include "harness.hpp"
+#include "sip_messages.hpp"
+#include "udp_peer.hpp"
+
+#include "net/socket.hpp"
+#include "sip/farm_tags.hpp"
+#include "sip/route.hpp"
+#include "sip/scanner.hpp"
+#include "sip/stream.hpp"
+#include "json/control_client.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <thread>
+
+using namespace rtfarm;
+using namespace rtfarm::test;
+
+namespace {
+
+// A SIP client on one TCP connection, reading with a StreamFramer.
+class TcpClient {
+public:
+    explicit TcpClient(const std::string& to) {
+        auto addr = net::SockAddr::parse(to).value();
+        auto fd = net::tcp_connect(addr);
+        BOOST_REQUIRE_MESSAGE(fd.ok(), (fd.ok() ? "" : fd.error().message));
+        m_fd = std::move(fd.value());
+        pollfd p{m_fd.get(), POLLOUT, 0};
+        BOOST_REQUIRE(::poll(&p, 1, static_cast<int>(scaled(3000ms).count())) == 1);
+        BOOST_REQUIRE(net::connect_error(m_fd.get(), to).ok());
+        m_local = net::local_address(m_fd.get()).value();
+    }
+    const net::SockAddr& local() const { return m_local; }
+    void send(std::string_view bytes) {
+        BOOST_REQUIRE(::send(m_fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
+                      static_cast<ssize_t>(bytes.size()));
+    }
+    // The next item (a message, or a pong as "\r\n") within `timeout`.
+    std::optional<std::string> recv(std::chrono::milliseconds timeout = 3000ms) {
+        auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
+        while (true) {
+            if (m_pong_pending > 0) {
+                --m_pong_pending;
+                return std::string("\r\n");
+            }
+            auto item = m_framer.next();
+            if (!item || *item)
+                return item ? std::optional<std::string>(std::string((*item)->bytes))
+                            : std::nullopt;
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0)
+                return std::nullopt;
+            pollfd p{m_fd.get(), POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left.count())) != 1)
+                return std::nullopt;
+            char buf[8192];
+            ssize_t n = ::recv(m_fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+            if (n <= 0) {
+                m_eof = n == 0;
+                return std::nullopt;
+            }
+            std::string_view got(buf, static_cast<size_t>(n));
+            // A lone CRLF pong between messages: the framer skips it, we count it.
+            if (got == "\r\n" && m_framer.pending() == 0) {
+                ++m_pong_pending;
+                continue;
+            }
+            m_framer.append(got);
+        }
+    }
+    // The peer closed the connection (read returns 0) within `timeout`.
+    bool closed_by_peer(std::chrono::milliseconds timeout = 3000ms) {
+        while (!m_eof && recv(timeout))
+            ;
+        return m_eof;
+    }
+    void close() { m_fd.reset(); }
+
+private:
+    UniqueFd m_fd;
+    net::SockAddr m_local;
+    sip::StreamFramer m_framer;
+    int m_pong_pending = 0;
+    bool m_eof = false;
+};
+
+struct TcpFarm {
+    LoopbackLab lab{3};
+    std::vector<std::unique_ptr<UdpPeer>> processors;
+
+    TcpFarm() {
+        for (auto& m : lab.cluster.members) {
+            m.processor_port = free_port();
+            m.tcp_ports.push_back(free_port());
+        }
+        lab.write();
+        for (auto& m : lab.cluster.members)
+            processors.push_back(
+                std::make_unique<UdpPeer>(m.address + ":" + std::to_string(m.processor_port)));
+        for (auto& m : lab.cluster.members)
+            lab.start("sipfarmd", m.id);
+        for (auto& m : lab.cluster.members)
+            BOOST_REQUIRE_MESSAGE(lab.all_up(m.id), m.id << " never saw the members up");
+    }
+    std::string tcp(size_t i) const {
+        const auto& m = lab.cluster.members[i];
+        return m.address + ":" + std::to_string(m.tcp_ports[0]);
+    }
+    std::string sip(size_t i) const {
+        const auto& m = lab.cluster.members[i];
+        return m.address + ":" + std::to_string(m.sip_ports[0]);
+    }
+    std::string owner(const std::string& call_id) const {
+        sip::FarmView v;
+        for (const auto& m : lab.cluster.members)
+            v.members.push_back({m.id, true, true, false});
+        return sip::rendezvous_owner(call_id, v);
+    }
+    size_t index(const std::string& id) const { return static_cast<size_t>(id[1] - '1'); }
+    json::Json stats(size_t i) {
+        auto c = json::ControlClient::connect(
+            lab.cluster.control(lab.dir, lab.cluster.members[i].id), scaled(2000ms));
+        BOOST_REQUIRE(c.ok());
+        auto r = c->call("stats", json::Json::object(), scaled(2000ms));
+        BOOST_REQUIRE(r.ok());
+        return r.value()["service"];
+    }
+    // A Call-ID owned by member `id`, numbered from `n` up.
+    std::string call_id_of(const std::string& id, int& n) const {
+        while (true) {
+            std::string c = "tcp-" + std::to_string(n++) + "@client";
+            if (owner(c) == id)
+                return c;
+        }
+    }
+};
+
+std::string over_tcp(std::string msg) {
+    msg.replace(msg.find("SIP/2.0/UDP"), 11, "SIP/2.0/TCP");
+    return msg;
+}
+
+// The connection identity our Via and Record-Route carry on the processor's side.
+std::optional<sip::ConnRef> via_identity(const std::string& bytes) {
+    auto m = scan_ok(bytes);
+    return sip::via_conn(m.via[0].value.in(bytes));
+}
+
+// INVITE / 180 / 200 / ACK / BYE from the processor / 200 over the client's
+// connection / BYE from the client / 200, for a call owned by `o`.
+void tcp_call(TcpFarm& f, TcpClient& c, const std::string& call_id, uint64_t& conn_id) {
+    size_t o = f.index(f.owner(call_id));
+    std::string client = c.local().str();
+    c.send(over_tcp(request("INVITE", call_id, 1, client, "z9hG4bK" + call_id)));
+    auto inv = f.processors[o]->recv();
+    BOOST_REQUIRE_MESSAGE(inv, call_id << ": INVITE did not reach f" << o + 1 << "'s processor");
+    auto im = scan_ok(inv->bytes);
+    BOOST_TEST(sip::branch_member(im.via[0].branch.in(inv->bytes)).value_or("") ==
+               f.lab.cluster.members[o].id);
+    auto ident = via_identity(inv->bytes);
+    BOOST_REQUIRE_MESSAGE(ident, call_id << ": no connection identity in " << inv->bytes);
+    BOOST_TEST(ident->holder == "f1");
+    if (conn_id == 0)
+        conn_id = ident->id;
+    BOOST_TEST(ident->id == conn_id); // one connection, one identity
+    std::string rr(im.record_route.value.in(inv->bytes));
+    BOOST_TEST((sip::uri_conn(rr) == ident));
+    BOOST_TEST(sip::uri_farm_member(rr).value_or("") == f.lab.cluster.members[o].id);
+    BOOST_TEST(im.via[1].transport.in(inv->bytes) == "TCP");
+
+    answer(*f.processors[o], *inv, 180, "uas-" + call_id);
+    auto ringing = c.recv();
+    BOOST_REQUIRE_MESSAGE(ringing, call_id << ": no 180 on the connection");
+    BOOST_TEST(scan_ok(*ringing).status == 180);
+    answer(*f.processors[o], *inv, 200, "uas-" + call_id);
+    auto ok = c.recv();
+    BOOST_REQUIRE_MESSAGE(ok, call_id << ": no 200 on the connection");
+    auto om = scan_ok(*ok);
+    BOOST_TEST(om.status == 200);
+    BOOST_TEST(om.via_count == 1u);
+    std::string route = "Route: " + std::string(om.record_route.value.in(*ok)) + "\r\n";
+
+    c.send(over_tcp(
+        request("ACK", call_id, 1, client, "z9hG4bKack" + call_id, route, "uas-" + call_id)));
+    auto ack = f.processors[o]->recv();
+    BOOST_REQUIRE_MESSAGE(ack, call_id << ": ACK did not reach its owner");
+    BOOST_TEST(!scan_ok(ack->bytes).route.line.present());
+
+    // The callee hangs up: its BYE follows the route set, over the connection.
+    std::string proc = f.processors[o]->address().str();
+    std::string bye = "BYE sip:alice@" + client +
+                      ";transport=tcp SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP " +
+                      proc + ";branch=z9hG4bKpbye" + call_id + "\r\n" + "Route: " + rr +
+                      "\r\nMax-Forwards: 70\r\n"
+                      "From: <sip:bob@example.com>;tag=uas-" +
+                      call_id +
+                      "\r\n"
+                      "To: <sip:alice@example.com>;tag=a1\r\nCall-ID: " +
+                      call_id + "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
+    f.processors[o]->send(f.sip(o), bye);
+    auto cbye = c.recv();
+    BOOST_REQUIRE_MESSAGE(cbye, call_id << ": the callee's BYE did not come over the connection");
+    auto bm = scan_ok(*cbye);
+    BOOST_TEST((bm.method_id == sip::Method::bye));
+    BOOST_TEST(bm.via[0].transport.in(*cbye) == "TCP");
+    BOOST_TEST(!bm.route.line.present());
+    // The client answers on its connection; the 200 finds the processor.
+    std::string answer200 = "SIP/2.0 200 OK\r\n";
+    answer200 += std::string(bm.via[0].line.in(*cbye));
+    if (bm.via[1].line.off != bm.via[0].line.off)
+        answer200 += std::string(bm.via[1].line.in(*cbye));
+    answer200 += "From: " + std::string(bm.from.in(*cbye)) +
+                 "\r\nTo: " + std::string(bm.to.in(*cbye)) + "\r\nCall-ID: " + call_id +
+                 "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
+    c.send(answer200);
+    auto back = f.processors[o]->recv();
+    BOOST_REQUIRE_MESSAGE(back, call_id << ": the client's 200 for BYE did not reach the callee");
+    BOOST_TEST(scan_ok(back->bytes).status == 200);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(farm_tcp)
+
+BOOST_AUTO_TEST_CASE(one_connection_carries_calls_of_every_member) {
+    TcpFarm f;
+    TcpClient c(f.tcp(0));
+    int n = 0;
+    uint64_t conn_id = 0;
+    for (int round = 0; round < 3; ++round)
+        for (const char* id : {"f2", "f3", "f1"})
+            tcp_call(f, c, f.call_id_of(id, n), conn_id);
+    // Nothing reached a processor that does not own it, nothing is left over.
+    for (auto& p : f.processors)
+        BOOST_TEST(!p->recv(100ms).has_value());
+    BOOST_TEST(!c.recv(100ms).has_value());
+    auto s1 = f.stats(0);
+    BOOST_TEST(s1["streams"]["connections"].as_integer().value_or(-1) == 1);
+    BOOST_TEST(s1["streams"]["accepted"].as_integer().value_or(-1) == 1);
+    // f1 relayed INVITE, ACK and the client's 200 for BYE of the 6 calls
+    // owned by f2 and f3, all with the connection (more when the members'
+    // start-up hand-off asked another member first); those members sent
+    // 180, 200 and BYE of each back to f1, which wrote them, and its own
+    // calls', on the connection.
+    long long tcp_relays = s1["relayed_by_transport"]["tcp"].as_integer().value_or(0);
+    BOOST_TEST(tcp_relays >= 18);
+    BOOST_TEST(tcp_relays == s1["relayed"].as_integer().value_or(-1), s1.dump());
+    long long to_holder = 0;
+    for (size_t i = 1; i < 3; ++i)
+        to_holder += f.stats(i)["to_holder"].as_integer().value_or(0);
+    BOOST_TEST(to_holder == 18);
+    BOOST_TEST(s1["to_connection"].as_integer().value_or(0) == 27);
+    BOOST_TEST(s1["to_holder"].as_integer().value_or(-1) == 0);
+    for (auto& p : f.lab.processes)
+        BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
+}
+
+BOOST_AUTO_TEST_CASE(garbage_closes_only_its_connection_and_pings_get_pongs) {
+    TcpFarm f;
+    TcpClient good(f.tcp(0));
+    TcpClient bad(f.tcp(0));
+    good.send("\r\n\r\n");
+    auto pong = good.recv();
+    BOOST_REQUIRE(pong);
+    BOOST_TEST(*pong == "\r\n");
+    // No Content-Length on a stream: the framing is lost, the connection closed.
+    bad.send("\x01\x02garbage\r\n\r\n");
+    BOOST_TEST(bad.closed_by_peer());
+    // A header block over the limit, without its end: closed too.
+    TcpClient big(f.tcp(0));
+    big.send("INVITE sip:bob@example.com SIP/2.0\r\nX: " + std::string(20000, 'x'));
+    BOOST_TEST(big.closed_by_peer());
+    // The other connection still carries calls.
+    int n = 0;
+    uint64_t conn_id = 0;
+    tcp_call(f, good, f.call_id_of("f2", n), conn_id);
+    auto s = f.stats(0)["streams"];
+    BOOST_TEST(s["framing_errors"].as_integer().value_or(0) == 2);
+    BOOST_TEST(s["closed_by"]["framing"].as_integer().value_or(0) == 2);
+    BOOST_TEST(s["pings"].as_integer().value_or(0) == 1);
+    BOOST_TEST(s["connections"].as_integer().value_or(-1) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_connection_that_is_gone_drops_responses_and_answers_requests_430) {
+    TcpFarm f;
+    int n = 0;
+    std::string call_id = f.call_id_of("f2", n);
+    std::optional<Received> inv;
+    std::string rr;
+    {
+        TcpClient c(f.tcp(0));
+        c.send(over_tcp(request("INVITE", call_id, 1, c.local().str(), "z9hG4bK" + call_id)));
+        inv = f.processors[1]->recv();
+        BOOST_REQUIRE(inv);
+        rr = std::string(scan_ok(inv->bytes).record_route.value.in(inv->bytes));
+        c.close();
+    }
+    // f1 sees the close; then the processor answers and sends a BYE.
+    auto deadline = std::chrono::steady_clock::now() + scaled(3000ms);
+    while (f.stats(0)["streams"]["connections"].as_integer().value_or(-1) != 0 &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    answer(*f.processors[1], *inv, 200, "uas-" + call_id);
+    std::string proc = f.processors[1]->address().str();
+    std::string bye = "BYE sip:alice@198.51.100.7:5060;transport=tcp SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP " +
+                      proc + ";branch=z9hG4bKgone" + call_id + "\r\n" + "Route: " + rr +
+                      "\r\nMax-Forwards: 70\r\n"
+                      "From: <sip:bob@example.com>;tag=uas-" +
+                      call_id +
+                      "\r\n"
+                      "To: <sip:alice@example.com>;tag=a1\r\nCall-ID: " +
+                      call_id + "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
+    f.processors[1]->send(f.sip(1), bye);
+    auto flow_failed = f.processors[1]->recv();
+    BOOST_REQUIRE_MESSAGE(flow_failed, "no answer to a request for a connection that is gone");
+    auto m = scan_ok(flow_failed->bytes);
+    BOOST_TEST(m.status == 430);
+    BOOST_TEST(m.cseq_method.in(flow_failed->bytes) == "BYE");
+    BOOST_TEST(m.via_count == 1u); // ours popped: the processor's own Via on top
+    auto s1 = f.stats(0);
+    BOOST_TEST(s1["conn_gone"].as_integer().value_or(0) == 2); // the 200 and the BYE
+    BOOST_TEST(s1["conn_gone_replies"].as_integer().value_or(0) == 1);
+    BOOST_TEST(s1["streams"]["closed_by"]["peer_closed"].as_integer().value_or(0) == 1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
