@@ -273,7 +273,12 @@ count_pick() { set -- $PICK; echo $#; }
 per_frontend_counters() {
     local f
     for f in $FRONTENDS; do echo "    counter to_$f { comment \"packets the lb sent to $f (UDP 5060)\" }"; done
+    for f in $FRONTENDS; do echo "    counter tcp_to_$f { comment \"packets the lb sent to $f (TCP 5060)\" }"; done
 }
+# SIP over TCP: a connection must stay on one frontend, so the pick is a hash
+# of the client's address and port (the same for every packet of one
+# connection, stateless), never numgen.
+tcp_pick() { echo "jhash ip saddr . tcp sport mod $(count_pick) map { $(pick_map "$1") }"; }
 
 # nat: stateless single-IP NAT, no session binding (the reference's method).
 rules_nat() {
@@ -290,6 +295,8 @@ $(per_frontend_counters)
         type filter hook prerouting priority raw; policy accept;
         # SIP to the VIP: no conntrack, a frontend picked at random per packet.
         iifname "pub" ip daddr $VIP udp dport 5060 notrack ip daddr set numgen random mod $(count_pick) map { $(pick_map addr) }
+        # SIP over TCP to the VIP: no conntrack either, a frontend per connection.
+        iifname "pub" ip daddr $VIP tcp dport 5060 notrack ip daddr set $(tcp_pick addr)
         # Media (single-IP method): each frontend's port range, same port.$media
         # The frontends' own traffic out: no conntrack either.
         iifname "int" ip saddr 10.77.0.0/24 ip daddr != 10.77.0.0/24 notrack
@@ -297,6 +304,7 @@ $(per_frontend_counters)
     chain forward {
         type filter hook forward priority filter; policy accept;
 $(for f in $FRONTENDS; do echo "        oifname \"int\" ip daddr $(addr_of "$f") udp dport 5060 counter name \"to_$f\""; done)
+$(for f in $FRONTENDS; do echo "        oifname \"int\" ip daddr $(addr_of "$f") tcp dport 5060 counter name \"tcp_to_$f\""; done)
     }
     chain raw_post {
         type filter hook postrouting priority srcnat; policy accept;
@@ -324,10 +332,13 @@ $(per_frontend_counters)
         # The first packet of a flow picks a frontend; conntrack binds the
         # flow (client addr:port <-> frontend) and later packets follow it.
         iifname "pub" ip daddr $VIP udp dport 5060 dnat to numgen random mod $(count_pick) map { $(pick_map addr) }$media
+        # TCP: conntrack binds each connection to the frontend its SYN got.
+        iifname "pub" ip daddr $VIP tcp dport 5060 dnat to numgen random mod $(count_pick) map { $(pick_map addr) }
     }
     chain forward {
         type filter hook forward priority filter; policy accept;
 $(for f in $FRONTENDS; do echo "        oifname \"int\" ip daddr $(addr_of "$f") udp dport 5060 counter name \"to_$f\""; done)
+$(for f in $FRONTENDS; do echo "        oifname \"int\" ip daddr $(addr_of "$f") tcp dport 5060 counter name \"tcp_to_$f\""; done)
         oifname "pub" ip saddr 10.77.0.0/24 counter name "from_frontends"
     }
     chain post {
@@ -353,6 +364,10 @@ $(per_frontend_counters)
         ip daddr $VIP udp dport 5060 ether saddr set $(mac_of lb) ether daddr set numgen random mod $(count_pick) map { $(pick_map mac) }
         # ... and put the frame on the internal segment (the bridge delivers it).
 $(for f in $FRONTENDS; do echo "        ip daddr $VIP udp dport 5060 ether daddr $(mac_of "$f") counter name \"to_$f\" fwd to \"int\""; done)
+        # SIP over TCP: the frontend per connection (a hash of the client's
+        # address and port), so that every segment of it reaches the same one.
+        ip daddr $VIP tcp dport 5060 ether saddr set $(mac_of lb) ether daddr set $(tcp_pick mac)
+$(for f in $FRONTENDS; do echo "        ip daddr $VIP tcp dport 5060 ether daddr $(mac_of "$f") counter name \"tcp_to_$f\" fwd to \"int\""; done)
     }
 }
 EOF
