@@ -1,0 +1,255 @@
+#!/usr/bin/env bash
+# SIP over TCP through the farm behind a real load balancer: the namespace lab
+# of test/lab (nat method: TCP to VIP:5060 goes to the frontend picked by a
+# hash of the client's address and port, so one connection stays on one
+# frontend, its holder), sipfarmd on f1-f3 and b1 with
+# sip_listen ["tcp:0.0.0.0:5060", "0.0.0.0:5060"], a SIPp UAS
+# (test/lab/sipp/uas.xml) over UDP as each frontend's processor on
+# 127.0.0.1:5070, as in farm_lab.sh, and a SIPp caller in the client over
+# TCP with ONE connection for every call (`-t t1`), scenario
+# test/lab/sipp/uac_rr.xml (its [transport] fields say TCP; ACK and BYE
+# follow the route set, on the same connection).
+#
+#   farm_tcp.sh calls [CALLS]  (default, 300 calls) expect: the caller got
+#                              every call ok, the processors agree (their ok
+#                              sum = CALLS, 0 failed), calls landed on all
+#                              three processors (the holder relayed the
+#                              requests owned elsewhere, and the owners'
+#                              responses came back through the holder onto
+#                              the connection), no level=error in any log.
+#   farm_tcp.sh kill [CALLS]   (default 600 calls of 2 s at 20/s) at 33% of
+#                              the load the holder's sipfarmd gets SIGKILL
+#                              and the LB drops it (lab.sh spread without
+#                              it). The connection dies with it; SIPp
+#                              reconnects (-max_reconnect, -reconnect_close
+#                              false: the calls of the dead connection are
+#                              not all aborted at once) through the LB to a
+#                              surviving frontend. Expect, modestly: every
+#                              call ended, later calls work (calls ok on the
+#                              survivors' processors after the kill), the
+#                              survivors' sipfarmd logs have no level=error,
+#                              and the caller lost no more calls than were in
+#                              progress at the kill (rate x (call length +
+#                              a few seconds of SIPp's reconnect)).
+#
+# Both print one "figures:" line: caller and per-processor counts, and the
+# sipfarmd counters relayed (sum), to_connection (the holder wrote on the
+# client's connection), to_holder (owners sent back to the holder), and the
+# holder's connections accepted.
+#
+# Exit status: 0 passed; 1 failed; 0 with a "skipped: ..." line when the host
+# cannot run the lab (not root, no namespaces, no SIPp). RTFARM_KEEP_LOGS=1
+# keeps the work folder; RTFARM_TEST_TIMEOUT_SCALE scales the time limits;
+# RTFARM_FARM_RATE and RTFARM_FARM_CALL_MS change the load.
+set -u
+# shellcheck source=lab_common.bash
+. "$(dirname "$0")/lab_common.bash"
+mode=${1:-calls}
+case "$mode" in calls | kill) ;; *) echo "usage: $0 calls|kill [CALLS]" >&2; exit 2 ;; esac
+lab_init "farm_tcp $mode" rtft
+for t in sipp ip nft; do
+    command -v "$t" >/dev/null || { echo "skipped: farm_tcp $mode: $t is not installed"; exit 0; }
+done
+if [ "$mode" = kill ]; then
+    calls=${2:-600}
+    rate=${RTFARM_FARM_RATE:-20}
+    call_ms=${RTFARM_FARM_CALL_MS:-2000}
+else
+    calls=${2:-300}
+    rate=${RTFARM_FARM_RATE:-50}
+    call_ms=${RTFARM_FARM_CALL_MS:-200}
+fi
+recv_timeout_ms=$((call_ms + 6000))
+[ "$recv_timeout_ms" -ge 10000 ] || recv_timeout_ms=10000
+sc=$root/test/lab/sipp
+val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+declare -A dpid
+
+frontends="f1 f2 f3"
+members="$frontends b1"
+member() { # ID ROLE ADDRESS LISTEN RANGE
+    printf '    "%s": {"role": "%s", "address": "%s", "sip_listen": [%s], "processor": "127.0.0.1:5070",\n' "$1" "$2" "$3" "$4"
+    printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068"}' "$5" "$1" "$3"
+}
+printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
+{
+    echo '{'
+    echo "  \"cluster\": {\"name\": \"lab\", \"wan_ip\": \"$VIP\", \"farm_port\": 5069, \"secret_file\": \"farm.key\","
+    echo '              "heartbeat_ms": 200, "dead_after_ms": 1000},'
+    echo '  "members": {'
+    for m in $frontends; do
+        member "$m" frontend "$(addr_of "$m")" '"tcp:0.0.0.0:5060", "0.0.0.0:5060"' "$(range_of "$m")"
+        echo ','
+    done
+    member b1 backend "$(addr_of b1)" "" "$(range_of b1)"
+    echo
+    echo '  }'
+    echo '}'
+} >"$work/cluster.json"
+"$ctl" --config "$work/cluster.json" check >"$work/check.txt" 2>&1 ||
+    { cat "$work/check.txt"; echo "farm_tcp: the config does not pass cgclusterctl check"; exit 1; }
+"$lab" up nat >"$work/lab.txt" 2>&1 || { cat "$work/lab.txt"; exit 1; }
+
+for m in $members; do
+    "$lab" exec "$m" "$bin/sipfarmd" --config "$work/cluster.json" --member "$m" 2>"$work/$m.log" &
+    dpid[$m]=$!
+done
+for m in $members; do wait_socket "$work/$m.sock" "$work/$m.log" || exit 1; done
+for m in $members; do wait_up "$work/$m.sock" 4 || exit 1; done
+
+uas_pids=""
+for f in $frontends; do
+    (cd "$work" && exec "$lab" exec "$f" sipp -sf "$sc/uas.xml" -i 127.0.0.1 -p 5070 -bind_local -nostdin \
+        -default_behaviors all,-bye -recv_timeout "$recv_timeout_ms" -timeout "$(sec 300)s" \
+        -trace_stat -stf "uas-$f.csv" -fd 1 -trace_err -error_file "uas-$f.err" >"uas-$f.out" 2>&1) &
+    uas_pids="$uas_pids $!"
+    pids="$pids $!"
+done
+for f in $frontends; do "$lab" wait-udp "$f" 5070 "$(sec 5)" >/dev/null || exit 1; done
+stop_uas() {
+    local p
+    for p in $uas_pids; do kill -USR1 "$p" 2>/dev/null; done
+    for p in $uas_pids; do
+        for _ in $(seq "$(($(sec $((recv_timeout_ms / 1000 + 10))) * 10))"); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+}
+
+# The caller: TCP, one connection for all calls (-t t1). uac_rr.xml's Via
+# and Contact use [transport] (TCP here): nothing to change. kill: SIPp
+# reconnects when the connection breaks (-max_reconnect), and does not abort
+# every call in progress on it at once (-reconnect_close false): those of
+# the dead holder's dialogs fail by their own timeouts, the others may go on.
+reconnect=""
+[ "$mode" = kill ] && reconnect="-max_reconnect 10 -reconnect_sleep 200 -reconnect_close false"
+echo "== farm_tcp $mode: $calls calls at $rate/s, ${call_ms} ms each, over one TCP connection (sipp -t t1), LB nat"
+t_load=$(now_ms)
+# shellcheck disable=SC2086 # $reconnect: words on purpose
+(cd "$work" && exec timeout -k 5 "$(sec 280)" "$lab" exec client sipp -sf "$sc/uac_rr.xml" "$VIP:5060" -t t1 \
+    -i 198.51.100.10 -p 5062 -nostdin -m "$calls" -r "$rate" -d "$call_ms" -recv_timeout 10000 \
+    -default_behaviors all,-bye $reconnect -timeout "$(sec 260)s" -timeout_error \
+    -trace_stat -stf caller.csv -fd 1 -trace_err -error_file caller.err >caller.out 2>&1) &
+uac_pid=$!
+pids="$pids $uac_pid"
+
+# Connections accepted, from "streams" of one or more stats documents (the
+# control socket has an "accepted" of its own).
+conns_accepted() { grep -o '"streams":{"listeners":\[[^]]*\],"connections":[0-9]*,"accepted":[0-9]*' |
+    sed 's/.*"accepted"://' | awk '{ s += $1 } END { print s + 0 }'; }
+# The holder: the one frontend with an open (or ever accepted) connection.
+holder_of() {
+    local m n
+    for m in $frontends; do
+        [ -n "${dpid[$m]:-}" ] || continue
+        n=$("$ctl" --socket "$work/$m.sock" --json stats 2>/dev/null | conns_accepted)
+        [ "${n:-0}" -gt 0 ] && { echo "$m"; return 0; }
+    done
+    return 1
+}
+holder=""
+for _ in $(seq "$(($(sec 5) * 20))"); do holder=$(holder_of) && break; sleep 0.05; done
+echo "  the client's connection is held by ${holder:-(none seen)}"
+killed="" t_kill=0 survivors=$frontends
+if [ "$mode" = kill ] && [ -n "$holder" ]; then
+    until=$((t_load + calls * 1000 * 33 / 100 / rate))
+    while [ "$(now_ms)" -lt "$until" ]; do sleep 0.1; done
+    p=${dpid[$holder]}
+    survivors=""
+    for f in $frontends; do [ "$f" = "$holder" ] || survivors="$survivors $f"; done
+    t_kill=$(now_ms)
+    kill -KILL "$p"
+    wait "$p" 2>/dev/null
+    unset "dpid[$holder]"
+    killed=$holder
+    # shellcheck disable=SC2086 # word list on purpose
+    "$lab" spread $survivors >"$work/spread.txt" 2>&1 || { cat "$work/spread.txt"; fail=1; }
+    echo "  t=+$(((t_kill - t_load) / 1000))s the holder $holder's sipfarmd killed (SIGKILL), lab.sh spread$survivors"
+fi
+
+wait "$uac_pid"
+uac_rc=$?
+stop_uas
+UAC=$("$lab" stat "$work/caller.csv")
+UAS=$("$lab" stat "$work"/uas-f*.csv)
+
+stats=""
+for m in $members; do
+    [ -n "${dpid[$m]:-}" ] && stats="$stats$("$ctl" --socket "$work/$m.sock" --json stats 2>/dev/null)"
+done
+sum_of() { echo "$stats" | tr '{},' '\n' | sed -n "s/^\"$1\":\([0-9]*\)\$/\1/p" | awk '{ s += $1 } END { print s + 0 }'; }
+echo "  caller : $UAC (sipp exit $uac_rc)"
+echo "  callee : $UAS"
+echo "  lb     : $("$lab" counters | sed -n 's/^lb: //p')"
+figures="figures: mode=$mode calls=$calls rate=$rate call_ms=$call_ms holder=${holder:-none} caller_ok=$(val "$UAC" ok) caller_failed=$(val "$UAC" failed)"
+hit=0
+for f in $frontends; do
+    P=$("$lab" stat "$work/uas-$f.csv")
+    figures="$figures ${f}_ok=$(val "$P" ok) ${f}_failed=$(val "$P" failed)"
+    [ "$(val "$P" ok)" -gt 0 ] && hit=$((hit + 1))
+done
+figures="$figures relayed=$(sum_of relayed) to_connection=$(sum_of to_connection) to_holder=$(sum_of to_holder) conn_gone=$(sum_of conn_gone) accepted=$(echo "$stats" | conns_accepted)"
+
+check "the client's connection has a holder ($holder)" test -n "$holder"
+if [ "$mode" = calls ]; then
+    check "caller: $calls calls ok, 0 failed" test "$(val "$UAC" ok)" = "$calls" -a "$(val "$UAC" failed)" = 0
+    check "processors: $calls calls ok, 0 failed (INVITE, ACK and BYE met)" \
+        test "$(val "$UAS" ok)" = "$calls" -a "$(val "$UAS" failed)" = 0
+    check "calls landed on all three processors ($hit)" test "$hit" = 3
+    check "one connection: the farm accepted 1 ($(echo "$stats" | conns_accepted))" test "$(echo "$stats" | conns_accepted)" = 1
+    check "the holder wrote the other members' answers on the connection (to_holder $(sum_of to_holder) > 0)" \
+        test "$(sum_of to_holder)" -gt 0
+else
+    inprog=$((rate * (call_ms / 1000 + 5)))
+    after=0
+    for f in $survivors; do
+        a=$(awk -F';' -v t="$((t_kill + 3000))" 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+            { split($c["LastResetTime"], x, "\t"); if (x[3] * 1000 >= t) n += $c["SuccessfulCall(P)"] } END { print n + 0 }' "$work/uas-$f.csv")
+        after=$((after + a))
+    done
+    figures="$figures ok_after_kill=$after"
+    check "the holder was killed mid-load ($killed)" test -n "$killed"
+    check "caller: every call ended ($(val "$UAC" ok) ok + $(val "$UAC" failed) failed = $calls)" \
+        test $(($(val "$UAC" ok) + $(val "$UAC" failed))) = "$calls"
+    check "caller lost at most the calls in progress at the kill ($(val "$UAC" failed) <= $inprog)" \
+        test "$(val "$UAC" failed)" -le "$inprog"
+    check "calls worked after the kill: SIPp reconnected ($after ok on$survivors from 3 s after it)" test "$after" -gt 0
+    check "SIPp opened a new connection (accepted on the survivors: $(echo "$stats" | conns_accepted))" \
+        test "$(echo "$stats" | conns_accepted)" -ge 1
+    for f in $survivors; do
+        P=$("$lab" stat "$work/uas-$f.csv")
+        check "processor in $f: some calls ok ($(val "$P" ok))" test "$(val "$P" ok)" -gt 0
+    done
+fi
+
+for m in $members; do
+    [ -n "${dpid[$m]:-}" ] || continue
+    kill -TERM "${dpid[$m]}" 2>/dev/null
+done
+for m in $members; do
+    [ -n "${dpid[$m]:-}" ] || continue
+    p=${dpid[$m]}
+    for _ in $(seq "$(($(sec 10) * 10))"); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$p" 2>/dev/null; then
+        check "sipfarmd $m: exits on SIGTERM (still running after $(sec 10) s)" false
+    else
+        wait "$p"
+        rc=$?
+        check "sipfarmd $m: SIGTERM, exit $rc" test "$rc" = 0
+    fi
+    unset "dpid[$m]"
+done
+for m in $members; do
+    [ "$m" = "$killed" ] && continue
+    errs=$(grep -c 'level=error' "$work/$m.log")
+    check "sipfarmd $m: no level=error in its log" test "$errs" = 0
+    [ "$errs" = 0 ] || grep 'level=error' "$work/$m.log" | head -n 5
+done
+if [ "$fail" != 0 ]; then
+    echo "$stats"
+    for e in "$work"/*.err; do [ -s "$e" ] && { echo "--- $e"; head -c 1500 "$e"; echo; }; done
+fi
+echo "$figures"
+[ "$fail" = 0 ] && echo "farm_tcp $mode: passed" || echo "farm_tcp $mode: FAILED"
+exit "$fail"
