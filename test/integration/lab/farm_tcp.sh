@@ -208,12 +208,19 @@ else
             { split($c["LastResetTime"], x, "\t"); if (x[3] * 1000 >= t) n += $c["SuccessfulCall(P)"] } END { print n + 0 }' "$work/uas-$f.csv")
         after=$((after + a))
     done
-    figures="$figures ok_after_kill=$after"
+    # Why the caller aborted: no answer to its INVITE (step 1, the first
+    # optional recv: the INVITE or its answers were on the dead connection,
+    # or the owner was the dead member) or no 200 for its BYE (step 8).
+    inv_to=$(tr -d '\r' <"$work/caller.err" | grep -o 'route set:1 without label' | wc -l)
+    bye_to=$(tr -d '\r' <"$work/caller.err" | grep -o 'route set:8 without label' | wc -l)
+    figures="$figures ok_after_kill=$after caller_no_invite_answer=$inv_to caller_no_bye_answer=$bye_to processors_ok=$(val "$UAS" ok)"
     check "the holder was killed mid-load ($killed)" test -n "$killed"
     check "caller: every call ended ($(val "$UAC" ok) ok + $(val "$UAC" failed) failed = $calls)" \
         test $(($(val "$UAC" ok) + $(val "$UAC" failed))) = "$calls"
     check "caller lost at most the calls in progress at the kill ($(val "$UAC" failed) <= $inprog)" \
         test "$(val "$UAC" failed)" -le "$inprog"
+    check "every call ok at the caller was completed by a processor (caller $(val "$UAC" ok) <= processors $(val "$UAS" ok))" \
+        test "$(val "$UAC" ok)" -le "$(val "$UAS" ok)"
     check "calls worked after the kill: SIPp reconnected ($after ok on$survivors from 3 s after it)" test "$after" -gt 0
     check "SIPp opened a new connection (accepted on the survivors: $(echo "$stats" | conns_accepted))" \
         test "$(echo "$stats" | conns_accepted)" -ge 1
