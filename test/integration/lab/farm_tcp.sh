@@ -17,6 +17,9 @@
 #                              requests owned elsewhere, and the owners'
 #                              responses came back through the holder onto
 #                              the connection), no level=error in any log.
+#   farm_tcp.sh dsr [CALLS]    the same with the dsr method (the LB picks
+#                              the frontend's MAC by the same hash; replies
+#                              leave the frontends from the VIP directly).
 #   farm_tcp.sh kill [CALLS]   (default 600 calls of 2 s at 20/s) at 33% of
 #                              the load the holder's sipfarmd gets SIGKILL
 #                              and the LB drops it (lab.sh spread without
@@ -45,7 +48,9 @@ set -u
 # shellcheck source=lab_common.bash
 . "$(dirname "$0")/lab_common.bash"
 mode=${1:-calls}
-case "$mode" in calls | kill) ;; *) echo "usage: $0 calls|kill [CALLS]" >&2; exit 2 ;; esac
+case "$mode" in calls | dsr | kill) ;; *) echo "usage: $0 calls|dsr|kill [CALLS]" >&2; exit 2 ;; esac
+method=nat
+[ "$mode" = dsr ] && method=dsr
 lab_init "farm_tcp $mode" rtft
 for t in sipp ip nft; do
     command -v "$t" >/dev/null || { echo "skipped: farm_tcp $mode: $t is not installed"; exit 0; }
@@ -68,6 +73,10 @@ declare -A dpid
 
 frontends="f1 f2 f3"
 members="$frontends b1"
+# dsr: UDP must leave from the VIP (a socket bound to it); an accepted TCP
+# connection answers from the address its SYN was sent to, so 0.0.0.0 does.
+listen='"tcp:0.0.0.0:5060", "0.0.0.0:5060"'
+[ "$method" = dsr ] && listen="\"tcp:0.0.0.0:5060\", \"$VIP:5060\", \"0.0.0.0:5060\""
 member() { # ID ROLE ADDRESS LISTEN RANGE
     printf '    "%s": {"role": "%s", "address": "%s", "sip_listen": [%s], "processor": "127.0.0.1:5070",\n' "$1" "$2" "$3" "$4"
     printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068"}' "$5" "$1" "$3"
@@ -79,7 +88,7 @@ printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
     echo '              "heartbeat_ms": 200, "dead_after_ms": 1000},'
     echo '  "members": {'
     for m in $frontends; do
-        member "$m" frontend "$(addr_of "$m")" '"tcp:0.0.0.0:5060", "0.0.0.0:5060"' "$(range_of "$m")"
+        member "$m" frontend "$(addr_of "$m")" "$listen" "$(range_of "$m")"
         echo ','
     done
     member b1 backend "$(addr_of b1)" "" "$(range_of b1)"
@@ -89,7 +98,7 @@ printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
 } >"$work/cluster.json"
 "$ctl" --config "$work/cluster.json" check >"$work/check.txt" 2>&1 ||
     { cat "$work/check.txt"; echo "farm_tcp: the config does not pass cgclusterctl check"; exit 1; }
-"$lab" up nat >"$work/lab.txt" 2>&1 || { cat "$work/lab.txt"; exit 1; }
+"$lab" up "$method" >"$work/lab.txt" 2>&1 || { cat "$work/lab.txt"; exit 1; }
 
 for m in $members; do
     "$lab" exec "$m" "$bin/sipfarmd" --config "$work/cluster.json" --member "$m" 2>"$work/$m.log" &
@@ -124,7 +133,7 @@ stop_uas() {
 # the dead holder's dialogs fail by their own timeouts, the others may go on.
 reconnect=""
 [ "$mode" = kill ] && reconnect="-max_reconnect 10 -reconnect_sleep 200 -reconnect_close false"
-echo "== farm_tcp $mode: $calls calls at $rate/s, ${call_ms} ms each, over one TCP connection (sipp -t t1), LB nat"
+echo "== farm_tcp $mode: $calls calls at $rate/s, ${call_ms} ms each, over one TCP connection (sipp -t t1), LB $method"
 t_load=$(now_ms)
 # shellcheck disable=SC2086 # $reconnect: words on purpose
 (cd "$work" && exec timeout -k 5 "$(sec 280)" "$lab" exec client sipp -sf "$sc/uac_rr.xml" "$VIP:5060" -t t1 \
@@ -192,11 +201,16 @@ done
 figures="$figures relayed=$(sum_of relayed) to_connection=$(sum_of to_connection) to_holder=$(sum_of to_holder) conn_gone=$(sum_of conn_gone) accepted=$(echo "$stats" | conns_accepted)"
 
 check "the client's connection has a holder ($holder)" test -n "$holder"
-if [ "$mode" = calls ]; then
+if [ "$mode" != kill ]; then
     check "caller: $calls calls ok, 0 failed" test "$(val "$UAC" ok)" = "$calls" -a "$(val "$UAC" failed)" = 0
     check "processors: $calls calls ok, 0 failed (INVITE, ACK and BYE met)" \
         test "$(val "$UAS" ok)" = "$calls" -a "$(val "$UAS" failed)" = 0
     check "calls landed on all three processors ($hit)" test "$hit" = 3
+    lbc=$("$lab" counters | sed -n 's/^lb: //p')
+    others=0
+    for f in $frontends; do [ "$f" = "$holder" ] || others=$((others + $(val "$lbc" "tcp_to_$f"))); done
+    check "the LB kept the connection on its holder (tcp_to_$holder=$(val "$lbc" "tcp_to_$holder"), to the others $others)" \
+        test "$(val "$lbc" "tcp_to_$holder")" -gt 0 -a "$others" = 0
     check "one connection: the farm accepted 1 ($(echo "$stats" | conns_accepted))" test "$(echo "$stats" | conns_accepted)" = 1
     check "the holder wrote the other members' answers on the connection (to_holder $(sum_of to_holder) > 0)" \
         test "$(sum_of to_holder)" -gt 0
