@@ -621,8 +621,11 @@ void FarmService::send_outside(const sip::Outgoing& out) {
     }
     auto peer = m_settings.peers.find(out.conn->holder);
     Socket* link = m_sockets.first(SocketKind::farm_link, m_settings.farm_link.family());
-    if (peer == m_settings.peers.end() || !link) {
-        // A holder we do not know (any more): the connection is gone for us.
+    const sip::FarmView::Member* holder = m_settings.view.find(out.conn->holder);
+    if (peer == m_settings.peers.end() || !link || !holder || !holder->alive) {
+        // A holder we do not know (any more), or one we see down: its
+        // connections died with it, so the connection is gone for us (a
+        // request gets its 430 now rather than vanishing on the farm link).
         connection_gone(out.bytes);
         return;
     }

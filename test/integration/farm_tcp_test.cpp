@@ -21,6 +21,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <memory>
@@ -139,6 +140,19 @@ struct TcpFarm {
         auto r = c->call("stats", json::Json::object(), scaled(2000ms));
         BOOST_REQUIRE(r.ok());
         return r.value()["service"];
+    }
+    // The state member `i` sees member `of` in ("up", "draining", "down").
+    std::string state(size_t i, const std::string& of) {
+        auto c = json::ControlClient::connect(
+            lab.cluster.control(lab.dir, lab.cluster.members[i].id), scaled(2000ms));
+        BOOST_REQUIRE(c.ok());
+        auto r = c->call("members", json::Json::object(), scaled(2000ms));
+        BOOST_REQUIRE(r.ok());
+        auto members = r.value()["members"];
+        for (size_t k = 0; k < members.size(); ++k)
+            if (members.at(k)["id"].as_string() == of)
+                return std::string(members.at(k)["state"].as_string().value_or(""));
+        return "";
     }
     // A Call-ID owned by member `id`, numbered from `n` up.
     std::string call_id_of(const std::string& id, int& n) const {
@@ -338,6 +352,54 @@ BOOST_AUTO_TEST_CASE(a_connection_that_is_gone_drops_responses_and_answers_reque
     BOOST_TEST(s1["conn_gone"].as_integer().value_or(0) == 2); // the 200 and the BYE
     BOOST_TEST(s1["conn_gone_replies"].as_integer().value_or(0) == 1);
     BOOST_TEST(s1["streams"]["closed_by"]["peer_closed"].as_integer().value_or(0) == 1);
+}
+
+// The holder itself died (SIGKILL: its connections went with it). Once the
+// owner sees it down, what the owner's processor sends toward its connection
+// is gone as well: responses dropped and counted, requests answered 430 at
+// once, nothing sent to the dead member and counted as sent (to_holder).
+BOOST_AUTO_TEST_CASE(a_holder_that_is_down_is_a_connection_gone) {
+    TcpFarm f;
+    int n = 0;
+    std::string call_id = f.call_id_of("f2", n);
+    TcpClient c(f.tcp(0));
+    c.send(over_tcp(request("INVITE", call_id, 1, c.local().str(), "z9hG4bK" + call_id)));
+    auto inv = f.processors[1]->recv();
+    BOOST_REQUIRE(inv);
+    std::string rr(scan_ok(inv->bytes).record_route.value.in(inv->bytes));
+    BOOST_TEST((sip::uri_conn(rr).value_or(sip::ConnRef{}).holder == "f1"));
+
+    auto& f1 = *f.lab.processes[0];
+    f1.signal(SIGKILL);
+    BOOST_REQUIRE(f1.wait_exit().has_value());
+    auto deadline = std::chrono::steady_clock::now() + scaled(5000ms);
+    while (f.state(1, "f1") != "down" && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    BOOST_REQUIRE(f.state(1, "f1") == "down");
+    auto before = f.stats(1);
+
+    answer(*f.processors[1], *inv, 200, "uas-" + call_id);
+    std::string proc = f.processors[1]->address().str();
+    std::string bye = "BYE sip:alice@198.51.100.7:5060;transport=tcp SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP " +
+                      proc + ";branch=z9hG4bKdead" + call_id + "\r\n" + "Route: " + rr +
+                      "\r\nMax-Forwards: 70\r\n"
+                      "From: <sip:bob@example.com>;tag=uas-" +
+                      call_id +
+                      "\r\n"
+                      "To: <sip:alice@example.com>;tag=a1\r\nCall-ID: " +
+                      call_id + "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
+    f.processors[1]->send(f.sip(1), bye);
+    auto flow_failed = f.processors[1]->recv();
+    BOOST_REQUIRE_MESSAGE(flow_failed, "no answer to a request for a connection whose holder is down");
+    auto m = scan_ok(flow_failed->bytes);
+    BOOST_TEST(m.status == 430);
+    BOOST_TEST(m.cseq_method.in(flow_failed->bytes) == "BYE");
+    auto after = f.stats(1);
+    auto num = [](json::Json& s, const char* k) { return s[k].as_integer().value_or(-1); };
+    BOOST_TEST(num(after, "to_holder") == num(before, "to_holder")); // nothing sent to the dead
+    BOOST_TEST(num(after, "conn_gone") - num(before, "conn_gone") == 2); // the 200 and the BYE
+    BOOST_TEST(num(after, "conn_gone_replies") - num(before, "conn_gone_replies") == 1);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
