@@ -160,7 +160,22 @@ holder_of() {
 holder=""
 for _ in $(seq "$(($(sec 5) * 20))"); do holder=$(holder_of) && break; sleep 0.05; done
 echo "  the client's connection is held by ${holder:-(none seen)}"
-killed="" t_kill=0 survivors=$frontends
+# The state member $1 sees member $2 in.
+state_of() {
+    "$ctl" --socket "$work/$1.sock" --json members 2>/dev/null | grep -o '"id":"[^"]*"\|"state":"[^"]*"' |
+        awk -F'"' -v id="$2" '$2 == "id" { cur = $4 } $2 == "state" && cur == id { print $4; exit }'
+}
+# What the survivors sent to the dead holder over the farm link, in all.
+relayed_to_dead() {
+    local f n=0 r
+    for f in $survivors; do
+        r=$("$ctl" --socket "$work/$f.sock" --json stats 2>/dev/null | grep -o '"relayed_to":{[^}]*}' |
+            grep -o "\"$holder\":[0-9]*" | cut -d: -f2)
+        n=$((n + ${r:-0}))
+    done
+    echo "$n"
+}
+killed="" t_kill=0 survivors=$frontends seen_down=0 to_dead_at_down=0
 if [ "$mode" = kill ] && [ -n "$holder" ]; then
     until=$((t_load + calls * 1000 * 33 / 100 / rate))
     while [ "$(now_ms)" -lt "$until" ]; do sleep 0.1; done
@@ -175,10 +190,25 @@ if [ "$mode" = kill ] && [ -n "$holder" ]; then
     # shellcheck disable=SC2086 # word list on purpose
     "$lab" spread $survivors >"$work/spread.txt" 2>&1 || { cat "$work/spread.txt"; fail=1; }
     echo "  t=+$(((t_kill - t_load) / 1000))s the holder $holder's sipfarmd killed (SIGKILL), lab.sh spread$survivors"
+    # Once every survivor sees it down, nothing more goes to the dead holder
+    # (what its connection would have carried counts as conn_gone).
+    seen_down=1
+    for f in $survivors; do
+        st=""
+        for _ in $(seq "$(($(sec 5) * 20))"); do
+            st=$(state_of "$f" "$holder")
+            [ "$st" = down ] && break
+            sleep 0.05
+        done
+        [ "$st" = down ] || seen_down=0
+    done
+    to_dead_at_down=$(relayed_to_dead)
 fi
 
 wait "$uac_pid"
 uac_rc=$?
+to_dead_at_end=0
+[ -n "$killed" ] && to_dead_at_end=$(relayed_to_dead)
 stop_uas
 UAC=$("$lab" stat "$work/caller.csv")
 UAS=$("$lab" stat "$work"/uas-f*.csv)
@@ -187,6 +217,7 @@ stats=""
 for m in $members; do
     [ -n "${dpid[$m]:-}" ] && stats="$stats$("$ctl" --socket "$work/$m.sock" --json stats 2>/dev/null)"
 done
+echo "$stats" >"$work/stats.json"
 sum_of() { echo "$stats" | tr '{},' '\n' | sed -n "s/^\"$1\":\([0-9]*\)\$/\1/p" | awk '{ s += $1 } END { print s + 0 }'; }
 echo "  caller : $UAC (sipp exit $uac_rc)"
 echo "  callee : $UAS"
@@ -235,6 +266,9 @@ else
         test "$(val "$UAC" failed)" -le "$inprog"
     check "every call ok at the caller was completed by a processor (caller $(val "$UAC" ok) <= processors $(val "$UAS" ok))" \
         test "$(val "$UAC" ok)" -le "$(val "$UAS" ok)"
+    check "every survivor saw the holder down" test "$seen_down" = 1
+    check "nothing sent to the dead holder once the survivors saw it down ($to_dead_at_down then, $to_dead_at_end at the end; conn_gone $(sum_of conn_gone))" \
+        test "$to_dead_at_end" = "$to_dead_at_down"
     check "calls worked after the kill: SIPp reconnected ($after ok on$survivors from 3 s after it)" test "$after" -gt 0
     check "SIPp opened a new connection (accepted on the survivors: $(echo "$stats" | conns_accepted))" \
         test "$(echo "$stats" | conns_accepted)" -ge 1
