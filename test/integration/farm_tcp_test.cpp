@@ -391,14 +391,18 @@ BOOST_AUTO_TEST_CASE(a_holder_that_is_down_is_a_connection_gone) {
                       call_id + "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
     f.processors[1]->send(f.sip(1), bye);
     auto flow_failed = f.processors[1]->recv();
-    BOOST_REQUIRE_MESSAGE(flow_failed, "no answer to a request for a connection whose holder is down");
+    BOOST_REQUIRE_MESSAGE(flow_failed,
+                          "no answer to a request for a connection whose holder is down");
     auto m = scan_ok(flow_failed->bytes);
     BOOST_TEST(m.status == 430);
     BOOST_TEST(m.cseq_method.in(flow_failed->bytes) == "BYE");
     auto after = f.stats(1);
-    auto num = [](json::Json& s, const char* k) { return s[k].as_integer().value_or(-1); };
-    BOOST_TEST(num(after, "to_holder") == num(before, "to_holder")); // nothing sent to the dead
-    BOOST_TEST(num(after, "conn_gone") - num(before, "conn_gone") == 2); // the 200 and the BYE
+    auto num = [](json::Json& s, const char* k) {
+        return s[k].as_integer().value_or(-1);
+    };
+    // Nothing sent to the dead holder; the 200 and the BYE counted as gone.
+    BOOST_TEST(num(after, "to_holder") == num(before, "to_holder"));
+    BOOST_TEST(num(after, "conn_gone") - num(before, "conn_gone") == 2);
     BOOST_TEST(num(after, "conn_gone_replies") - num(before, "conn_gone_replies") == 1);
 }
 
