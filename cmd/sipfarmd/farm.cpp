@@ -61,32 +61,48 @@ Status FarmService::start(const config::ClusterConfig& cfg, const config::Member
     return reload(cfg, me);
 }
 
+Result<SslCtxPtr> FarmService::tls_context(const config::ClusterConfig& cfg,
+                                           const config::MemberConfig& me) const {
+    bool wants_tls = false;
+    for (const auto& l : me.sip_stream_listen)
+        wants_tls = wants_tls || l.transport == config::StreamTransport::tls;
+    if (!wants_tls)
+        return SslCtxPtr{};
+    if (!me.tls)
+        return make_error("config", cfg.path + ": members." + me.id +
+                                        ".tls: missing (a tls: sip_listen entry needs it)");
+    auto ctx = make_server_context(*me.tls, cfg.path, "members." + me.id + ".tls");
+    if (!ctx)
+        return ctx.error();
+    log::info("farm", "tls context",
+              {{"certificate", me.tls->certificate},
+               {"key", me.tls->key},
+               {"ca", me.tls->ca.empty() ? "none" : me.tls->ca}});
+    return ctx;
+}
+
+Status FarmService::reload_files(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
+    auto tls = tls_context(cfg, me);
+    if (!tls)
+        return tls.error();
+    if (tls.value())
+        m_streams.set_tls(std::move(tls.value()));
+    return {};
+}
+
 Status FarmService::reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
     auto settings = cluster::derive_farm_settings(cfg, me);
     if (!settings)
         return settings.error();
     // The TLS files first: a bad one changes nothing (at start: exit 2; on
     // a reload: the old context, and the old config, stay).
-    SslCtxPtr tls;
-    bool wants_tls = false;
-    for (const auto& l : me.sip_stream_listen)
-        wants_tls = wants_tls || l.transport == config::StreamTransport::tls;
-    if (wants_tls) {
-        if (!me.tls)
-            return make_error("config", cfg.path + ": members." + me.id +
-                                            ".tls: missing (a tls: sip_listen entry needs it)");
-        auto ctx = make_server_context(*me.tls, cfg.path, "members." + me.id + ".tls");
-        if (!ctx)
-            return ctx.error();
-        tls = std::move(ctx.value());
-        log::info("farm", "tls context",
-                  {{"certificate", me.tls->certificate},
-                   {"key", me.tls->key},
-                   {"ca", me.tls->ca.empty() ? "none" : me.tls->ca}});
-    }
+    auto tls = tls_context(cfg, me);
+    if (!tls)
+        return tls.error();
     if (auto st = m_sockets.apply(wanted_sockets(me, *settings)); !st)
         return st;
-    if (auto st = m_streams.apply(me.sip_stream_listen, StreamSettings{}, std::move(tls)); !st)
+    if (auto st = m_streams.apply(me.sip_stream_listen, StreamSettings{}, std::move(tls.value()));
+        !st)
         return st;
     // The view routed by so far is the "before" of the next change, not
     // the config's picture of the cluster (every member up).

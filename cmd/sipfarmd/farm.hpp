@@ -31,11 +31,16 @@ public:
 
     Status start(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
     Status reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
+    // The TLS files again (new certificates under the same names).
+    Status reload_files(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
     void drain(std::function<void()> done) override;
     json::Json stats() const override;
     void register_ops(json::ControlServer& server) override;
 
 private:
+    // The member's TLS server context; null when it has no tls: listener.
+    Result<SslCtxPtr> tls_context(const config::ClusterConfig& cfg,
+                                  const config::MemberConfig& me) const;
     // Where a datagram came from, as the member that first received it saw it.
     struct Arrival {
         sip::Origin origin;

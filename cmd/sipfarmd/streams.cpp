@@ -157,7 +157,7 @@ StreamSet::IoResult StreamSet::read_some(StreamConn& c, char* buf, size_t size) 
             return {Io::eof, 0, {}};
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return {};
-        return {Io::error, 0, std::strerror(errno)};
+        return {Io::error, 0, std::strerror(errno), "read_error"};
     }
     ERR_clear_error();
     int n = SSL_read(c.ssl.get(), buf, static_cast<int>(size));
@@ -176,7 +176,7 @@ StreamSet::IoResult StreamSet::read_some(StreamConn& c, char* buf, size_t size) 
     case SSL_ERROR_SYSCALL:
         if (errno == 0)
             return {Io::eof, 0, {}};
-        return {Io::error, 0, std::strerror(errno)};
+        return {Io::error, 0, std::strerror(errno), "read_error"};
     default:
         return {Io::error, 0, ssl_errors()};
     }
@@ -189,7 +189,7 @@ StreamSet::IoResult StreamSet::write_some(StreamConn& c, std::string_view bytes)
             return {Io::data, static_cast<size_t>(n), {}};
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
             return {};
-        return {Io::error, 0, std::strerror(errno)};
+        return {Io::error, 0, std::strerror(errno), "write_error"};
     }
     if (c.handshaking || bytes.empty())
         return {};
@@ -204,7 +204,7 @@ StreamSet::IoResult StreamSet::write_some(StreamConn& c, std::string_view bytes)
         c.write_wants_read = true;
         return {};
     case SSL_ERROR_SYSCALL:
-        return {Io::error, 0, errno ? std::strerror(errno) : "connection closed"};
+        return {Io::error, 0, errno ? std::strerror(errno) : "connection closed", "write_error"};
     default:
         return {Io::error, 0, ssl_errors()};
     }
@@ -269,7 +269,7 @@ void StreamSet::on_readable(StreamConn& c) {
             return;
         }
         if (r.kind == Io::error) {
-            close(c, c.ssl ? "tls_error" : "read_error", r.detail);
+            close(c, r.reason == "tls" ? "tls_error" : r.reason, r.detail);
             return;
         }
         if (r.kind == Io::again)
@@ -332,7 +332,7 @@ bool StreamSet::send(uint64_t id, std::string_view bytes) {
     if (c.out.size() == c.out_pos) {
         auto r = write_some(c, bytes);
         if (r.kind == Io::error) {
-            close(c, c.ssl ? "tls_error" : "write_error", r.detail);
+            close(c, r.reason == "tls" ? "tls_error" : r.reason, r.detail);
             return false;
         }
         done = r.n;
@@ -368,7 +368,7 @@ void StreamSet::flush(StreamConn& c) {
     }
     auto r = write_some(c, std::string_view(c.out).substr(c.out_pos));
     if (r.kind == Io::error) {
-        close(c, c.ssl ? "tls_error" : "write_error", r.detail);
+        close(c, r.reason == "tls" ? "tls_error" : r.reason, r.detail);
         return;
     }
     m_bytes_out += r.n;
@@ -442,7 +442,7 @@ void StreamSet::close(StreamConn& c, std::string_view reason, std::string_view d
     c.closed = true;
     c.read_event->disable();
     c.write_event->disable();
-    if (c.ssl && !c.handshaking && reason != "tls_error" && reason != "write_error") {
+    if (c.ssl && !c.handshaking && !reason.ends_with("_error")) {
         // A close_notify when the socket takes it; no waiting for the peer's.
         ERR_clear_error();
         (void)SSL_shutdown(c.ssl.get());

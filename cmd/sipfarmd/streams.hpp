@@ -101,6 +101,8 @@ public:
     // Writes `bytes` on connection `id`. False when there is no such
     // connection open (closed, or closed now because its output is full).
     bool send(uint64_t id, std::string_view bytes);
+    // The context for connections accepted on "tls:" listeners from now on.
+    void set_tls(SslCtxPtr tls) { m_tls = std::move(tls); }
     bool open(uint64_t id) const;
     // Connection `id` is open and TLS.
     bool tls(uint64_t id) const;
@@ -132,7 +134,8 @@ private:
     struct IoResult {
         Io kind = Io::again;
         size_t n = 0;
-        std::string detail; // for error
+        std::string detail;              // for error
+        std::string_view reason = "tls"; // for error: "tls", or a socket error
     };
     IoResult read_some(StreamConn& c, char* buf, size_t size);
     IoResult write_some(StreamConn& c, std::string_view bytes);
