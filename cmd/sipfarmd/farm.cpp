@@ -61,8 +61,16 @@ Status FarmService::start(const config::ClusterConfig& cfg, const config::Member
     return reload(cfg, me);
 }
 
+Status FarmService::validate(const config::ClusterConfig& cfg,
+                             const config::MemberConfig& me) const {
+    auto tls = tls_context(cfg, me, true);
+    if (!tls)
+        return tls.error();
+    return {};
+}
+
 Result<SslCtxPtr> FarmService::tls_context(const config::ClusterConfig& cfg,
-                                           const config::MemberConfig& me) const {
+                                           const config::MemberConfig& me, bool quiet) {
     bool wants_tls = false;
     for (const auto& l : me.sip_stream_listen)
         wants_tls = wants_tls || l.transport == config::StreamTransport::tls;
@@ -74,10 +82,11 @@ Result<SslCtxPtr> FarmService::tls_context(const config::ClusterConfig& cfg,
     auto ctx = make_server_context(*me.tls, cfg.path, "members." + me.id + ".tls");
     if (!ctx)
         return ctx.error();
-    log::info("farm", "tls context",
-              {{"certificate", me.tls->certificate},
-               {"key", me.tls->key},
-               {"ca", me.tls->ca.empty() ? "none" : me.tls->ca}});
+    if (!quiet)
+        log::info("farm", "tls context",
+                  {{"certificate", me.tls->certificate},
+                   {"key", me.tls->key},
+                   {"ca", me.tls->ca.empty() ? "none" : me.tls->ca}});
     return ctx;
 }
 

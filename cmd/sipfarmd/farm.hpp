@@ -29,6 +29,9 @@ class FarmService : public daemon::Service {
 public:
     explicit FarmService(ev::Loop& loop);
 
+    // The TLS files parse and the key matches (--check-config says so too).
+    Status validate(const config::ClusterConfig& cfg,
+                    const config::MemberConfig& me) const override;
     Status start(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
     Status reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
     // The TLS files again (new certificates under the same names).
@@ -39,8 +42,8 @@ public:
 
 private:
     // The member's TLS server context; null when it has no tls: listener.
-    Result<SslCtxPtr> tls_context(const config::ClusterConfig& cfg,
-                                  const config::MemberConfig& me) const;
+    static Result<SslCtxPtr> tls_context(const config::ClusterConfig& cfg,
+                                         const config::MemberConfig& me, bool quiet = false);
     // Where a datagram came from, as the member that first received it saw it.
     struct Arrival {
         sip::Origin origin;
