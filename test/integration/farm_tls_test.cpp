@@ -4,7 +4,9 @@
 // client on f1 carries calls whose Call-IDs belong to f2, f3 and f1: the
 // responses and the processor's BYE come back on that TLS connection (the
 // BYE's Via saying TLS). A TLS 1.1 client and a plain TCP client are
-// refused at the handshake; a key that does not match its certificate stops
+// refused at the handshake, a silent one closed at the 10 s handshake limit;
+// with a `ca`, a client certificate that does not verify is refused while a
+// trusted one, or none, is served; a key that does not match its certificate stops
 // sipfarmd at start (exit 2, the file named) and fails a reload (the old
 // certificate stays); a reload with new files gives new connections the new
 // certificate while an old connection keeps working.
@@ -433,6 +435,29 @@ BOOST_AUTO_TEST_CASE(tls_1_1_and_plain_tcp_are_refused_at_the_handshake) {
     BOOST_TEST(good.version() != "TLSv1.1");
     BOOST_TEST(good.ping());
     BOOST_TEST(f.lab.processes[0]->log().find("tls_handshake") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_handshake_that_does_not_end_is_closed_after_10_seconds) {
+    TlsFarm f;
+    auto addr = net::SockAddr::parse(f.tls(0)).value();
+    auto fd = net::tcp_connect(addr);
+    BOOST_REQUIRE(fd.ok());
+    auto start = std::chrono::steady_clock::now();
+    // Nothing sent: the member closes it (read returns 0) at its limit.
+    ssize_t r = 1;
+    while (r != 0 && std::chrono::steady_clock::now() - start < scaled(15000ms)) {
+        pollfd p{fd->get(), POLLIN, 0};
+        if (::poll(&p, 1, 200) == 1) {
+            char buf[64];
+            r = ::recv(fd->get(), buf, sizeof buf, 0);
+        }
+    }
+    auto took = std::chrono::steady_clock::now() - start;
+    BOOST_TEST(r == 0);
+    BOOST_TEST(took >= 9500ms);
+    auto s = f.streams(0);
+    BOOST_TEST(s["closed_by"]["tls_handshake_timeout"].as_integer().value_or(0) == 1, s.dump());
+    BOOST_TEST(s["tls"]["handshake_failures"].as_integer().value_or(0) == 1, s.dump());
 }
 
 BOOST_AUTO_TEST_CASE(a_key_that_does_not_match_stops_sipfarmd_at_start) {
