@@ -19,7 +19,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 CXX ?= g++
-PKGS := libevent libosip2 jansson libcrypto
+PKGS := libevent libosip2 jansson libssl libcrypto
 OPT ?= -O2 -g
 SANITIZE ?=
 CXXFLAGS_BASE := -std=c++20 $(OPT) $(SANITIZE) -Wall -Wextra -Wshadow -Werror -MMD -MP -pthread

@@ -33,7 +33,7 @@ for f in $(find libcommon -name '*.cpp' -o -name '*.hpp'); do
 done
 
 echo "== clang-tidy"
-flags="-std=c++20 -Ilibcommon -DRTFARM_VERSION=\"lint\" $(pkg-config --cflags libevent libosip2 jansson libcrypto)"
+flags="-std=c++20 -Ilibcommon -DRTFARM_VERSION=\"lint\" $(pkg-config --cflags libevent libosip2 jansson libssl libcrypto)"
 for f in $(find cmd libcommon -name '*.cpp' | sort); do
     out=$(clang-tidy --quiet "$f" -- $flags 2>/dev/null | grep -E 'warning:|error:')
     [ -n "$out" ] && { echo "$out"; fail=1; }

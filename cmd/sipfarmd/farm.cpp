@@ -61,21 +61,57 @@ Status FarmService::start(const config::ClusterConfig& cfg, const config::Member
     return reload(cfg, me);
 }
 
+Status FarmService::validate(const config::ClusterConfig& cfg,
+                             const config::MemberConfig& me) const {
+    auto tls = tls_context(cfg, me, true);
+    if (!tls)
+        return tls.error();
+    return {};
+}
+
+Result<SslCtxPtr> FarmService::tls_context(const config::ClusterConfig& cfg,
+                                           const config::MemberConfig& me, bool quiet) {
+    bool wants_tls = false;
+    for (const auto& l : me.sip_stream_listen)
+        wants_tls = wants_tls || l.transport == config::StreamTransport::tls;
+    if (!wants_tls)
+        return SslCtxPtr{};
+    if (!me.tls)
+        return make_error("config", cfg.path + ": members." + me.id +
+                                        ".tls: missing (a tls: sip_listen entry needs it)");
+    auto ctx = make_server_context(*me.tls, cfg.path, "members." + me.id + ".tls");
+    if (!ctx)
+        return ctx.error();
+    if (!quiet)
+        log::info("farm", "tls context",
+                  {{"certificate", me.tls->certificate},
+                   {"key", me.tls->key},
+                   {"ca", me.tls->ca.empty() ? "none" : me.tls->ca}});
+    return ctx;
+}
+
+Status FarmService::reload_files(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
+    auto tls = tls_context(cfg, me);
+    if (!tls)
+        return tls.error();
+    if (tls.value())
+        m_streams.set_tls(std::move(tls.value()));
+    return {};
+}
+
 Status FarmService::reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
     auto settings = cluster::derive_farm_settings(cfg, me);
     if (!settings)
         return settings.error();
-    std::vector<net::SockAddr> tcp_listen;
-    for (const auto& l : me.sip_stream_listen) {
-        if (l.transport == config::StreamTransport::tls)
-            return make_error("config", "members." + me.id + ".sip_listen: tls:" + l.addr.str() +
-                                            ": SIP over TLS is not supported by this sipfarmd "
-                                            "yet (tcp: and udp: are)");
-        tcp_listen.push_back(l.addr);
-    }
+    // The TLS files first: a bad one changes nothing (at start: exit 2; on
+    // a reload: the old context, and the old config, stay).
+    auto tls = tls_context(cfg, me);
+    if (!tls)
+        return tls.error();
     if (auto st = m_sockets.apply(wanted_sockets(me, *settings)); !st)
         return st;
-    if (auto st = m_streams.apply(tcp_listen, StreamSettings{}); !st)
+    if (auto st = m_streams.apply(me.sip_stream_listen, StreamSettings{}, std::move(tls.value()));
+        !st)
         return st;
     // The view routed by so far is the "before" of the next change, not
     // the config's picture of the cluster (every member up).
@@ -160,7 +196,7 @@ void FarmService::on_stream_message(StreamConn& c, std::string_view bytes) {
     a.origin = sip::Origin::outside;
     a.source = c.peer;
     a.destination = c.local;
-    a.transport = 'T';
+    a.transport = c.tls() ? 'S' : 'T';
     a.conn = sip::ConnRef{m_id, c.id};
     handle(bytes, a);
 }
@@ -454,7 +490,7 @@ void FarmService::relay(std::string_view bytes, const Arrival& a, const std::str
         return;
     }
     count(m_relayed_out, member);
-    count(m_relayed_by, a.transport == 'U' ? "udp" : "tcp");
+    count(m_relayed_by, a.transport == 'U' ? "udp" : a.transport == 'S' ? "tls" : "tcp");
 }
 
 void FarmService::process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
@@ -648,6 +684,20 @@ void FarmService::send_outside(const sip::Outgoing& out) {
 }
 
 void FarmService::write_connection(uint64_t id, std::string_view bytes) {
+    // The member that built a request for a client's connection wrote
+    // "TCP" in its Via: only the holder knows the connection is TLS (RFC
+    // 3261 18.1.1: the Via names the transport the request goes by). Same
+    // length, so nothing else moves.
+    std::string tls_request;
+    if (m_streams.tls(id)) {
+        auto msg = sip::scan(bytes);
+        if (msg && msg->is_request() && msg->via_count > 0 &&
+            msg->via[0].transport_id == sip::Transport::tcp && msg->via[0].transport.len == 3) {
+            tls_request.assign(bytes);
+            tls_request.replace(msg->via[0].transport.off, 3, "TLS");
+            bytes = tls_request;
+        }
+    }
     if (m_streams.send(id, bytes)) {
         ++m_to_connection;
         ++m_to_outside;

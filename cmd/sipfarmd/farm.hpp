@@ -29,13 +29,21 @@ class FarmService : public daemon::Service {
 public:
     explicit FarmService(ev::Loop& loop);
 
+    // The TLS files parse and the key matches (--check-config says so too).
+    Status validate(const config::ClusterConfig& cfg,
+                    const config::MemberConfig& me) const override;
     Status start(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
     Status reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
+    // The TLS files again (new certificates under the same names).
+    Status reload_files(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
     void drain(std::function<void()> done) override;
     json::Json stats() const override;
     void register_ops(json::ControlServer& server) override;
 
 private:
+    // The member's TLS server context; null when it has no tls: listener.
+    static Result<SslCtxPtr> tls_context(const config::ClusterConfig& cfg,
+                                         const config::MemberConfig& me, bool quiet = false);
     // Where a datagram came from, as the member that first received it saw it.
     struct Arrival {
         sip::Origin origin;

@@ -2,6 +2,8 @@
 
 #include "net/socket.hpp"
 
+#include <openssl/err.h>
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -35,15 +37,20 @@ Result<std::unique_ptr<StreamSet::Listener>> StreamSet::listen_on(const net::Soc
     l->event = std::make_unique<ev::FdEvent>(m_loop, l->fd.get(), EV_READ | EV_PERSIST,
                                              [this, raw](short) { on_accept(*raw); });
     l->event->enable();
-    log::info("farm", "listening", {{"kind", "sip_tcp"}, {"addr", addr.str()}});
     return l;
 }
 
-Status StreamSet::apply(const std::vector<net::SockAddr>& listen, const StreamSettings& settings) {
+Status StreamSet::apply(const std::vector<config::StreamListen>& listen,
+                        const StreamSettings& settings, SslCtxPtr tls) {
     std::map<net::SockAddr, std::unique_ptr<Listener>> next;
-    for (const auto& addr : listen) {
+    std::map<net::SockAddr, bool> is_tls;
+    for (const auto& entry : listen) {
+        const net::SockAddr& addr = entry.addr;
         if (next.count(addr))
             continue;
+        is_tls[addr] = entry.transport == config::StreamTransport::tls;
+        if (is_tls[addr] && !tls)
+            return make_error("tls", "tls:" + addr.str() + ": no TLS context");
         if (m_listeners.count(addr)) {
             next.emplace(addr, nullptr); // kept: moved below once all are open
             continue;
@@ -53,14 +60,22 @@ Status StreamSet::apply(const std::vector<net::SockAddr>& listen, const StreamSe
             return l.error();
         next.emplace(addr, std::move(l.value()));
     }
-    for (auto& [addr, l] : next)
+    for (auto& [addr, l] : next) {
+        bool fresh = l != nullptr;
         if (!l)
             l = std::move(m_listeners[addr]);
+        if (fresh || l->tls != is_tls[addr])
+            log::info("farm", "listening",
+                      {{"kind", is_tls[addr] ? "sip_tls" : "sip_tcp"}, {"addr", addr.str()}});
+        l->tls = is_tls[addr];
+    }
     for (auto& [addr, l] : m_listeners)
         if (l)
-            log::info("farm", "closed", {{"kind", "sip_tcp"}, {"addr", addr.str()}});
+            log::info("farm", "closed",
+                      {{"kind", l->tls ? "sip_tls" : "sip_tcp"}, {"addr", addr.str()}});
     m_listeners = std::move(next);
     m_settings = settings;
+    m_tls = std::move(tls);
     if (!m_sweep)
         m_sweep = std::make_unique<ev::Ticker>(m_loop, SWEEP_PERIOD, [this] { on_sweep(); });
     return {};
@@ -94,6 +109,18 @@ void StreamSet::on_accept(Listener& l) {
             continue;
         int one = 1;
         (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        SslPtr ssl;
+        if (l.tls) {
+            ERR_clear_error();
+            ssl.reset(m_tls ? SSL_new(m_tls.get()) : nullptr);
+            if (!ssl || SSL_set_fd(ssl.get(), fd) != 1) {
+                if (m_log.allow(std::chrono::steady_clock::now()))
+                    log::warn("farm", "connection refused: no TLS session",
+                              {{"addr", l.addr.str()}, {"err", ssl_errors()}});
+                continue;
+            }
+            SSL_set_accept_state(ssl.get());
+        }
         auto c = std::make_unique<StreamConn>();
         c->id = m_next_id++;
         c->peer = peer->unmapped();
@@ -101,6 +128,9 @@ void StreamSet::on_accept(Listener& l) {
         c->fd = std::move(owned);
         c->framer = sip::StreamFramer(m_settings.framing);
         c->last_read = std::chrono::steady_clock::now();
+        c->accepted_at = c->last_read;
+        c->handshaking = ssl != nullptr;
+        c->ssl = std::move(ssl);
         StreamConn* raw = c.get();
         c->read_event = std::make_unique<ev::FdEvent>(m_loop, fd, EV_READ | EV_PERSIST,
                                                       [this, raw](short) { on_readable(*raw); });
@@ -109,31 +139,161 @@ void StreamSet::on_accept(Listener& l) {
         c->read_event->enable();
         ++l.accepted;
         ++m_accepted;
-        log::debug(
-            "farm", "connection",
-            {{"conn", std::to_string(c->id)}, {"peer", c->peer.str()}, {"local", c->local.str()}});
+        log::debug("farm", "connection",
+                   {{"conn", std::to_string(c->id)},
+                    {"peer", c->peer.str()},
+                    {"local", c->local.str()},
+                    {"transport", c->tls() ? "tls" : "tcp"}});
         m_conns.emplace(c->id, std::move(c));
     }
+}
+
+StreamSet::IoResult StreamSet::read_some(StreamConn& c, char* buf, size_t size) {
+    if (!c.ssl) {
+        ssize_t n = ::recv(c.fd.get(), buf, size, 0);
+        if (n > 0)
+            return {Io::data, static_cast<size_t>(n), {}};
+        if (n == 0)
+            return {Io::eof, 0, {}};
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return {};
+        return {Io::error, 0, std::strerror(errno), "read_error"};
+    }
+    ERR_clear_error();
+    int n = SSL_read(c.ssl.get(), buf, static_cast<int>(size));
+    if (n > 0)
+        return {Io::data, static_cast<size_t>(n), {}};
+    int err = SSL_get_error(c.ssl.get(), n);
+    switch (err) {
+    case SSL_ERROR_WANT_READ:
+        return {};
+    case SSL_ERROR_WANT_WRITE:
+        c.read_wants_write = true;
+        c.write_event->enable();
+        return {};
+    case SSL_ERROR_ZERO_RETURN:
+        return {Io::eof, 0, {}};
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0)
+            return {Io::eof, 0, {}};
+        return {Io::error, 0, std::strerror(errno), "read_error"};
+    default:
+        return {Io::error, 0, ssl_errors()};
+    }
+}
+
+StreamSet::IoResult StreamSet::write_some(StreamConn& c, std::string_view bytes) {
+    if (!c.ssl) {
+        ssize_t n = ::send(c.fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0)
+            return {Io::data, static_cast<size_t>(n), {}};
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return {};
+        return {Io::error, 0, std::strerror(errno), "write_error"};
+    }
+    if (c.handshaking || bytes.empty())
+        return {};
+    ERR_clear_error();
+    int n = SSL_write(c.ssl.get(), bytes.data(), static_cast<int>(bytes.size()));
+    if (n > 0)
+        return {Io::data, static_cast<size_t>(n), {}};
+    switch (SSL_get_error(c.ssl.get(), n)) {
+    case SSL_ERROR_WANT_WRITE:
+        return {};
+    case SSL_ERROR_WANT_READ:
+        c.write_wants_read = true;
+        return {};
+    case SSL_ERROR_SYSCALL:
+        return {Io::error, 0, errno ? std::strerror(errno) : "connection closed", "write_error"};
+    default:
+        return {Io::error, 0, ssl_errors()};
+    }
+}
+
+void StreamSet::handshake(StreamConn& c) {
+    ERR_clear_error();
+    int r = SSL_do_handshake(c.ssl.get());
+    if (r == 1) {
+        c.handshaking = false;
+        ++m_tls_handshakes;
+        log::debug("farm", "tls handshake",
+                   {{"conn", std::to_string(c.id)},
+                    {"peer", c.peer.str()},
+                    {"version", tls_version(c.ssl.get())},
+                    {"cipher", SSL_get_cipher_name(c.ssl.get())}});
+        flush(c);
+        // Application data may have come with the handshake's last flight.
+        if (!c.closed)
+            on_readable(c);
+        return;
+    }
+    int err = SSL_get_error(c.ssl.get(), r);
+    if (err == SSL_ERROR_WANT_READ) {
+        c.write_event->disable();
+        return;
+    }
+    if (err == SSL_ERROR_WANT_WRITE) {
+        c.write_event->enable();
+        return;
+    }
+    std::string why = err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0
+                          ? (errno ? std::string(std::strerror(errno))
+                                   : std::string("peer closed during the handshake"))
+                          : ssl_errors();
+    ++m_tls_failures;
+    close(c, "tls_handshake", why);
 }
 
 void StreamSet::on_readable(StreamConn& c) {
     if (c.closed)
         return;
+    if (c.handshaking) {
+        handshake(c);
+        return;
+    }
+    if (c.write_wants_read) {
+        c.write_wants_read = false;
+        flush(c);
+        if (c.closed)
+            return;
+    }
     static thread_local std::array<char, READ_CHUNK> buf;
-    ssize_t n = ::recv(c.fd.get(), buf.data(), buf.size(), 0);
-    if (n == 0) {
-        close(c, "peer_closed");
-        return;
+    size_t total = 0;
+    // Plain TCP: one recv. TLS: records until READ_CHUNK bytes or nothing
+    // more to decrypt (the socket being readable says nothing about what
+    // OpenSSL holds already).
+    while (!c.closed && total < READ_CHUNK) {
+        auto r = read_some(c, buf.data(), buf.size() - total);
+        if (r.kind == Io::eof) {
+            close(c, "peer_closed");
+            return;
+        }
+        if (r.kind == Io::error) {
+            close(c, r.reason == "tls" ? "tls_error" : r.reason, r.detail);
+            return;
+        }
+        if (r.kind == Io::again)
+            break;
+        total += r.n;
+        deliver(c, std::string_view(buf.data(), r.n));
+        if (!c.ssl)
+            break;
     }
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            close(c, "read_error", std::strerror(errno));
-        return;
+    if (!c.closed && c.ssl && SSL_has_pending(c.ssl.get())) {
+        uint64_t id = c.id;
+        m_loop.defer([this, id] {
+            auto it = m_conns.find(id);
+            if (it != m_conns.end())
+                on_readable(*it->second);
+        });
     }
+}
+
+void StreamSet::deliver(StreamConn& c, std::string_view bytes) {
     auto now = std::chrono::steady_clock::now();
-    m_bytes_in += static_cast<uint64_t>(n);
+    m_bytes_in += bytes.size();
     c.last_read = now;
-    c.framer.append(std::string_view(buf.data(), static_cast<size_t>(n)));
+    c.framer.append(bytes);
     // Everything complete in what was read: bounded by READ_CHUNK.
     while (!c.closed) {
         auto item = c.framer.next();
@@ -170,12 +330,12 @@ bool StreamSet::send(uint64_t id, std::string_view bytes) {
     StreamConn& c = *it->second;
     size_t done = 0;
     if (c.out.size() == c.out_pos) {
-        ssize_t n = ::send(c.fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            close(c, "write_error", std::strerror(errno));
+        auto r = write_some(c, bytes);
+        if (r.kind == Io::error) {
+            close(c, r.reason == "tls" ? "tls_error" : r.reason, r.detail);
             return false;
         }
-        done = n > 0 ? static_cast<size_t>(n) : 0;
+        done = r.n;
         m_bytes_out += done;
     }
     if (done < bytes.size()) {
@@ -190,29 +350,54 @@ bool StreamSet::send(uint64_t id, std::string_view bytes) {
             c.out_pos = 0;
         }
         c.out.append(bytes.substr(done));
-        c.write_event->enable();
+        // A handshake in progress or a write waiting for a read drive it.
+        if (!c.handshaking && !c.write_wants_read)
+            c.write_event->enable();
     }
     ++c.messages_out;
     return true;
 }
 
-void StreamSet::on_writable(StreamConn& c) {
-    if (c.closed)
-        return;
-    std::string_view rest = std::string_view(c.out).substr(c.out_pos);
-    ssize_t n = ::send(c.fd.get(), rest.data(), rest.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-            close(c, "write_error", std::strerror(errno));
-        return;
-    }
-    m_bytes_out += static_cast<uint64_t>(n);
-    c.out_pos += static_cast<size_t>(n);
+void StreamSet::flush(StreamConn& c) {
     if (c.out_pos == c.out.size()) {
         c.out.clear();
         c.out_pos = 0;
-        c.write_event->disable();
+        if (!c.read_wants_write)
+            c.write_event->disable();
+        return;
     }
+    auto r = write_some(c, std::string_view(c.out).substr(c.out_pos));
+    if (r.kind == Io::error) {
+        close(c, r.reason == "tls" ? "tls_error" : r.reason, r.detail);
+        return;
+    }
+    m_bytes_out += r.n;
+    c.out_pos += r.n;
+    if (c.out_pos == c.out.size()) {
+        c.out.clear();
+        c.out_pos = 0;
+    }
+    bool more = c.out_pos < c.out.size() && !c.write_wants_read;
+    if (more || c.read_wants_write)
+        c.write_event->enable();
+    else
+        c.write_event->disable();
+}
+
+void StreamSet::on_writable(StreamConn& c) {
+    if (c.closed)
+        return;
+    if (c.handshaking) {
+        handshake(c);
+        return;
+    }
+    if (c.read_wants_write) {
+        c.read_wants_write = false;
+        on_readable(c);
+        if (c.closed)
+            return;
+    }
+    flush(c);
 }
 
 bool StreamSet::open(uint64_t id) const {
@@ -220,17 +405,27 @@ bool StreamSet::open(uint64_t id) const {
     return it != m_conns.end() && !it->second->closed;
 }
 
+bool StreamSet::tls(uint64_t id) const {
+    auto it = m_conns.find(id);
+    return it != m_conns.end() && !it->second->closed && it->second->tls();
+}
+
 void StreamSet::on_sweep() {
     auto now = std::chrono::steady_clock::now();
     std::vector<std::pair<StreamConn*, std::string_view>> expired;
     for (auto& [id, c] : m_conns) {
-        if (now - c->last_read >= m_settings.idle)
+        if (c->handshaking && now - c->accepted_at >= m_settings.handshake_timeout)
+            expired.emplace_back(c.get(), "tls_handshake_timeout");
+        else if (now - c->last_read >= m_settings.idle)
             expired.emplace_back(c.get(), "idle");
         else if (c->partial && now - c->partial_since >= m_settings.read_timeout)
             expired.emplace_back(c.get(), "read_timeout");
     }
-    for (auto& [c, reason] : expired)
+    for (auto& [c, reason] : expired) {
+        if (reason == "tls_handshake_timeout")
+            ++m_tls_failures;
         close(*c, reason);
+    }
 }
 
 void StreamSet::count_close(std::string_view reason) {
@@ -247,6 +442,12 @@ void StreamSet::close(StreamConn& c, std::string_view reason, std::string_view d
     c.closed = true;
     c.read_event->disable();
     c.write_event->disable();
+    if (c.ssl && !c.handshaking && !reason.ends_with("_error")) {
+        // A close_notify when the socket takes it; no waiting for the peer's.
+        ERR_clear_error();
+        (void)SSL_shutdown(c.ssl.get());
+        ERR_clear_error();
+    }
     c.fd.reset();
     count_close(reason);
     // Peers trigger these: rate-limited; a framing error is worth a warning.
@@ -256,7 +457,7 @@ void StreamSet::close(StreamConn& c, std::string_view reason, std::string_view d
                               {"reason", std::string(reason)},
                               {"detail", std::string(detail)},
                               {"messages_in", std::to_string(c.messages_in)}};
-        if (reason == "framing")
+        if (reason == "framing" || reason == "tls_handshake")
             log::warn("farm", "connection closed", fields);
         else
             log::info("farm", "connection closed", fields);
@@ -275,6 +476,7 @@ json::Json StreamSet::stats() const {
     for (const auto& [addr, l] : m_listeners)
         listeners.append(json::Json::object()
                              .set("listen", addr.str())
+                             .set("transport", l->tls ? "tls" : "tcp")
                              .set("accepted", static_cast<long long>(l->accepted)));
     auto closed = json::Json::object();
     for (const auto& [k, v] : m_closed)
@@ -289,6 +491,9 @@ json::Json StreamSet::stats() const {
         .set("framing_errors", static_cast<long long>(m_framing_errors))
         .set("bytes_in", static_cast<long long>(m_bytes_in))
         .set("bytes_out", static_cast<long long>(m_bytes_out))
+        .set("tls", json::Json::object()
+                        .set("handshakes", static_cast<long long>(m_tls_handshakes))
+                        .set("handshake_failures", static_cast<long long>(m_tls_failures)))
         .set("closed_by", closed);
 }
 

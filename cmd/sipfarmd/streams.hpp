@@ -9,20 +9,31 @@
 // (rate-limited) and counted; the connection object is freed from the loop
 // after the callback that closed it has returned.
 //
+// A "tls:" listener's connections are the same objects with an SSL* on the
+// socket (tls.hpp makes the context): the handshake is driven by the loop
+// (WANT_READ / WANT_WRITE either way, for the handshake and for records
+// later), must end within `handshake_timeout`, and a failed one closes the
+// connection with OpenSSL's reason ("tls_handshake"). A new context (a
+// reload) is used by connections accepted from then on; open ones keep
+// theirs (the SSL holds a reference).
+//
 // Limits: connections, bytes waiting to be written, idle time (any bytes
 // read, keep-alives included, reset it), and the time a message that has
 // begun may take to complete. One read of at most READ_CHUNK bytes per
-// wakeup.
+// wakeup (TLS: records until READ_CHUNK bytes, the rest on the next turn).
 //
-// Not here: TLS, connections the farm opens itself, what messages mean.
+// Not here: connections the farm opens itself (plain or TLS), client
+// certificate policy beyond the context's, what messages mean.
 #pragma once
 
 #include "base/log.hpp"
 #include "base/result.hpp"
 #include "base/unique_fd.hpp"
+#include "config/config.hpp"
 #include "ev/loop.hpp"
 #include "net/address.hpp"
 #include "sip/stream.hpp"
+#include "tls.hpp"
 #include "json/json.hpp"
 
 #include <chrono>
@@ -42,6 +53,7 @@ struct StreamSettings {
     size_t max_output = 1024 * 1024; // bytes waiting on one connection
     std::chrono::milliseconds idle{std::chrono::seconds(600)};
     std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};
+    std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
     bool operator==(const StreamSettings&) const = default;
 };
 
@@ -50,6 +62,13 @@ struct StreamConn {
     net::SockAddr peer;
     net::SockAddr local;
     UniqueFd fd; // before the events: they are freed first
+    SslPtr ssl;  // TLS: on `fd` (which it does not close)
+    bool handshaking = false;
+    std::chrono::steady_clock::time_point accepted_at{};
+    // OpenSSL asked for the other direction: a read waits for the socket to
+    // be writable, or a write for it to be readable.
+    bool read_wants_write = false;
+    bool write_wants_read = false;
     std::unique_ptr<ev::FdEvent> read_event;
     std::unique_ptr<ev::FdEvent> write_event;
     sip::StreamFramer framer;
@@ -62,6 +81,7 @@ struct StreamConn {
     bool closed = false;
     uint64_t messages_in = 0;
     uint64_t messages_out = 0;
+    bool tls() const { return ssl != nullptr; }
 };
 
 class StreamSet {
@@ -73,12 +93,19 @@ public:
     StreamSet& operator=(const StreamSet&) = delete;
 
     // Makes the listening set equal to `listen` (all new sockets first; any
-    // failure leaves the old set). Connections already open stay.
-    Status apply(const std::vector<net::SockAddr>& listen, const StreamSettings& settings);
+    // failure leaves the old set). Connections already open stay. `tls` is
+    // the context for connections accepted on "tls:" entries from now on
+    // (required when there is one; the old one is dropped otherwise).
+    Status apply(const std::vector<config::StreamListen>& listen, const StreamSettings& settings,
+                 SslCtxPtr tls = nullptr);
     // Writes `bytes` on connection `id`. False when there is no such
     // connection open (closed, or closed now because its output is full).
     bool send(uint64_t id, std::string_view bytes);
+    // The context for connections accepted on "tls:" listeners from now on.
+    void set_tls(SslCtxPtr tls) { m_tls = std::move(tls); }
     bool open(uint64_t id) const;
+    // Connection `id` is open and TLS.
+    bool tls(uint64_t id) const;
     size_t connections() const { return m_conns.size(); }
     json::Json stats() const;
 
@@ -88,6 +115,7 @@ public:
 private:
     struct Listener {
         net::SockAddr addr;
+        bool tls = false;
         UniqueFd fd;
         std::unique_ptr<ev::FdEvent> event;
         uint64_t accepted = 0;
@@ -97,6 +125,20 @@ private:
     void on_accept(Listener& l);
     void on_readable(StreamConn& c);
     void on_writable(StreamConn& c);
+    void handshake(StreamConn& c);
+    // Frames and hands on what was read.
+    void deliver(StreamConn& c, std::string_view bytes);
+    // Writes what is waiting; the write event on while some is left.
+    void flush(StreamConn& c);
+    enum class Io { data, again, eof, error };
+    struct IoResult {
+        Io kind = Io::again;
+        size_t n = 0;
+        std::string detail;              // for error
+        std::string_view reason = "tls"; // for error: "tls", or a socket error
+    };
+    IoResult read_some(StreamConn& c, char* buf, size_t size);
+    IoResult write_some(StreamConn& c, std::string_view bytes);
     void on_sweep();
     // The one way a connection ends. `reason` is a word for counters; `detail` for the log.
     void close(StreamConn& c, std::string_view reason, std::string_view detail = {});
@@ -105,6 +147,7 @@ private:
     ev::Loop& m_loop;
     OnMessage m_on_message;
     StreamSettings m_settings;
+    SslCtxPtr m_tls;
     std::map<net::SockAddr, std::unique_ptr<Listener>> m_listeners;
     std::map<uint64_t, std::unique_ptr<StreamConn>> m_conns;
     // Closed ones, freed from the loop once the current callback returned.
@@ -119,6 +162,8 @@ private:
     uint64_t m_framing_errors = 0;
     uint64_t m_bytes_in = 0;
     uint64_t m_bytes_out = 0;
+    uint64_t m_tls_handshakes = 0;
+    uint64_t m_tls_failures = 0;                           // handshakes failed or timed out
     std::map<std::string, uint64_t, std::less<>> m_closed; // by reason
     log::RateLimit m_log{5.0, 20.0};
 };

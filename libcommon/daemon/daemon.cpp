@@ -206,7 +206,7 @@ private:
             return me.error();
         if (*loaded == m_cfg) {
             log::info("daemon", "config unchanged", {{"config", m_cfg.path}});
-            return {};
+            return m_service->reload_files(m_cfg, **me);
         }
         std::string new_control =
             m_cl.control.empty() ? m_info.default_control(**me) : m_cl.control;

@@ -43,6 +43,13 @@ public:
     // Applies a new, already validated config. On error nothing may have
     // changed: the shell keeps the old config and logs the reason.
     virtual Status reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) = 0;
+    // A reload whose config is unchanged: files the config names may have
+    // new contents (certificates). Same rule: on error nothing changed.
+    virtual Status reload_files(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
+        (void)cfg;
+        (void)me;
+        return {};
+    }
     // Stop taking new work and call `done` once in-flight work is finished
     // (or at once when there is none). The shell enforces a deadline.
     virtual void drain(std::function<void()> done) = 0;

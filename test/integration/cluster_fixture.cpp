@@ -38,6 +38,9 @@ std::string LoopbackCluster::json(const TempDir& dir) const {
         for (auto p : m.tcp_ports)
             listen += (listen.empty() ? "" : ", ") +
                       ("\"tcp:" + m.address + ":" + std::to_string(p) + "\"");
+        for (auto p : m.tls_ports)
+            listen += (listen.empty() ? "" : ", ") +
+                      ("\"tls:" + m.address + ":" + std::to_string(p) + "\"");
         std::string processor;
         if (m.processor_port)
             processor =

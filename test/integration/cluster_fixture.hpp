@@ -15,6 +15,7 @@ struct LoopbackMember {
     std::string address; // 127.0.0.x
     std::vector<uint16_t> sip_ports;
     std::vector<uint16_t> tcp_ports; // "tcp:" sip_listen entries on `address`
+    std::vector<uint16_t> tls_ports; // "tls:" ones (the `tls` object goes in `extra`)
     std::string media_ports;         // "LO-HI"
     uint16_t processor_port = 0;     // on `address`; 0: no processor
     std::string role = "frontend";
