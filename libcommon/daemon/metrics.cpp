@@ -153,6 +153,28 @@ void sipfarmd_families(Builder& b, const json::Json& s) {
              s["members"]);
     b.single("rtfarm_cluster_view_epoch", Type::gauge,
              "Epoch of the membership view; it moves when the view changes.", s["epoch"]);
+    // SIP over TCP and TLS: the client connections this member holds.
+    b.by_key("rtfarm_farm_link_relays_by_transport_total", Type::counter,
+             "SIP messages relayed over the farm link, by the transport they arrived on.",
+             "transport", s["relayed_by_transport"]);
+    json::Json streams = s["streams"];
+    b.single("rtfarm_sip_connections", Type::gauge, "SIP client connections (TCP, TLS) open.",
+             streams["connections"]);
+    b.single("rtfarm_sip_connections_accepted_total", Type::counter,
+             "SIP client connections accepted.", streams["accepted"]);
+    b.single("rtfarm_sip_connections_refused_total", Type::counter,
+             "SIP client connections refused (the connection limit).", streams["refused"]);
+    b.by_key("rtfarm_sip_connections_closed_total", Type::counter,
+             "SIP client connections closed, by reason.", "reason", streams["closed_by"]);
+    b.single("rtfarm_sip_framing_errors_total", Type::counter,
+             "SIP client connections closed for a framing error.", streams["framing_errors"]);
+    b.single("rtfarm_sip_to_connection_total", Type::counter,
+             "SIP messages written on a client connection this member holds.", s["to_connection"]);
+    b.single("rtfarm_sip_to_holder_total", Type::counter,
+             "SIP messages relayed to the member holding their client connection.", s["to_holder"]);
+    b.single("rtfarm_sip_connection_gone_total", Type::counter,
+             "SIP messages for a client connection that was gone (dropped, or answered 430).",
+             s["conn_gone"]);
 }
 
 void rtprelayd_families(Builder& b, const json::Json& s) {

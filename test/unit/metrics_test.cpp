@@ -35,7 +35,11 @@ const char* SIPFARMD_STATS = R"({"program": "sipfarmd", "member": "f1", "version
               "members": {"up": 2, "draining": 0, "down": 1},
               "dropped": 10, "relayed_to": {"f2": 20, "f3": 10},
               "routed_by": {"call_id_owner": 50},
-              "dropped_by": {"not_sip": 9, "weird \"q\"\\": 1}}})";
+              "dropped_by": {"not_sip": 9, "weird \"q\"\\": 1},
+              "streams": {"connections": 2, "accepted": 5, "refused": 1, "framing_errors": 1,
+                          "closed_by": {"framing": 1, "peer_closed": 2}},
+              "to_connection": 40, "to_holder": 12, "conn_gone": 3,
+              "relayed_by_transport": {"udp": 25, "tcp": 4, "tls": 1}}})";
 
 } // namespace
 
@@ -98,6 +102,19 @@ BOOST_AUTO_TEST_CASE(sipfarmd_stats_become_families) {
     BOOST_TEST(text.find("rtfarm_sip_packets_dropped_total{reason=\"weird \\\"q\\\"\\\\\"} 1\n") !=
                std::string::npos);
     BOOST_TEST(p.value("rtfarm_farm_link_relays_total", {{"peer", "f2"}}).value_or(-1) == 20);
+    // SIP over TCP and TLS.
+    BOOST_TEST(p.value("rtfarm_sip_connections").value_or(-1) == 2);
+    BOOST_TEST(p.value("rtfarm_sip_connections_accepted_total").value_or(-1) == 5);
+    BOOST_TEST(p.value("rtfarm_sip_connections_refused_total").value_or(-1) == 1);
+    BOOST_TEST(
+        p.value("rtfarm_sip_connections_closed_total", {{"reason", "peer_closed"}}).value_or(-1) ==
+        2);
+    BOOST_TEST(p.value("rtfarm_sip_framing_errors_total").value_or(-1) == 1);
+    BOOST_TEST(p.value("rtfarm_sip_to_connection_total").value_or(-1) == 40);
+    BOOST_TEST(p.value("rtfarm_sip_to_holder_total").value_or(-1) == 12);
+    BOOST_TEST(p.value("rtfarm_sip_connection_gone_total").value_or(-1) == 3);
+    BOOST_TEST(p.value("rtfarm_farm_link_relays_by_transport_total", {{"transport", "tcp"}})
+                   .value_or(-1) == 4);
     BOOST_TEST(p.value("rtfarm_farm_link_relays_total", {{"peer", "f3"}}).value_or(-1) == 10);
     BOOST_TEST(p.value("rtfarm_farm_link_received_total").value_or(-1) == 10);
     BOOST_TEST(p.value("rtfarm_sip_routed_total", {{"rule", "call_id_owner"}}).value_or(-1) == 50);
