@@ -33,7 +33,8 @@ std::string scalars(const json::Json& obj) {
 }
 
 // The service counters: scalars on one line, then one line per element of
-// each array of objects (sipfarmd's sockets, for example).
+// each array of objects (sipfarmd's sockets, for example) and one per object
+// of counters (relays by transport, client connections, drops by reason).
 void print_service(const json::Json& service, std::ostream& out) {
     if (auto line = scalars(service); !line.empty())
         out << "    " << line << '\n';
@@ -41,10 +42,13 @@ void print_service(const json::Json& service, std::ostream& out) {
     json_t* value;
     json_object_foreach(service.get(), key, value) {
         auto v = json::Json::borrow(value);
-        if (!v.is_array())
-            continue;
-        for (size_t i = 0; i < v.size(); ++i)
-            out << "    " << key << ": " << scalars(v.at(i)) << '\n';
+        if (v.is_array()) {
+            for (size_t i = 0; i < v.size(); ++i)
+                out << "    " << key << ": " << scalars(v.at(i)) << '\n';
+        } else if (v.is_object()) {
+            if (auto line = scalars(v); !line.empty())
+                out << "    " << key << ": " << line << '\n';
+        }
     }
 }
 
