@@ -1,6 +1,9 @@
 #include "cluster_fixture.hpp"
 
+#include "sip/route.hpp"
 #include "json/control_client.hpp"
+
+#include <boost/test/unit_test.hpp>
 
 #include <thread>
 
@@ -91,6 +94,35 @@ bool LoopbackLab::all_up(const std::string& member) const {
         std::this_thread::sleep_for(20ms);
     }
     return false;
+}
+
+std::string LoopbackLab::sip_addr(size_t i) const {
+    const auto& m = cluster.members.at(i);
+    return m.address + ":" + std::to_string(m.sip_ports.at(0));
+}
+
+std::string LoopbackLab::owner(const std::string& call_id) const {
+    sip::FarmView v;
+    for (const auto& m : cluster.members)
+        v.members.push_back({m.id, true, true, false});
+    return sip::rendezvous_owner(call_id, v);
+}
+
+size_t LoopbackLab::index(const std::string& id) const {
+    for (size_t i = 0; i < cluster.members.size(); ++i)
+        if (cluster.members[i].id == id)
+            return i;
+    BOOST_FAIL("no member " + id);
+    return 0;
+}
+
+json::Json LoopbackLab::stats(size_t i) const {
+    auto c = json::ControlClient::connect(cluster.control(dir, cluster.members.at(i).id),
+                                          scaled(2000ms));
+    BOOST_REQUIRE(c.ok());
+    auto r = c->call("stats", json::Json::object(), scaled(2000ms));
+    BOOST_REQUIRE(r.ok());
+    return r.value();
 }
 
 } // namespace rtfarm::test

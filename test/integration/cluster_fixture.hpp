@@ -3,6 +3,7 @@
 #pragma once
 
 #include "harness.hpp"
+#include "json/json.hpp"
 
 #include <memory>
 #include <string>
@@ -52,6 +53,14 @@ struct LoopbackLab {
     // Whether `member`'s sipfarmd sees every configured member up within a
     // scaled 5 s (heartbeats take a few hundred ms).
     bool all_up(const std::string& member) const;
+    // Member i's first SIP (UDP) address, "ADDR:PORT".
+    std::string sip_addr(size_t i) const;
+    // The member that owns `call_id` by the rendezvous hash, every member a
+    // farm Member and up; and a member's index from its id ("f2" -> 1).
+    std::string owner(const std::string& call_id) const;
+    size_t index(const std::string& id) const;
+    // Member i's whole `stats` answer (requires it).
+    json::Json stats(size_t i) const;
 
     TempDir dir;
     LoopbackCluster cluster;

@@ -122,25 +122,7 @@ struct TcpFarm {
         const auto& m = lab.cluster.members[i];
         return m.address + ":" + std::to_string(m.tcp_ports[0]);
     }
-    std::string sip(size_t i) const {
-        const auto& m = lab.cluster.members[i];
-        return m.address + ":" + std::to_string(m.sip_ports[0]);
-    }
-    std::string owner(const std::string& call_id) const {
-        sip::FarmView v;
-        for (const auto& m : lab.cluster.members)
-            v.members.push_back({m.id, true, true, false});
-        return sip::rendezvous_owner(call_id, v);
-    }
-    size_t index(const std::string& id) const { return static_cast<size_t>(id[1] - '1'); }
-    json::Json stats(size_t i) {
-        auto c = json::ControlClient::connect(
-            lab.cluster.control(lab.dir, lab.cluster.members[i].id), scaled(2000ms));
-        BOOST_REQUIRE(c.ok());
-        auto r = c->call("stats", json::Json::object(), scaled(2000ms));
-        BOOST_REQUIRE(r.ok());
-        return r.value()["service"];
-    }
+    json::Json stats(size_t i) { return lab.stats(i)["service"]; }
     // The state member `i` sees member `of` in ("up", "draining", "down").
     std::string state(size_t i, const std::string& of) {
         auto c = json::ControlClient::connect(
@@ -158,7 +140,7 @@ struct TcpFarm {
     std::string call_id_of(const std::string& id, int& n) const {
         while (true) {
             std::string c = "tcp-" + std::to_string(n++) + "@client";
-            if (owner(c) == id)
+            if (lab.owner(c) == id)
                 return c;
         }
     }
@@ -178,7 +160,7 @@ std::optional<sip::ConnRef> via_identity(const std::string& bytes) {
 // INVITE / 180 / 200 / ACK / BYE from the processor / 200 over the client's
 // connection / BYE from the client / 200, for a call owned by `o`.
 void tcp_call(TcpFarm& f, TcpClient& c, const std::string& call_id, uint64_t& conn_id) {
-    size_t o = f.index(f.owner(call_id));
+    size_t o = f.lab.index(f.lab.owner(call_id));
     std::string client = c.local().str();
     c.send(over_tcp(request("INVITE", call_id, 1, client, "z9hG4bK" + call_id)));
     auto inv = f.processors[o]->recv();
@@ -227,7 +209,7 @@ void tcp_call(TcpFarm& f, TcpClient& c, const std::string& call_id, uint64_t& co
                       "\r\n"
                       "To: <sip:alice@example.com>;tag=a1\r\nCall-ID: " +
                       call_id + "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
-    f.processors[o]->send(f.sip(o), bye);
+    f.processors[o]->send(f.lab.sip_addr(o), bye);
     auto cbye = c.recv();
     BOOST_REQUIRE_MESSAGE(cbye, call_id << ": the callee's BYE did not come over the connection");
     auto bm = scan_ok(*cbye);
@@ -341,7 +323,7 @@ BOOST_AUTO_TEST_CASE(a_connection_that_is_gone_drops_responses_and_answers_reque
                       "\r\n"
                       "To: <sip:alice@example.com>;tag=a1\r\nCall-ID: " +
                       call_id + "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
-    f.processors[1]->send(f.sip(1), bye);
+    f.processors[1]->send(f.lab.sip_addr(1), bye);
     auto flow_failed = f.processors[1]->recv();
     BOOST_REQUIRE_MESSAGE(flow_failed, "no answer to a request for a connection that is gone");
     auto m = scan_ok(flow_failed->bytes);
@@ -389,7 +371,7 @@ BOOST_AUTO_TEST_CASE(a_holder_that_is_down_is_a_connection_gone) {
                       "\r\n"
                       "To: <sip:alice@example.com>;tag=a1\r\nCall-ID: " +
                       call_id + "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
-    f.processors[1]->send(f.sip(1), bye);
+    f.processors[1]->send(f.lab.sip_addr(1), bye);
     auto flow_failed = f.processors[1]->recv();
     BOOST_REQUIRE_MESSAGE(flow_failed,
                           "no answer to a request for a connection whose holder is down");

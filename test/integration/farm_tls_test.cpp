@@ -258,31 +258,11 @@ struct TlsFarm {
         const auto& m = lab.cluster.members[i];
         return m.address + ":" + std::to_string(m.tls_ports[0]);
     }
-    std::string sip(size_t i) const {
-        const auto& m = lab.cluster.members[i];
-        return m.address + ":" + std::to_string(m.sip_ports[0]);
-    }
-    std::string owner(const std::string& call_id) const {
-        sip::FarmView v;
-        for (const auto& m : lab.cluster.members)
-            v.members.push_back({m.id, true, true, false});
-        return sip::rendezvous_owner(call_id, v);
-    }
-    size_t index(const std::string& id) const { return static_cast<size_t>(id[1] - '1'); }
-    // The whole `stats` answer of member i (the service's under "service").
-    json::Json all_stats(size_t i) {
-        auto c = json::ControlClient::connect(
-            lab.cluster.control(lab.dir, lab.cluster.members[i].id), scaled(2000ms));
-        BOOST_REQUIRE(c.ok());
-        auto r = c->call("stats", json::Json::object(), scaled(2000ms));
-        BOOST_REQUIRE(r.ok());
-        return r.value();
-    }
-    json::Json streams(size_t i) { return all_stats(i)["service"]["streams"]; }
+    json::Json streams(size_t i) { return lab.stats(i)["service"]["streams"]; }
     std::string call_id_of(const std::string& id, int& n) const {
         while (true) {
             std::string c = "tls-" + std::to_string(n++) + "@client";
-            if (owner(c) == id)
+            if (lab.owner(c) == id)
                 return c;
         }
     }
@@ -303,7 +283,7 @@ std::string over_tls(std::string msg) {
 // INVITE / 200 / ACK / BYE from the processor / the client's 200, for a
 // call owned by `o`, over the client's TLS connection to f1.
 void tls_call(TlsFarm& f, TlsClient& c, const std::string& call_id) {
-    size_t o = f.index(f.owner(call_id));
+    size_t o = f.lab.index(f.lab.owner(call_id));
     std::string client = c.local().str();
     c.send(over_tls(request("INVITE", call_id, 1, client, "z9hG4bK" + call_id)));
     auto inv = f.processors[o]->recv();
@@ -337,7 +317,7 @@ void tls_call(TlsFarm& f, TlsClient& c, const std::string& call_id) {
                       "\r\n"
                       "To: <sip:alice@example.com>;tag=a1\r\nCall-ID: " +
                       call_id + "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
-    f.processors[o]->send(f.sip(o), bye);
+    f.processors[o]->send(f.lab.sip_addr(o), bye);
     auto cbye = c.recv();
     BOOST_REQUIRE_MESSAGE(cbye, call_id << ": the callee's BYE did not come over TLS");
     auto bm = scan_ok(*cbye);
@@ -382,7 +362,7 @@ BOOST_AUTO_TEST_CASE(one_tls_connection_carries_calls_of_every_member) {
     BOOST_TEST(c.ping());
     for (auto& p : f.processors)
         BOOST_TEST(!p->recv(100ms).has_value());
-    auto s1 = f.all_stats(0)["service"];
+    auto s1 = f.lab.stats(0)["service"];
     BOOST_TEST(s1["streams"]["tls"]["handshakes"].as_integer().value_or(-1) == 1);
     BOOST_TEST(s1["streams"]["connections"].as_integer().value_or(-1) == 1);
     // INVITE, ACK and the client's 200 of the calls of f2 and f3 went with
@@ -524,7 +504,7 @@ BOOST_AUTO_TEST_CASE(sighup_gives_new_connections_the_new_certificate) {
     auto next = self_signed("f1-next.test", 101);
     f.lab.dir.write("f1.key", next.key_pem);
     f.reload(0);
-    auto s = f.all_stats(0);
+    auto s = f.lab.stats(0);
     BOOST_TEST(s["reload_failures"].as_integer().value_or(-1) == 1, s.dump());
     BOOST_TEST(f.lab.processes[0]->log().find("does not match the certificate") !=
                std::string::npos);
@@ -537,7 +517,7 @@ BOOST_AUTO_TEST_CASE(sighup_gives_new_connections_the_new_certificate) {
     // The matching certificate: new connections get it.
     f.write_cert("f1", next);
     f.reload(0);
-    s = f.all_stats(0);
+    s = f.lab.stats(0);
     BOOST_TEST(s["reloads"].as_integer().value_or(-1) == 1, s.dump());
     TlsClient new_conn(f.tls(0));
     BOOST_REQUIRE(new_conn.handshake());
