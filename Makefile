@@ -129,12 +129,13 @@ demo:
 	@$(MAKE) --no-print-directory programs
 	@test/demo/run.sh
 
-# Both benches run; the exit status is the higher of their two.
+# All three benches run (SIP, media, SIP over TCP); the exit status is the highest.
 bench:
 	@mk/deps.sh build bench
 	@$(MAKE) --no-print-directory programs
 	@rc=0; test/bench/run.sh || rc=$$?; \
-		test/bench/media.sh || { r=$$?; [ $$r -gt $$rc ] && rc=$$r; }; exit $$rc
+		test/bench/media.sh || { r=$$?; [ $$r -gt $$rc ] && rc=$$r; }; \
+		test/bench/tcp.sh || { r=$$?; [ $$r -gt $$rc ] && rc=$$r; }; exit $$rc
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man5 \

@@ -271,6 +271,17 @@ conn_counter() {
         echo 0
     fi
 }
+# Client connections the proxy accepted so far: Kamailio's tcp:passive_open,
+# sipfarmd's "accepted" of its TCP listener (not the control socket's).
+# One a round: SIPp -t t1.
+accepted() {
+    if [ "$PROXY" = kamailio ]; then
+        timeout 3 kamcmd -s "unix:$W/kamailio.ctl" stats.get_statistics tcp: 2>/dev/null |
+            awk '$1 == "tcp:passive_open" { print $3 + 0; f = 1 } END { if (!f) print 0 }'
+    else
+        farm_stats | grep -o '"transport":"tcp","accepted":[0-9]*' | awk -F: '{ n += $NF } END { print n + 0 }'
+    fi
+}
 proxy_drops_detail() {
     if [ "$PROXY" = kamailio ]; then
         kam_stats | grep -E 'drop|err_' | tr '\n' ' '
@@ -292,7 +303,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0 && a == a + 0) printf "%.2f
 
 # SIPp: the UAS over UDP on the processor's address, the UAC over TCP with
 # one connection at SIPP_RATE; the window is the UAC's run.  Sets W_MSGS
-# W_DROPS W_CONN W_TICKS W_MS W_RC and SIPP_UAC SIPP_UAS ("ok failed retrans").
+# W_DROPS W_CONN W_CONNS (connections accepted) W_TICKS W_MS W_RC and SIPP_UAC SIPP_UAS ("ok failed retrans").
 sipp_calls() { # CSV: SIPp's own view, the last line of its statistics
     awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i }
         END { printf "%d %d %d", $h["SuccessfulCall(C)"], $h["FailedCall(C)"], $h["Retransmissions(C)"] }' "$1" 2>/dev/null
@@ -320,6 +331,7 @@ run_round() { # ROUND
     t1=$(proxy_ticks)
     x1=$(conn_counter)
     read -r c1 d1 < <(proxy_counters)
+    W_CONNS=$(accepted)
     stop_pids USR1 "$uas" # SIPp ends at once and writes its statistics
     LOADS=""
     W_MSGS=$((c1 - c0))
@@ -344,8 +356,8 @@ for round in $(seq "$ROUNDS"); do
         run_round "$round"
         read -r ok failed retrans <<<"$SIPP_UAC"
         read -r uok ufailed uretrans <<<"$SIPP_UAS"
-        record "tcp $proxy $round msgs=$W_MSGS conn=$W_CONN drops=$W_DROPS ticks=$W_TICKS ms=$W_MS ok=${ok:-0} failed=${failed:-0} retrans=${retrans:-0} uas_ok=${uok:-0} uas_failed=${ufailed:-0} uas_retrans=${uretrans:-0} rc=$W_RC"
-        say "round $round $proxy: $W_MSGS msgs forwarded (UAC $ok calls ok, $failed failed, $retrans retrans; UAS $uok ok, $ufailed failed), $(us_per_msg "$W_TICKS" "$W_MSGS") µs CPU/msg, $(per_core "$W_TICKS" "$W_MSGS") msgs/s per core"
+        record "tcp $proxy $round msgs=$W_MSGS conn=$W_CONN conns=$W_CONNS drops=$W_DROPS ticks=$W_TICKS ms=$W_MS ok=${ok:-0} failed=${failed:-0} retrans=${retrans:-0} uas_ok=${uok:-0} uas_failed=${ufailed:-0} uas_retrans=${uretrans:-0} rc=$W_RC"
+        say "round $round $proxy: $W_MSGS msgs forwarded (UAC $ok calls ok, $failed failed, $retrans retrans; UAS $uok ok, $ufailed failed; $W_CONNS TCP connection(s)), $(us_per_msg "$W_TICKS" "$W_MSGS") µs CPU/msg, $(per_core "$W_TICKS" "$W_MSGS") msgs/s per core"
         [ "$W_RC" = 0 ] || say "  SIPp UAC exit $W_RC: see $W/uac-$proxy-$round.err"
         [ "$W_DROPS" = 0 ] || say "  $proxy dropped $W_DROPS: $(proxy_drops_detail)"
         stop_proxy
@@ -359,7 +371,7 @@ while read -r line; do
     read -r _ proxy round _ <<<"$line"
     calls=$((SIPP_RATE * SIPP_SECS))
     if [ "$(kv failed "$line")" != 0 ] || [ "$(kv uas_failed "$line")" != 0 ] || [ "$(kv rc "$line")" != 0 ] ||
-        [ "$(kv ok "$line")" != "$calls" ] || [ "$(kv drops "$line")" != 0 ]; then
+        [ "$(kv ok "$line")" != "$calls" ] || [ "$(kv drops "$line")" != 0 ] || [ "$(kv conns "$line")" != 1 ]; then
         say "problem: $proxy, round $round: $line"
         problems=$((problems + 1))
     fi
