@@ -41,8 +41,9 @@ std::vector<SocketSet::Key> wanted_sockets(const config::MemberConfig& me,
 FarmService::FarmService(ev::Loop& loop)
     : m_loop(loop)
     , m_sockets(loop, [this](Socket& s, const net::Datagram& d) { on_datagram(s, d); })
-    , m_streams(loop,
-                [this](StreamConn& c, std::string_view bytes) { on_stream_message(c, bytes); })
+    , m_streams(
+          loop, [this](StreamConn& c, std::string_view bytes) { on_stream_message(c, bytes); },
+          [this](std::string_view bytes) { connection_gone(bytes); })
     , m_events(loop,
                [this](const std::string& id) {
                    const auto* m = m_membership ? m_membership->find(id) : nullptr;
@@ -66,7 +67,15 @@ Status FarmService::validate(const config::ClusterConfig& cfg,
     auto tls = tls_context(cfg, me, true);
     if (!tls)
         return tls.error();
+    auto client = tls_client_context(cfg, me);
+    if (!client)
+        return client.error();
     return {};
+}
+
+Result<SslCtxPtr> FarmService::tls_client_context(const config::ClusterConfig& cfg,
+                                                  const config::MemberConfig& me) {
+    return make_client_context(me.tls ? &*me.tls : nullptr, cfg.path, "members." + me.id + ".tls");
 }
 
 Result<SslCtxPtr> FarmService::tls_context(const config::ClusterConfig& cfg,
@@ -94,8 +103,12 @@ Status FarmService::reload_files(const config::ClusterConfig& cfg, const config:
     auto tls = tls_context(cfg, me);
     if (!tls)
         return tls.error();
+    auto client = tls_client_context(cfg, me);
+    if (!client)
+        return client.error();
     if (tls.value())
         m_streams.set_tls(std::move(tls.value()));
+    m_streams.set_tls_client(std::move(client.value()));
     return {};
 }
 
@@ -108,11 +121,15 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     auto tls = tls_context(cfg, me);
     if (!tls)
         return tls.error();
+    auto client = tls_client_context(cfg, me);
+    if (!client)
+        return client.error();
     if (auto st = m_sockets.apply(wanted_sockets(me, *settings)); !st)
         return st;
     if (auto st = m_streams.apply(me.sip_stream_listen, StreamSettings{}, std::move(tls.value()));
         !st)
         return st;
+    m_streams.set_tls_client(std::move(client.value()));
     // The view routed by so far is the "before" of the next change, not
     // the config's picture of the cluster (every member up).
     sip::FarmView routed_by = std::move(m_settings.view);
@@ -558,7 +575,11 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
         if (!out) {
             if (out.error().code == "max_forwards")
                 reply(bytes, msg, a, 483, "Too Many Hops");
-            else
+            else if (out.error().code == "unsupported_transport" &&
+                     msg.method_id != sip::Method::ack) {
+                drop(out.error().code, a, out.error().message);
+                reply(bytes, msg, a, 477, "Send Failed");
+            } else
                 drop(out.error().code, a, out.error().message);
             return;
         }
@@ -647,7 +668,10 @@ void FarmService::reply(std::string_view bytes, const sip::Message& msg, const A
 void FarmService::send_outside(const sip::Outgoing& out) {
     switch (sip::send_path(out, m_id)) {
     case sip::SendPath::address:
-        send_out(out);
+        if (out.transport == sip::Transport::udp)
+            send_out(out);
+        else
+            send_stream(out);
         return;
     case sip::SendPath::connection_here:
         write_connection(out.conn->id, out.bytes);
@@ -661,7 +685,7 @@ void FarmService::send_outside(const sip::Outgoing& out) {
     if (peer == m_settings.peers.end() || !link || !holder || !holder->alive) {
         // A holder we do not know (any more), or one we see down: its
         // connections died with it, so the connection is gone for us (a
-        // request gets its 430 now rather than vanishing on the farm link).
+        // request gets its 477 now rather than vanishing on the farm link).
         connection_gone(out.bytes);
         return;
     }
@@ -681,6 +705,26 @@ void FarmService::send_outside(const sip::Outgoing& out) {
     ++m_to_holder;
     count(m_relayed_out, out.conn->holder);
     count(m_relayed_by, "tcp");
+}
+
+void FarmService::send_stream(const sip::Outgoing& out) {
+    bool tls = out.transport == sip::Transport::tls;
+    auto id = m_streams.connect(out.to, tls);
+    if (!id) {
+        if (m_drop_log.allow(std::chrono::steady_clock::now()))
+            log::warn("farm", "no connection to target",
+                      {{"to", out.to.str()},
+                       {"transport", tls ? "tls" : "tcp"},
+                       {"err", id.error().message}});
+        connection_gone(out.bytes);
+        return;
+    }
+    if (!m_streams.send(*id, out.bytes)) {
+        connection_gone(out.bytes);
+        return;
+    }
+    ++m_to_target_connection;
+    ++m_to_outside;
 }
 
 void FarmService::write_connection(uint64_t id, std::string_view bytes) {
@@ -711,17 +755,20 @@ void FarmService::connection_gone(std::string_view bytes) {
     count(m_dropped, "conn_gone");
     auto msg = sip::scan(bytes);
     // A response for a client that is gone is dropped (RFC 3261 18.2.2 has
-    // nowhere else to send it). A request other than ACK is answered 430
-    // Flow Failed (RFC 5626 5.3: the flow our Route named is gone). The
-    // answer's top Via is the farm's, so routing it as if it came from
-    // outside takes it to the member whose processor sent the request.
+    // nowhere else to send it). A request other than ACK is answered 477
+    // Send Failed, as a proxy does when its transport fails (RFC 3261 16.9
+    // has it act as if the next hop answered; 477 says which way, as
+    // Kamailio's tm does, and arrives at once rather than as a 408 after
+    // Timer B or F). The answer's top Via is the farm's, so routing it as
+    // if it came from outside takes it to the member whose processor sent
+    // the request.
     if (!msg || !msg->is_request() || msg->method_id == sip::Method::ack)
         return;
     Arrival a;
     a.origin = sip::Origin::outside;
     a.source = m_settings.farm_link;
     a.destination = m_settings.farm_link;
-    auto reply = sip::make_reply(bytes, *msg, a.source, 430, "Flow Failed", {});
+    auto reply = sip::make_reply(bytes, *msg, a.source, 477, "Send Failed", {});
     ++m_conn_gone_replies;
     handle(reply.bytes, a);
 }
@@ -811,6 +858,7 @@ json::Json FarmService::stats() const {
         .set("dropped", static_cast<long long>(dropped))
         .set("streams", m_streams.stats())
         .set("to_connection", static_cast<long long>(m_to_connection))
+        .set("to_target_connection", static_cast<long long>(m_to_target_connection))
         .set("to_holder", static_cast<long long>(m_to_holder))
         .set("conn_gone", static_cast<long long>(m_conn_gone))
         .set("conn_gone_replies", static_cast<long long>(m_conn_gone_replies))

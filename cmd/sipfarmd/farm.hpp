@@ -44,6 +44,10 @@ private:
     // The member's TLS server context; null when it has no tls: listener.
     static Result<SslCtxPtr> tls_context(const config::ClusterConfig& cfg,
                                          const config::MemberConfig& me, bool quiet = false);
+    // The client context for outgoing TLS (always made: the system's CAs
+    // when the member has no `tls`).
+    static Result<SslCtxPtr> tls_client_context(const config::ClusterConfig& cfg,
+                                                const config::MemberConfig& me);
     // Where a datagram came from, as the member that first received it saw it.
     struct Arrival {
         sip::Origin origin;
@@ -93,6 +97,9 @@ private:
     // Sends toward the outside: by address (send_out), or on the client
     // connection `out.conn` names, here or through its holder.
     void send_outside(const sip::Outgoing& out);
+    // A request for a target that asked for TCP or TLS: on the connection
+    // this member has open to it, or a new one.
+    void send_stream(const sip::Outgoing& out);
     // A packet for our own connection `id`; `bytes` could not be written
     // when the connection is gone: counted, and a request answered.
     void write_connection(uint64_t id, std::string_view bytes);
@@ -136,9 +143,10 @@ private:
     std::map<std::string, uint64_t, std::less<>> m_relayed_out; // by member
     std::map<std::string, uint64_t, std::less<>> m_relayed_by;  // by transport ("udp", "tcp")
     uint64_t m_to_connection = 0;                               // written on our client connections
-    uint64_t m_to_holder = 0;         // relayed to the member holding the connection
-    uint64_t m_conn_gone = 0;         // for a connection that is no longer open
-    uint64_t m_conn_gone_replies = 0; // 430 answers to requests for one
+    uint64_t m_to_holder = 0;            // relayed to the member holding the connection
+    uint64_t m_to_target_connection = 0; // requests on connections we opened to targets
+    uint64_t m_conn_gone = 0;            // for a connection that is no longer open
+    uint64_t m_conn_gone_replies = 0;    // 477 answers to requests for one
     std::map<std::string, uint64_t, std::less<>> m_dropped; // by reason
     std::map<std::string, uint64_t, std::less<>> m_routed;  // by routing reason
 

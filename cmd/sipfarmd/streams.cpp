@@ -3,6 +3,7 @@
 #include "net/socket.hpp"
 
 #include <openssl/err.h>
+#include <openssl/x509_vfy.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,6 +12,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 namespace rtfarm::sipfarmd {
 
@@ -21,9 +23,10 @@ constexpr std::chrono::seconds SWEEP_PERIOD{1};
 
 } // namespace
 
-StreamSet::StreamSet(ev::Loop& loop, OnMessage on_message)
+StreamSet::StreamSet(ev::Loop& loop, OnMessage on_message, OnUndelivered on_undelivered)
     : m_loop(loop)
-    , m_on_message(std::move(on_message)) {
+    , m_on_message(std::move(on_message))
+    , m_on_undelivered(std::move(on_undelivered)) {
 }
 
 Result<std::unique_ptr<StreamSet::Listener>> StreamSet::listen_on(const net::SockAddr& addr) {
@@ -126,16 +129,9 @@ void StreamSet::on_accept(Listener& l) {
         c->peer = peer->unmapped();
         c->local = local->unmapped();
         c->fd = std::move(owned);
-        c->framer = sip::StreamFramer(m_settings.framing);
-        c->last_read = std::chrono::steady_clock::now();
-        c->accepted_at = c->last_read;
         c->handshaking = ssl != nullptr;
         c->ssl = std::move(ssl);
-        StreamConn* raw = c.get();
-        c->read_event = std::make_unique<ev::FdEvent>(m_loop, fd, EV_READ | EV_PERSIST,
-                                                      [this, raw](short) { on_readable(*raw); });
-        c->write_event = std::make_unique<ev::FdEvent>(m_loop, fd, EV_WRITE | EV_PERSIST,
-                                                       [this, raw](short) { on_writable(*raw); });
+        watch(*c);
         c->read_event->enable();
         ++l.accepted;
         ++m_accepted;
@@ -146,6 +142,109 @@ void StreamSet::on_accept(Listener& l) {
                     {"transport", c->tls() ? "tls" : "tcp"}});
         m_conns.emplace(c->id, std::move(c));
     }
+}
+
+void StreamSet::watch(StreamConn& c) {
+    c.framer = sip::StreamFramer(m_settings.framing);
+    c.last_read = std::chrono::steady_clock::now();
+    c.accepted_at = c.last_read;
+    StreamConn* raw = &c;
+    int fd = c.fd.get();
+    c.read_event = std::make_unique<ev::FdEvent>(m_loop, fd, EV_READ | EV_PERSIST,
+                                                 [this, raw](short) { on_readable(*raw); });
+    c.write_event = std::make_unique<ev::FdEvent>(m_loop, fd, EV_WRITE | EV_PERSIST,
+                                                  [this, raw](short) { on_writable(*raw); });
+}
+
+Result<uint64_t> StreamSet::connect(const net::SockAddr& peer, bool tls) {
+    auto key = std::make_pair(peer, tls);
+    if (auto it = m_outgoing.find(key); it != m_outgoing.end())
+        return it->second;
+    if (m_conns.size() >= m_settings.max_connections) {
+        ++m_connect_failures;
+        return make_error("too_many", "no connection to " + peer.str() + ": " +
+                                          std::to_string(m_conns.size()) +
+                                          " connections open, the limit");
+    }
+    if (tls && !m_tls_client) {
+        ++m_connect_failures;
+        return make_error("no_tls", "no TLS client context for " + peer.str());
+    }
+    auto fd = net::tcp_connect(peer);
+    if (!fd) {
+        ++m_connect_failures;
+        return fd.error();
+    }
+    SslPtr ssl;
+    if (tls) {
+        ERR_clear_error();
+        ssl.reset(SSL_new(m_tls_client.get()));
+        // The server's certificate must name the address we connect to (no
+        // DNS here: targets are IP literals).
+        if (!ssl || SSL_set_fd(ssl.get(), fd->get()) != 1 ||
+            X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), peer.host().c_str()) != 1) {
+            ++m_connect_failures;
+            return make_error("connect", "no TLS session for " + peer.str() + ": " + ssl_errors());
+        }
+        SSL_set_connect_state(ssl.get());
+    }
+    auto c = std::make_unique<StreamConn>();
+    c->id = m_next_id++;
+    c->peer = peer;
+    c->fd = std::move(fd.value());
+    c->ssl = std::move(ssl);
+    c->outgoing = true;
+    c->connecting = true;
+    watch(*c);
+    // Writable when the connect is done, either way.
+    c->write_event->enable();
+    ++m_connects;
+    log::debug("farm", "connecting",
+               {{"conn", std::to_string(c->id)},
+                {"peer", peer.str()},
+                {"transport", tls ? "tls" : "tcp"}});
+    uint64_t id = c->id;
+    m_outgoing.emplace(key, id);
+    m_conns.emplace(id, std::move(c));
+    return id;
+}
+
+void StreamSet::connected(StreamConn& c) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (::getsockopt(c.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
+    if (err != 0) {
+        ++m_connect_failures;
+        close(c, "connect_failed", std::strerror(err));
+        return;
+    }
+    c.connecting = false;
+    if (auto local = net::local_address(c.fd.get()))
+        c.local = local->unmapped();
+    c.last_read = std::chrono::steady_clock::now();
+    c.read_event->enable();
+    if (c.ssl) {
+        c.handshaking = true;
+        handshake(c);
+        return;
+    }
+    established(c);
+}
+
+void StreamSet::established(StreamConn& c) {
+    log::debug("farm", "connected",
+               {{"conn", std::to_string(c.id)},
+                {"peer", c.peer.str()},
+                {"local", c.local.str()},
+                {"transport", c.tls() ? "tls" : "tcp"}});
+    auto waiting = std::move(c.pending);
+    c.pending.clear();
+    for (auto& m : waiting) {
+        c.out.append(m);
+        ++c.messages_out;
+    }
+    flush(c);
 }
 
 StreamSet::IoResult StreamSet::read_some(StreamConn& c, char* buf, size_t size) {
@@ -221,7 +320,10 @@ void StreamSet::handshake(StreamConn& c) {
                     {"peer", c.peer.str()},
                     {"version", tls_version(c.ssl.get())},
                     {"cipher", SSL_get_cipher_name(c.ssl.get())}});
-        flush(c);
+        if (c.outgoing)
+            established(c);
+        else
+            flush(c);
         // Application data may have come with the handshake's last flight.
         if (!c.closed)
             on_readable(c);
@@ -328,6 +430,15 @@ bool StreamSet::send(uint64_t id, std::string_view bytes) {
     if (it == m_conns.end() || it->second->closed)
         return false;
     StreamConn& c = *it->second;
+    if (c.outgoing && (c.connecting || c.handshaking)) {
+        size_t waiting = bytes.size();
+        for (const auto& m : c.pending)
+            waiting += m.size();
+        if (waiting > m_settings.max_output)
+            return false; // this one only: the connection may still come up
+        c.pending.emplace_back(bytes);
+        return true;
+    }
     size_t done = 0;
     if (c.out.size() == c.out_pos) {
         auto r = write_some(c, bytes);
@@ -387,6 +498,10 @@ void StreamSet::flush(StreamConn& c) {
 void StreamSet::on_writable(StreamConn& c) {
     if (c.closed)
         return;
+    if (c.connecting) {
+        connected(c);
+        return;
+    }
     if (c.handshaking) {
         handshake(c);
         return;
@@ -414,7 +529,9 @@ void StreamSet::on_sweep() {
     auto now = std::chrono::steady_clock::now();
     std::vector<std::pair<StreamConn*, std::string_view>> expired;
     for (auto& [id, c] : m_conns) {
-        if (c->handshaking && now - c->accepted_at >= m_settings.handshake_timeout)
+        if (c->connecting && now - c->accepted_at >= m_settings.handshake_timeout)
+            expired.emplace_back(c.get(), "connect_timeout");
+        else if (c->handshaking && now - c->accepted_at >= m_settings.handshake_timeout)
             expired.emplace_back(c.get(), "tls_handshake_timeout");
         else if (now - c->last_read >= m_settings.idle)
             expired.emplace_back(c.get(), "idle");
@@ -424,6 +541,8 @@ void StreamSet::on_sweep() {
     for (auto& [c, reason] : expired) {
         if (reason == "tls_handshake_timeout")
             ++m_tls_failures;
+        if (reason == "connect_timeout")
+            ++m_connect_failures;
         close(*c, reason);
     }
 }
@@ -450,14 +569,30 @@ void StreamSet::close(StreamConn& c, std::string_view reason, std::string_view d
     }
     c.fd.reset();
     count_close(reason);
+    if (c.outgoing)
+        m_outgoing.erase(std::make_pair(c.peer, c.tls()));
+    if (!c.pending.empty()) {
+        // Never sent: the farm answers the requests among them, from the
+        // loop (not from inside whoever is closing us).
+        m_undelivered += c.pending.size();
+        auto waiting = std::make_shared<std::vector<std::string>>(std::move(c.pending));
+        c.pending.clear();
+        if (m_on_undelivered)
+            m_loop.defer([this, waiting] {
+                for (const auto& m : *waiting)
+                    m_on_undelivered(m);
+            });
+    }
     // Peers trigger these: rate-limited; a framing error is worth a warning.
     if (m_log.allow(std::chrono::steady_clock::now())) {
         log::Fields fields = {{"conn", std::to_string(c.id)},
                               {"peer", c.peer.str()},
                               {"reason", std::string(reason)},
                               {"detail", std::string(detail)},
-                              {"messages_in", std::to_string(c.messages_in)}};
-        if (reason == "framing" || reason == "tls_handshake")
+                              {"messages_in", std::to_string(c.messages_in)},
+                              {"direction", c.outgoing ? "out" : "in"}};
+        if (reason == "framing" || reason == "tls_handshake" || reason == "connect_failed" ||
+            reason == "connect_timeout")
             log::warn("farm", "connection closed", fields);
         else
             log::info("farm", "connection closed", fields);
@@ -484,7 +619,11 @@ json::Json StreamSet::stats() const {
     return json::Json::object()
         .set("listeners", listeners)
         .set("connections", static_cast<long long>(m_conns.size()))
+        .set("outgoing", static_cast<long long>(m_outgoing.size()))
         .set("accepted", static_cast<long long>(m_accepted))
+        .set("connects", static_cast<long long>(m_connects))
+        .set("connect_failures", static_cast<long long>(m_connect_failures))
+        .set("undelivered", static_cast<long long>(m_undelivered))
         .set("refused", static_cast<long long>(m_refused))
         .set("messages", static_cast<long long>(m_messages))
         .set("pings", static_cast<long long>(m_pings))

@@ -22,8 +22,16 @@
 // begun may take to complete. One read of at most READ_CHUNK bytes per
 // wakeup (TLS: records until READ_CHUNK bytes, the rest on the next turn).
 //
-// Not here: connections the farm opens itself (plain or TLS), client
-// certificate policy beyond the context's, what messages mean.
+// Outgoing connections: connect() opens one to a target (plain, or TLS as
+// the client with the client context, its certificate checked against the
+// target's address), or returns the one already open to it (reused while
+// open; closed by the same idle limit). Messages sent before the connection
+// is up wait, each on its own; if it never comes up (refused, timed out,
+// the handshake failed) each is handed to the undelivered callback, so the
+// farm answers requests. Messages that arrive on it are like any other.
+//
+// Not here: client certificate policy beyond the context's, what messages
+// mean.
 #pragma once
 
 #include "base/log.hpp"
@@ -64,7 +72,12 @@ struct StreamConn {
     UniqueFd fd; // before the events: they are freed first
     SslPtr ssl;  // TLS: on `fd` (which it does not close)
     bool handshaking = false;
-    std::chrono::steady_clock::time_point accepted_at{};
+    // Opened by us (connect()); `connecting` until the TCP connect is done.
+    bool outgoing = false;
+    bool connecting = false;
+    // Outgoing, not up yet: the messages waiting, each whole.
+    std::vector<std::string> pending;
+    std::chrono::steady_clock::time_point accepted_at{}; // or connect() time
     // OpenSSL asked for the other direction: a read waits for the socket to
     // be writable, or a write for it to be readable.
     bool read_wants_write = false;
@@ -87,8 +100,10 @@ struct StreamConn {
 class StreamSet {
 public:
     using OnMessage = std::function<void(StreamConn&, std::string_view)>;
+    // A message sent on an outgoing connection that never came up.
+    using OnUndelivered = std::function<void(std::string_view)>;
 
-    StreamSet(ev::Loop& loop, OnMessage on_message);
+    StreamSet(ev::Loop& loop, OnMessage on_message, OnUndelivered on_undelivered = {});
     StreamSet(const StreamSet&) = delete;
     StreamSet& operator=(const StreamSet&) = delete;
 
@@ -103,6 +118,13 @@ public:
     bool send(uint64_t id, std::string_view bytes);
     // The context for connections accepted on "tls:" listeners from now on.
     void set_tls(SslCtxPtr tls) { m_tls = std::move(tls); }
+    // The client context for outgoing TLS connections from now on.
+    void set_tls_client(SslCtxPtr tls) { m_tls_client = std::move(tls); }
+    // The open outgoing connection to `peer` (TLS or not), or a new one
+    // (connecting: send() queues until it is up). Errors: "too_many" (at
+    // max_connections), "no_tls" (no client context), "connect" (the
+    // socket call failed; a refusal comes later, as undelivered messages).
+    Result<uint64_t> connect(const net::SockAddr& peer, bool tls);
     bool open(uint64_t id) const;
     // Connection `id` is open and TLS.
     bool tls(uint64_t id) const;
@@ -126,6 +148,11 @@ private:
     void on_readable(StreamConn& c);
     void on_writable(StreamConn& c);
     void handshake(StreamConn& c);
+    // An outgoing connection's TCP connect finished (or failed).
+    void connected(StreamConn& c);
+    // An outgoing connection is up: what waited goes out.
+    void established(StreamConn& c);
+    void watch(StreamConn& c);
     // Frames and hands on what was read.
     void deliver(StreamConn& c, std::string_view bytes);
     // Writes what is waiting; the write event on while some is left.
@@ -146,17 +173,24 @@ private:
 
     ev::Loop& m_loop;
     OnMessage m_on_message;
+    OnUndelivered m_on_undelivered;
     StreamSettings m_settings;
     SslCtxPtr m_tls;
+    SslCtxPtr m_tls_client;
     std::map<net::SockAddr, std::unique_ptr<Listener>> m_listeners;
     std::map<uint64_t, std::unique_ptr<StreamConn>> m_conns;
+    // Open outgoing connections by target and TLS.
+    std::map<std::pair<net::SockAddr, bool>, uint64_t> m_outgoing;
     // Closed ones, freed from the loop once the current callback returned.
     std::vector<std::unique_ptr<StreamConn>> m_dead;
     std::unique_ptr<ev::Ticker> m_sweep;
     uint64_t m_next_id = 1;
 
     uint64_t m_accepted = 0;
-    uint64_t m_refused = 0; // over max_connections
+    uint64_t m_connects = 0;
+    uint64_t m_connect_failures = 0; // refused, timed out, or the socket call failed
+    uint64_t m_undelivered = 0;      // messages that waited for a connection that never came up
+    uint64_t m_refused = 0;          // over max_connections
     uint64_t m_messages = 0;
     uint64_t m_pings = 0;
     uint64_t m_framing_errors = 0;

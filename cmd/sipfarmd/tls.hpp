@@ -9,8 +9,13 @@
 // client presents one; a client without one is still served (SIP clients
 // rarely have certificates; RFC 5630 does not require them).
 //
+// The client context, for connections the farm opens to targets that ask
+// for TLS: the same files (the certificate is presented when a server asks
+// for one), and the server's certificate always verified, against the `ca`
+// bundle, or the system's CA certificates when there is none.
+//
 // Not here: sockets, handshakes and records on connections (streams.hpp),
-// outgoing TLS connections, certificate revocation, SNI.
+// certificate revocation, SNI.
 #pragma once
 
 #include "base/result.hpp"
@@ -34,6 +39,10 @@ using SslPtr = std::unique_ptr<SSL, SslFree>;
 
 // `config_path` and `where` ("members.f1.tls") only name things in errors.
 Result<SslCtxPtr> make_server_context(const config::TlsFiles& files, const std::string& config_path,
+                                      const std::string& where);
+
+// `files` may be null: no certificate of ours, the system's CAs.
+Result<SslCtxPtr> make_client_context(const config::TlsFiles* files, const std::string& config_path,
                                       const std::string& where);
 
 // OpenSSL's queued errors as one line (and the queue emptied); `fallback`

@@ -173,7 +173,7 @@ void sipfarmd_families(Builder& b, const json::Json& s) {
     b.single("rtfarm_sip_to_holder_total", Type::counter,
              "SIP messages relayed to the member holding their client connection.", s["to_holder"]);
     b.single("rtfarm_sip_connection_gone_total", Type::counter,
-             "SIP messages for a client connection that was gone (dropped, or answered 430).",
+             "SIP messages for a client connection that was gone (dropped, or answered 477).",
              s["conn_gone"]);
 }
 

@@ -9,6 +9,7 @@ namespace {
 
 constexpr int DEFAULT_MAX_FORWARDS = 70;
 constexpr uint16_t SIP_PORT = 5060;
+constexpr uint16_t SIPS_PORT = 5061;
 
 std::string strip_brackets(std::string_view host) {
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
@@ -17,8 +18,9 @@ std::string strip_brackets(std::string_view host) {
 }
 
 // An IP-literal host and port as an address; nullopt for names (no DNS here).
-std::optional<net::SockAddr> literal(std::string_view host, uint16_t port) {
-    auto a = net::SockAddr::parse_host(strip_brackets(host), port ? port : SIP_PORT);
+std::optional<net::SockAddr> literal(std::string_view host, uint16_t port,
+                                     uint16_t default_port = SIP_PORT) {
+    auto a = net::SockAddr::parse_host(strip_brackets(host), port ? port : default_port);
     if (!a)
         return std::nullopt;
     return a.value();
@@ -247,19 +249,34 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
         return from_processor(popped, again.value(), ctx, named);
     }
     std::string_view target_host;
+    std::string_view target_uri;
     uint16_t target_port = 0;
     if (msg.route.uri.present()) {
         if (!msg.route.parts.sip)
             return make_error("bad_target", "top Route is not a sip: URI");
         target_host = msg.route.parts.host.in(buf);
         target_port = msg.route.parts.port;
+        target_uri = msg.route.uri.in(buf);
     } else {
         if (!msg.ruri.sip)
             return make_error("bad_target", "Request-URI is not a sip: URI");
         target_host = msg.ruri.host.in(buf);
         target_port = msg.ruri.port;
+        target_uri = msg.request_uri.in(buf);
     }
-    auto to = literal(target_host, target_port);
+    // A client connection named by our Route wins: the client is reachable
+    // over it only. Otherwise the target says how.
+    Transport transport = Transport::tcp;
+    if (!conn) {
+        auto t = target_transport(target_uri);
+        if (!t)
+            return make_error("unsupported_transport",
+                              "target '" + std::string(target_uri) +
+                                  "' asks for a transport the farm does not speak");
+        transport = *t;
+    }
+    auto to = literal(target_host, target_port,
+                      !conn && transport == Transport::tls ? SIPS_PORT : SIP_PORT);
     if (!to && !conn)
         return make_error("unresolvable_target",
                           "target host '" + std::string(target_host) + "' is not an IP address");
@@ -267,17 +284,39 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
     uint32_t at = header_insert_point(msg);
     if (!max_forwards(buf, msg, edits, at))
         return make_error("max_forwards", "Max-Forwards is 0");
-    // A request written on a client's connection says so in our Via (RFC 3261 18.1.1).
+    // Our Via names the transport the request leaves by (RFC 3261 18.1.1;
+    // on a client's TLS connection the holder makes it "TLS").
+    std::string_view via_transport = transport == Transport::udp   ? "UDP"
+                                     : transport == Transport::tls ? "TLS"
+                                                                   : "TCP";
     (void)edits.insert(at, via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member),
-                                    nullptr, conn ? "TCP" : "UDP"));
+                                    nullptr, via_transport));
     if (creates_dialog(msg))
         (void)edits.insert(
             at,
             "Record-Route: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member) + "\r\n");
-    return Outgoing{edits.apply(buf.substr(0, msg.end)), to.value_or(net::SockAddr{}), conn};
+    return Outgoing{edits.apply(buf.substr(0, msg.end)), to.value_or(net::SockAddr{}), conn,
+                    conn ? Transport::udp : transport};
 }
 
 } // namespace
+
+std::optional<Transport> target_transport(std::string_view uri) {
+    std::string_view bare = trim(uri);
+    if (!bare.empty() && bare.front() == '<')
+        bare = bare.substr(1);
+    bool sips = bare.size() >= 5 && equals_icase(bare.substr(0, 5), "sips:");
+    auto param = uri_param(uri, "transport");
+    if (!param)
+        return sips ? Transport::tls : Transport::udp;
+    if (equals_icase(*param, "tls"))
+        return Transport::tls;
+    if (equals_icase(*param, "tcp"))
+        return sips ? Transport::tls : Transport::tcp; // sips: over TCP is TLS (RFC 3261 26.2.2)
+    if (equals_icase(*param, "udp") && !sips)
+        return Transport::udp;
+    return std::nullopt;
+}
 
 SendPath send_path(const Outgoing& out, std::string_view self) {
     if (!out.conn)

@@ -49,7 +49,16 @@ struct Outgoing {
     net::SockAddr to; // may be unset when `conn` is set
     // Write on this client connection instead of sending to `to`.
     std::optional<ConnRef> conn;
+    // Without `conn`: how to reach `to`. TCP and TLS go on a connection the
+    // sending member opens to `to` (or one it opened before and still has).
+    Transport transport = Transport::udp;
 };
+
+// How a request to target `uri` (a bare URI, or one in <...>) leaves: its
+// `transport` parameter, TLS for a sips: URI (RFC 3261 19.1.2, 26.2; RFC
+// 3263 4.1 without DNS: no parameter is UDP). nullopt for one the farm does
+// not speak (SCTP, WebSocket, anything else).
+std::optional<Transport> target_transport(std::string_view uri);
 
 // Where an Outgoing goes from member `self`.
 enum class SendPath {
@@ -77,8 +86,10 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg);
 // Request from the processor -> out, to its top Route (after popping ours)
 // or its Request-URI; when the Route popped names a client connection
 // (";fc="), on that connection (`conn`, our Via says TCP; the target may
-// then be any host). Errors: "max_forwards", "unresolvable_target",
-// "bad_target".
+// then be any host). Otherwise by the target's transport (target_transport:
+// our Via says UDP, TCP or TLS; a TLS target's default port is 5061).
+// Errors: "max_forwards", "unresolvable_target", "bad_target",
+// "unsupported_transport".
 Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg,
                                         const ProxyContext& ctx);
 

@@ -5,7 +5,7 @@
 // response, and the processor's own in-dialog requests, come back on that
 // one connection. Garbage on a connection closes that connection only;
 // keep-alive pings get their pong; a connection that is gone gets its
-// requests answered 430 and its responses dropped and counted.
+// requests answered 477 and its responses dropped and counted.
 #include "cluster_fixture.hpp"
 #include "harness.hpp"
 #include "sip_messages.hpp"
@@ -45,6 +45,10 @@ public:
         BOOST_REQUIRE(net::connect_error(m_fd.get(), to).ok());
         m_local = net::local_address(m_fd.get()).value();
     }
+    // The server's end of a connection it accepted.
+    explicit TcpClient(UniqueFd fd)
+        : m_fd(std::move(fd))
+        , m_local(net::local_address(m_fd.get()).value()) {}
     const net::SockAddr& local() const { return m_local; }
     void send(std::string_view bytes) {
         BOOST_REQUIRE(::send(m_fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
@@ -98,6 +102,33 @@ private:
     sip::StreamFramer m_framer;
     int m_pong_pending = 0;
     bool m_eof = false;
+};
+
+// A SIP server on TCP: the target of the farm's outgoing connections.
+class TcpTarget {
+public:
+    TcpTarget()
+        : m_addr(net::SockAddr::parse("127.0.0.1:" + std::to_string(free_port())).value()) {
+        auto fd = net::tcp_listen(m_addr);
+        BOOST_REQUIRE_MESSAGE(fd.ok(), (fd.ok() ? "" : fd.error().message));
+        m_fd = std::move(fd.value());
+    }
+    const net::SockAddr& address() const { return m_addr; }
+    // The next connection made to us within `timeout`, or null.
+    std::unique_ptr<TcpClient> accept(std::chrono::milliseconds timeout = 3000ms) {
+        pollfd p{m_fd.get(), POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(scaled(timeout).count())) != 1)
+            return nullptr;
+        int fd = ::accept4(m_fd.get(), nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0)
+            return nullptr;
+        return std::make_unique<TcpClient>(UniqueFd(fd));
+    }
+    void close() { m_fd.reset(); }
+
+private:
+    net::SockAddr m_addr;
+    UniqueFd m_fd;
 };
 
 struct TcpFarm {
@@ -293,7 +324,7 @@ BOOST_AUTO_TEST_CASE(garbage_closes_only_its_connection_and_pings_get_pongs) {
     BOOST_TEST(s["connections"].as_integer().value_or(-1) == 1);
 }
 
-BOOST_AUTO_TEST_CASE(a_connection_that_is_gone_drops_responses_and_answers_requests_430) {
+BOOST_AUTO_TEST_CASE(a_connection_that_is_gone_drops_responses_and_answers_requests_477) {
     TcpFarm f;
     int n = 0;
     std::string call_id = f.call_id_of("f2", n);
@@ -327,7 +358,7 @@ BOOST_AUTO_TEST_CASE(a_connection_that_is_gone_drops_responses_and_answers_reque
     auto flow_failed = f.processors[1]->recv();
     BOOST_REQUIRE_MESSAGE(flow_failed, "no answer to a request for a connection that is gone");
     auto m = scan_ok(flow_failed->bytes);
-    BOOST_TEST(m.status == 430);
+    BOOST_TEST(m.status == 477);
     BOOST_TEST(m.cseq_method.in(flow_failed->bytes) == "BYE");
     BOOST_TEST(m.via_count == 1u); // ours popped: the processor's own Via on top
     auto s1 = f.stats(0);
@@ -338,7 +369,7 @@ BOOST_AUTO_TEST_CASE(a_connection_that_is_gone_drops_responses_and_answers_reque
 
 // The holder itself died (SIGKILL: its connections went with it). Once the
 // owner sees it down, what the owner's processor sends toward its connection
-// is gone as well: responses dropped and counted, requests answered 430 at
+// is gone as well: responses dropped and counted, requests answered 477 at
 // once, nothing sent to the dead member and counted as sent (to_holder).
 BOOST_AUTO_TEST_CASE(a_holder_that_is_down_is_a_connection_gone) {
     TcpFarm f;
@@ -376,7 +407,7 @@ BOOST_AUTO_TEST_CASE(a_holder_that_is_down_is_a_connection_gone) {
     BOOST_REQUIRE_MESSAGE(flow_failed,
                           "no answer to a request for a connection whose holder is down");
     auto m = scan_ok(flow_failed->bytes);
-    BOOST_TEST(m.status == 430);
+    BOOST_TEST(m.status == 477);
     BOOST_TEST(m.cseq_method.in(flow_failed->bytes) == "BYE");
     auto after = f.stats(1);
     auto num = [](json::Json& s, const char* k) {
@@ -386,6 +417,109 @@ BOOST_AUTO_TEST_CASE(a_holder_that_is_down_is_a_connection_gone) {
     BOOST_TEST(num(after, "to_holder") == num(before, "to_holder"));
     BOOST_TEST(num(after, "conn_gone") - num(before, "conn_gone") == 2);
     BOOST_TEST(num(after, "conn_gone_replies") - num(before, "conn_gone_replies") == 1);
+}
+
+// The processor's requests to a target whose URI says transport=tcp go on a
+// connection the member that sends them opens (RFC 3261 18.1.1), reused by
+// the dialog's later requests while it is open; the target's responses and
+// requests on it come back to the processor; a target that refuses gets
+// the processor's request answered 477.
+BOOST_AUTO_TEST_CASE(requests_to_a_tcp_target_go_on_a_connection_the_member_opens) {
+    TcpFarm f;
+    TcpTarget target;
+    UdpPeer& proc = *f.processors[0];
+    std::string uri = "sip:carol@" + target.address().str() + ";transport=tcp";
+    std::string call_id = "out-tcp-1@proc";
+    auto from_proc = [&](const std::string& method, int cseq, const std::string& extra,
+                         const std::string& to_tag) {
+        return method + " " + uri + " SIP/2.0\r\nVia: SIP/2.0/UDP " + proc.address().str() +
+               ";branch=z9hG4bKp" + method + std::to_string(cseq) + "\r\n" + extra +
+               "Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=p1\r\nTo: "
+               "<sip:carol@example.com>" +
+               (to_tag.empty() ? "" : ";tag=" + to_tag) + "\r\nCall-ID: " + call_id +
+               "\r\nCSeq: " + std::to_string(cseq) + " " + method + "\r\nContent-Length: 0\r\n\r\n";
+    };
+    proc.send(f.lab.sip_addr(0), from_proc("INVITE", 1, "", ""));
+    auto conn = target.accept();
+    BOOST_REQUIRE_MESSAGE(conn, "f1 opened no connection to the target");
+    auto inv = conn->recv();
+    BOOST_REQUIRE_MESSAGE(inv, "no INVITE on the connection");
+    auto im = scan_ok(*inv);
+    BOOST_TEST(im.via[0].transport.in(*inv) == "TCP");
+    BOOST_TEST(sip::branch_member(im.via[0].branch.in(*inv)).value_or("") == "f1");
+    BOOST_TEST(im.via[1].host.in(*inv) == proc.address().host());
+    std::string rr(im.record_route.value.in(*inv));
+    BOOST_TEST(sip::uri_farm_member(rr).value_or("") == "f1");
+
+    // Its answers come back over the connection, to the processor.
+    conn->send(response_to(*inv, 180, "c1", target.address().str()));
+    conn->send(response_to(*inv, 200, "c1", target.address().str()));
+    for (int code : {180, 200}) {
+        auto r = proc.recv();
+        BOOST_REQUIRE_MESSAGE(r, "no " << code << " at the processor");
+        auto rm = scan_ok(r->bytes);
+        BOOST_TEST(rm.status == code);
+        BOOST_TEST(rm.via_count == 1u);
+    }
+    // The ACK follows our Record-Route, on the same connection (no second one).
+    proc.send(f.lab.sip_addr(0), from_proc("ACK", 1, "Route: " + rr + "\r\n", "c1"));
+    auto ack = conn->recv();
+    BOOST_REQUIRE_MESSAGE(ack, "the ACK did not come on the connection");
+    BOOST_TEST((scan_ok(*ack).method_id == sip::Method::ack));
+    BOOST_TEST(!target.accept(200ms));
+
+    // The target hangs up on the connection it was given: the BYE reaches
+    // the processor, with the connection's identity, and the 200 comes back on it.
+    std::string bye = "BYE sip:bob@" + proc.address().str() + " SIP/2.0\r\nVia: SIP/2.0/TCP " +
+                      target.address().str() + ";branch=z9hG4bKtbye\r\nRoute: " + rr +
+                      "\r\nMax-Forwards: 70\r\nFrom: <sip:carol@example.com>;tag=c1\r\n"
+                      "To: <sip:bob@example.com>;tag=p1\r\nCall-ID: " +
+                      call_id + "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
+    conn->send(bye);
+    auto pbye = proc.recv();
+    BOOST_REQUIRE_MESSAGE(pbye, "the target's BYE did not reach the processor");
+    auto ident = via_identity(pbye->bytes);
+    BOOST_REQUIRE(ident);
+    BOOST_TEST(ident->holder == "f1");
+    answer(proc, *pbye, 200, "p1");
+    auto bye_ok = conn->recv();
+    BOOST_REQUIRE_MESSAGE(bye_ok, "the 200 for BYE did not come back on the connection");
+    BOOST_TEST(scan_ok(*bye_ok).status == 200);
+
+    auto s = f.stats(0);
+    BOOST_TEST(s["streams"]["connects"].as_integer().value_or(-1) == 1, s.dump());
+    BOOST_TEST(s["streams"]["outgoing"].as_integer().value_or(-1) == 1);
+    BOOST_TEST(s["to_target_connection"].as_integer().value_or(-1) == 2);
+
+    // The target closes it: the next request opens a new one.
+    conn->close();
+    conn.reset();
+    std::this_thread::sleep_for(scaled(300ms));
+    call_id = "out-tcp-2@proc";
+    proc.send(f.lab.sip_addr(0), from_proc("OPTIONS", 1, "", ""));
+    auto again = target.accept();
+    BOOST_REQUIRE_MESSAGE(again, "no new connection after the target closed the first");
+    auto opt = again->recv();
+    BOOST_REQUIRE(opt);
+    BOOST_TEST((scan_ok(*opt).method_id == sip::Method::options));
+    again->close();
+    again.reset();
+
+    // Nobody listens any more: the processor's request is answered 477.
+    target.close();
+    std::this_thread::sleep_for(scaled(300ms));
+    call_id = "out-tcp-3@proc";
+    proc.send(f.lab.sip_addr(0), from_proc("OPTIONS", 1, "", ""));
+    auto failed = proc.recv();
+    BOOST_REQUIRE_MESSAGE(failed, "no answer for a request the target refused");
+    BOOST_TEST(scan_ok(failed->bytes).status == 477);
+    s = f.stats(0);
+    BOOST_TEST(s["streams"]["connects"].as_integer().value_or(-1) == 3);
+    BOOST_TEST(s["streams"]["closed_by"]["connect_failed"].as_integer().value_or(0) == 1, s.dump());
+    BOOST_TEST(s["streams"]["undelivered"].as_integer().value_or(0) == 1);
+    BOOST_TEST(s["streams"]["outgoing"].as_integer().value_or(-1) == 0);
+    for (auto& p : f.lab.processes)
+        BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

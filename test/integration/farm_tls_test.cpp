@@ -30,6 +30,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -67,7 +68,9 @@ struct CertFiles {
     std::string cert_pem;
     std::string key_pem;
 };
-CertFiles self_signed(const std::string& cn, long serial) {
+// `ip`: a subjectAltName IP address too (what a TLS client checks a server
+// at an address against).
+CertFiles self_signed(const std::string& cn, long serial, const std::string& ip = "") {
     PkeyPtr key(EVP_EC_gen("P-256"));
     BOOST_REQUIRE(key);
     X509Ptr x(X509_new());
@@ -81,6 +84,16 @@ CertFiles self_signed(const std::string& cn, long serial) {
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
     X509_set_issuer_name(x.get(), name);
+    if (!ip.empty()) {
+        X509V3_CTX v3;
+        X509V3_set_ctx_nodb(&v3);
+        X509V3_set_ctx(&v3, x.get(), x.get(), nullptr, nullptr, 0);
+        std::string san = "IP:" + ip;
+        X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, san.c_str());
+        BOOST_REQUIRE(ext);
+        BOOST_REQUIRE(X509_add_ext(x.get(), ext, -1) == 1);
+        X509_EXTENSION_free(ext);
+    }
     BOOST_REQUIRE(X509_sign(x.get(), key.get(), EVP_sha256()) > 0);
     BioPtr c(BIO_new(BIO_s_mem()));
     BioPtr k(BIO_new(BIO_s_mem()));
@@ -125,15 +138,34 @@ public:
         }
         m_ssl.reset(SSL_new(m_ctx.get()));
         BOOST_REQUIRE(m_ssl && SSL_set_fd(m_ssl.get(), m_fd.get()) == 1);
+        SSL_set_connect_state(m_ssl.get());
+    }
+    // The server's end of a TCP connection it accepted, with certificate `own`.
+    TlsClient(UniqueFd fd, const CertFiles& own)
+        : m_fd(std::move(fd)) {
+        m_local = net::local_address(m_fd.get()).value();
+        m_ctx.reset(SSL_CTX_new(TLS_server_method()));
+        BOOST_REQUIRE(m_ctx);
+        BioPtr c(BIO_new_mem_buf(own.cert_pem.data(), static_cast<int>(own.cert_pem.size())));
+        BioPtr k(BIO_new_mem_buf(own.key_pem.data(), static_cast<int>(own.key_pem.size())));
+        X509Ptr cert(PEM_read_bio_X509(c.get(), nullptr, nullptr, nullptr));
+        PkeyPtr key(PEM_read_bio_PrivateKey(k.get(), nullptr, nullptr, nullptr));
+        BOOST_REQUIRE(cert && key);
+        BOOST_REQUIRE(SSL_CTX_use_certificate(m_ctx.get(), cert.get()) == 1);
+        BOOST_REQUIRE(SSL_CTX_use_PrivateKey(m_ctx.get(), key.get()) == 1);
+        m_ssl.reset(SSL_new(m_ctx.get()));
+        BOOST_REQUIRE(m_ssl && SSL_set_fd(m_ssl.get(), m_fd.get()) == 1);
+        SSL_set_accept_state(m_ssl.get());
     }
     const net::SockAddr& local() const { return m_local; }
 
-    // True once the handshake is done; false when it failed or took too long.
+    // True once the handshake is done (as the client, or as the server);
+    // false when it failed or took too long.
     bool handshake(std::chrono::milliseconds timeout = 3000ms) {
         auto deadline = std::chrono::steady_clock::now() + scaled(timeout);
         while (true) {
             ERR_clear_error();
-            int r = SSL_connect(m_ssl.get());
+            int r = SSL_do_handshake(m_ssl.get());
             if (r == 1)
                 return true;
             int err = SSL_get_error(m_ssl.get(), r);
@@ -528,6 +560,85 @@ BOOST_AUTO_TEST_CASE(sighup_gives_new_connections_the_new_certificate) {
     tls_call(f, new_conn, f.call_id_of("f3", n));
     BOOST_TEST(old_conn.ping());
     BOOST_TEST(f.streams(0)["connections"].as_integer().value_or(-1) == 2);
+}
+
+// The processor's request to a sips: target goes on a TLS connection f1
+// opens, the target's certificate checked against the member's `ca` and
+// the address; the answer comes back on it. A target whose certificate
+// names another address fails the handshake: the request is answered 477.
+BOOST_AUTO_TEST_CASE(a_sips_target_gets_a_tls_connection_with_its_certificate_checked) {
+    TlsFarm f(false);
+    auto good = self_signed("target.test", 21, "127.0.0.1");
+    auto elsewhere = self_signed("target.test", 22, "192.0.2.1");
+    f.lab.dir.write("targets.pem", good.cert_pem + elsewhere.cert_pem);
+    f.lab.cluster.members[0].extra =
+        "\"tls\": {\"certificate\": \"f1.crt\", \"key\": \"f1.key\", \"ca\": \"targets.pem\"}";
+    f.lab.write();
+    for (auto& m : f.lab.cluster.members)
+        f.processors.push_back(
+            std::make_unique<UdpPeer>(m.address + ":" + std::to_string(m.processor_port)));
+    for (auto& m : f.lab.cluster.members)
+        f.lab.start("sipfarmd", m.id);
+    for (auto& m : f.lab.cluster.members)
+        BOOST_REQUIRE_MESSAGE(f.lab.all_up(m.id), m.id << " never saw the members up");
+    UdpPeer& proc = *f.processors[0];
+    auto target_addr = net::SockAddr::parse("127.0.0.1:" + std::to_string(free_port())).value();
+    auto listener = net::tcp_listen(target_addr);
+    BOOST_REQUIRE(listener.ok());
+    auto options = [&](const std::string& call_id) {
+        return "OPTIONS sips:carol@" + target_addr.str() + " SIP/2.0\r\nVia: SIP/2.0/UDP " +
+               proc.address().str() + ";branch=z9hG4bKo" + call_id +
+               "\r\nMax-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=p1\r\n"
+               "To: <sips:carol@example.com>\r\nCall-ID: " +
+               call_id + "\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    };
+    auto accept = [&]() -> UniqueFd {
+        pollfd p{listener->get(), POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(scaled(3000ms).count())) != 1)
+            return UniqueFd{};
+        return UniqueFd(::accept4(listener->get(), nullptr, nullptr, SOCK_CLOEXEC));
+    };
+
+    proc.send(f.lab.sip_addr(0), options("sips-1@proc"));
+    UniqueFd fd = accept();
+    BOOST_REQUIRE_MESSAGE(fd.get() >= 0, "f1 opened no connection to the sips: target");
+    TlsClient server(std::move(fd), good);
+    BOOST_REQUIRE_MESSAGE(server.handshake(), "the TLS handshake with f1 failed");
+    auto req = server.recv();
+    BOOST_REQUIRE_MESSAGE(req, "no OPTIONS on the TLS connection");
+    auto rm = scan_ok(*req);
+    BOOST_TEST(rm.via[0].transport.in(*req) == "TLS");
+    BOOST_TEST(sip::branch_member(rm.via[0].branch.in(*req)).value_or("") == "f1");
+    server.send(response_to(*req, 200, "c1", target_addr.str()));
+    auto ok = proc.recv();
+    BOOST_REQUIRE_MESSAGE(ok, "the target's 200 did not reach the processor");
+    BOOST_TEST(scan_ok(ok->bytes).status == 200);
+    BOOST_TEST(f.streams(0)["connects"].as_integer().value_or(-1) == 1);
+    BOOST_TEST(f.streams(0)["outgoing"].as_integer().value_or(-1) == 1);
+
+    // Another target at the same kind of address, whose certificate names
+    // another one: f1 refuses it, the processor hears 477.
+    auto other_addr = net::SockAddr::parse("127.0.0.1:" + std::to_string(free_port())).value();
+    auto other = net::tcp_listen(other_addr);
+    BOOST_REQUIRE(other.ok());
+    std::string to_other = options("sips-2@proc");
+    to_other.replace(to_other.find(target_addr.str()), target_addr.str().size(), other_addr.str());
+    proc.send(f.lab.sip_addr(0), to_other);
+    pollfd p{other->get(), POLLIN, 0};
+    BOOST_REQUIRE(::poll(&p, 1, static_cast<int>(scaled(3000ms).count())) == 1);
+    TlsClient wrong(UniqueFd(::accept4(other->get(), nullptr, nullptr, SOCK_CLOEXEC)), elsewhere);
+    (void)wrong.handshake(1000ms);
+    auto failed = proc.recv();
+    BOOST_REQUIRE_MESSAGE(failed, "no answer for a target that failed the certificate check");
+    BOOST_TEST(scan_ok(failed->bytes).status == 477);
+    auto s = f.streams(0);
+    BOOST_TEST(s["closed_by"]["tls_handshake"].as_integer().value_or(0) == 1, s.dump());
+    BOOST_TEST(s["undelivered"].as_integer().value_or(0) == 1);
+    // The good connection is still there and reused.
+    proc.send(f.lab.sip_addr(0), options("sips-3@proc"));
+    auto again = server.recv();
+    BOOST_REQUIRE_MESSAGE(again, "the second OPTIONS did not reuse the TLS connection");
+    BOOST_TEST(f.streams(0)["connects"].as_integer().value_or(-1) == 2);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

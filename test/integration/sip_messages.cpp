@@ -24,23 +24,29 @@ sip::Message scan_ok(const std::string& bytes) {
 
 // The processor's answer to a request it received: the request's Vias and
 // Record-Route, a To tag, sent to our top Via's sent-by.
+std::string response_to(const std::string& req, int code, const std::string& to_tag,
+                        const std::string& contact) {
+    auto m = scan_ok(req);
+    std::string resp = "SIP/2.0 " + std::to_string(code) + " OK\r\n";
+    resp += m.via[0].line.in(req);
+    if (m.via[1].line.off != m.via[0].line.off)
+        resp += m.via[1].line.in(req);
+    if (m.record_route.line.present())
+        resp += m.record_route.line.in(req);
+    resp += "From: " + std::string(m.from.in(req)) + "\r\n";
+    resp +=
+        "To: " + std::string(m.to.in(req)) + (m.to_tag.present() ? "" : ";tag=" + to_tag) + "\r\n";
+    resp += "Call-ID: " + std::string(m.call_id.in(req)) + "\r\n";
+    resp += "CSeq: " + std::to_string(m.cseq) + " " + std::string(m.cseq_method.in(req)) +
+            "\r\nContact: <sip:uas@" + contact + ">\r\nContent-Length: 0\r\n\r\n";
+    return resp;
+}
+
 void answer(UdpPeer& processor, const Received& req, int code, const std::string& to_tag) {
     auto m = scan_ok(req.bytes);
-    std::string resp = "SIP/2.0 " + std::to_string(code) + " OK\r\n";
-    resp += m.via[0].line.in(req.bytes);
-    if (m.via[1].line.off != m.via[0].line.off)
-        resp += m.via[1].line.in(req.bytes);
-    if (m.record_route.line.present())
-        resp += m.record_route.line.in(req.bytes);
-    resp += "From: " + std::string(m.from.in(req.bytes)) + "\r\n";
-    resp += "To: " + std::string(m.to.in(req.bytes)) +
-            (m.to_tag.present() ? "" : ";tag=" + to_tag) + "\r\n";
-    resp += "Call-ID: " + std::string(m.call_id.in(req.bytes)) + "\r\n";
-    resp += "CSeq: " + std::to_string(m.cseq) + " " + std::string(m.cseq_method.in(req.bytes)) +
-            "\r\nContact: <sip:uas@" + processor.address().str() + ">\r\nContent-Length: 0\r\n\r\n";
     std::string sent_by = std::string(m.via[0].host.in(req.bytes)) + ":" +
                           std::to_string(m.via[0].port ? m.via[0].port : 5060);
-    processor.send(sent_by, resp);
+    processor.send(sent_by, response_to(req.bytes, code, to_tag, processor.address().str()));
 }
 
 } // namespace rtfarm::test

@@ -21,6 +21,11 @@ std::string request(const std::string& method, const std::string& call_id, int c
 // The scan of `bytes`; fails the test when it does not scan.
 sip::Message scan_ok(const std::string& bytes);
 
+// A response to `req`: its Vias (two at most) and Record-Route, a To tag
+// when it has none, a Contact at `contact`.
+std::string response_to(const std::string& req, int code, const std::string& to_tag,
+                        const std::string& contact);
+
 // The processor's final answer to a request it received: the request's
 // Vias and Record-Route, a To tag, sent to our top Via's sent-by.
 void answer(UdpPeer& processor, const Received& req, int code, const std::string& to_tag);

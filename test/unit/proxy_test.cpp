@@ -313,13 +313,70 @@ BOOST_AUTO_TEST_CASE(an_in_dialog_request_of_the_processor_goes_over_the_connect
     auto by_conn = forward_from_processor(named, must_scan(named), ctx());
     BOOST_REQUIRE(by_conn.ok());
     BOOST_TEST((by_conn->conn == ConnRef{"f1", 42}));
-    // Without `fc` the request goes by address, as over UDP.
+    // Without `fc` the request goes by address, by the transport its target
+    // asks for: a connection this member opens to the Contact.
     std::string plain = bye;
     plain.erase(plain.find(";fc=f1.42"), 9);
-    auto udp = forward_from_processor(plain, must_scan(plain), ctx());
-    BOOST_REQUIRE(udp.ok());
-    BOOST_TEST((send_path(*udp, "f2") == SendPath::address));
-    BOOST_TEST(udp->to.str() == "10.0.0.5:5060");
+    auto by_addr = forward_from_processor(plain, must_scan(plain), ctx());
+    BOOST_REQUIRE(by_addr.ok());
+    BOOST_TEST((send_path(*by_addr, "f2") == SendPath::address));
+    BOOST_TEST(by_addr->to.str() == "10.0.0.5:5060");
+    BOOST_TEST((by_addr->transport == Transport::tcp));
+    BOOST_TEST(must_scan(by_addr->bytes).via[0].transport.in(by_addr->bytes) == "TCP");
+}
+
+BOOST_AUTO_TEST_CASE(the_target_says_the_transport) {
+    BOOST_TEST((target_transport("sip:bob@192.0.2.1") == Transport::udp));
+    BOOST_TEST((target_transport("sip:bob@192.0.2.1;transport=udp") == Transport::udp));
+    BOOST_TEST((target_transport("sip:bob@192.0.2.1;transport=TCP") == Transport::tcp));
+    BOOST_TEST((target_transport("<sip:192.0.2.1;lr;transport=tcp>") == Transport::tcp));
+    BOOST_TEST((target_transport("sip:192.0.2.1;transport=tls") == Transport::tls));
+    BOOST_TEST((target_transport("SIPS:bob@192.0.2.1") == Transport::tls));
+    BOOST_TEST((target_transport("<sips:192.0.2.1;lr>") == Transport::tls));
+    BOOST_TEST((target_transport("sips:bob@192.0.2.1;transport=tcp") == Transport::tls));
+    // The user part is not searched; what the farm does not speak is nullopt.
+    BOOST_TEST((target_transport("sip:a;transport=tcp@192.0.2.1") == Transport::udp));
+    BOOST_TEST(!target_transport("sip:192.0.2.1;transport=sctp"));
+    BOOST_TEST(!target_transport("sip:192.0.2.1;transport=ws"));
+    BOOST_TEST(!target_transport("sips:192.0.2.1;transport=udp"));
+}
+
+BOOST_AUTO_TEST_CASE(a_request_to_a_tcp_or_tls_target_says_so_in_our_via) {
+    std::string req = "INVITE sip:carol@192.0.2.30;transport=tcp SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKproc1\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "From: <sip:bob@example.com>;tag=p1\r\n"
+                      "To: <sip:carol@example.com>\r\n"
+                      "Call-ID: out-2@proc\r\n"
+                      "CSeq: 1 INVITE\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    auto tcp = forward_from_processor(req, must_scan(req), ctx());
+    BOOST_REQUIRE(tcp.ok());
+    BOOST_TEST((tcp->transport == Transport::tcp));
+    BOOST_TEST(!tcp->conn);
+    BOOST_TEST(tcp->to.str() == "192.0.2.30:5060");
+    BOOST_TEST(must_scan(tcp->bytes).via[0].transport.in(tcp->bytes) == "TCP");
+    // sips: is TLS, on 5061 when the URI names no port.
+    std::string tls = req;
+    tls.replace(0, tls.find(" SIP/2.0"), "INVITE sips:carol@192.0.2.30");
+    auto out = forward_from_processor(tls, must_scan(tls), ctx());
+    BOOST_REQUIRE(out.ok());
+    BOOST_TEST((out->transport == Transport::tls));
+    BOOST_TEST(out->to.str() == "192.0.2.30:5061");
+    BOOST_TEST(must_scan(out->bytes).via[0].transport.in(out->bytes) == "TLS");
+    // A Route that asks for TCP wins over the Request-URI.
+    std::string routed = req;
+    routed.replace(routed.find(";transport=tcp"), 14, "");
+    routed.insert(routed.find("Max-Forwards"), "Route: <sip:192.0.2.40:5070;lr;transport=tcp>\r\n");
+    auto via_route = forward_from_processor(routed, must_scan(routed), ctx());
+    BOOST_REQUIRE(via_route.ok());
+    BOOST_TEST((via_route->transport == Transport::tcp));
+    BOOST_TEST(via_route->to.str() == "192.0.2.40:5070");
+    // A transport the farm does not speak is an error, not a UDP guess.
+    std::string sctp = req;
+    sctp.replace(sctp.find("transport=tcp"), 13, "transport=sctp");
+    BOOST_TEST(forward_from_processor(sctp, must_scan(sctp), ctx()).error().code ==
+               "unsupported_transport");
 }
 
 BOOST_AUTO_TEST_CASE(replies_made_by_the_farm) {
