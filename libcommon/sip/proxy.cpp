@@ -94,6 +94,16 @@ bool route_is_ours(std::string_view buf, const Message& msg, std::string_view se
     return member && *member == self;
 }
 
+// The top Route is a farm URI (our public host, an `fm` member) that
+// names a client connection.
+bool route_names_our_connection(std::string_view buf, const Message& msg, const ProxyContext& ctx) {
+    if (!msg.route.value.present() || !msg.route.parts.sip)
+        return false;
+    std::string_view value = msg.route.value.in(buf);
+    return uri_farm_member(value) && uri_conn(value) &&
+           strip_brackets(msg.route.parts.host.in(buf)) == strip_brackets(ctx.rr_host);
+}
+
 std::string branch_for(std::string_view buf, const Message& msg, std::string_view member) {
     uint64_t h = transaction_hash(msg.via[0].branch.in(buf), msg.call_id.in(buf),
                                   msg.from_tag.in(buf), msg.cseq, msg.request_uri.in(buf));
@@ -202,6 +212,14 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
         (void)edits.insert(
             at, "Record-Route: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member, conn) +
                     "\r\n");
+    // A registration over a connection: the client is reachable over it
+    // only (behind NAT, or not listening), so our Path (RFC 3327) names it,
+    // first of the Path values; the registrar routes requests for the
+    // client through it, and the farm takes them to the holder. As edge
+    // proxies do: RFC 5626 5.1 (the registrar decides whether to use it).
+    if (conn && msg.method_id == Method::register_)
+        (void)edits.insert(
+            at, "Path: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member, conn) + "\r\n");
     return Outgoing{edits.apply(buf.substr(0, msg.end)), processor, std::nullopt};
 }
 
@@ -235,8 +253,12 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
     // Our own Route on top (the processor uses the farm as its outbound
     // proxy, or follows a route set that starts with us): pop it, then
     // route on what is left.
-    // Ours is the member we send for: a Relay backend's dialogs carry its id.
-    if (route_is_ours(buf, msg, ctx.via_member)) {
+    // Ours is the member we send for: a Relay backend's dialogs carry its
+    // id. A Route that names a client connection (a Path of ours, or
+    // another member's Record-Route) is the farm's, whichever member it
+    // names: the farm is the processor's next hop, and the request goes on
+    // over that connection.
+    if (route_is_ours(buf, msg, ctx.via_member) || route_names_our_connection(buf, msg, ctx)) {
         // The connection a route set leads over is the one its first (our) entry names.
         auto named = conn ? conn : uri_conn(msg.route.value.in(buf));
         EditList pop;

@@ -72,7 +72,9 @@ SendPath send_path(const Outgoing& out, std::string_view self);
 // `received` / `rport`). `conn`: the client connection it arrived on, if
 // any: our Via gets ";rtfc=HOLDER.ID" (so the response goes back on it) and
 // our Record-Route ";fc=HOLDER.ID" (so the processor's in-dialog requests
-// do). Errors: "max_forwards" (answer 483 with make_reply), "no_via".
+// do), and a REGISTER our Path with it (so the registrar's requests for the
+// client do, RFC 3327). Errors: "max_forwards" (answer 483 with
+// make_reply), "no_via".
 Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
                                       const net::SockAddr& source, const net::SockAddr& processor,
                                       const ProxyContext& ctx, const ConnRef* conn = nullptr);
@@ -83,9 +85,10 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
 // (a host name: no DNS, and no connection named).
 Result<Outgoing> forward_response(std::string_view buf, const Message& msg);
 
-// Request from the processor -> out, to its top Route (after popping ours)
-// or its Request-URI; when the Route popped names a client connection
-// (";fc="), on that connection (`conn`, our Via says TCP; the target may
+// Request from the processor -> out, to its top Route (after popping ours:
+// one naming the member we send for, or any farm Route naming a client
+// connection, such as our Path) or its Request-URI; when the Route popped
+// names a client connection (";fc="), on that connection (`conn`, our Via says TCP; the target may
 // then be any host). Otherwise by the target's transport (target_transport:
 // our Via says UDP, TCP or TLS; a TLS target's default port is 5061).
 // Errors: "max_forwards", "unresolvable_target", "bad_target",

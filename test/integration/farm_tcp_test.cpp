@@ -13,6 +13,7 @@
 
 #include "net/socket.hpp"
 #include "sip/farm_tags.hpp"
+#include "sip/proxy.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
 #include "sip/stream.hpp"
@@ -520,6 +521,55 @@ BOOST_AUTO_TEST_CASE(requests_to_a_tcp_target_go_on_a_connection_the_member_open
     BOOST_TEST(s["streams"]["outgoing"].as_integer().value_or(-1) == 0);
     for (auto& p : f.lab.processes)
         BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
+}
+
+// A client registers over its connection: the registrar (the REGISTER
+// owner's processor) gets our Path naming the connection; a call for the
+// client from another member's processor follows that Path and reaches the
+// client on its connection through the holder, and its answer comes back.
+BOOST_AUTO_TEST_CASE(a_registration_over_a_connection_makes_the_client_reachable_through_it) {
+    TcpFarm f;
+    TcpClient c(f.tcp(0));
+    int n = 0;
+    std::string reg_id = f.call_id_of("f2", n);
+    std::string client = c.local().str();
+    std::string contact = "Contact: <sip:alice@" + client + ";transport=tcp>\r\n";
+    c.send(over_tcp(request("REGISTER", reg_id, 1, client, "z9hG4bKreg" + reg_id, contact)));
+    auto reg = f.processors[1]->recv();
+    BOOST_REQUIRE_MESSAGE(reg, "the REGISTER did not reach its owner's processor");
+    auto rm = scan_ok(reg->bytes);
+    std::string path(sip::header_value(reg->bytes, rm, "Path"));
+    BOOST_REQUIRE_MESSAGE(!path.empty(), "no Path in " << reg->bytes);
+    BOOST_TEST((sip::uri_conn(path) == via_identity(reg->bytes)));
+    answer(*f.processors[1], *reg, 200, "r1");
+    auto reg_ok = c.recv();
+    BOOST_REQUIRE(reg_ok);
+    BOOST_TEST(scan_ok(*reg_ok).status == 200);
+
+    // f3's processor calls the client by its binding: Route = the Path.
+    UdpPeer& p3 = *f.processors[2];
+    std::string call_id = "to-alice-1@p3";
+    std::string inv = "INVITE sip:alice@" + client + ";transport=tcp SIP/2.0\r\nVia: SIP/2.0/UDP " +
+                      p3.address().str() + ";branch=z9hG4bKp3inv\r\nRoute: " + path +
+                      "\r\nMax-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=b3\r\n"
+                      "To: <sip:alice@example.com>\r\nCall-ID: " +
+                      call_id + "\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    p3.send(f.lab.sip_addr(2), inv);
+    auto got = c.recv();
+    BOOST_REQUIRE_MESSAGE(got, "the INVITE did not come over the client's connection");
+    auto gm = scan_ok(*got);
+    BOOST_TEST((gm.method_id == sip::Method::invite));
+    BOOST_TEST(gm.via[0].transport.in(*got) == "TCP");
+    BOOST_TEST(sip::branch_member(gm.via[0].branch.in(*got)).value_or("") == "f3");
+    BOOST_TEST(!gm.route.line.present());
+    c.send(response_to(*got, 200, "a9", client));
+    auto ok = p3.recv();
+    BOOST_REQUIRE_MESSAGE(ok, "the client's 200 did not reach f3's processor");
+    BOOST_TEST(scan_ok(ok->bytes).status == 200);
+    // f3 sent it through the holder; nothing opened a connection of its own.
+    BOOST_TEST(f.stats(2)["to_holder"].as_integer().value_or(0) == 1);
+    BOOST_TEST(f.stats(2)["streams"]["connects"].as_integer().value_or(-1) == 0);
+    BOOST_TEST(f.stats(0)["streams"]["connects"].as_integer().value_or(-1) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

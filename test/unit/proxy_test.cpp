@@ -325,6 +325,69 @@ BOOST_AUTO_TEST_CASE(an_in_dialog_request_of_the_processor_goes_over_the_connect
     BOOST_TEST(must_scan(by_addr->bytes).via[0].transport.in(by_addr->bytes) == "TCP");
 }
 
+BOOST_AUTO_TEST_CASE(a_registration_over_a_connection_gets_our_path) {
+    std::string reg = "REGISTER sip:example.com SIP/2.0\r\n"
+                      "Via: SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKreg1\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "From: <sip:alice@example.com>;tag=a1\r\n"
+                      "To: <sip:alice@example.com>\r\n"
+                      "Call-ID: reg-1@client\r\n"
+                      "CSeq: 1 REGISTER\r\n"
+                      "Path: <sip:edge.example.com;lr>\r\n"
+                      "Contact: <sip:alice@10.0.0.5:5060;transport=tcp>\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    ConnRef c{"f1", 42};
+    auto out = forward_to_processor(reg, must_scan(reg), addr("198.51.100.10:40312"),
+                                    addr("127.0.0.1:5070"), ctx(), &c);
+    BOOST_REQUIRE(out.ok());
+    std::string path = "Path: <sip:203.0.113.1;lr;fm=f2;fc=f1.42>\r\n";
+    auto at = out->bytes.find(path);
+    BOOST_REQUIRE_MESSAGE(at != std::string::npos, out->bytes);
+    // Ours is the first Path value: before the one that was there.
+    BOOST_TEST(at < out->bytes.find("Path: <sip:edge.example.com;lr>"));
+    BOOST_TEST(!must_scan(out->bytes).record_route.line.present());
+    // Over UDP the client is reachable by address: no Path of ours.
+    auto udp = forward_to_processor(reg, must_scan(reg), addr("198.51.100.10:40312"),
+                                    addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(udp.ok());
+    BOOST_TEST(udp->bytes.find("fm=f2") == std::string::npos);
+
+    // The registrar's request for the client follows the Path, on any
+    // member (here f3, the INVITE's owner): the farm's Route is popped and
+    // the request goes over the connection, through its holder.
+    std::string inv = "INVITE sip:alice@10.0.0.5:5060;transport=tcp SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKproc9\r\n"
+                      "Route: <sip:203.0.113.1;lr;fm=f2;fc=f1.42>\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "From: <sip:bob@example.com>;tag=b1\r\n"
+                      "To: <sip:alice@example.com>\r\n"
+                      "Call-ID: call-9@proc\r\n"
+                      "CSeq: 1 INVITE\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    auto f3 = ctx();
+    f3.self = "f3";
+    f3.via_member = "f3";
+    auto sent = forward_from_processor(inv, must_scan(inv), f3);
+    BOOST_REQUIRE_MESSAGE(sent.ok(), (sent.ok() ? "" : sent.error().message));
+    BOOST_TEST((sent->conn == c));
+    BOOST_TEST((send_path(*sent, "f3") == SendPath::holder));
+    auto fwd = must_scan(sent->bytes);
+    BOOST_TEST(!fwd.route.line.present());
+    BOOST_TEST(branch_member(fwd.via[0].branch.in(sent->bytes)).value_or("") == "f3");
+    BOOST_TEST(fwd.record_route.value.in(sent->bytes) == "<sip:203.0.113.1;lr;fm=f3>");
+    // Another member's Route without a connection, or a connection Route at
+    // another host, is not ours to pop.
+    for (const char* route : {"<sip:203.0.113.1;lr;fm=f2>", "<sip:192.0.2.9;lr;fm=f2;fc=f1.42>"}) {
+        std::string other = inv;
+        const std::string ours = "<sip:203.0.113.1;lr;fm=f2;fc=f1.42>";
+        other.replace(other.find(ours), ours.size(), route);
+        auto o = forward_from_processor(other, must_scan(other), f3);
+        BOOST_REQUIRE(o.ok());
+        BOOST_TEST(!o->conn, route);
+        BOOST_TEST(must_scan(o->bytes).route.line.present(), route);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(the_target_says_the_transport) {
     BOOST_TEST((target_transport("sip:bob@192.0.2.1") == Transport::udp));
     BOOST_TEST((target_transport("sip:bob@192.0.2.1;transport=udp") == Transport::udp));
