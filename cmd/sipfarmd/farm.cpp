@@ -559,7 +559,7 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
         if (a.origin == sip::Origin::processor && msg.status > 100 && msg.status < 200 &&
             msg.cseq_method.in(bytes) == "INVITE")
             m_recent.note(msg.call_id.in(bytes), std::chrono::steady_clock::now());
-        auto out = sip::forward_response(bytes, msg);
+        auto out = sip::forward_response(bytes, msg, &m_settings.proxy);
         if (!out) {
             drop(out.error().code, a, out.error().message);
             return;
@@ -728,18 +728,14 @@ void FarmService::send_stream(const sip::Outgoing& out) {
 }
 
 void FarmService::write_connection(uint64_t id, std::string_view bytes) {
-    // The member that built a request for a client's connection wrote
-    // "TCP" in its Via: only the holder knows the connection is TLS (RFC
-    // 3261 18.1.1: the Via names the transport the request goes by). Same
-    // length, so nothing else moves.
-    std::string tls_request;
+    // Only the holder knows a connection is TLS: what the member that made
+    // the message wrote as TCP says TLS here (same length for the Via).
+    std::string tls_bytes;
     if (m_streams.tls(id)) {
-        auto msg = sip::scan(bytes);
-        if (msg && msg->is_request() && msg->via_count > 0 &&
-            msg->via[0].transport_id == sip::Transport::tcp && msg->via[0].transport.len == 3) {
-            tls_request.assign(bytes);
-            tls_request.replace(msg->via[0].transport.off, 3, "TLS");
-            bytes = tls_request;
+        if (auto msg = sip::scan(bytes)) {
+            tls_bytes =
+                sip::for_tls_connection(bytes, *msg, sip::ConnRef{m_id, id}, m_settings.proxy);
+            bytes = tls_bytes;
         }
     }
     if (m_streams.send(id, bytes)) {

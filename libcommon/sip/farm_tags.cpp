@@ -61,7 +61,7 @@ uint64_t transaction_hash(std::string_view incoming_branch, std::string_view cal
 }
 
 std::string farm_route_uri(std::string_view host, uint16_t port, std::string_view member,
-                           const ConnRef* conn) {
+                           const ConnRef* conn, std::string_view transport) {
     std::string out = "<sip:";
     out += host;
     if (port != 0) {
@@ -77,6 +77,10 @@ std::string farm_route_uri(std::string_view host, uint16_t port, std::string_vie
         out += FARM_CONN_URI_PARAM;
         out += '=';
         out += conn_token(*conn);
+    }
+    if (!transport.empty()) {
+        out += ";transport=";
+        out += transport;
     }
     out += '>';
     return out;

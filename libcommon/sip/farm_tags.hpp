@@ -60,9 +60,10 @@ uint64_t transaction_hash(std::string_view incoming_branch, std::string_view cal
                           std::string_view from_tag, uint32_t cseq, std::string_view request_uri);
 
 // "<sip:HOST;lr;fm=MEMBER>" (HOST as written in a URI: IPv6 in brackets,
-// PORT appended when not 0), with ";fc=HOLDER.ID" when `conn` is given.
+// PORT appended when not 0), with ";fc=HOLDER.ID" when `conn` is given and
+// ";transport=T" when `transport` is not empty.
 std::string farm_route_uri(std::string_view host, uint16_t port, std::string_view member,
-                           const ConnRef* conn = nullptr);
+                           const ConnRef* conn = nullptr, std::string_view transport = {});
 
 // The `fm` parameter of a URI (any "sip:" / "sips:" URI, with or without
 // angle brackets), if it carries one.

@@ -193,6 +193,71 @@ void undo_strict_routing(std::string_view buf, const Message& msg, std::string_v
 
 } // namespace
 
+namespace {
+
+// Each Record-Route value that is a farm URI of ours ("<sip:HOST...;fm=M...>"
+// at our public host): fn(span of the value, member, connection named).
+template <typename Fn>
+void each_farm_rr(std::string_view buf, const Message& msg, const ProxyContext& ctx, Fn fn) {
+    auto off = [&](std::string_view part) {
+        return static_cast<uint32_t>(part.data() - buf.data());
+    };
+    auto one = [&](std::string_view value) {
+        value = trim(value);
+        if (value.size() < 3 || value.front() != '<' || value.back() != '>')
+            return;
+        auto member = uri_farm_member(value);
+        if (!member)
+            return;
+        auto uri = parse_uri(buf, Span(off(value) + 1, static_cast<uint32_t>(value.size() - 2)));
+        if (!uri || !uri->sip || strip_brackets(uri->host.in(buf)) != strip_brackets(ctx.rr_host))
+            return;
+        fn(Span(off(value), static_cast<uint32_t>(value.size())), *member, uri_conn(value));
+    };
+    each_header(buf, msg, [&](std::string_view name, std::string_view value, std::string_view) {
+        if (header_id(name) != HeaderId::record_route)
+            return;
+        // Values split at commas outside <> and quotes.
+        size_t start = 0;
+        bool quoted = false;
+        int angle = 0;
+        for (size_t i = 0; i < value.size(); ++i) {
+            char c = value[i];
+            if (c == '"')
+                quoted = !quoted;
+            else if (!quoted && c == '<')
+                ++angle;
+            else if (!quoted && c == '>')
+                --angle;
+            else if (!quoted && angle == 0 && c == ',') {
+                one(value.substr(start, i - start));
+                start = i + 1;
+            }
+        }
+        one(value.substr(start));
+    });
+}
+
+// Our Record-Route for member `member` says `transport` (none: "") to the
+// side the message goes to: in-dialog requests come to the farm the way
+// they should (RFC 3261 16.7 step 9 lets a proxy rewrite its Record-Route
+// in responses). The processor only ever speaks UDP to us; a client on a
+// connection, or a target reached by TCP or TLS, gets that transport.
+void rr_transport(std::string_view buf, const Message& msg, const ProxyContext& ctx,
+                  std::string_view member, std::string_view transport, EditList& edits) {
+    each_farm_rr(
+        buf, msg, ctx, [&](Span value, std::string_view m, const std::optional<ConnRef>& conn) {
+            if (m != member)
+                return;
+            std::string want =
+                farm_route_uri(ctx.rr_host, ctx.rr_port, m, conn ? &*conn : nullptr, transport);
+            if (want != value.in(buf))
+                (void)edits.replace(value, want);
+        });
+}
+
+} // namespace
+
 Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
                                       const net::SockAddr& source, const net::SockAddr& processor,
                                       const ProxyContext& ctx, const ConnRef* conn) {
@@ -223,7 +288,8 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
     return Outgoing{edits.apply(buf.substr(0, msg.end)), processor, std::nullopt};
 }
 
-Result<Outgoing> forward_response(std::string_view buf, const Message& msg) {
+Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
+                                  const ProxyContext* ctx) {
     if (msg.via_count < 2)
         return make_error("no_next_via", "response with no Via below ours");
     const Via& next = msg.via[1];
@@ -241,6 +307,10 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg) {
                           "next Via host '" + std::string(host) + "' is not an IP address");
     EditList edits;
     (void)edits.erase(msg.via[0].erase);
+    if (ctx && msg.record_route.line.present()) {
+        if (auto member = branch_member(msg.via[0].branch.in(buf)))
+            rr_transport(buf, msg, *ctx, *member, conn ? "tcp" : "", edits);
+    }
     return Outgoing{edits.apply(buf.substr(0, msg.end)), to.value_or(net::SockAddr{}), conn};
 }
 
@@ -313,10 +383,17 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
                                                                    : "TCP";
     (void)edits.insert(at, via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member),
                                     nullptr, via_transport));
-    if (creates_dialog(msg))
-        (void)edits.insert(
-            at,
-            "Record-Route: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member) + "\r\n");
+    // Our Record-Route faces the target: its transport, and the client
+    // connection when it goes over one (so the processor's later requests
+    // in the dialog do too; the response takes the transport off again).
+    if (creates_dialog(msg)) {
+        std::string_view rr_transport = transport == Transport::udp   ? ""
+                                        : transport == Transport::tls ? "tls"
+                                                                      : "tcp";
+        std::string rr = farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member,
+                                        conn ? &*conn : nullptr, rr_transport);
+        (void)edits.insert(at, "Record-Route: " + rr + "\r\n");
+    }
     return Outgoing{edits.apply(buf.substr(0, msg.end)), to.value_or(net::SockAddr{}), conn,
                     conn ? Transport::udp : transport};
 }
@@ -338,6 +415,29 @@ std::optional<Transport> target_transport(std::string_view uri) {
     if (equals_icase(*param, "udp") && !sips)
         return Transport::udp;
     return std::nullopt;
+}
+
+std::string for_tls_connection(std::string_view buf, const Message& msg, const ConnRef& conn,
+                               const ProxyContext& ctx) {
+    EditList edits;
+    // The member that built a request for a client's connection wrote
+    // "TCP" in its Via: only the holder knows the connection is TLS (RFC
+    // 3261 18.1.1: the Via names the transport the request goes by).
+    if (msg.is_request() && msg.via_count > 0 && msg.via[0].transport_id == Transport::tcp &&
+        branch_member(msg.via[0].branch.in(buf)))
+        (void)edits.replace(msg.via[0].transport, "TLS");
+    each_farm_rr(buf, msg, ctx,
+                 [&](Span value, std::string_view m, const std::optional<ConnRef>& named) {
+                     if (!named || *named != conn)
+                         return;
+                     auto t = uri_param(value.in(buf), "transport");
+                     if (t && equals_icase(*t, "tcp"))
+                         (void)edits.replace(
+                             value, farm_route_uri(ctx.rr_host, ctx.rr_port, m, &conn, "tls"));
+                 });
+    if (edits.empty())
+        return std::string(buf);
+    return edits.apply(buf.substr(0, msg.end));
 }
 
 SendPath send_path(const Outgoing& out, std::string_view self) {

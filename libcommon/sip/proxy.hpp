@@ -81,9 +81,20 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
 
 // Response with our Via on top -> the next Via (its received / rport when
 // present), or the connection our Via names (`conn`; then `to` is still the
-// next Via's address, for logs). Errors: "no_next_via", "unresolvable_via"
-// (a host name: no DNS, and no connection named).
-Result<Outgoing> forward_response(std::string_view buf, const Message& msg);
+// next Via's address, for logs). With `ctx`, our Record-Route of the
+// member our Via names is made to face where the response goes: with
+// ";transport=tcp" toward a client connection, without a transport toward
+// anything else (the processor speaks UDP to us). Errors: "no_next_via",
+// "unresolvable_via" (a host name: no DNS, and no connection named).
+Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
+                                  const ProxyContext* ctx = nullptr);
+
+// A message to be written on client connection `conn`, which is TLS: what
+// the member that made it could not know, said. A request's top Via of
+// ours "TCP" becomes "TLS"; our Record-Route values naming `conn` with
+// ";transport=tcp" get ";transport=tls". The bytes as they were otherwise.
+std::string for_tls_connection(std::string_view buf, const Message& msg, const ConnRef& conn,
+                               const ProxyContext& ctx);
 
 // Request from the processor -> out, to its top Route (after popping ours:
 // one naming the member we send for, or any farm Route naming a client

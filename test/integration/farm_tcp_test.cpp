@@ -221,6 +221,10 @@ void tcp_call(TcpFarm& f, TcpClient& c, const std::string& call_id, uint64_t& co
     auto om = scan_ok(*ok);
     BOOST_TEST(om.status == 200);
     BOOST_TEST(om.via_count == 1u);
+    // Our Record-Route tells the client to come back by TCP; the processor's
+    // copy names no transport (it speaks UDP to us).
+    BOOST_TEST(sip::uri_param(om.record_route.value.in(*ok), "transport").value_or("") == "tcp");
+    BOOST_TEST(!sip::uri_param(rr, "transport"));
     std::string route = "Route: " + std::string(om.record_route.value.in(*ok)) + "\r\n";
 
     c.send(over_tcp(
@@ -451,6 +455,7 @@ BOOST_AUTO_TEST_CASE(requests_to_a_tcp_target_go_on_a_connection_the_member_open
     BOOST_TEST(im.via[1].host.in(*inv) == proc.address().host());
     std::string rr(im.record_route.value.in(*inv));
     BOOST_TEST(sip::uri_farm_member(rr).value_or("") == "f1");
+    BOOST_TEST(sip::uri_param(rr, "transport").value_or("") == "tcp");
 
     // Its answers come back over the connection, to the processor.
     conn->send(response_to(*inv, 180, "c1", target.address().str()));
@@ -461,6 +466,10 @@ BOOST_AUTO_TEST_CASE(requests_to_a_tcp_target_go_on_a_connection_the_member_open
         auto rm = scan_ok(r->bytes);
         BOOST_TEST(rm.status == code);
         BOOST_TEST(rm.via_count == 1u);
+        // The processor's copy of our Record-Route names no transport.
+        std::string proc_rr(rm.record_route.value.in(r->bytes));
+        BOOST_TEST(sip::uri_farm_member(proc_rr).value_or("") == "f1");
+        BOOST_TEST(!sip::uri_param(proc_rr, "transport"), proc_rr);
     }
     // The ACK follows our Record-Route, on the same connection (no second one).
     proc.send(f.lab.sip_addr(0), from_proc("ACK", 1, "Route: " + rr + "\r\n", "c1"));

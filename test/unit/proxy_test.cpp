@@ -374,7 +374,8 @@ BOOST_AUTO_TEST_CASE(a_registration_over_a_connection_gets_our_path) {
     auto fwd = must_scan(sent->bytes);
     BOOST_TEST(!fwd.route.line.present());
     BOOST_TEST(branch_member(fwd.via[0].branch.in(sent->bytes)).value_or("") == "f3");
-    BOOST_TEST(fwd.record_route.value.in(sent->bytes) == "<sip:203.0.113.1;lr;fm=f3>");
+    BOOST_TEST(fwd.record_route.value.in(sent->bytes) ==
+               "<sip:203.0.113.1;lr;fm=f3;fc=f1.42;transport=tcp>");
     // Another member's Route without a connection, or a connection Route at
     // another host, is not ours to pop.
     for (const char* route : {"<sip:203.0.113.1;lr;fm=f2>", "<sip:192.0.2.9;lr;fm=f2;fc=f1.42>"}) {
@@ -386,6 +387,87 @@ BOOST_AUTO_TEST_CASE(a_registration_over_a_connection_gets_our_path) {
         BOOST_TEST(!o->conn, route);
         BOOST_TEST(must_scan(o->bytes).route.line.present(), route);
     }
+}
+
+BOOST_AUTO_TEST_CASE(our_record_route_faces_the_transport_of_each_side) {
+    // The processor's 200 for a client's INVITE that came over f1's
+    // connection 42: toward the client our Record-Route says TCP (its
+    // in-dialog requests come back by TCP); the processor's own one above
+    // ours, and anything not ours, stay as they are.
+    std::string resp =
+        "SIP/2.0 200 OK\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKrtf.f2.00000000000000aa;"
+        "rtfc=f1.42\r\n"
+        "Via: SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKc1;received=198.51.100.10\r\n"
+        "Record-Route: <sip:127.0.0.1:5070;lr>, <sip:203.0.113.1;lr;fm=f2;fc=f1.42>\r\n"
+        "Record-Route: <sip:edge.example.com;lr;fm=f2>\r\n"
+        "From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>;tag=b1\r\n"
+        "Call-ID: call-1@client\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    auto c = ctx();
+    auto out = forward_response(resp, must_scan(resp), &c);
+    BOOST_REQUIRE(out.ok());
+    BOOST_TEST(out->bytes.find("Record-Route: <sip:127.0.0.1:5070;lr>, "
+                               "<sip:203.0.113.1;lr;fm=f2;fc=f1.42;transport=tcp>\r\n") !=
+                   std::string::npos,
+               out->bytes);
+    BOOST_TEST(out->bytes.find("<sip:edge.example.com;lr;fm=f2>") != std::string::npos);
+    // Without a context, as before: nothing rewritten.
+    auto plain = forward_response(resp, must_scan(resp));
+    BOOST_REQUIRE(plain.ok());
+    BOOST_TEST(plain->bytes.find("transport=") == std::string::npos);
+
+    // The processor's INVITE to a TCP target: our Record-Route says TCP to
+    // the target; the target's 200, on its way to the processor, loses it.
+    std::string inv = "INVITE sip:carol@192.0.2.30;transport=tcp SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKproc1\r\n"
+                      "Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=p1\r\n"
+                      "To: <sip:carol@example.com>\r\nCall-ID: out-3@proc\r\n"
+                      "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    auto sent = forward_from_processor(inv, must_scan(inv), c);
+    BOOST_REQUIRE(sent.ok());
+    auto sm = must_scan(sent->bytes);
+    BOOST_TEST(sm.record_route.value.in(sent->bytes) == "<sip:203.0.113.1;lr;fm=f2;transport=tcp>");
+    std::string back = "SIP/2.0 200 OK\r\n";
+    back += sm.via[0].line.in(sent->bytes);
+    back += sm.via[1].line.in(sent->bytes);
+    back += sm.record_route.line.in(sent->bytes);
+    back += "From: <sip:bob@example.com>;tag=p1\r\nTo: <sip:carol@example.com>;tag=c1\r\n"
+            "Call-ID: out-3@proc\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    auto to_proc = forward_response(back, must_scan(back), &c);
+    BOOST_REQUIRE(to_proc.ok());
+    BOOST_TEST(must_scan(to_proc->bytes).record_route.value.in(to_proc->bytes) ==
+               "<sip:203.0.113.1;lr;fm=f2>");
+    // sips: target: TLS.
+    std::string sips = inv;
+    sips.replace(0, sips.find(" SIP/2.0"), "INVITE sips:carol@192.0.2.30");
+    auto tls = forward_from_processor(sips, must_scan(sips), c);
+    BOOST_REQUIRE(tls.ok());
+    BOOST_TEST(must_scan(tls->bytes).record_route.value.in(tls->bytes) ==
+               "<sip:203.0.113.1;lr;fm=f2;transport=tls>");
+    // Over a client's connection (a Path of ours): TCP, and the connection.
+    std::string via_path = inv;
+    via_path.insert(via_path.find("Max-Forwards"),
+                    "Route: <sip:203.0.113.1;lr;fm=f1;fc=f1.42>\r\n");
+    auto over = forward_from_processor(via_path, must_scan(via_path), c);
+    BOOST_REQUIRE(over.ok());
+    BOOST_TEST(must_scan(over->bytes).record_route.value.in(over->bytes) ==
+               "<sip:203.0.113.1;lr;fm=f2;fc=f1.42;transport=tcp>");
+
+    // The holder of a TLS connection says TLS where the sender said TCP:
+    // our Via of a request, our Record-Route naming that connection.
+    auto on_tls = for_tls_connection(over->bytes, must_scan(over->bytes), ConnRef{"f1", 42}, c);
+    auto tm = must_scan(on_tls);
+    BOOST_TEST(tm.via[0].transport.in(on_tls) == "TLS");
+    BOOST_TEST(tm.record_route.value.in(on_tls) ==
+               "<sip:203.0.113.1;lr;fm=f2;fc=f1.42;transport=tls>");
+    BOOST_TEST(on_tls.size() == over->bytes.size());
+    // Another connection's message is left alone, but for our Via.
+    auto other = for_tls_connection(over->bytes, must_scan(over->bytes), ConnRef{"f1", 43}, c);
+    BOOST_TEST(other.find("transport=tcp") != std::string::npos);
+    // A response toward the client: its Via is the client's, kept.
+    auto resp_tls = for_tls_connection(out->bytes, must_scan(out->bytes), ConnRef{"f1", 42}, c);
+    BOOST_TEST(must_scan(resp_tls).via[0].transport.in(resp_tls) == "TCP");
+    BOOST_TEST(resp_tls.find("fc=f1.42;transport=tls>") != std::string::npos, resp_tls);
 }
 
 BOOST_AUTO_TEST_CASE(the_target_says_the_transport) {
