@@ -212,10 +212,12 @@ t_load=$(now_ms)
 uac_pid=$!
 pids="$pids $uac_pid"
 
-# Connections accepted, from "streams" of one or more stats documents (the
-# control socket has an "accepted" of its own).
-conns_accepted() { grep -o '"streams":{"listeners":\[[^]]*\],"connections":[0-9]*,"accepted":[0-9]*' |
-    sed 's/.*"accepted"://' | awk '{ s += $1 } END { print s + 0 }'; }
+# Connections accepted, from "streams" of one or more stats documents: its
+# own "accepted", after the listeners (each has one) and before the next
+# object (the control socket has an "accepted" of its own), wherever it
+# stands among the other counters.
+conns_accepted() { grep -o '"streams":{"listeners":\[[^]]*\],[^{}]*' | sed 's/^.*\]//' | grep -o '"accepted":[0-9]*' |
+    cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'; }
 # The holder: the one frontend with an open (or ever accepted) connection.
 holder_of() {
     local m n
