@@ -14,6 +14,7 @@
 #   lab.sh exec NODE CMD...           run CMD inside NODE's namespace
 #   lab.sh counters | reset           nft packet counters (LB per frontend, client)
 #   lab.sh wait-udp NODE PORT [SECS]  wait until something listens on UDP PORT
+#   lab.sh wait-tcp NODE PORT [SECS]  the same for a TCP listener
 #   lab.sh stat CSV...                sum SIPp -trace_stat files: ok and failed calls
 #   lab.sh status | list | down
 #
@@ -32,6 +33,9 @@ set -eu
 umask 022
 
 VIP=203.0.113.1
+# The TCP ports the LB hands out per connection: SIP over TCP (5060) and SIP
+# over TLS (5061, the SIPS port); an nft anonymous set.
+SIP_TCP_PORTS="{ 5060, 5061 }"
 NODES="client lb sw f1 f2 f3 f4 b1"
 FRONTENDS="f1 f2 f3 f4"  # every frontend the lab has
 DEFAULT_PICK="f1 f2 f3"  # the ones the LB picks among unless told otherwise
@@ -71,7 +75,7 @@ usage: lab.sh check
        lab.sh spread FRONTENDS...
        lab.sh exec NODE CMD...          (nodes: client lb sw f1 f2 f3 f4 b1)
        lab.sh counters | reset
-       lab.sh wait-udp NODE PORT [SECS]
+       lab.sh wait-udp|wait-tcp NODE PORT [SECS]
        lab.sh stat SIPP_STAT_CSV...
        lab.sh status | list | down
 The LB picks among f1 f2 f3 unless FRONTENDS are given (f4 is a spare).
@@ -273,7 +277,7 @@ count_pick() { set -- $PICK; echo $#; }
 per_frontend_counters() {
     local f
     for f in $FRONTENDS; do echo "    counter to_$f { comment \"packets the lb sent to $f (UDP 5060)\" }"; done
-    for f in $FRONTENDS; do echo "    counter tcp_to_$f { comment \"packets the lb sent to $f (TCP 5060)\" }"; done
+    for f in $FRONTENDS; do echo "    counter tcp_to_$f { comment \"packets the lb sent to $f (TCP 5060 and 5061)\" }"; done
 }
 # SIP over TCP: a connection must stay on one frontend, so the pick is a hash
 # of the client's address and port (the same for every packet of one
@@ -295,8 +299,8 @@ $(per_frontend_counters)
         type filter hook prerouting priority raw; policy accept;
         # SIP to the VIP: no conntrack, a frontend picked at random per packet.
         iifname "pub" ip daddr $VIP udp dport 5060 notrack ip daddr set numgen random mod $(count_pick) map { $(pick_map addr) }
-        # SIP over TCP to the VIP: no conntrack either, a frontend per connection.
-        iifname "pub" ip daddr $VIP tcp dport 5060 notrack ip daddr set $(tcp_pick addr)
+        # SIP over TCP and TLS to the VIP: no conntrack either, a frontend per connection.
+        iifname "pub" ip daddr $VIP tcp dport $SIP_TCP_PORTS notrack ip daddr set $(tcp_pick addr)
         # Media (single-IP method): each frontend's port range, same port.$media
         # The frontends' own traffic out: no conntrack either.
         iifname "int" ip saddr 10.77.0.0/24 ip daddr != 10.77.0.0/24 notrack
@@ -304,7 +308,7 @@ $(per_frontend_counters)
     chain forward {
         type filter hook forward priority filter; policy accept;
 $(for f in $FRONTENDS; do echo "        oifname \"int\" ip daddr $(addr_of "$f") udp dport 5060 counter name \"to_$f\""; done)
-$(for f in $FRONTENDS; do echo "        oifname \"int\" ip daddr $(addr_of "$f") tcp dport 5060 counter name \"tcp_to_$f\""; done)
+$(for f in $FRONTENDS; do echo "        oifname \"int\" ip daddr $(addr_of "$f") tcp dport $SIP_TCP_PORTS counter name \"tcp_to_$f\""; done)
     }
     chain raw_post {
         type filter hook postrouting priority srcnat; policy accept;
@@ -333,12 +337,12 @@ $(per_frontend_counters)
         # flow (client addr:port <-> frontend) and later packets follow it.
         iifname "pub" ip daddr $VIP udp dport 5060 dnat to numgen random mod $(count_pick) map { $(pick_map addr) }$media
         # TCP: conntrack binds each connection to the frontend its SYN got.
-        iifname "pub" ip daddr $VIP tcp dport 5060 dnat to numgen random mod $(count_pick) map { $(pick_map addr) }
+        iifname "pub" ip daddr $VIP tcp dport $SIP_TCP_PORTS dnat to numgen random mod $(count_pick) map { $(pick_map addr) }
     }
     chain forward {
         type filter hook forward priority filter; policy accept;
 $(for f in $FRONTENDS; do echo "        oifname \"int\" ip daddr $(addr_of "$f") udp dport 5060 counter name \"to_$f\""; done)
-$(for f in $FRONTENDS; do echo "        oifname \"int\" ip daddr $(addr_of "$f") tcp dport 5060 counter name \"tcp_to_$f\""; done)
+$(for f in $FRONTENDS; do echo "        oifname \"int\" ip daddr $(addr_of "$f") tcp dport $SIP_TCP_PORTS counter name \"tcp_to_$f\""; done)
         oifname "pub" ip saddr 10.77.0.0/24 counter name "from_frontends"
     }
     chain post {
@@ -366,8 +370,8 @@ $(per_frontend_counters)
 $(for f in $FRONTENDS; do echo "        ip daddr $VIP udp dport 5060 ether daddr $(mac_of "$f") counter name \"to_$f\" fwd to \"int\""; done)
         # SIP over TCP: the frontend per connection (a hash of the client's
         # address and port), so that every segment of it reaches the same one.
-        ip daddr $VIP tcp dport 5060 ether saddr set $(mac_of lb) ether daddr set $(tcp_pick mac)
-$(for f in $FRONTENDS; do echo "        ip daddr $VIP tcp dport 5060 ether daddr $(mac_of "$f") counter name \"tcp_to_$f\" fwd to \"int\""; done)
+        ip daddr $VIP tcp dport $SIP_TCP_PORTS ether saddr set $(mac_of lb) ether daddr set $(tcp_pick mac)
+$(for f in $FRONTENDS; do echo "        ip daddr $VIP tcp dport $SIP_TCP_PORTS ether daddr $(mac_of "$f") counter name \"tcp_to_$f\" fwd to \"int\""; done)
     }
 }
 EOF
@@ -543,15 +547,16 @@ exec_in() {
     exec ip netns exec "$(ns "$n")" "$@"
 }
 
-wait_udp() { # NODE PORT [SECS]: bounded wait for a UDP socket on PORT
+wait_listen() { # udp|tcp NODE PORT [SECS]: bounded wait for a listening socket on PORT
     need_prefix
-    local n=${1:?node} port=${2:?port} secs=${3:-5}
-    local tries=$((secs * 20))
+    local proto=$1 n=${2:?node} port=${3:?port} secs=${4:-5}
+    local tries=$((secs * 20)) flag=-Hlun
+    [ "$proto" = tcp ] && flag=-Hltn
     for _ in $(seq "$tries"); do
-        if in_ns "$n" ss -Hlun "sport = :$port" | grep -q .; then return 0; fi
+        if in_ns "$n" ss "$flag" "sport = :$port" | grep -q .; then return 0; fi
         sleep 0.05
     done
-    die "nothing listens on UDP port $port in $n after ${secs}s"
+    die "nothing listens on ${proto^^} port $port in $n after ${secs}s"
 }
 
 # Sum the last row of SIPp -trace_stat CSV files: "ok=N failed=N created=N".
@@ -581,7 +586,8 @@ spread) spread "$@" ;;
 exec) exec_in "$@" ;;
 counters) counters ;;
 reset) reset_counters ;;
-wait-udp) wait_udp "$@" ;;
+wait-udp) wait_listen udp "$@" ;;
+wait-tcp) wait_listen tcp "$@" ;;
 stat) stat_files "$@" ;;
 status) status ;;
 list) list ;;

@@ -20,6 +20,23 @@
 #   farm_tcp.sh dsr [CALLS]    the same with the dsr method (the LB picks
 #                              the frontend's MAC by the same hash; replies
 #                              leave the frontends from the VIP directly).
+#   farm_tcp.sh tls [CALLS]    the same as calls over TLS (farm_tls.sh): the
+#                              frontends listen on "tls:0.0.0.0:5061" (no
+#                              tcp: listener) with one certificate for the
+#                              VIP (an IP SAN) signed by a CA, both made with
+#                              openssl in the work folder. Debian's SIPp has
+#                              no TLS, so stunnel4 in client mode in the
+#                              client namespace takes SIPp's one TCP
+#                              connection on 127.0.0.1:5064 and carries it
+#                              over one TLS connection to VIP:5061 (TLS 1.2
+#                              at least, the farm's certificate verified
+#                              against the CA and the VIP). Expect, beside
+#                              the calls checks: one TLS handshake and none
+#                              failed, the holder relayed the connection's
+#                              requests with transport tls (the owners' way
+#                              back to the holder counts as tcp: they do not
+#                              know it is TLS), stunnel verified the
+#                              certificate and logged no error.
 #   farm_tcp.sh kill [CALLS]   (default 600 calls of 2 s at 20/s) at 33% of
 #                              the load the holder's sipfarmd gets SIGKILL
 #                              and the LB drops it (lab.sh spread without
@@ -35,24 +52,27 @@
 #                              progress at the kill (rate x (call length +
 #                              a few seconds of SIPp's reconnect)).
 #
-# Both print one "figures:" line: caller and per-processor counts, and the
+# Each prints one "figures:" line: caller and per-processor counts, and the
 # sipfarmd counters relayed (sum), to_connection (the holder wrote on the
 # client's connection), to_holder (owners sent back to the holder), and the
-# holder's connections accepted.
+# holder's connections accepted (tls: also handshakes and relayed_tls).
 #
 # Exit status: 0 passed; 1 failed; 0 with a "skipped: ..." line when the host
-# cannot run the lab (not root, no namespaces, no SIPp). RTFARM_KEEP_LOGS=1
+# cannot run the lab (not root, no namespaces, no SIPp; tls: no stunnel4 or
+# openssl). RTFARM_KEEP_LOGS=1
 # keeps the work folder; RTFARM_TEST_TIMEOUT_SCALE scales the time limits;
 # RTFARM_FARM_RATE and RTFARM_FARM_CALL_MS change the load.
 set -u
 # shellcheck source=lab_common.bash
 . "$(dirname "$0")/lab_common.bash"
 mode=${1:-calls}
-case "$mode" in calls | dsr | kill) ;; *) echo "usage: $0 calls|dsr|kill [CALLS]" >&2; exit 2 ;; esac
+case "$mode" in calls | dsr | kill | tls) ;; *) echo "usage: $0 calls|dsr|kill|tls [CALLS]" >&2; exit 2 ;; esac
 method=nat
 [ "$mode" = dsr ] && method=dsr
 lab_init "farm_tcp $mode" rtft
-for t in sipp ip nft; do
+tools="sipp ip nft"
+[ "$mode" = tls ] && tools="$tools stunnel4 openssl"
+for t in $tools; do
     command -v "$t" >/dev/null || { echo "skipped: farm_tcp $mode: $t is not installed"; exit 0; }
 done
 if [ "$mode" = kill ]; then
@@ -77,10 +97,34 @@ members="$frontends b1"
 # connection answers from the address its SYN was sent to, so 0.0.0.0 does.
 listen='"tcp:0.0.0.0:5060", "0.0.0.0:5060"'
 [ "$method" = dsr ] && listen="\"tcp:0.0.0.0:5060\", \"$VIP:5060\", \"0.0.0.0:5060\""
-member() { # ID ROLE ADDRESS LISTEN RANGE
+# tls: the SIPS port instead of the tcp: listener; the frontends share one
+# certificate (the clients see only the VIP).
+tls_files=""
+if [ "$mode" = tls ]; then
+    listen='"tls:0.0.0.0:5061", "0.0.0.0:5060"'
+    tls_files=', "tls": {"certificate": "tls.crt", "key": "tls.key"}'
+fi
+member() { # ID ROLE ADDRESS LISTEN RANGE [EXTRA]
     printf '    "%s": {"role": "%s", "address": "%s", "sip_listen": [%s], "processor": "127.0.0.1:5070",\n' "$1" "$2" "$3" "$4"
-    printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068"}' "$5" "$1" "$3"
+    printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068"%s}' "$5" "$1" "$3" "${6:-}"
 }
+# A CA and a server certificate for the VIP signed by it, P-256 keys
+# without a passphrase, in the work folder (tls-ca.crt, tls.crt, tls.key).
+make_tls_files() {
+    (
+        cd "$work" || exit 1
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 -days 2 \
+            -subj "/CN=rtfarm lab CA" -addext "basicConstraints=critical,CA:TRUE" \
+            -addext "keyUsage=critical,keyCertSign,cRLSign" -keyout tls-ca.key -out tls-ca.crt &&
+            openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$VIP" \
+                -keyout tls.key -out tls.csr &&
+            printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:%s\n' \
+                "$VIP" >tls.ext &&
+            openssl x509 -req -in tls.csr -CA tls-ca.crt -CAkey tls-ca.key -set_serial 2 -days 2 -sha256 \
+                -extfile tls.ext -out tls.crt
+    ) >"$work/openssl.txt" 2>&1 || { cat "$work/openssl.txt"; echo "farm_tcp $mode: openssl could not make the certificates"; exit 1; }
+}
+[ "$mode" = tls ] && make_tls_files
 printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
 {
     echo '{'
@@ -88,7 +132,7 @@ printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
     echo '              "heartbeat_ms": 200, "dead_after_ms": 1000},'
     echo '  "members": {'
     for m in $frontends; do
-        member "$m" frontend "$(addr_of "$m")" "$listen" "$(range_of "$m")"
+        member "$m" frontend "$(addr_of "$m")" "$listen" "$(range_of "$m")" "$tls_files"
         echo ','
     done
     member b1 backend "$(addr_of b1)" "" "$(range_of b1)"
@@ -126,6 +170,31 @@ stop_uas() {
     done
 }
 
+# tls: stunnel in the client, in the foreground, between SIPp's TCP on the
+# client's loopback and TLS to the VIP; one TLS connection per TCP one.
+target=$VIP:5060 sipp_ip=198.51.100.10 over="one TCP connection (sipp -t t1)"
+stunnel_pid=""
+if [ "$mode" = tls ]; then
+    cat >"$work/stunnel.conf" <<EOF
+foreground = yes
+pid = $work/stunnel.pid
+debug = info
+[sip-tls]
+client = yes
+accept = 127.0.0.1:5064
+connect = $VIP:5061
+CAfile = $work/tls-ca.crt
+verifyChain = yes
+checkIP = $VIP
+sslVersionMin = TLSv1.2
+EOF
+    "$lab" exec client stunnel4 "$work/stunnel.conf" 2>"$work/stunnel.log" &
+    stunnel_pid=$!
+    pids="$pids $stunnel_pid"
+    "$lab" wait-tcp client 5064 "$(sec 5)" >/dev/null || { cat "$work/stunnel.log"; exit 1; }
+    target=127.0.0.1:5064 sipp_ip=127.0.0.1 over="one TLS connection (sipp -t t1 through stunnel to $VIP:5061)"
+fi
+
 # The caller: TCP, one connection for all calls (-t t1). uac_rr.xml's Via
 # and Contact use [transport] (TCP here): nothing to change. kill: SIPp
 # reconnects when the connection breaks (-max_reconnect), and does not abort
@@ -133,20 +202,22 @@ stop_uas() {
 # the dead holder's dialogs fail by their own timeouts, the others may go on.
 reconnect=""
 [ "$mode" = kill ] && reconnect="-max_reconnect 10 -reconnect_sleep 200 -reconnect_close false"
-echo "== farm_tcp $mode: $calls calls at $rate/s, ${call_ms} ms each, over one TCP connection (sipp -t t1), LB $method"
+echo "== farm_tcp $mode: $calls calls at $rate/s, ${call_ms} ms each, over $over, LB $method"
 t_load=$(now_ms)
 # shellcheck disable=SC2086 # $reconnect: words on purpose
-(cd "$work" && exec timeout -k 5 "$(sec 280)" "$lab" exec client sipp -sf "$sc/uac_rr.xml" "$VIP:5060" -t t1 \
-    -i 198.51.100.10 -p 5062 -nostdin -m "$calls" -r "$rate" -d "$call_ms" -recv_timeout 10000 \
+(cd "$work" && exec timeout -k 5 "$(sec 280)" "$lab" exec client sipp -sf "$sc/uac_rr.xml" "$target" -t t1 \
+    -i "$sipp_ip" -p 5062 -nostdin -m "$calls" -r "$rate" -d "$call_ms" -recv_timeout 10000 \
     -default_behaviors all,-bye $reconnect -timeout "$(sec 260)s" -timeout_error \
     -trace_stat -stf caller.csv -fd 1 -trace_err -error_file caller.err >caller.out 2>&1) &
 uac_pid=$!
 pids="$pids $uac_pid"
 
-# Connections accepted, from "streams" of one or more stats documents (the
-# control socket has an "accepted" of its own).
-conns_accepted() { grep -o '"streams":{"listeners":\[[^]]*\],"connections":[0-9]*,"accepted":[0-9]*' |
-    sed 's/.*"accepted"://' | awk '{ s += $1 } END { print s + 0 }'; }
+# Connections accepted, from "streams" of one or more stats documents: its
+# own "accepted", after the listeners (each has one) and before the next
+# object (the control socket has an "accepted" of its own), wherever it
+# stands among the other counters.
+conns_accepted() { grep -o '"streams":{"listeners":\[[^]]*\],[^{}]*' | sed 's/^.*\]//' | grep -o '"accepted":[0-9]*' |
+    cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'; }
 # The holder: the one frontend with an open (or ever accepted) connection.
 holder_of() {
     local m n
@@ -230,6 +301,10 @@ for f in $frontends; do
     [ "$(val "$P" ok)" -gt 0 ] && hit=$((hit + 1))
 done
 figures="$figures relayed=$(sum_of relayed) to_connection=$(sum_of to_connection) to_holder=$(sum_of to_holder) conn_gone=$(sum_of conn_gone) accepted=$(echo "$stats" | conns_accepted)"
+# Requests relayed over the farm link with transport $1, all members.
+by_transport() { echo "$stats" | grep -o '"relayed_by_transport":{[^}]*}' | grep -o "\"$1\":[0-9]*" |
+    cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }'; }
+[ "$mode" = tls ] && figures="$figures tls=$(sed -n 's/.*: \(TLSv[0-9.]*\) ciphersuite.*/\1/p' "$work/stunnel.log" | head -n 1) handshakes=$(sum_of handshakes) handshake_failures=$(sum_of handshake_failures) relayed_tls=$(by_transport tls) relayed_tcp=$(by_transport tcp)"
 
 check "the client's connection has a holder ($holder)" test -n "$holder"
 if [ "$mode" != kill ]; then
@@ -245,6 +320,14 @@ if [ "$mode" != kill ]; then
     check "one connection: the farm accepted 1 ($(echo "$stats" | conns_accepted))" test "$(echo "$stats" | conns_accepted)" = 1
     check "the holder wrote the other members' answers on the connection (to_holder $(sum_of to_holder) > 0)" \
         test "$(sum_of to_holder)" -gt 0
+    if [ "$mode" = tls ]; then
+        check "TLS: one handshake, none failed ($(sum_of handshakes), $(sum_of handshake_failures))" \
+            test "$(sum_of handshakes)" = 1 -a "$(sum_of handshake_failures)" = 0
+        # The owners' answers and requests back to the holder count as tcp:
+        # only the holder knows its connection is TLS.
+        check "the holder relayed the connection's requests as TLS ($(by_transport tls)), tcp only to the holder ($(by_transport tcp) = to_holder $(sum_of to_holder))" \
+            test "$(by_transport tls)" -gt 0 -a "$(by_transport tcp)" = "$(sum_of to_holder)"
+    fi
 else
     inprog=$((rate * (call_ms / 1000 + 5)))
     after=0
@@ -278,6 +361,18 @@ else
     done
 fi
 
+if [ -n "$stunnel_pid" ]; then
+    kill -TERM "$stunnel_pid" 2>/dev/null
+    for _ in $(seq "$(($(sec 5) * 10))"); do kill -0 "$stunnel_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$stunnel_pid" 2>/dev/null
+    wait "$stunnel_pid"
+    rc=$?
+    check "stunnel: SIGTERM, exit $rc" test "$rc" = 0
+    check "stunnel verified the farm's certificate (signed by the CA, for IP $VIP)" \
+        test "$(grep -c -e 'Certificate accepted at depth=0' -e "IP address \"$VIP\" matched" "$work/stunnel.log")" = 2
+    check "stunnel: no error in its log" test "$(grep -c 'LOG[0-3]\[' "$work/stunnel.log")" = 0
+    grep 'LOG[0-3]\[' "$work/stunnel.log" | head -n 5
+fi
 for m in $members; do
     [ -n "${dpid[$m]:-}" ] || continue
     kill -TERM "${dpid[$m]}" 2>/dev/null
