@@ -158,8 +158,19 @@ void sipfarmd_families(Builder& b, const json::Json& s) {
              "SIP messages relayed over the farm link, by the transport they arrived on.",
              "transport", s["relayed_by_transport"]);
     json::Json streams = s["streams"];
-    b.single("rtfarm_sip_connections", Type::gauge, "SIP client connections (TCP, TLS) open.",
+    b.single("rtfarm_sip_connections", Type::gauge,
+             "SIP connections (TCP, TLS) open: accepted from clients and opened by this member.",
              streams["connections"]);
+    b.single("rtfarm_sip_connections_outgoing", Type::gauge,
+             "SIP connections open that this member opened to targets.", streams["outgoing"]);
+    b.single("rtfarm_sip_connects_total", Type::counter,
+             "SIP connections this member opened to targets (TCP, TLS).", streams["connects"]);
+    b.single("rtfarm_sip_connect_failures_total", Type::counter,
+             "SIP connections to targets that failed (refused, timed out, no socket).",
+             streams["connect_failures"]);
+    b.single("rtfarm_sip_to_target_connection_total", Type::counter,
+             "SIP requests sent on a connection this member opened to a target.",
+             s["to_target_connection"]);
     b.single("rtfarm_sip_connections_accepted_total", Type::counter,
              "SIP client connections accepted.", streams["accepted"]);
     b.single("rtfarm_sip_connections_refused_total", Type::counter,
