@@ -54,6 +54,9 @@ cannot() {
     exit 2
 }
 
+# shellcheck source=bench_common.bash
+. "$BENCH/bench_common.bash"
+
 # ------------------------------------------------------------ preflight
 [ "$(id -u)" = 0 ] || cannot "not root (chrt -f for the relays, nice -20 for the load)"
 for tool in rtpengine taskset chrt g++ ss awk mkfifo timeout; do
@@ -66,13 +69,8 @@ if [ "$RELAY_CPU" -ge "$ncpu" ] || [ "$LOAD_CPU" -ge "$ncpu" ] || [ "$RELAY_CPU"
 fi
 HZ=$(getconf CLK_TCK)
 
-# Like run.sh: the relays run SCHED_FIFO, the busy-polling load at nice -20.
-RELAY_PRIO="chrt -f 10"
-LOAD_PRIO="nice -n -20"
-if ! chrt -f 10 true 2>/dev/null; then
-    RELAY_PRIO="nice -n -20"
-    say "chrt -f refused here: the relays run at nice -20 instead of SCHED_FIFO"
-fi
+bench_priorities relays
+RELAY_PRIO=$UNDER_TEST_PRIO
 
 W=$(mktemp -d /tmp/rtfarm-media.XXXXXX)
 cd "$W" || exit 2
@@ -80,65 +78,13 @@ T_START=$(date +%s)
 
 # ------------------------------------------------------------ processes
 RELAY_PID="" # the relay now running
-WATCHDOG=""
-stop_pids() { # SIGNAL PIDS...: signal, wait at most 3 s, then SIGKILL
-    local sig=$1 p i alive=""
-    shift
-    [ $# -gt 0 ] || return 0
-    kill "-$sig" "$@" 2>/dev/null
-    for i in $(seq 30); do
-        alive=""
-        for p in "$@"; do kill -0 "$p" 2>/dev/null && alive="$alive $p"; done
-        [ -n "$alive" ] || break
-        # rtprelayd drains up to 5 s after one SIGTERM; a second one skips that.
-        if [ "$i" = 2 ] && [ "$sig" = TERM ]; then
-            # shellcheck disable=SC2086 # a pid list
-            kill -TERM $alive 2>/dev/null
-        fi
-        sleep 0.1
-    done
-    # shellcheck disable=SC2086
-    [ -z "$alive" ] || kill -KILL $alive 2>/dev/null
-    for p in "$@"; do wait "$p" 2>/dev/null; done
-    return 0
-}
-# shellcheck disable=SC2317 # called from the EXIT trap
-cleanup() {
+# shellcheck disable=SC2317 # called at exit (bench_common.bash)
+bench_cleanup() {
     # shellcheck disable=SC2086 # empty or one pid
     stop_pids TERM $RELAY_PID
     RELAY_PID=""
-    if [ -n "$WATCHDOG" ]; then
-        # Its sleep first: the watchdog then ends by itself.
-        pkill -TERM -P "$WATCHDOG" 2>/dev/null
-        for _ in $(seq 10); do
-            kill -0 "$WATCHDOG" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill "$WATCHDOG" 2>/dev/null
-        wait "$WATCHDOG" 2>/dev/null
-        WATCHDOG=""
-    fi
 }
-# shellcheck disable=SC2317
-on_exit() {
-    local rc=$?
-    cleanup
-    if [ "${RTFARM_BENCH_KEEP:-0}" = 1 ] || [ "$rc" != 0 ]; then
-        say "logs and results kept in $W"
-    else
-        rm -rf "$W"
-    fi
-    exit "$rc"
-}
-trap on_exit EXIT
-trap 'say "interrupted"; exit 1' INT TERM
-(sleep "$DEADLINE" && echo "media bench: over ${DEADLINE}s, stopping" >&3 && kill -TERM $$) 3>&2 2>/dev/null &
-WATCHDOG=$!
-
-fail() {
-    say "FAILED: $*"
-    exit 1
-}
+bench_start "$(basename "$0" .sh) bench" "$DEADLINE"
 
 # ------------------------------------------------------------ ports
 # Two stretches of UDP ports with nothing bound in them when chosen:
