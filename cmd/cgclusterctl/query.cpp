@@ -56,6 +56,11 @@ std::string route_why(const json::Json& r) {
     if (reason == "call_id_hash")
         return member + " owns the Call-ID: rendezvous hash over the farm Members that are up "
                         "and not draining";
+    if (reason == "handoff")
+        return "the membership changed lately: " + member +
+               " owned the Call-ID in an earlier view and is asked first whether the call "
+               "is in progress there; a new call goes on to the owner now, " +
+               str(r, "owner");
     if (reason == "route_tag")
         return "its top Route (or Request-URI) names " + member + " (fm=" + member +
                "), which Record-Routed the dialog";

@@ -67,6 +67,13 @@ Result<json::Json> route_query(const json::Json& body, const sip::FarmView& view
         .set("epoch", static_cast<long long>(view.epoch))
         .set("received_by", view.self)
         .set("call_id", facts.call_id);
+    // A request routed by its Call-ID: the member that processes a new call.
+    // During a hand-off the member asked first passes on a call it does not
+    // have, and the Call-ID's owner now processes it.
+    if (d.reason == "call_id_hash")
+        out.set("owner", d.member);
+    else if (d.reason == "handoff")
+        out.set("owner", sip::rendezvous_owner(facts.call_id, view));
     if (msg)
         out.set("type", msg->is_request() ? "request" : "response");
     return out;

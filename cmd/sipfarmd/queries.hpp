@@ -21,7 +21,7 @@ Result<json::Json> place_query(const json::Json& body, const cluster::Membership
                                std::string_view self);
 
 // {"call_id"} or {"message"} -> {"member","action","reason","epoch",
-// "received_by","call_id"}, routed as if it arrived from outside on this
+// "received_by","call_id"[,"owner"][,"type"]}, routed as if it arrived from outside on this
 // member, with what this member knows of Call-IDs in progress (the
 // hand-off). Errors: "bad_request", or the scanner's code for a message
 // that does not scan (sip/scanner.hpp, scan_error).

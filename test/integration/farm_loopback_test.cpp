@@ -407,6 +407,39 @@ BOOST_AUTO_TEST_CASE(calls_in_progress_stay_where_they_started_when_a_member_joi
     BOOST_TEST(f.stats(2)["routed_by"]["handoff"].as_integer().value_or(0) >= 1);
 }
 
+// During a hand-off `route` names the member asked first and, as "owner",
+// the member that processes a new call: the Call-ID's owner now. f3 joins
+// late, so f1 asks f2 first for a Call-ID that f2 owned without f3 and f3
+// owns now (one that f1 owned before, f1 knows it does not have).
+BOOST_AUTO_TEST_CASE(route_during_a_handoff_names_the_owner_now) {
+    Farm f("", 2);
+    f.start_member(2);
+    std::string f1 = f.lab.cluster.control(f.lab.dir, "f1");
+    size_t handoffs = 0;
+    std::string example;
+    for (int i = 0; i < 60; ++i) {
+        std::string cid = "route-handoff-" + std::to_string(i);
+        std::string now = f.owner(cid), before = f.owner(cid, {"f3"});
+        bool handoff = now == "f3" && before == "f2";
+        auto r = run({bin_path("cgclusterctl"), "--socket", f1, "--json", "route", "--call-id", cid});
+        BOOST_REQUIRE_MESSAGE(r.status == 0, r.out << r.err);
+        auto doc = parse_out(r);
+        BOOST_TEST(doc["reason"].as_string().value_or("") == (handoff ? "handoff" : "call_id_hash"),
+                   cid << ": " << r.out);
+        BOOST_TEST(doc["member"].as_string().value_or("") == (handoff ? before : now), cid);
+        BOOST_TEST(doc["owner"].as_string().value_or("") == now, cid << ": " << r.out);
+        if (handoff && example.empty())
+            example = cid;
+        handoffs += handoff ? 1 : 0;
+    }
+    BOOST_REQUIRE(handoffs > 0);
+    auto text = run({bin_path("cgclusterctl"), "--socket", f1, "route", "--call-id", example});
+    BOOST_TEST(text.status == 0);
+    BOOST_TEST(text.out.find("relayed to f2: the membership changed lately") != std::string::npos,
+               text.out);
+    BOOST_TEST(text.out.find("the owner now, f3") != std::string::npos, text.out);
+}
+
 BOOST_AUTO_TEST_CASE(members_started_together_route_without_a_handoff) {
     // Nobody routed without anybody: once each has heard the others are no
     // older than itself, no member keeps a view from before (no extra hops).
