@@ -84,7 +84,9 @@ BOOST_AUTO_TEST_CASE(stats_asks_every_daemon) {
     BOOST_TEST(one.out.find("sipfarmd") != std::string::npos, one.out);
     // Objects of counters get a line each (client connections), an empty one
     // none (no relay by transport yet).
-    BOOST_TEST(one.out.find("    streams: connections=0 outgoing=0 accepted=0") != std::string::npos, one.out);
+    BOOST_TEST(one.out.find("    streams: connections=0 outgoing=0 accepted=0") !=
+                   std::string::npos,
+               one.out);
     BOOST_TEST(one.out.find("    relayed_by_transport:") == std::string::npos, one.out);
 
     auto gone = run({bin_path("cgclusterctl"), "--socket", dir.file("nobody.sock"), "stats"});

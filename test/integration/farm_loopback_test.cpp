@@ -421,7 +421,8 @@ BOOST_AUTO_TEST_CASE(route_during_a_handoff_names_the_owner_now) {
         std::string cid = "route-handoff-" + std::to_string(i);
         std::string now = f.owner(cid), before = f.owner(cid, {"f3"});
         bool handoff = now == "f3" && before == "f2";
-        auto r = run({bin_path("cgclusterctl"), "--socket", f1, "--json", "route", "--call-id", cid});
+        auto r =
+            run({bin_path("cgclusterctl"), "--socket", f1, "--json", "route", "--call-id", cid});
         BOOST_REQUIRE_MESSAGE(r.status == 0, r.out << r.err);
         auto doc = parse_out(r);
         BOOST_TEST(doc["reason"].as_string().value_or("") == (handoff ? "handoff" : "call_id_hash"),
