@@ -573,10 +573,11 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
     if (a.origin == sip::Origin::processor) {
         auto out = sip::forward_from_processor(bytes, msg, m_settings.proxy);
         if (!out) {
-            if (out.error().code == "max_forwards")
+            if (msg.method_id == sip::Method::ack)
+                drop(out.error().code, a, out.error().message);
+            else if (out.error().code == "max_forwards")
                 reply(bytes, msg, a, 483, "Too Many Hops");
-            else if (out.error().code == "unsupported_transport" &&
-                     msg.method_id != sip::Method::ack) {
+            else if (out.error().code == "unsupported_transport") {
                 drop(out.error().code, a, out.error().message);
                 reply(bytes, msg, a, 477, "Send Failed");
             } else
@@ -634,9 +635,15 @@ void FarmService::answer_probe(std::string_view bytes, const sip::Message& msg, 
     send_probe_reply(bytes, msg, a, std::move(headers));
 }
 
+// The To tag of a response the farm makes itself (RFC 3261 8.2.6.2): from
+// the Call-ID, so that a retransmitted request gets the same one (8.2.7).
+std::string FarmService::reply_tag(std::string_view bytes, const sip::Message& msg) const {
+    return sip::farm_branch(m_id, sip::stable_hash(msg.call_id.in(bytes))).substr(7);
+}
+
 void FarmService::send_probe_reply(std::string_view bytes, const sip::Message& msg,
                                    const Arrival& a, std::vector<std::string> headers) {
-    std::string tag = sip::farm_branch(m_id, sip::stable_hash(msg.call_id.in(bytes))).substr(7);
+    std::string tag = reply_tag(bytes, msg);
     std::string members = sip::members_header(m_settings.view);
     std::vector<std::string> with_members = headers;
     if (!members.empty())
@@ -655,7 +662,7 @@ void FarmService::send_probe_reply(std::string_view bytes, const sip::Message& m
 
 void FarmService::reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,
                         std::string_view reason) {
-    auto out = sip::make_reply(bytes, msg, a.source, code, reason, {});
+    auto out = sip::make_reply(bytes, msg, a.source, code, reason, reply_tag(bytes, msg));
     ++m_replies;
     if (a.origin == sip::Origin::processor) {
         send_inner(out);
@@ -764,7 +771,7 @@ void FarmService::connection_gone(std::string_view bytes) {
     a.origin = sip::Origin::outside;
     a.source = m_settings.farm_link;
     a.destination = m_settings.farm_link;
-    auto reply = sip::make_reply(bytes, *msg, a.source, 477, "Send Failed", {});
+    auto reply = sip::make_reply(bytes, *msg, a.source, 477, "Send Failed", reply_tag(bytes, *msg));
     ++m_conn_gone_replies;
     handle(reply.bytes, a);
 }

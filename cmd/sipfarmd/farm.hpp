@@ -90,6 +90,7 @@ private:
                      const std::vector<std::string>& headers);
     // The probe's 200 with `headers`, and X-Farm-Members when that fits in
     // the probe's size limit; dropped when the rest does not fit.
+    std::string reply_tag(std::string_view bytes, const sip::Message& msg) const;
     void send_probe_reply(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                           std::vector<std::string> headers);
     void reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,

@@ -98,7 +98,7 @@ void StreamSet::on_accept(Listener& l) {
             return;
         }
         UniqueFd owned(fd);
-        if (m_conns.size() >= m_settings.max_connections) {
+        if (m_conns.size() - m_outgoing.size() >= m_settings.max_connections) {
             ++m_refused;
             if (m_log.allow(std::chrono::steady_clock::now()))
                 log::warn(
@@ -160,11 +160,24 @@ Result<uint64_t> StreamSet::connect(const net::SockAddr& peer, bool tls) {
     auto key = std::make_pair(peer, tls);
     if (auto it = m_outgoing.find(key); it != m_outgoing.end())
         return it->second;
-    if (m_conns.size() >= m_settings.max_connections) {
+    if (auto it = m_failed.find(key); it != m_failed.end()) {
+        auto since = std::chrono::steady_clock::now() - it->second;
+        if (since < m_settings.failed_target_hold) {
+            ++m_held_back;
+            return make_error(
+                "recently_failed",
+                "no connection to " + peer.str() + ": the last attempt failed " +
+                    std::to_string(
+                        std::chrono::duration_cast<std::chrono::milliseconds>(since).count()) +
+                    " ms ago");
+        }
+        m_failed.erase(it);
+    }
+    if (m_outgoing.size() >= m_settings.max_outgoing) {
         ++m_connect_failures;
         return make_error("too_many", "no connection to " + peer.str() + ": " +
-                                          std::to_string(m_conns.size()) +
-                                          " connections open, the limit");
+                                          std::to_string(m_outgoing.size()) +
+                                          " outgoing connections open, the limit");
     }
     if (tls && !m_tls_client) {
         ++m_connect_failures;
@@ -173,6 +186,7 @@ Result<uint64_t> StreamSet::connect(const net::SockAddr& peer, bool tls) {
     auto fd = net::tcp_connect(peer);
     if (!fd) {
         ++m_connect_failures;
+        note_failed(key);
         return fd.error();
     }
     SslPtr ssl;
@@ -207,6 +221,17 @@ Result<uint64_t> StreamSet::connect(const net::SockAddr& peer, bool tls) {
     m_outgoing.emplace(key, id);
     m_conns.emplace(id, std::move(c));
     return id;
+}
+
+void StreamSet::note_failed(const std::pair<net::SockAddr, bool>& key) {
+    auto now = std::chrono::steady_clock::now();
+    if (m_failed.size() >= MAX_FAILED_TARGETS)
+        std::erase_if(m_failed, [&](const auto& f) {
+            return now - f.second >= m_settings.failed_target_hold;
+        });
+    if (m_failed.size() >= MAX_FAILED_TARGETS)
+        m_failed.erase(m_failed.begin());
+    m_failed[key] = now;
 }
 
 void StreamSet::connected(StreamConn& c) {
@@ -569,8 +594,12 @@ void StreamSet::close(StreamConn& c, std::string_view reason, std::string_view d
     }
     c.fd.reset();
     count_close(reason);
-    if (c.outgoing)
+    if (c.outgoing) {
         m_outgoing.erase(std::make_pair(c.peer, c.tls()));
+        // Closed before it was up: the target is not tried again at once.
+        if (c.connecting || c.handshaking)
+            note_failed(std::make_pair(c.peer, c.tls()));
+    }
     if (!c.pending.empty()) {
         // Never sent: the farm answers the requests among them, from the
         // loop (not from inside whoever is closing us).
@@ -624,6 +653,7 @@ json::Json StreamSet::stats() const {
         .set("connects", static_cast<long long>(m_connects))
         .set("connect_failures", static_cast<long long>(m_connect_failures))
         .set("undelivered", static_cast<long long>(m_undelivered))
+        .set("held_back", static_cast<long long>(m_held_back))
         .set("refused", static_cast<long long>(m_refused))
         .set("messages", static_cast<long long>(m_messages))
         .set("pings", static_cast<long long>(m_pings))

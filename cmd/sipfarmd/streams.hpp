@@ -57,7 +57,12 @@ namespace rtfarm::sipfarmd {
 
 struct StreamSettings {
     sip::StreamLimits framing;
-    size_t max_connections = 4096;
+    size_t max_connections = 4096; // accepted ones open at once
+    size_t max_outgoing = 1024;    // opened by us, open at once
+    // A target whose connection failed before it was up (refused, timed
+    // out, TLS handshake failed) is not tried again for this long: messages
+    // for it fail at once rather than each waiting for its own attempt.
+    std::chrono::milliseconds failed_target_hold{std::chrono::seconds(5)};
     size_t max_output = 1024 * 1024; // bytes waiting on one connection
     std::chrono::milliseconds idle{std::chrono::seconds(600)};
     std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};
@@ -122,8 +127,9 @@ public:
     void set_tls_client(SslCtxPtr tls) { m_tls_client = std::move(tls); }
     // The open outgoing connection to `peer` (TLS or not), or a new one
     // (connecting: send() queues until it is up). Errors: "too_many" (at
-    // max_connections), "no_tls" (no client context), "connect" (the
-    // socket call failed; a refusal comes later, as undelivered messages).
+    // max_outgoing), "recently_failed" (within failed_target_hold of a
+    // failed attempt), "no_tls" (no client context), "connect" (the socket
+    // call failed; a refusal comes later, as undelivered messages).
     Result<uint64_t> connect(const net::SockAddr& peer, bool tls);
     bool open(uint64_t id) const;
     // Connection `id` is open and TLS.
@@ -153,6 +159,7 @@ private:
     // An outgoing connection is up: what waited goes out.
     void established(StreamConn& c);
     void watch(StreamConn& c);
+    void note_failed(const std::pair<net::SockAddr, bool>& key);
     // Frames and hands on what was read.
     void deliver(StreamConn& c, std::string_view bytes);
     // Writes what is waiting; the write event on while some is left.
@@ -181,6 +188,9 @@ private:
     std::map<uint64_t, std::unique_ptr<StreamConn>> m_conns;
     // Open outgoing connections by target and TLS.
     std::map<std::pair<net::SockAddr, bool>, uint64_t> m_outgoing;
+    // Targets (and TLS) whose last attempt failed, and when; bounded.
+    std::map<std::pair<net::SockAddr, bool>, std::chrono::steady_clock::time_point> m_failed;
+    static constexpr size_t MAX_FAILED_TARGETS = 4096;
     // Closed ones, freed from the loop once the current callback returned.
     std::vector<std::unique_ptr<StreamConn>> m_dead;
     std::unique_ptr<ev::Ticker> m_sweep;
@@ -191,6 +201,7 @@ private:
     uint64_t m_connect_failures = 0; // refused, timed out, or the socket call failed
     uint64_t m_undelivered = 0;      // messages that waited for a connection that never came up
     uint64_t m_refused = 0;          // over max_connections
+    uint64_t m_held_back = 0;        // connects not tried: the target failed lately
     uint64_t m_messages = 0;
     uint64_t m_pings = 0;
     uint64_t m_framing_errors = 0;

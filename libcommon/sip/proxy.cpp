@@ -238,6 +238,15 @@ void each_farm_rr(std::string_view buf, const Message& msg, const ProxyContext& 
     });
 }
 
+// The port of our Record-Route facing `transport` ("", "tcp", "tls").
+uint16_t rr_port_for(const ProxyContext& ctx, std::string_view transport) {
+    if (equals_icase(transport, "tcp"))
+        return ctx.rr_tcp_port;
+    if (equals_icase(transport, "tls"))
+        return ctx.rr_tls_port;
+    return ctx.rr_port;
+}
+
 // Our Record-Route for member `member` says `transport` (none: "") to the
 // side the message goes to: in-dialog requests come to the farm the way
 // they should (RFC 3261 16.7 step 9 lets a proxy rewrite its Record-Route
@@ -245,15 +254,15 @@ void each_farm_rr(std::string_view buf, const Message& msg, const ProxyContext& 
 // connection, or a target reached by TCP or TLS, gets that transport.
 void rr_transport(std::string_view buf, const Message& msg, const ProxyContext& ctx,
                   std::string_view member, std::string_view transport, EditList& edits) {
-    each_farm_rr(
-        buf, msg, ctx, [&](Span value, std::string_view m, const std::optional<ConnRef>& conn) {
-            if (m != member)
-                return;
-            std::string want =
-                farm_route_uri(ctx.rr_host, ctx.rr_port, m, conn ? &*conn : nullptr, transport);
-            if (want != value.in(buf))
-                (void)edits.replace(value, want);
-        });
+    each_farm_rr(buf, msg, ctx,
+                 [&](Span value, std::string_view m, const std::optional<ConnRef>& conn) {
+                     if (m != member)
+                         return;
+                     std::string want = farm_route_uri(ctx.rr_host, rr_port_for(ctx, transport), m,
+                                                       conn ? &*conn : nullptr, transport);
+                     if (want != value.in(buf))
+                         (void)edits.replace(value, want);
+                 });
 }
 
 } // namespace
@@ -390,7 +399,7 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
         std::string_view rr_transport = transport == Transport::udp   ? ""
                                         : transport == Transport::tls ? "tls"
                                                                       : "tcp";
-        std::string rr = farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member,
+        std::string rr = farm_route_uri(ctx.rr_host, rr_port_for(ctx, rr_transport), ctx.via_member,
                                         conn ? &*conn : nullptr, rr_transport);
         (void)edits.insert(at, "Record-Route: " + rr + "\r\n");
     }
@@ -433,7 +442,7 @@ std::string for_tls_connection(std::string_view buf, const Message& msg, const C
                      auto t = uri_param(value.in(buf), "transport");
                      if (t && equals_icase(*t, "tcp"))
                          (void)edits.replace(
-                             value, farm_route_uri(ctx.rr_host, ctx.rr_port, m, &conn, "tls"));
+                             value, farm_route_uri(ctx.rr_host, ctx.rr_tls_port, m, &conn, "tls"));
                  });
     if (edits.empty())
         return std::string(buf);

@@ -38,6 +38,11 @@ struct ProxyContext {
     // SIP address, where clients send in-dialog requests.
     std::string rr_host;
     uint16_t rr_port = 0;
+    // The port our Record-Route names when it faces TCP or TLS: the
+    // member's listener for that transport (0 to leave out: 5060 for TCP,
+    // 5061 for TLS, RFC 3263).
+    uint16_t rr_tcp_port = 0;
+    uint16_t rr_tls_port = 0;
     // This member's id: a Route with our `fm` parameter naming it is ours to pop.
     std::string self;
 

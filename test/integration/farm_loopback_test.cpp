@@ -240,6 +240,7 @@ BOOST_AUTO_TEST_CASE(bad_input_is_counted_and_the_farm_goes_on) {
     auto r = f.client.recv();
     BOOST_REQUIRE(r);
     BOOST_TEST(scan_ok(r->bytes).status == 483);
+    BOOST_TEST(scan_ok(r->bytes).to_tag.len > 0); // a response the farm makes has a To tag
 
     // Forged farm link packets: from a stranger, and unauthenticated from a
     // member's address.

@@ -364,6 +364,7 @@ BOOST_AUTO_TEST_CASE(a_connection_that_is_gone_drops_responses_and_answers_reque
     BOOST_REQUIRE_MESSAGE(flow_failed, "no answer to a request for a connection that is gone");
     auto m = scan_ok(flow_failed->bytes);
     BOOST_TEST(m.status == 477);
+    BOOST_TEST(m.to_tag.in(flow_failed->bytes) == "a1"); // in a dialog: its own tag kept
     BOOST_TEST(m.cseq_method.in(flow_failed->bytes) == "BYE");
     BOOST_TEST(m.via_count == 1u); // ours popped: the processor's own Via on top
     auto s1 = f.stats(0);
@@ -429,6 +430,13 @@ BOOST_AUTO_TEST_CASE(a_holder_that_is_down_is_a_connection_gone) {
 // the dialog's later requests while it is open; the target's responses and
 // requests on it come back to the processor; a target that refuses gets
 // the processor's request answered 477.
+namespace {
+// The To tag of a response the farm made.
+std::string failed_tag(const Received& r) {
+    return std::string(scan_ok(r.bytes).to_tag.in(r.bytes));
+}
+} // namespace
+
 BOOST_AUTO_TEST_CASE(requests_to_a_tcp_target_go_on_a_connection_the_member_opens) {
     TcpFarm f;
     TcpTarget target;
@@ -523,11 +531,24 @@ BOOST_AUTO_TEST_CASE(requests_to_a_tcp_target_go_on_a_connection_the_member_open
     auto failed = proc.recv();
     BOOST_REQUIRE_MESSAGE(failed, "no answer for a request the target refused");
     BOOST_TEST(scan_ok(failed->bytes).status == 477);
+    BOOST_TEST(scan_ok(failed->bytes).to_tag.len > 0);
     s = f.stats(0);
     BOOST_TEST(s["streams"]["connects"].as_integer().value_or(-1) == 3);
     BOOST_TEST(s["streams"]["closed_by"]["connect_failed"].as_integer().value_or(0) == 1, s.dump());
     BOOST_TEST(s["streams"]["undelivered"].as_integer().value_or(0) == 1);
     BOOST_TEST(s["streams"]["outgoing"].as_integer().value_or(-1) == 0);
+    // Right after, the next request (and the ACK of the 477) does not try
+    // again: answered 477 at once, nothing connects until the hold is over.
+    proc.send(f.lab.sip_addr(0), from_proc("ACK", 1, "", failed_tag(*failed)));
+    call_id = "out-tcp-4@proc";
+    proc.send(f.lab.sip_addr(0), from_proc("OPTIONS", 1, "", ""));
+    auto held = proc.recv();
+    BOOST_REQUIRE_MESSAGE(held, "no answer for a request to a target that failed just now");
+    BOOST_TEST(scan_ok(held->bytes).status == 477);
+    BOOST_TEST(scan_ok(held->bytes).call_id.in(held->bytes) == call_id);
+    s = f.stats(0);
+    BOOST_TEST(s["streams"]["connects"].as_integer().value_or(-1) == 3, s.dump());
+    BOOST_TEST(s["streams"]["held_back"].as_integer().value_or(-1) == 2, s.dump());
     for (auto& p : f.lab.processes)
         BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
 }

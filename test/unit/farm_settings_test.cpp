@@ -2,6 +2,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 using namespace rtfarm;
 
 namespace {
@@ -65,6 +69,50 @@ BOOST_AUTO_TEST_CASE(processor_on_the_member_address_and_relay_backend) {
         "f2");
     BOOST_TEST(
         !cluster::member_at(*b1, net::SockAddr::parse("10.77.0.99:5069").value()).has_value());
+}
+
+// Our Record-Route facing TCP or TLS names the member's first listener for
+// it; 0 (left out) for the default ports, and for TLS without a listener.
+BOOST_AUTO_TEST_CASE(record_route_ports_per_transport) {
+    // The tls files must be regular files (their contents are the daemon's
+    // business): empty ones in a folder of the test's own.
+    char folder[] = "/tmp/rtfarm-farm-settings-XXXXXX";
+    BOOST_REQUIRE(::mkdtemp(folder) != nullptr);
+    std::string dir = folder;
+    for (const char* f : {"/tls.crt", "/tls.key"})
+        std::ofstream(dir + f).flush();
+    std::string tls =
+        R"("tls": {"certificate": ")" + dir + R"(/tls.crt", "key": ")" + dir + R"(/tls.key"})";
+    auto cfg = load(R"({
+      "cluster": {"name": "ports", "wan_ip": "203.0.113.1"},
+      "members": {
+        "f1": {"role": "frontend", "address": "10.77.0.11",
+               "sip_listen": ["0.0.0.0:5080", "tcp:0.0.0.0:5090", "tls:0.0.0.0:5091", "tcp:0.0.0.0:5092"],
+               "processor": "127.0.0.1:5070", "control": "/run/f1.sock", )" +
+                    tls + R"(},
+        "f2": {"role": "frontend", "address": "10.77.0.12",
+               "sip_listen": ["0.0.0.0:5060", "tcp:0.0.0.0:5060", "tls:0.0.0.0:5061"],
+               "processor": "127.0.0.1:5070", "control": "/run/f2.sock", )" +
+                    tls + R"(},
+        "f3": {"role": "frontend", "address": "10.77.0.13", "sip_listen": ["0.0.0.0:5080"],
+               "processor": "127.0.0.1:5070", "control": "/run/f3.sock"}
+      }
+    })");
+    auto f1 = cluster::derive_farm_settings(cfg, *cfg.find("f1"));
+    BOOST_REQUIRE(f1.ok());
+    BOOST_TEST(f1->proxy.rr_port == 5080);
+    BOOST_TEST(f1->proxy.rr_tcp_port == 5090);
+    BOOST_TEST(f1->proxy.rr_tls_port == 5091);
+    auto f2 = cluster::derive_farm_settings(cfg, *cfg.find("f2"));
+    BOOST_REQUIRE(f2.ok());
+    BOOST_TEST(f2->proxy.rr_port == 0);
+    BOOST_TEST(f2->proxy.rr_tcp_port == 0);
+    BOOST_TEST(f2->proxy.rr_tls_port == 0);
+    auto f3 = cluster::derive_farm_settings(cfg, *cfg.find("f3"));
+    BOOST_REQUIRE(f3.ok());
+    BOOST_TEST(f3->proxy.rr_tcp_port == 5080);
+    BOOST_TEST(f3->proxy.rr_tls_port == 0);
+    std::filesystem::remove_all(dir);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -470,6 +470,53 @@ BOOST_AUTO_TEST_CASE(our_record_route_faces_the_transport_of_each_side) {
     BOOST_TEST(resp_tls.find("fc=f1.42;transport=tls>") != std::string::npos, resp_tls);
 }
 
+// A farm on other ports than 5060/5061: our Record-Route facing TCP or TLS
+// names the member's listener for that transport, not the UDP port.
+BOOST_AUTO_TEST_CASE(record_route_facing_tcp_or_tls_names_that_listener_port) {
+    ProxyContext c = ctx();
+    c.rr_port = 5080;
+    c.rr_tcp_port = 5090;
+    c.rr_tls_port = 5091;
+    std::string inv = "INVITE sip:carol@192.0.2.30;transport=tcp SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKproc9\r\n"
+                      "Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=p1\r\n"
+                      "To: <sip:carol@example.com>\r\nCall-ID: out-9@proc\r\n"
+                      "CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    auto tcp = forward_from_processor(inv, must_scan(inv), c);
+    BOOST_REQUIRE(tcp.ok());
+    BOOST_TEST(must_scan(tcp->bytes).record_route.value.in(tcp->bytes) ==
+               "<sip:203.0.113.1:5090;lr;fm=f2;transport=tcp>");
+    std::string sips = inv;
+    sips.replace(0, sips.find(" SIP/2.0"), "INVITE sips:carol@192.0.2.30");
+    auto tls = forward_from_processor(sips, must_scan(sips), c);
+    BOOST_REQUIRE(tls.ok());
+    BOOST_TEST(must_scan(tls->bytes).record_route.value.in(tls->bytes) ==
+               "<sip:203.0.113.1:5091;lr;fm=f2;transport=tls>");
+    // Over a client's connection, then made TLS by its holder.
+    std::string via_path = inv;
+    via_path.insert(via_path.find("Max-Forwards"),
+                    "Route: <sip:203.0.113.1:5080;lr;fm=f1;fc=f1.42>\r\n");
+    auto over = forward_from_processor(via_path, must_scan(via_path), c);
+    BOOST_REQUIRE(over.ok());
+    BOOST_TEST(must_scan(over->bytes).record_route.value.in(over->bytes) ==
+               "<sip:203.0.113.1:5090;lr;fm=f2;fc=f1.42;transport=tcp>");
+    auto on_tls = for_tls_connection(over->bytes, must_scan(over->bytes), ConnRef{"f1", 42}, c);
+    BOOST_TEST(must_scan(on_tls).record_route.value.in(on_tls) ==
+               "<sip:203.0.113.1:5091;lr;fm=f2;fc=f1.42;transport=tls>");
+    // The 200 on its way back to the processor: the UDP port again.
+    auto sm = must_scan(tcp->bytes);
+    std::string back = "SIP/2.0 200 OK\r\n";
+    back += sm.via[0].line.in(tcp->bytes);
+    back += sm.via[1].line.in(tcp->bytes);
+    back += sm.record_route.line.in(tcp->bytes);
+    back += "From: <sip:bob@example.com>;tag=p1\r\nTo: <sip:carol@example.com>;tag=c1\r\n"
+            "Call-ID: out-9@proc\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    auto to_proc = forward_response(back, must_scan(back), &c);
+    BOOST_REQUIRE(to_proc.ok());
+    BOOST_TEST(must_scan(to_proc->bytes).record_route.value.in(to_proc->bytes) ==
+               "<sip:203.0.113.1:5080;lr;fm=f2>");
+}
+
 BOOST_AUTO_TEST_CASE(the_target_says_the_transport) {
     BOOST_TEST((target_transport("sip:bob@192.0.2.1") == Transport::udp));
     BOOST_TEST((target_transport("sip:bob@192.0.2.1;transport=udp") == Transport::udp));
