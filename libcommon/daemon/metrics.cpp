@@ -168,6 +168,9 @@ void sipfarmd_families(Builder& b, const json::Json& s) {
     b.single("rtfarm_sip_connect_failures_total", Type::counter,
              "SIP connections to targets that failed (refused, timed out, no socket).",
              streams["connect_failures"]);
+    b.single("rtfarm_sip_connects_held_back_total", Type::counter,
+             "SIP connections to targets not tried: the target failed in the last seconds.",
+             streams["held_back"]);
     b.single("rtfarm_sip_to_target_connection_total", Type::counter,
              "SIP requests sent on a connection this member opened to a target.",
              s["to_target_connection"]);

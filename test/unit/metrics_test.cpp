@@ -37,7 +37,7 @@ const char* SIPFARMD_STATS = R"({"program": "sipfarmd", "member": "f1", "version
               "routed_by": {"call_id_owner": 50},
               "dropped_by": {"not_sip": 9, "weird \"q\"\\": 1},
               "streams": {"connections": 2, "accepted": 5, "refused": 1, "framing_errors": 1,
-                          "outgoing": 1, "connects": 6, "connect_failures": 2,
+                          "outgoing": 1, "connects": 6, "connect_failures": 2, "held_back": 4,
                           "closed_by": {"framing": 1, "peer_closed": 2}},
               "to_connection": 40, "to_target_connection": 7, "to_holder": 12, "conn_gone": 3,
               "relayed_by_transport": {"udp": 25, "tcp": 4, "tls": 1}}})";
@@ -114,6 +114,7 @@ BOOST_AUTO_TEST_CASE(sipfarmd_stats_become_families) {
     BOOST_TEST(p.value("rtfarm_sip_connections_outgoing").value_or(-1) == 1);
     BOOST_TEST(p.value("rtfarm_sip_connects_total").value_or(-1) == 6);
     BOOST_TEST(p.value("rtfarm_sip_connect_failures_total").value_or(-1) == 2);
+    BOOST_TEST(p.value("rtfarm_sip_connects_held_back_total").value_or(-1) == 4);
     BOOST_TEST(p.value("rtfarm_sip_to_target_connection_total").value_or(-1) == 7);
     BOOST_TEST(p.value("rtfarm_sip_to_connection_total").value_or(-1) == 40);
     BOOST_TEST(p.value("rtfarm_sip_to_holder_total").value_or(-1) == 12);
