@@ -3,6 +3,7 @@
 #include "net/socket.hpp"
 
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/x509_vfy.h>
 
 #include <netinet/in.h>
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <random>
 
 namespace rtfarm::sipfarmd {
 
@@ -125,7 +127,7 @@ void StreamSet::on_accept(Listener& l) {
             SSL_set_accept_state(ssl.get());
         }
         auto c = std::make_unique<StreamConn>();
-        c->id = m_next_id++;
+        c->id = new_id();
         c->peer = peer->unmapped();
         c->local = local->unmapped();
         c->fd = std::move(owned);
@@ -203,7 +205,7 @@ Result<uint64_t> StreamSet::connect(const net::SockAddr& peer, bool tls) {
         SSL_set_connect_state(ssl.get());
     }
     auto c = std::make_unique<StreamConn>();
-    c->id = m_next_id++;
+    c->id = new_id();
     c->peer = peer;
     c->fd = std::move(fd.value());
     c->ssl = std::move(ssl);
@@ -221,6 +223,21 @@ Result<uint64_t> StreamSet::connect(const net::SockAddr& peer, bool tls) {
     m_outgoing.emplace(key, id);
     m_conns.emplace(id, std::move(c));
     return id;
+}
+
+uint64_t StreamSet::new_id() const {
+    for (;;) {
+        uint64_t id = 0;
+        if (RAND_bytes(reinterpret_cast<unsigned char*>(&id), sizeof id) != 1) {
+            ERR_clear_error();
+            std::random_device rd; // the kernel's, as OpenSSL's would have been
+            id = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+        }
+        // 63 bits: a JSON integer everywhere; never 0 (no connection).
+        id &= 0x7fffffffffffffffULL;
+        if (id != 0 && !m_conns.contains(id))
+            return id;
+    }
 }
 
 void StreamSet::note_failed(const std::pair<net::SockAddr, bool>& key) {

@@ -194,7 +194,10 @@ private:
     // Closed ones, freed from the loop once the current callback returned.
     std::vector<std::unique_ptr<StreamConn>> m_dead;
     std::unique_ptr<ev::Ticker> m_sweep;
-    uint64_t m_next_id = 1;
+    // A new connection id: random, so that the identity the farm puts in
+    // its Via, Record-Route and Path is not a guess away from another
+    // client's connection (RFC 5626 5.2 asks as much of flow tokens).
+    uint64_t new_id() const;
 
     uint64_t m_accepted = 0;
     uint64_t m_connects = 0;

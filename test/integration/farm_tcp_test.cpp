@@ -303,6 +303,55 @@ BOOST_AUTO_TEST_CASE(one_connection_carries_calls_of_every_member) {
         BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
 }
 
+// A connection's identity is a capability: a response with our Via naming
+// it is written on it, from anywhere. So it cannot be guessed: ids are
+// random, a second connection's is not the first's plus one, and a forged
+// response naming the ids next to a real one reaches no connection.
+BOOST_AUTO_TEST_CASE(a_connection_identity_cannot_be_guessed) {
+    TcpFarm f;
+    TcpClient c(f.tcp(0));
+    TcpClient other(f.tcp(0));
+    int n = 0;
+    uint64_t id = 0, other_id = 0;
+    tcp_call(f, c, f.call_id_of("f1", n), id);
+    tcp_call(f, other, f.call_id_of("f1", n), other_id);
+    BOOST_TEST(id != other_id);
+    BOOST_TEST(other_id != id + 1);
+    BOOST_TEST(id > 1000u);
+
+    // A message the processor got over `c` carries our Via naming it.
+    std::string cid = f.call_id_of("f1", n);
+    c.send(over_tcp(request("MESSAGE", cid, 1, c.local().str(), "z9hG4bKcap" + cid)));
+    auto got = f.processors[0]->recv();
+    BOOST_REQUIRE(got);
+    auto gm = scan_ok(got->bytes);
+    std::string ours(gm.via[0].line.in(got->bytes));
+    std::string theirs(gm.via[1].line.in(got->bytes));
+    std::string token = "f1." + std::to_string(id);
+    BOOST_REQUIRE(ours.find(token) != std::string::npos);
+    auto forged = [&](uint64_t guess) {
+        std::string via = ours;
+        via.replace(via.find(token), token.size(), "f1." + std::to_string(guess));
+        return "SIP/2.0 200 OK\r\n" + via + theirs +
+               "From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>;tag=x\r\n"
+               "Call-ID: " +
+               cid + "\r\nCSeq: 1 MESSAGE\r\nContent-Length: 0\r\n\r\n";
+    };
+    UdpPeer stranger{"127.0.0.9:0"};
+    // The real identity, as a control: written on the connection.
+    stranger.send(f.lab.sip_addr(0), forged(id));
+    auto real = c.recv();
+    BOOST_REQUIRE_MESSAGE(real, "a response naming the real identity was not written");
+    BOOST_TEST(scan_ok(*real).status == 200);
+    // Guesses: nothing on either connection, each counted as gone.
+    long long gone = f.stats(0)["conn_gone"].as_integer().value_or(-1);
+    for (uint64_t guess : {id + 1, id - 1, other_id + 1, uint64_t{1}, uint64_t{2}})
+        stranger.send(f.lab.sip_addr(0), forged(guess));
+    BOOST_TEST(!c.recv(300ms).has_value());
+    BOOST_TEST(!other.recv(100ms).has_value());
+    BOOST_TEST(f.stats(0)["conn_gone"].as_integer().value_or(-1) == gone + 5);
+}
+
 BOOST_AUTO_TEST_CASE(garbage_closes_only_its_connection_and_pings_get_pongs) {
     TcpFarm f;
     TcpClient good(f.tcp(0));
