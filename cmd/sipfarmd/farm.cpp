@@ -442,6 +442,11 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         auto out = sip::forward_from_processor(bytes, msg, ctx);
         if (!out) {
             drop(out.error().code, a, out.error().message);
+            const std::string& code = out.error().code;
+            if (msg.method_id != sip::Method::ack &&
+                (code == "max_forwards" || code == "unsupported_transport"))
+                reply_for_backend(bytes, msg, ctx, code == "max_forwards" ? 483 : 477,
+                                  code == "max_forwards" ? "Too Many Hops" : "Send Failed");
             return;
         }
         ++m_processed;
@@ -670,6 +675,27 @@ void FarmService::reply(std::string_view bytes, const sip::Message& msg, const A
     }
     out.conn = a.conn;
     send_outside(out);
+}
+
+// A Relay backend's request that this member cannot send out: the answer a
+// processor of our own would get, to the request as it would have left (our
+// Via for the backend on top), routed as if from outside, so that it goes
+// back to the backend by that Via and on to the backend's processor.
+void FarmService::reply_for_backend(std::string_view bytes, const sip::Message& msg,
+                                    const sip::ProxyContext& ctx, int code,
+                                    std::string_view reason) {
+    std::string request = sip::with_our_via(bytes, msg, ctx);
+    auto scanned = sip::scan(request);
+    if (!scanned)
+        return;
+    Arrival back;
+    back.origin = sip::Origin::outside;
+    back.source = m_settings.farm_link;
+    back.destination = m_settings.farm_link;
+    auto out =
+        sip::make_reply(request, *scanned, back.source, code, reason, reply_tag(request, *scanned));
+    ++m_replies;
+    handle(out.bytes, back);
 }
 
 void FarmService::send_outside(const sip::Outgoing& out) {

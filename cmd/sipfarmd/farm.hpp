@@ -91,6 +91,8 @@ private:
     // The probe's 200 with `headers`, and X-Farm-Members when that fits in
     // the probe's size limit; dropped when the rest does not fit.
     std::string reply_tag(std::string_view bytes, const sip::Message& msg) const;
+    void reply_for_backend(std::string_view bytes, const sip::Message& msg,
+                           const sip::ProxyContext& ctx, int code, std::string_view reason);
     void send_probe_reply(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                           std::vector<std::string> headers);
     void reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,

@@ -449,6 +449,13 @@ std::string for_tls_connection(std::string_view buf, const Message& msg, const C
     return edits.apply(buf.substr(0, msg.end));
 }
 
+std::string with_our_via(std::string_view buf, const Message& msg, const ProxyContext& ctx) {
+    EditList edits;
+    (void)edits.insert(header_insert_point(msg),
+                       via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member)));
+    return edits.apply(buf.substr(0, msg.end));
+}
+
 SendPath send_path(const Outgoing& out, std::string_view self) {
     if (!out.conn)
         return SendPath::address;

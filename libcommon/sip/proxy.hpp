@@ -112,6 +112,12 @@ std::string for_tls_connection(std::string_view buf, const Message& msg, const C
 Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg,
                                         const ProxyContext& ctx);
 
+// Request `msg` from the processor of `ctx.via_member` with our Via for it
+// on top, as it would have left: a reply the farm makes for a request it
+// could not send out for a Relay backend answers this, so that the reply
+// goes back to the backend by our Via's member tag, as the target's would.
+std::string with_our_via(std::string_view buf, const Message& msg, const ProxyContext& ctx);
+
 // A response made by the farm itself to request `msg` (RFC 3261 §8.2.6):
 // the request's Via lines (the top one with received/rport for `source`),
 // From, To (with `to_tag` added when it has none), Call-ID, CSeq, then

@@ -602,6 +602,53 @@ BOOST_AUTO_TEST_CASE(requests_to_a_tcp_target_go_on_a_connection_the_member_open
         BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
 }
 
+// A Relay backend's request that its Member cannot send out (a transport
+// the farm does not speak, no hops left) is answered to the backend's
+// processor, as the Member's own processor's would be: 477 or 483, through
+// the backend's sipfarmd, with a To tag; an ACK gets nothing.
+BOOST_AUTO_TEST_CASE(a_relay_backends_request_that_cannot_go_out_is_answered) {
+    LoopbackLab lab{3};
+    auto& b = lab.cluster.members[2];
+    b.id = "b1";
+    b.role = "backend";
+    b.processor_port = free_port();
+    lab.write();
+    UdpPeer proc(b.address + ":" + std::to_string(b.processor_port));
+    for (const auto& m : lab.cluster.members)
+        lab.start("sipfarmd", m.id);
+    for (const auto& m : lab.cluster.members)
+        BOOST_REQUIRE_MESSAGE(lab.all_up(m.id), m.id << " never saw every member up");
+    auto from_proc = [&](const std::string& method, const std::string& uri, int max_forwards) {
+        return method + " " + uri + " SIP/2.0\r\nVia: SIP/2.0/UDP " + proc.address().str() +
+               ";branch=z9hG4bKb1" + method + std::to_string(max_forwards) +
+               "\r\nMax-Forwards: " + std::to_string(max_forwards) +
+               "\r\nFrom: <sip:bob@example.com>;tag=b1\r\nTo: <sip:carol@example.com>\r\n"
+               "Call-ID: relay-fail-" +
+               method + std::to_string(max_forwards) + "@b1\r\nCSeq: 1 " + method +
+               "\r\nContent-Length: 0\r\n\r\n";
+    };
+    proc.send(lab.sip_addr(2), from_proc("OPTIONS", "sip:carol@192.0.2.30;transport=sctp", 70));
+    auto sctp = proc.recv();
+    BOOST_REQUIRE_MESSAGE(sctp, "no answer for the backend's request to an SCTP target");
+    auto sm = scan_ok(sctp->bytes);
+    BOOST_TEST(sm.status == 477);
+    BOOST_TEST(sm.via_count == 1u); // the processor's own Via only
+    BOOST_TEST(sm.to_tag.len > 0);
+    proc.send(lab.sip_addr(2), from_proc("OPTIONS", "sip:carol@192.0.2.30", 0));
+    auto hops = proc.recv();
+    BOOST_REQUIRE_MESSAGE(hops, "no answer for the backend's request without hops left");
+    BOOST_TEST(scan_ok(hops->bytes).status == 483);
+    proc.send(lab.sip_addr(2), from_proc("ACK", "sip:carol@192.0.2.30;transport=sctp", 70));
+    BOOST_TEST(!proc.recv(300ms).has_value());
+    long long relayed_out = 0;
+    for (size_t i = 0; i < 2; ++i)
+        relayed_out +=
+            lab.stats(i)["service"]["dropped_by"]["unsupported_transport"].as_integer().value_or(0);
+    BOOST_TEST(relayed_out == 2); // the OPTIONS and the ACK, on the Members
+    for (auto& p : lab.processes)
+        BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
+}
+
 // A client registers over its connection: the registrar (the REGISTER
 // owner's processor) gets our Path naming the connection; a call for the
 // client from another member's processor follows that Path and reaches the

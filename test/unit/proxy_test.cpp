@@ -517,6 +517,29 @@ BOOST_AUTO_TEST_CASE(record_route_facing_tcp_or_tls_names_that_listener_port) {
                "<sip:203.0.113.1:5080;lr;fm=f2>");
 }
 
+// The request as it would have left for a Relay backend: our Via naming the
+// backend on top, the rest as received; a reply to it goes back by that Via.
+BOOST_AUTO_TEST_CASE(with_our_via_puts_the_backends_via_on_top) {
+    ProxyContext c = ctx();
+    c.via_member = "b1";
+    std::string req = "OPTIONS sip:carol@192.0.2.30;transport=sctp SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKb1x\r\n"
+                      "Max-Forwards: 70\r\nFrom: <sip:b@example.com>;tag=p1\r\n"
+                      "To: <sip:c@example.com>\r\nCall-ID: wov@b1\r\n"
+                      "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    std::string out = with_our_via(req, must_scan(req), c);
+    auto m = must_scan(out);
+    BOOST_TEST(m.via_count == 2u);
+    BOOST_TEST(branch_member(m.via[0].branch.in(out)).value_or("") == "b1");
+    BOOST_TEST(m.via[0].host.in(out) == "203.0.113.1");
+    BOOST_TEST(m.via[1].branch.in(out) == "z9hG4bKb1x");
+    auto reply = make_reply(out, m, addr("10.77.0.11:5069"), 477, "Send Failed", "t1");
+    auto back = forward_response(reply.bytes, must_scan(reply.bytes), &c);
+    BOOST_REQUIRE(back.ok());
+    BOOST_TEST(back->to.str() == "127.0.0.1:5070");
+    BOOST_TEST(must_scan(back->bytes).status == 477);
+}
+
 BOOST_AUTO_TEST_CASE(the_target_says_the_transport) {
     BOOST_TEST((target_transport("sip:bob@192.0.2.1") == Transport::udp));
     BOOST_TEST((target_transport("sip:bob@192.0.2.1;transport=udp") == Transport::udp));
