@@ -761,17 +761,39 @@ void FarmService::send_stream(const sip::Outgoing& out) {
 }
 
 void FarmService::write_connection(uint64_t id, std::string_view bytes) {
+    // A connection this member opened to a target, closed since (idle, or
+    // by the target) while a dialog or transaction still names it: on a new
+    // one to the same target, as RFC 3261 18.2.2 has a server open one for
+    // a response whose connection is gone. A client's connection cannot be
+    // opened again: gone.
+    uint64_t on = id;
+    if (!m_streams.open(id)) {
+        if (auto target = m_streams.closed_outgoing(id)) {
+            auto fresh = m_streams.connect(target->first, target->second);
+            if (!fresh) {
+                if (m_drop_log.allow(std::chrono::steady_clock::now()))
+                    log::warn("farm", "no connection to target",
+                              {{"to", target->first.str()},
+                               {"transport", target->second ? "tls" : "tcp"},
+                               {"err", fresh.error().message}});
+                connection_gone(bytes);
+                return;
+            }
+            on = *fresh;
+            ++m_redialed;
+        }
+    }
     // Only the holder knows a connection is TLS: what the member that made
     // the message wrote as TCP says TLS here (same length for the Via).
     std::string tls_bytes;
-    if (m_streams.tls(id)) {
+    if (m_streams.tls(on)) {
         if (auto msg = sip::scan(bytes)) {
             tls_bytes =
                 sip::for_tls_connection(bytes, *msg, sip::ConnRef{m_id, id}, m_settings.proxy);
             bytes = tls_bytes;
         }
     }
-    if (m_streams.send(id, bytes)) {
+    if (m_streams.send(on, bytes)) {
         ++m_to_connection;
         ++m_to_outside;
         return;
@@ -888,6 +910,7 @@ json::Json FarmService::stats() const {
         .set("streams", m_streams.stats())
         .set("to_connection", static_cast<long long>(m_to_connection))
         .set("to_target_connection", static_cast<long long>(m_to_target_connection))
+        .set("redialed", static_cast<long long>(m_redialed))
         .set("to_holder", static_cast<long long>(m_to_holder))
         .set("conn_gone", static_cast<long long>(m_conn_gone))
         .set("conn_gone_replies", static_cast<long long>(m_conn_gone_replies))

@@ -148,6 +148,7 @@ private:
     uint64_t m_to_connection = 0;                               // written on our client connections
     uint64_t m_to_holder = 0;            // relayed to the member holding the connection
     uint64_t m_to_target_connection = 0; // requests on connections we opened to targets
+    uint64_t m_redialed = 0;             // messages for a closed outgoing connection, on a new one
     uint64_t m_conn_gone = 0;            // for a connection that is no longer open
     uint64_t m_conn_gone_replies = 0;    // 477 answers to requests for one
     std::map<std::string, uint64_t, std::less<>> m_dropped; // by reason

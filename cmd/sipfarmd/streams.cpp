@@ -562,6 +562,13 @@ bool StreamSet::open(uint64_t id) const {
     return it != m_conns.end() && !it->second->closed;
 }
 
+std::optional<std::pair<net::SockAddr, bool>> StreamSet::closed_outgoing(uint64_t id) const {
+    auto it = m_closed_outgoing.find(id);
+    if (it == m_closed_outgoing.end())
+        return std::nullopt;
+    return it->second;
+}
+
 bool StreamSet::tls(uint64_t id) const {
     auto it = m_conns.find(id);
     return it != m_conns.end() && !it->second->closed && it->second->tls();
@@ -614,8 +621,17 @@ void StreamSet::close(StreamConn& c, std::string_view reason, std::string_view d
     if (c.outgoing) {
         m_outgoing.erase(std::make_pair(c.peer, c.tls()));
         // Closed before it was up: the target is not tried again at once.
-        if (c.connecting || c.handshaking)
+        // Closed after: messages that name it may go on a new one.
+        if (c.connecting || c.handshaking) {
             note_failed(std::make_pair(c.peer, c.tls()));
+        } else {
+            m_closed_outgoing[c.id] = std::make_pair(c.peer, c.tls());
+            m_closed_order.push_back(c.id);
+            if (m_closed_order.size() > MAX_CLOSED_OUTGOING) {
+                m_closed_outgoing.erase(m_closed_order.front());
+                m_closed_order.pop_front();
+            }
+        }
     }
     if (!c.pending.empty()) {
         // Never sent: the farm answers the requests among them, from the

@@ -46,9 +46,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -132,6 +134,10 @@ public:
     // call failed; a refusal comes later, as undelivered messages).
     Result<uint64_t> connect(const net::SockAddr& peer, bool tls);
     bool open(uint64_t id) const;
+    // The target (and TLS) of outgoing connection `id` that was up and has
+    // closed since, among the last MAX_CLOSED_OUTGOING: where a message that
+    // still names it can go on a new connection.
+    std::optional<std::pair<net::SockAddr, bool>> closed_outgoing(uint64_t id) const;
     // Connection `id` is open and TLS.
     bool tls(uint64_t id) const;
     size_t connections() const { return m_conns.size(); }
@@ -191,6 +197,10 @@ private:
     // Targets (and TLS) whose last attempt failed, and when; bounded.
     std::map<std::pair<net::SockAddr, bool>, std::chrono::steady_clock::time_point> m_failed;
     static constexpr size_t MAX_FAILED_TARGETS = 4096;
+    // Outgoing connections that were up and closed, by id, oldest first out.
+    std::map<uint64_t, std::pair<net::SockAddr, bool>> m_closed_outgoing;
+    std::deque<uint64_t> m_closed_order;
+    static constexpr size_t MAX_CLOSED_OUTGOING = 4096;
     // Closed ones, freed from the loop once the current callback returned.
     std::vector<std::unique_ptr<StreamConn>> m_dead;
     std::unique_ptr<ev::Ticker> m_sweep;

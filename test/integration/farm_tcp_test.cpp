@@ -602,6 +602,70 @@ BOOST_AUTO_TEST_CASE(requests_to_a_tcp_target_go_on_a_connection_the_member_open
         BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
 }
 
+// A target calls the processor over the connection the member opened to it;
+// the connection closes (the target, or the idle limit) while the dialog
+// lives: the processor's BYE, whose route set names that connection, goes
+// on a new connection to the same target (RFC 3261 18.2.2), not 477.
+BOOST_AUTO_TEST_CASE(a_closed_outgoing_connection_is_opened_again_for_its_dialogs) {
+    TcpFarm f;
+    TcpTarget target;
+    UdpPeer& proc = *f.processors[0];
+    // The processor's OPTIONS makes f1 open a connection to the target.
+    std::string opt = "OPTIONS sip:carol@" + target.address().str() +
+                      ";transport=tcp SIP/2.0\r\nVia: SIP/2.0/UDP " + proc.address().str() +
+                      ";branch=z9hG4bKredial1\r\nMax-Forwards: 70\r\n"
+                      "From: <sip:bob@example.com>;tag=p1\r\nTo: <sip:carol@example.com>\r\n"
+                      "Call-ID: redial-opt@proc\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    proc.send(f.lab.sip_addr(0), opt);
+    auto conn = target.accept();
+    BOOST_REQUIRE_MESSAGE(conn, "f1 opened no connection to the target");
+    BOOST_REQUIRE(conn->recv());
+    // The target calls over it: an INVITE owned by f1, the processor answers.
+    int n = 0;
+    std::string cid = f.call_id_of("f1", n);
+    std::string inv = request("INVITE", cid, 1, target.address().str(), "z9hG4bKrdinv");
+    inv.replace(inv.find("SIP/2.0/UDP"), 11, "SIP/2.0/TCP");
+    conn->send(inv);
+    auto pinv = proc.recv();
+    BOOST_REQUIRE_MESSAGE(pinv, "the target's INVITE did not reach the processor");
+    auto ident = via_identity(pinv->bytes);
+    BOOST_REQUIRE(ident);
+    std::string rr(scan_ok(pinv->bytes).record_route.value.in(pinv->bytes));
+    BOOST_TEST((sip::uri_conn(rr) == ident), rr);
+    answer(proc, *pinv, 200, "uas-rd");
+    auto ok = conn->recv();
+    BOOST_REQUIRE_MESSAGE(ok, "no 200 on the connection");
+    BOOST_TEST(scan_ok(*ok).status == 200);
+
+    // The target closes the connection; the processor hangs up later.
+    conn->close();
+    conn.reset();
+    std::this_thread::sleep_for(scaled(300ms));
+    std::string bye = "BYE sip:alice@" + target.address().str() +
+                      ";transport=tcp SIP/2.0\r\nVia: SIP/2.0/UDP " + proc.address().str() +
+                      ";branch=z9hG4bKrdbye\r\nRoute: " + rr +
+                      "\r\nMax-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=uas-rd\r\n"
+                      "To: <sip:alice@example.com>;tag=a1\r\nCall-ID: " +
+                      cid + "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
+    proc.send(f.lab.sip_addr(0), bye);
+    auto again = target.accept();
+    BOOST_REQUIRE_MESSAGE(again, "f1 did not open a new connection for the dialog's BYE");
+    auto got = again->recv();
+    BOOST_REQUIRE_MESSAGE(got, "no BYE on the new connection");
+    BOOST_TEST((scan_ok(*got).method_id == sip::Method::bye));
+    // Its answer comes back on the new connection, to the processor.
+    again->send(response_to(*got, 200, "", target.address().str()));
+    auto bye_ok = proc.recv();
+    BOOST_REQUIRE_MESSAGE(bye_ok, "the 200 for BYE did not reach the processor");
+    BOOST_TEST(scan_ok(bye_ok->bytes).status == 200);
+    auto s = f.stats(0);
+    BOOST_TEST(s["redialed"].as_integer().value_or(-1) == 1, s.dump());
+    BOOST_TEST(s["conn_gone"].as_integer().value_or(-1) == 0);
+    BOOST_TEST(s["streams"]["connects"].as_integer().value_or(-1) == 2);
+    for (auto& p : f.lab.processes)
+        BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
+}
+
 // A Relay backend's request that its Member cannot send out (a transport
 // the farm does not speak, no hops left) is answered to the backend's
 // processor, as the Member's own processor's would be: 477 or 483, through
