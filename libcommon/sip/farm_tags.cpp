@@ -62,7 +62,11 @@ uint64_t transaction_hash(std::string_view incoming_branch, std::string_view cal
 
 std::string farm_route_uri(std::string_view host, uint16_t port, std::string_view member,
                            const ConnRef* conn, std::string_view transport) {
-    std::string out = "<sip:";
+    // Facing TLS: a SIPS URI (RFC 3261 16.6 step 4 wants one in a dialog
+    // whose Request-URI or Route is SIPS; "transport=tls" is deprecated,
+    // RFC 5630 3.1.3), which names no transport.
+    bool sips = transport == "tls";
+    std::string out = sips ? "<sips:" : "<sip:";
     out += host;
     if (port != 0) {
         out += ':';
@@ -78,7 +82,7 @@ std::string farm_route_uri(std::string_view host, uint16_t port, std::string_vie
         out += '=';
         out += conn_token(*conn);
     }
-    if (!transport.empty()) {
+    if (!transport.empty() && !sips) {
         out += ";transport=";
         out += transport;
     }

@@ -61,7 +61,8 @@ uint64_t transaction_hash(std::string_view incoming_branch, std::string_view cal
 
 // "<sip:HOST;lr;fm=MEMBER>" (HOST as written in a URI: IPv6 in brackets,
 // PORT appended when not 0), with ";fc=HOLDER.ID" when `conn` is given and
-// ";transport=T" when `transport` is not empty.
+// ";transport=T" when `transport` is not empty; for "tls" a SIPS URI
+// instead, "<sips:HOST;lr;fm=MEMBER...>", with no transport parameter.
 std::string farm_route_uri(std::string_view host, uint16_t port, std::string_view member,
                            const ConnRef* conn = nullptr, std::string_view transport = {});
 

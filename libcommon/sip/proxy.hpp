@@ -97,7 +97,8 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
 // A message to be written on client connection `conn`, which is TLS: what
 // the member that made it could not know, said. A request's top Via of
 // ours "TCP" becomes "TLS"; our Record-Route values naming `conn` with
-// ";transport=tcp" get ";transport=tls". The bytes as they were otherwise.
+// ";transport=tcp" become SIPS URIs (farm_route_uri with "tls"). The bytes
+// as they were otherwise.
 std::string for_tls_connection(std::string_view buf, const Message& msg, const ConnRef& conn,
                                const ProxyContext& ctx);
 

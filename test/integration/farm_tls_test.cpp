@@ -333,9 +333,12 @@ void tls_call(TlsFarm& f, TlsClient& c, const std::string& call_id) {
     auto om = scan_ok(*ok);
     BOOST_TEST(om.status == 200);
     BOOST_TEST(om.via_count == 1u);
-    // Our Record-Route tells the client to come back by TLS; the processor's
-    // copy names no transport (it speaks UDP to us).
-    BOOST_TEST(sip::uri_param(om.record_route.value.in(*ok), "transport").value_or("") == "tls");
+    // Our Record-Route tells the client to come back by TLS (a SIPS URI);
+    // the processor's copy names no transport (it speaks UDP to us).
+    std::string client_rr(om.record_route.value.in(*ok));
+    BOOST_TEST(client_rr.starts_with("<sips:"), client_rr);
+    BOOST_TEST(!sip::uri_param(client_rr, "transport"), client_rr);
+    BOOST_TEST((sip::uri_conn(client_rr) == ident), client_rr);
     BOOST_TEST(!sip::uri_param(rr, "transport"));
     std::string route = "Route: " + std::string(om.record_route.value.in(*ok)) + "\r\n";
     c.send(over_tls(
