@@ -641,13 +641,9 @@ BOOST_AUTO_TEST_CASE(a_closed_outgoing_connection_is_opened_again_for_its_dialog
     conn->close();
     conn.reset();
     std::this_thread::sleep_for(scaled(300ms));
-    std::string bye = "BYE sip:alice@" + target.address().str() +
-                      ";transport=tcp SIP/2.0\r\nVia: SIP/2.0/UDP " + proc.address().str() +
-                      ";branch=z9hG4bKrdbye\r\nRoute: " + rr +
-                      "\r\nMax-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=uas-rd\r\n"
-                      "To: <sip:alice@example.com>;tag=a1\r\nCall-ID: " +
-                      cid + "\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n";
-    proc.send(f.lab.sip_addr(0), bye);
+    proc.send(f.lab.sip_addr(0),
+              processor_request("BYE", "sip:alice@" + target.address().str() + ";transport=tcp",
+                                proc.address().str(), "z9hG4bKrdbye", rr, "uas-rd", "a1", cid));
     auto again = target.accept();
     BOOST_REQUIRE_MESSAGE(again, "f1 did not open a new connection for the dialog's BYE");
     auto got = again->recv();
@@ -739,11 +735,9 @@ BOOST_AUTO_TEST_CASE(a_registration_over_a_connection_makes_the_client_reachable
     // f3's processor calls the client by its binding: Route = the Path.
     UdpPeer& p3 = *f.processors[2];
     std::string call_id = "to-alice-1@p3";
-    std::string inv = "INVITE sip:alice@" + client + ";transport=tcp SIP/2.0\r\nVia: SIP/2.0/UDP " +
-                      p3.address().str() + ";branch=z9hG4bKp3inv\r\nRoute: " + path +
-                      "\r\nMax-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=b3\r\n"
-                      "To: <sip:alice@example.com>\r\nCall-ID: " +
-                      call_id + "\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    std::string inv =
+        processor_request("INVITE", "sip:alice@" + client + ";transport=tcp", p3.address().str(),
+                          "z9hG4bKp3inv", path, "b3", "", call_id);
     p3.send(f.lab.sip_addr(2), inv);
     auto got = c.recv();
     BOOST_REQUIRE_MESSAGE(got, "the INVITE did not come over the client's connection");

@@ -49,4 +49,16 @@ void answer(UdpPeer& processor, const Received& req, int code, const std::string
     processor.send(sent_by, response_to(req.bytes, code, to_tag, processor.address().str()));
 }
 
+std::string processor_request(const std::string& method, const std::string& uri,
+                              const std::string& proc, const std::string& branch,
+                              const std::string& route, const std::string& from_tag,
+                              const std::string& to_tag, const std::string& call_id, int cseq) {
+    return method + " " + uri + " SIP/2.0\r\nVia: SIP/2.0/UDP " + proc + ";branch=" + branch +
+           "\r\n" + (route.empty() ? "" : "Route: " + route + "\r\n") +
+           "Max-Forwards: 70\r\nFrom: <sip:bob@example.com>;tag=" + from_tag +
+           "\r\nTo: <sip:alice@example.com>" + (to_tag.empty() ? "" : ";tag=" + to_tag) +
+           "\r\nCall-ID: " + call_id + "\r\nCSeq: " + std::to_string(cseq) + " " + method +
+           "\r\nContent-Length: 0\r\n\r\n";
+}
+
 } // namespace rtfarm::test

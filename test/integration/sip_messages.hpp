@@ -18,6 +18,14 @@ std::string request(const std::string& method, const std::string& call_id, int c
                     const std::string& client, const std::string& branch,
                     const std::string& extra = "", const std::string& to_tag = "");
 
+// A request the processor at `proc` sends to `uri`: one Via (UDP, `branch`),
+// a Route line when `route` is not empty, From bob (tag `from_tag`), To
+// alice (tag `to_tag` if given), Call-ID, CSeq `cseq` METHOD, no body.
+std::string processor_request(const std::string& method, const std::string& uri,
+                              const std::string& proc, const std::string& branch,
+                              const std::string& route, const std::string& from_tag,
+                              const std::string& to_tag, const std::string& call_id, int cseq = 1);
+
 // The scan of `bytes`; fails the test when it does not scan.
 sip::Message scan_ok(const std::string& bytes);
 
