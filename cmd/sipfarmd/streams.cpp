@@ -436,6 +436,7 @@ void StreamSet::on_readable(StreamConn& c) {
 void StreamSet::deliver(StreamConn& c, std::string_view bytes) {
     auto now = std::chrono::steady_clock::now();
     m_bytes_in += bytes.size();
+    c.bytes_in += bytes.size();
     c.last_read = now;
     c.framer.append(bytes);
     // Everything complete in what was read: bounded by READ_CHUNK.
@@ -620,9 +621,13 @@ void StreamSet::close(StreamConn& c, std::string_view reason, std::string_view d
     count_close(reason);
     if (c.outgoing) {
         m_outgoing.erase(std::make_pair(c.peer, c.tls()));
-        // Closed before it was up: the target is not tried again at once.
-        // Closed after: messages that name it may go on a new one.
-        if (c.connecting || c.handshaking) {
+        // Closed before it was up, or by an error before the target said a
+        // word (a TLS 1.3 server refusing our certificate alerts after our
+        // side of the handshake is done; a server that resets what it
+        // accepted): the target is not tried again at once. Closed after,
+        // or cleanly: messages that name it may go on a new one.
+        bool refused = c.bytes_in == 0 && reason.ends_with("_error");
+        if (c.connecting || c.handshaking || refused) {
             note_failed(std::make_pair(c.peer, c.tls()));
         } else {
             m_closed_outgoing[c.id] = std::make_pair(c.peer, c.tls());

@@ -101,6 +101,7 @@ struct StreamConn {
     bool closed = false;
     uint64_t messages_in = 0;
     uint64_t messages_out = 0;
+    uint64_t bytes_in = 0; // read from the peer (TLS: after decryption)
     bool tls() const { return ssl != nullptr; }
 };
 

@@ -63,12 +63,15 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
     s.proxy.outer_sent_by = pub;
     s.proxy.rr_host = pub.uri_host();
     s.proxy.rr_port = pub.port() == 5060 ? 0 : pub.port();
-    // Facing TCP or TLS, the port of the member's first listener for it
-    // (the load balancer keeps ports, as for UDP); without one, TCP shares
-    // the UDP port and TLS is left at its default.
+    // Facing TCP or TLS, the port of the member's first listener for it not
+    // on loopback (the load balancer keeps ports, as for UDP); without one,
+    // TCP shares the UDP port and TLS is left at its default.
     s.proxy.rr_tcp_port = s.proxy.rr_port;
     bool tcp_seen = false, tls_seen = false;
     for (const auto& l : me.sip_stream_listen) {
+        // Not a loopback one: the outside cannot come back there.
+        if (l.addr.is_loopback())
+            continue;
         if (l.transport == config::StreamTransport::tcp && !tcp_seen) {
             s.proxy.rr_tcp_port = l.addr.port() == 5060 ? 0 : l.addr.port();
             tcp_seen = true;

@@ -390,8 +390,16 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
     std::string_view via_transport = transport == Transport::udp   ? "UDP"
                                      : transport == Transport::tls ? "TLS"
                                                                    : "TCP";
-    (void)edits.insert(at, via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member),
-                                    nullptr, via_transport));
+    // To a target over TCP or TLS, the sent-by port is our listener's for
+    // that transport: where the target opens a connection for a response
+    // when ours is gone (RFC 3261 18.2.2).
+    net::SockAddr sent_by = ctx.outer_sent_by;
+    if (!conn && transport != Transport::udp) {
+        uint16_t p = transport == Transport::tls ? ctx.rr_tls_port : ctx.rr_tcp_port;
+        sent_by.set_port(p != 0 ? p : transport == Transport::tls ? SIPS_PORT : SIP_PORT);
+    }
+    (void)edits.insert(
+        at, via_line(sent_by, branch_for(buf, msg, ctx.via_member), nullptr, via_transport));
     // Our Record-Route faces the target: its transport, and the client
     // connection when it goes over one (so the processor's later requests
     // in the dialog do too; the response takes the transport off again).

@@ -96,6 +96,12 @@ public:
         return m_eof;
     }
     void close() { m_fd.reset(); }
+    // Closes with a RST (SO_LINGER 0), as a server that refuses what it accepted.
+    void reset() {
+        linger l{1, 0};
+        (void)::setsockopt(m_fd.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+        m_fd.reset();
+    }
 
 private:
     UniqueFd m_fd;
@@ -660,6 +666,34 @@ BOOST_AUTO_TEST_CASE(a_closed_outgoing_connection_is_opened_again_for_its_dialog
     BOOST_TEST(s["streams"]["connects"].as_integer().value_or(-1) == 2);
     for (auto& p : f.lab.processes)
         BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
+}
+
+// A target that accepts, reads and resets without a word is held back like
+// one that refused the connection: the next request is answered 477 at once.
+BOOST_AUTO_TEST_CASE(a_target_that_resets_before_a_word_is_held_back) {
+    TcpFarm f;
+    TcpTarget target;
+    UdpPeer& proc = *f.processors[0];
+    auto options = [&](const std::string& call_id) {
+        return processor_request("OPTIONS",
+                                 "sip:carol@" + target.address().str() + ";transport=tcp",
+                                 proc.address().str(), "z9hG4bK" + call_id, "", "p1", "", call_id);
+    };
+    proc.send(f.lab.sip_addr(0), options("reset-1@proc"));
+    auto conn = target.accept();
+    BOOST_REQUIRE_MESSAGE(conn, "f1 opened no connection to the target");
+    BOOST_REQUIRE(conn->recv());
+    conn->reset();
+    conn.reset();
+    std::this_thread::sleep_for(scaled(300ms));
+    proc.send(f.lab.sip_addr(0), options("reset-2@proc"));
+    auto held = proc.recv();
+    BOOST_REQUIRE_MESSAGE(held, "no answer for a request to a target that reset just now");
+    BOOST_TEST(scan_ok(held->bytes).status == 477);
+    BOOST_TEST(!target.accept(200ms));
+    auto s = f.stats(0);
+    BOOST_TEST(s["streams"]["connects"].as_integer().value_or(-1) == 1, s.dump());
+    BOOST_TEST(s["streams"]["held_back"].as_integer().value_or(-1) == 1, s.dump());
 }
 
 // A Relay backend's request that its Member cannot send out (a transport

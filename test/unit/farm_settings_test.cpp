@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE(record_route_ports_per_transport) {
       "cluster": {"name": "ports", "wan_ip": "203.0.113.1"},
       "members": {
         "f1": {"role": "frontend", "address": "10.77.0.11",
-               "sip_listen": ["0.0.0.0:5080", "tcp:0.0.0.0:5090", "tls:0.0.0.0:5091", "tcp:0.0.0.0:5092"],
+               "sip_listen": ["0.0.0.0:5080", "tcp:127.0.0.1:5093", "tcp:0.0.0.0:5090", "tls:0.0.0.0:5091", "tcp:0.0.0.0:5092"],
                "processor": "127.0.0.1:5070", "control": "/run/f1.sock", )" +
                     tls + R"(},
         "f2": {"role": "frontend", "address": "10.77.0.12",

@@ -487,12 +487,16 @@ BOOST_AUTO_TEST_CASE(record_route_facing_tcp_or_tls_names_that_listener_port) {
     BOOST_REQUIRE(tcp.ok());
     BOOST_TEST(must_scan(tcp->bytes).record_route.value.in(tcp->bytes) ==
                "<sip:203.0.113.1:5090;lr;fm=f2;transport=tcp>");
+    // Our Via's sent-by: the same listener (where a target comes back for a
+    // response when the connection is gone).
+    BOOST_TEST(must_scan(tcp->bytes).via[0].port == 5090);
     std::string sips = inv;
     sips.replace(0, sips.find(" SIP/2.0"), "INVITE sips:carol@192.0.2.30");
     auto tls = forward_from_processor(sips, must_scan(sips), c);
     BOOST_REQUIRE(tls.ok());
     BOOST_TEST(must_scan(tls->bytes).record_route.value.in(tls->bytes) ==
                "<sips:203.0.113.1:5091;lr;fm=f2>");
+    BOOST_TEST(must_scan(tls->bytes).via[0].port == 5091);
     // Over a client's connection, then made TLS by its holder.
     std::string via_path = inv;
     via_path.insert(via_path.find("Max-Forwards"),
