@@ -36,6 +36,20 @@ std::vector<SocketSet::Key> wanted_sockets(const config::MemberConfig& me,
     return keys;
 }
 
+// What the farm answers a request from a processor that it cannot send out
+// (forward_from_processor's error `code`): 483 with no hops left, 477 for a
+// transport it does not speak; nothing to an ACK, nor for other errors.
+std::optional<std::pair<int, std::string_view>> send_failure_answer(const sip::Message& msg,
+                                                                    std::string_view code) {
+    if (msg.method_id == sip::Method::ack)
+        return std::nullopt;
+    if (code == "max_forwards")
+        return std::make_pair(483, std::string_view("Too Many Hops"));
+    if (code == "unsupported_transport")
+        return std::make_pair(477, std::string_view("Send Failed"));
+    return std::nullopt;
+}
+
 } // namespace
 
 FarmService::FarmService(ev::Loop& loop)
@@ -442,11 +456,8 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         auto out = sip::forward_from_processor(bytes, msg, ctx);
         if (!out) {
             drop(out.error().code, a, out.error().message);
-            const std::string& code = out.error().code;
-            if (msg.method_id != sip::Method::ack &&
-                (code == "max_forwards" || code == "unsupported_transport"))
-                reply_for_backend(bytes, msg, ctx, code == "max_forwards" ? 483 : 477,
-                                  code == "max_forwards" ? "Too Many Hops" : "Send Failed");
+            if (auto answer = send_failure_answer(msg, out.error().code))
+                reply_for_backend(bytes, msg, ctx, answer->first, answer->second);
             return;
         }
         ++m_processed;
@@ -578,15 +589,12 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
     if (a.origin == sip::Origin::processor) {
         auto out = sip::forward_from_processor(bytes, msg, m_settings.proxy);
         if (!out) {
-            if (msg.method_id == sip::Method::ack)
+            auto answer = send_failure_answer(msg, out.error().code);
+            // Too many hops is the processor's doing, answered, not dropped.
+            if (!answer || answer->first != 483)
                 drop(out.error().code, a, out.error().message);
-            else if (out.error().code == "max_forwards")
-                reply(bytes, msg, a, 483, "Too Many Hops");
-            else if (out.error().code == "unsupported_transport") {
-                drop(out.error().code, a, out.error().message);
-                reply(bytes, msg, a, 477, "Send Failed");
-            } else
-                drop(out.error().code, a, out.error().message);
+            if (answer)
+                reply(bytes, msg, a, answer->first, answer->second);
             return;
         }
         send_outside(*out);
@@ -688,14 +696,20 @@ void FarmService::reply_for_backend(std::string_view bytes, const sip::Message& 
     auto scanned = sip::scan(request);
     if (!scanned)
         return;
-    Arrival back;
-    back.origin = sip::Origin::outside;
-    back.source = m_settings.farm_link;
-    back.destination = m_settings.farm_link;
-    auto out =
-        sip::make_reply(request, *scanned, back.source, code, reason, reply_tag(request, *scanned));
     ++m_replies;
-    handle(out.bytes, back);
+    route_made_reply(request, *scanned, code, reason);
+}
+
+// A response the farm makes to a request whose top Via is ours, routed as if
+// it came from outside: by that Via to the member whose processor sent it.
+void FarmService::route_made_reply(std::string_view request, const sip::Message& msg, int code,
+                                   std::string_view reason) {
+    Arrival a;
+    a.origin = sip::Origin::outside;
+    a.source = m_settings.farm_link;
+    a.destination = m_settings.farm_link;
+    auto out = sip::make_reply(request, msg, a.source, code, reason, reply_tag(request, msg));
+    handle(out.bytes, a);
 }
 
 void FarmService::send_outside(const sip::Outgoing& out) {
@@ -741,14 +755,8 @@ void FarmService::send_outside(const sip::Outgoing& out) {
 }
 
 void FarmService::send_stream(const sip::Outgoing& out) {
-    bool tls = out.transport == sip::Transport::tls;
-    auto id = m_streams.connect(out.to, tls);
+    auto id = connect_target({out.to, out.transport == sip::Transport::tls});
     if (!id) {
-        if (m_drop_log.allow(std::chrono::steady_clock::now()))
-            log::warn("farm", "no connection to target",
-                      {{"to", out.to.str()},
-                       {"transport", tls ? "tls" : "tcp"},
-                       {"err", id.error().message}});
         connection_gone(out.bytes);
         return;
     }
@@ -760,6 +768,18 @@ void FarmService::send_stream(const sip::Outgoing& out) {
     ++m_to_outside;
 }
 
+std::optional<uint64_t> FarmService::connect_target(const StreamTarget& target) {
+    auto id = m_streams.connect(target.first, target.second);
+    if (id)
+        return *id;
+    if (m_drop_log.allow(std::chrono::steady_clock::now()))
+        log::warn("farm", "no connection to target",
+                  {{"to", target.first.str()},
+                   {"transport", target.second ? "tls" : "tcp"},
+                   {"err", id.error().message}});
+    return std::nullopt;
+}
+
 void FarmService::write_connection(uint64_t id, std::string_view bytes) {
     // A connection this member opened to a target, closed since (idle, or
     // by the target) while a dialog or transaction still names it: on a new
@@ -769,13 +789,8 @@ void FarmService::write_connection(uint64_t id, std::string_view bytes) {
     uint64_t on = id;
     if (!m_streams.open(id)) {
         if (auto target = m_streams.closed_outgoing(id)) {
-            auto fresh = m_streams.connect(target->first, target->second);
+            auto fresh = connect_target(*target);
             if (!fresh) {
-                if (m_drop_log.allow(std::chrono::steady_clock::now()))
-                    log::warn("farm", "no connection to target",
-                              {{"to", target->first.str()},
-                               {"transport", target->second ? "tls" : "tcp"},
-                               {"err", fresh.error().message}});
                 connection_gone(bytes);
                 return;
             }
@@ -815,13 +830,8 @@ void FarmService::connection_gone(std::string_view bytes) {
     // the request.
     if (!msg || !msg->is_request() || msg->method_id == sip::Method::ack)
         return;
-    Arrival a;
-    a.origin = sip::Origin::outside;
-    a.source = m_settings.farm_link;
-    a.destination = m_settings.farm_link;
-    auto reply = sip::make_reply(bytes, *msg, a.source, 477, "Send Failed", reply_tag(bytes, *msg));
     ++m_conn_gone_replies;
-    handle(reply.bytes, a);
+    route_made_reply(bytes, *msg, 477, "Send Failed");
 }
 
 void FarmService::send_out(const sip::Outgoing& out) {

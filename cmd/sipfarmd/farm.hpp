@@ -88,11 +88,18 @@ private:
     // the reply is sent later, with the relay's X-Farm-Media-* headers.
     bool media_probe(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                      const std::vector<std::string>& headers);
-    // The probe's 200 with `headers`, and X-Farm-Members when that fits in
-    // the probe's size limit; dropped when the rest does not fit.
+    // The To tag of the responses the farm makes for this Call-ID.
     std::string reply_tag(std::string_view bytes, const sip::Message& msg) const;
+    // Answers a Relay backend's request that cannot go out, to its processor.
     void reply_for_backend(std::string_view bytes, const sip::Message& msg,
                            const sip::ProxyContext& ctx, int code, std::string_view reason);
+    // Makes a response to `request` (our Via on top) and routes it by that Via.
+    void route_made_reply(std::string_view request, const sip::Message& msg, int code,
+                          std::string_view reason);
+    // The open connection to `target` or a new one; logged (rate-limited) when none.
+    std::optional<uint64_t> connect_target(const StreamTarget& target);
+    // The probe's 200 with `headers`, and X-Farm-Members when that fits in
+    // the probe's size limit; dropped when the rest does not fit.
     void send_probe_reply(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                           std::vector<std::string> headers);
     void reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,

@@ -159,7 +159,7 @@ void StreamSet::watch(StreamConn& c) {
 }
 
 Result<uint64_t> StreamSet::connect(const net::SockAddr& peer, bool tls) {
-    auto key = std::make_pair(peer, tls);
+    StreamTarget key{peer, tls};
     if (auto it = m_outgoing.find(key); it != m_outgoing.end())
         return it->second;
     if (auto it = m_failed.find(key); it != m_failed.end()) {
@@ -240,7 +240,7 @@ uint64_t StreamSet::new_id() const {
     }
 }
 
-void StreamSet::note_failed(const std::pair<net::SockAddr, bool>& key) {
+void StreamSet::note_failed(const StreamTarget& target) {
     auto now = std::chrono::steady_clock::now();
     if (m_failed.size() >= MAX_FAILED_TARGETS)
         std::erase_if(m_failed, [&](const auto& f) {
@@ -248,7 +248,7 @@ void StreamSet::note_failed(const std::pair<net::SockAddr, bool>& key) {
         });
     if (m_failed.size() >= MAX_FAILED_TARGETS)
         m_failed.erase(m_failed.begin());
-    m_failed[key] = now;
+    m_failed[target] = now;
 }
 
 void StreamSet::connected(StreamConn& c) {
@@ -563,7 +563,7 @@ bool StreamSet::open(uint64_t id) const {
     return it != m_conns.end() && !it->second->closed;
 }
 
-std::optional<std::pair<net::SockAddr, bool>> StreamSet::closed_outgoing(uint64_t id) const {
+std::optional<StreamTarget> StreamSet::closed_outgoing(uint64_t id) const {
     auto it = m_closed_outgoing.find(id);
     if (it == m_closed_outgoing.end())
         return std::nullopt;
@@ -620,7 +620,8 @@ void StreamSet::close(StreamConn& c, std::string_view reason, std::string_view d
     c.fd.reset();
     count_close(reason);
     if (c.outgoing) {
-        m_outgoing.erase(std::make_pair(c.peer, c.tls()));
+        StreamTarget target{c.peer, c.tls()};
+        m_outgoing.erase(target);
         // Closed before it was up, or by an error before the target said a
         // word (a TLS 1.3 server refusing our certificate alerts after our
         // side of the handshake is done; a server that resets what it
@@ -628,9 +629,9 @@ void StreamSet::close(StreamConn& c, std::string_view reason, std::string_view d
         // or cleanly: messages that name it may go on a new one.
         bool refused = c.bytes_in == 0 && reason.ends_with("_error");
         if (c.connecting || c.handshaking || refused) {
-            note_failed(std::make_pair(c.peer, c.tls()));
+            note_failed(target);
         } else {
-            m_closed_outgoing[c.id] = std::make_pair(c.peer, c.tls());
+            m_closed_outgoing[c.id] = target;
             m_closed_order.push_back(c.id);
             if (m_closed_order.size() > MAX_CLOSED_OUTGOING) {
                 m_closed_outgoing.erase(m_closed_order.front());

@@ -57,6 +57,9 @@
 
 namespace rtfarm::sipfarmd {
 
+// Where an outgoing connection goes: the target's address, and TLS or not.
+using StreamTarget = std::pair<net::SockAddr, bool>;
+
 struct StreamSettings {
     sip::StreamLimits framing;
     size_t max_connections = 4096; // accepted ones open at once
@@ -138,7 +141,7 @@ public:
     // The target (and TLS) of outgoing connection `id` that was up and has
     // closed since, among the last MAX_CLOSED_OUTGOING: where a message that
     // still names it can go on a new connection.
-    std::optional<std::pair<net::SockAddr, bool>> closed_outgoing(uint64_t id) const;
+    std::optional<StreamTarget> closed_outgoing(uint64_t id) const;
     // Connection `id` is open and TLS.
     bool tls(uint64_t id) const;
     size_t connections() const { return m_conns.size(); }
@@ -166,7 +169,7 @@ private:
     // An outgoing connection is up: what waited goes out.
     void established(StreamConn& c);
     void watch(StreamConn& c);
-    void note_failed(const std::pair<net::SockAddr, bool>& key);
+    void note_failed(const StreamTarget& target);
     // Frames and hands on what was read.
     void deliver(StreamConn& c, std::string_view bytes);
     // Writes what is waiting; the write event on while some is left.
@@ -194,12 +197,12 @@ private:
     std::map<net::SockAddr, std::unique_ptr<Listener>> m_listeners;
     std::map<uint64_t, std::unique_ptr<StreamConn>> m_conns;
     // Open outgoing connections by target and TLS.
-    std::map<std::pair<net::SockAddr, bool>, uint64_t> m_outgoing;
+    std::map<StreamTarget, uint64_t> m_outgoing;
     // Targets (and TLS) whose last attempt failed, and when; bounded.
-    std::map<std::pair<net::SockAddr, bool>, std::chrono::steady_clock::time_point> m_failed;
+    std::map<StreamTarget, std::chrono::steady_clock::time_point> m_failed;
     static constexpr size_t MAX_FAILED_TARGETS = 4096;
     // Outgoing connections that were up and closed, by id, oldest first out.
-    std::map<uint64_t, std::pair<net::SockAddr, bool>> m_closed_outgoing;
+    std::map<uint64_t, StreamTarget> m_closed_outgoing;
     std::deque<uint64_t> m_closed_order;
     static constexpr size_t MAX_CLOSED_OUTGOING = 4096;
     // Closed ones, freed from the loop once the current callback returned.

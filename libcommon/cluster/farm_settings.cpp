@@ -66,20 +66,17 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
     // Facing TCP or TLS, the port of the member's first listener for it not
     // on loopback (the load balancer keeps ports, as for UDP); without one,
     // TCP shares the UDP port and TLS is left at its default.
-    s.proxy.rr_tcp_port = s.proxy.rr_port;
-    bool tcp_seen = false, tls_seen = false;
-    for (const auto& l : me.sip_stream_listen) {
-        // Not a loopback one: the outside cannot come back there.
-        if (l.addr.is_loopback())
-            continue;
-        if (l.transport == config::StreamTransport::tcp && !tcp_seen) {
-            s.proxy.rr_tcp_port = l.addr.port() == 5060 ? 0 : l.addr.port();
-            tcp_seen = true;
-        } else if (l.transport == config::StreamTransport::tls && !tls_seen) {
-            s.proxy.rr_tls_port = l.addr.port() == 5061 ? 0 : l.addr.port();
-            tls_seen = true;
-        }
-    }
+    // Not a loopback one: the outside cannot come back there.
+    auto listener_port = [&](config::StreamTransport t) -> std::optional<uint16_t> {
+        for (const auto& l : me.sip_stream_listen)
+            if (l.transport == t && !l.addr.is_loopback())
+                return l.addr.port();
+        return std::nullopt;
+    };
+    auto tcp = listener_port(config::StreamTransport::tcp);
+    auto tls = listener_port(config::StreamTransport::tls);
+    s.proxy.rr_tcp_port = !tcp ? s.proxy.rr_port : *tcp == 5060 ? 0 : *tcp;
+    s.proxy.rr_tls_port = !tls || *tls == 5061 ? 0 : *tls;
     return s;
 }
 

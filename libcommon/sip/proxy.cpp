@@ -390,12 +390,16 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
     std::string_view via_transport = transport == Transport::udp   ? "UDP"
                                      : transport == Transport::tls ? "TLS"
                                                                    : "TCP";
+    // The same in the parameter's words ("" for UDP), for our listener's port.
+    std::string_view param = transport == Transport::udp   ? ""
+                             : transport == Transport::tls ? "tls"
+                                                           : "tcp";
     // To a target over TCP or TLS, the sent-by port is our listener's for
     // that transport: where the target opens a connection for a response
     // when ours is gone (RFC 3261 18.2.2).
     net::SockAddr sent_by = ctx.outer_sent_by;
     if (!conn && transport != Transport::udp) {
-        uint16_t p = transport == Transport::tls ? ctx.rr_tls_port : ctx.rr_tcp_port;
+        uint16_t p = rr_port_for(ctx, param);
         sent_by.set_port(p != 0 ? p : transport == Transport::tls ? SIPS_PORT : SIP_PORT);
     }
     (void)edits.insert(
@@ -404,11 +408,8 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
     // connection when it goes over one (so the processor's later requests
     // in the dialog do too; the response takes the transport off again).
     if (creates_dialog(msg)) {
-        std::string_view rr_transport = transport == Transport::udp   ? ""
-                                        : transport == Transport::tls ? "tls"
-                                                                      : "tcp";
-        std::string rr = farm_route_uri(ctx.rr_host, rr_port_for(ctx, rr_transport), ctx.via_member,
-                                        conn ? &*conn : nullptr, rr_transport);
+        std::string rr = farm_route_uri(ctx.rr_host, rr_port_for(ctx, param), ctx.via_member,
+                                        conn ? &*conn : nullptr, param);
         (void)edits.insert(at, "Record-Route: " + rr + "\r\n");
     }
     return Outgoing{edits.apply(buf.substr(0, msg.end)), to.value_or(net::SockAddr{}), conn,
@@ -443,15 +444,15 @@ std::string for_tls_connection(std::string_view buf, const Message& msg, const C
     if (msg.is_request() && msg.via_count > 0 && msg.via[0].transport_id == Transport::tcp &&
         branch_member(msg.via[0].branch.in(buf)))
         (void)edits.replace(msg.via[0].transport, "TLS");
-    each_farm_rr(buf, msg, ctx,
-                 [&](Span value, std::string_view m, const std::optional<ConnRef>& named) {
-                     if (!named || *named != conn)
-                         return;
-                     auto t = uri_param(value.in(buf), "transport");
-                     if (t && equals_icase(*t, "tcp"))
-                         (void)edits.replace(
-                             value, farm_route_uri(ctx.rr_host, ctx.rr_tls_port, m, &conn, "tls"));
-                 });
+    each_farm_rr(
+        buf, msg, ctx, [&](Span value, std::string_view m, const std::optional<ConnRef>& named) {
+            if (!named || *named != conn)
+                return;
+            auto t = uri_param(value.in(buf), "transport");
+            if (t && equals_icase(*t, "tcp"))
+                (void)edits.replace(
+                    value, farm_route_uri(ctx.rr_host, rr_port_for(ctx, "tls"), m, &conn, "tls"));
+        });
     if (edits.empty())
         return std::string(buf);
     return edits.apply(buf.substr(0, msg.end));
