@@ -57,53 +57,13 @@ calls=${1:-300}
 rate=${RTFARM_KAM_RATE:-25}
 call_ms=${RTFARM_KAM_CALL_MS:-200}
 shape_calls=20
-sc=$root/test/lab/sipp
-CLIENT=198.51.100.10
-val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
-declare -A dpid
 t_start=$(date +%s)
 
-# ---- the farm: f1-f3, Members, processor 127.0.0.1:5070 (Kamailio)
-frontends="f1 f2 f3"
-printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
-{
-    echo '{'
-    echo "  \"cluster\": {\"name\": \"lab\", \"wan_ip\": \"$VIP\", \"farm_port\": 5069, \"secret_file\": \"farm.key\","
-    echo '              "heartbeat_ms": 200, "dead_after_ms": 1000},'
-    echo '  "members": {'
-    sep=""
-    for m in $frontends; do
-        printf '%s    "%s": {"role": "frontend", "address": "%s", "sip_listen": ["0.0.0.0:5060"], "processor": "127.0.0.1:5070",\n' \
-            "$sep" "$m" "$(addr_of "$m")"
-        printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068"}' \
-            "$(range_of "$m")" "$m" "$(addr_of "$m")"
-        sep=$(printf ',\n')
-    done
-    echo
-    echo '  }'
-    echo '}'
-} >"$work/cluster.json"
-"$ctl" --config "$work/cluster.json" check >"$work/check.txt" 2>&1 ||
-    { cat "$work/check.txt"; echo "kamailio: the config does not pass cgclusterctl check"; exit 1; }
-"$lab" up nat >"$work/lab.txt" 2>&1 || { cat "$work/lab.txt"; exit 1; }
+# ---- the farm: f1-f3, Members, Kamailio as each one's processor
+kam_farm_config none || exit 1
 
 echo "== kamailio: Kamailio behind sipfarmd on f1-f3, LB nat (every packet sprayed), PostgreSQL on b1"
-pg_start b1 "$(addr_of b1)" || exit 1
-pg_schema || exit 1
-users="alice bob carl cindy rita fred mary nora dave"
-for u in $users; do
-    pg_sql "INSERT INTO subscriber (username, domain, password) VALUES ('$u', '$VIP', 'pw-$u')" >/dev/null ||
-        { echo "kamailio: could not add subscriber $u"; exit 1; }
-done
-
-for m in $frontends; do
-    "$lab" exec "$m" "$bin/sipfarmd" --config "$work/cluster.json" --member "$m" 2>"$work/$m.log" &
-    dpid[$m]=$!
-done
-for m in $frontends; do wait_socket "$work/$m.sock" "$work/$m.log" || exit 1; done
-for m in $frontends; do wait_up "$work/$m.sock" 3 || exit 1; done
-for m in $frontends; do kam_start "$m"; done
-for m in $frontends; do kam_wait "$m" || exit 1; done
+kam_farm_up alice bob carl cindy rita fred mary nora dave || exit 1
 
 # ---- what the client receives, for the leak check
 "$lab" exec client tshark -i eth0 -f "udp port 5060" -w "$work/client.pcap" -q >"$work/tshark.log" 2>&1 &
@@ -112,67 +72,6 @@ pids="$pids $tshark_pid"
 for _ in $(seq "$(($(sec 10) * 10))"); do grep -q "Capturing on" "$work/tshark.log" && break; sleep 0.1; done
 grep -q "Capturing on" "$work/tshark.log" || { cat "$work/tshark.log"; echo "kamailio: tshark did not start"; exit 1; }
 
-# ---- SIPp helpers. Each SIPp's files are $work/NAME.{csv,err,out}.
-user_file() { printf 'SEQUENTIAL\n%s;\n' "$1" >"$work/user-$1.csv"; echo "$work/user-$1.csv"; }
-# A SIPp in the client that ends by itself (-m): bounded by timeout(1).
-sipp_run() { # NAME LIMIT_SECONDS SIPP_ARGS...
-    local n=$1 limit=$2
-    shift 2
-    (cd "$work" && timeout -k 5 "$(sec "$limit")" "$lab" exec client sipp "$@" -nostdin -default_behaviors all,-bye \
-        -trace_stat -stf "$n.csv" -fd 1 -trace_err -error_file "$n.err" >"$n.out" 2>&1)
-}
-register() { # USER PORT [SCENARIO]: exit status of SIPp (0: registered)
-    sipp_run "reg-$1-$2" 30 -sf "$sc/${3:-register_auth.xml}" -inf "$(user_file "$1")" -au "$1" -ap "pw-$1" \
-        -i "$CLIENT" -p "$2" -m 1 -recv_timeout 5000 "$VIP:5060"
-}
-# A callee: a SIPp UAS in the background, stopped by stop_callees.
-callee_pids=""
-callee() { # NAME SCENARIO PORT [ARGS...]
-    local n=$1 sf=$2 port=$3
-    shift 3
-    (cd "$work" && exec "$lab" exec client sipp -sf "$sc/$sf" -i "$CLIENT" -p "$port" -bind_local -nostdin \
-        -default_behaviors all,-bye -recv_timeout 10000 -timeout "$(sec 300)s" "$@" \
-        -trace_stat -stf "$n.csv" -fd 1 -trace_err -error_file "$n.err" >"$n.out" 2>&1) &
-    callee_pids="$callee_pids $!"
-    pids="$pids $!"
-}
-stop_callees() {
-    local p
-    for p in $callee_pids; do kill -USR1 "$p" 2>/dev/null; done
-    for p in $callee_pids; do
-        for _ in $(seq "$(($(sec 20) * 10))"); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
-    callee_pids=""
-}
-# alice calls USER with SCENARIO: N calls at R/s, D ms each.
-call() { # NAME SCENARIO USER N R D [ARGS...]
-    local n=$1 sf=$2 u=$3 m=$4 r=$5 d=$6
-    shift 6
-    sipp_run "$n" 280 -sf "$sc/$sf" -inf "$(user_file alice)" -au alice -ap pw-alice -s "$u" \
-        -i "$CLIENT" -p 5062 -m "$m" -r "$r" -d "$d" -recv_timeout 10000 \
-        -timeout "$(sec 250)s" -timeout_error "$@" "$VIP:5060"
-}
-# "ok=N failed=N ..." of a SIPp's CSV files.
-counts() { "$lab" stat "$@" 2>/dev/null; }
-all_ok() { [ "$(val "$2" ok)" = "$1" ] && [ "$(val "$2" failed)" = 0 ]; } # N COUNTS
-both_ok() { # WHAT N CALLER_CSV CALLEE_CSV...: every call ok on both sides
-    local what=$1 n=$2 c=$3
-    shift 3
-    local C S
-    C=$(counts "$work/$c.csv")
-    S=""
-    local f
-    for f in "$@"; do S="$S $f: $(counts "$work/$f.csv")"; done
-    echo "  $what: caller $C |$S"
-    check "$what: caller $n ok, 0 failed" all_ok "$n" "$C"
-    for f in "$@"; do
-        local s
-        s=$(counts "$work/$f.csv")
-        check "$what: $f $n ok, 0 failed" all_ok "$n" "$s"
-    done
-}
 
 # ---- registrations through the VIP, then the callees on the same ports
 declare -A port_of=([bob]=5081 [carl]=5082 [cindy]=5083 [rita]=5084 [mary]=5088 [nora]=5089)

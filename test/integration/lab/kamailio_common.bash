@@ -1,4 +1,4 @@
-# Sourced by kamailio.sh (bash; not a test itself: make check runs only *.sh
+# Sourced by kamailio.sh and kamailio_media.sh (bash; not a test itself: make check runs only *.sh
 # here), after lab_common.bash and lab_init. Kamailio as every member's
 # processor, with etc/processors/kamailio/kamailio.cfg, and the PostgreSQL
 # server that holds their shared location and subscriber tables:
@@ -17,7 +17,7 @@
 #   kam_wait MEMBER         bounded wait until it listens on 127.0.0.1:5070
 #   kam_stop                SIGTERM every Kamailio, bounded wait, SIGKILL
 # Paths and values: PG_BIN (the server's binaries), KAM_CFG, DB_PASSWORD,
-# KAM_SECRET.
+# KAM_SECRET. The farm around them and the SIPp users: below.
 
 PG_BIN=${RTFARM_PG_BIN:-/usr/lib/postgresql/15/bin}
 KAM_CFG=$root/etc/processors/kamailio/kamailio.cfg
@@ -131,5 +131,136 @@ kam_stop() {
         kill -KILL "${kpid[$m]}" 2>/dev/null
         wait "${kpid[$m]}" 2>/dev/null
         unset "kpid[$m]"
+    done
+}
+
+# ---- the farm: f1-f3 as Members behind the lab's nat load balancer, each
+# with Kamailio as its processor (127.0.0.1:5070), and SIPp users in the
+# client (198.51.100.10).
+#   kam_farm_config MEDIA   $work/cluster.json (media "none" or "anchor":
+#                           rtprelayd on every member), checked by
+#                           cgclusterctl check; the lab up (nat)
+#   kam_farm_up USERS...    PostgreSQL on b1 with the schema and USERS as
+#                           subscribers (password pw-USER), then sipfarmd
+#                           (and rtprelayd with media), then Kamailio, on
+#                           f1-f3, each waited for
+frontends="f1 f2 f3"
+sc=$root/test/lab/sipp
+CLIENT=198.51.100.10
+val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
+declare -A dpid
+kam_media=none
+
+kam_farm_config() { # MEDIA
+    kam_media=$1
+    local media_conf="" m sep=""
+    [ "$kam_media" = anchor ] && media_conf=', "media": "anchor"'
+    printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
+    {
+        echo '{'
+        echo "  \"cluster\": {\"name\": \"lab\", \"wan_ip\": \"$VIP\", \"farm_port\": 5069, \"secret_file\": \"farm.key\","
+        echo "              \"heartbeat_ms\": 200, \"dead_after_ms\": 1000$media_conf},"
+        echo '  "members": {'
+        for m in $frontends; do
+            printf '%s    "%s": {"role": "frontend", "address": "%s", "sip_listen": ["0.0.0.0:5060"], "processor": "127.0.0.1:5070",\n' \
+                "$sep" "$m" "$(addr_of "$m")"
+            printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068", "media_control": "%s-media.sock"}' \
+                "$(range_of "$m")" "$m" "$(addr_of "$m")" "$m"
+            sep=$(printf ',\n')
+        done
+        echo
+        echo '  }'
+        echo '}'
+    } >"$work/cluster.json"
+    "$ctl" --config "$work/cluster.json" check >"$work/check.txt" 2>&1 ||
+        { cat "$work/check.txt"; echo "$lab_name: the config does not pass cgclusterctl check"; return 1; }
+    "$lab" up nat >"$work/lab.txt" 2>&1 || { cat "$work/lab.txt"; return 1; }
+}
+
+kam_farm_up() { # USERS...
+    local u m
+    pg_start b1 "$(addr_of b1)" || return 1
+    pg_schema || return 1
+    for u in "$@"; do
+        pg_sql "INSERT INTO subscriber (username, domain, password) VALUES ('$u', '$VIP', 'pw-$u')" >/dev/null ||
+            { echo "$lab_name: could not add subscriber $u"; return 1; }
+    done
+    for m in $frontends; do
+        "$lab" exec "$m" "$bin/sipfarmd" --config "$work/cluster.json" --member "$m" 2>"$work/$m.log" &
+        dpid[$m]=$!
+    done
+    for m in $frontends; do wait_socket "$work/$m.sock" "$work/$m.log" || return 1; done
+    for m in $frontends; do wait_up "$work/$m.sock" 3 || return 1; done
+    if [ "$kam_media" = anchor ]; then
+        for m in $frontends; do
+            "$lab" exec "$m" "$bin/rtprelayd" --config "$work/cluster.json" --member "$m" 2>"$work/$m-media.log" &
+            dpid[$m-media]=$!
+        done
+        for m in $frontends; do wait_socket "$work/$m-media.sock" "$work/$m-media.log" || return 1; done
+    fi
+    for m in $frontends; do kam_start "$m"; done
+    for m in $frontends; do kam_wait "$m" || return 1; done
+}
+
+# ---- SIPp helpers. Each SIPp's files are $work/NAME.{csv,err,out}.
+user_file() { printf 'SEQUENTIAL\n%s;\n' "$1" >"$work/user-$1.csv"; echo "$work/user-$1.csv"; }
+# A SIPp in the client that ends by itself (-m): bounded by timeout(1).
+sipp_run() { # NAME LIMIT_SECONDS SIPP_ARGS...
+    local n=$1 limit=$2
+    shift 2
+    (cd "$work" && timeout -k 5 "$(sec "$limit")" "$lab" exec client sipp "$@" -nostdin -default_behaviors all,-bye \
+        -trace_stat -stf "$n.csv" -fd 1 -trace_err -error_file "$n.err" >"$n.out" 2>&1)
+}
+register() { # USER PORT [SCENARIO]: exit status of SIPp (0: registered)
+    sipp_run "reg-$1-$2" 30 -sf "$sc/${3:-register_auth.xml}" -inf "$(user_file "$1")" -au "$1" -ap "pw-$1" \
+        -i "$CLIENT" -p "$2" -m 1 -recv_timeout 5000 "$VIP:5060"
+}
+# A callee: a SIPp UAS in the background, stopped by stop_callees.
+callee_pids=""
+callee() { # NAME SCENARIO PORT [ARGS...]
+    local n=$1 sf=$2 port=$3
+    shift 3
+    (cd "$work" && exec "$lab" exec client sipp -sf "$sc/$sf" -i "$CLIENT" -p "$port" -bind_local -nostdin \
+        -default_behaviors all,-bye -recv_timeout 10000 -timeout "$(sec 300)s" "$@" \
+        -trace_stat -stf "$n.csv" -fd 1 -trace_err -error_file "$n.err" >"$n.out" 2>&1) &
+    callee_pids="$callee_pids $!"
+    pids="$pids $!"
+}
+stop_callees() {
+    local p
+    for p in $callee_pids; do kill -USR1 "$p" 2>/dev/null; done
+    for p in $callee_pids; do
+        for _ in $(seq "$(($(sec 20) * 10))"); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    callee_pids=""
+}
+# alice calls USER with SCENARIO: N calls at R/s, D ms each.
+call() { # NAME SCENARIO USER N R D [ARGS...]
+    local n=$1 sf=$2 u=$3 m=$4 r=$5 d=$6
+    shift 6
+    case $sf in /*) ;; *) sf=$sc/$sf ;; esac
+    sipp_run "$n" 280 -sf "$sf" -inf "$(user_file alice)" -au alice -ap pw-alice -s "$u" \
+        -i "$CLIENT" -p 5062 -m "$m" -r "$r" -d "$d" -recv_timeout 10000 \
+        -timeout "$(sec 250)s" -timeout_error "$@" "$VIP:5060"
+}
+# "ok=N failed=N ..." of a SIPp's CSV files.
+counts() { "$lab" stat "$@" 2>/dev/null; }
+all_ok() { [ "$(val "$2" ok)" = "$1" ] && [ "$(val "$2" failed)" = 0 ]; } # N COUNTS
+both_ok() { # WHAT N CALLER_CSV CALLEE_CSV...: every call ok on both sides
+    local what=$1 n=$2 c=$3
+    shift 3
+    local C S
+    C=$(counts "$work/$c.csv")
+    S=""
+    local f
+    for f in "$@"; do S="$S $f: $(counts "$work/$f.csv")"; done
+    echo "  $what: caller $C |$S"
+    check "$what: caller $n ok, 0 failed" all_ok "$n" "$C"
+    for f in "$@"; do
+        local s
+        s=$(counts "$work/$f.csv")
+        check "$what: $f $n ok, 0 failed" all_ok "$n" "$s"
     done
 }
