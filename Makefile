@@ -12,6 +12,10 @@
 #
 # Targets that need Debian packages call mk/deps.sh first and then build in a
 # sub-make, so pkg-config is asked only once the packages are there.
+#
+# Those sub-makes compile on every core (JOBS) unless the command line says how
+# many jobs: `make -j1 check` builds one file at a time, `make -j2 check` on two.
+# Only compiling and linking run in parallel; the tests run one after another.
 
 VERSION := 0.1.0
 BUILD ?= build
@@ -48,11 +52,17 @@ TESTS := $(BUILD)/test/unit_tests $(BUILD)/test/integration_tests
 SCRIPT_TESTS := test/fuzz/check.sh test/lab/sipp-check.sh test/lab/selftest.sh test/docs/links.sh \
 	$(sort $(filter-out %/farm_lab.sh,$(wildcard test/integration/lab/*.sh)))
 
+# -jN for the building sub-makes when the command line gave no -j. A recipe-time
+# test: GNU make 4.3 puts the command line's -j into MAKEFLAGS only once recipes
+# run. `make JOBS=` or `make JOBS=-j1` overrides it.
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(NPROC))
+
 .PHONY: all programs tests check check-run fuzz lint lint-run asan-check demo bench install uninstall clean
 
 all:
 	@mk/deps.sh build
-	@$(MAKE) --no-print-directory programs
+	@$(MAKE) $(JOBS) --no-print-directory programs
 
 # Empty on a machine without the packages; the targets above install them and
 # then build in a sub-make, which asks again.
@@ -96,7 +106,7 @@ $(BUILD)/test/integration_tests: $(INTEG_OBJS) $(LIB)
 
 check:
 	@mk/deps.sh build check fuzz
-	@$(MAKE) --no-print-directory tests
+	@$(MAKE) $(JOBS) --no-print-directory tests
 	@$(MAKE) --no-print-directory check-run
 
 # Seconds the fuzzer runs in `make check`.
@@ -109,7 +119,7 @@ check-run:
 ASAN_ENV := BUILD=build/asan OPT='-O1 -g' SANITIZE='-fsanitize=address,undefined -fno-omit-frame-pointer'
 asan-check:
 	@mk/deps.sh build check fuzz
-	@$(ASAN_ENV) $(MAKE) --no-print-directory tests
+	@$(ASAN_ENV) $(MAKE) $(JOBS) --no-print-directory tests
 	@$(ASAN_ENV) ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		$(MAKE) --no-print-directory check-run
 
@@ -126,13 +136,13 @@ lint-run:
 
 demo:
 	@mk/deps.sh build demo
-	@$(MAKE) --no-print-directory programs
+	@$(MAKE) $(JOBS) --no-print-directory programs
 	@test/demo/run.sh
 
 # All three benches run (SIP, media, SIP over TCP); the exit status is the highest.
 bench:
 	@mk/deps.sh build bench
-	@$(MAKE) --no-print-directory programs
+	@$(MAKE) $(JOBS) --no-print-directory programs
 	@rc=0; test/bench/run.sh || rc=$$?; \
 		test/bench/media.sh || { r=$$?; [ $$r -gt $$rc ] && rc=$$r; }; \
 		test/bench/tcp.sh || { r=$$?; [ $$r -gt $$rc ] && rc=$$r; }; exit $$rc

@@ -59,7 +59,7 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
     }
     s.proxy.self = me.id;
     s.proxy.via_member = me.id;
-    s.proxy.inner_sent_by = s.inner;
+    s.proxy.processor = me.processor;
     s.proxy.outer_sent_by = pub;
     s.proxy.rr_host = pub.uri_host();
     s.proxy.rr_port = pub.port() == 5060 ? 0 : pub.port();

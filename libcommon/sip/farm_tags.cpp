@@ -19,30 +19,47 @@ uint64_t stable_hash(std::string_view data, uint64_t seed) {
     return h;
 }
 
-std::string farm_branch(std::string_view member, uint64_t h) {
+std::string farm_branch(std::string_view member, uint64_t h, bool from_processor) {
     static const char digits[] = "0123456789abcdef";
     std::string out;
-    out.reserve(FARM_BRANCH_PREFIX.size() + member.size() + 17);
+    out.reserve(FARM_BRANCH_PREFIX.size() + member.size() + 19);
     out += FARM_BRANCH_PREFIX;
     out += member;
     out += '.';
+    if (from_processor)
+        out += "p.";
     for (int shift = 60; shift >= 0; shift -= 4)
         out += digits[(h >> shift) & 15];
     return out;
 }
 
-std::optional<std::string_view> branch_member(std::string_view branch) {
+std::optional<FarmBranch> parse_farm_branch(std::string_view branch) {
     if (branch.size() <= FARM_BRANCH_PREFIX.size() ||
         branch.substr(0, FARM_BRANCH_PREFIX.size()) != FARM_BRANCH_PREFIX)
         return std::nullopt;
     std::string_view rest = branch.substr(FARM_BRANCH_PREFIX.size());
     auto dot = rest.find('.');
-    if (dot == std::string_view::npos || rest.size() - dot - 1 != 16)
+    if (dot == std::string_view::npos)
         return std::nullopt;
-    std::string_view member = rest.substr(0, dot);
-    if (!valid_member_id(member))
+    FarmBranch b{rest.substr(0, dot), false};
+    std::string_view hash = rest.substr(dot + 1);
+    if (hash.size() == 18 && hash.substr(0, 2) == "p.") {
+        b.from_processor = true;
+        hash.remove_prefix(2);
+    }
+    if (hash.size() != 16 || !valid_member_id(b.member))
         return std::nullopt;
-    return member;
+    for (char c : hash)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return std::nullopt;
+    return b;
+}
+
+std::optional<std::string_view> branch_member(std::string_view branch) {
+    auto b = parse_farm_branch(branch);
+    if (!b)
+        return std::nullopt;
+    return b->member;
 }
 
 uint64_t transaction_hash(std::string_view incoming_branch, std::string_view call_id,

@@ -2,7 +2,10 @@
 // member a later packet belongs to:
 //   - our Via branch: "z9hG4bK" "rtf." MEMBER "." 16 hex digits, where the
 //     digits are a hash of what identifies the transaction (so a
-//     retransmission forwarded by any member gets the same branch);
+//     retransmission forwarded by any member gets the same branch); on a
+//     request the member's processor sent, "z9hG4bK" "rtf." MEMBER ".p."
+//     16 hex digits: the response goes to that member's processor, whatever
+//     the processor's own Via says (it may name the farm's public address);
 //   - our Record-Route / Route URI: "sip:HOST[:PORT];lr;fm=MEMBER", and
 //     ";fc=HOLDER.ID" when the request came over a client's connection;
 //   - on our Via toward the processor, ";rtfc=HOLDER.ID" for the same.
@@ -46,8 +49,19 @@ std::optional<ConnRef> uri_conn(std::string_view uri);
 // final mix): for branches and the rendezvous hash. Not for secrets.
 uint64_t stable_hash(std::string_view data, uint64_t seed = 0);
 
-// "z9hG4bKrtf.f2.0123456789abcdef" for member `member` and hash `h`.
-std::string farm_branch(std::string_view member, uint64_t h);
+// "z9hG4bKrtf.f2.0123456789abcdef" for member `member` and hash `h`;
+// "z9hG4bKrtf.f2.p.0123456789abcdef" when the request came from the
+// member's processor.
+std::string farm_branch(std::string_view member, uint64_t h, bool from_processor = false);
+
+// What a branch this farm made says.
+struct FarmBranch {
+    std::string_view member;
+    // The request came from `member`'s processor: its responses go back there.
+    bool from_processor = false;
+};
+// The marks of a branch this farm made, or nullopt for any other branch.
+std::optional<FarmBranch> parse_farm_branch(std::string_view branch);
 // The member of a branch this farm made, or nullopt for any other branch.
 std::optional<std::string_view> branch_member(std::string_view branch);
 

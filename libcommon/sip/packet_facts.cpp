@@ -10,6 +10,9 @@ PacketFacts packet_facts(std::string_view bytes, const Message& msg) {
     facts.method = msg.method.in(bytes);
     facts.top_via_branch = msg.via[0].branch.in(bytes);
     facts.top_route = msg.route.value.in(bytes);
+    if (!facts.top_route.empty() && !uri_farm_member(facts.top_route))
+        if (std::string_view ours = farm_route_behind(bytes, msg); !ours.empty())
+            facts.top_route = ours;
     facts.request_uri = msg.request_uri.in(bytes);
     facts.call_id = msg.call_id.in(bytes);
     facts.probe = is_probe(bytes, msg);

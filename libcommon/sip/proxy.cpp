@@ -27,15 +27,19 @@ std::optional<net::SockAddr> literal(std::string_view host, uint16_t port,
 }
 
 // Our Via; `conn` names the client connection the request came over (to
-// the processor) and `transport` is the one the request leaves by.
+// the processor) and `transport` is the one the request leaves by; `rport`
+// asks for the answer at the source (RFC 3581).
 std::string via_line(const net::SockAddr& sent_by, std::string_view branch,
-                     const ConnRef* conn = nullptr, std::string_view transport = "UDP") {
+                     const ConnRef* conn = nullptr, std::string_view transport = "UDP",
+                     bool rport = false) {
     std::string v = "Via: SIP/2.0/";
     v += transport;
     v += ' ';
     v += sent_by.str();
     v += ";branch=";
     v += branch;
+    if (rport)
+        v += ";rport";
     if (conn) {
         v += ';';
         v += FARM_CONN_VIA_PARAM;
@@ -104,10 +108,11 @@ bool route_names_our_connection(std::string_view buf, const Message& msg, const 
            strip_brackets(msg.route.parts.host.in(buf)) == strip_brackets(ctx.rr_host);
 }
 
-std::string branch_for(std::string_view buf, const Message& msg, std::string_view member) {
+std::string branch_for(std::string_view buf, const Message& msg, std::string_view member,
+                       bool from_processor = false) {
     uint64_t h = transaction_hash(msg.via[0].branch.in(buf), msg.call_id.in(buf),
                                   msg.from_tag.in(buf), msg.cseq, msg.request_uri.in(buf));
-    return farm_branch(member, h);
+    return farm_branch(member, h, from_processor);
 }
 
 } // namespace
@@ -133,6 +138,49 @@ template <typename Fn> void each_header(std::string_view buf, const Message& msg
             fn(trim(line.substr(0, colon)), trim(line.substr(colon + 1)), line);
         pos = line_end + 2;
     }
+}
+
+// Calls fn(value) for every value of the header lines `id` in order (values
+// split at commas outside <> and quotes, trimmed) until fn returns false.
+template <typename Fn>
+void each_value(std::string_view buf, const Message& msg, HeaderId id, Fn fn) {
+    bool more = true;
+    each_header(buf, msg, [&](std::string_view name, std::string_view value, std::string_view) {
+        if (!more || header_id(name) != id)
+            return;
+        size_t start = 0;
+        bool quoted = false;
+        int angle = 0;
+        for (size_t i = 0; i <= value.size() && more; ++i) {
+            char c = i < value.size() ? value[i] : ',';
+            if (c == '"')
+                quoted = !quoted;
+            else if (!quoted && c == '<')
+                ++angle;
+            else if (!quoted && c == '>')
+                --angle;
+            else if ((!quoted && angle == 0 && c == ',') || i == value.size()) {
+                more = fn(trim(value.substr(start, i - start)));
+                start = i + 1;
+            }
+        }
+    });
+}
+
+// The URI of a name-addr or addr-spec value, parsed; nullopt when it is not one.
+std::optional<Uri> value_uri(std::string_view buf, std::string_view value) {
+    std::string_view uri = value;
+    if (auto lt = value.find('<'); lt != std::string_view::npos) {
+        auto gt = value.find('>', lt);
+        if (gt == std::string_view::npos)
+            return std::nullopt;
+        uri = value.substr(lt + 1, gt - lt - 1);
+    }
+    auto off = static_cast<uint32_t>(uri.data() - buf.data());
+    auto parsed = parse_uri(buf, Span(off, static_cast<uint32_t>(uri.size())));
+    if (!parsed || !parsed->sip)
+        return std::nullopt;
+    return parsed;
 }
 
 } // namespace
@@ -202,39 +250,17 @@ void each_farm_rr(std::string_view buf, const Message& msg, const ProxyContext& 
     auto off = [&](std::string_view part) {
         return static_cast<uint32_t>(part.data() - buf.data());
     };
-    auto one = [&](std::string_view value) {
-        value = trim(value);
+    each_value(buf, msg, HeaderId::record_route, [&](std::string_view value) {
         if (value.size() < 3 || value.front() != '<' || value.back() != '>')
-            return;
+            return true;
         auto member = uri_farm_member(value);
         if (!member)
-            return;
+            return true;
         auto uri = parse_uri(buf, Span(off(value) + 1, static_cast<uint32_t>(value.size() - 2)));
         if (!uri || !uri->sip || strip_brackets(uri->host.in(buf)) != strip_brackets(ctx.rr_host))
-            return;
+            return true;
         fn(Span(off(value), static_cast<uint32_t>(value.size())), *member, uri_conn(value));
-    };
-    each_header(buf, msg, [&](std::string_view name, std::string_view value, std::string_view) {
-        if (header_id(name) != HeaderId::record_route)
-            return;
-        // Values split at commas outside <> and quotes.
-        size_t start = 0;
-        bool quoted = false;
-        int angle = 0;
-        for (size_t i = 0; i < value.size(); ++i) {
-            char c = value[i];
-            if (c == '"')
-                quoted = !quoted;
-            else if (!quoted && c == '<')
-                ++angle;
-            else if (!quoted && c == '>')
-                --angle;
-            else if (!quoted && angle == 0 && c == ',') {
-                one(value.substr(start, i - start));
-                start = i + 1;
-            }
-        }
-        one(value.substr(start));
+        return true;
     });
 }
 
@@ -281,7 +307,8 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
         (void)edits.erase(msg.route.erase);
     else
         undo_strict_routing(buf, msg, ctx.self, edits);
-    (void)edits.insert(at, via_line(ctx.inner_sent_by, branch_for(buf, msg, ctx.via_member), conn));
+    (void)edits.insert(
+        at, via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member), conn, "UDP", true));
     if (creates_dialog(msg))
         (void)edits.insert(
             at, "Record-Route: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member, conn) +
@@ -311,6 +338,9 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
     std::string_view host = next.received.present() ? next.received.in(buf) : next.host.in(buf);
     auto to = literal(host, port);
     auto conn = via_conn(msg.via[0].value.in(buf));
+    auto ours = parse_farm_branch(msg.via[0].branch.in(buf));
+    if (ours && ours->from_processor && ctx && ctx->processor && !conn)
+        to = *ctx->processor;
     if (!to && !conn)
         return make_error("unresolvable_via",
                           "next Via host '" + std::string(host) + "' is not an IP address");
@@ -324,6 +354,47 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
 }
 
 namespace {
+
+// The processor relays a request that came to it from us: our Via of the
+// way in is its next one, stamped with received/rport (the member's own
+// address, as the processor saw it). Those stamps are internal and served
+// only the processor's answer: off they come, so that the Via reads as we
+// wrote it (the public address, ";rport").
+void unstamp_inner_via(std::string_view buf, const Message& msg, const ProxyContext& ctx,
+                       EditList& edits) {
+    if (msg.via_count < 2)
+        return;
+    const Via& inner = msg.via[1];
+    auto ours = parse_farm_branch(inner.branch.in(buf));
+    if (!ours || ours->from_processor || ours->member != ctx.via_member)
+        return;
+    if (inner.received.present()) {
+        size_t semi = buf.rfind(';', inner.received.off);
+        if (semi != std::string_view::npos && semi >= inner.value.off)
+            (void)edits.erase(Span(static_cast<uint32_t>(semi),
+                                   inner.received.end() - static_cast<uint32_t>(semi)));
+    }
+    if (inner.rport.present() && inner.rport.len > 0)
+        (void)edits.erase(Span(inner.rport.off - 1, inner.rport.len + 1));
+}
+
+// The request already has Record-Route value `rr` (ours, as we would add
+// it now), and only values at the farm's public host stand before it.
+bool has_our_record_route(std::string_view buf, const Message& msg, const ProxyContext& ctx,
+                          std::string_view rr) {
+    if (!msg.record_route.line.present())
+        return false;
+    bool found = false;
+    each_value(buf, msg, HeaderId::record_route, [&](std::string_view value) {
+        if (value == rr) {
+            found = true;
+            return false;
+        }
+        auto uri = value_uri(buf, value);
+        return uri && strip_brackets(uri->host.in(buf)) == strip_brackets(ctx.rr_host);
+    });
+    return found;
+}
 
 Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const ProxyContext& ctx,
                                 const std::optional<ConnRef>& conn) {
@@ -403,14 +474,17 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
         sent_by.set_port(p != 0 ? p : transport == Transport::tls ? SIPS_PORT : SIP_PORT);
     }
     (void)edits.insert(
-        at, via_line(sent_by, branch_for(buf, msg, ctx.via_member), nullptr, via_transport));
+        at, via_line(sent_by, branch_for(buf, msg, ctx.via_member, true), nullptr, via_transport));
+    unstamp_inner_via(buf, msg, ctx, edits);
     // Our Record-Route faces the target: its transport, and the client
     // connection when it goes over one (so the processor's later requests
     // in the dialog do too; the response takes the transport off again).
+    // Not twice the same: the one of the way in serves when it reads alike.
     if (creates_dialog(msg)) {
         std::string rr = farm_route_uri(ctx.rr_host, rr_port_for(ctx, param), ctx.via_member,
                                         conn ? &*conn : nullptr, param);
-        (void)edits.insert(at, "Record-Route: " + rr + "\r\n");
+        if (!has_our_record_route(buf, msg, ctx, rr))
+            (void)edits.insert(at, "Record-Route: " + rr + "\r\n");
     }
     return Outgoing{edits.apply(buf.substr(0, msg.end)), to.value_or(net::SockAddr{}), conn,
                     conn ? Transport::udp : transport};
@@ -474,6 +548,30 @@ SendPath send_path(const Outgoing& out, std::string_view self) {
 Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg,
                                         const ProxyContext& ctx) {
     return from_processor(buf, msg, ctx, std::nullopt);
+}
+
+std::string_view farm_route_behind(std::string_view buf, const Message& msg) {
+    if (!msg.route.value.present())
+        return {};
+    // How many Routes of the processor's may stand before ours.
+    constexpr int MAX_AHEAD = 4;
+    std::string_view found, host;
+    int seen = 0;
+    each_value(buf, msg, HeaderId::route, [&](std::string_view value) {
+        auto uri = value_uri(buf, value);
+        if (!uri)
+            return false;
+        std::string_view h = uri->host.in(buf);
+        if (seen > 0 && !equals_icase(strip_brackets(h), strip_brackets(host)))
+            return false;
+        if (uri_farm_member(value)) {
+            found = value;
+            return false;
+        }
+        host = h;
+        return ++seen <= MAX_AHEAD;
+    });
+    return found;
 }
 
 std::string_view header_value(std::string_view buf, const Message& msg, std::string_view name) {

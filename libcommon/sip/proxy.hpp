@@ -31,9 +31,14 @@ struct ProxyContext {
     // The member our Via branch and Record-Route name: this member, or the
     // Relay backend a Member sends a request out for.
     std::string via_member;
-    // Our Via sent-by toward the processor, and toward the outside.
-    net::SockAddr inner_sent_by;
+    // Our Via sent-by, toward the processor and toward the outside: the
+    // farm's public SIP address, never an internal one (our Via toward the
+    // processor stays in the requests it relays; with ";rport" the
+    // processor answers where the request came from, RFC 3581).
     net::SockAddr outer_sent_by;
+    // This member's processor: responses to the requests it sent go there
+    // (our Via branch says so, farm_tags.hpp), whatever its Via names.
+    std::optional<net::SockAddr> processor;
     // Host (and port, 0 to leave out) of our Record-Route: the farm's public
     // SIP address, where clients send in-dialog requests.
     std::string rr_host;
@@ -86,7 +91,9 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
 
 // Response with our Via on top -> the next Via (its received / rport when
 // present), or the connection our Via names (`conn`; then `to` is still the
-// next Via's address, for logs). With `ctx`, our Record-Route of the
+// next Via's address, for logs); when our branch says the request came
+// from the processor, to `ctx->processor` (the processor's Via may name the
+// farm's public address, which is not where it listens). With `ctx`, our Record-Route of the
 // member our Via names is made to face where the response goes: with
 // ";transport=tcp" toward a client connection, without a transport toward
 // anything else (the processor speaks UDP to us). Errors: "no_next_via",
@@ -108,6 +115,14 @@ std::string for_tls_connection(std::string_view buf, const Message& msg, const C
 // names a client connection (";fc="), on that connection (`conn`, our Via says TCP; the target may
 // then be any host). Otherwise by the target's transport (target_transport:
 // our Via says UDP, TCP or TLS; a TLS target's default port is 5061).
+// Our Via's branch says the request came from the processor. Our own Via
+// of the way in (the processor's next Via, when it relays a request it got
+// from us) loses the received/rport the processor stamped on it (the
+// member's internal address). No second Record-Route of ours when the
+// request has one that would read the same and nothing but Record-Routes at
+// the farm's public host stands before it (the processor's own, advertising
+// the farm): one per crossing, two only where the transport or the client
+// connection differs (RFC 5658).
 // Errors: "max_forwards", "unresolvable_target", "bad_target",
 // "unsupported_transport".
 Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg,
@@ -131,6 +146,12 @@ Outgoing make_reply(std::string_view buf, const Message& msg, const net::SockAdd
 // first occurrence, trimmed; "" when absent. For rare paths (probes): a scan
 // of the header lines.
 std::string_view header_value(std::string_view buf, const Message& msg, std::string_view name);
+
+// The first Route value with our `fm` parameter when the Route values
+// before it all name the same host as it (a processor that advertises the
+// farm's public address and Record-Routes with it stands before our own);
+// "" when there is none. Only the top Route counts when it carries `fm`.
+std::string_view farm_route_behind(std::string_view buf, const Message& msg);
 
 // The request is an lbcheck probe: OPTIONS whose Request-URI user is "lbcheck".
 bool is_probe(std::string_view buf, const Message& msg);

@@ -71,7 +71,11 @@ struct PacketFacts {
     bool is_request = false;
     std::string_view method; // requests
     std::string_view top_via_branch;
-    std::string_view top_route; // first Route value, "" when none
+    // The Route value that says where the request goes in the farm: the
+    // first one, or the first of ours (`fm`) behind Routes at the same host
+    // (the processor's own Record-Route advertising the farm's address;
+    // proxy.hpp farm_route_behind); "" when none.
+    std::string_view top_route;
     std::string_view request_uri;
     std::string_view call_id;
     std::string_view reply_from; // X-Farm-Reply-From of a probe, "" when none

@@ -3,21 +3,29 @@
 # the stateless proxy) with clang++,
 # libFuzzer, ASan and UBSan, and runs it for a bounded time:
 #   test/fuzz/run.sh [SECONDS]        (default 20)
-# Seeds: the RFC 4475 messages in $RTFARM_SHARED/testdata/rfc4475 (default
-# ../shared from the repository root), read only; new inputs go to a
-# temporary directory that is removed afterwards. Prints one line:
-#   fuzz: scanner: N runs, no crash
-# and exits 0, or exits 1 after a crash, keeping the input under build/fuzz/
-# (replay: build/fuzz/scanner_fuzz build/fuzz/crash-...). Without clang++ or
-# libFuzzer it prints "skipped: fuzz: <why>" and exits 0.
+# Seeds: the RFC 4475 messages in test/data/rfc4475 (every .dat file there,
+# extra/ included), copied into a temporary corpus directory where the new
+# inputs go too; it is removed afterwards. Missing seeds are a failure, not a
+# reason to start from nothing. Prints one line:
+#   fuzz: scanner, route and proxy: N runs from N seeds, no crash
+# and exits 0, or exits 1 without its seeds or after a crash, keeping the
+# input under build/fuzz/ (replay: build/fuzz/scanner_fuzz build/fuzz/crash-...).
+# Without clang++ or libFuzzer it prints "skipped: fuzz: <why>" and exits 0.
 # The sources are compiled here, not linked from libcommon.a (built by g++).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 secs=${1:-20}
 case "$secs" in '' | *[!0-9]*) echo "usage: test/fuzz/run.sh [SECONDS]" >&2; exit 2 ;; esac
 out=${RTFARM_BUILD:-build}/fuzz
-seeds=${RTFARM_SHARED:-../shared}/testdata/rfc4475
+seeds=test/data/rfc4475
 cxx=${FUZZ_CXX:-clang++}
+
+seed_files=$(find "$seeds" -name '*.dat' -type f 2>/dev/null | sort)
+nseeds=$(echo "$seed_files" | grep -c .)
+if [ "$nseeds" = 0 ]; then
+    echo "fuzz: scanner: FAILED: no seeds in $seeds (the RFC 4475 messages)"
+    exit 1
+fi
 
 if ! command -v "$cxx" >/dev/null 2>&1; then
     echo "skipped: fuzz: $cxx not found (Debian: clang libclang-rt-14-dev)"
@@ -47,16 +55,13 @@ fi
 
 corpus=$(mktemp -d "${TMPDIR:-/tmp}/rtfarm-fuzz-XXXXXX") || exit 1
 trap 'rm -rf "$corpus"' EXIT INT TERM
-if [ -d "$seeds" ]; then
-    set -- "$corpus" "$seeds"
-else
-    echo "fuzz: note: no seeds at $seeds (set RTFARM_SHARED); starting from nothing" >&2
-    set -- "$corpus"
-fi
+for f in $seed_files; do
+    cp "$f" "$corpus/$(echo "${f#"$seeds"/}" | tr / _)" || exit 1
+done
 log="$out/scanner_fuzz.log"
 # -max_len covers the header-block limit (16 KiB) and a bit more.
 "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=17000 -timeout=10 \
-    -artifact_prefix="$out/" -print_final_stats=1 "$@" >"$log" 2>&1
+    -artifact_prefix="$out/" -print_final_stats=1 "$corpus" >"$log" 2>&1
 rc=$?
 runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
 if [ "$rc" != 0 ] || [ -z "$runs" ]; then
@@ -65,4 +70,4 @@ if [ "$rc" != 0 ] || [ -z "$runs" ]; then
     echo "fuzz: scanner: FAILED (exit $rc)${crash:+, input kept in $crash}; log: $log"
     exit 1
 fi
-echo "fuzz: scanner, route and proxy: $runs runs, no crash"
+echo "fuzz: scanner, route and proxy: $runs runs from $nseeds seeds, no crash"

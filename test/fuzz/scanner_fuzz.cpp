@@ -105,7 +105,7 @@ void exercise_farm(std::string_view in, const Message& m) {
         ProxyContext c;
         c.self = "f1";
         c.via_member = "f1";
-        c.inner_sent_by = net::SockAddr::parse("127.0.0.1:5060").value();
+        c.processor = net::SockAddr::parse("127.0.0.1:5070").value();
         c.outer_sent_by = net::SockAddr::parse("203.0.113.1:5060").value();
         c.rr_host = "203.0.113.1";
         return c;

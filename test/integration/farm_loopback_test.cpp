@@ -190,6 +190,38 @@ BOOST_AUTO_TEST_CASE(calls_meet_their_owner_from_any_member) {
         BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
 }
 
+// A proxy processor names the farm's public address in its Via (Kamailio's
+// `advertise`), not where it listens: the callee's answers, arriving at any
+// member, still reach it, and so do the answers to requests it makes itself.
+BOOST_AUTO_TEST_CASE(answers_reach_a_processor_whose_via_names_another_address) {
+    Farm f;
+    std::string target = f.client.address().str();
+    for (int i = 0; i < 3; ++i) {
+        std::string call_id = "adv-" + std::to_string(i) + "@proc";
+        std::string inv =
+            processor_request("INVITE", "sip:carol@" + target, "127.0.0.254:5060",
+                              "z9hG4bKadv" + std::to_string(i), "", "p1", "", call_id, 1);
+        f.processors[0]->send(f.sip(0), inv);
+        auto got = f.client.recv();
+        BOOST_REQUIRE_MESSAGE(got, call_id << ": the INVITE did not reach the target");
+        auto gm = scan_ok(got->bytes);
+        BOOST_TEST(gm.via[1].host.in(got->bytes) == "127.0.0.254");
+        // Answered through another member each time (a load balancer's spray).
+        f.client.send(f.sip(static_cast<size_t>(i)),
+                      response_to(got->bytes, 180, "c" + std::to_string(i), target));
+        auto ringing = f.processors[0]->recv();
+        BOOST_REQUIRE_MESSAGE(ringing, call_id << ": the 180 did not reach the processor");
+        auto rm = scan_ok(ringing->bytes);
+        BOOST_TEST(rm.status == 180);
+        BOOST_TEST(rm.via_count == 1u);
+        BOOST_TEST(rm.via[0].host.in(ringing->bytes) == "127.0.0.254");
+    }
+    for (auto& p : f.processors)
+        BOOST_TEST(!p->recv(100ms).has_value());
+    for (auto& p : f.lab.processes)
+        BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
+}
+
 BOOST_AUTO_TEST_CASE(probes_are_answered_by_the_owner_with_farm_headers) {
     Farm f;
     std::string client = f.client.address().str();

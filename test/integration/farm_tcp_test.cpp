@@ -608,6 +608,28 @@ BOOST_AUTO_TEST_CASE(requests_to_a_tcp_target_go_on_a_connection_the_member_open
         BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
 }
 
+// The same over TCP for a processor whose Via names another address than
+// its own (the farm's public one, as Kamailio's `advertise` writes): the
+// answers on the connection still reach it.
+BOOST_AUTO_TEST_CASE(answers_over_tcp_reach_a_processor_whose_via_names_another_address) {
+    TcpFarm f;
+    TcpTarget target;
+    UdpPeer& proc = *f.processors[0];
+    std::string inv =
+        processor_request("INVITE", "sip:carol@" + target.address().str() + ";transport=tcp",
+                          "127.0.0.254:5060", "z9hG4bKadvtcp", "", "p1", "", "adv-tcp@proc", 1);
+    proc.send(f.lab.sip_addr(0), inv);
+    auto conn = target.accept();
+    BOOST_REQUIRE_MESSAGE(conn, "f1 opened no connection to the target");
+    auto got = conn->recv();
+    BOOST_REQUIRE_MESSAGE(got, "no INVITE on the connection");
+    conn->send(response_to(*got, 180, "c1", target.address().str()));
+    auto r = proc.recv();
+    BOOST_REQUIRE_MESSAGE(r, "the 180 did not reach the processor");
+    BOOST_TEST(scan_ok(r->bytes).status == 180);
+    BOOST_TEST(scan_ok(r->bytes).via[0].host.in(r->bytes) == "127.0.0.254");
+}
+
 // A target calls the processor over the connection the member opened to it;
 // the connection closes (the target, or the idle limit) while the dialog
 // lives: the processor's BYE, whose route set names that connection, goes

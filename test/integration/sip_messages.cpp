@@ -23,7 +23,7 @@ sip::Message scan_ok(const std::string& bytes) {
 }
 
 // The processor's answer to a request it received: the request's Vias and
-// Record-Route, a To tag, sent to our top Via's sent-by.
+// Record-Route, a To tag.
 std::string response_to(const std::string& req, int code, const std::string& to_tag,
                         const std::string& contact) {
     auto m = scan_ok(req);
@@ -44,9 +44,11 @@ std::string response_to(const std::string& req, int code, const std::string& to_
 
 void answer(UdpPeer& processor, const Received& req, int code, const std::string& to_tag) {
     auto m = scan_ok(req.bytes);
-    std::string sent_by = std::string(m.via[0].host.in(req.bytes)) + ":" +
-                          std::to_string(m.via[0].port ? m.via[0].port : 5060);
-    processor.send(sent_by, response_to(req.bytes, code, to_tag, processor.address().str()));
+    // With rport (the farm asks for it), where the request came from (RFC
+    // 3581); else the sent-by, at the source's address (RFC 3261 18.2.2).
+    std::string port = std::to_string(m.via[0].port ? m.via[0].port : 5060);
+    std::string to = m.via[0].rport.present() ? req.source.str() : req.source.host() + ":" + port;
+    processor.send(to, response_to(req.bytes, code, to_tag, processor.address().str()));
 }
 
 std::string processor_request(const std::string& method, const std::string& uri,

@@ -41,6 +41,24 @@ const std::string BYE = "BYE sip:bob@192.0.2.4 SIP/2.0\r\n"
 
 BOOST_AUTO_TEST_SUITE(packet_facts)
 
+// The target's BYE when the processor Record-Routed with the farm's
+// address and the farm kept one Record-Route (its own, of the way in):
+// routed to the member our Route behind the processor's names.
+BOOST_AUTO_TEST_CASE(our_route_behind_the_processors_decides) {
+    std::string bye = BYE;
+    bye.replace(bye.find("<sip:203.0.113.1;lr;fm=f3>, <sip:proxy.example.com;lr>"),
+                std::string("<sip:203.0.113.1;lr;fm=f3>, <sip:proxy.example.com;lr>").size(),
+                "<sip:203.0.113.1;lr;ftag=x>, <sip:203.0.113.1;lr;fm=f3>");
+    auto m = scan(bye);
+    BOOST_REQUIRE(m.ok());
+    auto f = rtfarm::sip::packet_facts(bye, *m);
+    BOOST_TEST(f.top_route == "<sip:203.0.113.1;lr;fm=f3>");
+    auto d = route(f, Origin::outside, three());
+    BOOST_TEST((d.kind == Decision::Kind::relay));
+    BOOST_TEST(d.member == "f3");
+    BOOST_TEST(d.reason == "route_tag");
+}
+
 BOOST_AUTO_TEST_CASE(fields_come_from_their_headers) {
     auto m = scan(BYE);
     BOOST_REQUIRE(m.ok());

@@ -26,7 +26,7 @@ ProxyContext ctx() {
     ProxyContext c;
     c.self = "f2";
     c.via_member = "f2";
-    c.inner_sent_by = net::SockAddr::parse("127.0.0.1:5060").value();
+    c.processor = net::SockAddr::parse("127.0.0.1:5070").value();
     c.outer_sent_by = net::SockAddr::parse("203.0.113.1:5060").value();
     c.rr_host = "203.0.113.1";
     return c;
@@ -55,7 +55,10 @@ BOOST_AUTO_TEST_CASE(request_to_processor_gets_via_rr_and_nat_stamps) {
     auto fwd = must_scan(out->bytes);
     // Our Via on top, tagged for f2; the client's below with received/rport.
     BOOST_TEST(branch_member(fwd.via[0].branch.in(out->bytes)).value_or("") == "f2");
-    BOOST_TEST(fwd.via[0].host.in(out->bytes) == "127.0.0.1");
+    // It names the farm's public address (it stays in what the processor
+    // relays) and asks for the answer at the source.
+    BOOST_TEST(fwd.via[0].host.in(out->bytes) == "203.0.113.1");
+    BOOST_TEST(fwd.via[0].rport.present());
     BOOST_TEST(fwd.via[1].received.in(out->bytes) == "198.51.100.10");
     BOOST_TEST(fwd.via[1].rport.in(out->bytes) == "40312");
     BOOST_TEST(fwd.via_count == 2u);
@@ -597,6 +600,121 @@ BOOST_AUTO_TEST_CASE(a_request_to_a_tcp_or_tls_target_says_so_in_our_via) {
     sctp.replace(sctp.find("transport=tcp"), 13, "transport=sctp");
     BOOST_TEST(forward_from_processor(sctp, must_scan(sctp), ctx()).error().code ==
                "unsupported_transport");
+}
+
+// A proxy as the processor (Kamailio, `advertise` the farm's address): what
+// the farm gave it comes back with its Via and Record-Route between ours.
+// Its answer's way back must not trust its Via, and nothing internal may
+// reach the target.
+BOOST_AUTO_TEST_CASE(a_proxy_processor_relays_a_request_it_got_from_us) {
+    auto in = forward_to_processor(INVITE, must_scan(INVITE), addr("198.51.100.10:40312"),
+                                   addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(in.ok());
+    auto inner = must_scan(in->bytes);
+    std::string our_via(inner.via[0].value.in(in->bytes));
+    // The processor adds its Via and Record-Route (naming the farm), stamps
+    // received/rport on ours (it saw 127.0.0.1:5060) and sends to us.
+    auto relayed = [&](std::string_view its_rr) {
+        std::string r = in->bytes;
+        std::string stamped = our_via;
+        stamped.replace(stamped.find(";rport"), 6, ";received=127.0.0.1;rport=5060");
+        r.replace(r.find(our_via), our_via.size(), stamped);
+        r.insert(r.find("Via: "), "Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKkam1\r\n" +
+                                      std::string("Record-Route: ") + std::string(its_rr) + "\r\n");
+        return r;
+    };
+    std::string req = relayed("<sip:203.0.113.1;lr;ftag=a1>");
+    auto out = forward_from_processor(req, must_scan(req), ctx());
+    BOOST_REQUIRE(out.ok());
+    BOOST_TEST(out->to.str() == "192.0.2.20:5062");
+    auto sent = must_scan(out->bytes);
+    // Our branch says the request came from the processor.
+    auto b = parse_farm_branch(sent.via[0].branch.in(out->bytes));
+    BOOST_REQUIRE(b.has_value());
+    BOOST_TEST(b->member == "f2");
+    BOOST_TEST(b->from_processor);
+    // No internal address anywhere; our Via of the way in as we wrote it.
+    BOOST_TEST(out->bytes.find("127.0.0.1") == std::string::npos);
+    BOOST_TEST(out->bytes.find("Via: " + our_via + "\r\n") != std::string::npos);
+    // One Record-Route of ours: the processor's stands before the one of
+    // the way in, which reads as ours of the way out would.
+    BOOST_TEST(sent.record_route.value.in(out->bytes) == "<sip:203.0.113.1;lr;ftag=a1>");
+    size_t first = out->bytes.find("fm=f2");
+    BOOST_TEST(first != std::string::npos);
+    BOOST_TEST(out->bytes.find("fm=f2", first + 1) == std::string::npos);
+
+    // A processor that Record-Routes with its own address: ours again on
+    // top, or the target could not come back through the farm.
+    std::string internal = relayed("<sip:127.0.0.1:5070;lr>");
+    auto out2 = forward_from_processor(internal, must_scan(internal), ctx());
+    BOOST_REQUIRE(out2.ok());
+    BOOST_TEST(must_scan(out2->bytes).record_route.value.in(out2->bytes) ==
+               "<sip:203.0.113.1;lr;fm=f2>");
+
+    // The target answers; any member relays to f2 by the branch; f2 pops
+    // its Via and sends to its processor, whatever the processor's Via says.
+    std::string resp =
+        make_reply(out->bytes, sent, addr("192.0.2.20:5062"), 180, "Ringing", "b1").bytes;
+    ProxyContext c = ctx();
+    auto back = forward_response(resp, must_scan(resp), &c);
+    BOOST_REQUIRE(back.ok());
+    BOOST_TEST(back->to.str() == "127.0.0.1:5070");
+    // Without the processor's mark, the next Via as before.
+    c.processor.reset();
+    auto plain = forward_response(resp, must_scan(resp), &c);
+    BOOST_REQUIRE(plain.ok());
+    BOOST_TEST(plain->to.str() == "203.0.113.1:5060");
+}
+
+// A request the processor originates (OPTIONS keepalive, NOTIFY): its
+// answer comes back to it too.
+BOOST_AUTO_TEST_CASE(the_answer_to_a_request_the_processor_made_goes_to_it) {
+    std::string req = "OPTIONS sip:carol@192.0.2.30:5060 SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKka1\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "From: <sip:keepalive@203.0.113.1>;tag=k1\r\n"
+                      "To: <sip:carol@192.0.2.30>\r\n"
+                      "Call-ID: ka-1\r\n"
+                      "CSeq: 10 OPTIONS\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    auto out = forward_from_processor(req, must_scan(req), ctx());
+    BOOST_REQUIRE(out.ok());
+    std::string resp =
+        make_reply(out->bytes, must_scan(out->bytes), addr("192.0.2.30:5060"), 200, "OK", "c9")
+            .bytes;
+    ProxyContext c = ctx();
+    auto back = forward_response(resp, must_scan(resp), &c);
+    BOOST_REQUIRE(back.ok());
+    BOOST_TEST(back->to.str() == "127.0.0.1:5070");
+}
+
+BOOST_AUTO_TEST_CASE(our_route_behind_the_processors_own) {
+    auto behind = [](const std::string& routes) {
+        std::string bye = "BYE sip:alice@198.51.100.10:5060 SIP/2.0\r\n"
+                          "Via: SIP/2.0/UDP 192.0.2.20:5062;branch=z9hG4bKb1\r\n"
+                          "Route: " +
+                          routes +
+                          "\r\n"
+                          "From: <sip:bob@example.com>;tag=b\r\n"
+                          "To: <sip:alice@example.com>;tag=a\r\n"
+                          "Call-ID: c1\r\n"
+                          "CSeq: 5 BYE\r\n"
+                          "Content-Length: 0\r\n\r\n";
+        auto m = scan(bye);
+        BOOST_REQUIRE(m.ok());
+        return std::string(farm_route_behind(bye, *m));
+    };
+    BOOST_TEST(behind("<sip:203.0.113.1;lr;ftag=a1>, <sip:203.0.113.1;lr;fm=f2>") ==
+               "<sip:203.0.113.1;lr;fm=f2>");
+    BOOST_TEST(behind("<sip:203.0.113.1:5060;lr>, <sip:203.0.113.1;lr;fm=f3;fc=f1.7>") ==
+               "<sip:203.0.113.1;lr;fm=f3;fc=f1.7>");
+    BOOST_TEST(behind("<sip:203.0.113.1;lr;fm=f1>, <sip:203.0.113.1;lr;fm=f2>") ==
+               "<sip:203.0.113.1;lr;fm=f1>");
+    // Another host first: that one is where the request goes.
+    BOOST_TEST(behind("<sip:192.0.2.99;lr>, <sip:203.0.113.1;lr;fm=f2>").empty());
+    BOOST_TEST(behind("<sip:203.0.113.1;lr>, <sip:192.0.2.99;lr;fm=f2>").empty());
+    BOOST_TEST(behind("<sip:203.0.113.1;lr>").empty());
+    BOOST_TEST(behind("<tel:+1555>, <sip:203.0.113.1;lr;fm=f2>").empty());
 }
 
 BOOST_AUTO_TEST_CASE(replies_made_by_the_farm) {

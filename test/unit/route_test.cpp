@@ -45,7 +45,17 @@ BOOST_AUTO_TEST_CASE(branch_round_trip_and_foreign_branches) {
     BOOST_TEST(!branch_member("z9hG4bKrtf.f2.0123").has_value());              // short hash
     BOOST_TEST(!branch_member("z9hG4bKrtf.f 2.0123456789abcdef").has_value()); // bad id
     BOOST_TEST(!branch_member("").has_value());
-    BOOST_TEST(!branch_member("rtf.f2.0123456789abcdef").has_value()); // no cookie
+    BOOST_TEST(!branch_member("rtf.f2.0123456789abcdef").has_value());        // no cookie
+    BOOST_TEST(!branch_member("z9hG4bKrtf.f2.0123456789abcdeg").has_value()); // not hex
+
+    // From the processor: the same member, and the mark.
+    std::string p = farm_branch("f2", 0x0123456789abcdefULL, true);
+    BOOST_TEST(p == "z9hG4bKrtf.f2.p.0123456789abcdef");
+    BOOST_TEST(branch_member(p).value_or("") == "f2");
+    BOOST_TEST(parse_farm_branch(p)->from_processor);
+    BOOST_TEST(!parse_farm_branch(b)->from_processor);
+    BOOST_TEST(!parse_farm_branch("z9hG4bKrtf.f2.q.0123456789abcdef").has_value());
+    BOOST_TEST(!parse_farm_branch("z9hG4bKrtf.f2.p0123456789abcdef").has_value());
 }
 
 BOOST_AUTO_TEST_CASE(transaction_hash_ignores_the_method_and_is_stable) {

@@ -135,7 +135,7 @@ const std::string AUDIO = crlf("v=0\n"
 
 // The RFC 4475 message bodies: what follows the first empty line.
 std::string rfc4475_body(const std::string& file) {
-    std::string msg = read_file(test::shared_path("testdata/rfc4475/" + file));
+    std::string msg = read_file(test::data_path("rfc4475/" + file));
     size_t end = msg.find("\r\n\r\n");
     return end == std::string::npos ? std::string() : msg.substr(end + 4);
 }
@@ -455,8 +455,7 @@ BOOST_AUTO_TEST_CASE(rfc4475_bodies) {
     // rewritten into an SDP that parses again with the relay's ports.
     size_t bodies = 0;
     std::set<std::string> refused;
-    for (const auto& e :
-         std::filesystem::directory_iterator(test::shared_path("testdata/rfc4475"))) {
+    for (const auto& e : std::filesystem::directory_iterator(test::data_path("rfc4475"))) {
         std::string name = e.path().filename().string();
         if (e.path().extension() != ".dat")
             continue;

@@ -1,6 +1,8 @@
 // Where unit tests find the repository's files (etc/ examples, test/data/):
 // $RTFARM_SRCDIR when set, else the current directory (`make check` runs from
-// the repository root). It does not create or clean up anything.
+// the repository root). Tests read nothing outside the repository; a file
+// that is missing is a failure, never a reason to skip. It does not create or
+// clean up anything.
 #pragma once
 
 #include <cstdlib>
@@ -19,13 +21,10 @@ inline std::string repo_path(std::string_view relative) {
     return repo_root() + "/" + std::string(relative);
 }
 
-// A path in the shared data folder beside the repository (the RFC 4475
-// messages, e.g. shared_path("testdata/rfc4475/wsinv.dat")): $RTFARM_SHARED
-// when set, else "../shared" from the repository root.
-inline std::string shared_path(std::string_view relative) {
-    const char* dir = std::getenv("RTFARM_SHARED");
-    std::string root = dir && *dir ? std::string(dir) : repo_root() + "/../shared";
-    return root + "/" + std::string(relative);
+// A path in the repository's test data, e.g. data_path("rfc4475/wsinv.dat")
+// (test/data/rfc4475/README.md says what those messages are).
+inline std::string data_path(std::string_view relative) {
+    return repo_path("test/data/" + std::string(relative));
 }
 
 } // namespace rtfarm::test

@@ -1,0 +1,266 @@
+# Sourced by kamailio.sh and kamailio_media.sh (bash; not a test itself: make check runs only *.sh
+# here), after lab_common.bash and lab_init. Kamailio as every member's
+# processor, with etc/processors/kamailio/kamailio.cfg, and the PostgreSQL
+# server that holds their shared location and subscriber tables:
+#   pg_start NODE ADDR      initdb in $work/pg as the postgres user, the server
+#                           in NODE's namespace listening on ADDR:5432 and on a
+#                           Unix socket in $work/pg/sock, pg_hba admitting the
+#                           role kamailio (password) from the lab's 10.77.0.0/24;
+#                           bounded wait until it accepts connections
+#   pg_schema               the role and database kamailio, Kamailio's own
+#                           schema files (standard, usrloc, auth_db)
+#   pg_sql SQL              run SQL as kamailio on the database kamailio
+#   pg_stop                 fast shutdown, bounded; SIGKILL after that
+#   kam_start MEMBER        kamailio in MEMBER's namespace in the foreground
+#                           (-DD -E), log $work/kam-MEMBER.log, the farm's
+#                           values given with -A; pid in kpid[MEMBER]
+#   kam_wait MEMBER         bounded wait until it listens on 127.0.0.1:5070
+#   kam_stop                SIGTERM every Kamailio, bounded wait, SIGKILL
+# Paths and values: PG_BIN (the server's binaries), KAM_CFG, DB_PASSWORD,
+# KAM_SECRET. The farm around them and the SIPp users: below.
+
+PG_BIN=${RTFARM_PG_BIN:-/usr/lib/postgresql/15/bin}
+KAM_CFG=$root/etc/processors/kamailio/kamailio.cfg
+DB_PASSWORD=kamailiorw
+KAM_SECRET="lab secret $$"
+SCHEMA_DIR=/usr/share/kamailio/postgres
+pg_pid=""
+pg_addr=""
+declare -A kpid
+
+# "" when this host has what the Kamailio lab needs, else the reason.
+kam_missing() {
+    local t
+    for t in kamailio setpriv psql; do command -v "$t" >/dev/null || { echo "$t is not installed"; return; }; done
+    if [ ! -x "$PG_BIN/postgres" ] || [ ! -x "$PG_BIN/initdb" ]; then
+        echo "no PostgreSQL server in $PG_BIN (postgresql)"
+        return
+    fi
+    id postgres >/dev/null 2>&1 || { echo "no postgres user (postgresql)"; return; }
+    [ -r "$SCHEMA_DIR/usrloc-create.sql" ] || { echo "no $SCHEMA_DIR (kamailio-postgres-modules)"; return; }
+    [ -r "$(kamailio_module_dir)/db_postgres.so" ] || { echo "no db_postgres module (kamailio-postgres-modules)"; return; }
+}
+kamailio_module_dir() {
+    local d
+    for d in /usr/lib/x86_64-linux-gnu/kamailio/modules /usr/lib/*/kamailio/modules /usr/lib/kamailio/modules \
+        /usr/local/lib64/kamailio/modules /usr/local/lib/kamailio/modules; do
+        [ -d "$d" ] && { echo "$d"; return; }
+    done
+}
+
+as_postgres() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
+
+pg_start() { # NODE ADDR
+    local node=$1
+    pg_addr=$2
+    local pg=$work/pg
+    # The postgres user must reach its folders inside the (root-only) work folder.
+    chmod 711 "$work"
+    mkdir -p "$pg/sock"
+    chown -R postgres: "$pg"
+    as_postgres "$PG_BIN/initdb" -D "$pg/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
+        -E UTF8 --no-instructions >"$work/initdb.log" 2>&1 ||
+        { cat "$work/initdb.log"; echo "$lab_name: initdb failed"; return 1; }
+    echo "host kamailio kamailio 10.77.0.0/24 scram-sha-256" >>"$pg/data/pg_hba.conf"
+    # A test database in a temporary folder: no fsync. Enough connections
+    # for three Kamailios (each worker and timer process holds one).
+    "$lab" exec "$node" setpriv --reuid=postgres --regid=postgres --init-groups \
+        "$PG_BIN/postgres" -D "$pg/data" -c listen_addresses="$pg_addr" -c port=5432 \
+        -c unix_socket_directories="$pg/sock" -c max_connections=120 -c shared_buffers=16MB \
+        -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+        -c log_min_messages=warning -c log_connections=off >"$work/postgres.log" 2>&1 &
+    pg_pid=$!
+    pids="$pids $pg_pid"
+    for _ in $(seq "$(($(sec 10) * 10))"); do
+        "$PG_BIN/pg_isready" -q -h "$pg/sock" -U postgres && return 0
+        kill -0 "$pg_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    cat "$work/postgres.log"
+    echo "$lab_name: PostgreSQL did not come up"
+    return 1
+}
+
+pg_psql() { psql -X -q -v ON_ERROR_STOP=1 -h "$work/pg/sock" "$@"; }
+
+pg_schema() {
+    {
+        pg_psql -U postgres -d postgres -c "CREATE ROLE kamailio LOGIN PASSWORD '$DB_PASSWORD'" &&
+            pg_psql -U postgres -d postgres -c "CREATE DATABASE kamailio OWNER kamailio" &&
+            for f in standard usrloc auth_db; do
+                pg_psql -U kamailio -d kamailio -f "$SCHEMA_DIR/$f-create.sql" || exit 1
+            done
+    } >"$work/schema.log" 2>&1 || { cat "$work/schema.log"; echo "$lab_name: the schema could not be created"; return 1; }
+}
+
+pg_sql() { pg_psql -U kamailio -d kamailio -At -c "$1"; }
+
+pg_stop() {
+    [ -n "$pg_pid" ] || return 0
+    kill -INT "$pg_pid" 2>/dev/null # fast shutdown
+    for _ in $(seq "$(($(sec 10) * 10))"); do kill -0 "$pg_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pg_pid" 2>/dev/null
+    wait "$pg_pid" 2>/dev/null
+    pg_pid=""
+}
+
+kam_start() { # MEMBER
+    local m=$1
+    mkdir -p "$work/kam-$m"
+    "$lab" exec "$m" kamailio -f "$KAM_CFG" -DD -E -m 48 -M 8 -Y "$work/kam-$m" \
+        -A "FARM_ADVERTISE=$VIP:5060" -A "FARM_ALIAS=$VIP:5060" -A "FARM_REALM=\"$VIP\"" \
+        -A "DBURL=\"postgres://kamailio:$DB_PASSWORD@$pg_addr/kamailio\"" \
+        -A "FARM_SECRET=\"$KAM_SECRET\"" -A FARM_CHILDREN=2 -A "FARM_SERVER_ID=${m#f}" \
+        >"$work/kam-$m.log" 2>&1 &
+    kpid[$m]=$!
+    pids="$pids $!"
+}
+
+kam_wait() { # MEMBER
+    "$lab" wait-udp "$1" 5070 "$(sec 10)" >/dev/null && kill -0 "${kpid[$1]}" 2>/dev/null && return 0
+    tail -n 30 "$work/kam-$1.log"
+    echo "$lab_name: Kamailio on $1 did not start"
+    return 1
+}
+
+kam_stop() {
+    local m
+    for m in "${!kpid[@]}"; do kill -TERM "${kpid[$m]}" 2>/dev/null; done
+    for m in "${!kpid[@]}"; do
+        for _ in $(seq "$(($(sec 5) * 10))"); do kill -0 "${kpid[$m]}" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "${kpid[$m]}" 2>/dev/null
+        wait "${kpid[$m]}" 2>/dev/null
+        unset "kpid[$m]"
+    done
+}
+
+# ---- the farm: f1-f3 as Members behind the lab's nat load balancer, each
+# with Kamailio as its processor (127.0.0.1:5070), and SIPp users in the
+# client (198.51.100.10).
+#   kam_farm_config MEDIA   $work/cluster.json (media "none" or "anchor":
+#                           rtprelayd on every member), checked by
+#                           cgclusterctl check; the lab up (nat)
+#   kam_farm_up USERS...    PostgreSQL on b1 with the schema and USERS as
+#                           subscribers (password pw-USER), then sipfarmd
+#                           (and rtprelayd with media), then Kamailio, on
+#                           f1-f3, each waited for
+frontends="f1 f2 f3"
+sc=$root/test/lab/sipp
+CLIENT=198.51.100.10
+val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
+declare -A dpid
+kam_media=none
+
+kam_farm_config() { # MEDIA
+    kam_media=$1
+    local media_conf="" m sep=""
+    [ "$kam_media" = anchor ] && media_conf=', "media": "anchor"'
+    printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
+    {
+        echo '{'
+        echo "  \"cluster\": {\"name\": \"lab\", \"wan_ip\": \"$VIP\", \"farm_port\": 5069, \"secret_file\": \"farm.key\","
+        echo "              \"heartbeat_ms\": 200, \"dead_after_ms\": 1000$media_conf},"
+        echo '  "members": {'
+        for m in $frontends; do
+            printf '%s    "%s": {"role": "frontend", "address": "%s", "sip_listen": ["0.0.0.0:5060"], "processor": "127.0.0.1:5070",\n' \
+                "$sep" "$m" "$(addr_of "$m")"
+            printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068", "media_control": "%s-media.sock"}' \
+                "$(range_of "$m")" "$m" "$(addr_of "$m")" "$m"
+            sep=$(printf ',\n')
+        done
+        echo
+        echo '  }'
+        echo '}'
+    } >"$work/cluster.json"
+    "$ctl" --config "$work/cluster.json" check >"$work/check.txt" 2>&1 ||
+        { cat "$work/check.txt"; echo "$lab_name: the config does not pass cgclusterctl check"; return 1; }
+    "$lab" up nat >"$work/lab.txt" 2>&1 || { cat "$work/lab.txt"; return 1; }
+}
+
+kam_farm_up() { # USERS...
+    local u m
+    pg_start b1 "$(addr_of b1)" || return 1
+    pg_schema || return 1
+    for u in "$@"; do
+        pg_sql "INSERT INTO subscriber (username, domain, password) VALUES ('$u', '$VIP', 'pw-$u')" >/dev/null ||
+            { echo "$lab_name: could not add subscriber $u"; return 1; }
+    done
+    for m in $frontends; do
+        "$lab" exec "$m" "$bin/sipfarmd" --config "$work/cluster.json" --member "$m" 2>"$work/$m.log" &
+        dpid[$m]=$!
+    done
+    for m in $frontends; do wait_socket "$work/$m.sock" "$work/$m.log" || return 1; done
+    for m in $frontends; do wait_up "$work/$m.sock" 3 || return 1; done
+    if [ "$kam_media" = anchor ]; then
+        for m in $frontends; do
+            "$lab" exec "$m" "$bin/rtprelayd" --config "$work/cluster.json" --member "$m" 2>"$work/$m-media.log" &
+            dpid[$m-media]=$!
+        done
+        for m in $frontends; do wait_socket "$work/$m-media.sock" "$work/$m-media.log" || return 1; done
+    fi
+    for m in $frontends; do kam_start "$m"; done
+    for m in $frontends; do kam_wait "$m" || return 1; done
+}
+
+# ---- SIPp helpers. Each SIPp's files are $work/NAME.{csv,err,out}.
+user_file() { printf 'SEQUENTIAL\n%s;\n' "$1" >"$work/user-$1.csv"; echo "$work/user-$1.csv"; }
+# A SIPp in the client that ends by itself (-m): bounded by timeout(1).
+sipp_run() { # NAME LIMIT_SECONDS SIPP_ARGS...
+    local n=$1 limit=$2
+    shift 2
+    (cd "$work" && timeout -k 5 "$(sec "$limit")" "$lab" exec client sipp "$@" -nostdin -default_behaviors all,-bye \
+        -trace_stat -stf "$n.csv" -fd 1 -trace_err -error_file "$n.err" >"$n.out" 2>&1)
+}
+register() { # USER PORT [SCENARIO]: exit status of SIPp (0: registered)
+    sipp_run "reg-$1-$2" 30 -sf "$sc/${3:-register_auth.xml}" -inf "$(user_file "$1")" -au "$1" -ap "pw-$1" \
+        -i "$CLIENT" -p "$2" -m 1 -recv_timeout 5000 "$VIP:5060"
+}
+# A callee: a SIPp UAS in the background, stopped by stop_callees.
+callee_pids=""
+callee() { # NAME SCENARIO PORT [ARGS...]
+    local n=$1 sf=$2 port=$3
+    shift 3
+    (cd "$work" && exec "$lab" exec client sipp -sf "$sc/$sf" -i "$CLIENT" -p "$port" -bind_local -nostdin \
+        -default_behaviors all,-bye -recv_timeout 10000 -timeout "$(sec 300)s" "$@" \
+        -trace_stat -stf "$n.csv" -fd 1 -trace_err -error_file "$n.err" >"$n.out" 2>&1) &
+    callee_pids="$callee_pids $!"
+    pids="$pids $!"
+}
+stop_callees() {
+    local p
+    for p in $callee_pids; do kill -USR1 "$p" 2>/dev/null; done
+    for p in $callee_pids; do
+        for _ in $(seq "$(($(sec 20) * 10))"); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
+    callee_pids=""
+}
+# alice calls USER with SCENARIO: N calls at R/s, D ms each.
+call() { # NAME SCENARIO USER N R D [ARGS...]
+    local n=$1 sf=$2 u=$3 m=$4 r=$5 d=$6
+    shift 6
+    case $sf in /*) ;; *) sf=$sc/$sf ;; esac
+    sipp_run "$n" 280 -sf "$sf" -inf "$(user_file alice)" -au alice -ap pw-alice -s "$u" \
+        -i "$CLIENT" -p 5062 -m "$m" -r "$r" -d "$d" -recv_timeout 10000 \
+        -timeout "$(sec 250)s" -timeout_error "$@" "$VIP:5060"
+}
+# "ok=N failed=N ..." of a SIPp's CSV files.
+counts() { "$lab" stat "$@" 2>/dev/null; }
+all_ok() { [ "$(val "$2" ok)" = "$1" ] && [ "$(val "$2" failed)" = 0 ]; } # N COUNTS
+both_ok() { # WHAT N CALLER_CSV CALLEE_CSV...: every call ok on both sides
+    local what=$1 n=$2 c=$3
+    shift 3
+    local C S
+    C=$(counts "$work/$c.csv")
+    S=""
+    local f
+    for f in "$@"; do S="$S $f: $(counts "$work/$f.csv")"; done
+    echo "  $what: caller $C |$S"
+    check "$what: caller $n ok, 0 failed" all_ok "$n" "$C"
+    for f in "$@"; do
+        local s
+        s=$(counts "$work/$f.csv")
+        check "$what: $f $n ok, 0 failed" all_ok "$n" "$s"
+    done
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# Calls between users registered on Kamailio, behind the farm, with their
+# media anchored (media: anchor): kamailio.sh's farm (Kamailio with
+# etc/processors/kamailio/kamailio.cfg on f1-f3, one PostgreSQL on b1, the
+# lab's nat load balancer spraying every SIP packet and forwarding each
+# member's media port range to it) plus rtprelayd on every member.
+#
+#   kamailio_media.sh [CALLS]        (default 60 calls at 10/s, 2 s each)
+#   kamailio_media.sh demo [CALLS]   the same, telling what happens and
+#                                    printing the per-member table (make demo)
+#
+# bob (SIPp, 198.51.100.10:5081) registers through the VIP with digest
+# authentication and echoes every RTP packet he gets (-rtp_echo); alice
+# authenticates her INVITEs (407) and, after the ACK, plays G.711 RTP (SIPp's
+# sample) to where the 200's SDP says: the relay of the member the Call Legs
+# placement picked, at the VIP, on that member's port range. Each message
+# crosses the farm twice (in to Kamailio, and out again); the relay rewrites
+# the SDP once, and passes its own SDP coming back through Kamailio as it is.
+# Expect: every call ok on both sides; two relay sessions a call (the first
+# INVITE's, ended by Kamailio's 407, and the call's), every one deleted,
+# each call's with packets relayed from the caller and from the callee; no
+# session timed out; no failed media exchange in sipfarmd; media back to the
+# client from the VIP only; no error in any log.
+#
+# Exit status: 0 passed; 1 failed; 0 with a "skipped: ..." line when the
+# host cannot run it (as kamailio.sh). RTFARM_KEEP_LOGS=1 keeps the work
+# folder; RTFARM_TEST_TIMEOUT_SCALE scales the time limits.
+set -u
+# shellcheck source=lab_common.bash
+. "$(dirname "$0")/lab_common.bash"
+lab_init kamailio_media rtkmm
+# shellcheck source=kamailio_common.bash
+. "$(dirname "$0")/kamailio_common.bash"
+demo=0
+[ "${1:-}" = demo ] && { demo=1; shift; }
+for t in sipp ip nft; do
+    command -v "$t" >/dev/null || { echo "skipped: kamailio_media: $t is not installed"; exit 0; }
+done
+why=$(kam_missing)
+[ -z "$why" ] || { echo "skipped: kamailio_media: $why"; exit 0; }
+pcap=/usr/share/sip-tester/g711a.pcap
+[ -r "$pcap" ] || { echo "skipped: kamailio_media: $pcap (sip-tester) is missing"; exit 0; }
+trap 'kam_stop; pg_stop; cleanup' EXIT
+
+calls=${1:-60}
+rate=10
+call_ms=2000
+t_start=$(date +%s)
+say() { [ "$demo" = 1 ] && echo "$@"; return 0; }
+
+kam_farm_config anchor || exit 1
+echo "== kamailio_media: $calls calls between users registered on Kamailio, media anchored by rtprelayd;" \
+    "LB nat (SIP sprayed, media by port range)"
+say "   f1, f2, f3: sipfarmd on port 5060, rtprelayd, Kamailio on 127.0.0.1:5070 (registrar and proxy);"
+say "   one PostgreSQL on b1 holds the location and subscriber tables of all three"
+kam_farm_up alice bob || exit 1
+
+# alice plays RTP after her ACK, until her BYE.
+sed "s|^  <pause/>|  <nop><action><exec play_pcap_audio=\"$pcap\"/></action></nop>\n  <pause/>|" \
+    "$sc/uac_auth.xml" >"$work/uac_auth_media.xml"
+grep -q play_pcap_audio "$work/uac_auth_media.xml" || { echo "kamailio_media: could not derive the caller's scenario"; exit 1; }
+
+register bob 5081 || { echo "kamailio_media: bob could not register"; tail -n 5 "$work/reg-bob-5081.err"; exit 1; }
+saver=f$(pg_sql "SELECT server_id FROM location WHERE username = 'bob'")
+say "   bob registered through the VIP (digest): his binding was saved by $saver's Kamailio"
+callee uas-bob uas.xml 5081 -rtp_echo
+"$lab" wait-udp client 5081 "$(sec 5)" >/dev/null || exit 1
+say "   alice calls bob $calls times ($rate/s, $call_ms ms each, G.711 both ways)"
+t_load=$(date +%s.%N)
+call main "$work/uac_auth_media.xml" bob "$calls" "$rate" "$call_ms"
+t_main=$(awk -v a="$t_load" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+stop_callees
+
+echo "results:"
+both_ok "alice calls bob, media anchored" "$calls" main uas-bob
+
+# One "session closed" line per call: deleted by its BYE, with packets
+# relayed from the caller (the LB routed the range to the right member) and
+# from the callee (bob echoed them back through the relay).
+closed() { cat "$work"/f*-media.log | grep 'msg="session closed"'; }
+both_ways() { awk '{ x = y = 0
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "from_caller") x = kv[2]; if (kv[1] == "from_callee") y = kv[2] }
+    if (x > 0 && y > 0) n++ } END { print n + 0 }'; }
+created=$(cat "$work"/f*-media.log | grep -c 'msg="session created"')
+deleted=$(closed | grep -c 'reason=deleted')
+flowing=$(closed | grep 'reason=deleted' | both_ways)
+timed_out=$(closed | grep -c 'reason=timeout')
+# Two sessions a call: its first INVITE is challenged (407), and the 407
+# ends that one's session; the authenticated INVITE makes the call's.
+check "rtprelayd: $created sessions created (2 a call: the 407 ends the first), $deleted deleted, none left" \
+    test "$created" = "$((2 * calls))" -a "$deleted" = "$created"
+check "media both ways in every call: $flowing of $calls sessions relayed from caller and from callee" test "$flowing" = "$calls"
+check "no media session timed out ($timed_out)" test "$timed_out" = 0
+media_failed=""
+for m in $frontends; do
+    f=$("$ctl" --socket "$work/$m.sock" --json stats 2>/dev/null | grep -o '"media":{[^}]*"failed":{[^}]*}' | grep -o '"failed":{[^}]*}')
+    [ "$f" = '"failed":{}' ] || media_failed="$media_failed $m:$f"
+done
+check "sipfarmd: no failed media exchange${media_failed:+ ($media_failed)}" test -z "$media_failed"
+clc=$("$lab" counters | sed -n 's/^client: //p')
+check "client: SIP and media from the VIP only ($clc)" \
+    test "$(val "$clc" udp_from_vip_other_port)" -gt 0 -a "$(val "$clc" udp_from_other)" = 0
+kam_stop
+errs=$(grep -h 'level=error' "$work"/f[123].log "$work"/f[123]-media.log | head -n 5)
+check "no level=error in sipfarmd's and rtprelayd's logs" [ -z "$errs" ]
+[ -n "$errs" ] && echo "$errs" | sed 's/^/    /'
+kerrs=$(grep -h ' ERROR: ' "$work"/kam-f[123].log | head -n 5)
+check "no ERROR in Kamailio's logs" [ -z "$kerrs" ]
+[ -n "$kerrs" ] && echo "$kerrs" | sed 's/^/    /'
+
+if [ "$demo" = 1 ] || [ "${RTFARM_VERBOSE:-0}" = 1 ]; then
+    echo
+    echo "Per member: SIP datagrams sipfarmd received from the LB and the farm link, relayed to the"
+    echo "member that owns them, processed here, handed to Kamailio; the calls whose media this"
+    echo "member's rtprelayd relayed, and the RTP packets it relayed:"
+    printf '  %-4s %9s %9s %10s %13s %14s %13s\n' member received relayed processed to_processor media_sessions rtp_relayed
+    for m in $frontends; do
+        s=$("$ctl" --socket "$work/$m.sock" --json stats 2>/dev/null | tr '{},' '\n\n\n')
+        g() { echo "$s" | sed -n "s/^\"$1\":\([0-9]*\)\$/\1/p" | head -n 1; }
+        sessions=$(grep 'msg="session closed"' "$work/$m-media.log" | grep -c 'reason=deleted')
+        pkts=$(grep 'msg="session closed"' "$work/$m-media.log" | awk '{ for (i = 1; i <= NF; i++) {
+            split($i, kv, "="); if (kv[1] == "from_caller" || kv[1] == "from_callee") n += kv[2] } } END { print n + 0 }')
+        printf '  %-4s %9s %9s %10s %13s %14s %13s\n' "$m" "$(g received)" "$(g relayed)" "$(g processed)" \
+            "$(g to_processor)" "$sessions" "$pkts"
+    done
+    echo "  load balancer: $("$lab" counters | sed -n 's/^lb: //p')"
+    echo
+fi
+
+M=$(counts "$work/main.csv")
+S=$(counts "$work/uas-bob.csv")
+echo "figures: calls=$calls rate=$rate call_ms=$call_ms caller_ok=$(val "$M" ok) caller_failed=$(val "$M" failed)" \
+    "callee_ok=$(val "$S" ok) callee_failed=$(val "$S" failed) sessions=$created both_ways=$flowing" \
+    "main_s=$t_main total_s=$(($(date +%s) - t_start))"
+if [ "$fail" != 0 ]; then
+    for f in main uas-bob; do
+        [ -s "$work/$f.err" ] && { echo "  $f.err:"; tr -d '\r' <"$work/$f.err" | grep -v '^$' | head -n 8 | cut -c1-200 | sed 's/^/    /'; }
+    done
+    echo "kamailio_media: FAILED"
+    exit 1
+fi
+echo "kamailio_media: passed"
