@@ -28,6 +28,7 @@
 #   bs_answer NAME            waits for an incoming call and accepts it
 #   bs_wait_established NAME  the current call is up (CALL_ESTABLISHED)
 #   bs_hangup NAME            hangs up the current call
+#   bs_call_id NAME           the SIP Call-ID of its last established call
 #   bs_wait_closed NAME       the call ended (CALL_CLOSED); prints the reason
 #   bs_report NAME            after bs_wait_closed: what this agent received
 #                             and sent in that call, one line of KEY=VALUE:
@@ -156,8 +157,14 @@ bs_ua() {
 
 bs_start() {
     local n=$1 d=$bs_root/$1 fd
-    # shellcheck disable=SC2086 # -t: the agent's own deadline
-    bs_exec "$n" baresip -f "$d" -t "${bs_life[$n]}" </dev/null >"$d/baresip.log" 2>&1 &
+    # Started directly, not through a shell function, so that $! is baresip
+    # itself (ip netns exec execs it): a function in the background is a
+    # subshell, and killing that would leave baresip running.
+    if [ -n "${bs_ns[$n]}" ]; then
+        ip netns exec "${bs_ns[$n]}" baresip -f "$d" -t "${bs_life[$n]}" </dev/null >"$d/baresip.log" 2>&1 &
+    else
+        baresip -f "$d" -t "${bs_life[$n]}" </dev/null >"$d/baresip.log" 2>&1 &
+    fi
     bs_pid[$n]=$!
     pids="$pids $!"
     # ctrl_tcp listening (checked with ss, not by connecting: it serves one
@@ -173,18 +180,22 @@ bs_start() {
         return 1
     }
     # One connection for the agent's life: commands in through a FIFO (held
-    # open read-write here, so it never reads end of file), answers and
-    # events out to DIR/NAME/events. It ends when baresip closes it.
+    # open here, read-write so that this open does not wait for a reader),
+    # answers and events out to DIR/NAME/events. It ends when baresip
+    # closes the connection; were it killed instead, its writing cat would
+    # still end when this shell exits (the FIFO's only writer).
     rm -f "$d/ctrl.in"
     mkfifo "$d/ctrl.in"
     exec {fd}<>"$d/ctrl.in"
     bs_fd[$n]=$fd
     : >"$d/events"
+    local ns_exec=()
+    [ -n "${bs_ns[$n]}" ] && ns_exec=(ip netns exec "${bs_ns[$n]}")
     # shellcheck disable=SC2016 # expanded by that bash
-    bs_exec "$n" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    "${ns_exec[@]}" bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
         cat <&0 >&3 & w=$!
         cat <&3 >>"$2"
-        kill "$w" 2>/dev/null' bs-ctrl "${bs_ctrl[$n]}" "$d/events" <&"$fd" &
+        kill "$w" 2>/dev/null' bs-ctrl "${bs_ctrl[$n]}" "$d/events" <"$d/ctrl.in" &
     bs_cpid[$n]=$!
     pids="$pids $!"
     # The connection is up once a first command is answered.
@@ -276,6 +287,11 @@ bs_wait_established() {
 }
 
 bs_hangup() { bs_cmd "$1" hangup >/dev/null; }
+
+# The SIP Call-ID of the agent's last established call.
+bs_call_id() {
+    bs_events "$1" | grep '"event":true,"type":"CALL_ESTABLISHED"' | tail -n 1 | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'
+}
 
 bs_wait_closed() {
     local out
