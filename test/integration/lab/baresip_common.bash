@@ -40,6 +40,8 @@
 #                               frequency (zero crossings)
 #       tx_s tx_tone_s tx_db tx_hz  the same for what it encoded and sent
 #   bs_val LINE KEY           a value from such a line
+#   bs_check_audio ...        the checks on what one agent received from
+#                             another in one call (below)
 #   bs_registrar_db FILE USER:PW...  the SQLite file of kamailio_registrar.cfg
 #   bs_stop NAME, bs_stop_all quit (TERM, then KILL), bounded
 #
@@ -401,4 +403,46 @@ bs_registrar_db() {
             echo "INSERT INTO subscriber (username, domain, password) VALUES ('${u%%:*}', '', '${u#*:}');"
         done
     } | sqlite3 "$db" || { echo "sqlite3 could not create $db"; return 1; }
+}
+
+# bs_check_audio LABEL U REPORT_U O REPORT_O HZ_O TALK_S: the checks on what
+# agent U received from agent O in one call (REPORT_*: their bs_report
+# lines, HZ_O: O's tone, TALK_S: the seconds the test held the call up), as
+# "check" lines (the caller's check function, as lab_common.bash's):
+#   O's source sent its tone (HZ_O +-3%) for at least half of TALK_S (so
+#     that there is something to receive; a loaded host delays the source);
+#   U received at least 95% of the RTP packets O sent, and a tone for at
+#     least 90% of the seconds of tone O sent (U's recording starts with
+#     its decoder and loses the jitter buffer's last frames: about 0.1 s);
+#   at -20 dBFS or louder, at HZ_O +-3%: O's tone, not U's own echoed.
+bs_check_audio() {
+    local what=$1 u=$2 ru=$3 o=$4 ro=$5 hz=$6 talk=$7
+    local tx rx txs rxs
+    tx=$(bs_val "$ro" rtp_tx)
+    rx=$(bs_val "$ru" rtp_rx)
+    txs=$(bs_val "$ro" tx_tone_s)
+    rxs=$(bs_val "$ru" rx_tone_s)
+    check "$what: $o sent $hz Hz ($(bs_val "$ro" tx_hz) Hz) for $txs s (>= half of $talk s), $tx RTP packets" \
+        bs_num_test "$(bs_val "$ro" tx_hz)" -ge "$hz" 0.97 -a "$(bs_val "$ro" tx_hz)" -le "$hz" 1.03 -a "$txs" -ge "$talk" 0.5
+    check "$what: $u received $rx of the $tx RTP packets $o sent (>= 95%)" bs_num_test "$rx" -ge "$tx" 0.95
+    check "$what: $u received a tone for $rxs s of the $txs s $o sent (>= 90%)" bs_num_test "$rxs" -ge "$txs" 0.9
+    check "$what: $u received it at $(bs_val "$ru" rx_db) dBFS (>= -20)" bs_num_test "$(bs_val "$ru" rx_db)" -ge -20 1
+    check "$what: $u received $o's $hz Hz ($(bs_val "$ru" rx_hz) Hz)" \
+        bs_num_test "$(bs_val "$ru" rx_hz)" -ge "$hz" 0.97 -a "$(bs_val "$ru" rx_hz)" -le "$hz" 1.03
+}
+
+# bs_num_test A OP B K [-a A OP B K]...: A OP B times K for numbers (OP -ge
+# or -le); false when A or B is not a number.
+bs_num_test() {
+    awk -v args="$*" 'BEGIN {
+        n = split(args, a, " ")
+        for (i = 1; i <= n; i += 5) {
+            if (i > 1 && a[i - 1] != "-a") exit 1
+            x = a[i]; op = a[i + 1]; y = a[i + 2]; k = a[i + 3]
+            if (x !~ /^-?[0-9.]+$/ || y !~ /^-?[0-9.]+$/ || k !~ /^-?[0-9.]+$/) exit 1
+            if (op == "-ge" && !(x + 0 >= y * k)) exit 1
+            if (op == "-le" && !(x + 0 <= y * k)) exit 1
+            if (op != "-ge" && op != "-le") exit 1
+        }
+        exit 0 }'
 }
