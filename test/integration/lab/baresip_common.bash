@@ -23,7 +23,8 @@
 #       life=S                baresip quits by itself after S s (default 300)
 #   bs_start NAME             starts baresip and connects to its ctrl_tcp
 #   bs_cmd NAME CMD [PARAMS]  one command; prints its answer's data; 1 if not ok
-#   bs_wait_registered NAME   bounded wait for REGISTER_OK (1 on REGISTER_FAIL)
+#   bs_wait_registered NAME   bounded wait until reginfo says OK (1 at once on
+#                             a REGISTER_FAIL event)
 #   bs_dial NAME URI          dials URI (the call becomes the current one)
 #   bs_answer NAME            waits for an incoming call and accepts it
 #   bs_wait_established NAME  the current call is up (CALL_ESTABLISHED)
@@ -48,15 +49,16 @@
 # Every wait is bounded, scaled by RTFARM_TEST_TIMEOUT_SCALE like the other
 # tests. The baresip and ctrl connection pids are appended to $pids, which
 # lab_common.bash's cleanup kills; without lab_common, call bs_stop_all on
-# exit. Each call's recordings are kept as DIR/NAME/call-N-{dec,enc}.wav and
-# baresip's output as DIR/NAME/baresip.log.
+# exit. Each call's recordings are kept as DIR/NAME/calls/call-N-{dec,enc}.wav,
+# baresip's output as DIR/NAME/baresip.log, its events as DIR/NAME/events.
 #
 # The baresip 1.0 settings that matter (see bs_ua): ausine needs a 48000 Hz
 # stereo source (ausrc_srate, ausrc_channels) and is resampled to the codec;
 # the player is ALSA's null device (no sound card); the sndfile audio filter
 # records, per call, what was encoded (sent) and decoded (received) at the
 # codec's rate; rtp_stats prints the packet counts when a call ends; PCMU
-# only, so both sides and any relay agree on one codec.
+# only, so both sides and any relay agree on one codec. test/lab/README.md
+# ("baresip") says what else these tests rely on.
 
 bs_init() {
     bs_root=$1
