@@ -395,7 +395,7 @@ void FarmService::register_ops(json::ControlServer& server) {
         reply(place_query(req.body, *m_membership, m_id));
     });
     server.on("route", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-        reply(route_query(req.body, m_settings.view, m_recent));
+        reply(route_query(req.body, m_settings.view, m_recent, m_settings.proxy.rr_host));
     });
 }
 
@@ -466,7 +466,7 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         return;
     }
 
-    sip::PacketFacts facts = sip::packet_facts(bytes, msg);
+    sip::PacketFacts facts = sip::packet_facts(bytes, msg, m_settings.proxy.rr_host);
     facts.hops = a.envelope ? a.envelope->hops : 0;
     facts.asked = a.envelope ? &a.envelope->asked : nullptr;
     // Asked only by the rules that need it (untagged requests).

@@ -34,7 +34,7 @@ Result<json::Json> place_query(const json::Json& body, const cluster::Membership
 }
 
 Result<json::Json> route_query(const json::Json& body, const sip::FarmView& view,
-                               const cluster::RecentCalls& recent) {
+                               const cluster::RecentCalls& recent, std::string_view farm_host) {
     auto call_id = body["call_id"];
     auto message = body["message"];
     if (bool(call_id) == bool(message))
@@ -52,7 +52,7 @@ Result<json::Json> route_query(const json::Json& body, const sip::FarmView& view
         if (!scanned)
             return scanned.error();
         msg = scanned.value();
-        facts = sip::packet_facts(*text, *msg);
+        facts = sip::packet_facts(*text, *msg, farm_host);
     }
     cluster::RecentCalls::At memory(recent, std::chrono::steady_clock::now());
     facts.memory = &memory;

@@ -26,6 +26,6 @@ Result<json::Json> place_query(const json::Json& body, const cluster::Membership
 // hand-off). Errors: "bad_request", or the scanner's code for a message
 // that does not scan (sip/scanner.hpp, scan_error).
 Result<json::Json> route_query(const json::Json& body, const sip::FarmView& view,
-                               const cluster::RecentCalls& recent);
+                               const cluster::RecentCalls& recent, std::string_view farm_host);
 
 } // namespace rtfarm::sipfarmd

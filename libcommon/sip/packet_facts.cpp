@@ -4,14 +4,14 @@
 
 namespace rtfarm::sip {
 
-PacketFacts packet_facts(std::string_view bytes, const Message& msg) {
+PacketFacts packet_facts(std::string_view bytes, const Message& msg, std::string_view farm_host) {
     PacketFacts facts;
     facts.is_request = msg.is_request();
     facts.method = msg.method.in(bytes);
     facts.top_via_branch = msg.via[0].branch.in(bytes);
     facts.top_route = msg.route.value.in(bytes);
     if (!facts.top_route.empty() && !uri_farm_member(facts.top_route))
-        if (std::string_view ours = farm_route_behind(bytes, msg); !ours.empty())
+        if (std::string_view ours = farm_route_behind(bytes, msg, farm_host); !ours.empty())
             facts.top_route = ours;
     facts.request_uri = msg.request_uri.in(bytes);
     facts.call_id = msg.call_id.in(bytes);

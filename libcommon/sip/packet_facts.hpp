@@ -13,7 +13,10 @@
 namespace rtfarm::sip {
 
 // The facts of `msg`, scanned from `bytes` (which must outlive the result).
-PacketFacts packet_facts(std::string_view bytes, const Message& msg);
+// `farm_host`: the farm's public SIP host (our Record-Route's), where a
+// processor's own Route may stand before ours (proxy.hpp farm_route_behind).
+PacketFacts packet_facts(std::string_view bytes, const Message& msg,
+                         std::string_view farm_host = {});
 
 // The facts of a new request (an INVITE) that carries only this Call-ID: no
 // farm Via, no Route, no member in the Request-URI. Routed by the Call-ID.

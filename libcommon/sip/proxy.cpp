@@ -339,8 +339,14 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
     auto to = literal(host, port);
     auto conn = via_conn(msg.via[0].value.in(buf));
     auto ours = parse_farm_branch(msg.via[0].branch.in(buf));
-    if (ours && ours->from_processor && ctx && ctx->processor && !conn)
+    if (ours && ours->from_processor && ctx && ctx->processor && !conn) {
+        // Below our Via stands the processor's own, never one of ours: a
+        // response that says otherwise was made up to bounce between the
+        // farm and the processor.
+        if (parse_farm_branch(next.branch.in(buf)))
+            return make_error("bad_next_via", "a farm Via below ours of a processor's request");
         to = *ctx->processor;
+    }
     if (!to && !conn)
         return make_error("unresolvable_via",
                           "next Via host '" + std::string(host) + "' is not an IP address");
@@ -368,14 +374,20 @@ void unstamp_inner_via(std::string_view buf, const Message& msg, const ProxyCont
     auto ours = parse_farm_branch(inner.branch.in(buf));
     if (!ours || ours->from_processor || ours->member != ctx.via_member)
         return;
-    if (inner.received.present()) {
-        size_t semi = buf.rfind(';', inner.received.off);
-        if (semi != std::string_view::npos && semi >= inner.value.off)
-            (void)edits.erase(Span(static_cast<uint32_t>(semi),
-                                   inner.received.end() - static_cast<uint32_t>(semi)));
-    }
+    // The parameter from its ';' through its value, whatever the spacing
+    // around '=' (RFC 3261 25.1 allows it).
+    auto param = [&](Span value) -> std::optional<Span> {
+        size_t semi = buf.rfind(';', value.off);
+        if (semi == std::string_view::npos || semi < inner.value.off)
+            return std::nullopt;
+        return Span(static_cast<uint32_t>(semi), value.end() - static_cast<uint32_t>(semi));
+    };
+    if (inner.received.present())
+        if (auto p = param(inner.received))
+            (void)edits.erase(*p);
     if (inner.rport.present() && inner.rport.len > 0)
-        (void)edits.erase(Span(inner.rport.off - 1, inner.rport.len + 1));
+        if (auto p = param(inner.rport))
+            (void)edits.replace(*p, ";rport");
 }
 
 // The request already has Record-Route value `rr` (ours, as we would add
@@ -391,7 +403,7 @@ bool has_our_record_route(std::string_view buf, const Message& msg, const ProxyC
             return false;
         }
         auto uri = value_uri(buf, value);
-        return uri && strip_brackets(uri->host.in(buf)) == strip_brackets(ctx.rr_host);
+        return uri && equals_icase(strip_brackets(uri->host.in(buf)), strip_brackets(ctx.rr_host));
     });
     return found;
 }
@@ -535,7 +547,7 @@ std::string for_tls_connection(std::string_view buf, const Message& msg, const C
 std::string with_our_via(std::string_view buf, const Message& msg, const ProxyContext& ctx) {
     EditList edits;
     (void)edits.insert(header_insert_point(msg),
-                       via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member)));
+                       via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member, true)));
     return edits.apply(buf.substr(0, msg.end));
 }
 
@@ -550,26 +562,22 @@ Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg
     return from_processor(buf, msg, ctx, std::nullopt);
 }
 
-std::string_view farm_route_behind(std::string_view buf, const Message& msg) {
-    if (!msg.route.value.present())
+std::string_view farm_route_behind(std::string_view buf, const Message& msg,
+                                   std::string_view farm_host) {
+    if (!msg.route.value.present() || farm_host.empty())
         return {};
-    // How many Routes of the processor's may stand before ours.
-    constexpr int MAX_AHEAD = 4;
-    std::string_view found, host;
-    int seen = 0;
+    std::string host = strip_brackets(farm_host);
+    std::string_view found;
+    unsigned seen = 0;
     each_value(buf, msg, HeaderId::route, [&](std::string_view value) {
         auto uri = value_uri(buf, value);
-        if (!uri)
-            return false;
-        std::string_view h = uri->host.in(buf);
-        if (seen > 0 && !equals_icase(strip_brackets(h), strip_brackets(host)))
+        if (!uri || !equals_icase(strip_brackets(uri->host.in(buf)), host))
             return false;
         if (uri_farm_member(value)) {
             found = value;
             return false;
         }
-        host = h;
-        return ++seen <= MAX_AHEAD;
+        return ++seen < MAX_ROUTES_AHEAD;
     });
     return found;
 }

@@ -93,7 +93,8 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
 // present), or the connection our Via names (`conn`; then `to` is still the
 // next Via's address, for logs); when our branch says the request came
 // from the processor, to `ctx->processor` (the processor's Via may name the
-// farm's public address, which is not where it listens). With `ctx`, our Record-Route of the
+// farm's public address, which is not where it listens); such a response
+// whose next Via is a farm one is refused ("bad_next_via"). With `ctx`, our Record-Route of the
 // member our Via names is made to face where the response goes: with
 // ";transport=tcp" toward a client connection, without a transport toward
 // anything else (the processor speaks UDP to us). Errors: "no_next_via",
@@ -147,11 +148,14 @@ Outgoing make_reply(std::string_view buf, const Message& msg, const net::SockAdd
 // of the header lines.
 std::string_view header_value(std::string_view buf, const Message& msg, std::string_view name);
 
-// The first Route value with our `fm` parameter when the Route values
-// before it all name the same host as it (a processor that advertises the
-// farm's public address and Record-Routes with it stands before our own);
-// "" when there is none. Only the top Route counts when it carries `fm`.
-std::string_view farm_route_behind(std::string_view buf, const Message& msg);
+// The first Route value with our `fm` parameter when it and the Route
+// values before it (at most MAX_ROUTES_AHEAD of them) all name the farm's
+// public host `farm_host` (a processor that advertises the farm's address
+// and Record-Routes with it stands before our own); "" when there is none,
+// or `farm_host` is empty.
+inline constexpr unsigned MAX_ROUTES_AHEAD = 4;
+std::string_view farm_route_behind(std::string_view buf, const Message& msg,
+                                   std::string_view farm_host);
 
 // The request is an lbcheck probe: OPTIONS whose Request-URI user is "lbcheck".
 bool is_probe(std::string_view buf, const Message& msg);

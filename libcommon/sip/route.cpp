@@ -118,10 +118,15 @@ std::string rendezvous_owner(std::string_view call_id,
 Decision route(const PacketFacts& p, Origin origin, const FarmView& view) {
     // 1. Responses go where our Via tag says.
     if (!p.is_request) {
-        auto owner = branch_member(p.top_via_branch);
-        if (!owner)
+        auto ours = parse_farm_branch(p.top_via_branch);
+        if (!ours)
             return drop("response_without_farm_via");
-        return to_owner(*owner, "via_tag", origin, view);
+        // Our Via of a request the processor sent is never on top of what
+        // the processor answers: such a response would bounce between it
+        // and the farm.
+        if (ours->from_processor && origin == Origin::processor)
+            return drop("processor_answered_its_own");
+        return to_owner(ours->member, "via_tag", origin, view);
     }
 
     // 2. Our own processor's requests start here.

@@ -114,6 +114,8 @@ struct Decision {
     // "reply_from", "relay_mode", "relayed", the hand-off's "known_call_id",
     // "handoff" (to a previous owner) and "handoff_passed" (on along the
     // chain), and for drops "response_without_farm_via",
+    // "processor_answered_its_own" (the processor sent a response whose top
+    // Via is ours of a request it sent itself),
     // "unknown_member", "owner_down", "relay_loop".
     std::string_view reason;
     // A hand-off step: add this member to the envelope's "asked" list.

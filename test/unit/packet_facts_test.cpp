@@ -51,8 +51,12 @@ BOOST_AUTO_TEST_CASE(our_route_behind_the_processors_decides) {
                 "<sip:203.0.113.1;lr;ftag=x>, <sip:203.0.113.1;lr;fm=f3>");
     auto m = scan(bye);
     BOOST_REQUIRE(m.ok());
-    auto f = rtfarm::sip::packet_facts(bye, *m);
+    auto f = rtfarm::sip::packet_facts(bye, *m, "203.0.113.1");
     BOOST_TEST(f.top_route == "<sip:203.0.113.1;lr;fm=f3>");
+    // Without the farm's host, or at another one: the top Route, as it is.
+    BOOST_TEST(rtfarm::sip::packet_facts(bye, *m).top_route == "<sip:203.0.113.1;lr;ftag=x>");
+    BOOST_TEST(rtfarm::sip::packet_facts(bye, *m, "192.0.2.1").top_route ==
+               "<sip:203.0.113.1;lr;ftag=x>");
     auto d = route(f, Origin::outside, three());
     BOOST_TEST((d.kind == Decision::Kind::relay));
     BOOST_TEST(d.member == "f3");

@@ -539,6 +539,7 @@ BOOST_AUTO_TEST_CASE(with_our_via_puts_the_backends_via_on_top) {
     auto m = must_scan(out);
     BOOST_TEST(m.via_count == 2u);
     BOOST_TEST(branch_member(m.via[0].branch.in(out)).value_or("") == "b1");
+    BOOST_TEST(parse_farm_branch(m.via[0].branch.in(out))->from_processor);
     BOOST_TEST(m.via[0].host.in(out) == "203.0.113.1");
     BOOST_TEST(m.via[1].branch.in(out) == "z9hG4bKb1x");
     auto reply = make_reply(out, m, addr("10.77.0.11:5069"), 477, "Send Failed", "t1");
@@ -546,6 +547,16 @@ BOOST_AUTO_TEST_CASE(with_our_via_puts_the_backends_via_on_top) {
     BOOST_REQUIRE(back.ok());
     BOOST_TEST(back->to.str() == "127.0.0.1:5070");
     BOOST_TEST(must_scan(back->bytes).status == 477);
+    // The backend's processor names the farm's address in its Via: the
+    // farm's answer still reaches the processor, not that address.
+    std::string adv = req;
+    adv.replace(adv.find("127.0.0.1:5070"), 14, "203.0.113.1:5060");
+    std::string out2 = with_our_via(adv, must_scan(adv), c);
+    auto reply2 =
+        make_reply(out2, must_scan(out2), addr("10.77.0.11:5069"), 477, "Send Failed", "t1");
+    auto back2 = forward_response(reply2.bytes, must_scan(reply2.bytes), &c);
+    BOOST_REQUIRE(back2.ok());
+    BOOST_TEST(back2->to.str() == "127.0.0.1:5070");
 }
 
 BOOST_AUTO_TEST_CASE(the_target_says_the_transport) {
@@ -643,6 +654,26 @@ BOOST_AUTO_TEST_CASE(a_proxy_processor_relays_a_request_it_got_from_us) {
     BOOST_TEST(first != std::string::npos);
     BOOST_TEST(out->bytes.find("fm=f2", first + 1) == std::string::npos);
 
+    // Stamps written with spaces around '=' (RFC 3261 25.1) come off too.
+    std::string spaced = req;
+    spaced.replace(spaced.find(";received=127.0.0.1;rport=5060"), 30,
+                   ";rport = 5060 ;Received = 127.0.0.1");
+    auto out_spaced = forward_from_processor(spaced, must_scan(spaced), ctx());
+    BOOST_REQUIRE(out_spaced.ok());
+    BOOST_TEST(out_spaced->bytes.find("127.0.0.1") == std::string::npos, out_spaced->bytes);
+    BOOST_TEST(out_spaced->bytes.find("Via: " + our_via + " \r\n") != std::string::npos,
+               out_spaced->bytes);
+
+    // To a TCP target ours faces another transport: a second one, on top
+    // (RFC 5658).
+    std::string tcp = req;
+    tcp.replace(tcp.find("sip:bob@192.0.2.20:5062"), 23, "sip:bob@192.0.2.20:5062;transport=tcp");
+    auto out_tcp = forward_from_processor(tcp, must_scan(tcp), ctx());
+    BOOST_REQUIRE(out_tcp.ok());
+    BOOST_TEST(must_scan(out_tcp->bytes).record_route.value.in(out_tcp->bytes) ==
+               "<sip:203.0.113.1;lr;fm=f2;transport=tcp>");
+    BOOST_TEST(out_tcp->bytes.find("<sip:203.0.113.1;lr;fm=f2>") != std::string::npos);
+
     // A processor that Record-Routes with its own address: ours again on
     // top, or the target could not come back through the farm.
     std::string internal = relayed("<sip:127.0.0.1:5070;lr>");
@@ -659,6 +690,11 @@ BOOST_AUTO_TEST_CASE(a_proxy_processor_relays_a_request_it_got_from_us) {
     auto back = forward_response(resp, must_scan(resp), &c);
     BOOST_REQUIRE(back.ok());
     BOOST_TEST(back->to.str() == "127.0.0.1:5070");
+    // A response with a farm Via below ours of a processor's request was
+    // made up (the processor's own Via stands there): refused.
+    std::string bounce = resp;
+    bounce.replace(bounce.find("z9hG4bKkam1"), 11, "z9hG4bKrtf.f2.p.0000000000000000");
+    BOOST_TEST(forward_response(bounce, must_scan(bounce), &c).error().code == "bad_next_via");
     // Without the processor's mark, the next Via as before.
     c.processor.reset();
     auto plain = forward_response(resp, must_scan(resp), &c);
@@ -702,7 +738,7 @@ BOOST_AUTO_TEST_CASE(our_route_behind_the_processors_own) {
                           "Content-Length: 0\r\n\r\n";
         auto m = scan(bye);
         BOOST_REQUIRE(m.ok());
-        return std::string(farm_route_behind(bye, *m));
+        return std::string(farm_route_behind(bye, *m, "203.0.113.1"));
     };
     BOOST_TEST(behind("<sip:203.0.113.1;lr;ftag=a1>, <sip:203.0.113.1;lr;fm=f2>") ==
                "<sip:203.0.113.1;lr;fm=f2>");
@@ -715,6 +751,15 @@ BOOST_AUTO_TEST_CASE(our_route_behind_the_processors_own) {
     BOOST_TEST(behind("<sip:203.0.113.1;lr>, <sip:192.0.2.99;lr;fm=f2>").empty());
     BOOST_TEST(behind("<sip:203.0.113.1;lr>").empty());
     BOOST_TEST(behind("<tel:+1555>, <sip:203.0.113.1;lr;fm=f2>").empty());
+    // Only at the farm's host, however alike the Routes are.
+    BOOST_TEST(behind("<sip:evil.example;lr>, <sip:evil.example;lr;fm=f3>").empty());
+    // At most MAX_ROUTES_AHEAD of the processor's before ours.
+    std::string many;
+    for (unsigned i = 0; i < MAX_ROUTES_AHEAD; ++i)
+        many += "<sip:203.0.113.1;lr;n=" + std::to_string(i) + ">, ";
+    BOOST_TEST(behind(many + "<sip:203.0.113.1;lr;fm=f2>").empty());
+    many.erase(0, many.find(", ") + 2);
+    BOOST_TEST(behind(many + "<sip:203.0.113.1;lr;fm=f2>") == "<sip:203.0.113.1;lr;fm=f2>");
 }
 
 BOOST_AUTO_TEST_CASE(replies_made_by_the_farm) {

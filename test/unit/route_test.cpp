@@ -149,6 +149,14 @@ BOOST_AUTO_TEST_CASE(responses_follow_the_via_tag) {
     BOOST_TEST(d.reason == "via_tag");
     // On the owner: processed here, whatever the origin.
     BOOST_TEST((route(r, Origin::farm_link, three("f2")).kind == Kind::local));
+    // Ours of a request the processor sent: from outside, to that member;
+    // from the processor itself, a made-up bounce, dropped.
+    r.top_via_branch = "z9hG4bKrtf.f2.p.0123456789abcdef";
+    BOOST_TEST(route(r, Origin::outside, three()).member == "f2");
+    BOOST_TEST((route(r, Origin::farm_link, three("f2")).kind == Kind::local));
+    d = route(r, Origin::processor, three("f2"));
+    BOOST_TEST((d.kind == Kind::drop));
+    BOOST_TEST(d.reason == "processor_answered_its_own");
     // Not ours: dropped.
     r.top_via_branch = "z9hG4bKclient1";
     d = route(r, Origin::outside, three());
