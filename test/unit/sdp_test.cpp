@@ -45,13 +45,8 @@ std::string golden_path(const std::string& file) {
     return test::repo_path("test/unit/sdp/" + file);
 }
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    BOOST_REQUIRE_MESSAGE(in, "cannot read " << path);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+// A missing file fails the test (test_paths.hpp).
+using test::read_file;
 
 net::SockAddr host(const char* text) {
     auto a = net::SockAddr::parse_host(text);

@@ -34,14 +34,8 @@ std::string crlf(std::string_view text) {
     return out;
 }
 
-// A missing file fails the test: the messages are in the repository.
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    BOOST_REQUIRE_MESSAGE(in, "cannot read " << path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
+// A missing file fails the test (test_paths.hpp).
+using test::read_file;
 
 std::string rfc4475(std::string_view name) {
     return test::data_path("rfc4475/" + std::string(name));

@@ -19,13 +19,8 @@ using namespace rtfarm;
 
 namespace {
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    BOOST_REQUIRE_MESSAGE(in, "cannot read " << path);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+// A missing file fails the test (test_paths.hpp).
+using test::read_file;
 
 // The lines of a SHA256SUMS file: relative name -> 64 lowercase hex digits.
 // "HASH  NAME" (text mode) and "HASH *NAME" (binary mode) are both sha256sum's.

@@ -5,7 +5,11 @@
 // clean up anything.
 #pragma once
 
+#include <boost/test/unit_test.hpp>
+
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -25,6 +29,15 @@ inline std::string repo_path(std::string_view relative) {
 // (test/data/rfc4475/README.md says what those messages are).
 inline std::string data_path(std::string_view relative) {
     return repo_path("test/data/" + std::string(relative));
+}
+
+// The bytes of a file; a file that cannot be read fails the test.
+inline std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    BOOST_REQUIRE_MESSAGE(in, "cannot read " << path);
+    std::ostringstream s;
+    s << in.rdbuf();
+    return s.str();
 }
 
 } // namespace rtfarm::test

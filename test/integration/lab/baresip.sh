@@ -167,16 +167,8 @@ for n in 1 2 3; do
     check "call $n: and ${fe:-0} from $callee (>= 95% of the $tx_callee it sent, >= the $rx_caller $caller received)" \
         bs_num_test "${fe:-0}" -ge "$tx_callee" 0.95 -a "${fe:-0}" -ge "$rx_caller" 1
 done
-clc=$("$lab" counters | sed -n 's/^client: //p')
-check "client: SIP and media from the VIP only ($clc)" \
-    test "$(val "$clc" udp_from_vip_other_port)" -gt 0 -a "$(val "$clc" udp_from_other)" = 0
-kam_stop
-errs=$(grep -h 'level=error' "$work"/f[123].log "$work"/f[123]-media.log | head -n 5)
-check "no level=error in sipfarmd's and rtprelayd's logs" [ -z "$errs" ]
-[ -n "$errs" ] && echo "$errs" | sed 's/^/    /'
-kerrs=$(grep -h ' ERROR: ' "$work"/kam-f[123].log | head -n 5)
-check "no ERROR in Kamailio's logs" [ -z "$kerrs" ]
-[ -n "$kerrs" ] && echo "$kerrs" | sed 's/^/    /'
+kam_check_media_from_vip
+kam_check_logs
 
 echo "figures: talk_s=$talk_s$figures total_s=$(($(date +%s) - t_start))"
 [ "$fail" = 0 ] && echo "baresip: passed" || echo "baresip: FAILED"

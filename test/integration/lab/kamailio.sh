@@ -173,13 +173,7 @@ check "INVITEs to bob looked up and relayed by every member ($by_member), $other
 check "no Via, Record-Route, Route, Path or Contact the client received names 127.0.0.1, 10.77.0.x or port 5070" [ "$n_leaks" = 0 ]
 
 # ---- the logs
-kam_stop
-errs=$(grep -h 'level=error' "$work"/f[123].log | head -n 5)
-check "no level=error in sipfarmd's logs" [ -z "$errs" ]
-[ -n "$errs" ] && echo "$errs" | sed 's/^/    /'
-kerrs=$(grep -h ' ERROR: ' "$work"/kam-f[123].log | head -n 5)
-check "no ERROR in Kamailio's logs" [ -z "$kerrs" ]
-[ -n "$kerrs" ] && echo "$kerrs" | sed 's/^/    /'
+kam_check_logs
 
 M=$(counts "$work/main.csv")
 S=$(counts "$work/uas-bob.csv")

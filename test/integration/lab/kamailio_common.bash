@@ -144,6 +144,9 @@ kam_stop() {
 #                           subscribers (password pw-USER), then sipfarmd
 #                           (and rtprelayd with media), then Kamailio, on
 #                           f1-f3, each waited for
+#   kam_check_media_from_vip  the client got SIP and media from the VIP only
+#   kam_check_logs          stops Kamailio; no level=error in the daemons'
+#                           logs, no ERROR in Kamailio's
 frontends="f1 f2 f3"
 sc=$root/test/lab/sipp
 CLIENT=198.51.100.10
@@ -263,4 +266,25 @@ both_ok() { # WHAT N CALLER_CSV CALLEE_CSV...: every call ok on both sides
         s=$(counts "$work/$f.csv")
         check "$what: $f $n ok, 0 failed" all_ok "$n" "$s"
     done
+}
+
+kam_check_media_from_vip() {
+    local clc
+    clc=$("$lab" counters | sed -n 's/^client: //p')
+    check "client: SIP and media from the VIP only ($clc)" \
+        test "$(val "$clc" udp_from_vip_other_port)" -gt 0 -a "$(val "$clc" udp_from_other)" = 0
+}
+
+kam_check_logs() {
+    local logs="$work/f1.log $work/f2.log $work/f3.log" what="sipfarmd's" errs kerrs
+    [ "$kam_media" = anchor ] && { logs="$logs $work/f1-media.log $work/f2-media.log $work/f3-media.log"; what="sipfarmd's and rtprelayd's"; }
+    kam_stop
+    # shellcheck disable=SC2086 # $logs: the file names
+    errs=$(grep -h 'level=error' $logs | head -n 5)
+    check "no level=error in $what logs" [ -z "$errs" ]
+    [ -n "$errs" ] && echo "$errs" | sed 's/^/    /'
+    kerrs=$(grep -h ' ERROR: ' "$work"/kam-f[123].log | head -n 5)
+    check "no ERROR in Kamailio's logs" [ -z "$kerrs" ]
+    [ -n "$kerrs" ] && echo "$kerrs" | sed 's/^/    /'
+    return 0
 }

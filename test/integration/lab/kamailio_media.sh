@@ -97,16 +97,8 @@ for m in $frontends; do
     [ "$f" = '"failed":{}' ] || media_failed="$media_failed $m:$f"
 done
 check "sipfarmd: no failed media exchange${media_failed:+ ($media_failed)}" test -z "$media_failed"
-clc=$("$lab" counters | sed -n 's/^client: //p')
-check "client: SIP and media from the VIP only ($clc)" \
-    test "$(val "$clc" udp_from_vip_other_port)" -gt 0 -a "$(val "$clc" udp_from_other)" = 0
-kam_stop
-errs=$(grep -h 'level=error' "$work"/f[123].log "$work"/f[123]-media.log | head -n 5)
-check "no level=error in sipfarmd's and rtprelayd's logs" [ -z "$errs" ]
-[ -n "$errs" ] && echo "$errs" | sed 's/^/    /'
-kerrs=$(grep -h ' ERROR: ' "$work"/kam-f[123].log | head -n 5)
-check "no ERROR in Kamailio's logs" [ -z "$kerrs" ]
-[ -n "$kerrs" ] && echo "$kerrs" | sed 's/^/    /'
+kam_check_media_from_vip
+kam_check_logs
 
 if [ "$demo" = 1 ] || [ "${RTFARM_VERBOSE:-0}" = 1 ]; then
     echo
