@@ -235,6 +235,7 @@ void FarmService::on_stream_message(StreamConn& c, std::string_view bytes) {
 void FarmService::apply_view() {
     sip::FarmView view = m_membership->farm_view();
     view.previous = m_settings.view.previous;
+    view.key = m_settings.view.key;
     if (view == m_settings.view)
         return;
     auto now = std::chrono::steady_clock::now();

@@ -32,6 +32,72 @@ std::string hmac_sha256(std::string_view key, std::initializer_list<std::string_
     return std::string(reinterpret_cast<const char*>(out), len);
 }
 
+std::array<uint8_t, 32> sha256(std::string_view data) {
+    std::array<uint8_t, 32> out{};
+    unsigned int len = 0;
+    bool ok = EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr) == 1;
+    RTFARM_ASSERT(ok && len == out.size());
+    return out;
+}
+
+namespace {
+
+constexpr uint64_t rotl(uint64_t x, int b) {
+    return (x << b) | (x >> (64 - b));
+}
+
+struct SipState {
+    uint64_t v0, v1, v2, v3;
+    void round() {
+        v0 += v1;
+        v1 = rotl(v1, 13);
+        v1 ^= v0;
+        v0 = rotl(v0, 32);
+        v2 += v3;
+        v3 = rotl(v3, 16);
+        v3 ^= v2;
+        v0 += v3;
+        v3 = rotl(v3, 21);
+        v3 ^= v0;
+        v2 += v1;
+        v1 = rotl(v1, 17);
+        v1 ^= v2;
+        v2 = rotl(v2, 32);
+    }
+    // One message word, with SipHash-2-4's two compression rounds.
+    void absorb(uint64_t m) {
+        v3 ^= m;
+        round();
+        round();
+        v0 ^= m;
+    }
+};
+
+uint64_t load_le(const unsigned char* p, size_t n) {
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; ++i)
+        w |= static_cast<uint64_t>(p[i]) << (8 * i);
+    return w;
+}
+
+} // namespace
+
+uint64_t siphash24(const SipKey& key, std::string_view data) {
+    SipState s{key[0] ^ 0x736f6d6570736575ULL, key[1] ^ 0x646f72616e646f6dULL,
+               key[0] ^ 0x6c7967656e657261ULL, key[1] ^ 0x7465646279746573ULL};
+    const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+    size_t n = data.size();
+    size_t whole = n - n % 8;
+    for (size_t i = 0; i < whole; i += 8)
+        s.absorb(load_le(p + i, 8));
+    // The last word: the remaining bytes, and the length's low byte on top.
+    s.absorb(load_le(p + whole, n - whole) | (static_cast<uint64_t>(n & 0xff) << 56));
+    s.v2 ^= 0xff;
+    for (int i = 0; i < 4; ++i)
+        s.round();
+    return s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
+}
+
 std::string sha256_hex(std::string_view data) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;

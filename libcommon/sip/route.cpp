@@ -98,11 +98,11 @@ const FarmView::Member* FarmView::find(std::string_view id) const {
     return nullptr;
 }
 
-std::string rendezvous_owner(std::string_view call_id,
-                             const std::vector<FarmView::Member>& members) {
+std::string rendezvous_owner(std::string_view call_id, const std::vector<FarmView::Member>& members,
+                             const crypto::SipKey* secret_key) {
     const FarmView::Member* best = nullptr;
     uint64_t best_score = 0;
-    uint64_t key = stable_hash(call_id);
+    uint64_t key = secret_key ? crypto::siphash24(*secret_key, call_id) : stable_hash(call_id);
     for (const auto& m : members) {
         if (!m.farm_member || !m.alive || m.draining)
             continue;
@@ -169,13 +169,21 @@ Decision route(const PacketFacts& p, Origin origin, const FarmView& view) {
     return by_chain(p, origin, view);
 }
 
+crypto::SipKey route_key(std::string_view secret) {
+    auto d = crypto::sha256(std::string("rtfarm route key\n") + std::string(secret));
+    crypto::SipKey k{0, 0};
+    for (size_t i = 0; i < 16; ++i)
+        k[i / 8] |= static_cast<uint64_t>(d[i]) << (8 * (i % 8));
+    return k;
+}
+
 std::vector<std::string> handoff_chain(std::string_view call_id, const FarmView& view) {
     std::string owner = rendezvous_owner(call_id, view);
     if (owner.empty())
         return {};
     std::vector<std::string> chain;
     for (const auto& before : view.previous) {
-        std::string previous = rendezvous_owner(call_id, before);
+        std::string previous = rendezvous_owner(call_id, before, view.key ? &*view.key : nullptr);
         if (previous.empty() || previous == owner ||
             std::find(chain.begin(), chain.end(), previous) != chain.end())
             continue;

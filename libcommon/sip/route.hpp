@@ -28,7 +28,10 @@
 // a longer memory still try the older owners. Hops stop at MAX_FARM_HOPS.
 #pragma once
 
+#include "base/crypto.hpp"
+
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +57,10 @@ struct FarmView {
     // The member lists of views replaced in the last 32 s, newest first
     // (cluster/handoff.hpp keeps them): where Call-IDs in progress may live.
     std::vector<std::vector<Member>> previous;
+    // The key of the Call-ID hash, from the cluster secret (route_key()):
+    // an outsider who does not know it cannot choose Call-IDs that all land
+    // on one member. None without a secret (the unkeyed hash).
+    std::optional<crypto::SipKey> key;
 
     const Member* find(std::string_view id) const;
     bool operator==(const FarmView&) const = default;
@@ -123,12 +130,17 @@ struct Decision {
 };
 
 // The owner of `call_id` among the eligible members (farm Member, alive, not
-// draining) by highest random weight; "" when none is eligible.
-std::string rendezvous_owner(std::string_view call_id,
-                             const std::vector<FarmView::Member>& members);
+// draining) by highest random weight; "" when none is eligible. With `key`,
+// the Call-ID's hash is SipHash-2-4 under it, else stable_hash.
+std::string rendezvous_owner(std::string_view call_id, const std::vector<FarmView::Member>& members,
+                             const crypto::SipKey* key = nullptr);
 inline std::string rendezvous_owner(std::string_view call_id, const FarmView& view) {
-    return rendezvous_owner(call_id, view.members);
+    return rendezvous_owner(call_id, view.members, view.key ? &*view.key : nullptr);
 }
+
+// The routing key of a cluster secret: the same on every member that has the
+// same secret, and nothing an outsider can compute without it.
+crypto::SipKey route_key(std::string_view secret);
 
 // The members that may hold `call_id` in progress, in the order to ask them:
 // its owners by the previous views (newest first) that are still alive and

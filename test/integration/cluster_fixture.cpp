@@ -5,6 +5,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <fstream>
+#include <iterator>
 #include <thread>
 
 #include <cstdlib>
@@ -101,10 +103,21 @@ std::string LoopbackLab::sip_addr(size_t i) const {
     return m.address + ":" + std::to_string(m.sip_ports.at(0));
 }
 
+std::optional<crypto::SipKey> LoopbackCluster::route_key() const {
+    if (secret_file.empty())
+        return std::nullopt;
+    std::ifstream in(secret_file, std::ios::binary);
+    std::string secret((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r'))
+        secret.pop_back();
+    return sip::route_key(secret);
+}
+
 std::string LoopbackLab::owner(const std::string& call_id) const {
     sip::FarmView v;
     for (const auto& m : cluster.members)
         v.members.push_back({m.id, true, true, false});
+    v.key = cluster.route_key();
     return sip::rendezvous_owner(call_id, v);
 }
 

@@ -3,9 +3,11 @@
 #pragma once
 
 #include "harness.hpp"
+#include "sip/route.hpp"
 #include "json/json.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,9 @@ struct LoopbackCluster {
     // `n` members f1..fn on 127.0.0.1..n, one SIP port each, disjoint media ranges.
     static LoopbackCluster make(size_t n);
     std::string json(const TempDir& dir) const;
+    // The routing key of the secret in `secret_file`, as sipfarmd derives it
+    // (sip::route_key); none without a secret.
+    std::optional<crypto::SipKey> route_key() const;
     std::string control(const TempDir& dir, const std::string& id) const {
         return dir.file(id + ".sock");
     }

@@ -96,6 +96,7 @@ struct Farm {
         for (const auto& m : lab.cluster.members)
             v.members.push_back(
                 {m.id, true, true, std::find(out.begin(), out.end(), m.id) != out.end()});
+        v.key = lab.cluster.route_key();
         return sip::rendezvous_owner(call_id, v);
     }
     json::Json stats(size_t i) {

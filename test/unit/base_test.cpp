@@ -1,3 +1,4 @@
+#include "base/crypto.hpp"
 #include "base/log.hpp"
 #include "base/result.hpp"
 #include "base/strings.hpp"
@@ -85,6 +86,22 @@ BOOST_AUTO_TEST_CASE(strict_number_parsing) {
     BOOST_TEST(trim("  a b \r\n") == "a b");
     BOOST_TEST(split("a,,b", ',').size() == 3u);
     BOOST_TEST(equals_icase("Via", "VIA"));
+}
+
+// SipHash-2-4's reference vectors (the paper's appendix and the reference
+// implementation's table): key 00 01 .. 0f, message 00 01 .. (n-1).
+BOOST_AUTO_TEST_CASE(siphash24_reference_vectors) {
+    crypto::SipKey key{0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+    std::string msg;
+    for (char c = 0; c < 15; ++c)
+        msg += c;
+    BOOST_TEST(crypto::siphash24(key, "") == 0x726fdb47dd0e0e31ULL);
+    BOOST_TEST(crypto::siphash24(key, msg) == 0xa129ca6149be45e5ULL);
+    // Another key, another hash; the same key, the same hash.
+    crypto::SipKey other{1, 2};
+    BOOST_TEST(crypto::siphash24(other, msg) != crypto::siphash24(key, msg));
+    BOOST_TEST(crypto::siphash24(key, msg) == crypto::siphash24(key, msg));
+    BOOST_TEST(crypto::sha256("abc")[0] == 0xba); // ba7816bf...
 }
 
 BOOST_AUTO_TEST_SUITE_END()

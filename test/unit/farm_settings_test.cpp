@@ -48,6 +48,7 @@ BOOST_AUTO_TEST_CASE(dsr_frontend_sends_from_the_vip_and_proxies_on_loopback) {
     BOOST_TEST(s->proxy.rr_host == "203.0.113.1");
     BOOST_TEST(s->proxy.rr_port == 0);
     BOOST_TEST(s->farm_link.str() == "10.77.0.11:5069");
+    BOOST_TEST(!s->view.key.has_value()); // no secret: the unkeyed hash
     BOOST_TEST(s->peers.at("b1").str() == "10.77.0.21:5069");
     // Farm Members: the frontends; not the backend, not the standalone server.
     for (const auto& m : s->view.members)

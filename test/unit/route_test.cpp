@@ -139,6 +139,35 @@ BOOST_AUTO_TEST_CASE(connection_identities_do_not_change_the_owner) {
     BOOST_TEST((route(bye, Origin::processor, three("f3")).kind == Kind::local));
 }
 
+// An attacker who knows the member ids but not the cluster secret picks
+// Call-IDs that the unkeyed hash gives to f1, to load one member: with the
+// secret's key they spread over the farm like any others.
+BOOST_AUTO_TEST_CASE(the_keyed_hash_cannot_be_aimed) {
+    FarmView v = three();
+    std::vector<std::string> aimed;
+    for (int i = 0; aimed.size() < 600; ++i) {
+        std::string cid = "aim-" + std::to_string(i);
+        if (rendezvous_owner(cid, v) == "f1")
+            aimed.push_back(cid);
+    }
+    v.key = route_key("the cluster secret");
+    std::map<std::string, int> got;
+    for (const auto& cid : aimed)
+        ++got[rendezvous_owner(cid, v)];
+    for (const char* m : {"f1", "f2", "f3"})
+        BOOST_TEST((got[m] > 120 && got[m] < 280), m << " got " << got[m] << " of 600");
+    // Every member derives the same key from the same secret, another from another.
+    BOOST_TEST((route_key("the cluster secret") == *v.key));
+    BOOST_TEST((route_key("another secret") != *v.key));
+    // Routing and the hand-off chain use it.
+    PacketFacts p;
+    p.is_request = true;
+    p.method = "INVITE";
+    p.call_id = aimed[0];
+    BOOST_TEST(route(p, Origin::outside, v).member == rendezvous_owner(aimed[0], v));
+    BOOST_TEST(handoff_chain(aimed[0], v).back() == rendezvous_owner(aimed[0], v));
+}
+
 BOOST_AUTO_TEST_CASE(responses_follow_the_via_tag) {
     PacketFacts r;
     r.is_request = false;
