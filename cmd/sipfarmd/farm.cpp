@@ -575,7 +575,8 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
         // keep its Call-ID known here.
         if (a.origin == sip::Origin::processor && msg.status > 100 && msg.status < 200 &&
             msg.cseq_method.in(bytes) == "INVITE")
-            m_recent.note(msg.call_id.in(bytes), std::chrono::steady_clock::now());
+            m_recent.note(msg.call_id.in(bytes), std::chrono::steady_clock::now(),
+                          cluster::RecentCalls::Tier::ringing);
         auto out = sip::forward_response(bytes, msg, &m_settings.proxy);
         if (!out) {
             drop(out.error().code, a, out.error().message);
@@ -916,6 +917,9 @@ json::Json FarmService::stats() const {
         .set("epoch", static_cast<long long>(m_settings.view.epoch))
         .set("members", std::move(members))
         .set("recent_call_ids", static_cast<long long>(m_recent.size()))
+        .set("recent_ringing_call_ids",
+             static_cast<long long>(m_recent.size(cluster::RecentCalls::Tier::ringing)))
+        .set("recent_call_ids_evicted", static_cast<long long>(m_recent.evicted()))
         .set("handoff_views", static_cast<long long>(m_settings.view.previous.size()))
         .set("dropped", static_cast<long long>(dropped))
         .set("streams", m_streams.stats())

@@ -11,40 +11,54 @@ RecentCalls::RecentCalls(std::chrono::milliseconds keep, size_t capacity)
     , m_capacity(std::max<size_t>(capacity, 1)) {
 }
 
-void RecentCalls::note(std::string_view call_id, HandoffClock::time_point now) {
+void RecentCalls::note(std::string_view call_id, HandoffClock::time_point now, Tier t) {
     uint64_t key = sip::stable_hash(call_id);
-    auto [it, added] = m_seen.try_emplace(key, now);
+    note(tier(t), key, now);
+}
+
+void RecentCalls::note(Pool& pool, uint64_t key, HandoffClock::time_point now) {
+    auto [it, added] = pool.seen.try_emplace(key, now);
     if (!added) {
         it->second = now; // its Due entry looks again when it comes up
         return;
     }
-    m_due.push_back({now + m_keep, key});
-    while (m_seen.size() > m_capacity && !m_due.empty()) {
-        m_seen.erase(m_due.front().key);
-        m_due.pop_front();
-        ++m_evicted;
+    pool.due.push_back({now + m_keep, key});
+    while (pool.seen.size() > m_capacity && !pool.due.empty()) {
+        pool.seen.erase(pool.due.front().key);
+        pool.due.pop_front();
+        ++pool.evicted;
     }
 }
 
 bool RecentCalls::knows(std::string_view call_id, HandoffClock::time_point now) const {
-    auto it = m_seen.find(sip::stable_hash(call_id));
-    return it != m_seen.end() && now - it->second < m_keep;
+    uint64_t key = sip::stable_hash(call_id);
+    for (const Pool& pool : m_tiers) {
+        auto it = pool.seen.find(key);
+        if (it != pool.seen.end() && now - it->second < m_keep)
+            return true;
+    }
+    return false;
 }
 
 void RecentCalls::expire(HandoffClock::time_point now) {
+    for (Pool& pool : m_tiers)
+        expire(pool, now);
+}
+
+void RecentCalls::expire(Pool& pool, HandoffClock::time_point now) {
     // Each key has one Due entry; one seen again meanwhile goes to the back
     // with its new time, so the front stays (nearly) the oldest.
-    size_t budget = std::min(m_due.size(), EXPIRE_BUDGET);
-    while (!m_due.empty() && m_due.front().at <= now && budget-- > 0) {
-        Due d = m_due.front();
-        m_due.pop_front();
-        auto it = m_seen.find(d.key);
-        if (it == m_seen.end())
+    size_t budget = std::min(pool.due.size(), EXPIRE_BUDGET);
+    while (!pool.due.empty() && pool.due.front().at <= now && budget-- > 0) {
+        Due d = pool.due.front();
+        pool.due.pop_front();
+        auto it = pool.seen.find(d.key);
+        if (it == pool.seen.end())
             continue;
         if (now - it->second >= m_keep)
-            m_seen.erase(it);
+            pool.seen.erase(it);
         else
-            m_due.push_back({it->second + m_keep, d.key});
+            pool.due.push_back({it->second + m_keep, d.key});
     }
 }
 

@@ -28,15 +28,20 @@ constexpr std::chrono::milliseconds HANDOFF_GRACE{180000 + 32000};
 // Call-IDs of the requests and responses this member processed, each kept
 // until `keep` after it was last seen. Keys are 64-bit hashes of the
 // Call-ID, not the string: about 90 bytes an entry with the hash table's
-// own, 90 MB at the default capacity. At `capacity` the oldest go first.
+// own, 90 MB at the default capacity. Two tiers, each bounded by `capacity`
+// (the oldest go first): Call-IDs of requests seen from outside, which
+// anyone can mint by the thousand, and those of INVITEs the processor is
+// ringing (it sent a provisional response), which a flood of new Call-IDs
+// cannot push out.
 class RecentCalls {
 public:
     static constexpr size_t EXPIRE_BUDGET = 20000;
+    enum class Tier { seen, ringing };
 
     explicit RecentCalls(std::chrono::milliseconds keep = HANDOFF_GRACE,
                          size_t capacity = 1u << 20);
 
-    void note(std::string_view call_id, HandoffClock::time_point now);
+    void note(std::string_view call_id, HandoffClock::time_point now, Tier tier = Tier::seen);
     bool knows(std::string_view call_id, HandoffClock::time_point now) const;
 
     // For route(): asks knows() at `now` only when a rule needs it.
@@ -57,19 +62,28 @@ public:
     // EXPIRE_BUDGET entries per call so that a burst never stalls the loop
     // (the rest goes at the next call).
     void expire(HandoffClock::time_point now);
-    size_t size() const { return m_seen.size(); }
-    uint64_t evicted() const { return m_evicted; }
+    size_t size() const { return m_tiers[0].seen.size() + m_tiers[1].seen.size(); }
+    size_t size(Tier t) const { return tier(t).seen.size(); }
+    uint64_t evicted() const { return m_tiers[0].evicted + m_tiers[1].evicted; }
 
 private:
     struct Due {
         HandoffClock::time_point at; // look again at this time
         uint64_t key;
     };
+    struct Pool {
+        std::unordered_map<uint64_t, HandoffClock::time_point> seen; // key -> last seen
+        std::deque<Due> due; // one entry per key, roughly oldest first
+        uint64_t evicted = 0;
+    };
+    Pool& tier(Tier t) { return m_tiers[t == Tier::seen ? 0 : 1]; }
+    const Pool& tier(Tier t) const { return m_tiers[t == Tier::seen ? 0 : 1]; }
+    void note(Pool& pool, uint64_t key, HandoffClock::time_point now);
+    void expire(Pool& pool, HandoffClock::time_point now);
+
     std::chrono::milliseconds m_keep;
     size_t m_capacity;
-    std::unordered_map<uint64_t, HandoffClock::time_point> m_seen; // key -> last seen
-    std::deque<Due> m_due; // one entry per key, roughly oldest first
-    uint64_t m_evicted = 0;
+    Pool m_tiers[2];
 };
 
 // The member lists of the views this member routed by in the last `grace`,

@@ -189,6 +189,29 @@ BOOST_AUTO_TEST_CASE(recent_calls_are_bounded) {
     BOOST_TEST(r.knows(cid(249), T0 + 1s));
 }
 
+// A flood of fresh Call-IDs (any stranger can send INVITEs) must not push
+// out the calls the processor is ringing: those stay known for the grace.
+BOOST_AUTO_TEST_CASE(a_flood_of_new_call_ids_does_not_evict_ringing_calls) {
+    RecentCalls r(32s, 100);
+    r.note("ringing@real", T0);
+    r.note("ringing@real", T0 + 1ms, RecentCalls::Tier::ringing);
+    r.note("seen-only@real", T0 + 2ms);
+    for (int i = 0; i < 1000; ++i)
+        r.note("flood-" + std::to_string(i), T0 + std::chrono::milliseconds(10 + i));
+    BOOST_TEST(r.knows("ringing@real", T0 + 5s));
+    BOOST_TEST(!r.knows("seen-only@real", T0 + 5s)); // the flood's own tier cycles
+    BOOST_TEST(r.knows("flood-999", T0 + 5s));
+    BOOST_TEST(r.size(RecentCalls::Tier::ringing) == 1u);
+    BOOST_TEST(r.size(RecentCalls::Tier::seen) == 100u);
+    // Ringing calls have a bound of their own.
+    for (int i = 0; i < 200; ++i)
+        r.note("ring-" + std::to_string(i), T0 + 2s, RecentCalls::Tier::ringing);
+    BOOST_TEST(r.size(RecentCalls::Tier::ringing) == 100u);
+    // Expiry reaches both tiers.
+    r.expire(T0 + 60s);
+    BOOST_TEST(r.size() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(view_history_keeps_routing_changes_for_the_grace) {
     ViewHistory h(32s);
     auto three = members({"f1", "f2", "f3"});
