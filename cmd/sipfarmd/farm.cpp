@@ -177,6 +177,7 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
         if (mc.media_ports)
             media.media_ports[mc.id] = mc.media_ports->str();
     m_media.configure(std::move(media));
+    m_flood.configure({cfg.cluster.flood_limit, std::chrono::seconds(cfg.cluster.flood_quiet_s)});
     m_heartbeat_period = std::chrono::milliseconds(cfg.cluster.heartbeat_ms);
     m_dead_after = std::chrono::milliseconds(cfg.cluster.dead_after_ms);
     m_heartbeat =
@@ -294,7 +295,9 @@ void FarmService::send_heartbeats() {
     env.destination = m_settings.farm_link;
     env.receiver = m_id;
     env.sender = m_id;
-    std::string payload = cluster::encode_heartbeat(m_membership->self_heartbeat());
+    cluster::Heartbeat hb = m_membership->self_heartbeat();
+    hb.sources = m_flood.report(std::chrono::steady_clock::now());
+    std::string payload = cluster::encode_heartbeat(hb);
     std::string wire = sip::encode_farm_packet(env, payload, m_settings.secret);
     for (const auto& [id, addr] : m_settings.peers) {
         if (id == m_id || addr.family() != link->addr.family())
@@ -319,7 +322,10 @@ void FarmService::on_peer_heartbeat(std::string_view payload, const std::string&
     }
     ++m_heartbeats_in;
     bool changed = false;
-    m_membership->on_heartbeat(*hb, std::chrono::steady_clock::now(), &changed);
+    auto now = std::chrono::steady_clock::now();
+    if (m_flood.enabled())
+        m_flood.on_report(hb->id, std::move(hb->sources), now);
+    m_membership->on_heartbeat(*hb, now, &changed);
     if (changed)
         apply_view();
 }
@@ -446,6 +452,16 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         return;
     }
     const sip::Message& msg = *scanned;
+    // A new request from outside counts against its source's rate to the
+    // whole farm; a source over the limit is dropped on every member
+    // (cluster/flood.hpp). Relayed ones were counted where they came in.
+    if (m_flood.enabled() && a.origin == sip::Origin::outside && !a.envelope && msg.is_request() &&
+        !msg.to_tag.present() && msg.method_id != sip::Method::ack &&
+        msg.method_id != sip::Method::cancel &&
+        !m_flood.admit(a.source.host(), std::chrono::steady_clock::now())) {
+        drop("flood_blocked", a);
+        return;
+    }
     // A Relay backend's request that a Member sends out for it.
     if (a.envelope && (a.envelope->flags & sip::FARM_FLAG_OUTBOUND)) {
         if (!msg.is_request()) {
@@ -916,6 +932,13 @@ json::Json FarmService::stats() const {
         .set("heartbeats_out", static_cast<long long>(m_heartbeats_out))
         .set("epoch", static_cast<long long>(m_settings.view.epoch))
         .set("members", std::move(members))
+        .set("flood", json::Json::object()
+                          .set("limit", static_cast<long long>(m_flood.settings().limit))
+                          .set("sources", static_cast<long long>(m_flood.sources()))
+                          .set("blocked", static_cast<long long>(m_flood.blocked_sources(
+                                              std::chrono::steady_clock::now())))
+                          .set("dropped", static_cast<long long>(m_flood.dropped()))
+                          .set("untracked", static_cast<long long>(m_flood.untracked())))
         .set("recent_call_ids", static_cast<long long>(m_recent.size()))
         .set("recent_ringing_call_ids",
              static_cast<long long>(m_recent.size(cluster::RecentCalls::Tier::ringing)))

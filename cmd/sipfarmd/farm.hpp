@@ -8,6 +8,7 @@
 
 #include "base/log.hpp"
 #include "cluster/farm_settings.hpp"
+#include "cluster/flood.hpp"
 #include "cluster/handoff.hpp"
 #include "cluster/membership.hpp"
 #include "daemon/daemon.hpp"
@@ -135,6 +136,8 @@ private:
     // The hand-off (sip/route.hpp): Call-IDs processed here lately, and the
     // views routed by lately.
     cluster::RecentCalls m_recent;
+    // New requests per source address, farm-wide (cluster/flood.hpp).
+    cluster::FloodGuard m_flood;
     cluster::ViewHistory m_history;
     bool m_first_view = true;
     // The view "without us" kept at start, until we know whether any member

@@ -17,17 +17,27 @@ std::string_view to_string(MemberState s) {
 }
 
 std::string encode_heartbeat(const Heartbeat& hb) {
-    return json::Json::object()
-        .set("hb", 1)
-        .set("id", hb.id)
-        .set("inc", static_cast<long long>(hb.incarnation))
-        .set("seq", static_cast<long long>(hb.seq))
-        .set("draining", hb.draining)
-        .set("sip_farm", config::to_string(hb.sip_farm))
-        .set("call_legs", config::to_string(hb.call_legs))
-        .set("signals", config::to_string(hb.signals))
-        .set("load", static_cast<long long>(hb.load))
-        .dump();
+    json::Json j = json::Json::object()
+                       .set("hb", 1)
+                       .set("id", hb.id)
+                       .set("inc", static_cast<long long>(hb.incarnation))
+                       .set("seq", static_cast<long long>(hb.seq))
+                       .set("draining", hb.draining)
+                       .set("sip_farm", config::to_string(hb.sip_farm))
+                       .set("call_legs", config::to_string(hb.call_legs))
+                       .set("signals", config::to_string(hb.signals))
+                       .set("load", static_cast<long long>(hb.load));
+    if (!hb.sources.empty()) {
+        json::Json flood = json::Json::array();
+        for (const auto& [addr, n] : hb.sources) {
+            json::Json e = json::Json::array();
+            e.append(json::Json::string(addr));
+            e.append(json::Json::integer(static_cast<long long>(n)));
+            flood.append(std::move(e));
+        }
+        j.set("flood", std::move(flood));
+    }
+    return j.dump();
 }
 
 Result<Heartbeat> decode_heartbeat(std::string_view text) {
@@ -61,6 +71,23 @@ Result<Heartbeat> decode_heartbeat(std::string_view text) {
     hb.call_legs = *call_legs;
     hb.signals = *signals;
     hb.load = static_cast<uint32_t>(std::min<long long>(*load, UINT32_MAX));
+    // Optional: the sender's busiest sources, each [address, count].
+    json::Json flood = j["flood"];
+    if (flood) {
+        if (!flood.is_array() || flood.size() > FloodGuard::MAX_REPORTED)
+            return make_error("bad_heartbeat", "flood: not an array of at most " +
+                                                   std::to_string(FloodGuard::MAX_REPORTED));
+        for (size_t i = 0; i < flood.size(); ++i) {
+            json::Json e = flood.at(i);
+            auto addr = e.at(0).as_string();
+            auto n = e.at(1).as_integer();
+            if (!e.is_array() || e.size() != 2 || !addr || !n || *n < 0 ||
+                !net::SockAddr::parse_host(*addr, 0))
+                return make_error("bad_heartbeat", "flood: an entry is not [address, count]");
+            hb.sources.emplace_back(*addr,
+                                    static_cast<uint32_t>(std::min<long long>(*n, UINT32_MAX)));
+        }
+    }
     return hb;
 }
 

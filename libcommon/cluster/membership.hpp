@@ -8,6 +8,7 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "cluster/flood.hpp"
 #include "cluster/modes.hpp"
 #include "config/config.hpp"
 #include "sip/route.hpp"
@@ -33,6 +34,9 @@ struct Heartbeat {
     config::Placement call_legs = config::Placement::automatic;
     config::Placement signals = config::Placement::automatic;
     uint32_t load = 0;
+    // Its busiest sources of new requests (flood.hpp), at most
+    // FloodGuard::MAX_REPORTED.
+    FloodReport sources;
 
     bool operator==(const Heartbeat&) const = default;
 };

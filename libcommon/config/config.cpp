@@ -140,11 +140,13 @@ constexpr long long MIN_HEARTBEAT_MS = 10;
 constexpr long long MAX_HEARTBEAT_MS = 60000;
 constexpr long long MAX_DEAD_AFTER_MS = 600000;
 constexpr long long MAX_MEDIA_TIMEOUT_S = 86400;
+constexpr long long MAX_FLOOD_LIMIT = 1000000;
+constexpr long long MAX_FLOOD_QUIET_S = 3600;
 
 constexpr std::string_view TOP_KEYS[] = {"cluster", "members"};
-constexpr std::string_view CLUSTER_KEYS[] = {"name",         "wan_ip",        "farm_port",
-                                             "heartbeat_ms", "dead_after_ms", "secret_file",
-                                             "media",        "media_timeout", "media_strict"};
+constexpr std::string_view CLUSTER_KEYS[] = {
+    "name",  "wan_ip",        "farm_port",    "heartbeat_ms", "dead_after_ms", "secret_file",
+    "media", "media_timeout", "media_strict", "flood_limit",  "flood_quiet_s"};
 constexpr std::string_view MEMBER_KEYS[] = {
     "role",          "address",   "wan_ip",        "sip_farm", "call_legs",   "signals",
     "sip_listen",    "processor", "media_ports",   "control",  "control_tcp", "media",
@@ -415,6 +417,12 @@ private:
             } else if (k == "media_timeout") {
                 ok = read_int(v, where, 1, MAX_MEDIA_TIMEOUT_S, n);
                 c.media_timeout_s = static_cast<unsigned>(n);
+            } else if (k == "flood_limit") {
+                ok = read_int(v, where, 0, MAX_FLOOD_LIMIT, n);
+                c.flood_limit = static_cast<unsigned>(n);
+            } else if (k == "flood_quiet_s") {
+                ok = read_int(v, where, 1, MAX_FLOOD_QUIET_S, n);
+                c.flood_quiet_s = static_cast<unsigned>(n);
             } else if (k == "media_strict") {
                 auto b = v.as_bool();
                 if (!b)

@@ -85,6 +85,10 @@ struct ClusterSettings {
     // latching drops media from any source but the one the SDP names.
     unsigned media_timeout_s = 60;
     bool media_strict = false;
+    // sipfarmd: new requests a second from one source address to the whole
+    // farm before it is blocked (0: off), and the quiet that releases it.
+    unsigned flood_limit = 0;
+    unsigned flood_quiet_s = 10;
 
     bool operator==(const ClusterSettings&) const = default;
 };

@@ -38,7 +38,10 @@ struct Farm {
 
     // `started`: how many of the members run from the start (the others
     // are configured but started later by the test with start_member()).
-    explicit Farm(const std::string& secret = "", size_t started = 3) {
+    // `extra`: more "cluster" fields as JSON text.
+    explicit Farm(const std::string& secret = "", size_t started = 3,
+                  const std::string& extra = "") {
+        lab.cluster.extra = extra;
         for (auto& m : lab.cluster.members)
             m.processor_port = free_port();
         if (!secret.empty()) {
@@ -221,6 +224,43 @@ BOOST_AUTO_TEST_CASE(answers_reach_a_processor_whose_via_names_another_address) 
         BOOST_TEST(!p->recv(100ms).has_value());
     for (auto& p : f.lab.processes)
         BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
+}
+
+// One source sprays new INVITEs over the three members at up to 100/s:
+// about 33/s each, under the limit of 50 that each member alone would apply
+// (pike's view), but twice the limit for the farm. The members tell each
+// other their counts and every one of them blocks it; another client still
+// gets through, and the source is released once quiet.
+BOOST_AUTO_TEST_CASE(a_flood_sprayed_over_the_members_is_blocked_farm_wide) {
+    Farm f("", 3, "\"flood_limit\": 50, \"flood_quiet_s\": 2");
+    UdpPeer flooder("127.0.0.10:0");
+    std::string from = flooder.address().str();
+    const int sent = 300;
+    for (int i = 0; i < sent; ++i) {
+        flooder.send(f.sip(static_cast<size_t>(i) % 3),
+                     request("INVITE", "flood-" + std::to_string(i), 1, from,
+                             "z9hG4bKfl" + std::to_string(i)));
+        std::this_thread::sleep_for(10ms);
+    }
+    int reached = 0;
+    for (auto& p : f.processors)
+        while (p->recv(100ms))
+            ++reached;
+    BOOST_TEST(reached < sent / 2, reached << " of " << sent << " reached a processor");
+    for (size_t i = 0; i < 3; ++i) {
+        BOOST_TEST(f.dropped(i, "flood_blocked") > 0, "member " << i + 1 << " blocked nothing");
+        BOOST_TEST(f.stats(i)["flood"]["blocked"].as_integer().value_or(0) >= 0);
+    }
+    // Another source is not blocked.
+    one_call(f, "legit-during-flood@client", 0);
+    // Quiet for longer than flood_quiet_s: released.
+    std::this_thread::sleep_for(scaled(3000ms));
+    flooder.send(f.sip(0), request("INVITE", "after-quiet", 1, from, "z9hG4bKaq"));
+    std::optional<Received> got;
+    for (auto& p : f.processors)
+        if (!got)
+            got = p->recv(scaled(500ms));
+    BOOST_TEST(got.has_value(), "the source was not released after the quiet period");
 }
 
 BOOST_AUTO_TEST_CASE(probes_are_answered_by_the_owner_with_farm_headers) {

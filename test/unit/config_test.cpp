@@ -161,6 +161,10 @@ std::vector<BadCase> bad_cases() {
          "cluster.media", "'relay' is not one of none or anchor"},
         {"media_timeout zero", doc(cluster({{"media_timeout", "0"}}), {{"f1", frontend(1)}}),
          "cluster.media_timeout", ""},
+        {"flood_limit negative", doc(cluster({{"flood_limit", "-1"}}), {{"f1", frontend(1)}}),
+         "cluster.flood_limit", ""},
+        {"flood_quiet_s zero", doc(cluster({{"flood_quiet_s", "0"}}), {{"f1", frontend(1)}}),
+         "cluster.flood_quiet_s", ""},
         {"media_strict not a boolean",
          doc(cluster({{"media_strict", q("yes")}}), {{"f1", frontend(1)}}), "cluster.media_strict",
          "must be true or false"},
@@ -454,7 +458,9 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
                      {"secret_file", q("")},
                      {"media", q("anchor")},
                      {"media_timeout", "90"},
-                     {"media_strict", "true"}}),
+                     {"media_strict", "true"},
+                     {"flood_limit", "200"},
+                     {"flood_quiet_s", "30"}}),
             {{"f1", frontend(1, {{"wan_ip", q("")},
                                  {"sip_farm", q("member")},
                                  {"call_legs", q("locally")},
@@ -477,6 +483,8 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
     BOOST_TEST(c.cluster.media == rtfarm::config::Media::anchor);
     BOOST_TEST(c.cluster.media_timeout_s == 90u);
     BOOST_TEST(c.cluster.media_strict);
+    BOOST_TEST(c.cluster.flood_limit == 200u);
+    BOOST_TEST(c.cluster.flood_quiet_s == 30u);
     const auto& f1 = c.members[0];
     BOOST_TEST(!f1.wan_ip);
     BOOST_TEST(f1.sip_farm == rtfarm::config::SipFarm::member);

@@ -210,6 +210,23 @@ BOOST_AUTO_TEST_CASE(heartbeat_codec) {
     auto back = decode_heartbeat(encode_heartbeat(h));
     BOOST_REQUIRE(back.ok());
     BOOST_TEST((back.value() == h));
+    // With the busiest sources of new requests (flood.hpp).
+    h.sources = {{"198.51.100.66", 150}, {"2001:db8::1", 20}};
+    back = decode_heartbeat(encode_heartbeat(h));
+    BOOST_REQUIRE(back.ok());
+    BOOST_TEST((back.value() == h));
+    const std::string base = "{\"hb\":1,\"id\":\"f2\",\"inc\":1,\"seq\":1,\"draining\":false,"
+                             "\"sip_farm\":\"auto\",\"call_legs\":\"auto\",\"signals\":\"auto\","
+                             "\"load\":0";
+    BOOST_TEST(decode_heartbeat(base + "}").ok());
+    std::string many = ",\"flood\":[";
+    for (size_t i = 0; i <= FloodGuard::MAX_REPORTED; ++i)
+        many += std::string(i ? "," : "") + "[\"192.0.2.1\",1]";
+    for (const std::string& bad :
+         {base + ",\"flood\":{}}", base + ",\"flood\":[[\"no address\",1]]}",
+          base + ",\"flood\":[[\"192.0.2.1\",-1]]}", base + ",\"flood\":[[\"192.0.2.1\"]]}",
+          base + many + "]}"})
+        BOOST_TEST(!decode_heartbeat(bad).ok(), bad);
     for (const char* bad :
          {"", "{}", "[1]", "{\"hb\":1,\"id\":\"f2\"}", "not json",
           "{\"hb\":1,\"id\":\"f2\",\"inc\":1,\"seq\":1,\"draining\":false,"
