@@ -129,7 +129,8 @@ for t in $targets; do
         continue
     fi
     log="$out/${t}_fuzz.log"
-    rm -f "$out/$t"-crash-* "$out/$t"-leak-* "$out/$t"-timeout-* "$out/$t"-oom-*
+    stamp="$out/$t.started"
+    touch "$stamp"
     # -max_len covers the largest input limit (sip/scanner.hpp, the header
     # block: 16 KiB; media/sdp.hpp MAX_SDP_BYTES is 32 KiB) and a bit more.
     "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -max_len=40000 -timeout=10 \
@@ -139,8 +140,7 @@ for t in $targets; do
     runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -n 1)
     if [ "$rc" != 0 ] || [ -z "$runs" ]; then
         tail -n 40 "$log"
-        crash=$(ls -t "$out/$t"-crash-* "$out/$t"-leak-* "$out/$t"-timeout-* "$out/$t"-oom-* \
-            2>/dev/null | head -n 1)
+        crash=$(find "$out" -maxdepth 1 -name "$t-*" ! -name "$t-*.log" -newer "$stamp" | head -n 1)
         echo "fuzz: $t: FAILED (exit $rc)${crash:+, input kept in $crash}; log: $log"
         failed=1
         continue
