@@ -54,7 +54,8 @@ inline void write_seeds_and_exit(const std::vector<std::string>& seeds) {
     for (size_t i = 0; i < seeds.size(); ++i) {
         std::string path = std::string(dir) + "/seed-" + std::to_string(i);
         FILE* f = std::fopen(path.c_str(), "wb");
-        if (f == nullptr || std::fwrite(seeds[i].data(), 1, seeds[i].size(), f) != seeds[i].size()) {
+        if (f == nullptr ||
+            std::fwrite(seeds[i].data(), 1, seeds[i].size(), f) != seeds[i].size()) {
             std::perror(path.c_str());
             std::exit(1);
         }

@@ -45,8 +45,8 @@ const config::ClusterConfig& four_members() {
 }
 
 std::string record(uint8_t step, const std::string& text) {
-    return std::string(1, static_cast<char>(step)) + std::string(1, static_cast<char>(text.size())) +
-           text;
+    return std::string(1, static_cast<char>(step)) +
+           std::string(1, static_cast<char>(text.size())) + text;
 }
 
 std::vector<std::string> seeds() {

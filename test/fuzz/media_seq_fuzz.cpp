@@ -87,7 +87,8 @@ Clock::time_point g_now = Clock::time_point{} + 1000s;
 std::string make_sdp(fuzz::Cursor& in) {
     static const char* const hosts[] = {"127.0.0.1", "127.0.0.2", "0.0.0.0", "::1"};
     size_t media = 1 + in.byte() % 3;
-    std::string s = "v=0\r\no=- 1 " + std::to_string(in.byte() % 4) + " IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
+    std::string s =
+        "v=0\r\no=- 1 " + std::to_string(in.byte() % 4) + " IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
     for (size_t i = 0; i < media; ++i) {
         uint8_t f = in.byte();
         uint16_t port = (f & 1) ? 0 : static_cast<uint16_t>(10000 + 2 * (in.byte() % 8));
@@ -202,8 +203,8 @@ void calls_sequence(fuzz::Cursor& in) {
 
 void latch_sequence(fuzz::Cursor& in) {
     static const std::array<net::SockAddr, 8> sources = {
-        addr("127.0.0.1:4000"), addr("127.0.0.1:4001"), addr("127.0.0.1:5000"),
-        addr("127.0.0.2:4000"), addr("10.0.0.1:4000"),  addr("10.0.0.1:4001"),
+        addr("127.0.0.1:4000"), addr("127.0.0.1:4001"),    addr("127.0.0.1:5000"),
+        addr("127.0.0.2:4000"), addr("10.0.0.1:4000"),     addr("10.0.0.1:4001"),
         addr("[::1]:4000"),     addr("[2001:db8::1]:4001")};
     static const std::array<size_t, 8> sizes = {0, 7, 8, 11, 12, 160, 1500, 1501};
     std::array<Latch, 2> side;
@@ -215,7 +216,6 @@ void latch_sequence(fuzz::Cursor& in) {
         Latch& from = side[s];
         Latch& to = side[1 - s];
         auto c = static_cast<Component>((op >> 4) & 1);
-        auto ci = static_cast<size_t>(c);
         switch (op % 5) {
         case 0: {
             const net::SockAddr& src = sources[in.byte() % sources.size()];
@@ -239,9 +239,9 @@ void latch_sequence(fuzz::Cursor& in) {
                 auto matches = [&](const net::SockAddr& e) {
                     return e.valid() && !e.is_any() && e.same_host(src);
                 };
-                check(exact || (learned == nullptr &&
-                                (matches(expected) ||
-                                 (c == Component::rtcp && matches(from.expected.rtp)))));
+                check(exact ||
+                      (learned == nullptr && (matches(expected) || (c == Component::rtcp &&
+                                                                    matches(from.expected.rtp)))));
             }
             if (from.strict && learned != nullptr && !(*learned == src) && !exact)
                 check(d.drop == Drop::stranger);
@@ -266,7 +266,8 @@ void latch_sequence(fuzz::Cursor& in) {
             uint8_t f = in.byte();
             Peer p;
             if ((f & 3) != 3 || (f & 4)) {
-                auto host = net::SockAddr::parse_host(hosts[(f >> 3) & 3], (f & 0x20) ? 4000 : 5000);
+                auto host =
+                    net::SockAddr::parse_host(hosts[(f >> 3) & 3], (f & 0x20) ? 4000 : 5000);
                 check(host.ok());
                 p = Peer::from_sdp(*host, (f & 0x40) ? 4007 : 0, f & 0x80);
             }
@@ -294,7 +295,8 @@ void latch_sequence(fuzz::Cursor& in) {
             check(from.mux);
             check(from.expected.rtcp == from.expected.rtp);
             if (rtp != nullptr)
-                check(from.learned_peer(Component::rtp) && *from.learned_peer(Component::rtp) == kept);
+                check(from.learned_peer(Component::rtp) &&
+                      *from.learned_peer(Component::rtp) == kept);
             if (!was_mux)
                 check(from.learned_peer(Component::rtcp) == nullptr);
             break;
@@ -308,7 +310,6 @@ void latch_sequence(fuzz::Cursor& in) {
                 const net::SockAddr* dst = destination(l, k);
                 check(dst == nullptr || usable(*dst));
             }
-        (void)ci;
     }
     std::string packet(in.rest());
     Component k = mux_component(packet);

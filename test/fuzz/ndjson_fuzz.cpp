@@ -84,7 +84,8 @@ std::vector<std::string> seeds() {
         head + "{\"id\":\"a\",\"op\":\"stats\"}\r\n\n  \t\n{\"op\":\"members\"}\n",
         head + "{\"id\":3,\"op\":\"log_level\",\"sub\":\"farm\",\"level\":\"debug\"}\n",
         head + "{\"id\":[1],\"op\":\"x\"}\n{\"id\":2}\n[1,2]\nnot json\n",
-        head + "{\"id\":4,\"op\":\"offer\",\"call_id\":\"c1\",\"from_tag\":\"t1\",\"sdp\":\"v=0\\r\\n\"}\n",
+        head + "{\"id\":4,\"op\":\"offer\",\"call_id\":\"c1\",\"from_tag\":\"t1\",\"sdp\":\"v="
+               "0\\r\\n\"}\n",
         head + std::string(200, 'x') + "\n{\"id\":5,\"op\":\"ping\"}\n",
         head + "{\"id\":null,\"op\":\"\\u00e9\\u0000\",\"a\":{\"b\":[true,false,null,1.5]}}\n",
     };

@@ -88,9 +88,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (size_t i = 0; i < d.media.size(); ++i) {
         uint16_t rtp = static_cast<uint16_t>(30000 + 2 * i);
         bool mux = (shape >> (1 + i % 7)) & 1;
-        plan.streams.push_back(d.media[i].disabled() ? StreamPorts{}
-                                                     : StreamPorts{rtp, mux ? uint16_t(0)
-                                                                            : uint16_t(rtp + 1)});
+        plan.streams.push_back(d.media[i].disabled()
+                                   ? StreamPorts{}
+                                   : StreamPorts{rtp, mux ? uint16_t(0) : uint16_t(rtp + 1)});
     }
     auto out = rewrite_sdp(body, plan);
     // parse_sdp() takes any o= session version; raising it needs a number

@@ -67,8 +67,7 @@ std::vector<std::string> seeds() {
     const std::string invite = "INVITE sip:bob@example.com SIP/2.0\r\nl: 5\r\n\r\nv=0\r\n";
     // limits, read sizes, then the bytes
     const std::string head = std::string("\x08\x08\x03\x07\x40\x01", 6);
-    return {head + options,
-            head + "\r\n\r\n" + invite + "\r\n" + options + "\r\n\r\n",
+    return {head + options, head + "\r\n\r\n" + invite + "\r\n" + options + "\r\n\r\n",
             head + invite + invite.substr(0, 20),
             head + "INVITE sip:x SIP/2.0\r\nContent-Length: 99999999\r\n\r\n",
             head + "INVITE sip:x SIP/2.0\r\nVia: x\r\n\r\n"};
