@@ -7,8 +7,8 @@
 #
 # libcommon is compiled here with clang into build/fuzz/obj/ and an archive
 # (not linked from libcommon.a, which g++ builds without the fuzzer's
-# coverage); an object is rebuilt when its source, or any libcommon header,
-# is newer. FUZZ_JOBS (default 2) compiles that many at once.
+# coverage); an object is rebuilt when its source, or a libcommon header it
+# includes, is newer. FUZZ_JOBS (default 2) compiles that many at once.
 #
 # Seeds, copied into a temporary corpus per target where the new inputs go
 # too (removed afterwards):
@@ -68,20 +68,33 @@ flags="-std=c++20 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 
 # libcommon with coverage, as an archive: each target links what it uses.
 # Not daemon/ (CLI11, the version from the Makefile): no target needs it.
-newest_header=$(ls -t $(find libcommon -name '*.hpp') | head -n 1)
+# An object is stale when older than its source or a libcommon header it
+# includes (its .d file, from -MMD; without one, any libcommon header).
+newest_header=$(find libcommon -name '*.hpp' -exec ls -t {} + | head -n 1)
 stale=""
 for src in $(find libcommon -name '*.cpp' ! -path 'libcommon/daemon/*' | sort); do
     obj="$out/obj/$(echo "${src%.cpp}" | tr / _).o"
-    if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_header" -nt "$obj" ]; then
+    if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ]; then
         stale="$stale $src"
+        continue
     fi
+    deps=$newest_header
+    if [ -f "${obj%.o}.d" ]; then
+        deps=$(sed -e 's/^[^:]*://' -e 's/\\$//' "${obj%.o}.d" | tr ' ' '\n' | grep '^libcommon/')
+    fi
+    for dep in $deps; do
+        if [ "$dep" -nt "$obj" ]; then
+            stale="$stale $src"
+            break
+        fi
+    done
 done
 lib="$out/libcommon-fuzz.a"
 if [ -n "$stale" ] || [ ! -f "$lib" ]; then
     export cxx flags out
     # shellcheck disable=SC2016
     if ! printf '%s\n' $stale | xargs -r -P "$jobs" -n 1 sh -c \
-        'exec $cxx $flags -fsanitize=fuzzer-no-link -c "$1" -o "$out/obj/$(echo "${1%.cpp}" | tr / _).o"' sh
+        'o="$out/obj/$(echo "${1%.cpp}" | tr / _)"; exec $cxx $flags -fsanitize=fuzzer-no-link -MMD -MF "$o.d" -c "$1" -o "$o.o"' sh
     then
         echo "fuzz: build failed: libcommon"
         exit 1
