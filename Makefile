@@ -3,7 +3,7 @@
 #   make check      every test; ends with one line "N passed, N failed"
 #   make lint       clang-format, clang-tidy, mandoc -Tlint, include layering
 #   make asan-check the tests under AddressSanitizer and UBSan (build/asan/)
-#   make fuzz       the SIP fuzzer for FUZZ_SECONDS (make check runs it too)
+#   make fuzz       every fuzz target (test/fuzz/) for FUZZ_SECONDS each (make check runs them too)
 #   make bench      sipfarmd against Kamailio's stateless dispatcher, rtprelayd against
 #                   rtpengine and a trivial relay, one core each (root)
 #   make demo       the SIP farm lab (root; network namespaces)
@@ -109,8 +109,8 @@ check:
 	@$(MAKE) $(JOBS) --no-print-directory tests
 	@$(MAKE) --no-print-directory check-run
 
-# Seconds the fuzzer runs in `make check`.
-FUZZ_SECONDS ?= 30
+# Seconds each fuzz target runs in `make check` and `make fuzz`.
+FUZZ_SECONDS ?= 20
 check-run:
 	@RTFARM_BUILD=$(BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) test/run-tests.sh $(TESTS) $(SCRIPT_TESTS)
 

@@ -131,6 +131,11 @@ Status scan_lines(std::string_view body) {
             line.remove_suffix(1);
         ++lineno;
         std::string at = "line " + std::to_string(lineno);
+        // libosip2 ends a line at a lone CR too: the lines it would see are
+        // not the ones checked here, and its output may not parse again.
+        if (line.find('\r') != std::string_view::npos)
+            return bad(at + " has a CR that does not end it (RFC 4566: no CR or LF inside a "
+                            "line)");
 
         if (lineno == 1 && line != "v=0")
             return bad(at + " is " + quote(line) + ", not v=0: not an SDP body");

@@ -390,6 +390,12 @@ BOOST_AUTO_TEST_CASE(bad_input_says_what_and_where) {
          "line 4: m= line, but the session part has no o= line"},
         {head + "t=0 0\n\nm=audio 4000 RTP/AVP 0\n", "line 5 ('') is not TYPE=VALUE"},
         {head + "t=0 0\na=\nm=audio 4000 RTP/AVP 0\n", "line 5: a= has no value"},
+        // Found by test/fuzz/sdp_fuzz.cpp: libosip2 took the CR as a line end,
+        // and the rewrite wrote an m= line without its protocol.
+        {head + "c=IN IP4 192.0.2.1\nt=0 0\nm=audio 4917  \r49170 RTP/AV\v  \r\n",
+         "line 6 has a CR that does not end it (RFC 4566: no CR or LF inside a line)"},
+        {head + "c=IN IP4 192.0.2.1\nt=0 0\nm=audio 4000 RTP/AVP 0\ra=sendonly\r\n",
+         "line 6 has a CR that does not end it (RFC 4566: no CR or LF inside a line)"},
         {many, "line 22: more than 16 m= lines"},
     };
     for (const Case& c : cases) {
