@@ -50,14 +50,15 @@ size_t utf8_sequence(std::string_view s, size_t i) {
     return 0;
 }
 
-// jansson refuses strings that are not UTF-8; a message must never vanish
-// from a reply for that, so bad bytes become '?'.
+// jansson refuses strings that are not UTF-8, and writes a NUL as \u0000,
+// which it refuses to read back; a message must never vanish from a reply
+// (nor make it unreadable) for that, so bad bytes and NULs become '?'.
 std::string clean_utf8(std::string_view s) {
     std::string out;
     out.reserve(s.size());
     size_t i = 0;
     while (i < s.size()) {
-        size_t n = utf8_sequence(s, i);
+        size_t n = s[i] == '\0' ? 0 : utf8_sequence(s, i);
         if (n == 0) {
             out += '?';
             ++i;

@@ -353,6 +353,11 @@ BOOST_AUTO_TEST_CASE(reply_envelope) {
     BOOST_TEST(bad_utf8.find("\"message\":\"caf?\"") != std::string::npos, bad_utf8);
     BOOST_TEST(error_reply(Json::null(), "x", "\xe2\x82\xac").find("\xe2\x82\xac") !=
                std::string::npos);
+    // Nor a NUL byte (found by test/fuzz/ndjson_fuzz.cpp): written as \u0000,
+    // which the reader refuses, the whole reply would be unreadable.
+    auto nul = error_reply(Json::null(), "x", std::string("a\0b", 3));
+    BOOST_TEST(parse_response(nul).ok(), nul);
+    BOOST_TEST(nul.find("\"message\":\"a?b\"") != std::string::npos, nul);
 
     auto ok = parse_response(R"({"id":3,"ok":true,"result":{"n":1}})");
     BOOST_REQUIRE(ok.ok());
