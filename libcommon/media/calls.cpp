@@ -510,7 +510,7 @@ bool Calls::remove(std::string_view call_id, std::string_view reason) {
     }
     m_relay.close_session(call.session, reason);
     m_calls.erase(it);
-    if (reason == "timeout")
+    if (reason == "timeout" || reason == "unlatched")
         ++m_counters.expired;
     else
         ++m_counters.deleted;
@@ -538,6 +538,23 @@ std::vector<std::string> Calls::expire(Clock::time_point now) {
               std::to_string(
                   std::chrono::duration_cast<std::chrono::seconds>(m_options.timeout).count())}});
         remove(id, "timeout");
+    }
+    // Answered, and not one packet from either party since it was offered.
+    std::vector<std::string> unheard;
+    for (const auto& [id, call] : m_calls)
+        if (call.answered && now - call.last_signal >= m_options.unlatched_timeout &&
+            !m_relay.heard(call.session))
+            unheard.push_back(id);
+    for (const std::string& id : unheard) {
+        log::info("media", "session timed out",
+                  {{"call_id", id},
+                   {"reason", "unlatched"},
+                   {"after_s", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                  m_options.unlatched_timeout)
+                                                  .count())}});
+        remove(id, "unlatched");
+        ++m_counters.unlatched;
+        gone.push_back(id);
     }
     return gone;
 }

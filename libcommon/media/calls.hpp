@@ -46,7 +46,12 @@
 // Expiry: a call whose media and signalling have both been silent for
 // `timeout` is closed (expire()); one not answered yet is kept at least
 // `unanswered_timeout`, since ringing may last until Timer C (3 min) with no
-// media at all.
+// media at all. An answered call from whose parties no packet has ever
+// come (Relay::heard()) is closed `unlatched_timeout` after its last offer
+// or answer: once answered, both parties send within a packet interval, and
+// RTCP at least every 5 s (RFC 3550 6.2), so seconds of silence mean nobody
+// is there (issue 16: ports held by calls nobody talks on). A stranger's
+// packets never count as media (latch.hpp).
 //
 // Not here: the control protocol (rtprelayd's service), request retries,
 // clocks other than Relay's, SRTP, transcoding, forking beyond "the last
@@ -85,6 +90,7 @@ struct CallsOptions {
     bool strict = false;
     Clock::duration timeout = std::chrono::seconds(60);
     Clock::duration unanswered_timeout = std::chrono::seconds(212);
+    Clock::duration unlatched_timeout = std::chrono::seconds(10);
 };
 
 // What offer() and answer() return.
@@ -121,6 +127,7 @@ struct CallsCounters {
     uint64_t created = 0;
     uint64_t deleted = 0;
     uint64_t expired = 0;
+    uint64_t unlatched = 0; // of `expired`: answered, and no party ever sent
     uint64_t relatched = 0; // sides whose expected address changed
     uint64_t bind_retries = 0;
     std::map<std::string, uint64_t> failed; // by error code
@@ -149,7 +156,7 @@ public:
     Result<SdpOut> exchange(std::string_view call_id, std::string_view author_tag,
                             std::string_view peer_tag, std::string_view sdp, Exchange as);
     // Closes the call now; false when there is none. Counted as expired
-    // when `reason` is "timeout", else as deleted.
+    // when `reason` is "timeout" or "unlatched", else as deleted.
     bool remove(std::string_view call_id, std::string_view reason);
     // Closes the calls idle past their timeout; returns their Call-IDs.
     std::vector<std::string> expire(Clock::time_point now);

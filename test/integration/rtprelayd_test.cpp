@@ -409,6 +409,54 @@ BOOST_AUTO_TEST_CASE(strict_mode_drops_and_counts_strangers) {
     BOOST_TEST(num(d.service()["dropped"]["stranger"]) == 6);
 }
 
+BOOST_AUTO_TEST_CASE(datagrams_that_are_not_rtp_are_dropped_and_counted) {
+    // Issue 16: any UDP payload sent to a relay port used to be delivered to
+    // the other party. Only RTP/RTCP version 2, STUN and DTLS pass now.
+    Relayd d;
+    Phone a, b;
+    auto o = d.offer("kind-1", "ta", sdp("alice", 1, {audio(a)}));
+    auto an = d.answer("kind-1", "ta", "tb", sdp("bob", 1, {audio(b)}));
+    const Target to_callee = target(o), to_caller = target(an);
+    a.rtp.send(to_caller.rtp, "INVITE sip:x@example.com SIP/2.0\r\n\r\n");
+    a.rtp.send(to_caller.rtp, std::string(40, '\x40')); // RTP version 1
+    a.rtcp.send(to_caller.rtcp, "garbage that is long enough");
+    std::string stun(20, '\0');
+    stun[1] = 1; // a Binding request
+    a.rtp.send(to_caller.rtp, stun);
+    expect(b.rtp, stun, to_callee.rtp);
+    std::string dtls(40, '\x16'); // a handshake record
+    a.rtp.send(to_caller.rtp, dtls);
+    expect(b.rtp, dtls, to_callee.rtp);
+    a.rtp.send(to_caller.rtp, rtp(1));
+    expect(b.rtp, rtp(1), to_callee.rtp);
+    expect_none(b.rtp);
+    expect_none(b.rtcp);
+    BOOST_TEST(
+        eventually([&] { return num(d.side("kind-1", "caller")["dropped"]["not_rtp"]) == 3; }));
+    BOOST_TEST(num(d.service()["dropped"]["not_rtp"]) == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_strangers_packets_are_no_sign_of_life) {
+    // Issue 16: a non-strict side forwards a stranger's packets (NAT), but
+    // they do not make the call look alive: its last packet stays the
+    // party's.
+    Relayd d;
+    Phone a, b;
+    UdpPeer stranger("127.0.0.2:0");
+    auto o = d.offer("alive-1", "ta", sdp("alice", 1, {audio(a)}));
+    auto an = d.answer("alive-1", "ta", "tb", sdp("bob", 1, {audio(b)}));
+    const Target to_callee = target(o), to_caller = target(an);
+    a.rtp.send(to_caller.rtp, rtp(1));
+    expect(b.rtp, rtp(1), to_callee.rtp);
+    std::this_thread::sleep_for(300ms); // the age to compare with
+    stranger.send(to_caller.rtp, rtp(2));
+    expect(b.rtp, rtp(2), to_callee.rtp);
+    auto caller = d.side("alive-1", "caller");
+    BOOST_TEST(num(caller["packets"]) == 2);
+    BOOST_TEST(num(caller["last_packet_age_ms"]) >= 250);
+    BOOST_TEST(str(caller["learned"]) == a.rtp.address().str());
+}
+
 BOOST_AUTO_TEST_CASE(tiny_and_oversize_datagrams_are_dropped_and_counted) {
     Relayd d;
     Phone a, b;

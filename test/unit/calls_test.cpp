@@ -808,17 +808,69 @@ BOOST_FIXTURE_TEST_CASE(origin_version_raised_when_our_part_changes, Fixture) {
     BOOST_TEST(ra2.sdp == ra.sdp);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_strangers_packets_keep_no_call_alive, Fixture) {
+    // Issue 16: packets from a stranger (neither the party's learned source
+    // nor the address its SDP names) are forwarded when not strict, but never
+    // count as activity, so a stranger cannot keep a call's ports.
+    Phone a, b;
+    Endpoint stranger("127.0.0.2");
+    SdpOut o = offer("c", "ta", "", sdp("alice", 1, {audio(a)}));
+    SdpOut an = answer("c", "ta", "tb", sdp("bob", 1, {audio(b)}));
+    through(a.rtp, relay_at(an, 0), b.rtp, relay_at(o, 0), rtp(1));
+    through(b.rtp, relay_at(o, 0), a.rtp, relay_at(an, 0), rtp(2));
+    for (auto at : {20s, 40s, 60s}) {
+        fake = t0 + at;
+        through(stranger, relay_at(an, 0), b.rtp, relay_at(o, 0), rtp(3));
+    }
+    fake = t0 + 59s;
+    BOOST_TEST(calls.expire(fake).empty());
+    fake = t0 + 60s;
+    BOOST_TEST((calls.expire(fake) == std::vector<std::string>{"c"}));
+    BOOST_TEST(pool.counters().in_use == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(an_answered_call_without_media_expires_fast, Fixture) {
+    // Issue 16: a call answered whose parties never sent a packet is closed
+    // unlatched_timeout (10 s by default) after its last offer or answer; a
+    // ringing call has no media yet and keeps unanswered_timeout.
+    Phone a, b;
+    const std::string ob = sdp("alice", 1, {audio(a)});
+    const std::string ab = sdp("bob", 1, {audio(b)});
+    offer("silent", "ta", "", ob);
+    answer("silent", "ta", "tb", ab);
+    offer("ringing", "ta", "", ob);
+    SdpOut to = offer("talking", "ta", "", ob);
+    SdpOut ta = answer("talking", "ta", "tb", ab);
+    fake = t0 + 1s;
+    through(a.rtp, relay_at(ta, 0), b.rtp, relay_at(to, 0), rtp(1));
+    fake = t0 + 9s;
+    BOOST_TEST(calls.expire(fake).empty());
+    fake = t0 + 10s;
+    BOOST_TEST((calls.expire(fake) == std::vector<std::string>{"silent"}));
+    fake = t0 + 60s;
+    BOOST_TEST(calls.expire(fake).empty());
+    fake = t0 + 61s;
+    BOOST_TEST((calls.expire(fake) == std::vector<std::string>{"talking"}));
+    fake = t0 + 212s;
+    BOOST_TEST((calls.expire(fake) == std::vector<std::string>{"ringing"}));
+    BOOST_TEST(pool.counters().in_use == 0u);
+}
+
 BOOST_FIXTURE_TEST_CASE(expiry_by_media_and_signalling, Fixture) {
     Phone a, b;
     const std::string ob = sdp("alice", 1, {audio(a)});
     const std::string ab = sdp("bob", 1, {audio(b)});
     SdpOut idle = offer("idle", "ta", "", ob);
-    answer("idle", "ta", "tb", ab);
+    SdpOut idle_a = answer("idle", "ta", "tb", ab);
     offer("ringing", "ta", "", ob); // never answered
     SdpOut busy_o = offer("busy", "ta", "", ob);
     SdpOut busy_a = answer("busy", "ta", "tb", ab);
-    offer("signalled", "ta", "", ob);
-    answer("signalled", "ta", "tb", ab);
+    SdpOut sig_o = offer("signalled", "ta", "", ob);
+    SdpOut sig_a = answer("signalled", "ta", "tb", ab);
+    // Media at the start (else the fast expiry of answered calls without
+    // any packet would close them: an_answered_call_without_media_...).
+    through(a.rtp, relay_at(idle_a, 0), b.rtp, relay_at(idle, 0), rtp(1));
+    through(a.rtp, relay_at(sig_a, 0), b.rtp, relay_at(sig_o, 0), rtp(1));
     BOOST_TEST(calls.expire(fake).empty());
 
     fake = t0 + 50s;
