@@ -7,6 +7,7 @@
 
 #include "base/result.hpp"
 #include "net/address.hpp"
+#include "net/cidr.hpp"
 
 #include <optional>
 #include <string>
@@ -85,6 +86,13 @@ struct ClusterSettings {
     // latching drops media from any source but the one the SDP names.
     unsigned media_timeout_s = 60;
     bool media_strict = false;
+    // rtprelayd's admission (rtprelayd(8)): an answered call no party ever
+    // sent on is closed after this; what an SDP may name despite the
+    // address policy; m= lines per SDP; calls at once (0: the ports decide).
+    unsigned media_unlatched_timeout_s = 10;
+    std::vector<net::Cidr> media_allow;
+    unsigned media_max_streams = 8;
+    unsigned media_max_sessions = 0;
 
     bool operator==(const ClusterSettings&) const = default;
 };

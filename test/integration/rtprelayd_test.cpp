@@ -153,9 +153,11 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds tim
 
 // rtprelayd for member f1 of a one-member loopback cluster.
 struct Relayd {
-    explicit Relayd(const std::string& cluster_extra = "", const std::string& media_ports = "")
+    explicit Relayd(const std::string& cluster_extra = "", const std::string& media_ports = "",
+                    const std::string& media_allow = "[\"127.0.0.0/8\"]")
         : lab(1) {
         lab.cluster.extra = cluster_extra;
+        lab.cluster.media_allow = media_allow;
         if (!media_ports.empty())
             lab.cluster.members[0].media_ports = media_ports;
         lab.write();
@@ -455,6 +457,33 @@ BOOST_AUTO_TEST_CASE(a_strangers_packets_are_no_sign_of_life) {
     BOOST_TEST(num(caller["packets"]) == 2);
     BOOST_TEST(num(caller["last_packet_age_ms"]) >= 250);
     BOOST_TEST(str(caller["learned"]) == a.rtp.address().str());
+}
+
+BOOST_AUTO_TEST_CASE(sdp_naming_loopback_or_a_member_is_refused) {
+    // Issue 16: an SDP naming 127.0.0.1 and the processor's port got relay
+    // ports, and whatever came to them went into the member. Only
+    // 127.0.0.2 is allowed here; the phones are on 127.0.0.1.
+    Relayd d("\"media_max_streams\": 2", "", "[\"127.0.0.2\"]");
+    Phone a;
+    UdpPeer allowed("127.0.0.2:0"), other("127.0.0.2:0");
+    auto args = [](const std::string& id, const std::string& body) {
+        return json::Json::object().set("call_id", id).set("from_tag", "ta").set("sdp", body);
+    };
+    Error e = d.call_error("offer", args("ref-1", sdp("alice", 1, {audio(a)})));
+    BOOST_TEST(e.code == "sdp_address_refused");
+    BOOST_TEST(e.message.find("loopback") != std::string::npos, e.message);
+    Error many = d.call_error(
+        "offer", args("ref-2", sdp("alice", 1, {mux(allowed), mux(allowed), mux(other)})));
+    BOOST_TEST(many.code == "too_many_streams");
+    d.offer("ok-1", "ta", sdp("alice", 1, {mux(allowed)}));
+    auto s = d.service();
+    BOOST_TEST(num(s["sessions"]) == 1);
+    BOOST_TEST(num(s["failed"]["sdp_address_refused"]) == 1);
+    BOOST_TEST(num(s["failed"]["too_many_streams"]) == 1);
+    BOOST_TEST(num(s["max_streams"]) == 2);
+    BOOST_TEST(str(s["media_allow"].at(0)) == "127.0.0.2/32");
+    BOOST_TEST(d.process->log().find("code=sdp_address_refused") != std::string::npos,
+               d.process->log());
 }
 
 BOOST_AUTO_TEST_CASE(tiny_and_oversize_datagrams_are_dropped_and_counted) {
