@@ -540,6 +540,32 @@ BOOST_AUTO_TEST_CASE(idle_session_times_out_and_its_ports_come_back) {
                d.process->log());
 }
 
+BOOST_AUTO_TEST_CASE(an_answered_call_nobody_sends_on_is_closed_fast) {
+    // Issue 16: an answered call whose parties never send is closed
+    // media_unlatched_timeout after its answer; one with media stays, and so
+    // does a ringing call (no media before the answer).
+    Relayd d("\"media_unlatched_timeout\": 1");
+    Phone a, b;
+    BOOST_TEST(num(d.service()["unlatched_timeout_s"]) == 1);
+    d.offer("silent-1", "ta", sdp("alice", 1, {audio(a)}));
+    d.answer("silent-1", "ta", "tb", sdp("bob", 1, {audio(b)}));
+    d.offer("ring-1", "ta", sdp("alice", 1, {audio(a)}));
+    auto o = d.offer("talk-1", "ta", sdp("alice", 1, {audio(a)}));
+    auto an = d.answer("talk-1", "ta", "tb", sdp("bob", 1, {audio(b)}));
+    a.rtp.send(target(an).rtp, rtp(1));
+    expect(b.rtp, rtp(1), target(o).rtp);
+    BOOST_TEST(eventually([&] { return num(d.service()["unlatched"]) == 1; }, 3500ms));
+    auto s = d.service();
+    BOOST_TEST(num(s["sessions"]) == 2);
+    BOOST_TEST(num(s["expired"]) == 1);
+    BOOST_TEST(d.call_error("query", json::Json::object().set("call_id", "silent-1")).code ==
+               "not_found");
+    BOOST_TEST(
+        d.process->log().find("msg=\"session timed out\" call_id=silent-1 reason=unlatched") !=
+            std::string::npos,
+        d.process->log());
+}
+
 BOOST_AUTO_TEST_CASE(two_thousand_sessions_leave_no_port_socket_or_fd) {
     Relayd d;
     Phone a, b;
