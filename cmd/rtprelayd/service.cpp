@@ -71,6 +71,43 @@ net::SockAddr bind_address(const net::SockAddr& advertised) {
     return *any;
 }
 
+// What an SDP may name (media/address_policy.hpp): the members' internal
+// addresses are refused, the farm's public and SIP addresses outside the
+// members' media ports, unless cluster.media_allow lists them.
+media::AddressPolicy address_policy(const config::ClusterConfig& cfg) {
+    media::AddressPolicy p;
+    p.allow = cfg.cluster.media_allow;
+    auto farm = [&p](const net::SockAddr& a) {
+        if (a.valid() && !a.is_any())
+            p.farm.push_back(a);
+    };
+    if (cfg.cluster.wan_ip)
+        farm(*cfg.cluster.wan_ip);
+    for (const auto& m : cfg.members) {
+        p.internal.push_back(m.address);
+        if (m.wan_ip)
+            farm(*m.wan_ip);
+        for (const auto& l : m.sip_listen)
+            farm(l);
+        for (const auto& l : m.sip_stream_listen)
+            farm(l.addr);
+        if (m.processor)
+            farm(*m.processor);
+        if (m.control_tcp)
+            farm(*m.control_tcp);
+        if (m.media_ports)
+            p.media_ports.push_back(*m.media_ports);
+    }
+    return p;
+}
+
+json::Json prefixes_json(const std::vector<net::Cidr>& list) {
+    json::Json out = json::Json::array();
+    for (const auto& c : list)
+        out.append(json::Json::string(c.str()));
+    return out;
+}
+
 Result<std::string> text_field(const json::Request& req, const char* key, bool required) {
     auto v = req.body[key];
     if (!v) {
@@ -116,6 +153,10 @@ media::CallsOptions RelayService::options_for(const config::ClusterConfig& cfg,
     o.bind = bind_address(o.advertised);
     o.strict = cfg.cluster.media_strict;
     o.timeout = std::chrono::seconds(cfg.cluster.media_timeout_s);
+    o.unlatched_timeout = std::chrono::seconds(cfg.cluster.media_unlatched_timeout_s);
+    o.max_streams = cfg.cluster.media_max_streams;
+    o.max_sessions = cfg.cluster.media_max_sessions;
+    o.policy = address_policy(cfg);
     return o;
 }
 
@@ -391,6 +432,12 @@ json::Json RelayService::stats() const {
         .set("strict", o.strict)
         .set("timeout_s", static_cast<long long>(
                               std::chrono::duration_cast<std::chrono::seconds>(o.timeout).count()))
+        .set("unlatched_timeout_s",
+             static_cast<long long>(
+                 std::chrono::duration_cast<std::chrono::seconds>(o.unlatched_timeout).count()))
+        .set("max_streams", static_cast<long long>(o.max_streams))
+        .set("max_sessions", static_cast<long long>(o.max_sessions))
+        .set("media_allow", prefixes_json(o.policy.allow))
         .set("sessions", static_cast<long long>(m_calls->size()))
         .set("streams", static_cast<long long>(r.streams))
         .set("sockets", static_cast<long long>(r.sockets))
@@ -412,6 +459,7 @@ json::Json RelayService::stats() const {
         .set("created", static_cast<long long>(c.created))
         .set("deleted", static_cast<long long>(c.deleted))
         .set("expired", static_cast<long long>(c.expired))
+        .set("unlatched", static_cast<long long>(c.unlatched))
         .set("relatched", static_cast<long long>(c.relatched))
         .set("bind_retries", static_cast<long long>(c.bind_retries))
         .set("failed", std::move(failed));

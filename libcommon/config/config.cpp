@@ -142,11 +142,27 @@ constexpr long long MAX_DEAD_AFTER_MS = 600000;
 constexpr long long MAX_MEDIA_TIMEOUT_S = 86400;
 constexpr long long MAX_FLOOD_LIMIT = 1000000;
 constexpr long long MAX_FLOOD_QUIET_S = 3600;
+// The SDP parser's own limit (media/sdp.hpp MAX_SDP_MEDIA).
+constexpr long long MAX_MEDIA_STREAMS = 16;
+constexpr long long MAX_MEDIA_SESSIONS = 1000000;
+constexpr size_t MAX_MEDIA_ALLOW = 64;
 
 constexpr std::string_view TOP_KEYS[] = {"cluster", "members"};
-constexpr std::string_view CLUSTER_KEYS[] = {
-    "name",  "wan_ip",        "farm_port",    "heartbeat_ms", "dead_after_ms", "secret_file",
-    "media", "media_timeout", "media_strict", "flood_limit",  "flood_quiet_s"};
+constexpr std::string_view CLUSTER_KEYS[] = {"name",
+                                             "wan_ip",
+                                             "farm_port",
+                                             "heartbeat_ms",
+                                             "dead_after_ms",
+                                             "secret_file",
+                                             "media",
+                                             "media_timeout",
+                                             "media_strict",
+                                             "media_unlatched_timeout",
+                                             "media_allow",
+                                             "media_max_streams",
+                                             "media_max_sessions",
+                                             "flood_limit",
+                                             "flood_quiet_s"};
 constexpr std::string_view MEMBER_KEYS[] = {
     "role",          "address",   "wan_ip",        "sip_farm", "call_legs",   "signals",
     "sip_listen",    "processor", "media_ports",   "control",  "control_tcp", "media",
@@ -429,6 +445,17 @@ private:
                     ok = fail(where, "must be true or false");
                 else
                     c.media_strict = *b;
+            } else if (k == "media_unlatched_timeout") {
+                ok = read_int(v, where, 1, MAX_MEDIA_TIMEOUT_S, n);
+                c.media_unlatched_timeout_s = static_cast<unsigned>(n);
+            } else if (k == "media_max_streams") {
+                ok = read_int(v, where, 1, MAX_MEDIA_STREAMS, n);
+                c.media_max_streams = static_cast<unsigned>(n);
+            } else if (k == "media_max_sessions") {
+                ok = read_int(v, where, 0, MAX_MEDIA_SESSIONS, n);
+                c.media_max_sessions = static_cast<unsigned>(n);
+            } else if (k == "media_allow") {
+                ok = read_prefixes(v, where, c.media_allow);
             } else {
                 ok = unknown_key(where, CLUSTER_KEYS);
             }
@@ -539,6 +566,27 @@ private:
                                     ": listener (tcp and tls share TCP ports)");
         m.sip_stream_listen.push_back(
             {transport == "tcp" ? StreamTransport::tcp : StreamTransport::tls, a});
+        return true;
+    }
+
+    // An array of "ADDR/BITS" or "ADDR" strings.
+    bool read_prefixes(const json::Json& v, const std::string& where, std::vector<net::Cidr>& out) {
+        if (!v.is_array())
+            return type_error(v, where, "an array of \"ADDR/BITS\" strings");
+        if (v.size() > MAX_MEDIA_ALLOW)
+            return fail(where, "has " + std::to_string(v.size()) + " entries, at most " +
+                                   std::to_string(MAX_MEDIA_ALLOW));
+        out.clear();
+        for (size_t i = 0; i < v.size(); ++i) {
+            std::string at = where + "[" + std::to_string(i) + "]";
+            std::string s;
+            if (!read_string(v.at(i), at, s))
+                return false;
+            auto c = net::Cidr::parse(s);
+            if (!c)
+                return fail(at, c.error().message);
+            out.push_back(*c);
+        }
         return true;
     }
 

@@ -7,6 +7,7 @@
 
 #include "base/result.hpp"
 #include "net/address.hpp"
+#include "net/cidr.hpp"
 
 #include <optional>
 #include <string>
@@ -89,6 +90,13 @@ struct ClusterSettings {
     // farm before it is blocked (0: off), and the quiet that releases it.
     unsigned flood_limit = 0;
     unsigned flood_quiet_s = 10;
+    // rtprelayd's admission (rtprelayd(8)): an answered call no party ever
+    // sent on is closed after this; what an SDP may name despite the
+    // address policy; m= lines per SDP; calls at once (0: the ports decide).
+    unsigned media_unlatched_timeout_s = 10;
+    std::vector<net::Cidr> media_allow;
+    unsigned media_max_streams = 8;
+    unsigned media_max_sessions = 0;
 
     bool operator==(const ClusterSettings&) const = default;
 };

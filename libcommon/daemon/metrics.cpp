@@ -213,11 +213,20 @@ void rtprelayd_families(Builder& b, const json::Json& s) {
     b.single("rtfarm_media_sessions_created_total", Type::counter, "Media sessions created.",
              s["created"]);
     Family& closed = b.add("rtfarm_media_sessions_closed_total", Type::counter,
-                           "Media sessions closed, by reason (deleted, expired).");
+                           "Media sessions closed, by reason (deleted, expired, unlatched).");
     if (auto n = number(s["deleted"]))
         closed.samples.push_back({{{"reason", "deleted"}}, *n});
-    if (auto n = number(s["expired"]))
-        closed.samples.push_back({{{"reason", "expired"}}, *n});
+    // "unlatched" is a part of "expired", shown on its own.
+    auto expired = number(s["expired"]);
+    auto unlatched = number(s["unlatched"]);
+    if (expired)
+        closed.samples.push_back({{{"reason", "expired"}}, *expired - unlatched.value_or(0)});
+    if (unlatched)
+        closed.samples.push_back({{{"reason", "unlatched"}}, *unlatched});
+    b.by_key("rtfarm_media_refused_total", Type::counter,
+             "Offers and answers refused, by error code (sdp_address_refused, too_many_streams, "
+             "sessions_exhausted, ports_exhausted, ...).",
+             "code", s["failed"]);
 }
 
 } // namespace

@@ -70,6 +70,11 @@ Status Calls::check_ids(std::string_view call_id, std::string_view from_tag,
 }
 
 Status Calls::check_streams(const SdpDesc& desc) const {
+    if (desc.media.size() > m_options.max_streams)
+        return make_error("too_many_streams", "the SDP has " + std::to_string(desc.media.size()) +
+                                                  " m= lines; at most " +
+                                                  std::to_string(m_options.max_streams) +
+                                                  " are relayed (cluster.media_max_streams)");
     for (size_t i = 0; i < desc.media.size(); ++i) {
         const MediaDesc& m = desc.media[i];
         if (m.disabled())
@@ -89,6 +94,25 @@ Status Calls::check_streams(const SdpDesc& desc) const {
                                       a->host() +
                                       " is not of the family of this member's media address " +
                                       m_options.advertised.host());
+    }
+    return {};
+}
+
+Status Calls::check_addresses(const SdpDesc& desc) const {
+    for (size_t i = 0; i < desc.media.size(); ++i) {
+        const MediaDesc& m = desc.media[i];
+        if (m.disabled() || m.held())
+            continue;
+        for (const net::SockAddr* a : {&m.rtp_peer, &m.rtcp_peer}) {
+            if (!a->valid())
+                continue;
+            if (auto why = refusal(m_options.policy, *a))
+                return make_error("sdp_address_refused",
+                                  line_of(i) + ": the party's " +
+                                      (a == &m.rtp_peer ? "address " : "RTCP address ") + a->str() +
+                                      " is refused (" + *why +
+                                      "); cluster.media_allow lists what may pass anyway");
+        }
     }
     return {};
 }
@@ -255,6 +279,9 @@ Result<SdpOut> Calls::unchanged(const Call& call, std::string_view sdp, Leg to) 
 
 Result<SdpOut> Calls::exchange(std::string_view call_id, std::string_view author_tag,
                                std::string_view peer_tag, std::string_view sdp, Exchange as) {
+    // Before the Call-ID is looked up (issue 16: lengths first).
+    if (auto st = check_ids(call_id, author_tag, peer_tag); !st)
+        return fail(st.error());
     if (as == Exchange::automatic) {
         as = Exchange::offer;
         auto it = m_calls.find(std::string(call_id));
@@ -285,6 +312,12 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
     Call* call = nullptr;
     Leg offerer = Leg::caller;
     if (found == m_calls.end()) {
+        if (auto st = check_addresses(*desc); !st)
+            return fail(st.error());
+        if (m_options.max_sessions != 0 && m_calls.size() >= m_options.max_sessions)
+            return fail(make_error("sessions_exhausted",
+                                   "this relay holds " + std::to_string(m_calls.size()) +
+                                       " calls, its limit (cluster.media_max_sessions)"));
         fresh.id = call_id;
         fresh.tags = {std::string(from_tag), std::string(to_tag)};
         fresh.created = now;
@@ -306,6 +339,8 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
         }
         if (ours(*call, *desc))
             return unchanged(*call, sdp, other(offerer));
+        if (auto st = check_addresses(*desc); !st)
+            return fail(st.error());
         if (desc->media.size() < call->slots.size())
             return fail(make_error(
                 "bad_sdp", "the offer has " + std::to_string(desc->media.size()) +
@@ -434,6 +469,8 @@ Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag
         out->answer = true;
         return out;
     }
+    if (auto st = check_addresses(*desc); !st)
+        return fail(st.error());
     if (desc->media.size() != call.slots.size())
         return fail(make_error("bad_sdp", "the answer has " + std::to_string(desc->media.size()) +
                                               " m= lines, the offer had " +
@@ -510,7 +547,7 @@ bool Calls::remove(std::string_view call_id, std::string_view reason) {
     }
     m_relay.close_session(call.session, reason);
     m_calls.erase(it);
-    if (reason == "timeout")
+    if (reason == "timeout" || reason == "unlatched")
         ++m_counters.expired;
     else
         ++m_counters.deleted;
@@ -538,6 +575,23 @@ std::vector<std::string> Calls::expire(Clock::time_point now) {
               std::to_string(
                   std::chrono::duration_cast<std::chrono::seconds>(m_options.timeout).count())}});
         remove(id, "timeout");
+    }
+    // Answered, and not one packet from either party since it was offered.
+    std::vector<std::string> unheard;
+    for (const auto& [id, call] : m_calls)
+        if (call.answered && now - call.last_signal >= m_options.unlatched_timeout &&
+            !m_relay.heard(call.session))
+            unheard.push_back(id);
+    for (const std::string& id : unheard) {
+        log::info("media", "session timed out",
+                  {{"call_id", id},
+                   {"reason", "unlatched"},
+                   {"after_s", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                  m_options.unlatched_timeout)
+                                                  .count())}});
+        remove(id, "unlatched");
+        ++m_counters.unlatched;
+        gone.push_back(id);
     }
     return gone;
 }

@@ -46,7 +46,19 @@
 // Expiry: a call whose media and signalling have both been silent for
 // `timeout` is closed (expire()); one not answered yet is kept at least
 // `unanswered_timeout`, since ringing may last until Timer C (3 min) with no
-// media at all.
+// media at all. An answered call from whose parties no packet has ever
+// come (Relay::heard()) is closed `unlatched_timeout` after its last offer
+// or answer: once answered, both parties send within a packet interval, and
+// RTCP at least every 5 s (RFC 3550 6.2), so seconds of silence mean nobody
+// is there (issue 16: ports held by calls nobody talks on). A stranger's
+// packets never count as media (latch.hpp).
+//
+// Admission (issue 16): the addresses an SDP names for a party pass the
+// address policy (address_policy.hpp) or the SDP is refused with
+// "sdp_address_refused"; an SDP with more than `max_streams` m= lines is
+// "too_many_streams"; a new call beyond `max_sessions` is
+// "sessions_exhausted". Held streams (c=0.0.0.0) and SDP that is this
+// relay's own output are not checked against the policy.
 //
 // Not here: the control protocol (rtprelayd's service), request retries,
 // clocks other than Relay's, SRTP, transcoding, forking beyond "the last
@@ -54,6 +66,7 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "media/address_policy.hpp"
 #include "media/ports.hpp"
 #include "media/relay.hpp"
 #include "media/sdp.hpp"
@@ -85,6 +98,14 @@ struct CallsOptions {
     bool strict = false;
     Clock::duration timeout = std::chrono::seconds(60);
     Clock::duration unanswered_timeout = std::chrono::seconds(212);
+    Clock::duration unlatched_timeout = std::chrono::seconds(10);
+    // What an SDP may name as a party's address (the default refuses
+    // loopback: tests allow it).
+    AddressPolicy policy;
+    // m= lines per SDP (at most MAX_SDP_MEDIA, the parser's limit).
+    size_t max_streams = MAX_SDP_MEDIA;
+    // Calls at once; 0: as many as the ports allow.
+    size_t max_sessions = 0;
 };
 
 // What offer() and answer() return.
@@ -121,6 +142,7 @@ struct CallsCounters {
     uint64_t created = 0;
     uint64_t deleted = 0;
     uint64_t expired = 0;
+    uint64_t unlatched = 0; // of `expired`: answered, and no party ever sent
     uint64_t relatched = 0; // sides whose expected address changed
     uint64_t bind_retries = 0;
     std::map<std::string, uint64_t> failed; // by error code
@@ -135,6 +157,7 @@ public:
     ~Calls();
 
     // Errors: bad_request (empty or overlong call_id or tag), bad_sdp,
+    // too_many_streams, sdp_address_refused, sessions_exhausted (a new call),
     // unknown_tag (from_tag is neither party of an existing call),
     // unsupported (a stream not over UDP), bad_address (an address family
     // the relay does not bind), ports_exhausted, port_in_use, io.
@@ -149,7 +172,7 @@ public:
     Result<SdpOut> exchange(std::string_view call_id, std::string_view author_tag,
                             std::string_view peer_tag, std::string_view sdp, Exchange as);
     // Closes the call now; false when there is none. Counted as expired
-    // when `reason` is "timeout", else as deleted.
+    // when `reason` is "timeout" or "unlatched", else as deleted.
     bool remove(std::string_view call_id, std::string_view reason);
     // Closes the calls idle past their timeout; returns their Call-IDs.
     std::vector<std::string> expire(Clock::time_point now);
@@ -200,6 +223,7 @@ private:
     Status check_ids(std::string_view call_id, std::string_view from_tag,
                      std::string_view to_tag) const;
     Status check_streams(const SdpDesc& desc) const;
+    Status check_addresses(const SdpDesc& desc) const;
     Result<StreamPorts> take_ports(Rtcp rtcp, Undo& undo);
     Result<size_t> open_slot(Call& call, Slot& slot, const MediaDesc& m, Leg offerer, Undo& undo);
     void close_slot(Call& call, Slot& slot, std::string_view reason);

@@ -45,6 +45,8 @@ std::string_view drop_name(Drop d) {
         return "no_peer";
     case Drop::too_small:
         return "too_small";
+    case Drop::not_rtp:
+        return "not_rtp";
     case Drop::oversize:
         return "oversize";
     }
@@ -82,13 +84,16 @@ Decision decide(const Latch& from, const Latch& to, Component c, const net::Sock
     const net::SockAddr* learned = from.learned_peer(c);
     if (usable(expected) && source == expected) {
         d.learn = learned == nullptr || !(*learned == source);
+        d.active = true;
     } else if (learned != nullptr) {
-        if (from.strict && !(*learned == source)) {
+        d.active = *learned == source;
+        if (from.strict && !d.active) {
             d.drop = Drop::stranger;
             return d;
         }
     } else if (!from.strict || signalled_host(from, c, source)) {
         d.learn = true;
+        d.active = true;
     } else {
         d.drop = Drop::stranger;
         return d;
@@ -143,6 +148,13 @@ void use_mux(Latch& side) {
     side.expected.rtcp = side.expected.rtp;
     side.learned_epoch[static_cast<size_t>(Component::rtcp)] = 0; // epochs start at 1
     refresh_rtcp_guess(side);
+}
+
+bool relayable(std::string_view packet) {
+    if (packet.empty())
+        return false;
+    auto b = static_cast<unsigned char>(packet[0]);
+    return b <= 3 || (b >= 20 && b <= 63) || (b >= 128 && b <= 191);
 }
 
 Component mux_component(std::string_view packet) {

@@ -19,6 +19,13 @@
 //   exception: a packet from exactly the SDP's address and port is learned
 //   whenever the learned source differs (it is the best match there is).
 // - Non-strict (default; symmetric RTP behind NAT): any source is learned.
+// - Activity: a packet from the side's party (its learned source, the SDP's
+//   exact address, or a source learned now) counts as a sign of life; one
+//   from a stranger never does, even when a non-strict side forwards it, so
+//   a stranger cannot keep a call's ports (issue 16).
+// - Kind: only what RFC 7983 demultiplexes as RTP or RTCP version 2 (first
+//   byte 128-191), STUN (0-3) or DTLS (20-63) is relayed (relayable()); the
+//   rest is dropped as "not_rtp" before it is learned or forwarded.
 // - Strict: only a source with the SDP's IP address is learned, from any
 //   port (a firewall or NAT in front of a public address may still move the
 //   port); after that only the learned address:port and the SDP's exact
@@ -37,7 +44,8 @@
 //   which is learned. The first SDP of a side (nothing expected before) does
 //   not relatch: a source learned from early media stays.
 // Not here: sockets, counters, timeouts (relay.hpp), SDP (sdp.hpp), ports
-// (ports.hpp), ICE/STUN, SRTP, and any RTP header check beyond the length.
+// (ports.hpp), ICE/STUN, SRTP, and any RTP header check beyond the length
+// and the first byte.
 #pragma once
 
 #include "net/address.hpp"
@@ -62,11 +70,11 @@ enum class Component : uint8_t { rtp = 0, rtcp = 1 };
 std::string_view component_name(Component c);
 
 // Why a packet was not forwarded. The values index counter arrays.
-enum class Drop : uint8_t { none = 0, stranger, no_peer, too_small, oversize };
-constexpr size_t DROP_SLOTS = 5;
-constexpr std::array<Drop, 4> DROP_REASONS = {Drop::stranger, Drop::no_peer, Drop::too_small,
-                                              Drop::oversize};
-// "none", "stranger", "no_peer", "too_small", "oversize"
+enum class Drop : uint8_t { none = 0, stranger, no_peer, too_small, oversize, not_rtp };
+constexpr size_t DROP_SLOTS = 6;
+constexpr std::array<Drop, 5> DROP_REASONS = {Drop::stranger, Drop::no_peer, Drop::too_small,
+                                              Drop::oversize, Drop::not_rtp};
+// "none", "stranger", "no_peer", "too_small", "oversize", "not_rtp"
 std::string_view drop_name(Drop d);
 
 // Usable as a destination: a valid address, not the wildcard (hold), port not 0.
@@ -113,6 +121,8 @@ struct Decision {
     // Call learn(from, c, source): set even when the packet is then dropped
     // as no_peer (the source is right, the other side has no address yet).
     bool learn = false;
+    // From the side's party (not a stranger): counts as activity.
+    bool active = false;
     // Into the other side's Latch; valid until that Latch changes.
     const net::SockAddr* to = nullptr;
 };
@@ -141,6 +151,11 @@ void relatch(Latch& side);
 // RTCP source learned before (its old RTCP port) is forgotten. Not a
 // relatch: the learned RTP source stays.
 void use_mux(Latch& side);
+
+// The first byte is RTP or RTCP version 2 (128-191), STUN (0-3) or DTLS
+// (20-63), the kinds RFC 7983 tells apart on a media port; an empty packet
+// is not.
+bool relayable(std::string_view packet);
 
 // On an rtcp-mux port: RTCP when the second byte is 192-223 (RFC 5761 4),
 // else RTP (STUN and DTLS, whose second byte is lower, pass as RTP).

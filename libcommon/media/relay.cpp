@@ -50,6 +50,7 @@ struct Relay::Session {
     SessionId id = 0;
     std::string label;
     Clock::time_point created{};
+    bool heard = false;                           // a party's packet came (Relay::heard())
     std::vector<std::unique_ptr<Stream>> streams; // closed ones are null
 };
 
@@ -430,13 +431,17 @@ void Relay::on_readable(Socket& socket) {
     for (const net::Datagram& d : *got) {
         const Component c = socket.mux ? mux_component(d.bytes) : socket.component;
         const size_t size = d.bytes.size();
-        const Decision dec = decide(from.latch, to.latch, c, d.source, size);
+        Decision dec = decide(from.latch, to.latch, c, d.source, size);
+        if ((dec.drop == Drop::none || dec.drop == Drop::no_peer) && !relayable(d.bytes))
+            dec = Decision{.drop = Drop::not_rtp};
         if (dec.learn) {
             learn(from.latch, c, d.source);
             on_learned(from, c, d.source);
         }
-        if (dec.drop == Drop::none || dec.drop == Drop::no_peer)
+        if (dec.active && (dec.drop == Drop::none || dec.drop == Drop::no_peer)) {
             from.counters.last_packet = now;
+            from.stream->session->heard = true;
+        }
         if (dec.drop != Drop::none) {
             const auto k = static_cast<size_t>(dec.drop);
             ++from.counters.dropped[k];
@@ -501,6 +506,11 @@ std::vector<SessionId> Relay::idle_sessions(Clock::duration idle_for, Clock::tim
 
 std::vector<SessionId> Relay::idle_sessions(Clock::duration idle_for) const {
     return idle_sessions(idle_for, m_now());
+}
+
+bool Relay::heard(SessionId id) const {
+    auto it = m_sessions.find(id);
+    return it != m_sessions.end() && it->second->heard;
 }
 
 const std::string* Relay::label(SessionId id) const {

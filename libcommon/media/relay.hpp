@@ -191,6 +191,9 @@ public:
     // `idle_for` before `now`, oldest activity first.
     std::vector<SessionId> idle_sessions(Clock::duration idle_for, Clock::time_point now) const;
     std::vector<SessionId> idle_sessions(Clock::duration idle_for) const;
+    // A packet from a party (not a stranger: latch.hpp) has arrived on some
+    // stream of the session since it opened; false for no such session.
+    bool heard(SessionId session) const;
 
     const RelayCounters& counters() const { return m_counters; }
     Clock::time_point now() const { return m_now(); }

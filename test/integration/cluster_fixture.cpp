@@ -29,6 +29,8 @@ LoopbackCluster LoopbackCluster::make(size_t n) {
 
 std::string LoopbackCluster::json(const TempDir& dir) const {
     std::string more = secret_file.empty() ? "" : ", \"secret_file\": \"" + secret_file + "\"";
+    if (!media_allow.empty())
+        more += ", \"media_allow\": " + media_allow;
     if (!extra.empty())
         more += ", " + extra;
     std::string out = "{\n  \"cluster\": {\"name\": \"test\", \"wan_ip\": \"127.0.0.1\", "

@@ -29,6 +29,9 @@ struct LoopbackCluster {
     uint16_t farm_port = 0;
     std::string secret_file; // "" = none
     std::string extra;       // more "cluster" fields as JSON text, e.g. "\"media\": \"anchor\""
+    // cluster.media_allow as JSON text ("" leaves it out): every party of
+    // these tests is on loopback, which rtprelayd refuses unless allowed.
+    std::string media_allow = "[\"127.0.0.0/8\"]";
     std::vector<LoopbackMember> members;
 
     // `n` members f1..fn on 127.0.0.1..n, one SIP port each, disjoint media ranges.

@@ -153,9 +153,11 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds tim
 
 // rtprelayd for member f1 of a one-member loopback cluster.
 struct Relayd {
-    explicit Relayd(const std::string& cluster_extra = "", const std::string& media_ports = "")
+    explicit Relayd(const std::string& cluster_extra = "", const std::string& media_ports = "",
+                    const std::string& media_allow = "[\"127.0.0.0/8\"]")
         : lab(1) {
         lab.cluster.extra = cluster_extra;
+        lab.cluster.media_allow = media_allow;
         if (!media_ports.empty())
             lab.cluster.members[0].media_ports = media_ports;
         lab.write();
@@ -409,6 +411,81 @@ BOOST_AUTO_TEST_CASE(strict_mode_drops_and_counts_strangers) {
     BOOST_TEST(num(d.service()["dropped"]["stranger"]) == 6);
 }
 
+BOOST_AUTO_TEST_CASE(datagrams_that_are_not_rtp_are_dropped_and_counted) {
+    // Issue 16: any UDP payload sent to a relay port used to be delivered to
+    // the other party. Only RTP/RTCP version 2, STUN and DTLS pass now.
+    Relayd d;
+    Phone a, b;
+    auto o = d.offer("kind-1", "ta", sdp("alice", 1, {audio(a)}));
+    auto an = d.answer("kind-1", "ta", "tb", sdp("bob", 1, {audio(b)}));
+    const Target to_callee = target(o), to_caller = target(an);
+    a.rtp.send(to_caller.rtp, "INVITE sip:x@example.com SIP/2.0\r\n\r\n");
+    a.rtp.send(to_caller.rtp, std::string(40, '\x40')); // RTP version 1
+    a.rtcp.send(to_caller.rtcp, "garbage that is long enough");
+    std::string stun(20, '\0');
+    stun[1] = 1; // a Binding request
+    a.rtp.send(to_caller.rtp, stun);
+    expect(b.rtp, stun, to_callee.rtp);
+    std::string dtls(40, '\x16'); // a handshake record
+    a.rtp.send(to_caller.rtp, dtls);
+    expect(b.rtp, dtls, to_callee.rtp);
+    a.rtp.send(to_caller.rtp, rtp(1));
+    expect(b.rtp, rtp(1), to_callee.rtp);
+    expect_none(b.rtp);
+    expect_none(b.rtcp);
+    BOOST_TEST(
+        eventually([&] { return num(d.side("kind-1", "caller")["dropped"]["not_rtp"]) == 3; }));
+    BOOST_TEST(num(d.service()["dropped"]["not_rtp"]) == 3);
+}
+
+BOOST_AUTO_TEST_CASE(a_strangers_packets_are_no_sign_of_life) {
+    // Issue 16: a non-strict side forwards a stranger's packets (NAT), but
+    // they do not make the call look alive: its last packet stays the
+    // party's.
+    Relayd d;
+    Phone a, b;
+    UdpPeer stranger("127.0.0.2:0");
+    auto o = d.offer("alive-1", "ta", sdp("alice", 1, {audio(a)}));
+    auto an = d.answer("alive-1", "ta", "tb", sdp("bob", 1, {audio(b)}));
+    const Target to_callee = target(o), to_caller = target(an);
+    a.rtp.send(to_caller.rtp, rtp(1));
+    expect(b.rtp, rtp(1), to_callee.rtp);
+    std::this_thread::sleep_for(300ms); // the age to compare with
+    stranger.send(to_caller.rtp, rtp(2));
+    expect(b.rtp, rtp(2), to_callee.rtp);
+    auto caller = d.side("alive-1", "caller");
+    BOOST_TEST(num(caller["packets"]) == 2);
+    BOOST_TEST(num(caller["last_packet_age_ms"]) >= 250);
+    BOOST_TEST(str(caller["learned"]) == a.rtp.address().str());
+}
+
+BOOST_AUTO_TEST_CASE(sdp_naming_loopback_or_a_member_is_refused) {
+    // Issue 16: an SDP naming 127.0.0.1 and the processor's port got relay
+    // ports, and whatever came to them went into the member. Only
+    // 127.0.0.2 is allowed here; the phones are on 127.0.0.1.
+    Relayd d("\"media_max_streams\": 2", "", "[\"127.0.0.2\"]");
+    Phone a;
+    UdpPeer allowed("127.0.0.2:0"), other("127.0.0.2:0");
+    auto args = [](const std::string& id, const std::string& body) {
+        return json::Json::object().set("call_id", id).set("from_tag", "ta").set("sdp", body);
+    };
+    Error e = d.call_error("offer", args("ref-1", sdp("alice", 1, {audio(a)})));
+    BOOST_TEST(e.code == "sdp_address_refused");
+    BOOST_TEST(e.message.find("loopback") != std::string::npos, e.message);
+    Error many = d.call_error(
+        "offer", args("ref-2", sdp("alice", 1, {mux(allowed), mux(allowed), mux(other)})));
+    BOOST_TEST(many.code == "too_many_streams");
+    d.offer("ok-1", "ta", sdp("alice", 1, {mux(allowed)}));
+    auto s = d.service();
+    BOOST_TEST(num(s["sessions"]) == 1);
+    BOOST_TEST(num(s["failed"]["sdp_address_refused"]) == 1);
+    BOOST_TEST(num(s["failed"]["too_many_streams"]) == 1);
+    BOOST_TEST(num(s["max_streams"]) == 2);
+    BOOST_TEST(str(s["media_allow"].at(0)) == "127.0.0.2/32");
+    BOOST_TEST(d.process->log().find("code=sdp_address_refused") != std::string::npos,
+               d.process->log());
+}
+
 BOOST_AUTO_TEST_CASE(tiny_and_oversize_datagrams_are_dropped_and_counted) {
     Relayd d;
     Phone a, b;
@@ -461,6 +538,32 @@ BOOST_AUTO_TEST_CASE(idle_session_times_out_and_its_ports_come_back) {
     BOOST_TEST(d.process->log().find("msg=\"session timed out\" call_id=idle-1") !=
                    std::string::npos,
                d.process->log());
+}
+
+BOOST_AUTO_TEST_CASE(an_answered_call_nobody_sends_on_is_closed_fast) {
+    // Issue 16: an answered call whose parties never send is closed
+    // media_unlatched_timeout after its answer; one with media stays, and so
+    // does a ringing call (no media before the answer).
+    Relayd d("\"media_unlatched_timeout\": 1");
+    Phone a, b;
+    BOOST_TEST(num(d.service()["unlatched_timeout_s"]) == 1);
+    d.offer("silent-1", "ta", sdp("alice", 1, {audio(a)}));
+    d.answer("silent-1", "ta", "tb", sdp("bob", 1, {audio(b)}));
+    d.offer("ring-1", "ta", sdp("alice", 1, {audio(a)}));
+    auto o = d.offer("talk-1", "ta", sdp("alice", 1, {audio(a)}));
+    auto an = d.answer("talk-1", "ta", "tb", sdp("bob", 1, {audio(b)}));
+    a.rtp.send(target(an).rtp, rtp(1));
+    expect(b.rtp, rtp(1), target(o).rtp);
+    BOOST_TEST(eventually([&] { return num(d.service()["unlatched"]) == 1; }, 3500ms));
+    auto s = d.service();
+    BOOST_TEST(num(s["sessions"]) == 2);
+    BOOST_TEST(num(s["expired"]) == 1);
+    BOOST_TEST(d.call_error("query", json::Json::object().set("call_id", "silent-1")).code ==
+               "not_found");
+    BOOST_TEST(
+        d.process->log().find("msg=\"session timed out\" call_id=silent-1 reason=unlatched") !=
+            std::string::npos,
+        d.process->log());
 }
 
 BOOST_AUTO_TEST_CASE(two_thousand_sessions_leave_no_port_socket_or_fd) {

@@ -152,6 +152,8 @@ struct Fixture {
         c.strict = o.strict;
         c.timeout = 60s;
         c.unanswered_timeout = 212s;
+        // The phones are on loopback, which the address policy refuses.
+        c.policy.allow = {net::Cidr::parse("127.0.0.0/8").value()};
         return c;
     }
 
@@ -808,17 +810,140 @@ BOOST_FIXTURE_TEST_CASE(origin_version_raised_when_our_part_changes, Fixture) {
     BOOST_TEST(ra2.sdp == ra.sdp);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_strangers_packets_keep_no_call_alive, Fixture) {
+    // Issue 16: packets from a stranger (neither the party's learned source
+    // nor the address its SDP names) are forwarded when not strict, but never
+    // count as activity, so a stranger cannot keep a call's ports.
+    Phone a, b;
+    Endpoint stranger("127.0.0.2");
+    SdpOut o = offer("c", "ta", "", sdp("alice", 1, {audio(a)}));
+    SdpOut an = answer("c", "ta", "tb", sdp("bob", 1, {audio(b)}));
+    through(a.rtp, relay_at(an, 0), b.rtp, relay_at(o, 0), rtp(1));
+    through(b.rtp, relay_at(o, 0), a.rtp, relay_at(an, 0), rtp(2));
+    for (auto at : {20s, 40s, 60s}) {
+        fake = t0 + at;
+        through(stranger, relay_at(an, 0), b.rtp, relay_at(o, 0), rtp(3));
+    }
+    fake = t0 + 59s;
+    BOOST_TEST(calls.expire(fake).empty());
+    fake = t0 + 60s;
+    BOOST_TEST((calls.expire(fake) == std::vector<std::string>{"c"}));
+    BOOST_TEST(pool.counters().in_use == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(an_answered_call_without_media_expires_fast, Fixture) {
+    // Issue 16: a call answered whose parties never sent a packet is closed
+    // unlatched_timeout (10 s by default) after its last offer or answer; a
+    // ringing call has no media yet and keeps unanswered_timeout.
+    Phone a, b;
+    const std::string ob = sdp("alice", 1, {audio(a)});
+    const std::string ab = sdp("bob", 1, {audio(b)});
+    offer("silent", "ta", "", ob);
+    answer("silent", "ta", "tb", ab);
+    offer("ringing", "ta", "", ob);
+    SdpOut to = offer("talking", "ta", "", ob);
+    SdpOut ta = answer("talking", "ta", "tb", ab);
+    fake = t0 + 1s;
+    through(a.rtp, relay_at(ta, 0), b.rtp, relay_at(to, 0), rtp(1));
+    fake = t0 + 9s;
+    BOOST_TEST(calls.expire(fake).empty());
+    fake = t0 + 10s;
+    BOOST_TEST((calls.expire(fake) == std::vector<std::string>{"silent"}));
+    fake = t0 + 60s;
+    BOOST_TEST(calls.expire(fake).empty());
+    fake = t0 + 61s;
+    BOOST_TEST((calls.expire(fake) == std::vector<std::string>{"talking"}));
+    fake = t0 + 212s;
+    BOOST_TEST((calls.expire(fake) == std::vector<std::string>{"ringing"}));
+    BOOST_TEST(pool.counters().in_use == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(sdp_naming_a_refused_address_changes_nothing, Fixture) {
+    // Issue 16: an SDP naming loopback (the processor's port) made the relay
+    // send a stranger's datagrams into the member.
+    CallsOptions o = calls.options();
+    o.policy.allow = {net::Cidr::parse("127.0.0.2/32").value()};
+    o.policy.internal = {addr("127.0.0.3:0")};
+    calls.set_options(o);
+    Phone a, b;
+    Endpoint allowed("127.0.0.2");
+    Error e = offer_error("c1", "ta", "", sdp("alice", 1, {audio(a)}));
+    BOOST_TEST(e.code == "sdp_address_refused");
+    BOOST_TEST(e.message.find("127.0.0.1") != std::string::npos, e.message);
+    BOOST_TEST(e.message.find("loopback") != std::string::npos, e.message);
+    BOOST_TEST(calls.size() == 0u);
+    BOOST_TEST(pool.counters().in_use == 0u);
+    BOOST_TEST(calls.counters().failed.at("sdp_address_refused") == 1u);
+    // An allowed address passes; a refused one in the answer changes nothing.
+    M m;
+    m.at = allowed.address();
+    SdpOut out = offer("c2", "ta", "", sdp("alice", 1, {m}));
+    const size_t in_use = pool.counters().in_use;
+    M internal;
+    internal.at = addr("127.0.0.3:7000");
+    Error ea = answer_error("c2", "ta", "tb", sdp("bob", 1, {internal}));
+    BOOST_TEST(ea.code == "sdp_address_refused");
+    BOOST_TEST(ea.message.find("127.0.0.3:7000") != std::string::npos, ea.message);
+    BOOST_TEST(!info("c2").answered);
+    BOOST_TEST(pool.counters().in_use == in_use);
+    // Hold (c=0.0.0.0) is not an address the policy refuses.
+    M hold;
+    hold.at = addr("0.0.0.0:7000");
+    auto held = calls.answer("c2", "ta", "tb", sdp("bob", 1, {hold}));
+    BOOST_TEST(held.ok(), (held.ok() ? "" : held.error().message));
+    BOOST_TEST(info("c2").answered);
+    (void)out;
+}
+
+BOOST_FIXTURE_TEST_CASE(caps_on_streams_and_sessions, Fixture) {
+    CallsOptions o = calls.options();
+    o.max_streams = 2;
+    o.max_sessions = 2;
+    calls.set_options(o);
+    Phone a, b, c;
+    Error e = offer_error("many", "ta", "", sdp("alice", 1, {audio(a), video(b), audio(c)}));
+    BOOST_TEST(e.code == "too_many_streams");
+    BOOST_TEST(pool.counters().in_use == 0u);
+    offer("one", "ta", "", sdp("alice", 1, {audio(a), video(b)}));
+    offer("two", "ta", "", sdp("alice", 1, {audio(a)}));
+    Error full = offer_error("three", "ta", "", sdp("alice", 1, {audio(a)}));
+    BOOST_TEST(full.code == "sessions_exhausted");
+    // A re-offer of a call that exists is not a new session.
+    offer("two", "ta", "", sdp("alice", 2, {audio(c)}));
+    calls.remove("one", "deleted");
+    offer("three", "ta", "", sdp("alice", 1, {audio(a)}));
+    BOOST_TEST(calls.counters().failed.at("too_many_streams") == 1u);
+    BOOST_TEST(calls.counters().failed.at("sessions_exhausted") == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(identifiers_are_checked_before_any_lookup, Fixture) {
+    Phone a;
+    const std::string long_id(MAX_CALL_ID + 1, 'x');
+    auto r = calls.exchange(long_id, "ta", "", sdp("alice", 1, {audio(a)}), Exchange::automatic);
+    BOOST_REQUIRE(!r.ok());
+    BOOST_TEST(r.error().code == "bad_request");
+    auto t = calls.exchange("c", std::string(MAX_TAG + 1, 't'), "", sdp("alice", 1, {audio(a)}),
+                            Exchange::automatic);
+    BOOST_REQUIRE(!t.ok());
+    BOOST_TEST(t.error().code == "bad_request");
+    BOOST_TEST(calls.size() == 0u);
+}
+
 BOOST_FIXTURE_TEST_CASE(expiry_by_media_and_signalling, Fixture) {
     Phone a, b;
     const std::string ob = sdp("alice", 1, {audio(a)});
     const std::string ab = sdp("bob", 1, {audio(b)});
     SdpOut idle = offer("idle", "ta", "", ob);
-    answer("idle", "ta", "tb", ab);
+    SdpOut idle_a = answer("idle", "ta", "tb", ab);
     offer("ringing", "ta", "", ob); // never answered
     SdpOut busy_o = offer("busy", "ta", "", ob);
     SdpOut busy_a = answer("busy", "ta", "tb", ab);
-    offer("signalled", "ta", "", ob);
-    answer("signalled", "ta", "tb", ab);
+    SdpOut sig_o = offer("signalled", "ta", "", ob);
+    SdpOut sig_a = answer("signalled", "ta", "tb", ab);
+    // Media at the start (else the fast expiry of answered calls without
+    // any packet would close them: an_answered_call_without_media_...).
+    through(a.rtp, relay_at(idle_a, 0), b.rtp, relay_at(idle, 0), rtp(1));
+    through(a.rtp, relay_at(sig_a, 0), b.rtp, relay_at(sig_o, 0), rtp(1));
     BOOST_TEST(calls.expire(fake).empty());
 
     fake = t0 + 50s;

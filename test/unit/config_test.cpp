@@ -168,6 +168,25 @@ std::vector<BadCase> bad_cases() {
         {"media_strict not a boolean",
          doc(cluster({{"media_strict", q("yes")}}), {{"f1", frontend(1)}}), "cluster.media_strict",
          "must be true or false"},
+        {"media_unlatched_timeout zero",
+         doc(cluster({{"media_unlatched_timeout", "0"}}), {{"f1", frontend(1)}}),
+         "cluster.media_unlatched_timeout", "0 is out of 1-86400"},
+        {"media_max_streams above the parser's limit",
+         doc(cluster({{"media_max_streams", "17"}}), {{"f1", frontend(1)}}),
+         "cluster.media_max_streams", "17 is out of 1-16"},
+        {"media_max_sessions negative",
+         doc(cluster({{"media_max_sessions", "-1"}}), {{"f1", frontend(1)}}),
+         "cluster.media_max_sessions", "-1 is out of 0-1000000"},
+        {"media_allow not an array",
+         doc(cluster({{"media_allow", q("127.0.0.0/8")}}), {{"f1", frontend(1)}}),
+         "cluster.media_allow", "must be an array"},
+        {"media_allow host bits",
+         doc(cluster({{"media_allow", "[\"10.0.0.0/8\", \"127.0.0.1/8\"]"}}),
+             {{"f1", frontend(1)}}),
+         "cluster.media_allow[1]", "host bits set"},
+        {"media_allow not a prefix",
+         doc(cluster({{"media_allow", "[\"lab\"]"}}), {{"f1", frontend(1)}}),
+         "cluster.media_allow[0]", "not an address or prefix"},
         {"members empty", doc(cluster(), {}), "members", "needs at least one member"},
         {"members array", object({{"cluster", object(cluster())}, {"members", "[]"}}), "members",
          "must be an object, not array"},
@@ -460,7 +479,11 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
                      {"media_timeout", "90"},
                      {"media_strict", "true"},
                      {"flood_limit", "200"},
-                     {"flood_quiet_s", "30"}}),
+                     {"flood_quiet_s", "30"},
+                     {"media_unlatched_timeout", "5"},
+                     {"media_allow", "[\"127.0.0.0/8\", \"2001:db8::/32\"]"},
+                     {"media_max_streams", "4"},
+                     {"media_max_sessions", "100"}}),
             {{"f1", frontend(1, {{"wan_ip", q("")},
                                  {"sip_farm", q("member")},
                                  {"call_legs", q("locally")},
@@ -485,6 +508,12 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
     BOOST_TEST(c.cluster.media_strict);
     BOOST_TEST(c.cluster.flood_limit == 200u);
     BOOST_TEST(c.cluster.flood_quiet_s == 30u);
+    BOOST_TEST(c.cluster.media_unlatched_timeout_s == 5u);
+    BOOST_REQUIRE(c.cluster.media_allow.size() == 2u);
+    BOOST_TEST(c.cluster.media_allow[0].str() == "127.0.0.0/8");
+    BOOST_TEST(c.cluster.media_allow[1].str() == "2001:db8::/32");
+    BOOST_TEST(c.cluster.media_max_streams == 4u);
+    BOOST_TEST(c.cluster.media_max_sessions == 100u);
     const auto& f1 = c.members[0];
     BOOST_TEST(!f1.wan_ip);
     BOOST_TEST(f1.sip_farm == rtfarm::config::SipFarm::member);

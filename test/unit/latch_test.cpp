@@ -573,7 +573,48 @@ BOOST_AUTO_TEST_CASE(mux_demultiplexing) {
         BOOST_TEST((mux_component(k.bytes) == k.c));
 }
 
+BOOST_AUTO_TEST_CASE(only_the_party_counts_as_activity) {
+    // Issue 16: a stranger's packets, even forwarded, are no sign of life.
+    const Latch trunk = make({false, TRUNK_SDP, "", ""});
+    const Latch latched = make({false, PHONE_SDP, PHONE_NAT, ""});
+    const Latch fresh = make({false, PHONE_SDP, "", ""});
+    const Latch strict = make({true, PHONE_SDP, "", ""});
+    struct Case {
+        const char* name;
+        const Latch& from;
+        const char* source;
+        Drop drop;
+        bool active;
+    };
+    const Case cases[] = {
+        {"the learned source", latched, PHONE_NAT, Drop::none, true},
+        {"the SDP's exact address", latched, PHONE_SDP, Drop::none, true},
+        {"a stranger, forwarded when not strict", latched, "192.0.2.66:7000", Drop::none, false},
+        {"the first source of a non-strict side", fresh, "192.0.2.66:7000", Drop::none, true},
+        {"the SDP's host on a strict side", strict, "192.168.1.5:4002", Drop::none, true},
+        {"a stranger on a strict side", strict, "192.0.2.66:7000", Drop::stranger, false},
+    };
+    for (const Case& k : cases) {
+        BOOST_TEST_CONTEXT(k.name) {
+            Decision d = decide(k.from, trunk, Component::rtp, addr(k.source), 172);
+            BOOST_TEST(drop_name(d.drop) == drop_name(k.drop));
+            BOOST_TEST(d.active == k.active);
+        }
+    }
+}
+
+BOOST_AUTO_TEST_CASE(relayable_by_the_first_byte) {
+    // RFC 7983: STUN 0-3, DTLS 20-63, RTP/RTCP 128-191.
+    for (int b = 0; b < 256; ++b) {
+        std::string p(20, static_cast<char>(b));
+        bool want = b <= 3 || (b >= 20 && b <= 63) || (b >= 128 && b <= 191);
+        BOOST_TEST(relayable(p) == want, "first byte " << b);
+    }
+    BOOST_TEST(!relayable(""));
+}
+
 BOOST_AUTO_TEST_CASE(drop_names) {
+    BOOST_TEST(drop_name(Drop::not_rtp) == "not_rtp");
     BOOST_TEST(drop_name(Drop::stranger) == "stranger");
     BOOST_TEST(drop_name(Drop::no_peer) == "no_peer");
     BOOST_TEST(drop_name(Drop::too_small) == "too_small");

@@ -143,7 +143,8 @@ BOOST_AUTO_TEST_CASE(rtprelayd_stats_give_exactly_this_text) {
                   "ports": {"capacity": 1000, "in_use": 24, "free": 976, "exhausted": 1},
                   "packets": 500, "bytes": 86000,
                   "dropped": {"stranger": 2, "no_peer": 0, "too_small": 1, "oversize": 0},
-                  "send_failed": 0, "created": 5, "deleted": 1, "expired": 1}})");
+                  "send_failed": 0, "created": 5, "deleted": 1, "expired": 3, "unlatched": 2,
+                  "failed": {"sdp_address_refused": 4}}})");
     std::string want =
         R"(# HELP rtfarm_build_info Always 1; the labels say which program, version and member this is.
 # TYPE rtfarm_build_info gauge
@@ -203,10 +204,14 @@ rtfarm_media_send_failures_total 0
 # HELP rtfarm_media_sessions_created_total Media sessions created.
 # TYPE rtfarm_media_sessions_created_total counter
 rtfarm_media_sessions_created_total 5
-# HELP rtfarm_media_sessions_closed_total Media sessions closed, by reason (deleted, expired).
+# HELP rtfarm_media_sessions_closed_total Media sessions closed, by reason (deleted, expired, unlatched).
 # TYPE rtfarm_media_sessions_closed_total counter
 rtfarm_media_sessions_closed_total{reason="deleted"} 1
 rtfarm_media_sessions_closed_total{reason="expired"} 1
+rtfarm_media_sessions_closed_total{reason="unlatched"} 2
+# HELP rtfarm_media_refused_total Offers and answers refused, by error code (sdp_address_refused, too_many_streams, sessions_exhausted, ports_exhausted, ...).
+# TYPE rtfarm_media_refused_total counter
+rtfarm_media_refused_total{code="sdp_address_refused"} 4
 )";
     std::string got = render(from_stats(stats));
     BOOST_TEST(got == want);

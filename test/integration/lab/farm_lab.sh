@@ -142,7 +142,11 @@ addr_of() { case $1 in f1) echo 10.77.0.11 ;; f2) echo 10.77.0.12 ;; f3) echo 10
 listen='"0.0.0.0:5060"'
 [ "$method" = dsr ] && listen="\"$VIP:5060\", \"0.0.0.0:5060\""
 media_conf=""
-[ "$mode" = media ] && media_conf=', "media": "anchor"'
+# The processors here are SIPp on each member's loopback that answer with
+# their own SDP (c=127.0.0.1) and echo the media: a processor terminating
+# media itself, which rtprelayd refuses unless media_allow lists it
+# (rtprelayd(8), Admission).
+[ "$mode" = media ] && media_conf=', "media": "anchor", "media_allow": ["127.0.0.0/8"]'
 member() { # ID ROLE ADDRESS LISTEN RANGE
     printf '    "%s": {"role": "%s", "address": "%s", "sip_listen": [%s], "processor": "127.0.0.1:5070",\n' "$1" "$2" "$3" "$4"
     printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068", "media_control": "%s-media.sock"}' "$5" "$1" "$3" "$1"
