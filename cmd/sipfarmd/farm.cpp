@@ -535,11 +535,17 @@ void FarmService::process_local(std::string_view bytes, const sip::Message& msg,
 }
 
 bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, const Arrival& a) {
-    sip::MediaAction action = sip::media_action(bytes, msg);
+    sip::MediaAction action = sip::media_action(bytes, msg, a.origin, m_id);
     if (action.kind == sip::MediaAction::Kind::end)
         m_media.end(action);
     if (action.kind != sip::MediaAction::Kind::exchange)
         return false;
+    // A message the farm would answer itself (483: no hops left) or drop
+    // never reaches the processor: its SDP must not hold relay ports.
+    if (!forwardable(bytes, msg, a)) {
+        m_media.count_refused();
+        return false;
+    }
     // The message waits for the relay's SDP: it and its arrival are copied
     // (the envelope is not needed past routing).
     Arrival later = a;
@@ -557,16 +563,34 @@ bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, 
         }
         std::string rewritten = sip::replace_body(original, *first, *sdp);
         auto msg2 = sip::scan(rewritten);
-        if (!msg2) {
+        if (!msg2)
             drop("media_rewrite_failed", later, msg2.error().message);
+        if (msg2 && forward_local(rewritten, *msg2, later, false))
             return;
-        }
-        forward_local(rewritten, *msg2, later, false);
+        // Anchored but not sent on: a call never answered loses its session
+        // (an answered one keeps its media, as after a failed re-INVITE).
+        sip::MediaAction undo;
+        undo.kind = sip::MediaAction::Kind::end;
+        undo.call_id = first->call_id.in(original);
+        undo.if_unanswered = true;
+        m_media.end(undo);
     });
     return true;
 }
 
-void FarmService::forward_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
+bool FarmService::forwardable(std::string_view bytes, const sip::Message& msg,
+                              const Arrival& a) const {
+    if (!msg.is_request())
+        return sip::forward_response(bytes, msg, &m_settings.proxy).ok();
+    if (a.origin == sip::Origin::processor)
+        return sip::forward_from_processor(bytes, msg, m_settings.proxy).ok();
+    return m_settings.processor &&
+           sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor, m_settings.proxy,
+                                     a.conn ? &*a.conn : nullptr)
+               .ok();
+}
+
+bool FarmService::forward_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                                 bool probe) {
     if (!msg.is_request()) {
         // A ringing INVITE may go on past the hand-off's window if its UAS
@@ -578,13 +602,13 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
         auto out = sip::forward_response(bytes, msg, &m_settings.proxy);
         if (!out) {
             drop(out.error().code, a, out.error().message);
-            return;
+            return false;
         }
         if (!out->conn && m_settings.processor && out->to == *m_settings.processor)
             send_inner(*out);
         else
             send_outside(*out);
-        return;
+        return true;
     }
     if (a.origin == sip::Origin::processor) {
         auto out = sip::forward_from_processor(bytes, msg, m_settings.proxy);
@@ -595,18 +619,18 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
                 drop(out.error().code, a, out.error().message);
             if (answer)
                 reply(bytes, msg, a, answer->first, answer->second);
-            return;
+            return false;
         }
         send_outside(*out);
-        return;
+        return true;
     }
     if (probe) {
         answer_probe(bytes, msg, a);
-        return;
+        return true;
     }
     if (!m_settings.processor) {
         drop("no_processor", a);
-        return;
+        return false;
     }
     auto out = sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor,
                                          m_settings.proxy, a.conn ? &*a.conn : nullptr);
@@ -615,9 +639,10 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
             reply(bytes, msg, a, 483, "Too Many Hops");
         else
             drop(out.error().code, a, out.error().message);
-        return;
+        return false;
     }
     send_inner(*out);
+    return true;
 }
 
 void FarmService::answer_probe(std::string_view bytes, const sip::Message& msg, const Arrival& a) {

@@ -253,6 +253,7 @@ json::Json MediaAnchor::stats() const {
         .set("rewritten", static_cast<long long>(m_rewritten))
         .set("unchanged", static_cast<long long>(m_unchanged))
         .set("ended", static_cast<long long>(m_ended))
+        .set("not_forwarded", static_cast<long long>(m_refused))
         .set("to_other_members", static_cast<long long>(m_remote))
         .set("for_other_members", static_cast<long long>(m_served))
         .set("placed_calls", static_cast<long long>(m_placed.size()))

@@ -1,8 +1,11 @@
 // Media anchoring (`media: anchor`): the member that processes a call hands
 // the SDP of its messages (sip/media_action.hpp says which, and as what) to
 // rtprelayd on the member the Call Legs placement picks, and forwards the
-// message with the SDP rtprelayd wrote; BYE, and CANCEL or an error before
-// the answer, end the media session there.
+// message with the SDP rtprelayd wrote; the processor's 2xx to BYE, and its
+// error before the answer (the 487 after CANCEL included), end the media
+// session there (sip/media_action.hpp). A message the farm answers itself or
+// drops is not anchored; one anchored that then cannot go on loses its
+// session if the call was never answered.
 //
 // The placed member: this member itself, or with call_legs Remotely one of
 // the Locally-for-Others members (placement.hpp, keyed by the Call-ID). Its
@@ -83,6 +86,8 @@ public:
     void exchange(const sip::MediaAction& action, Done done);
     // Ends the call's media (kind end); nothing to wait for.
     void end(const sip::MediaAction& action);
+    // A message with SDP not anchored because the farm answers or drops it.
+    void count_refused() { ++m_refused; }
 
     // The media test of a probe: offer, then answer, with `sdp` for both
     // sides (the offerer's tag `from_tag`, the answerer's made from the
@@ -125,6 +130,7 @@ private:
     uint64_t m_rewritten = 0;
     uint64_t m_unchanged = 0;
     uint64_t m_ended = 0;
+    uint64_t m_refused = 0;                   // SDP of messages that never reach the processor
     uint64_t m_remote = 0;                    // requests sent to another member
     uint64_t m_served = 0;                    // media.* requests from other members
     std::map<std::string, uint64_t> m_failed; // by error code
