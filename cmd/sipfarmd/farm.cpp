@@ -445,6 +445,12 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         return;
     }
     const sip::Message& msg = *scanned;
+    // Before any table keeps them (hand-off memory, media placement): no
+    // real client's Call-ID or tag is this long.
+    if (auto st = sip::check_identifiers(msg); !st) {
+        drop(st.error().code, a, st.error().message);
+        return;
+    }
     // A Relay backend's request that a Member sends out for it.
     if (a.envelope && (a.envelope->flags & sip::FARM_FLAG_OUTBOUND)) {
         if (!msg.is_request()) {
@@ -940,6 +946,7 @@ json::Json FarmService::stats() const {
         .set("epoch", static_cast<long long>(m_settings.view.epoch))
         .set("members", std::move(members))
         .set("recent_call_ids", static_cast<long long>(m_recent.size()))
+        .set("probe_sources", static_cast<long long>(m_probe_limits.size()))
         .set("handoff_views", static_cast<long long>(m_settings.view.previous.size()))
         .set("dropped", static_cast<long long>(dropped))
         .set("streams", m_streams.stats())

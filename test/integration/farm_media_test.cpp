@@ -357,4 +357,31 @@ BOOST_AUTO_TEST_CASE(cancel_ends_media_only_with_the_processors_487) {
     BOOST_TEST(sessions_become(media_sock, 0));
 }
 
+// Issue 16: a Call-ID of kilobytes is not kept (placement, hand-off
+// memory), nor anchored, nor sent to the processor: dropped and counted.
+BOOST_AUTO_TEST_CASE(a_call_id_too_long_is_dropped_before_any_table_keeps_it) {
+    LoopbackLab lab{1};
+    UdpPeer processor("127.0.0.1:0");
+    lab.cluster.members[0].processor_port = processor.address().port();
+    lab.cluster.extra = "\"media\": \"anchor\"";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("sipfarmd", "f1");
+    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
+    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+    UdpPeer attacker("127.0.0.9:0");
+    for (int i = 0; i < 5; ++i) {
+        std::string call_id = std::to_string(i) + std::string(4000, 'x') + "@example.com";
+        attacker.send(entry, with_sdp(request("INVITE", call_id, 1, attacker.address().str(),
+                                              "z9hG4bKlong" + std::to_string(i)),
+                                      sdp_body("127.0.0.9", 4000)));
+    }
+    BOOST_TEST(!processor.recv(scaled(300ms)).has_value());
+    auto stats = ask(lab.cluster.control(lab.dir, "f1"), "stats")["service"];
+    BOOST_TEST(stats["dropped_by"]["call_id_too_long"].as_integer().value_or(0) == 5);
+    BOOST_TEST(stats["recent_call_ids"].as_integer().value_or(-1) == 0);
+    BOOST_TEST(stats["media"]["placed_calls"].as_integer().value_or(-1) == 0);
+    BOOST_TEST(ask(media_sock, "list")["count"].as_integer().value_or(-1) == 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
