@@ -177,6 +177,7 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
         if (mc.media_ports)
             media.media_ports[mc.id] = mc.media_ports->str();
     m_media.configure(std::move(media));
+    m_lbcheck_sources = cfg.cluster.lbcheck_sources;
     m_heartbeat_period = std::chrono::milliseconds(cfg.cluster.heartbeat_ms);
     m_dead_after = std::chrono::milliseconds(cfg.cluster.dead_after_ms);
     m_heartbeat =

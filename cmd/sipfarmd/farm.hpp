@@ -164,6 +164,8 @@ private:
     std::map<std::string, uint64_t, std::less<>> m_dropped; // by reason
     std::map<std::string, uint64_t, std::less<>> m_routed;  // by routing reason
 
+    // The sources that may run lbcheck's media test (empty: any).
+    std::vector<net::Prefix> m_lbcheck_sources;
     // Probe rate limit per source host, bounded.
     std::unordered_map<std::string, log::RateLimit> m_probe_limits;
     log::RateLimit m_drop_log{5.0, 20.0};

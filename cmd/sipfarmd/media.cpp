@@ -258,7 +258,9 @@ void MediaAnchor::test(const std::string& call_id, const std::string& from_tag,
 }
 
 void MediaAnchor::end_test(const std::string& call_id) {
-    m_live_tests.erase(call_id);
+    // Only a test this member started: an end probe must not end a call.
+    if (!m_live_tests.erase(call_id))
+        return;
     sip::MediaAction action;
     action.kind = sip::MediaAction::Kind::end;
     action.call_id = call_id;

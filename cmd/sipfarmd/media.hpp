@@ -105,7 +105,15 @@ public:
     // anchor media. `done` runs later, on the loop, exactly once.
     void test(const std::string& call_id, const std::string& from_tag, const std::string& sdp,
               TestDone done);
-    // Deletes the test session of `call_id` where it was placed.
+    // A media test refused before the relay (sip::media_test_allowed()):
+    // counted by its code and logged (rate-limited).
+    void refuse_test(const std::string& call_id, const Error& e) {
+        ++m_tests;
+        failed("test", call_id, e);
+    }
+    // Deletes the test session of `call_id` where it was placed; nothing
+    // when this member has no live test of that Call-ID (a call's media is
+    // not a probe's to end).
     void end_test(const std::string& call_id);
 
     // media.sdp and media.delete, for the other members.

@@ -142,9 +142,9 @@ constexpr long long MAX_DEAD_AFTER_MS = 600000;
 constexpr long long MAX_MEDIA_TIMEOUT_S = 86400;
 
 constexpr std::string_view TOP_KEYS[] = {"cluster", "members"};
-constexpr std::string_view CLUSTER_KEYS[] = {"name",         "wan_ip",        "farm_port",
-                                             "heartbeat_ms", "dead_after_ms", "secret_file",
-                                             "media",        "media_timeout", "media_strict"};
+constexpr std::string_view CLUSTER_KEYS[] = {
+    "name",        "wan_ip", "farm_port",     "heartbeat_ms", "dead_after_ms",
+    "secret_file", "media",  "media_timeout", "media_strict", "lbcheck_sources"};
 constexpr std::string_view MEMBER_KEYS[] = {
     "role",          "address",   "wan_ip",        "sip_farm", "call_legs",   "signals",
     "sip_listen",    "processor", "media_ports",   "control",  "control_tcp", "media",
@@ -421,6 +421,8 @@ private:
                     ok = fail(where, "must be true or false");
                 else
                     c.media_strict = *b;
+            } else if (k == "lbcheck_sources") {
+                ok = read_prefixes(v, where, c.lbcheck_sources);
             } else {
                 ok = unknown_key(where, CLUSTER_KEYS);
             }
@@ -531,6 +533,24 @@ private:
                                     ": listener (tcp and tls share TCP ports)");
         m.sip_stream_listen.push_back(
             {transport == "tcp" ? StreamTransport::tcp : StreamTransport::tls, a});
+        return true;
+    }
+
+    bool read_prefixes(const json::Json& v, const std::string& where,
+                       std::vector<net::Prefix>& out) {
+        if (!v.is_array())
+            return type_error(v, where, "an array of \"ADDR/BITS\" or \"ADDR\" strings");
+        out.clear();
+        for (size_t i = 0; i < v.size(); ++i) {
+            std::string at = where + "[" + std::to_string(i) + "]";
+            std::string s;
+            if (!read_string(v.at(i), at, s))
+                return false;
+            auto p = net::parse_prefix(s);
+            if (!p)
+                return fail(at, p.error().message);
+            out.push_back(*p);
+        }
         return true;
     }
 

@@ -85,6 +85,9 @@ struct ClusterSettings {
     // latching drops media from any source but the one the SDP names.
     unsigned media_timeout_s = 60;
     bool media_strict = false;
+    // lbcheck media test probes are taken only from these sources (empty:
+    // from any); their SDP must name their own source address either way.
+    std::vector<net::Prefix> lbcheck_sources;
 
     bool operator==(const ClusterSettings&) const = default;
 };

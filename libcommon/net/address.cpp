@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace rtfarm::net {
@@ -226,6 +227,80 @@ Result<PortRange> parse_port_range(std::string_view text) {
     if (*lo > *hi)
         return make_error("bad_range", "range " + std::string(text) + " is empty");
     return PortRange{static_cast<uint16_t>(*lo), static_cast<uint16_t>(*hi)};
+}
+
+namespace {
+
+// The address bytes of a v4 or v6 SockAddr, in network order.
+std::string_view host_bytes(const SockAddr& a) {
+    if (a.is_v4())
+        return {
+            reinterpret_cast<const char*>(&reinterpret_cast<const sockaddr_in*>(a.sa())->sin_addr),
+            4};
+    if (a.is_v6())
+        return {reinterpret_cast<const char*>(
+                    &reinterpret_cast<const sockaddr_in6*>(a.sa())->sin6_addr),
+                16};
+    return {};
+}
+
+// The first `bits` bits of `x` and `y` are equal.
+bool same_leading_bits(std::string_view x, std::string_view y, unsigned bits) {
+    for (size_t i = 0; bits > 0; ++i, bits = bits >= 8 ? bits - 8 : 0) {
+        unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));
+        if ((static_cast<unsigned char>(x[i]) & mask) != (static_cast<unsigned char>(y[i]) & mask))
+            return false;
+    }
+    return true;
+}
+
+} // namespace
+
+bool Prefix::contains(const SockAddr& a) const {
+    SockAddr host = a.unmapped();
+    if (host.family() != addr.family())
+        return false;
+    return same_leading_bits(host_bytes(host), host_bytes(addr), bits);
+}
+
+Result<Prefix> parse_prefix(std::string_view text) {
+    auto slash = text.find('/');
+    auto addr = SockAddr::parse_host(text.substr(0, slash));
+    if (!addr)
+        return make_error("bad_prefix", "'" + std::string(text) + "': " + addr.error().message);
+    Prefix p;
+    p.addr = addr->unmapped();
+    const unsigned max = p.addr.is_v4() ? 32 : 128;
+    p.bits = max;
+    if (slash != std::string_view::npos) {
+        std::string_view n = text.substr(slash + 1);
+        unsigned bits = 0;
+        bool ok = !n.empty() && n.size() <= 3;
+        for (char c : n) {
+            ok = ok && c >= '0' && c <= '9';
+            bits = bits * 10 + static_cast<unsigned>(c - '0');
+        }
+        if (!ok)
+            return make_error("bad_prefix",
+                              "'" + std::string(text) + "': the prefix length is not a number");
+        if (bits > max)
+            return make_error("bad_prefix", "'" + std::string(text) + "': more than " +
+                                                std::to_string(max) + " bits");
+        p.bits = bits;
+    }
+    // Canonical: the host bits cleared (so == compares prefixes).
+    std::string bytes(host_bytes(p.addr));
+    for (size_t i = 0; i < bytes.size(); ++i) {
+        unsigned from = static_cast<unsigned>(i) * 8;
+        unsigned keep = p.bits > from ? std::min(8u, p.bits - from) : 0;
+        bytes[i] = static_cast<char>(static_cast<unsigned char>(bytes[i]) &
+                                     (keep == 0 ? 0 : (0xff << (8 - keep)) & 0xff));
+    }
+    if (p.addr.is_v4())
+        std::memcpy(&reinterpret_cast<sockaddr_in*>(p.addr.sa_mut())->sin_addr, bytes.data(), 4);
+    else
+        std::memcpy(&reinterpret_cast<sockaddr_in6*>(p.addr.sa_mut())->sin6_addr, bytes.data(), 16);
+    return p;
 }
 
 } // namespace rtfarm::net

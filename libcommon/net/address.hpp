@@ -80,6 +80,19 @@ struct PortRange {
 // Parses "LO-HI"; errors say why ("range 20000-10000 is empty", "port 70000 is out of 1-65535").
 Result<PortRange> parse_port_range(std::string_view text);
 
+// An address prefix, "ADDR/BITS" (CIDR), e.g. "192.0.2.0/24", "2001:db8::/32";
+// a bare address is the prefix of that host alone.
+struct Prefix {
+    SockAddr addr; // its port is 0; the bits past `bits` are 0
+    unsigned bits = 0;
+    // `a`'s host is in the prefix (an IPv4-mapped IPv6 address counts as IPv4).
+    bool contains(const SockAddr& a) const;
+    std::string str() const { return addr.host() + "/" + std::to_string(bits); }
+    bool operator==(const Prefix& o) const { return addr == o.addr && bits == o.bits; }
+};
+// Parses "ADDR/BITS" or "ADDR"; errors say why ("'10.0.0.1/33': more than 32 bits").
+Result<Prefix> parse_prefix(std::string_view text);
+
 } // namespace rtfarm::net
 
 template <> struct std::hash<rtfarm::net::SockAddr> {

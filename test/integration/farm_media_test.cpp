@@ -347,6 +347,11 @@ BOOST_AUTO_TEST_CASE(cancel_ends_media_only_with_the_processors_487) {
     UdpPeer stranger("127.0.0.9:0");
     stranger.send(entry, response_to(invite->bytes, 486, "evil", "127.0.0.9:5060"));
     BOOST_TEST(sessions_stay(media_sock, 1));
+    // Nor does lbcheck's end probe with the call's Call-ID: it ends tests only.
+    stranger.send(entry, request("OPTIONS", c.call_id, 7, stranger.address().str(), "z9hG4bKend",
+                                 "X-Farm-Media: end\r\n"));
+    BOOST_TEST(stranger.recv(scaled(3000ms)).has_value());
+    BOOST_TEST(sessions_stay(media_sock, 1));
 
     c.client.send(entry, request("CANCEL", c.call_id, 1, c.client.address().str(), "z9hG4bKcn1"));
     auto cancel = processor.recv(scaled(3000ms));

@@ -164,6 +164,16 @@ std::vector<BadCase> bad_cases() {
         {"media_strict not a boolean",
          doc(cluster({{"media_strict", q("yes")}}), {{"f1", frontend(1)}}), "cluster.media_strict",
          "must be true or false"},
+        {"lbcheck_sources not an array",
+         doc(cluster({{"lbcheck_sources", q("10.0.0.0/8")}}), {{"f1", frontend(1)}}),
+         "cluster.lbcheck_sources", "an array of"},
+        {"lbcheck_sources bad prefix",
+         doc(cluster({{"lbcheck_sources", "[\"10.0.0.0/33\"]"}}), {{"f1", frontend(1)}}),
+         "cluster.lbcheck_sources[0]", "more than 32 bits"},
+        {"lbcheck_sources not an address",
+         doc(cluster({{"lbcheck_sources", "[\"10.0.0.0/8\", \"lbcheck.example\"]"}}),
+             {{"f1", frontend(1)}}),
+         "cluster.lbcheck_sources[1]", "lbcheck.example"},
         {"members empty", doc(cluster(), {}), "members", "needs at least one member"},
         {"members array", object({{"cluster", object(cluster())}, {"members", "[]"}}), "members",
          "must be an object, not array"},
@@ -454,7 +464,8 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
                      {"secret_file", q("")},
                      {"media", q("anchor")},
                      {"media_timeout", "90"},
-                     {"media_strict", "true"}}),
+                     {"media_strict", "true"},
+                     {"lbcheck_sources", "[\"192.0.2.7\", \"10.1.2.3/16\", \"2001:db8::/32\"]"}}),
             {{"f1", frontend(1, {{"wan_ip", q("")},
                                  {"sip_farm", q("member")},
                                  {"call_legs", q("locally")},
@@ -477,6 +488,10 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
     BOOST_TEST(c.cluster.media == rtfarm::config::Media::anchor);
     BOOST_TEST(c.cluster.media_timeout_s == 90u);
     BOOST_TEST(c.cluster.media_strict);
+    BOOST_REQUIRE_EQUAL(c.cluster.lbcheck_sources.size(), 3u);
+    BOOST_TEST(c.cluster.lbcheck_sources[0].str() == "192.0.2.7/32");
+    BOOST_TEST(c.cluster.lbcheck_sources[1].str() == "10.1.0.0/16");
+    BOOST_TEST(c.cluster.lbcheck_sources[2].str() == "2001:db8::/32");
     const auto& f1 = c.members[0];
     BOOST_TEST(!f1.wan_ip);
     BOOST_TEST(f1.sip_farm == rtfarm::config::SipFarm::member);

@@ -78,6 +78,36 @@ void check_flags(int fd) {
 
 BOOST_AUTO_TEST_SUITE(net)
 
+BOOST_AUTO_TEST_CASE(prefixes_parse_and_contain_their_hosts) {
+    auto host = [](const char* text) {
+        return rtfarm::net::SockAddr::parse(text).value();
+    };
+    auto p = rtfarm::net::parse_prefix("10.1.2.3/16");
+    BOOST_REQUIRE(p.ok());
+    BOOST_TEST(p->str() == "10.1.0.0/16");
+    BOOST_TEST(p->contains(host("10.1.200.7:5060")));
+    BOOST_TEST(!p->contains(host("10.2.0.1:5060")));
+    BOOST_TEST(p->contains(host("[::ffff:10.1.0.9]:5060"))); // IPv4-mapped
+    BOOST_TEST(!p->contains(host("[2001:db8::1]:5060")));
+    auto one = rtfarm::net::parse_prefix("192.0.2.7");
+    BOOST_REQUIRE(one.ok());
+    BOOST_TEST(one->bits == 32u);
+    BOOST_TEST(one->contains(host("192.0.2.7:1")));
+    BOOST_TEST(!one->contains(host("192.0.2.8:1")));
+    auto v6 = rtfarm::net::parse_prefix("2001:db8:ff::/36");
+    BOOST_REQUIRE(v6.ok());
+    BOOST_TEST(v6->str() == "2001:db8::/36");
+    BOOST_TEST(v6->contains(host("[2001:db8:fff::1]:5060")));
+    BOOST_TEST(!v6->contains(host("[2001:db8:1000::1]:5060")));
+    auto all = rtfarm::net::parse_prefix("0.0.0.0/0");
+    BOOST_REQUIRE(all.ok());
+    BOOST_TEST(all->contains(host("203.0.113.9:5")));
+    BOOST_TEST((*rtfarm::net::parse_prefix("10.1.0.0/16") == *p));
+    for (const char* bad :
+         {"10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "example.com/8", "10.0.0.0/1234"})
+        BOOST_TEST(!rtfarm::net::parse_prefix(bad).ok(), bad);
+}
+
 BOOST_AUTO_TEST_CASE(address_round_trips) {
     for (const char* text : {"1.2.3.4:5060", "127.0.0.1:0", "10.0.0.1:65535", "[::1]:5060",
                              "[2001:db8::1]:0", "[2001:db8::1]:65535"}) {
