@@ -178,6 +178,7 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
             media.media_ports[mc.id] = mc.media_ports->str();
     m_media.configure(std::move(media));
     m_flood.configure({cfg.cluster.flood_limit, std::chrono::seconds(cfg.cluster.flood_quiet_s)});
+    m_lbcheck_sources = cfg.cluster.lbcheck_sources;
     m_heartbeat_period = std::chrono::milliseconds(cfg.cluster.heartbeat_ms);
     m_dead_after = std::chrono::milliseconds(cfg.cluster.dead_after_ms);
     m_heartbeat =
@@ -452,6 +453,12 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         return;
     }
     const sip::Message& msg = *scanned;
+    // Before any table keeps them (hand-off memory, media placement): no
+    // real client's Call-ID or tag is this long.
+    if (auto st = sip::check_identifiers(msg); !st) {
+        drop(st.error().code, a, st.error().message);
+        return;
+    }
     // A new request from outside counts against its source's rate to the
     // whole farm; a source over the limit is dropped on every member
     // (cluster/flood.hpp). Relayed ones were counted where they came in.
@@ -552,11 +559,17 @@ void FarmService::process_local(std::string_view bytes, const sip::Message& msg,
 }
 
 bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, const Arrival& a) {
-    sip::MediaAction action = sip::media_action(bytes, msg);
+    sip::MediaAction action = sip::media_action(bytes, msg, a.origin, m_id);
     if (action.kind == sip::MediaAction::Kind::end)
         m_media.end(action);
     if (action.kind != sip::MediaAction::Kind::exchange)
         return false;
+    // A message the farm would answer itself (483: no hops left) or drop
+    // never reaches the processor: its SDP must not hold relay ports.
+    if (!forwardable(bytes, msg, a)) {
+        m_media.count_refused();
+        return false;
+    }
     // The message waits for the relay's SDP: it and its arrival are copied
     // (the envelope is not needed past routing).
     Arrival later = a;
@@ -574,16 +587,34 @@ bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, 
         }
         std::string rewritten = sip::replace_body(original, *first, *sdp);
         auto msg2 = sip::scan(rewritten);
-        if (!msg2) {
+        if (!msg2)
             drop("media_rewrite_failed", later, msg2.error().message);
+        if (msg2 && forward_local(rewritten, *msg2, later, false))
             return;
-        }
-        forward_local(rewritten, *msg2, later, false);
+        // Anchored but not sent on: a call never answered loses its session
+        // (an answered one keeps its media, as after a failed re-INVITE).
+        sip::MediaAction undo;
+        undo.kind = sip::MediaAction::Kind::end;
+        undo.call_id = first->call_id.in(original);
+        undo.if_unanswered = true;
+        m_media.end(undo);
     });
     return true;
 }
 
-void FarmService::forward_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
+bool FarmService::forwardable(std::string_view bytes, const sip::Message& msg,
+                              const Arrival& a) const {
+    if (!msg.is_request())
+        return sip::forward_response(bytes, msg, &m_settings.proxy).ok();
+    if (a.origin == sip::Origin::processor)
+        return sip::forward_from_processor(bytes, msg, m_settings.proxy).ok();
+    return m_settings.processor &&
+           sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor, m_settings.proxy,
+                                     a.conn ? &*a.conn : nullptr)
+               .ok();
+}
+
+bool FarmService::forward_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                                 bool probe) {
     if (!msg.is_request()) {
         // A ringing INVITE may go on past the hand-off's window if its UAS
@@ -596,13 +627,13 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
         auto out = sip::forward_response(bytes, msg, &m_settings.proxy);
         if (!out) {
             drop(out.error().code, a, out.error().message);
-            return;
+            return false;
         }
         if (!out->conn && m_settings.processor && out->to == *m_settings.processor)
             send_inner(*out);
         else
             send_outside(*out);
-        return;
+        return true;
     }
     if (a.origin == sip::Origin::processor) {
         auto out = sip::forward_from_processor(bytes, msg, m_settings.proxy);
@@ -613,18 +644,18 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
                 drop(out.error().code, a, out.error().message);
             if (answer)
                 reply(bytes, msg, a, answer->first, answer->second);
-            return;
+            return false;
         }
         send_outside(*out);
-        return;
+        return true;
     }
     if (probe) {
         answer_probe(bytes, msg, a);
-        return;
+        return true;
     }
     if (!m_settings.processor) {
         drop("no_processor", a);
-        return;
+        return false;
     }
     auto out = sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor,
                                          m_settings.proxy, a.conn ? &*a.conn : nullptr);
@@ -633,9 +664,10 @@ void FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
             reply(bytes, msg, a, 483, "Too Many Hops");
         else
             drop(out.error().code, a, out.error().message);
-        return;
+        return false;
     }
     send_inner(*out);
+    return true;
 }
 
 void FarmService::answer_probe(std::string_view bytes, const sip::Message& msg, const Arrival& a) {
@@ -943,6 +975,7 @@ json::Json FarmService::stats() const {
         .set("recent_ringing_call_ids",
              static_cast<long long>(m_recent.size(cluster::RecentCalls::Tier::ringing)))
         .set("recent_call_ids_evicted", static_cast<long long>(m_recent.evicted()))
+        .set("probe_sources", static_cast<long long>(m_probe_limits.size()))
         .set("handoff_views", static_cast<long long>(m_settings.view.previous.size()))
         .set("dropped", static_cast<long long>(dropped))
         .set("streams", m_streams.stats())

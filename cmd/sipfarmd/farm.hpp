@@ -77,12 +77,15 @@ private:
     void process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                        bool probe);
     // The stateless proxy's part of process_local(), once the media anchor
-    // has had its say.
-    void forward_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
+    // has had its say; false when the farm answered the message itself or
+    // dropped it (it did not go on).
+    bool forward_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                        bool probe);
     // Anchors the message's media (media.hpp); false when there is nothing
     // to wait for and the message goes on now.
     bool anchor_media(std::string_view bytes, const sip::Message& msg, const Arrival& a);
+    // forward_local() would send the message on (not answer or drop it).
+    bool forwardable(std::string_view bytes, const sip::Message& msg, const Arrival& a) const;
     void answer_probe(std::string_view bytes, const sip::Message& msg, const Arrival& a);
     // lbcheck's media test (farm_probe.cpp): a probe with X-Farm-Media. An
     // end deletes the test session; a test goes to the relay, and true means
@@ -164,6 +167,8 @@ private:
     std::map<std::string, uint64_t, std::less<>> m_dropped; // by reason
     std::map<std::string, uint64_t, std::less<>> m_routed;  // by routing reason
 
+    // The sources that may run lbcheck's media test (empty: any).
+    std::vector<net::Cidr> m_lbcheck_sources;
     // Probe rate limit per source host, bounded.
     std::unordered_map<std::string, log::RateLimit> m_probe_limits;
     log::RateLimit m_drop_log{5.0, 20.0};

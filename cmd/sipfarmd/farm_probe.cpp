@@ -27,6 +27,15 @@ bool FarmService::media_probe(std::string_view bytes, const sip::Message& msg, c
         send_probe_reply(bytes, msg, a, std::move(more));
         return true;
     }
+    // Only from an allowed source, and media only to that source (no relay
+    // ports sending where a stranger says): else answered without media.
+    if (auto st = sip::media_test_allowed(sdp, a.source, m_lbcheck_sources); !st) {
+        m_media.refuse_test(call_id, st.error());
+        std::vector<std::string> more = headers;
+        more.push_back(sip::media_error_header(st.error()));
+        send_probe_reply(bytes, msg, a, std::move(more));
+        return true;
+    }
     // The probe waits for the relay: its bytes and arrival are copied (the
     // envelope is not needed past routing; Received-By is in `headers`).
     Arrival later = a;

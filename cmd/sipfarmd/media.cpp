@@ -37,6 +37,39 @@ void MediaAnchor::configure(Settings settings) {
 void MediaAnchor::sweep() {
     auto now = std::chrono::steady_clock::now();
     std::erase_if(m_placed, [&](const auto& kv) { return now - kv.second.used > PLACED_IDLE; });
+    // Silent longer than the relay keeps a session without media: still there?
+    size_t budget = SWEEP_QUERIES;
+    std::vector<std::string> silent;
+    for (const auto& [call_id, p] : m_placed) {
+        if (budget == 0)
+            break;
+        if (!p.checking && now - p.used > m_settings.media_timeout) {
+            silent.push_back(call_id);
+            --budget;
+        }
+    }
+    for (const auto& call_id : silent)
+        check_placed(call_id);
+}
+
+void MediaAnchor::check_placed(const std::string& call_id) {
+    auto it = m_placed.find(call_id);
+    if (it == m_placed.end())
+        return;
+    it->second.checking = true;
+    const auto asked = std::chrono::steady_clock::now();
+    json::Json args = json::Json::object().set("call_id", call_id);
+    call(it->second.member, "query", args, [this, call_id, asked](Result<json::Json> r) {
+        auto found = m_placed.find(call_id);
+        if (found == m_placed.end())
+            return;
+        found->second.checking = false;
+        // Gone from the relay, and no message since we asked: forget it.
+        if (!r && r.error().code == "not_found" && found->second.used <= asked) {
+            m_placed.erase(found);
+            ++m_placed_expired;
+        }
+    });
 }
 
 Result<std::string> MediaAnchor::member_for(const std::string& call_id, bool create) {
@@ -134,12 +167,16 @@ void MediaAnchor::end(const sip::MediaAction& action) {
         args.set("if_unanswered", true);
     call(*member, "delete", args, [this, call_id](Result<json::Json> r) {
         if (r) {
-            if ((*r)["deleted"].as_bool().value_or(false))
+            if ((*r)["deleted"].as_bool().value_or(false)) {
                 ++m_ended;
+                m_placed.erase(call_id);
+            }
             return;
         }
-        // The second pass of a BYE through a proxy, or a call not anchored.
-        if (r.error().code != "not_found")
+        // The second pass of a 200 through a proxy, or a call not anchored.
+        if (r.error().code == "not_found")
+            m_placed.erase(call_id);
+        else
             failed("delete", call_id, r.error());
     });
 }
@@ -221,7 +258,9 @@ void MediaAnchor::test(const std::string& call_id, const std::string& from_tag,
 }
 
 void MediaAnchor::end_test(const std::string& call_id) {
-    m_live_tests.erase(call_id);
+    // Only a test this member started: an end probe must not end a call.
+    if (!m_live_tests.erase(call_id))
+        return;
     sip::MediaAction action;
     action.kind = sip::MediaAction::Kind::end;
     action.call_id = call_id;
@@ -239,6 +278,7 @@ void MediaAnchor::register_ops(json::ControlServer& server) {
     const json::OpOptions once{.retry_cache = true};
     server.on("media.sdp", pass_on("sdp"), once);
     server.on("media.delete", pass_on("delete"), once);
+    server.on("media.query", pass_on("query"));
 }
 
 json::Json MediaAnchor::stats() const {
@@ -253,9 +293,13 @@ json::Json MediaAnchor::stats() const {
         .set("rewritten", static_cast<long long>(m_rewritten))
         .set("unchanged", static_cast<long long>(m_unchanged))
         .set("ended", static_cast<long long>(m_ended))
+        .set("not_forwarded", static_cast<long long>(m_refused))
         .set("to_other_members", static_cast<long long>(m_remote))
         .set("for_other_members", static_cast<long long>(m_served))
         .set("placed_calls", static_cast<long long>(m_placed.size()))
+        .set("placed_calls_max", static_cast<long long>(MAX_PLACED))
+        .set("placed_expired", static_cast<long long>(m_placed_expired))
+        .set("live_tests", static_cast<long long>(m_live_tests.size()))
         .set("failed", std::move(failed));
 }
 

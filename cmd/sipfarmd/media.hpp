@@ -1,17 +1,20 @@
 // Media anchoring (`media: anchor`): the member that processes a call hands
 // the SDP of its messages (sip/media_action.hpp says which, and as what) to
 // rtprelayd on the member the Call Legs placement picks, and forwards the
-// message with the SDP rtprelayd wrote; BYE, and CANCEL or an error before
-// the answer, end the media session there.
+// message with the SDP rtprelayd wrote; the processor's 2xx to BYE, and its
+// error before the answer (the 487 after CANCEL included), end the media
+// session there (sip/media_action.hpp). A message the farm answers itself or
+// drops is not anchored; one anchored that then cannot go on loses its
+// session if the call was never answered.
 //
 // The placed member: this member itself, or with call_legs Remotely one of
 // the Locally-for-Others members (placement.hpp, keyed by the Call-ID). Its
 // rtprelayd is reached through its media_control socket when it is this
 // member, else through that member's sipfarmd (control_tcp, cluster secret,
-// op media.sdp / media.delete), which hands the request to its own
-// rtprelayd. A call keeps the member it was placed on while its messages
-// come (a view change must not move a live call's media), until BYE or
-// PLACED_IDLE without a message.
+// op media.sdp / media.delete / media.query), which hands the request to
+// its own rtprelayd. A call keeps the member it was placed on while its
+// relay session lives (a view change must not move a live call's media):
+// until its media ends, or the session is found gone (MAX_PLACED).
 //
 // lbcheck's media test (a probe with X-Farm-Media: test, sip/media_probe.hpp)
 // takes the same path: the call leg is placed like a call's, and that
@@ -43,14 +46,24 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace rtfarm::sipfarmd {
 
 class MediaAnchor {
 public:
     static constexpr std::chrono::milliseconds REQUEST_TIMEOUT{2000};
+    // A call's placement is remembered while its relay session lives: an
+    // entry without a SIP message for the relay's media_timeout is checked
+    // (op query) at the next sweep and forgotten when the session is gone;
+    // after PLACED_IDLE without a message it goes anyway (the relay cannot
+    // be asked). At most MAX_PLACED (each at most MAX_CALL_ID bytes of key:
+    // some 25 MiB in all); beyond that a call is placed afresh for each
+    // message, which gives the same member while the view stays.
     static constexpr std::chrono::seconds PLACED_IDLE{3600};
-    static constexpr size_t MAX_PLACED = 1 << 20;
+    static constexpr size_t MAX_PLACED = 1 << 16;
+    // Placements checked with the relay per sweep, at most.
+    static constexpr size_t SWEEP_QUERIES = 4096;
     // Media test sessions that may live at once on this member's account
     // (each holds relay ports until its end probe or media_timeout).
     static constexpr size_t MAX_TESTS = 64;
@@ -83,6 +96,8 @@ public:
     void exchange(const sip::MediaAction& action, Done done);
     // Ends the call's media (kind end); nothing to wait for.
     void end(const sip::MediaAction& action);
+    // A message with SDP not anchored because the farm answers or drops it.
+    void count_refused() { ++m_refused; }
 
     // The media test of a probe: offer, then answer, with `sdp` for both
     // sides (the offerer's tag `from_tag`, the answerer's made from the
@@ -90,7 +105,15 @@ public:
     // anchor media. `done` runs later, on the loop, exactly once.
     void test(const std::string& call_id, const std::string& from_tag, const std::string& sdp,
               TestDone done);
-    // Deletes the test session of `call_id` where it was placed.
+    // A media test refused before the relay (sip::media_test_allowed()):
+    // counted by its code and logged (rate-limited).
+    void refuse_test(const std::string& call_id, const Error& e) {
+        ++m_tests;
+        failed("test", call_id, e);
+    }
+    // Deletes the test session of `call_id` where it was placed; nothing
+    // when this member has no live test of that Call-ID (a call's media is
+    // not a probe's to end).
     void end_test(const std::string& call_id);
 
     // media.sdp and media.delete, for the other members.
@@ -101,7 +124,10 @@ private:
     struct Placed {
         std::string member;
         std::chrono::steady_clock::time_point used;
+        bool checking = false; // a query for its session is on the way
     };
+    // Forgets the placement of `call_id` when its session is not found.
+    void check_placed(const std::string& call_id);
     Result<std::string> member_for(const std::string& call_id, bool create);
     // Sends `op` with `args` to the member's rtprelayd.
     void call(const std::string& member, const char* op, const json::Json& args,
@@ -125,6 +151,8 @@ private:
     uint64_t m_rewritten = 0;
     uint64_t m_unchanged = 0;
     uint64_t m_ended = 0;
+    uint64_t m_refused = 0;                   // SDP of messages that never reach the processor
+    uint64_t m_placed_expired = 0;            // placements forgotten with their session
     uint64_t m_remote = 0;                    // requests sent to another member
     uint64_t m_served = 0;                    // media.* requests from other members
     std::map<std::string, uint64_t> m_failed; // by error code

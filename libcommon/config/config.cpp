@@ -162,7 +162,8 @@ constexpr std::string_view CLUSTER_KEYS[] = {"name",
                                              "media_max_streams",
                                              "media_max_sessions",
                                              "flood_limit",
-                                             "flood_quiet_s"};
+                                             "flood_quiet_s",
+                                             "lbcheck_sources"};
 constexpr std::string_view MEMBER_KEYS[] = {
     "role",          "address",   "wan_ip",        "sip_farm", "call_legs",   "signals",
     "sip_listen",    "processor", "media_ports",   "control",  "control_tcp", "media",
@@ -456,6 +457,8 @@ private:
                 c.media_max_sessions = static_cast<unsigned>(n);
             } else if (k == "media_allow") {
                 ok = read_prefixes(v, where, c.media_allow);
+            } else if (k == "lbcheck_sources") {
+                ok = read_prefixes(v, where, c.lbcheck_sources);
             } else {
                 ok = unknown_key(where, CLUSTER_KEYS);
             }

@@ -97,6 +97,9 @@ struct ClusterSettings {
     std::vector<net::Cidr> media_allow;
     unsigned media_max_streams = 8;
     unsigned media_max_sessions = 0;
+    // lbcheck media test probes are taken only from these sources (empty:
+    // from any); their SDP must name their own source address either way.
+    std::vector<net::Cidr> lbcheck_sources;
 
     bool operator==(const ClusterSettings&) const = default;
 };

@@ -2,6 +2,7 @@
 
 #include "base/strings.hpp"
 #include "sip/edit.hpp"
+#include "sip/farm_tags.hpp"
 
 namespace rtfarm::sip {
 
@@ -19,6 +20,18 @@ bool carries_offer_answer(Method m) {
     return m == Method::invite || m == Method::update || m == Method::prack;
 }
 
+// The processor's decision: a response it sent, or one to a request it sent
+// (our branch with the processor mark, this member's).
+bool from_processor_side(std::string_view bytes, const Message& msg, Origin origin,
+                         std::string_view self) {
+    if (origin == Origin::processor)
+        return true;
+    if (msg.via_count == 0)
+        return false;
+    auto b = parse_farm_branch(msg.via[0].branch.in(bytes));
+    return b && b->from_processor && b->member == self;
+}
+
 } // namespace
 
 std::string_view to_string(SdpRole r) {
@@ -33,21 +46,14 @@ std::string_view to_string(SdpRole r) {
     return "offer";
 }
 
-MediaAction media_action(std::string_view bytes, const Message& msg) {
+MediaAction media_action(std::string_view bytes, const Message& msg, Origin origin,
+                         std::string_view self) {
     MediaAction a;
     a.call_id = msg.call_id.in(bytes);
     if (a.call_id.empty())
         return a;
     if (msg.is_request()) {
-        if (msg.method_id == Method::bye) {
-            a.kind = MediaAction::Kind::end;
-            return a;
-        }
-        if (msg.method_id == Method::cancel) {
-            a.kind = MediaAction::Kind::end;
-            a.if_unanswered = true;
-            return a;
-        }
+        // BYE and CANCEL end nothing by themselves: the processor's answer does.
         if (!sdp_body(bytes, msg) || !msg.from_tag.present() || msg.from_tag.len == 0)
             return a;
         if (msg.method_id == Method::ack)
@@ -63,9 +69,16 @@ MediaAction media_action(std::string_view bytes, const Message& msg) {
         return a;
     }
     const Method method = method_from_token(msg.cseq_method.in(bytes));
+    if (method == Method::bye && msg.status >= 200 && msg.status < 300) {
+        if (from_processor_side(bytes, msg, origin, self))
+            a.kind = MediaAction::Kind::end;
+        return a;
+    }
     if (method == Method::invite && msg.status >= 300) {
-        a.kind = MediaAction::Kind::end;
-        a.if_unanswered = true;
+        if (from_processor_side(bytes, msg, origin, self)) {
+            a.kind = MediaAction::Kind::end;
+            a.if_unanswered = true;
+        }
         return a;
     }
     if (msg.status <= 100 || msg.status >= 300 || !carries_offer_answer(method) ||

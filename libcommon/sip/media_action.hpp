@@ -9,9 +9,17 @@
 //     the To party's answer when the From party made the last offer, else
 //     its offer (a 2xx to an INVITE without SDP); the relay knows which
 //     (SdpRole::automatic);
-//   - BYE: the call's media ends; CANCEL and a final error response
-//     (>= 300) to an INVITE: it ends if the call was never answered (a
-//     failed re-INVITE leaves the call as it was).
+//   - the media ends on the processor's decision, never on a request: a
+//     2xx to BYE ends the call's media, and a final error response (>= 300,
+//     the 487 after CANCEL included) to an INVITE ends it if the call was
+//     never answered (a failed re-INVITE leaves the call as it was), when
+//     that response comes from the processor (it accepted the BYE or
+//     refused the INVITE: a proxy relays the far end's answer, a B2BUA
+//     makes its own) or answers a request the processor sent (the top Via
+//     is this member's branch with the processor mark, sip/farm_tags.hpp:
+//     the far end answers the BYE the processor relayed or made). A BYE,
+//     CANCEL or error response from anyone else proves nothing: a stranger
+//     could send it (issue 16).
 // Only a body whose Content-Type is application/sdp counts (a multipart
 // body passes untouched). replace_body() writes the message with another
 // body and the matching Content-Length.
@@ -19,6 +27,7 @@
 // It does not talk to the relay, keep state, or look inside the SDP.
 #pragma once
 
+#include "sip/route.hpp"
 #include "sip/scanner.hpp"
 
 #include <string>
@@ -44,8 +53,11 @@ struct MediaAction {
     bool if_unanswered = false;
 };
 
-// Views into `bytes`, which must outlive the result.
-MediaAction media_action(std::string_view bytes, const Message& msg);
+// Views into `bytes`, which must outlive the result. `origin`: where the
+// message came from (route.hpp); `self`: this member's id (whose processor
+// branches count).
+MediaAction media_action(std::string_view bytes, const Message& msg, Origin origin,
+                         std::string_view self);
 
 // The message `msg` of `bytes` with `body` instead of its body and a
 // Content-Length that says so (added when it had none); bytes after the

@@ -26,6 +26,41 @@ std::string_view media_test_sdp(std::string_view bytes, const Message& msg) {
     return equals_icase(type, "application/sdp") ? msg.body.in(bytes) : std::string_view();
 }
 
+Status media_test_allowed(std::string_view sdp, const net::SockAddr& source,
+                          const std::vector<net::Cidr>& allowed) {
+    const net::SockAddr from = source.unmapped();
+    bool listed = allowed.empty();
+    for (const auto& p : allowed)
+        listed = listed || p.contains(from);
+    if (!listed)
+        return make_error("probe_source_not_allowed",
+                          from.host() + " is not in the cluster's lbcheck_sources");
+    size_t connections = 0;
+    while (!sdp.empty()) {
+        auto eol = sdp.find('\n');
+        std::string_view line = sdp.substr(0, eol);
+        sdp = eol == std::string_view::npos ? std::string_view() : sdp.substr(eol + 1);
+        if (!line.empty() && line.back() == '\r')
+            line.remove_suffix(1);
+        if (line.substr(0, 2) != "c=")
+            continue;
+        ++connections;
+        // c=IN IP4 ADDR (no TTL or count: not multicast).
+        std::string_view rest = line.substr(2);
+        std::string_view host;
+        if (rest.substr(0, 7) == "IN IP4 " || rest.substr(0, 7) == "IN IP6 ")
+            host = trim(rest.substr(7));
+        auto addr = net::SockAddr::parse_host(host);
+        if (!addr || !addr->unmapped().same_host(from))
+            return make_error("probe_sdp_address", "the probe's SDP names '" +
+                                                       std::string(line.substr(0, 80)) +
+                                                       "', not its own source " + from.host());
+    }
+    if (connections == 0)
+        return make_error("probe_sdp_address", "the probe's SDP has no connection (c=) line");
+    return {};
+}
+
 std::string members_header(const FarmView& view) {
     std::string list;
     for (const auto& m : view.members)

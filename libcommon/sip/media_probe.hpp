@@ -10,6 +10,8 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "net/address.hpp"
+#include "net/cidr.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
 #include "json/json.hpp"
@@ -26,6 +28,15 @@ MediaProbe media_probe_kind(std::string_view bytes, const Message& msg);
 
 // The probe's application/sdp body (lbcheck's RTP socket), "" without one.
 std::string_view media_test_sdp(std::string_view bytes, const Message& msg);
+
+// Whether the media test of a probe from `source` (as sipfarmd saw it) may
+// hold relay ports: `source` is in `allowed` (the cluster's lbcheck_sources;
+// empty: any source), and the probe's SDP names only `source`'s address in
+// its connection (c=) lines, at least one. Else the relay would send the
+// test's media where the probe's sender says, to anyone (issue 16). Error
+// codes "probe_source_not_allowed", "probe_sdp_address".
+Status media_test_allowed(std::string_view sdp, const net::SockAddr& source,
+                          const std::vector<net::Cidr>& allowed);
 
 // "X-Farm-Members: f1,f2,f3": the members whose effective SIP Farm mode is
 // Member and that are up (alive, not draining), in the view's order; ""

@@ -3,6 +3,7 @@
 #include "base/assert.hpp"
 #include "base/strings.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -1047,6 +1048,19 @@ std::optional<std::string_view> uri_param(std::string_view uri, std::string_view
         return std::nullopt;
     size_t pe = q == std::string_view::npos ? s.size() : q;
     return params_lookup(s.substr(semi + 1, pe - semi - 1), name);
+}
+
+Status check_identifiers(const Message& msg) {
+    if (msg.call_id.len > MAX_CALL_ID)
+        return make_error("call_id_too_long", "Call-ID of " + std::to_string(msg.call_id.len) +
+                                                  " bytes (at most " + std::to_string(MAX_CALL_ID) +
+                                                  ")");
+    if (msg.from_tag.len > MAX_TAG || msg.to_tag.len > MAX_TAG)
+        return make_error("tag_too_long",
+                          std::string(msg.from_tag.len > MAX_TAG ? "From" : "To") + " tag of " +
+                              std::to_string(std::max(msg.from_tag.len, msg.to_tag.len)) +
+                              " bytes (at most " + std::to_string(MAX_TAG) + ")");
+    return {};
 }
 
 Result<Message> scan(std::string_view datagram) {

@@ -60,6 +60,10 @@ inline constexpr size_t MAX_HEADER_BLOCK = 16 * 1024;
 inline constexpr size_t MAX_HEADER_LINES = 256;
 // The longest physical line (start line or header line), CRLF included.
 inline constexpr size_t MAX_LINE = 8 * 1024;
+// The longest Call-ID and From or To tag that a daemon keeps as a key in its
+// tables (check_identifiers()); real clients' are well under 100 bytes.
+inline constexpr size_t MAX_CALL_ID = 256;
+inline constexpr size_t MAX_TAG = 256;
 
 // A byte range of the scanned datagram. A default Span is absent (the thing
 // was not found); Span(off, len) is present, possibly empty (e.g. ";rport"
@@ -265,6 +269,12 @@ inline constexpr const char* MISSING_TO = "missing_to";
 inline constexpr const char* CSEQ_METHOD_MISMATCH = "cseq_method_mismatch";
 inline constexpr const char* TRUNCATED_BODY = "truncated_body";
 } // namespace scan_error
+
+// Whether the identifiers a table may keep are short enough: error
+// "call_id_too_long" (longer than MAX_CALL_ID) or "tag_too_long" (a From or
+// To tag longer than MAX_TAG). Not part of scan(): the scan is about SIP's
+// syntax, this about what a daemon keeps; it checks before storing.
+Status check_identifiers(const Message& msg);
 
 // Scans one datagram. The Spans of the result refer to `datagram`, which
 // must stay where it is while they are used.

@@ -212,4 +212,48 @@ BOOST_AUTO_TEST_CASE(media_test_sessions_are_bounded_per_member) {
     BOOST_TEST(again.media_error.empty(), again.media_error);
 }
 
+// Issue 16: a probe whose SDP names another address (the processor on
+// loopback) would have the relay send strangers' datagrams there; it is
+// answered without media. With lbcheck_sources, only those sources test.
+BOOST_AUTO_TEST_CASE(a_probe_may_name_only_its_own_address_from_an_allowed_source) {
+    LoopbackLab lab{1};
+    lab.cluster.extra = "\"media\": \"anchor\"";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("sipfarmd", "f1");
+    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
+    Prober p;
+    p.vip =
+        *net::SockAddr::parse("127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]));
+    auto req = p.request("aimed-1", "test");
+    req.sdp = diag::test_sdp(*net::SockAddr::parse("127.0.0.1:5070"));
+    auto a = p.send(req);
+    BOOST_TEST(a.media_member.empty());
+    BOOST_TEST(a.media_error.rfind("probe_sdp_address ", 0) == 0, a.media_error);
+    BOOST_TEST(sessions(media_sock) == 0);
+    auto farm = ask(lab.cluster.control(lab.dir, "f1"), "stats")["service"]["media"];
+    BOOST_TEST(farm["failed"]["probe_sdp_address"].as_integer().value_or(0) == 1);
+    // Its own address: a session.
+    auto own = p.send(p.request("own-1", "test"));
+    BOOST_TEST(own.media_error.empty(), own.media_error);
+    BOOST_TEST(sessions(media_sock) == 1);
+}
+
+BOOST_AUTO_TEST_CASE(lbcheck_sources_name_who_may_test_media) {
+    LoopbackLab lab{1};
+    lab.cluster.extra = "\"media\": \"anchor\", \"lbcheck_sources\": [\"192.0.2.0/24\"]";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("sipfarmd", "f1");
+    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
+    Prober p;
+    p.vip =
+        *net::SockAddr::parse("127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]));
+    auto a = p.send(p.request("stranger-1", "test"));
+    BOOST_TEST(a.media_member.empty());
+    BOOST_TEST(a.media_error.rfind("probe_source_not_allowed ", 0) == 0, a.media_error);
+    BOOST_TEST(a.members == std::vector<std::string>{"f1"}); // the probe itself is answered
+    BOOST_TEST(sessions(media_sock) == 0);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

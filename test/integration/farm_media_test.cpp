@@ -104,6 +104,27 @@ bool sessions_become(const std::string& socket, long long count) {
     return false;
 }
 
+// True when rtprelayd still holds `count` sessions after a while (what
+// the farm did with the last message has had time to reach it).
+bool sessions_stay(const std::string& socket, long long count) {
+    auto until = std::chrono::steady_clock::now() + scaled(300ms);
+    while (std::chrono::steady_clock::now() < until) {
+        if (ask(socket, "list")["count"].as_integer().value_or(-1) != count)
+            return false;
+        std::this_thread::sleep_for(20ms);
+    }
+    return true;
+}
+
+// An SDP offer with `streams` audio m= lines.
+std::string many_streams(const std::string& host, uint16_t port, int streams) {
+    std::string body =
+        "v=0\r\no=- 7 1 IN IP4 " + host + "\r\ns=-\r\nc=IN IP4 " + host + "\r\nt=0 0\r\n";
+    for (int i = 0; i < streams; ++i)
+        body += "m=audio " + std::to_string(port + 2 * i) + " RTP/AVP 0\r\n";
+    return body;
+}
+
 struct Call {
     std::string call_id;
     UdpPeer client{"127.0.0.9:0"};
@@ -173,10 +194,16 @@ BOOST_AUTO_TEST_CASE(an_anchored_call_relays_media_both_ways_and_bye_ends_it) {
     auto text = run({bin_path("cgclusterctl"), "--config", lab.config(), "media"});
     BOOST_TEST(text.out.find(c.call_id) != std::string::npos, text.out);
 
-    // BYE from the client: the session goes, its ports come back.
+    // BYE from the client: the media stays until the processor accepts it
+    // (a BYE from anyone proves nothing); its 200 ends the session, and
+    // the ports come back.
     c.client.send(
         entry, request("BYE", c.call_id, 2, c.client.address().str(), "z9hG4bKbye1", "", "uas1"));
-    BOOST_REQUIRE_MESSAGE(processor.recv(scaled(3000ms)), "the BYE never reached the processor");
+    auto bye = processor.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(bye, "the BYE never reached the processor");
+    BOOST_TEST(sessions_stay(media_sock, 1));
+    answer(processor, *bye, 200, "uas1");
+    BOOST_REQUIRE_MESSAGE(c.client.recv(scaled(3000ms)), "the BYE's 200 never reached the client");
     BOOST_TEST(sessions_become(media_sock, 0));
     auto stats = ask(media_sock, "stats")["service"];
     BOOST_TEST(stats["ports"]["in_use"].as_integer().value_or(-1) == 0);
@@ -257,8 +284,109 @@ BOOST_AUTO_TEST_CASE(remotely_placed_call_legs_use_the_hosting_members_relay) {
 
     c.client.send(
         entry, request("BYE", c.call_id, 2, c.client.address().str(), "z9hG4bKbye2", "", "uas1"));
-    BOOST_REQUIRE(processor.recv(scaled(3000ms)));
+    auto bye = processor.recv(scaled(3000ms));
+    BOOST_REQUIRE(bye);
+    answer(processor, *bye, 200, "uas1");
     BOOST_TEST(sessions_become(lab.cluster.media_control(lab.dir, "f1"), 0));
+}
+
+// The attack of issue 16: INVITEs that the farm answers itself (483, no
+// hops left) must not leave relay sessions (ports) behind.
+BOOST_AUTO_TEST_CASE(requests_the_farm_answers_itself_leave_no_relay_session) {
+    LoopbackLab lab{1};
+    UdpPeer processor("127.0.0.1:0");
+    lab.cluster.members[0].processor_port = processor.address().port();
+    lab.cluster.extra = "\"media\": \"anchor\"";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("sipfarmd", "f1");
+    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
+    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+    UdpPeer attacker("127.0.0.9:0");
+    for (int i = 0; i < 20; ++i) {
+        std::string invite = request("INVITE", "hops-" + std::to_string(i) + "@example.com", 1,
+                                     attacker.address().str(), "z9hG4bKhops" + std::to_string(i));
+        auto mf = invite.find("Max-Forwards: 70");
+        BOOST_REQUIRE(mf != std::string::npos);
+        invite.replace(mf, 16, "Max-Forwards: 0");
+        attacker.send(entry, with_sdp(invite, many_streams("127.0.0.9", 4000, 16)));
+        auto got = attacker.recv(scaled(3000ms));
+        BOOST_REQUIRE_MESSAGE(got, "no answer to INVITE " << i);
+        BOOST_TEST(got->bytes.rfind("SIP/2.0 483", 0) == 0, got->bytes);
+    }
+    BOOST_TEST(!processor.recv(scaled(200ms)).has_value());
+    BOOST_TEST(ask(media_sock, "list")["count"].as_integer().value_or(-1) == 0);
+    auto stats = ask(media_sock, "stats")["service"];
+    BOOST_TEST(stats["ports"]["in_use"].as_integer().value_or(-1) == 0);
+}
+
+// CANCEL, and an error response that the processor did not send, end
+// nothing; the processor's 487 ends the unanswered call's media.
+BOOST_AUTO_TEST_CASE(cancel_ends_media_only_with_the_processors_487) {
+    LoopbackLab lab{1};
+    UdpPeer processor("127.0.0.1:0");
+    lab.cluster.members[0].processor_port = processor.address().port();
+    lab.cluster.extra = "\"media\": \"anchor\"";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("sipfarmd", "f1");
+    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
+    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+
+    Call c;
+    c.call_id = "cancelled@example.com";
+    c.client.send(entry,
+                  with_sdp(request("INVITE", c.call_id, 1, c.client.address().str(), "z9hG4bKcn1"),
+                           sdp_body("127.0.0.9", c.caller_media.address().port())));
+    auto invite = processor.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(invite, "the INVITE never reached the processor");
+    BOOST_TEST(sessions_become(media_sock, 1));
+
+    // A stranger's 486 with the farm's Via of the INVITE: not the
+    // processor's, so the media stays.
+    UdpPeer stranger("127.0.0.9:0");
+    stranger.send(entry, response_to(invite->bytes, 486, "evil", "127.0.0.9:5060"));
+    BOOST_TEST(sessions_stay(media_sock, 1));
+    // Nor does lbcheck's end probe with the call's Call-ID: it ends tests only.
+    stranger.send(entry, request("OPTIONS", c.call_id, 7, stranger.address().str(), "z9hG4bKend",
+                                 "X-Farm-Media: end\r\n"));
+    BOOST_TEST(stranger.recv(scaled(3000ms)).has_value());
+    BOOST_TEST(sessions_stay(media_sock, 1));
+
+    c.client.send(entry, request("CANCEL", c.call_id, 1, c.client.address().str(), "z9hG4bKcn1"));
+    auto cancel = processor.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(cancel, "the CANCEL never reached the processor");
+    BOOST_TEST(sessions_stay(media_sock, 1));
+    answer(processor, *cancel, 200, "uas1");
+    answer(processor, *invite, 487, "uas1");
+    BOOST_TEST(sessions_become(media_sock, 0));
+}
+
+// Issue 16: a Call-ID of kilobytes is not kept (placement, hand-off
+// memory), nor anchored, nor sent to the processor: dropped and counted.
+BOOST_AUTO_TEST_CASE(a_call_id_too_long_is_dropped_before_any_table_keeps_it) {
+    LoopbackLab lab{1};
+    UdpPeer processor("127.0.0.1:0");
+    lab.cluster.members[0].processor_port = processor.address().port();
+    lab.cluster.extra = "\"media\": \"anchor\"";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("sipfarmd", "f1");
+    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
+    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+    UdpPeer attacker("127.0.0.9:0");
+    for (int i = 0; i < 5; ++i) {
+        std::string call_id = std::to_string(i) + std::string(4000, 'x') + "@example.com";
+        attacker.send(entry, with_sdp(request("INVITE", call_id, 1, attacker.address().str(),
+                                              "z9hG4bKlong" + std::to_string(i)),
+                                      sdp_body("127.0.0.9", 4000)));
+    }
+    BOOST_TEST(!processor.recv(scaled(300ms)).has_value());
+    auto stats = ask(lab.cluster.control(lab.dir, "f1"), "stats")["service"];
+    BOOST_TEST(stats["dropped_by"]["call_id_too_long"].as_integer().value_or(0) == 5);
+    BOOST_TEST(stats["recent_call_ids"].as_integer().value_or(-1) == 0);
+    BOOST_TEST(stats["media"]["placed_calls"].as_integer().value_or(-1) == 0);
+    BOOST_TEST(ask(media_sock, "list")["count"].as_integer().value_or(-1) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

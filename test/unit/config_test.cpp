@@ -187,6 +187,16 @@ std::vector<BadCase> bad_cases() {
         {"media_allow not a prefix",
          doc(cluster({{"media_allow", "[\"lab\"]"}}), {{"f1", frontend(1)}}),
          "cluster.media_allow[0]", "not an address or prefix"},
+        {"lbcheck_sources not an array",
+         doc(cluster({{"lbcheck_sources", q("10.0.0.0/8")}}), {{"f1", frontend(1)}}),
+         "cluster.lbcheck_sources", "an array of"},
+        {"lbcheck_sources bad prefix",
+         doc(cluster({{"lbcheck_sources", "[\"10.0.0.0/33\"]"}}), {{"f1", frontend(1)}}),
+         "cluster.lbcheck_sources[0]", ""},
+        {"lbcheck_sources not an address",
+         doc(cluster({{"lbcheck_sources", "[\"10.0.0.0/8\", \"lbcheck.example\"]"}}),
+             {{"f1", frontend(1)}}),
+         "cluster.lbcheck_sources[1]", "lbcheck.example"},
         {"members empty", doc(cluster(), {}), "members", "needs at least one member"},
         {"members array", object({{"cluster", object(cluster())}, {"members", "[]"}}), "members",
          "must be an object, not array"},
@@ -483,7 +493,9 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
                      {"media_unlatched_timeout", "5"},
                      {"media_allow", "[\"127.0.0.0/8\", \"2001:db8::/32\"]"},
                      {"media_max_streams", "4"},
-                     {"media_max_sessions", "100"}}),
+                     {"media_max_sessions", "100"},
+
+                     {"lbcheck_sources", "[\"192.0.2.7\", \"10.1.0.0/16\", \"2001:db8::/32\"]"}}),
             {{"f1", frontend(1, {{"wan_ip", q("")},
                                  {"sip_farm", q("member")},
                                  {"call_legs", q("locally")},
@@ -514,6 +526,10 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
     BOOST_TEST(c.cluster.media_allow[1].str() == "2001:db8::/32");
     BOOST_TEST(c.cluster.media_max_streams == 4u);
     BOOST_TEST(c.cluster.media_max_sessions == 100u);
+    BOOST_REQUIRE_EQUAL(c.cluster.lbcheck_sources.size(), 3u);
+    BOOST_TEST(c.cluster.lbcheck_sources[0].str() == "192.0.2.7/32");
+    BOOST_TEST(c.cluster.lbcheck_sources[1].str() == "10.1.0.0/16");
+    BOOST_TEST(c.cluster.lbcheck_sources[2].str() == "2001:db8::/32");
     const auto& f1 = c.members[0];
     BOOST_TEST(!f1.wan_ip);
     BOOST_TEST(f1.sip_farm == rtfarm::config::SipFarm::member);

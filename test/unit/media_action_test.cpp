@@ -1,5 +1,6 @@
 // sip::media_action(): which SIP messages hand their SDP to the relay, as
 // what, for which party; and replace_body()'s Content-Length.
+#include "sip/farm_tags.hpp"
 #include "sip/media_action.hpp"
 #include "sip/scanner.hpp"
 
@@ -32,10 +33,13 @@ std::string request(const std::string& method, const std::string& body = "",
     return m + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-std::string response(int code, const std::string& method, const std::string& body = "") {
+std::string response(int code, const std::string& method, const std::string& body = "",
+                     const std::string& branch = "z9hG4bKx") {
     std::string m = "SIP/2.0 " + std::to_string(code) +
                     " X\r\n"
-                    "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKx\r\n"
+                    "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=" +
+                    branch +
+                    "\r\n"
                     "From: <sip:alice@example.com>;tag=A\r\n"
                     "To: <sip:bob@example.com>;tag=B\r\n"
                     "Call-ID: c1\r\n"
@@ -46,11 +50,17 @@ std::string response(int code, const std::string& method, const std::string& bod
     return m + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
-MediaAction action(const std::string& bytes) {
+MediaAction action(const std::string& bytes, Origin origin = Origin::outside) {
     auto m = scan(bytes);
     BOOST_REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message));
-    return media_action(bytes, *m);
+    return media_action(bytes, *m, origin, "f1");
 }
+
+// Our branches: of a request f1's processor sent, one f1 sent to its
+// processor, and one f2's processor sent.
+const std::string PROCESSOR_BRANCH = farm_branch("f1", 0x1234, true);
+const std::string TO_PROCESSOR_BRANCH = farm_branch("f1", 0x1234, false);
+const std::string OTHER_MEMBERS_BRANCH = farm_branch("f2", 0x1234, true);
 
 } // namespace
 
@@ -90,21 +100,59 @@ BOOST_AUTO_TEST_CASE(responses_with_sdp_are_the_to_partys_and_the_relay_decides_
     BOOST_TEST((action(options).kind == MediaAction::Kind::none));
 }
 
-BOOST_AUTO_TEST_CASE(bye_ends_and_cancel_or_an_error_ends_only_an_unanswered_call) {
+BOOST_AUTO_TEST_CASE(requests_end_nothing_whoever_sends_them) {
     auto bye = request("BYE", "", "", "B");
-    auto a = action(bye);
-    BOOST_TEST((a.kind == MediaAction::Kind::end));
-    BOOST_TEST(!a.if_unanswered);
     auto cancel = request("CANCEL");
-    BOOST_TEST((action(cancel).kind == MediaAction::Kind::end));
-    BOOST_TEST(action(cancel).if_unanswered);
-    for (int code : {404, 486, 503}) {
-        auto err = response(code, "INVITE");
-        BOOST_TEST((action(err).kind == MediaAction::Kind::end));
-        BOOST_TEST(action(err).if_unanswered);
+    for (auto origin : {Origin::outside, Origin::processor, Origin::farm_link}) {
+        BOOST_TEST((action(bye, origin).kind == MediaAction::Kind::none));
+        BOOST_TEST((action(cancel, origin).kind == MediaAction::Kind::none));
     }
-    auto bye_ok = response(200, "BYE");
-    BOOST_TEST((action(bye_ok).kind == MediaAction::Kind::none));
+}
+
+BOOST_AUTO_TEST_CASE(the_processors_2xx_to_bye_ends_the_media) {
+    // From the processor (it accepted the BYE), or to its own BYE.
+    for (int code : {200, 202}) {
+        auto ok = response(code, "BYE");
+        auto a = action(ok, Origin::processor);
+        BOOST_TEST((a.kind == MediaAction::Kind::end));
+        BOOST_TEST(!a.if_unanswered);
+        BOOST_TEST(a.call_id == "c1");
+        auto far = response(code, "BYE", "", PROCESSOR_BRANCH);
+        for (auto origin : {Origin::outside, Origin::farm_link})
+            BOOST_TEST((action(far, origin).kind == MediaAction::Kind::end));
+    }
+    // A stranger's 200, one with our branch toward the processor, another
+    // member's processor branch, or an error to the BYE: nothing.
+    BOOST_TEST((action(response(200, "BYE")).kind == MediaAction::Kind::none));
+    BOOST_TEST(
+        (action(response(200, "BYE", "", TO_PROCESSOR_BRANCH)).kind == MediaAction::Kind::none));
+    BOOST_TEST(
+        (action(response(200, "BYE", "", OTHER_MEMBERS_BRANCH)).kind == MediaAction::Kind::none));
+    BOOST_TEST((action(response(481, "BYE"), Origin::processor).kind == MediaAction::Kind::none));
+    BOOST_TEST((action(response(180, "BYE"), Origin::processor).kind == MediaAction::Kind::none));
+}
+
+BOOST_AUTO_TEST_CASE(the_processors_error_to_invite_ends_an_unanswered_call) {
+    for (int code : {404, 407, 486, 487, 503, 603}) {
+        auto err = response(code, "INVITE");
+        auto a = action(err, Origin::processor);
+        BOOST_TEST((a.kind == MediaAction::Kind::end), code);
+        BOOST_TEST(a.if_unanswered);
+        auto far = response(code, "INVITE", "", PROCESSOR_BRANCH);
+        BOOST_TEST((action(far).kind == MediaAction::Kind::end), code);
+        BOOST_TEST(action(far).if_unanswered);
+        // A stranger's: nothing.
+        BOOST_TEST((action(err).kind == MediaAction::Kind::none), code);
+        auto toward = response(code, "INVITE", "", TO_PROCESSOR_BRANCH);
+        BOOST_TEST((action(toward).kind == MediaAction::Kind::none), code);
+        auto other = response(code, "INVITE", "", OTHER_MEMBERS_BRANCH);
+        BOOST_TEST((action(other, Origin::farm_link).kind == MediaAction::Kind::none), code);
+    }
+    // 2xx to BYE is the only 2xx that ends; other methods' errors end nothing.
+    BOOST_TEST(
+        (action(response(486, "UPDATE"), Origin::processor).kind == MediaAction::Kind::none));
+    BOOST_TEST(
+        (action(response(200, "CANCEL"), Origin::processor).kind == MediaAction::Kind::none));
 }
 
 BOOST_AUTO_TEST_CASE(only_an_application_sdp_body_counts) {

@@ -1264,4 +1264,25 @@ BOOST_AUTO_TEST_CASE(osip_wrapper) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(identifiers_longer_than_a_table_keeps_are_refused) {
+    auto check = [](const std::string& call_id, const std::string& from_tag,
+                    const std::string& to_tag) -> std::string {
+        std::string bytes = with_headers("BYE sip:b@example.com SIP/2.0",
+                                         "Via: SIP/2.0/UDP h.example.com;branch=z9hG4bK1\n"
+                                         "From: <sip:a@example.com>;tag=" +
+                                             from_tag + "\nTo: <sip:b@example.com>;tag=" + to_tag +
+                                             "\nCall-ID: " + call_id + "\nCSeq: 1 BYE\n");
+        auto m = scan(bytes);
+        BOOST_REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message));
+        auto st = check_identifiers(*m);
+        return st ? "" : st.error().code;
+    };
+    const std::string at_limit(MAX_CALL_ID, 'c');
+    BOOST_TEST(check(at_limit, std::string(MAX_TAG, 'f'), std::string(MAX_TAG, 't')) == "");
+    BOOST_TEST(check(at_limit + "c", "f", "t") == "call_id_too_long");
+    BOOST_TEST(check(std::string(8000, 'c'), "f", "t") == "call_id_too_long");
+    BOOST_TEST(check("c1", std::string(MAX_TAG + 1, 'f'), "t") == "tag_too_long");
+    BOOST_TEST(check("c1", "f", std::string(MAX_TAG + 1, 't')) == "tag_too_long");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
