@@ -582,6 +582,15 @@ bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, 
             return;
         }
         if (!sdp) {
+            // Refused by the relay's policy or capacity: answered here, not
+            // passed on with media nobody anchors (an ACK or a response
+            // cannot be refused, and goes on as it was).
+            auto refusal = sip::media_refusal(sdp.error().code);
+            if (refusal && first->is_request() && first->method_id != sip::Method::ack) {
+                count(m_dropped, "media_refused");
+                reply(original, *first, later, refusal->code, refusal->reason);
+                return;
+            }
             forward_local(original, *first, later, false);
             return;
         }

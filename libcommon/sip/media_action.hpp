@@ -30,6 +30,7 @@
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -63,5 +64,16 @@ MediaAction media_action(std::string_view bytes, const Message& msg, Origin orig
 // Content-Length that says so (added when it had none); bytes after the
 // message in the datagram are left out.
 std::string replace_body(std::string_view bytes, const Message& msg, std::string_view body);
+
+// What the farm answers an offer in a request when the relay refused it
+// (rtprelayd's error `code`): 488 for an SDP its policy refuses (an address
+// it will not send to, too many m= lines, unreadable), 503 when it has no
+// room (sessions or ports); nullopt for anything else (the relay not
+// running or not answering: the message goes on unanchored, as before).
+struct MediaRefusal {
+    int code;
+    std::string_view reason;
+};
+std::optional<MediaRefusal> media_refusal(std::string_view relay_code);
 
 } // namespace rtfarm::sip

@@ -320,6 +320,40 @@ BOOST_AUTO_TEST_CASE(requests_the_farm_answers_itself_leave_no_relay_session) {
     BOOST_TEST(stats["ports"]["in_use"].as_integer().value_or(-1) == 0);
 }
 
+// An offer the relay refuses by its policy (here: more m= lines than
+// media_max_streams) is answered 488 by the farm, and one it has no room
+// for 503; neither goes on to the processor unanchored.
+BOOST_AUTO_TEST_CASE(an_offer_the_relay_refuses_is_answered_not_passed_on) {
+    LoopbackLab lab{1};
+    UdpPeer processor("127.0.0.1:0");
+    lab.cluster.members[0].processor_port = processor.address().port();
+    lab.cluster.extra = "\"media\": \"anchor\", \"media_max_sessions\": 1";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("sipfarmd", "f1");
+    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+    UdpPeer client("127.0.0.9:0");
+    std::string wide =
+        request("INVITE", "wide@example.com", 1, client.address().str(), "z9hG4bKw1");
+    client.send(entry, with_sdp(wide, many_streams("127.0.0.9", 4000, 12)));
+    auto got = client.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(got, "no answer to an offer with 12 m= lines");
+    BOOST_TEST(got->bytes.rfind("SIP/2.0 488", 0) == 0, got->bytes);
+    BOOST_TEST(!processor.recv(scaled(200ms)).has_value());
+    // One call fits (media_max_sessions 1); the next gets 503.
+    client.send(entry, with_sdp(request("INVITE", "first@example.com", 1, client.address().str(),
+                                        "z9hG4bKf1"),
+                                sdp_body("127.0.0.9", 4000)));
+    BOOST_TEST(processor.recv(scaled(3000ms)).has_value());
+    client.send(entry, with_sdp(request("INVITE", "second@example.com", 1, client.address().str(),
+                                        "z9hG4bKs1"),
+                                sdp_body("127.0.0.9", 4002)));
+    auto full = client.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(full, "no answer to an offer beyond media_max_sessions");
+    BOOST_TEST(full->bytes.rfind("SIP/2.0 503", 0) == 0, full->bytes);
+    BOOST_TEST(!processor.recv(scaled(200ms)).has_value());
+}
+
 // CANCEL, and an error response that the processor did not send, end
 // nothing; the processor's 487 ends the unanswered call's media.
 BOOST_AUTO_TEST_CASE(cancel_ends_media_only_with_the_processors_487) {

@@ -193,4 +193,14 @@ BOOST_AUTO_TEST_CASE(replace_body_sets_the_content_length) {
     BOOST_TEST(m3->body.in(out2) == "v=0\r\n");
 }
 
+BOOST_AUTO_TEST_CASE(what_a_refused_offer_is_answered) {
+    for (const char* policy : {"sdp_address_refused", "too_many_streams", "bad_sdp"})
+        BOOST_TEST(media_refusal(policy)->code == 488, policy);
+    for (const char* full : {"sessions_exhausted", "ports_exhausted"})
+        BOOST_TEST(media_refusal(full)->code == 503, full);
+    // The relay down or slow is no reason to refuse a call.
+    for (const char* other : {"timeout", "connect_failed", "no_placement", "unknown_tag", ""})
+        BOOST_TEST(!media_refusal(other).has_value(), other);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
