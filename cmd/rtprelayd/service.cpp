@@ -270,12 +270,22 @@ Result<json::Json> RelayService::sdp_op(const json::Request& req,
             return make_error("bad_request",
                               "\"as\" must be offer, answer or auto, not '" + *how + "'");
     }
+    // Where the SIP dialog stands, when the client says (media::Dialog).
+    media::Dialog dialog = media::Dialog::unknown;
+    if (as) {
+        if (auto v = req.body["answered"]) {
+            auto b = v.as_bool();
+            if (!b)
+                return make_error("bad_request", "\"answered\" must be true or false");
+            dialog = *b ? media::Dialog::answered : media::Dialog::early;
+        }
+    }
     const bool creates = !m_calls->query(*call_id);
     if (m_draining && creates)
         return make_error("draining", "member " + m_id + " is draining: no new media sessions");
     Result<media::SdpOut> out = make_error("internal", "no op");
     if (as)
-        out = m_calls->exchange(*call_id, *from_tag, *to_tag, *sdp, *as);
+        out = m_calls->exchange(*call_id, *from_tag, *to_tag, *sdp, *as, dialog);
     else if (is_offer)
         out = m_calls->offer(*call_id, *from_tag, *to_tag, *sdp);
     else

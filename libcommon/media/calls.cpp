@@ -278,20 +278,27 @@ Result<SdpOut> Calls::unchanged(const Call& call, std::string_view sdp, Leg to) 
 }
 
 Result<SdpOut> Calls::exchange(std::string_view call_id, std::string_view author_tag,
-                               std::string_view peer_tag, std::string_view sdp, Exchange as) {
+                               std::string_view peer_tag, std::string_view sdp, Exchange as,
+                               Dialog dialog) {
     // Before the Call-ID is looked up (issue 16: lengths first).
     if (auto st = check_ids(call_id, author_tag, peer_tag); !st)
         return fail(st.error());
+    auto it = m_calls.find(std::string(call_id));
+    const bool was_answered = it != m_calls.end() && it->second.answered;
     if (as == Exchange::automatic) {
         as = Exchange::offer;
-        auto it = m_calls.find(std::string(call_id));
         if (it != m_calls.end() && it->second.offerer && !peer_tag.empty() &&
             it->second.tags[at(*it->second.offerer)] == peer_tag)
             as = Exchange::answer;
     }
-    if (as == Exchange::offer)
-        return offer(call_id, author_tag, peer_tag, sdp);
-    return answer(call_id, peer_tag, author_tag, sdp);
+    Result<SdpOut> out = as == Exchange::offer ? offer(call_id, author_tag, peer_tag, sdp)
+                                               : answer(call_id, peer_tag, author_tag, sdp);
+    if (out && dialog != Dialog::unknown) {
+        it = m_calls.find(std::string(call_id));
+        if (it != m_calls.end())
+            it->second.answered = was_answered || dialog == Dialog::answered;
+    }
+    return out;
 }
 
 Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,

@@ -121,6 +121,15 @@ struct SdpOut {
 
 enum class Exchange { offer, answer, automatic };
 
+// Where the SIP dialog stands, as the signalling shows it (exchange()):
+// `answered` by a 2xx to the INVITE (or its ACK), still `early` (an offer in
+// the INVITE, an answer in a 183 or PRACK), or `unknown` (the offer and
+// answer ops: an answer answers the call). Only an answered call must show
+// media within unlatched_timeout: a 183's answer may ring for minutes
+// without a packet, and a late offer in a 2xx answers the call before its
+// SDP answer (the ACK's) arrives, or never does.
+enum class Dialog { unknown, early, answered };
+
 struct CallStreamInfo {
     size_t index = 0; // the m= line
     std::string media;
@@ -168,9 +177,11 @@ public:
     Result<SdpOut> answer(std::string_view call_id, std::string_view from_tag,
                           std::string_view to_tag, std::string_view sdp);
     // The SDP `author_tag`'s party sends to `peer_tag`'s. Errors as offer()
-    // and answer().
+    // and answer(). With a `dialog` other than unknown, the call counts as
+    // answered once the dialog is (and stays so).
     Result<SdpOut> exchange(std::string_view call_id, std::string_view author_tag,
-                            std::string_view peer_tag, std::string_view sdp, Exchange as);
+                            std::string_view peer_tag, std::string_view sdp, Exchange as,
+                            Dialog dialog = Dialog::unknown);
     // Closes the call now; false when there is none. Counted as expired
     // when `reason` is "timeout" or "unlatched", else as deleted.
     bool remove(std::string_view call_id, std::string_view reason);

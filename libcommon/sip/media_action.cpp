@@ -56,9 +56,10 @@ MediaAction media_action(std::string_view bytes, const Message& msg, Origin orig
         // BYE and CANCEL end nothing by themselves: the processor's answer does.
         if (!sdp_body(bytes, msg) || !msg.from_tag.present() || msg.from_tag.len == 0)
             return a;
-        if (msg.method_id == Method::ack)
+        if (msg.method_id == Method::ack) {
             a.role = SdpRole::answer;
-        else if (carries_offer_answer(msg.method_id))
+            a.answers_call = true;
+        } else if (carries_offer_answer(msg.method_id))
             a.role = SdpRole::offer;
         else
             return a;
@@ -87,6 +88,7 @@ MediaAction media_action(std::string_view bytes, const Message& msg, Origin orig
         return a;
     a.kind = MediaAction::Kind::exchange;
     a.role = SdpRole::automatic;
+    a.answers_call = method == Method::invite && msg.status >= 200;
     a.author_tag = msg.to_tag.in(bytes);
     a.peer_tag = msg.from_tag.in(bytes);
     a.sdp = msg.body.in(bytes);

@@ -50,6 +50,9 @@ struct MediaAction {
     std::string_view author_tag;
     std::string_view peer_tag;
     std::string_view sdp;
+    // Exchange: this message answers the call (a 2xx to the INVITE, or the
+    // ACK); else the dialog is early or the call was answered before.
+    bool answers_call = false;
     // End: only when the call was never answered.
     bool if_unanswered = false;
 };

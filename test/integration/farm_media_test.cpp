@@ -396,6 +396,59 @@ BOOST_AUTO_TEST_CASE(cancel_ends_media_only_with_the_processors_487) {
     BOOST_TEST(sessions_become(media_sock, 0));
 }
 
+// Issue 16, found by the hostile-edge lab test: an INVITE without SDP
+// whose 200 makes a late offer, never ACKed, held its relay ports for the
+// unanswered timeout (212 s); the 200 answers the call, so without media it
+// ends after media_unlatched_timeout. A 183 whose SDP answers the offer is
+// still ringing: it keeps its session without a packet.
+BOOST_AUTO_TEST_CASE(a_late_offer_never_acked_ends_fast_and_early_media_rings_on) {
+    LoopbackLab lab{1};
+    UdpPeer processor("127.0.0.1:0");
+    lab.cluster.members[0].processor_port = processor.address().port();
+    lab.cluster.extra = "\"media\": \"anchor\", \"media_unlatched_timeout\": 1";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("sipfarmd", "f1");
+    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
+    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+
+    Call late;
+    late.call_id = "late-offer@example.com";
+    late.client.send(
+        entry, request("INVITE", late.call_id, 1, late.client.address().str(), "z9hG4bKlate1"));
+    auto invite = processor.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(invite, "the INVITE never reached the processor");
+    processor.send(entry, ok_with_sdp(*invite, processor,
+                                      sdp_body("127.0.0.1", late.callee_media.address().port())));
+    auto ok = late.client.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(ok, "the 200 never reached the client");
+    BOOST_TEST(ok->bytes.rfind("SIP/2.0 200", 0) == 0, ok->bytes);
+
+    Call ringing;
+    ringing.call_id = "early-media@example.com";
+    ringing.client.send(entry,
+                        with_sdp(request("INVITE", ringing.call_id, 1,
+                                         ringing.client.address().str(), "z9hG4bKring1"),
+                                 sdp_body("127.0.0.9", ringing.caller_media.address().port())));
+    auto invite2 = processor.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(invite2, "the second INVITE never reached the processor");
+    std::string progress = ok_with_sdp(
+        *invite2, processor, sdp_body("127.0.0.1", ringing.callee_media.address().port()));
+    progress.replace(0, std::string("SIP/2.0 200 OK").size(), "SIP/2.0 183 Session Progress");
+    processor.send(entry, progress);
+    auto p183 = ringing.client.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(p183, "the 183 never reached the client");
+    BOOST_TEST(p183->bytes.rfind("SIP/2.0 183", 0) == 0, p183->bytes);
+    BOOST_TEST(sessions_become(media_sock, 2));
+
+    // The unanswered late offer goes within a second or two; the ringing call stays.
+    BOOST_TEST(sessions_become(media_sock, 1));
+    std::this_thread::sleep_for(scaled(2000ms));
+    auto left = ask(media_sock, "list");
+    BOOST_TEST(left["count"].as_integer().value_or(-1) == 1);
+    BOOST_TEST(left.dump().find(ringing.call_id) != std::string::npos, left.dump());
+}
+
 // Issue 16: a Call-ID of kilobytes is not kept (placement, hand-off
 // memory), nor anchored, nor sent to the processor: dropped and counted.
 BOOST_AUTO_TEST_CASE(a_call_id_too_long_is_dropped_before_any_table_keeps_it) {

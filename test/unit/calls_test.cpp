@@ -1105,4 +1105,54 @@ BOOST_FIXTURE_TEST_CASE(exchange_takes_responses_as_answers_or_late_offers, Fixt
     BOOST_TEST(info("x2").answered);
 }
 
+// exchange() told where the dialog stands (sipfarmd: a 2xx to the INVITE or
+// its ACK answers the call, a provisional response or PRACK does not).
+// Found by the hostile-edge lab test: a stranger's INVITE without SDP whose
+// callee answered 200 with a late offer, never ACKed, held its ports for
+// unanswered_timeout (212 s), since no SDP answer ever came.
+BOOST_FIXTURE_TEST_CASE(a_late_offer_never_acked_expires_fast, Fixture) {
+    Phone a, b;
+    auto late = calls.exchange("late", "tb", "ta", sdp("bob", 1, {audio(b)}), Exchange::automatic,
+                               Dialog::answered);
+    BOOST_REQUIRE(late.ok());
+    BOOST_TEST(!late->answer);
+    BOOST_TEST(info("late").answered);
+    fake = t0 + 9s;
+    BOOST_TEST(calls.expire(fake).empty());
+    fake = t0 + 10s;
+    BOOST_TEST((calls.expire(fake) == std::vector<std::string>{"late"}));
+    BOOST_TEST(pool.counters().in_use == 0u);
+    (void)a;
+}
+
+BOOST_FIXTURE_TEST_CASE(an_answer_in_early_media_keeps_the_call_ringing, Fixture) {
+    // A 183 with the callee's SDP and no early media: the call rings on,
+    // without a packet, until the 200 (the unanswered timeout, not the
+    // unlatched one).
+    Phone a, b;
+    auto o = calls.exchange("early", "ta", "", sdp("alice", 1, {audio(a)}), Exchange::offer,
+                            Dialog::early);
+    BOOST_REQUIRE(o.ok());
+    auto p = calls.exchange("early", "tb", "ta", sdp("bob", 1, {audio(b)}), Exchange::automatic,
+                            Dialog::early);
+    BOOST_REQUIRE(p.ok());
+    BOOST_TEST(p->answer);
+    BOOST_TEST(!info("early").answered);
+    fake = t0 + 30s;
+    BOOST_TEST(calls.expire(fake).empty());
+    // The 200 answers the call: from then on it needs media within seconds.
+    auto ok = calls.exchange("early", "tb", "ta", sdp("bob", 1, {audio(b)}), Exchange::automatic,
+                             Dialog::answered);
+    BOOST_REQUIRE(ok.ok());
+    BOOST_TEST(info("early").answered);
+    fake = t0 + 39s;
+    BOOST_TEST(calls.expire(fake).empty());
+    fake = t0 + 40s;
+    BOOST_TEST((calls.expire(fake) == std::vector<std::string>{"early"}));
+    // Without word on the dialog (offer and answer ops), an answer answers.
+    offer("plain", "ta", "", sdp("alice", 1, {audio(a)}));
+    answer("plain", "ta", "tb", sdp("bob", 1, {audio(b)}));
+    BOOST_TEST(info("plain").answered);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -76,12 +76,14 @@ BOOST_AUTO_TEST_CASE(requests_with_sdp_are_offers_of_the_from_party_and_ack_answ
         BOOST_TEST(a.peer_tag == "");
         BOOST_TEST(a.call_id == "c1");
         BOOST_TEST(a.sdp == SDP);
+        BOOST_TEST(!a.answers_call, method);
     }
     auto ack = request("ACK", SDP, "application/sdp", "B");
     auto a = action(ack);
     BOOST_TEST((a.kind == MediaAction::Kind::exchange));
     BOOST_TEST((a.role == SdpRole::answer));
     BOOST_TEST(a.peer_tag == "B");
+    BOOST_TEST(a.answers_call); // the ACK follows a 2xx
 }
 
 BOOST_AUTO_TEST_CASE(responses_with_sdp_are_the_to_partys_and_the_relay_decides_which) {
@@ -92,6 +94,13 @@ BOOST_AUTO_TEST_CASE(responses_with_sdp_are_the_to_partys_and_the_relay_decides_
         BOOST_TEST((a.role == SdpRole::automatic));
         BOOST_TEST(a.author_tag == "B");
         BOOST_TEST(a.peer_tag == "A");
+        // Only the 2xx answers the call: a 183's SDP is early media, which
+        // may ring for minutes without a packet.
+        BOOST_TEST(a.answers_call == (code == 200), code);
+    }
+    for (const char* method : {"UPDATE", "PRACK"}) {
+        auto bytes = response(200, method, SDP);
+        BOOST_TEST(!action(bytes).answers_call, method);
     }
     // 100 carries no SDP that counts; other methods' responses neither.
     auto trying = response(100, "INVITE", SDP);
