@@ -73,7 +73,9 @@ ALL_CXXFLAGS = $(CXXFLAGS_BASE) $(CPPFLAGS_BASE) $(PKG_CFLAGS) $(CXXFLAGS)
 ALL_LDLIBS = $(PKG_LIBS) $(LDLIBS)
 
 programs: $(PROGRAMS:%=$(BUILD)/bin/%)
-tests: programs $(TESTS)
+# The lab's attacker (test/lab/edgestorm.cpp): a test tool, not a test.
+LAB_TOOLS := $(BUILD)/test/edgestorm
+tests: programs $(TESTS) $(LAB_TOOLS)
 
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(@D)
@@ -103,6 +105,10 @@ $(BUILD)/test/unit_tests: $(UNIT_OBJS) $(LIB)
 $(BUILD)/test/integration_tests: $(INTEG_OBJS) $(LIB)
 	@mkdir -p $(@D)
 	$(CXX) $(CXXFLAGS_BASE) $(LDFLAGS) -o $@ $(INTEG_OBJS) $(LIB) $(ALL_LDLIBS) -lboost_unit_test_framework
+
+$(BUILD)/test/edgestorm: $(BUILD)/obj/test/lab/edgestorm.o
+	@mkdir -p $(@D)
+	$(CXX) $(CXXFLAGS_BASE) $(LDFLAGS) -o $@ $^
 
 check:
 	@mk/deps.sh build check fuzz

@@ -173,6 +173,7 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
         media.control_tcp[mc.id] = mc.control_tcp;
     media.secret = cfg.cluster.secret;
     media.media_timeout = std::chrono::seconds(cfg.cluster.media_timeout_s);
+    media.media_unlatched_timeout = std::chrono::seconds(cfg.cluster.media_unlatched_timeout_s);
     for (const auto& mc : cfg.members)
         if (mc.media_ports)
             media.media_ports[mc.id] = mc.media_ports->str();

@@ -4,7 +4,7 @@ namespace rtfarm::sipfarmd {
 
 namespace {
 
-constexpr std::chrono::seconds SWEEP_PERIOD{60};
+constexpr std::chrono::seconds SWEEP_PERIOD{2};
 
 // The fields of rtprelayd's sdp and delete ops that a member passes on.
 constexpr const char* FIELDS[] = {"call_id", "from_tag", "to_tag",       "sdp",
@@ -38,13 +38,13 @@ void MediaAnchor::configure(Settings settings) {
 void MediaAnchor::sweep() {
     auto now = std::chrono::steady_clock::now();
     std::erase_if(m_placed, [&](const auto& kv) { return now - kv.second.used > PLACED_IDLE; });
-    // Silent longer than the relay keeps a session without media: still there?
+    // Due for a check (see PLACED_IDLE): is its session still there?
     size_t budget = SWEEP_QUERIES;
     std::vector<std::string> silent;
     for (const auto& [call_id, p] : m_placed) {
         if (budget == 0)
             break;
-        if (!p.checking && now - p.used > m_settings.media_timeout) {
+        if (!p.checking && now >= p.next_check) {
             silent.push_back(call_id);
             --budget;
         }
@@ -69,20 +69,28 @@ void MediaAnchor::check_placed(const std::string& call_id) {
         if (!r && r.error().code == "not_found" && found->second.used <= asked) {
             m_placed.erase(found);
             ++m_placed_expired;
+            return;
         }
+        const bool heard = r && sip::relay_session_heard(*r);
+        found->second.next_check =
+            std::max(found->second.next_check,
+                     std::chrono::steady_clock::now() +
+                         (heard ? m_settings.media_timeout : m_settings.media_unlatched_timeout));
     });
 }
 
 Result<std::string> MediaAnchor::member_for(const std::string& call_id, bool create) {
     auto now = std::chrono::steady_clock::now();
+    const auto next_check = now + m_settings.media_unlatched_timeout;
     auto it = m_placed.find(call_id);
     if (it != m_placed.end()) {
         it->second.used = now;
+        it->second.next_check = std::max(it->second.next_check, next_check);
         return it->second.member;
     }
     auto member = m_placer(call_id);
     if (member && create && m_placed.size() < MAX_PLACED)
-        m_placed.emplace(call_id, Placed{*member, now});
+        m_placed.emplace(call_id, Placed{*member, now, next_check});
     return member;
 }
 

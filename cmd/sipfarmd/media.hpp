@@ -54,12 +54,15 @@ class MediaAnchor {
 public:
     static constexpr std::chrono::milliseconds REQUEST_TIMEOUT{2000};
     // A call's placement is remembered while its relay session lives: an
-    // entry without a SIP message for the relay's media_timeout is checked
-    // (op query) at the next sweep and forgotten when the session is gone;
-    // after PLACED_IDLE without a message it goes anyway (the relay cannot
-    // be asked). At most MAX_PLACED (each at most MAX_CALL_ID bytes of key:
-    // some 25 MiB in all); beyond that a call is placed afresh for each
-    // message, which gives the same member while the view stays.
+    // entry without a SIP message for the relay's media_unlatched_timeout is
+    // checked (op query) at the next sweep and forgotten when the session is
+    // gone; while the session lives, it is checked again that much later
+    // when no party was heard yet (a session the relay closes within
+    // seconds: a stranger's call nobody talks on), else media_timeout later
+    // (sip::relay_session_heard()). After PLACED_IDLE without a message it
+    // goes anyway (the relay cannot be asked). At most MAX_PLACED (each at most MAX_CALL_ID bytes
+    // of key: some 25 MiB in all); beyond that a call is placed afresh for each message, which
+    // gives the same member while the view stays.
     static constexpr std::chrono::seconds PLACED_IDLE{3600};
     static constexpr size_t MAX_PLACED = 1 << 16;
     // Placements checked with the relay per sweep, at most.
@@ -85,8 +88,9 @@ public:
         std::string media_control; // this member's rtprelayd ("" none)
         std::map<std::string, std::optional<net::SockAddr>> control_tcp; // by member
         std::string secret;
-        std::map<std::string, std::string> media_ports; // "LO-HI" by member
-        std::chrono::seconds media_timeout{60};         // the relay's, for test sessions
+        std::map<std::string, std::string> media_ports;   // "LO-HI" by member
+        std::chrono::seconds media_timeout{60};           // the relay's, for test sessions
+        std::chrono::seconds media_unlatched_timeout{10}; // the relay's
     };
     void configure(Settings settings);
     bool enabled() const { return m_settings.anchor; }
@@ -123,8 +127,9 @@ public:
 private:
     struct Placed {
         std::string member;
-        std::chrono::steady_clock::time_point used;
-        bool checking = false; // a query for its session is on the way
+        std::chrono::steady_clock::time_point used;       // its last SIP message
+        std::chrono::steady_clock::time_point next_check; // ask the relay from then on
+        bool checking = false;                            // a query for its session is on the way
     };
     // Forgets the placement of `call_id` when its session is not found.
     void check_placed(const std::string& call_id);

@@ -447,6 +447,17 @@ BOOST_AUTO_TEST_CASE(a_late_offer_never_acked_ends_fast_and_early_media_rings_on
     auto left = ask(media_sock, "list");
     BOOST_TEST(left["count"].as_integer().value_or(-1) == 1);
     BOOST_TEST(left.dump().find(ringing.call_id) != std::string::npos, left.dump());
+    // sipfarmd forgets the late offer's placement seconds after its session
+    // (checked media_unlatched_timeout after its last message, every 2 s),
+    // not minutes: a stranger's answered call leaves nothing behind.
+    const std::string control = lab.cluster.control(lab.dir, "f1");
+    auto placed = [&] {
+        return ask(control, "stats")["service"]["media"]["placed_calls"].as_integer().value_or(-1);
+    };
+    auto deadline = std::chrono::steady_clock::now() + scaled(5000ms);
+    while (placed() != 1 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(50ms);
+    BOOST_TEST(placed() == 1);
 }
 
 // Issue 16: a Call-ID of kilobytes is not kept (placement, hand-off

@@ -138,8 +138,9 @@ kam_stop() {
 # with Kamailio as its processor (127.0.0.1:5070), and SIPp users in the
 # client (198.51.100.10).
 #   kam_farm_config MEDIA   $work/cluster.json (media "none" or "anchor":
-#                           rtprelayd on every member), checked by
-#                           cgclusterctl check; the lab up (nat)
+#                           rtprelayd on every member; more cluster keys
+#                           from $KAM_CLUSTER_MORE, e.g. ', "flood_limit": 100'),
+#                           checked by cgclusterctl check; the lab up (nat)
 #   kam_farm_up USERS...    PostgreSQL on b1 with the schema and USERS as
 #                           subscribers (password pw-USER), then sipfarmd
 #                           (and rtprelayd with media), then Kamailio, on
@@ -158,6 +159,7 @@ kam_farm_config() { # MEDIA
     kam_media=$1
     local media_conf="" m sep=""
     [ "$kam_media" = anchor ] && media_conf=', "media": "anchor"'
+    media_conf="$media_conf${KAM_CLUSTER_MORE:-}"
     printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
     {
         echo '{'
