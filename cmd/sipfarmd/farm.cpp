@@ -560,7 +560,8 @@ void FarmService::process_local(std::string_view bytes, const sip::Message& msg,
 }
 
 bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, const Arrival& a) {
-    sip::MediaAction action = sip::media_action(bytes, msg, a.origin, m_id);
+    sip::MediaAction action =
+        sip::media_action(bytes, msg, a.origin, m_id, m_settings.proxy.branch_key);
     if (action.kind == sip::MediaAction::Kind::end)
         m_media.end(action);
     if (action.kind != sip::MediaAction::Kind::exchange)

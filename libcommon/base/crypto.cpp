@@ -82,6 +82,17 @@ uint64_t load_le(const unsigned char* p, size_t n) {
 
 } // namespace
 
+SipKey derive_sip_key(std::string_view label, std::string_view secret) {
+    std::string in(label);
+    in += '\n';
+    in += secret;
+    auto d = sha256(in);
+    SipKey k{0, 0};
+    for (size_t i = 0; i < 16; ++i)
+        k[i / 8] |= static_cast<uint64_t>(d[i]) << (8 * (i % 8));
+    return k;
+}
+
 uint64_t siphash24(const SipKey& key, std::string_view data) {
     SipState s{key[0] ^ 0x736f6d6570736575ULL, key[1] ^ 0x646f72616e646f6dULL,
                key[0] ^ 0x6c7967656e657261ULL, key[1] ^ 0x7465646279746573ULL};

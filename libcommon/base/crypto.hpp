@@ -29,6 +29,9 @@ std::array<uint8_t, 32> sha256(std::string_view data);
 // little-endian: key[0] and key[1]).
 using SipKey = std::array<uint64_t, 2>;
 uint64_t siphash24(const SipKey& key, std::string_view data);
+// A SipHash key for one use (`label`, one line) derived from `secret`: the
+// first 16 bytes of SHA-256 of "label\nsecret". Every member derives the same.
+SipKey derive_sip_key(std::string_view label, std::string_view secret);
 
 // `n` bytes from the system's random source, as 2n lowercase hex digits.
 std::string random_hex(size_t n);

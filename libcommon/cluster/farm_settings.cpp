@@ -27,6 +27,7 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
     // The Call-ID hash keyed by the secret (sip::route_key).
     if (!s.secret.empty())
         s.view.key = sip::route_key(s.secret);
+    s.proxy.branch_key = sip::branch_key(s.secret);
     s.processor = me.processor;
 
     uint16_t sip_port = me.sip_listen.empty() ? 5060 : me.sip_listen.front().port();

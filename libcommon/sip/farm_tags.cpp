@@ -41,7 +41,7 @@ std::optional<FarmBranch> parse_farm_branch(std::string_view branch) {
     auto dot = rest.find('.');
     if (dot == std::string_view::npos)
         return std::nullopt;
-    FarmBranch b{rest.substr(0, dot), false};
+    FarmBranch b{rest.substr(0, dot), false, 0};
     std::string_view hash = rest.substr(dot + 1);
     if (hash.size() == 18 && hash.substr(0, 2) == "p.") {
         b.from_processor = true;
@@ -49,10 +49,40 @@ std::optional<FarmBranch> parse_farm_branch(std::string_view branch) {
     }
     if (hash.size() != 16 || !valid_member_id(b.member))
         return std::nullopt;
-    for (char c : hash)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+    for (char c : hash) {
+        if (c >= '0' && c <= '9')
+            b.hash = (b.hash << 4) | static_cast<uint64_t>(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            b.hash = (b.hash << 4) | static_cast<uint64_t>(c - 'a' + 10);
+        else
             return std::nullopt;
+    }
     return b;
+}
+
+crypto::SipKey branch_key(std::string_view secret) {
+    return crypto::derive_sip_key("rtfarm processor branch key", secret);
+}
+
+uint64_t processor_branch_hash(const crypto::SipKey& key, std::string_view processor_branch,
+                               std::string_view call_id, std::string_view from_tag, uint32_t cseq) {
+    // Lengths first, so no two inputs run together into the same bytes.
+    auto field = [](std::string& out, std::string_view v) {
+        out += std::to_string(v.size());
+        out += ':';
+        out += v;
+    };
+    std::string in;
+    if (processor_branch.size() > MAGIC_COOKIE.size() &&
+        processor_branch.substr(0, MAGIC_COOKIE.size()) == MAGIC_COOKIE) {
+        field(in, processor_branch);
+        field(in, call_id);
+    } else {
+        field(in, call_id);
+        field(in, from_tag);
+        field(in, std::to_string(cseq));
+    }
+    return crypto::siphash24(key, in);
 }
 
 std::optional<std::string_view> branch_member(std::string_view branch) {

@@ -5,7 +5,12 @@
 //     retransmission forwarded by any member gets the same branch); on a
 //     request the member's processor sent, "z9hG4bK" "rtf." MEMBER ".p."
 //     16 hex digits: the response goes to that member's processor, whatever
-//     the processor's own Via says (it may name the farm's public address);
+//     the processor's own Via says (it may name the farm's public address).
+//     Those digits are a MAC under a key from the cluster secret
+//     (processor_branch_hash()), so only the farm makes them: a response
+//     with the mark is the answer to a request the processor sent, or a
+//     forgery that is dropped before it reaches the processor or ends a
+//     call's media;
 //   - our Record-Route / Route URI: "sip:HOST[:PORT];lr;fm=MEMBER", and
 //     ";fc=HOLDER.ID" when the request came over a client's connection;
 //   - on our Via toward the processor, ";rtfc=HOLDER.ID" for the same.
@@ -15,6 +20,8 @@
 // parameter without escaping. This file formats and recognises the marks;
 // it decides nothing about routing.
 #pragma once
+
+#include "base/crypto.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -59,9 +66,22 @@ struct FarmBranch {
     std::string_view member;
     // The request came from `member`'s processor: its responses go back there.
     bool from_processor = false;
+    uint64_t hash = 0; // its 16 hex digits
 };
 // The marks of a branch this farm made, or nullopt for any other branch.
 std::optional<FarmBranch> parse_farm_branch(std::string_view branch);
+
+// The key of processor branches, from the cluster secret (every member
+// derives the same; another key than the routing hash's).
+crypto::SipKey branch_key(std::string_view secret);
+// The hash of our branch on a request from a processor (SipHash-2-4 under
+// `key`): over what every response to it still carries below our Via, the
+// processor's own branch and the Call-ID, or, for an RFC 2543 processor
+// (a branch without the magic cookie), Call-ID, From tag and CSeq number.
+// Its CANCEL and the ACK of an error keep the INVITE's branch, so they get
+// the same.
+uint64_t processor_branch_hash(const crypto::SipKey& key, std::string_view processor_branch,
+                               std::string_view call_id, std::string_view from_tag, uint32_t cseq);
 // The member of a branch this farm made, or nullopt for any other branch.
 std::optional<std::string_view> branch_member(std::string_view branch);
 

@@ -27,6 +27,7 @@
 // It does not talk to the relay, keep state, or look inside the SDP.
 #pragma once
 
+#include "sip/proxy.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
 #include "json/json.hpp"
@@ -60,9 +61,10 @@ struct MediaAction {
 
 // Views into `bytes`, which must outlive the result. `origin`: where the
 // message came from (route.hpp); `self`: this member's id (whose processor
-// branches count).
+// branches count, when they carry their MAC under `branch_key`:
+// processor_branch_verified()).
 MediaAction media_action(std::string_view bytes, const Message& msg, Origin origin,
-                         std::string_view self);
+                         std::string_view self, const crypto::SipKey& branch_key);
 
 // The message `msg` of `bytes` with `body` instead of its body and a
 // Content-Length that says so (added when it had none); bytes after the

@@ -108,11 +108,19 @@ bool route_names_our_connection(std::string_view buf, const Message& msg, const 
            strip_brackets(msg.route.parts.host.in(buf)) == strip_brackets(ctx.rr_host);
 }
 
-std::string branch_for(std::string_view buf, const Message& msg, std::string_view member,
-                       bool from_processor = false) {
+std::string branch_for(std::string_view buf, const Message& msg, std::string_view member) {
     uint64_t h = transaction_hash(msg.via[0].branch.in(buf), msg.call_id.in(buf),
                                   msg.from_tag.in(buf), msg.cseq, msg.request_uri.in(buf));
-    return farm_branch(member, h, from_processor);
+    return farm_branch(member, h);
+}
+
+// Our branch on a request the processor sent (its Via on top): marked, and
+// keyed so that only the farm makes one (processor_branch_hash()).
+std::string processor_branch_for(std::string_view buf, const Message& msg,
+                                 const ProxyContext& ctx) {
+    uint64_t h = processor_branch_hash(ctx.branch_key, msg.via[0].branch.in(buf),
+                                       msg.call_id.in(buf), msg.from_tag.in(buf), msg.cseq);
+    return farm_branch(ctx.via_member, h, true);
 }
 
 } // namespace
@@ -324,6 +332,16 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
     return Outgoing{edits.apply(buf.substr(0, msg.end)), processor, std::nullopt};
 }
 
+bool processor_branch_verified(std::string_view buf, const Message& msg,
+                               const crypto::SipKey& key) {
+    if (msg.is_request() || msg.via_count < 2)
+        return false;
+    auto ours = parse_farm_branch(msg.via[0].branch.in(buf));
+    return ours && ours->from_processor &&
+           ours->hash == processor_branch_hash(key, msg.via[1].branch.in(buf), msg.call_id.in(buf),
+                                               msg.from_tag.in(buf), msg.cseq);
+}
+
 Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
                                   const ProxyContext* ctx) {
     if (msg.via_count < 2)
@@ -345,6 +363,9 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
         // farm and the processor.
         if (parse_farm_branch(next.branch.in(buf)))
             return make_error("bad_next_via", "a farm Via below ours of a processor's request");
+        if (!processor_branch_verified(buf, msg, ctx->branch_key))
+            return make_error("forged_branch",
+                              "our processor mark without the MAC of the Via below it");
         to = *ctx->processor;
     }
     if (!to && !conn)
@@ -486,7 +507,7 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
         sent_by.set_port(p != 0 ? p : transport == Transport::tls ? SIPS_PORT : SIP_PORT);
     }
     (void)edits.insert(
-        at, via_line(sent_by, branch_for(buf, msg, ctx.via_member, true), nullptr, via_transport));
+        at, via_line(sent_by, processor_branch_for(buf, msg, ctx), nullptr, via_transport));
     unstamp_inner_via(buf, msg, ctx, edits);
     // Our Record-Route faces the target: its transport, and the client
     // connection when it goes over one (so the processor's later requests
@@ -547,7 +568,7 @@ std::string for_tls_connection(std::string_view buf, const Message& msg, const C
 std::string with_our_via(std::string_view buf, const Message& msg, const ProxyContext& ctx) {
     EditList edits;
     (void)edits.insert(header_insert_point(msg),
-                       via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member, true)));
+                       via_line(ctx.outer_sent_by, processor_branch_for(buf, msg, ctx)));
     return edits.apply(buf.substr(0, msg.end));
 }
 

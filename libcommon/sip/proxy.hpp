@@ -50,6 +50,10 @@ struct ProxyContext {
     uint16_t rr_tls_port = 0;
     // This member's id: a Route with our `fm` parameter naming it is ours to pop.
     std::string self;
+    // The key of our branches on the processor's requests (branch_key() of
+    // the cluster secret): a response with the processor mark must carry
+    // its MAC (processor_branch_verified()).
+    crypto::SipKey branch_key{0, 0};
 
     bool operator==(const ProxyContext&) const = default;
 };
@@ -94,13 +98,21 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
 // next Via's address, for logs); when our branch says the request came
 // from the processor, to `ctx->processor` (the processor's Via may name the
 // farm's public address, which is not where it listens); such a response
-// whose next Via is a farm one is refused ("bad_next_via"). With `ctx`, our Record-Route of the
+// whose next Via is a farm one is refused ("bad_next_via"), and one whose
+// branch does not carry the MAC of the Via below it ("forged_branch": no
+// request of the processor's had it). With `ctx`, our Record-Route of the
 // member our Via names is made to face where the response goes: with
 // ";transport=tcp" toward a client connection, without a transport toward
 // anything else (the processor speaks UDP to us). Errors: "no_next_via",
 // "unresolvable_via" (a host name: no DNS, and no connection named).
 Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
                                   const ProxyContext* ctx = nullptr);
+
+// Whether the response's top Via carries our processor mark with the MAC
+// of what stands below it (processor_branch_hash() under `key` over the next
+// Via's branch, the Call-ID, From tag and CSeq): the answer to a request a
+// processor sent through the farm, not a stranger's forgery.
+bool processor_branch_verified(std::string_view buf, const Message& msg, const crypto::SipKey& key);
 
 // A message to be written on client connection `conn`, which is TLS: what
 // the member that made it could not know, said. A request's top Via of

@@ -170,11 +170,7 @@ Decision route(const PacketFacts& p, Origin origin, const FarmView& view) {
 }
 
 crypto::SipKey route_key(std::string_view secret) {
-    auto d = crypto::sha256(std::string("rtfarm route key\n") + std::string(secret));
-    crypto::SipKey k{0, 0};
-    for (size_t i = 0; i < 16; ++i)
-        k[i / 8] |= static_cast<uint64_t>(d[i]) << (8 * (i % 8));
-    return k;
+    return crypto::derive_sip_key("rtfarm route key", secret);
 }
 
 std::vector<std::string> handoff_chain(std::string_view call_id, const FarmView& view) {

@@ -141,7 +141,7 @@ void exercise_farm(std::string_view in, const Message& m) {
     };
     // Media anchoring: what it takes from the message, and the message with
     // another body, which must scan again with that body.
-    MediaAction media = media_action(in, m, Origin::outside, "f1");
+    MediaAction media = media_action(in, m, Origin::outside, "f1", crypto::SipKey{1, 2});
     check(media.kind != MediaAction::Kind::exchange ||
           (!media.sdp.empty() && !media.author_tag.empty()));
     if (media.kind == MediaAction::Kind::exchange) {

@@ -354,6 +354,45 @@ BOOST_AUTO_TEST_CASE(an_offer_the_relay_refuses_is_answered_not_passed_on) {
     BOOST_TEST(!processor.recv(scaled(200ms)).has_value());
 }
 
+// Issue 16: the processor mark in a branch is a MAC. A stranger who knows a
+// call's Call-ID and writes a 200 to BYE with "z9hG4bKrtf.f1.p." and any
+// digits over a made-up Via of the processor's ended the call's media; now
+// it is dropped (forged_branch) and the media stays.
+BOOST_AUTO_TEST_CASE(a_forged_processor_mark_ends_no_media) {
+    LoopbackLab lab{1};
+    UdpPeer processor("127.0.0.1:0");
+    lab.cluster.members[0].processor_port = processor.address().port();
+    lab.cluster.extra = "\"media\": \"anchor\"";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("sipfarmd", "f1");
+    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
+    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+    Call c;
+    c.call_id = "victim@example.com";
+    set_up(c, entry, processor);
+    BOOST_TEST(sessions_become(media_sock, 1));
+
+    UdpPeer stranger("127.0.0.9:0");
+    std::string forged =
+        "SIP/2.0 200 OK\r\n"
+        "Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKrtf.f1.p.0123456789abcdef\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKmadeup\r\n"
+        "From: <sip:alice@example.com>;tag=a1\r\n"
+        "To: <sip:bob@example.com>;tag=uas1\r\n"
+        "Call-ID: " +
+        c.call_id +
+        "\r\n"
+        "CSeq: 2 BYE\r\n"
+        "Content-Length: 0\r\n\r\n";
+    for (int i = 0; i < 3; ++i)
+        stranger.send(entry, forged);
+    BOOST_TEST(sessions_stay(media_sock, 1));
+    BOOST_TEST(!processor.recv(scaled(200ms)).has_value());
+    auto drops = ask(lab.cluster.control(lab.dir, "f1"), "stats")["service"]["dropped_by"];
+    BOOST_TEST(drops["forged_branch"].as_integer().value_or(0) == 3, drops.dump());
+}
+
 // CANCEL, and an error response that the processor did not send, end
 // nothing; the processor's 487 ends the unanswered call's media.
 BOOST_AUTO_TEST_CASE(cancel_ends_media_only_with_the_processors_487) {

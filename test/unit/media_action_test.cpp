@@ -33,34 +33,45 @@ std::string request(const std::string& method, const std::string& body = "",
     return m + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+// The processor's own branch of its request, below ours in its responses.
+const std::string PROCESSOR_OWN_BRANCH = "z9hG4bKproc1";
+
 std::string response(int code, const std::string& method, const std::string& body = "",
                      const std::string& branch = "z9hG4bKx") {
     std::string m = "SIP/2.0 " + std::to_string(code) +
                     " X\r\n"
                     "Via: SIP/2.0/UDP 192.0.2.1:5060;branch=" +
-                    branch +
-                    "\r\n"
-                    "From: <sip:alice@example.com>;tag=A\r\n"
-                    "To: <sip:bob@example.com>;tag=B\r\n"
-                    "Call-ID: c1\r\n"
-                    "CSeq: 1 " +
-                    method + "\r\n";
+                    branch + "\r\n";
+    if (parse_farm_branch(branch))
+        m += "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=" + PROCESSOR_OWN_BRANCH + "\r\n";
+    m += "From: <sip:alice@example.com>;tag=A\r\n"
+         "To: <sip:bob@example.com>;tag=B\r\n"
+         "Call-ID: c1\r\n"
+         "CSeq: 1 " +
+         method + "\r\n";
     if (!body.empty())
         m += "Content-Type: application/sdp\r\n";
     return m + "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+const crypto::SipKey KEY = branch_key("the cluster secret");
+
 MediaAction action(const std::string& bytes, Origin origin = Origin::outside) {
     auto m = scan(bytes);
     BOOST_REQUIRE_MESSAGE(m.ok(), (m.ok() ? "" : m.error().message));
-    return media_action(bytes, *m, origin, "f1");
+    return media_action(bytes, *m, origin, "f1", KEY);
 }
 
-// Our branches: of a request f1's processor sent, one f1 sent to its
-// processor, and one f2's processor sent.
-const std::string PROCESSOR_BRANCH = farm_branch("f1", 0x1234, true);
-const std::string TO_PROCESSOR_BRANCH = farm_branch("f1", 0x1234, false);
-const std::string OTHER_MEMBERS_BRANCH = farm_branch("f2", 0x1234, true);
+// Our branches: of a request f1's processor sent (with its MAC), one f1
+// sent to its processor, one f2's processor sent; a stranger's forgery of
+// the first (a wrong hash), and one made under another secret.
+const uint64_t MAC = processor_branch_hash(KEY, PROCESSOR_OWN_BRANCH, "c1", "A", 1);
+const std::string PROCESSOR_BRANCH = farm_branch("f1", MAC, true);
+const std::string TO_PROCESSOR_BRANCH = farm_branch("f1", MAC, false);
+const std::string OTHER_MEMBERS_BRANCH = farm_branch("f2", MAC, true);
+const std::string FORGED_BRANCH = farm_branch("f1", 0x1234, true);
+const std::string OTHER_KEYS_BRANCH = farm_branch(
+    "f1", processor_branch_hash(branch_key("another"), PROCESSOR_OWN_BRANCH, "c1", "A", 1), true);
 
 } // namespace
 
@@ -137,6 +148,11 @@ BOOST_AUTO_TEST_CASE(the_processors_2xx_to_bye_ends_the_media) {
         (action(response(200, "BYE", "", TO_PROCESSOR_BRANCH)).kind == MediaAction::Kind::none));
     BOOST_TEST(
         (action(response(200, "BYE", "", OTHER_MEMBERS_BRANCH)).kind == MediaAction::Kind::none));
+    // A stranger's 200 with our processor mark but not its MAC (issue 16:
+    // the mark alone ended any call's media whose Call-ID was known).
+    BOOST_TEST((action(response(200, "BYE", "", FORGED_BRANCH)).kind == MediaAction::Kind::none));
+    BOOST_TEST(
+        (action(response(200, "BYE", "", OTHER_KEYS_BRANCH)).kind == MediaAction::Kind::none));
     BOOST_TEST((action(response(481, "BYE"), Origin::processor).kind == MediaAction::Kind::none));
     BOOST_TEST((action(response(180, "BYE"), Origin::processor).kind == MediaAction::Kind::none));
 }
@@ -156,6 +172,8 @@ BOOST_AUTO_TEST_CASE(the_processors_error_to_invite_ends_an_unanswered_call) {
         BOOST_TEST((action(toward).kind == MediaAction::Kind::none), code);
         auto other = response(code, "INVITE", "", OTHER_MEMBERS_BRANCH);
         BOOST_TEST((action(other, Origin::farm_link).kind == MediaAction::Kind::none), code);
+        auto forged = response(code, "INVITE", "", FORGED_BRANCH);
+        BOOST_TEST((action(forged).kind == MediaAction::Kind::none), code);
     }
     // 2xx to BYE is the only 2xx that ends; other methods' errors end nothing.
     BOOST_TEST(

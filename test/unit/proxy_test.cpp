@@ -722,6 +722,46 @@ BOOST_AUTO_TEST_CASE(the_answer_to_a_request_the_processor_made_goes_to_it) {
     auto back = forward_response(resp, must_scan(resp), &c);
     BOOST_REQUIRE(back.ok());
     BOOST_TEST(back->to.str() == "127.0.0.1:5070");
+    BOOST_TEST(processor_branch_verified(resp, must_scan(resp), c.branch_key));
+}
+
+// Issue 16: the processor mark is a MAC under the cluster secret's branch
+// key. A stranger who writes "z9hG4bKrtf.f2.p." and any digits, or copies a
+// real mark onto another Call-ID, reaches neither the processor nor the
+// media (media_action); one made under another secret neither.
+BOOST_AUTO_TEST_CASE(a_forged_processor_mark_is_refused) {
+    std::string req = "OPTIONS sip:carol@192.0.2.30:5060 SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 203.0.113.1:5060;branch=z9hG4bKka2\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "From: <sip:keepalive@203.0.113.1>;tag=k1\r\n"
+                      "To: <sip:carol@192.0.2.30>\r\n"
+                      "Call-ID: ka-2\r\n"
+                      "CSeq: 10 OPTIONS\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    ProxyContext c = ctx();
+    c.branch_key = branch_key("the cluster secret");
+    auto out = forward_from_processor(req, must_scan(req), c);
+    BOOST_REQUIRE(out.ok());
+    std::string resp =
+        make_reply(out->bytes, must_scan(out->bytes), addr("192.0.2.30:5060"), 200, "OK", "c9")
+            .bytes;
+    BOOST_REQUIRE(forward_response(resp, must_scan(resp), &c).ok());
+
+    auto refused = [&](const std::string& bytes) {
+        auto r = forward_response(bytes, must_scan(bytes), &c);
+        return !r.ok() && r.error().code == "forged_branch";
+    };
+    const std::string ours = std::string(must_scan(resp).via[0].branch.in(resp));
+    std::string forged = resp;
+    forged.replace(forged.find(ours), ours.size(), farm_branch("f2", 0x1234, true));
+    BOOST_TEST(refused(forged));
+    std::string moved = resp;
+    moved.replace(moved.find("Call-ID: ka-2"), 13, "Call-ID: ka-3");
+    BOOST_TEST(refused(moved));
+    ProxyContext other = c;
+    other.branch_key = branch_key("another secret");
+    auto r = forward_response(resp, must_scan(resp), &other);
+    BOOST_TEST((!r.ok() && r.error().code == "forged_branch"));
 }
 
 BOOST_AUTO_TEST_CASE(our_route_behind_the_processors_own) {
