@@ -180,6 +180,7 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     m_media.configure(std::move(media));
     m_flood.configure({cfg.cluster.flood_limit, std::chrono::seconds(cfg.cluster.flood_quiet_s)});
     m_lbcheck_sources = cfg.cluster.lbcheck_sources;
+    m_flood_exempt = cfg.cluster.flood_exempt;
     m_heartbeat_period = std::chrono::milliseconds(cfg.cluster.heartbeat_ms);
     m_dead_after = std::chrono::milliseconds(cfg.cluster.dead_after_ms);
     m_heartbeat =
@@ -462,10 +463,13 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
     }
     // A new request from outside counts against its source's rate to the
     // whole farm; a source over the limit is dropped on every member
-    // (cluster/flood.hpp). Relayed ones were counted where they came in.
+    // (cluster/flood.hpp). Relayed ones were counted where they came in;
+    // exempt sources (flood_exempt) are not counted at all.
     if (m_flood.enabled() && a.origin == sip::Origin::outside && !a.envelope && msg.is_request() &&
         !msg.to_tag.present() && msg.method_id != sip::Method::ack &&
         msg.method_id != sip::Method::cancel &&
+        std::none_of(m_flood_exempt.begin(), m_flood_exempt.end(),
+                     [&](const net::Cidr& c) { return c.contains(a.source); }) &&
         !m_flood.admit(a.source.host(), std::chrono::steady_clock::now())) {
         drop("flood_blocked", a);
         return;

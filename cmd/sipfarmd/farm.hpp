@@ -169,6 +169,7 @@ private:
 
     // The sources that may run lbcheck's media test (empty: any).
     std::vector<net::Cidr> m_lbcheck_sources;
+    std::vector<net::Cidr> m_flood_exempt; // never counted by m_flood
     // Probe rate limit per source host, bounded.
     std::unordered_map<std::string, log::RateLimit> m_probe_limits;
     log::RateLimit m_drop_log{5.0, 20.0};

@@ -163,6 +163,7 @@ constexpr std::string_view CLUSTER_KEYS[] = {"name",
                                              "media_max_sessions",
                                              "flood_limit",
                                              "flood_quiet_s",
+                                             "flood_exempt",
                                              "lbcheck_sources"};
 constexpr std::string_view MEMBER_KEYS[] = {
     "role",          "address",   "wan_ip",        "sip_farm", "call_legs",   "signals",
@@ -457,6 +458,8 @@ private:
                 c.media_max_sessions = static_cast<unsigned>(n);
             } else if (k == "media_allow") {
                 ok = read_prefixes(v, where, c.media_allow);
+            } else if (k == "flood_exempt") {
+                ok = read_prefixes(v, where, c.flood_exempt);
             } else if (k == "lbcheck_sources") {
                 ok = read_prefixes(v, where, c.lbcheck_sources);
             } else {

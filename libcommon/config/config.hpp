@@ -90,6 +90,9 @@ struct ClusterSettings {
     // farm before it is blocked (0: off), and the quiet that releases it.
     unsigned flood_limit = 0;
     unsigned flood_quiet_s = 10;
+    // Sources never counted nor blocked by flood_limit: trunks, SBCs, a
+    // source-NATting load balancer, whose every call comes from one address.
+    std::vector<net::Cidr> flood_exempt;
     // rtprelayd's admission (rtprelayd(8)): an answered call no party ever
     // sent on is closed after this; what an SDP may name despite the
     // address policy; m= lines per SDP; calls at once (0: the ports decide).

@@ -263,6 +263,32 @@ BOOST_AUTO_TEST_CASE(a_flood_sprayed_over_the_members_is_blocked_farm_wide) {
     BOOST_TEST(got.has_value(), "the source was not released after the quiet period");
 }
 
+// A trunk in flood_exempt sends the same spray: nothing of it is counted
+// or blocked.
+BOOST_AUTO_TEST_CASE(an_exempt_source_is_never_blocked) {
+    Farm f("", 3,
+           "\"flood_limit\": 50, \"flood_quiet_s\": 2, \"flood_exempt\": [\"127.0.0.11/32\"]");
+    UdpPeer trunk("127.0.0.11:0");
+    std::string from = trunk.address().str();
+    const int sent = 300;
+    int reached = 0;
+    for (int i = 0; i < sent; ++i) {
+        trunk.send(f.sip(static_cast<size_t>(i) % 3),
+                   request("INVITE", "trunk-" + std::to_string(i), 1, from,
+                           "z9hG4bKtr" + std::to_string(i)));
+        std::this_thread::sleep_for(10ms);
+        for (auto& p : f.processors)
+            while (p->recv(0ms))
+                ++reached;
+    }
+    for (auto& p : f.processors)
+        while (p->recv(100ms))
+            ++reached;
+    BOOST_TEST(reached == sent);
+    for (size_t i = 0; i < 3; ++i)
+        BOOST_TEST(f.dropped(i, "flood_blocked") == 0);
+}
+
 BOOST_AUTO_TEST_CASE(probes_are_answered_by_the_owner_with_farm_headers) {
     Farm f;
     std::string client = f.client.address().str();

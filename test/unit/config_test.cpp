@@ -187,6 +187,10 @@ std::vector<BadCase> bad_cases() {
         {"media_allow not a prefix",
          doc(cluster({{"media_allow", "[\"lab\"]"}}), {{"f1", frontend(1)}}),
          "cluster.media_allow[0]", "not an address or prefix"},
+        {"flood_exempt bad prefix",
+         doc(cluster({{"flood_exempt", "[\"198.51.100.0/24\", \"trunk.example\"]"}}),
+             {{"f1", frontend(1)}}),
+         "cluster.flood_exempt[1]", "trunk.example"},
         {"lbcheck_sources not an array",
          doc(cluster({{"lbcheck_sources", q("10.0.0.0/8")}}), {{"f1", frontend(1)}}),
          "cluster.lbcheck_sources", "an array of"},
@@ -490,6 +494,7 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
                      {"media_strict", "true"},
                      {"flood_limit", "200"},
                      {"flood_quiet_s", "30"},
+                     {"flood_exempt", "[\"198.51.100.0/24\", \"2001:db8::1\"]"},
                      {"media_unlatched_timeout", "5"},
                      {"media_allow", "[\"127.0.0.0/8\", \"2001:db8::/32\"]"},
                      {"media_max_streams", "4"},
@@ -520,6 +525,9 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
     BOOST_TEST(c.cluster.media_strict);
     BOOST_TEST(c.cluster.flood_limit == 200u);
     BOOST_TEST(c.cluster.flood_quiet_s == 30u);
+    BOOST_REQUIRE_EQUAL(c.cluster.flood_exempt.size(), 2u);
+    BOOST_TEST(c.cluster.flood_exempt[0].str() == "198.51.100.0/24");
+    BOOST_TEST(c.cluster.flood_exempt[1].str() == "2001:db8::1/128");
     BOOST_TEST(c.cluster.media_unlatched_timeout_s == 5u);
     BOOST_REQUIRE(c.cluster.media_allow.size() == 2u);
     BOOST_TEST(c.cluster.media_allow[0].str() == "127.0.0.0/8");
