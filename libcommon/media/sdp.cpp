@@ -292,9 +292,31 @@ std::string media_where(size_t i, const char* media) {
     return "m= line " + std::to_string(i + 1) + " (" + str(media) + ")";
 }
 
+// `digits` (a decimal number of any length) plus `n`, in decimal.
+std::string add_decimal(std::string_view digits, uint64_t n) {
+    std::string out(digits);
+    for (size_t i = out.size(); i-- > 0 && n > 0;) {
+        uint64_t d = static_cast<uint64_t>(out[i] - '0') + n % 10;
+        n /= 10;
+        if (d >= 10) {
+            d -= 10;
+            ++n; // the carry joins what is left of n at the next digit
+        }
+        out[i] = static_cast<char>('0' + d);
+    }
+    if (n > 0)
+        out.insert(0, std::to_string(n));
+    return out;
+}
+
 Result<SdpDesc> describe(sdp_message_t* sdp) {
     SdpDesc d;
     d.origin_version = str(sdp->o_sess_version);
+    // RFC 4566 5.2: digits, of any length. A later offer raises it
+    // (rewrite_sdp's version_offset), which only a number allows.
+    if (d.origin_version.empty() ||
+        d.origin_version.find_first_not_of("0123456789") != std::string::npos)
+        return bad("o= session version " + quote(d.origin_version) + " is not a number");
     if (sdp->c_connection) {
         auto a = connection_address(sdp->c_connection, "session c=");
         if (!a)
@@ -545,14 +567,8 @@ Result<std::string> rewrite_sdp(std::string_view body, const SdpRewrite& plan) {
     r.addr = plan.address.host();
     r.any = plan.address.is_v6() ? "::" : "0.0.0.0";
 
-    if (plan.version_offset) {
-        std::optional<uint64_t> v = parse_u64(desc->origin_version);
-        if (!v || *v > UINT64_MAX - plan.version_offset)
-            return bad("o= session version " + quote(desc->origin_version) +
-                       " is not a number that can be raised by " +
-                       std::to_string(plan.version_offset));
-        set_text(sdp->o_sess_version, std::to_string(*v + plan.version_offset));
-    }
+    if (plan.version_offset)
+        set_text(sdp->o_sess_version, add_decimal(desc->origin_version, plan.version_offset));
     if (sdp->c_connection)
         rewrite_connection(sdp->c_connection, *desc->connection, r);
     drop_ice(&sdp->a_attributes);
