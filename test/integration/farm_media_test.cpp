@@ -151,20 +151,38 @@ std::pair<net::SockAddr, net::SockAddr> set_up(Call& c, const std::string& entry
     return {caller_to, callee_to};
 }
 
+// One member anchoring media: rtprelayd and sipfarmd in front of a UDP
+// processor on loopback; `more` adds cluster keys to "media": "anchor".
+struct Anchored {
+    LoopbackLab lab{1};
+    UdpPeer processor{"127.0.0.1:0"};
+    std::string media_sock;
+    std::string entry;
+
+    explicit Anchored(const std::string& more = "") {
+        lab.cluster.members[0].processor_port = processor.address().port();
+        lab.cluster.extra = "\"media\": \"anchor\"" + (more.empty() ? "" : ", " + more);
+        lab.write();
+        lab.start("rtprelayd", "f1");
+        lab.start("sipfarmd", "f1");
+        media_sock = lab.cluster.media_control(lab.dir, "f1");
+        entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+    }
+};
+struct AnchoredOneSession : Anchored {
+    AnchoredOneSession()
+        : Anchored("\"media_max_sessions\": 1") {}
+};
+struct AnchoredUnlatched1s : Anchored {
+    AnchoredUnlatched1s()
+        : Anchored("\"media_unlatched_timeout\": 1") {}
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(farm_media)
 
-BOOST_AUTO_TEST_CASE(an_anchored_call_relays_media_both_ways_and_bye_ends_it) {
-    LoopbackLab lab{1};
-    UdpPeer processor("127.0.0.1:0");
-    lab.cluster.members[0].processor_port = processor.address().port();
-    lab.cluster.extra = "\"media\": \"anchor\"";
-    lab.write();
-    lab.start("rtprelayd", "f1");
-    lab.start("sipfarmd", "f1");
-    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
-    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+BOOST_FIXTURE_TEST_CASE(an_anchored_call_relays_media_both_ways_and_bye_ends_it, Anchored) {
 
     Call c;
     c.call_id = "anchored-1@example.com";
@@ -292,16 +310,7 @@ BOOST_AUTO_TEST_CASE(remotely_placed_call_legs_use_the_hosting_members_relay) {
 
 // The attack of issue 16: INVITEs that the farm answers itself (483, no
 // hops left) must not leave relay sessions (ports) behind.
-BOOST_AUTO_TEST_CASE(requests_the_farm_answers_itself_leave_no_relay_session) {
-    LoopbackLab lab{1};
-    UdpPeer processor("127.0.0.1:0");
-    lab.cluster.members[0].processor_port = processor.address().port();
-    lab.cluster.extra = "\"media\": \"anchor\"";
-    lab.write();
-    lab.start("rtprelayd", "f1");
-    lab.start("sipfarmd", "f1");
-    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
-    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+BOOST_FIXTURE_TEST_CASE(requests_the_farm_answers_itself_leave_no_relay_session, Anchored) {
     UdpPeer attacker("127.0.0.9:0");
     for (int i = 0; i < 20; ++i) {
         std::string invite = request("INVITE", "hops-" + std::to_string(i) + "@example.com", 1,
@@ -323,15 +332,7 @@ BOOST_AUTO_TEST_CASE(requests_the_farm_answers_itself_leave_no_relay_session) {
 // An offer the relay refuses by its policy (here: more m= lines than
 // media_max_streams) is answered 488 by the farm, and one it has no room
 // for 503; neither goes on to the processor unanchored.
-BOOST_AUTO_TEST_CASE(an_offer_the_relay_refuses_is_answered_not_passed_on) {
-    LoopbackLab lab{1};
-    UdpPeer processor("127.0.0.1:0");
-    lab.cluster.members[0].processor_port = processor.address().port();
-    lab.cluster.extra = "\"media\": \"anchor\", \"media_max_sessions\": 1";
-    lab.write();
-    lab.start("rtprelayd", "f1");
-    lab.start("sipfarmd", "f1");
-    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+BOOST_FIXTURE_TEST_CASE(an_offer_the_relay_refuses_is_answered_not_passed_on, AnchoredOneSession) {
     UdpPeer client("127.0.0.9:0");
     std::string wide =
         request("INVITE", "wide@example.com", 1, client.address().str(), "z9hG4bKw1");
@@ -358,16 +359,7 @@ BOOST_AUTO_TEST_CASE(an_offer_the_relay_refuses_is_answered_not_passed_on) {
 // call's Call-ID and writes a 200 to BYE with "z9hG4bKrtf.f1.p." and any
 // digits over a made-up Via of the processor's ended the call's media; now
 // it is dropped (forged_branch) and the media stays.
-BOOST_AUTO_TEST_CASE(a_forged_processor_mark_ends_no_media) {
-    LoopbackLab lab{1};
-    UdpPeer processor("127.0.0.1:0");
-    lab.cluster.members[0].processor_port = processor.address().port();
-    lab.cluster.extra = "\"media\": \"anchor\"";
-    lab.write();
-    lab.start("rtprelayd", "f1");
-    lab.start("sipfarmd", "f1");
-    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
-    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+BOOST_FIXTURE_TEST_CASE(a_forged_processor_mark_ends_no_media, Anchored) {
     Call c;
     c.call_id = "victim@example.com";
     set_up(c, entry, processor);
@@ -395,16 +387,7 @@ BOOST_AUTO_TEST_CASE(a_forged_processor_mark_ends_no_media) {
 
 // CANCEL, and an error response that the processor did not send, end
 // nothing; the processor's 487 ends the unanswered call's media.
-BOOST_AUTO_TEST_CASE(cancel_ends_media_only_with_the_processors_487) {
-    LoopbackLab lab{1};
-    UdpPeer processor("127.0.0.1:0");
-    lab.cluster.members[0].processor_port = processor.address().port();
-    lab.cluster.extra = "\"media\": \"anchor\"";
-    lab.write();
-    lab.start("rtprelayd", "f1");
-    lab.start("sipfarmd", "f1");
-    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
-    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+BOOST_FIXTURE_TEST_CASE(cancel_ends_media_only_with_the_processors_487, Anchored) {
 
     Call c;
     c.call_id = "cancelled@example.com";
@@ -440,16 +423,8 @@ BOOST_AUTO_TEST_CASE(cancel_ends_media_only_with_the_processors_487) {
 // unanswered timeout (212 s); the 200 answers the call, so without media it
 // ends after media_unlatched_timeout. A 183 whose SDP answers the offer is
 // still ringing: it keeps its session without a packet.
-BOOST_AUTO_TEST_CASE(a_late_offer_never_acked_ends_fast_and_early_media_rings_on) {
-    LoopbackLab lab{1};
-    UdpPeer processor("127.0.0.1:0");
-    lab.cluster.members[0].processor_port = processor.address().port();
-    lab.cluster.extra = "\"media\": \"anchor\", \"media_unlatched_timeout\": 1";
-    lab.write();
-    lab.start("rtprelayd", "f1");
-    lab.start("sipfarmd", "f1");
-    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
-    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+BOOST_FIXTURE_TEST_CASE(a_late_offer_never_acked_ends_fast_and_early_media_rings_on,
+                        AnchoredUnlatched1s) {
 
     Call late;
     late.call_id = "late-offer@example.com";
@@ -501,16 +476,7 @@ BOOST_AUTO_TEST_CASE(a_late_offer_never_acked_ends_fast_and_early_media_rings_on
 
 // Issue 16: a Call-ID of kilobytes is not kept (placement, hand-off
 // memory), nor anchored, nor sent to the processor: dropped and counted.
-BOOST_AUTO_TEST_CASE(a_call_id_too_long_is_dropped_before_any_table_keeps_it) {
-    LoopbackLab lab{1};
-    UdpPeer processor("127.0.0.1:0");
-    lab.cluster.members[0].processor_port = processor.address().port();
-    lab.cluster.extra = "\"media\": \"anchor\"";
-    lab.write();
-    lab.start("rtprelayd", "f1");
-    lab.start("sipfarmd", "f1");
-    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
-    const std::string entry = "127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]);
+BOOST_FIXTURE_TEST_CASE(a_call_id_too_long_is_dropped_before_any_table_keeps_it, Anchored) {
     UdpPeer attacker("127.0.0.9:0");
     for (int i = 0; i < 5; ++i) {
         std::string call_id = std::to_string(i) + std::string(4000, 'x') + "@example.com";

@@ -37,16 +37,11 @@ set -u
 lab_init hostile_edge rthe
 # shellcheck source=kamailio_common.bash
 . "$(dirname "$0")/kamailio_common.bash"
-for t in sipp ip nft tshark; do
-    command -v "$t" >/dev/null || { echo "skipped: hostile_edge: $t is not installed"; exit 0; }
-done
-why=$(kam_missing)
-[ -z "$why" ] || { echo "skipped: hostile_edge: $why"; exit 0; }
+kam_require sipp ip nft tshark
 pcap=/usr/share/sip-tester/g711a.pcap
 [ -r "$pcap" ] || { echo "skipped: hostile_edge: $pcap (sip-tester) is missing"; exit 0; }
 storm=$root/${RTFARM_BUILD:-build}/test/edgestorm
 [ -x "$storm" ] || { echo "hostile_edge: $storm is not built (make tests)"; exit 1; }
-trap 'kam_stop; pg_stop; cleanup' EXIT
 
 calls=60
 rate=10
@@ -229,16 +224,4 @@ echo "  RSS in KiB before and after the attacks:$mem"
 check "every daemon's memory within $MEM_SLACK_KB KiB of its baseline${grew:+ (not:$grew)}" test -z "$grew"
 kam_check_logs
 
-M=$(counts "$work/main.csv")
-S=$(counts "$work/uas-bob.csv")
-echo "figures: calls=$calls caller_ok=$(val "$M" ok) caller_failed=$(val "$M" failed)" \
-    "callee_ok=$(val "$S" ok) callee_failed=$(val "$S" failed) sessions=$created both_ways=$flowing" \
-    "to_processors=$n_all flood_passed=$n_flood main_s=$t_main total_s=$(($(date +%s) - t_start))"
-if [ "$fail" != 0 ]; then
-    for f in main uas-bob; do
-        [ -s "$work/$f.err" ] && { echo "  $f.err:"; tr -d '\r' <"$work/$f.err" | grep -v '^$' | head -n 8 | cut -c1-200 | sed 's/^/    /'; }
-    done
-    echo "hostile_edge: FAILED"
-    exit 1
-fi
-echo "hostile_edge: passed"
+kam_finish "calls=$calls sessions=$created both_ways=$flowing to_processors=$n_all flood_passed=$n_flood main_s=$t_main" main uas-bob uas-carol

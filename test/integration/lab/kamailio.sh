@@ -46,12 +46,7 @@ set -u
 lab_init kamailio rtkm
 # shellcheck source=kamailio_common.bash
 . "$(dirname "$0")/kamailio_common.bash"
-for t in sipp ip nft tshark; do
-    command -v "$t" >/dev/null || { echo "skipped: kamailio: $t is not installed"; exit 0; }
-done
-why=$(kam_missing)
-[ -z "$why" ] || { echo "skipped: kamailio: $why"; exit 0; }
-trap 'kam_stop; pg_stop; cleanup' EXIT
+kam_require sipp ip nft tshark
 
 calls=${1:-300}
 rate=${RTFARM_KAM_RATE:-25}
@@ -175,16 +170,6 @@ check "no Via, Record-Route, Route, Path or Contact the client received names 12
 # ---- the logs
 kam_check_logs
 
-M=$(counts "$work/main.csv")
-S=$(counts "$work/uas-bob.csv")
-echo "figures: calls=$calls rate=$rate call_ms=$call_ms caller_ok=$(val "$M" ok) caller_failed=$(val "$M" failed)" \
-    "callee_ok=$(val "$S" ok) callee_failed=$(val "$S" failed) main_s=$t_main relayed=$relayed" \
-    "client_msgs=$n_msgs leaks=$n_leaks total_s=$(($(date +%s) - t_start))"
-if [ "$fail" != 0 ]; then
-    for f in main hangup cancel reinvite fork message subscribe gone uas-bob uas-carl uas-cindy uas-rita uas-fred-a uas-fred-b uas-mary uas-nora; do
-        [ -s "$work/$f.err" ] && { echo "  $f.err:"; tr -d '\r' <"$work/$f.err" | grep -v '^$' | head -n 8 | cut -c1-200 | sed 's/^/    /'; }
-    done
-    echo "kamailio: FAILED"
-    exit 1
-fi
-echo "kamailio: passed"
+kam_finish "calls=$calls rate=$rate call_ms=$call_ms main_s=$t_main relayed=$relayed client_msgs=$n_msgs leaks=$n_leaks" \
+    main hangup cancel reinvite fork message subscribe gone \
+    uas-bob uas-carl uas-cindy uas-rita uas-fred-a uas-fred-b uas-mary uas-nora

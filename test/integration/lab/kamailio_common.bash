@@ -28,6 +28,19 @@ pg_pid=""
 pg_addr=""
 declare -A kpid
 
+# Exits 0 with "skipped: NAME: why" unless this host has the TOOLS named and
+# what kam_missing checks; then sets the EXIT trap that stops Kamailio,
+# PostgreSQL and the lab.
+kam_require() { # TOOLS...
+    local t why
+    for t in "$@"; do
+        command -v "$t" >/dev/null || { echo "skipped: $lab_name: $t is not installed"; exit 0; }
+    done
+    why=$(kam_missing)
+    [ -z "$why" ] || { echo "skipped: $lab_name: $why"; exit 0; }
+    trap 'kam_stop; pg_stop; cleanup' EXIT
+}
+
 # "" when this host has what the Kamailio lab needs, else the reason.
 kam_missing() {
     local t
@@ -289,4 +302,27 @@ kam_check_logs() {
     check "no ERROR in Kamailio's logs" [ -z "$kerrs" ]
     [ -n "$kerrs" ] && echo "$kerrs" | sed 's/^/    /'
     return 0
+}
+
+# The last lines of a test: "figures: FIGURES" with alice's (main) and bob's
+# (uas-bob) counts and the seconds since $t_start; after a failure the first
+# lines of the .err file of each SIPp named, "NAME: FAILED" and exit 1, else
+# "NAME: passed".
+kam_finish() { # FIGURES SIPP_NAMES...
+    local figures=$1 M S f
+    shift
+    M=$(counts "$work/main.csv")
+    S=$(counts "$work/uas-bob.csv")
+    echo "figures: $figures caller_ok=$(val "$M" ok) caller_failed=$(val "$M" failed)" \
+        "callee_ok=$(val "$S" ok) callee_failed=$(val "$S" failed) total_s=$(($(date +%s) - t_start))"
+    if [ "$fail" != 0 ]; then
+        for f in "$@"; do
+            [ -s "$work/$f.err" ] || continue
+            echo "  $f.err:"
+            tr -d '\r' <"$work/$f.err" | grep -v '^$' | head -n 8 | cut -c1-200 | sed 's/^/    /'
+        done
+        echo "$lab_name: FAILED"
+        exit 1
+    fi
+    echo "$lab_name: passed"
 }

@@ -33,14 +33,9 @@ lab_init kamailio_media rtkmm
 . "$(dirname "$0")/kamailio_common.bash"
 demo=0
 [ "${1:-}" = demo ] && { demo=1; shift; }
-for t in sipp ip nft; do
-    command -v "$t" >/dev/null || { echo "skipped: kamailio_media: $t is not installed"; exit 0; }
-done
-why=$(kam_missing)
-[ -z "$why" ] || { echo "skipped: kamailio_media: $why"; exit 0; }
+kam_require sipp ip nft
 pcap=/usr/share/sip-tester/g711a.pcap
 [ -r "$pcap" ] || { echo "skipped: kamailio_media: $pcap (sip-tester) is missing"; exit 0; }
-trap 'kam_stop; pg_stop; cleanup' EXIT
 
 calls=${1:-60}
 rate=10
@@ -119,16 +114,4 @@ if [ "$demo" = 1 ] || [ "${RTFARM_VERBOSE:-0}" = 1 ]; then
     echo
 fi
 
-M=$(counts "$work/main.csv")
-S=$(counts "$work/uas-bob.csv")
-echo "figures: calls=$calls rate=$rate call_ms=$call_ms caller_ok=$(val "$M" ok) caller_failed=$(val "$M" failed)" \
-    "callee_ok=$(val "$S" ok) callee_failed=$(val "$S" failed) sessions=$created both_ways=$flowing" \
-    "main_s=$t_main total_s=$(($(date +%s) - t_start))"
-if [ "$fail" != 0 ]; then
-    for f in main uas-bob; do
-        [ -s "$work/$f.err" ] && { echo "  $f.err:"; tr -d '\r' <"$work/$f.err" | grep -v '^$' | head -n 8 | cut -c1-200 | sed 's/^/    /'; }
-    done
-    echo "kamailio_media: FAILED"
-    exit 1
-fi
-echo "kamailio_media: passed"
+kam_finish "calls=$calls rate=$rate call_ms=$call_ms sessions=$created both_ways=$flowing main_s=$t_main" main uas-bob
