@@ -156,6 +156,7 @@ media::CallsOptions RelayService::options_for(const config::ClusterConfig& cfg,
     o.unlatched_timeout = std::chrono::seconds(cfg.cluster.media_unlatched_timeout_s);
     o.max_streams = cfg.cluster.media_max_streams;
     o.max_sessions = cfg.cluster.media_max_sessions;
+    o.max_sessions_per_source = cfg.cluster.media_max_sessions_per_source;
     o.policy = address_policy(cfg);
     return o;
 }
@@ -256,6 +257,19 @@ Result<json::Json> RelayService::sdp_op(const json::Request& req,
     auto sdp = text_field(req, "sdp", true);
     if (!sdp)
         return sdp.error();
+    // Where the SIP request that made the offer came from (sipfarmd), for
+    // media_max_sessions_per_source; written the one way, so that
+    // "::ffff:198.51.100.10" and "198.51.100.10" are one source.
+    auto source = text_field(req, "source", false);
+    if (!source)
+        return source.error();
+    if (!source->empty()) {
+        auto host = net::SockAddr::parse_host(*source, 0);
+        if (!host)
+            return make_error("bad_request",
+                              "\"source\" must be an IP address, not '" + *source + "'");
+        *source = host->unmapped().host();
+    }
     if (as) {
         auto how = text_field(req, "as", false);
         if (!how)
@@ -285,9 +299,9 @@ Result<json::Json> RelayService::sdp_op(const json::Request& req,
         return make_error("draining", "member " + m_id + " is draining: no new media sessions");
     Result<media::SdpOut> out = make_error("internal", "no op");
     if (as)
-        out = m_calls->exchange(*call_id, *from_tag, *to_tag, *sdp, *as, dialog);
+        out = m_calls->exchange(*call_id, *from_tag, *to_tag, *sdp, *as, dialog, *source);
     else if (is_offer)
-        out = m_calls->offer(*call_id, *from_tag, *to_tag, *sdp);
+        out = m_calls->offer(*call_id, *from_tag, *to_tag, *sdp, *source);
     else
         out = m_calls->answer(*call_id, *from_tag, *to_tag, *sdp);
     if (!out) {
@@ -295,6 +309,7 @@ Result<json::Json> RelayService::sdp_op(const json::Request& req,
                   {{"op", req.op},
                    {"call_id", *call_id},
                    {"code", out.error().code},
+                   {"source", *source},
                    {"err", out.error().message}});
         return out.error();
     }
@@ -437,6 +452,7 @@ json::Json RelayService::stats() const {
     json::Json failed = json::Json::object();
     for (const auto& [code, n] : c.failed)
         failed.set(code.c_str(), static_cast<long long>(n));
+    auto source_refused = c.failed.find("source_sessions_exhausted");
     out.set("advertised_ip", o.advertised.host())
         .set("bind", o.bind.host())
         .set("strict", o.strict)
@@ -447,6 +463,10 @@ json::Json RelayService::stats() const {
                  std::chrono::duration_cast<std::chrono::seconds>(o.unlatched_timeout).count()))
         .set("max_streams", static_cast<long long>(o.max_streams))
         .set("max_sessions", static_cast<long long>(o.max_sessions))
+        .set("max_sessions_per_source", static_cast<long long>(o.max_sessions_per_source))
+        .set("sources", static_cast<long long>(m_calls->sources()))
+        .set("source_refused",
+             static_cast<long long>(source_refused == c.failed.end() ? 0 : source_refused->second))
         .set("media_allow", prefixes_json(o.policy.allow))
         .set("sessions", static_cast<long long>(m_calls->size()))
         .set("streams", static_cast<long long>(r.streams))

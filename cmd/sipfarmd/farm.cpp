@@ -580,6 +580,8 @@ bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, 
     // (the envelope is not needed past routing).
     Arrival later = a;
     later.envelope = nullptr;
+    // The client's address, for the relay's media_max_sessions_per_source.
+    action.source = sip::media_source(msg, a.origin, a.source);
     m_media.exchange(action, [this, original = std::string(bytes.substr(0, msg.end)),
                               later](Result<std::string> sdp) {
         auto first = sip::scan(original);

@@ -7,8 +7,8 @@ namespace {
 constexpr std::chrono::seconds SWEEP_PERIOD{2};
 
 // The fields of rtprelayd's sdp and delete ops that a member passes on.
-constexpr const char* FIELDS[] = {"call_id", "from_tag", "to_tag",       "sdp",
-                                  "as",      "answered", "if_unanswered"};
+constexpr const char* FIELDS[] = {"call_id", "from_tag", "to_tag", "sdp",
+                                  "as",      "answered", "source", "if_unanswered"};
 
 json::Json copy_fields(const json::Json& body) {
     json::Json args = json::Json::object();
@@ -144,6 +144,8 @@ void MediaAnchor::exchange(const sip::MediaAction& action, Done done) {
                           .set("sdp", action.sdp)
                           .set("as", sip::to_string(action.role))
                           .set("answered", action.answers_call);
+    if (!action.source.empty())
+        args.set("source", action.source);
     call(*member, "sdp", args, [this, call_id, done = std::move(done)](Result<json::Json> r) {
         if (!r) {
             failed("sdp", call_id, r.error());

@@ -90,6 +90,7 @@ public:
         media_ranges();
         media_addresses();
         modes();
+        media_per_source();
         build_capacity();
         return std::move(m_report);
     }
@@ -97,6 +98,29 @@ public:
 private:
     void add(Severity s, std::string id, std::string member, std::string message) {
         m_report.findings.push_back({s, std::move(id), std::move(member), std::move(message)});
+    }
+
+    // Issue 16: the per-source cap is off by default (one SBC, trunk or
+    // source-NATting load balancer carries every call from one address);
+    // say which way it is, where a relay runs.
+    void media_per_source() {
+        bool relays = false;
+        for (const MemberConfig& m : m_cfg.members)
+            relays = relays || m.media_ports.has_value();
+        if (!relays)
+            return;
+        const unsigned limit = m_cfg.cluster.media_max_sessions_per_source;
+        if (limit == 0)
+            add(Severity::info, "media-per-source", "",
+                "media_max_sessions_per_source is 0: one source address may hold every call a "
+                "relay carries; set it when clients reach the farm directly (an SBC, trunk or "
+                "source-NATting load balancer in front sends every call from one address)");
+        else
+            add(Severity::info, "media-per-source", "",
+                "a relay takes at most " + std::to_string(limit) +
+                    " calls at once from one source address (media_max_sessions_per_source); "
+                    "an SBC, trunk or source-NATting load balancer in front sends every call "
+                    "from one address and gets 503 beyond that");
     }
 
     // A member terminates media when it has a media range, or anchors media

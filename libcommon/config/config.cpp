@@ -161,6 +161,7 @@ constexpr std::string_view CLUSTER_KEYS[] = {"name",
                                              "media_allow",
                                              "media_max_streams",
                                              "media_max_sessions",
+                                             "media_max_sessions_per_source",
                                              "flood_limit",
                                              "flood_quiet_s",
                                              "flood_exempt",
@@ -456,6 +457,9 @@ private:
             } else if (k == "media_max_sessions") {
                 ok = read_int(v, where, 0, MAX_MEDIA_SESSIONS, n);
                 c.media_max_sessions = static_cast<unsigned>(n);
+            } else if (k == "media_max_sessions_per_source") {
+                ok = read_int(v, where, 0, MAX_MEDIA_SESSIONS, n);
+                c.media_max_sessions_per_source = static_cast<unsigned>(n);
             } else if (k == "media_allow") {
                 ok = read_prefixes(v, where, c.media_allow);
             } else if (k == "flood_exempt") {

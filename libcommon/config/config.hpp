@@ -95,11 +95,15 @@ struct ClusterSettings {
     std::vector<net::Cidr> flood_exempt;
     // rtprelayd's admission (rtprelayd(8)): an answered call no party ever
     // sent on is closed after this; what an SDP may name despite the
-    // address policy; m= lines per SDP; calls at once (0: the ports decide).
+    // address policy; m= lines per SDP; calls at once (0: the ports decide);
+    // calls at once per source address of the SIP request that offered them
+    // (0: no limit; off by default, since one SBC, trunk or source-NATting
+    // load balancer carries every call from one address: rtfarm.conf(5)).
     unsigned media_unlatched_timeout_s = 10;
     std::vector<net::Cidr> media_allow;
     unsigned media_max_streams = 8;
     unsigned media_max_sessions = 0;
+    unsigned media_max_sessions_per_source = 0;
     // lbcheck media test probes are taken only from these sources (empty:
     // from any); their SDP must name their own source address either way.
     std::vector<net::Cidr> lbcheck_sources;

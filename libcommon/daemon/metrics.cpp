@@ -195,6 +195,8 @@ void rtprelayd_families(Builder& b, const json::Json& s) {
     b.single("rtfarm_media_draining", Type::gauge, "1 while rtprelayd drains.", s["draining"]);
     b.single("rtfarm_media_sessions", Type::gauge, "Media sessions (calls) open.", s["sessions"]);
     b.single("rtfarm_media_streams", Type::gauge, "Media streams open.", s["streams"]);
+    b.single("rtfarm_media_sources", Type::gauge,
+             "Source addresses holding calls (for media_max_sessions_per_source).", s["sources"]);
     json::Json ports = s["ports"];
     b.single("rtfarm_media_ports_free", Type::gauge, "Ports of the media range free.",
              ports["free"]);
@@ -225,7 +227,7 @@ void rtprelayd_families(Builder& b, const json::Json& s) {
         closed.samples.push_back({{{"reason", "unlatched"}}, *unlatched});
     b.by_key("rtfarm_media_refused_total", Type::counter,
              "Offers and answers refused, by error code (sdp_address_refused, too_many_streams, "
-             "sessions_exhausted, ports_exhausted, ...).",
+             "sessions_exhausted, source_sessions_exhausted, ports_exhausted, ...).",
              "code", s["failed"]);
 }
 

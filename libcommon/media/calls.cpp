@@ -279,7 +279,7 @@ Result<SdpOut> Calls::unchanged(const Call& call, std::string_view sdp, Leg to) 
 
 Result<SdpOut> Calls::exchange(std::string_view call_id, std::string_view author_tag,
                                std::string_view peer_tag, std::string_view sdp, Exchange as,
-                               Dialog dialog) {
+                               Dialog dialog, std::string_view source) {
     // Before the Call-ID is looked up (issue 16: lengths first).
     if (auto st = check_ids(call_id, author_tag, peer_tag); !st)
         return fail(st.error());
@@ -291,7 +291,7 @@ Result<SdpOut> Calls::exchange(std::string_view call_id, std::string_view author
             it->second.tags[at(*it->second.offerer)] == peer_tag)
             as = Exchange::answer;
     }
-    Result<SdpOut> out = as == Exchange::offer ? offer(call_id, author_tag, peer_tag, sdp)
+    Result<SdpOut> out = as == Exchange::offer ? offer(call_id, author_tag, peer_tag, sdp, source)
                                                : answer(call_id, peer_tag, author_tag, sdp);
     if (out && dialog != Dialog::unknown) {
         it = m_calls.find(std::string(call_id));
@@ -302,7 +302,8 @@ Result<SdpOut> Calls::exchange(std::string_view call_id, std::string_view author
 }
 
 Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
-                            std::string_view to_tag, std::string_view sdp) {
+                            std::string_view to_tag, std::string_view sdp,
+                            std::string_view source) {
     ++m_counters.offers;
     if (auto st = check_ids(call_id, from_tag, to_tag); !st)
         return fail(st.error());
@@ -321,11 +322,23 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
     if (found == m_calls.end()) {
         if (auto st = check_addresses(*desc); !st)
             return fail(st.error());
+        // The source's own limit first: it is refused even when the relay
+        // has room.
+        if (!source.empty() && m_options.max_sessions_per_source != 0) {
+            auto held = m_sources.find(std::string(source));
+            if (held != m_sources.end() && held->second >= m_options.max_sessions_per_source)
+                return fail(make_error("source_sessions_exhausted",
+                                       "source " + std::string(source) + " holds " +
+                                           std::to_string(held->second) +
+                                           " calls on this relay, its limit "
+                                           "(cluster.media_max_sessions_per_source)"));
+        }
         if (m_options.max_sessions != 0 && m_calls.size() >= m_options.max_sessions)
             return fail(make_error("sessions_exhausted",
                                    "this relay holds " + std::to_string(m_calls.size()) +
                                        " calls, its limit (cluster.media_max_sessions)"));
         fresh.id = call_id;
+        fresh.source = std::string(source);
         fresh.tags = {std::string(from_tag), std::string(to_tag)};
         fresh.created = now;
         fresh.session = m_relay.open_session(std::string(call_id));
@@ -403,6 +416,8 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
         RTFARM_ASSERT(inserted);
         call = &it->second;
         call->id = it->first;
+        if (!call->source.empty())
+            ++m_sources[call->source];
         ++m_counters.created;
     }
     // The callee's offer before its answer named it: its tag is known now.
@@ -553,6 +568,12 @@ bool Calls::remove(std::string_view call_id, std::string_view reason) {
         release(slot.ports[1]);
     }
     m_relay.close_session(call.session, reason);
+    if (!call.source.empty()) {
+        auto held = m_sources.find(call.source);
+        RTFARM_ASSERT(held != m_sources.end() && held->second > 0);
+        if (--held->second == 0)
+            m_sources.erase(held);
+    }
     m_calls.erase(it);
     if (reason == "timeout" || reason == "unlatched")
         ++m_counters.expired;

@@ -60,6 +60,14 @@
 // "sessions_exhausted". Held streams (c=0.0.0.0) and SDP that is this
 // relay's own output are not checked against the policy.
 //
+// Per source (issue 16): a new call may name the address the SIP request
+// that made its offer came from (sipfarmd sends it; a call the farm's own
+// processor offers has none and is not counted). A new call from a source
+// that holds `max_sessions_per_source` calls is "source_sessions_exhausted",
+// so that one address cannot hold the whole port range. The count of a
+// source drops when one of its calls goes, however it goes; a source with no
+// call left is forgotten, so the table never outgrows the calls.
+//
 // Not here: the control protocol (rtprelayd's service), request retries,
 // clocks other than Relay's, SRTP, transcoding, forking beyond "the last
 // answerer's tag wins", BUNDLE (each m= line has its own ports).
@@ -106,6 +114,8 @@ struct CallsOptions {
     size_t max_streams = MAX_SDP_MEDIA;
     // Calls at once; 0: as many as the ports allow.
     size_t max_sessions = 0;
+    // Calls at once per source address; 0: no limit per source.
+    size_t max_sessions_per_source = 0;
 };
 
 // What offer() and answer() return.
@@ -166,22 +176,26 @@ public:
     ~Calls();
 
     // Errors: bad_request (empty or overlong call_id or tag), bad_sdp,
-    // too_many_streams, sdp_address_refused, sessions_exhausted (a new call),
-    // unknown_tag (from_tag is neither party of an existing call),
-    // unsupported (a stream not over UDP), bad_address (an address family
-    // the relay does not bind), ports_exhausted, port_in_use, io.
+    // too_many_streams, sdp_address_refused, sessions_exhausted and
+    // source_sessions_exhausted (a new call), unknown_tag (from_tag is
+    // neither party of an existing call), unsupported (a stream not over
+    // UDP), bad_address (an address family the relay does not bind),
+    // ports_exhausted, port_in_use, io. `source`: the address the request
+    // that made the offer came from, counted for a new call ("" none; not
+    // checked here, any text is one source).
     Result<SdpOut> offer(std::string_view call_id, std::string_view from_tag,
-                         std::string_view to_tag, std::string_view sdp);
+                         std::string_view to_tag, std::string_view sdp,
+                         std::string_view source = {});
     // Errors as offer(), and not_found (no such call), bad_sdp (another
     // number of m= lines than the offer, a stream the offer disabled).
     Result<SdpOut> answer(std::string_view call_id, std::string_view from_tag,
                           std::string_view to_tag, std::string_view sdp);
     // The SDP `author_tag`'s party sends to `peer_tag`'s. Errors as offer()
-    // and answer(). With a `dialog` other than unknown, the call counts as
-    // answered once the dialog is (and stays so).
+    // and answer(); `source` as offer()'s. With a `dialog` other than
+    // unknown, the call counts as answered once the dialog is (and stays so).
     Result<SdpOut> exchange(std::string_view call_id, std::string_view author_tag,
                             std::string_view peer_tag, std::string_view sdp, Exchange as,
-                            Dialog dialog = Dialog::unknown);
+                            Dialog dialog = Dialog::unknown, std::string_view source = {});
     // Closes the call now; false when there is none. Counted as expired
     // when `reason` is "timeout" or "unlatched", else as deleted.
     bool remove(std::string_view call_id, std::string_view reason);
@@ -192,6 +206,8 @@ public:
     // Every call, by Call-ID.
     std::vector<CallInfo> list() const;
     size_t size() const { return m_calls.size(); }
+    // Source addresses that hold calls.
+    size_t sources() const { return m_sources.size(); }
 
     // A reload: new address, strictness (for new streams), timeouts.
     void set_options(CallsOptions options);
@@ -218,6 +234,8 @@ private:
         Clock::time_point created{};
         Clock::time_point last_signal{};
         std::vector<Slot> slots;
+        // Where the offer that created it came from ("" not counted).
+        std::string source;
         // Per receiving party: the last o= version and output plan, and the
         // offset added to versions (sdp.hpp).
         std::array<uint64_t, 2> last_version{0, 0}; // text_hash() of the o= version
@@ -252,6 +270,8 @@ private:
     PortPool& m_pool;
     CallsOptions m_options;
     std::unordered_map<std::string, Call> m_calls;
+    // Calls held per source (Call::source); no entry at 0.
+    std::unordered_map<std::string, size_t> m_sources;
     CallsCounters m_counters;
 };
 

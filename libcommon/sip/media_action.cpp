@@ -96,6 +96,12 @@ MediaAction media_action(std::string_view bytes, const Message& msg, Origin orig
     return a;
 }
 
+std::string media_source(const Message& msg, Origin origin, const net::SockAddr& source) {
+    if (!msg.is_request() || origin == Origin::processor || !source.valid())
+        return {};
+    return source.unmapped().host();
+}
+
 std::string replace_body(std::string_view bytes, const Message& msg, std::string_view body) {
     std::string_view message = bytes.substr(0, msg.end);
     EditList edits;
@@ -115,7 +121,8 @@ std::optional<MediaRefusal> media_refusal(std::string_view relay_code) {
     if (relay_code == "sdp_address_refused" || relay_code == "too_many_streams" ||
         relay_code == "bad_sdp")
         return MediaRefusal{488, "Not Acceptable Here"};
-    if (relay_code == "sessions_exhausted" || relay_code == "ports_exhausted")
+    if (relay_code == "sessions_exhausted" || relay_code == "ports_exhausted" ||
+        relay_code == "source_sessions_exhausted")
         return MediaRefusal{503, "Service Unavailable"};
     return std::nullopt;
 }

@@ -27,6 +27,7 @@
 // It does not talk to the relay, keep state, or look inside the SDP.
 #pragma once
 
+#include "net/address.hpp"
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
@@ -55,6 +56,9 @@ struct MediaAction {
     // Exchange: this message answers the call (a 2xx to the INVITE, or the
     // ACK); else the dialog is early or the call was answered before.
     bool answers_call = false;
+    // Exchange: the address the relay counts it against, media_source()
+    // ("" none); the caller sets it.
+    std::string source;
     // End: only when the call was never answered.
     bool if_unanswered = false;
 };
@@ -66,6 +70,17 @@ struct MediaAction {
 MediaAction media_action(std::string_view bytes, const Message& msg, Origin origin,
                          std::string_view self, const crypto::SipKey& branch_key);
 
+// The source address an exchange of `msg` is counted against in the relay
+// (cluster.media_max_sessions_per_source), as its host ("198.51.100.10"):
+// for a request from outside the farm, the address it came from
+// (`source`: for a request relayed over the farm link, the outside source
+// its envelope carries, not the member that relayed it); "" for a request
+// of a processor (this member's own, and another member's, whose outgoing
+// requests reach this one only through sipfarmd's outbound relay and are
+// never anchored here) and for a response: the offer the relay counts is
+// the caller's. A response cannot be refused anyway (it goes on as it was).
+std::string media_source(const Message& msg, Origin origin, const net::SockAddr& source);
+
 // The message `msg` of `bytes` with `body` instead of its body and a
 // Content-Length that says so (added when it had none); bytes after the
 // message in the datagram are left out.
@@ -74,8 +89,9 @@ std::string replace_body(std::string_view bytes, const Message& msg, std::string
 // What the farm answers an offer in a request when the relay refused it
 // (rtprelayd's error `code`): 488 for an SDP its policy refuses (an address
 // it will not send to, too many m= lines, unreadable), 503 when it has no
-// room (sessions or ports); nullopt for anything else (the relay not
-// running or not answering: the message goes on unanchored, as before).
+// room (sessions, ports, or the sessions one source address may hold);
+// nullopt for anything else (the relay not running or not answering: the
+// message goes on unanchored, as before).
 struct MediaRefusal {
     int code;
     std::string_view reason;

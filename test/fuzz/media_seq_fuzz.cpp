@@ -167,7 +167,8 @@ void calls_sequence(fuzz::Cursor& in) {
         }
         case 4: {
             std::string sdp = make_sdp(in);
-            r = calls->exchange(call_id, a, b, sdp, static_cast<Exchange>(in.byte() % 3));
+            r = calls->exchange(call_id, a, b, sdp, static_cast<Exchange>(in.byte() % 3),
+                                static_cast<Dialog>(in.byte() % 3));
             break;
         }
         case 5:
@@ -179,7 +180,8 @@ void calls_sequence(fuzz::Cursor& in) {
             break;
         case 7:
             if (!last_out.empty())
-                r = calls->exchange(call_id, a, b, last_out, static_cast<Exchange>(in.byte() % 3));
+                r = calls->exchange(call_id, a, b, last_out, static_cast<Exchange>(in.byte() % 3),
+                                    static_cast<Dialog>(in.byte() % 3));
             break;
         }
         if (r.ok()) {

@@ -173,6 +173,10 @@ struct AnchoredOneSession : Anchored {
     AnchoredOneSession()
         : Anchored("\"media_max_sessions\": 1") {}
 };
+struct AnchoredTwoPerSource : Anchored {
+    AnchoredTwoPerSource()
+        : Anchored("\"media_max_sessions_per_source\": 2") {}
+};
 struct AnchoredUnlatched1s : Anchored {
     AnchoredUnlatched1s()
         : Anchored("\"media_unlatched_timeout\": 1") {}
@@ -383,6 +387,101 @@ BOOST_FIXTURE_TEST_CASE(a_forged_processor_mark_ends_no_media, Anchored) {
     BOOST_TEST(!processor.recv(scaled(200ms)).has_value());
     auto drops = ask(lab.cluster.control(lab.dir, "f1"), "stats")["service"]["dropped_by"];
     BOOST_TEST(drops["forged_branch"].as_integer().value_or(0) == 3, drops.dump());
+}
+
+// Issue 16: one address cannot hold the relay's ports. With
+// media_max_sessions_per_source 2, a third call at once from one source
+// address (from any of its ports) is answered 503 and never reaches the
+// processor; another source's call still goes through, and so does the
+// first source's once one of its calls has ended.
+BOOST_FIXTURE_TEST_CASE(one_source_address_holds_at_most_its_share_of_calls, AnchoredTwoPerSource) {
+    UdpPeer one("127.0.0.9:0");
+    UdpPeer same_host("127.0.0.9:0");
+    UdpPeer other("127.0.0.2:0");
+    auto invite = [&](UdpPeer& from, const std::string& call_id, uint16_t media_port) {
+        from.send(entry, with_sdp(request("INVITE", call_id, 1, from.address().str(),
+                                          "z9hG4bK" + call_id.substr(0, call_id.find('@'))),
+                                  sdp_body(from.address().host(), media_port)));
+    };
+    invite(one, "ps1@example.com", 4000);
+    auto first = processor.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(first, "the first call never reached the processor");
+    invite(same_host, "ps2@example.com", 4002);
+    BOOST_REQUIRE_MESSAGE(processor.recv(scaled(3000ms)), "the second call never reached it");
+    // The third from the same address, from either port: 503, not passed on.
+    invite(one, "ps3@example.com", 4004);
+    auto full = one.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(full, "no answer to a third call from one source");
+    BOOST_TEST(full->bytes.rfind("SIP/2.0 503", 0) == 0, full->bytes);
+    BOOST_TEST(!processor.recv(scaled(200ms)).has_value());
+    // Another address is not held back.
+    invite(other, "ps4@example.com", 4006);
+    BOOST_TEST(processor.recv(scaled(3000ms)).has_value(), "the other source's call was refused");
+    BOOST_TEST(!other.recv(scaled(200ms)).has_value());
+    BOOST_TEST(sessions_become(media_sock, 3));
+    auto relay = ask(media_sock, "stats")["service"];
+    BOOST_TEST(relay["max_sessions_per_source"].as_integer().value_or(-1) == 2);
+    BOOST_TEST(relay["sources"].as_integer().value_or(-1) == 2);
+    BOOST_TEST(relay["source_refused"].as_integer().value_or(-1) == 1);
+    BOOST_TEST(relay["failed"]["source_sessions_exhausted"].as_integer().value_or(-1) == 1);
+    auto farm = ask(lab.cluster.control(lab.dir, "f1"), "stats")["service"];
+    BOOST_TEST(farm["dropped_by"]["media_refused"].as_integer().value_or(0) == 1);
+    // The processor refuses the first call: its place is free again.
+    answer(processor, *first, 486, "uas1");
+    BOOST_TEST(sessions_become(media_sock, 2));
+    invite(one, "ps5@example.com", 4008);
+    BOOST_TEST(processor.recv(scaled(3000ms)).has_value(), "a freed place was not given");
+}
+
+// A request relayed over the farm link counts against the client's address
+// the envelope carries, not against the member that relayed it: two calls
+// from one client through f2 and owned by f1 fill the client's share on f1's
+// relay, and its third, sent to f1 directly, gets 503.
+BOOST_AUTO_TEST_CASE(a_relayed_request_counts_against_the_clients_address) {
+    LoopbackLab lab{2};
+    UdpPeer processor("127.0.0.1:0");
+    UdpPeer processor2("127.0.0.2:0");
+    auto& f1 = lab.cluster.members[0];
+    auto& f2 = lab.cluster.members[1];
+    f1.processor_port = processor.address().port();
+    f2.processor_port = processor2.address().port();
+    f1.extra = "\"call_legs\": \"locally\"";
+    f2.extra = "\"call_legs\": \"locally\"";
+    lab.cluster.extra = "\"media\": \"anchor\", \"media_max_sessions_per_source\": 2";
+    lab.write();
+    lab.start("rtprelayd", "f1");
+    lab.start("rtprelayd", "f2");
+    lab.start("sipfarmd", "f1");
+    lab.start("sipfarmd", "f2");
+    BOOST_REQUIRE(lab.all_up("f1"));
+    BOOST_REQUIRE(lab.all_up("f2"));
+    std::vector<std::string> owned;
+    for (int i = 0; owned.size() < 3 && i < 1000; ++i) {
+        std::string candidate = "relayed-" + std::to_string(i) + "@example.com";
+        if (lab.owner(candidate) == "f1")
+            owned.push_back(candidate);
+    }
+    BOOST_REQUIRE_EQUAL(owned.size(), 3u);
+    UdpPeer client("127.0.0.9:0");
+    auto invite = [&](const std::string& entry, const std::string& call_id, int n) {
+        client.send(entry, with_sdp(request("INVITE", call_id, 1, client.address().str(),
+                                            "z9hG4bKrl" + std::to_string(n)),
+                                    sdp_body("127.0.0.9", static_cast<uint16_t>(4000 + 2 * n))));
+    };
+    for (int n = 0; n < 2; ++n) {
+        invite(lab.sip_addr(1), owned[n], n);
+        BOOST_REQUIRE_MESSAGE(processor.recv(scaled(3000ms)), "call " << n << " never reached f1");
+    }
+    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
+    auto relay = ask(media_sock, "stats")["service"];
+    BOOST_TEST(relay["sessions"].as_integer().value_or(-1) == 2);
+    BOOST_TEST(relay["sources"].as_integer().value_or(-1) == 1);
+    invite(lab.sip_addr(0), owned[2], 2);
+    auto full = client.recv(scaled(3000ms));
+    BOOST_REQUIRE_MESSAGE(full, "no answer to the client's third call");
+    BOOST_TEST(full->bytes.rfind("SIP/2.0 503", 0) == 0, full->bytes);
+    BOOST_TEST(!processor.recv(scaled(200ms)).has_value());
+    BOOST_TEST(!processor2.recv(scaled(50ms)).has_value());
 }
 
 // CANCEL, and an error response that the processor did not send, end

@@ -486,6 +486,44 @@ BOOST_AUTO_TEST_CASE(sdp_naming_loopback_or_a_member_is_refused) {
                d.process->log());
 }
 
+BOOST_AUTO_TEST_CASE(one_source_holds_at_most_its_share_of_calls) {
+    // Issue 16: "source" in offer and sdp; an IPv4-mapped address is the
+    // IPv4 one, anything else than an address is a bad request.
+    Relayd d("\"media_max_sessions_per_source\": 1");
+    Phone a;
+    auto args = [&](const std::string& id, const std::string& source) {
+        auto j = json::Json::object()
+                     .set("call_id", id)
+                     .set("from_tag", "ta")
+                     .set("sdp", sdp("alice", 1, {audio(a)}));
+        if (!source.empty())
+            j.set("source", source);
+        return j;
+    };
+    d.call("offer", args("src-1", "::ffff:198.51.100.10"));
+    Error full = d.call_error("sdp", args("src-2", "198.51.100.10"));
+    BOOST_TEST(full.code == "source_sessions_exhausted");
+    BOOST_TEST(full.message.find("source 198.51.100.10 holds 1 calls") != std::string::npos,
+               full.message);
+    BOOST_TEST(full.message.find("media_max_sessions_per_source") != std::string::npos,
+               full.message);
+    Error bad = d.call_error("offer", args("src-3", "198.51.100.10:5060"));
+    BOOST_TEST(bad.code == "bad_request");
+    BOOST_TEST(bad.message.find("\"source\" must be an IP address") != std::string::npos,
+               bad.message);
+    d.call("sdp", args("src-4", "2001:db8::10"));
+    d.call("offer", args("src-5", ""));
+    auto s = d.service();
+    BOOST_TEST(num(s["sessions"]) == 3);
+    BOOST_TEST(num(s["sources"]) == 2);
+    BOOST_TEST(num(s["max_sessions_per_source"]) == 1);
+    BOOST_TEST(num(s["source_refused"]) == 1);
+    d.remove("src-1");
+    d.call("offer", args("src-2", "198.51.100.10"));
+    BOOST_TEST(d.process->log().find("code=source_sessions_exhausted") != std::string::npos,
+               d.process->log());
+}
+
 BOOST_AUTO_TEST_CASE(tiny_and_oversize_datagrams_are_dropped_and_counted) {
     Relayd d;
     Phone a, b;

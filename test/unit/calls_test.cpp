@@ -916,6 +916,72 @@ BOOST_FIXTURE_TEST_CASE(caps_on_streams_and_sessions, Fixture) {
     BOOST_TEST(calls.counters().failed.at("sessions_exhausted") == 1u);
 }
 
+BOOST_FIXTURE_TEST_CASE(one_source_cannot_hold_every_session, Fixture) {
+    // Issue 16: one address must not hold the relay's whole port range.
+    CallsOptions o = calls.options();
+    o.max_sessions_per_source = 2;
+    calls.set_options(o);
+    Phone a;
+    const std::string body = sdp("alice", 1, {audio(a)});
+    auto taken = [&](const std::string& id, std::string_view source) {
+        auto r = calls.offer(id, "ta", "", body, source);
+        BOOST_TEST(r.ok(), id << ": " << (r.ok() ? "" : r.error().message));
+    };
+    taken("s1", "198.51.100.10");
+    taken("s2", "198.51.100.10");
+    BOOST_TEST(calls.sources() == 1u);
+    auto third = calls.offer("s3", "ta", "", body, "198.51.100.10");
+    BOOST_REQUIRE(!third.ok());
+    BOOST_TEST(third.error().code == "source_sessions_exhausted");
+    BOOST_TEST(third.error().message.find("cluster.media_max_sessions_per_source") !=
+                   std::string::npos,
+               third.error().message);
+    BOOST_TEST(third.error().message.find("198.51.100.10") != std::string::npos,
+               third.error().message);
+    BOOST_TEST(calls.size() == 2u);
+    // The same refusal through exchange() (sipfarmd's op).
+    auto via =
+        calls.exchange("s3", "ta", "", body, Exchange::automatic, Dialog::unknown, "198.51.100.10");
+    BOOST_REQUIRE(!via.ok());
+    BOOST_TEST(via.error().code == "source_sessions_exhausted");
+    // A re-offer of a call it holds is not a new session.
+    auto again = calls.offer("s2", "ta", "", sdp("alice", 2, {audio(a)}), "198.51.100.10");
+    BOOST_TEST(again.ok());
+    // Another source, and no source (the processor's own leg), are not held back.
+    taken("other", "198.51.100.11");
+    taken("mine1", "");
+    taken("mine2", "");
+    taken("mine3", "");
+    BOOST_TEST(calls.sources() == 2u);
+    // A deleted call frees a place for its source.
+    BOOST_TEST(calls.remove("s1", "deleted"));
+    taken("s3", "198.51.100.10");
+    BOOST_TEST(!calls.offer("s4", "ta", "", body, "198.51.100.10").ok());
+    BOOST_TEST(calls.counters().failed.at("source_sessions_exhausted") == 3u);
+    // Sources without calls are forgotten (the table is bounded by the calls).
+    BOOST_TEST(calls.remove("other", "deleted"));
+    BOOST_TEST(calls.sources() == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(an_expired_call_frees_its_sources_place, Fixture) {
+    CallsOptions o = calls.options();
+    o.max_sessions_per_source = 1;
+    calls.set_options(o);
+    Phone a;
+    const std::string body = sdp("alice", 1, {audio(a)});
+    BOOST_TEST(calls.offer("ringing", "ta", "", body, "2001:db8::1").ok());
+    BOOST_TEST(!calls.offer("next", "ta", "", body, "2001:db8::1").ok());
+    fake = t0 + 212s;
+    BOOST_TEST((calls.expire(fake) == std::vector<std::string>{"ringing"}));
+    BOOST_TEST(calls.sources() == 0u);
+    BOOST_TEST(calls.offer("next", "ta", "", body, "2001:db8::1").ok());
+    // 0: no limit per source.
+    o.max_sessions_per_source = 0;
+    calls.set_options(o);
+    BOOST_TEST(calls.offer("more", "ta", "", body, "2001:db8::1").ok());
+    BOOST_TEST(calls.sources() == 1u);
+}
+
 BOOST_FIXTURE_TEST_CASE(identifiers_are_checked_before_any_lookup, Fixture) {
     Phone a;
     const std::string long_id(MAX_CALL_ID + 1, 'x');

@@ -273,6 +273,20 @@ BOOST_AUTO_TEST_CASE(frontend_without_media_ports_while_media_is_anchored) {
     BOOST_TEST(with_id(cluster::check(quiet), "frontend-no-media-ports").empty());
 }
 
+BOOST_AUTO_TEST_CASE(the_per_source_media_limit_is_named) {
+    const std::vector<std::pair<std::string, std::string>> members = {
+        {"f1", member("frontend", 1, R"("media_ports": "10000-19999")")}};
+    expect_one(cluster::check(make(R"("wan_ip": "203.0.113.10")", members)), "media-per-source",
+               Severity::info, "", "media_max_sessions_per_source is 0");
+    expect_one(cluster::check(make(
+                   R"("wan_ip": "203.0.113.10", "media_max_sessions_per_source": 50)", members)),
+               "media-per-source", Severity::info, "", "at most 50 calls at once from one source");
+    // No relay, nothing to say.
+    BOOST_TEST(
+        with_id(cluster::check(make("", {{"f1", member("frontend", 1)}})), "media-per-source")
+            .empty());
+}
+
 BOOST_AUTO_TEST_CASE(json_form) {
     auto cfg = make(R"("wan_ip": "203.0.113.10")",
                     {{"f1", member("frontend", 1, R"("media_ports": "10000-19999")")},

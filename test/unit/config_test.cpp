@@ -177,6 +177,12 @@ std::vector<BadCase> bad_cases() {
         {"media_max_sessions negative",
          doc(cluster({{"media_max_sessions", "-1"}}), {{"f1", frontend(1)}}),
          "cluster.media_max_sessions", "-1 is out of 0-1000000"},
+        {"media_max_sessions_per_source negative",
+         doc(cluster({{"media_max_sessions_per_source", "-1"}}), {{"f1", frontend(1)}}),
+         "cluster.media_max_sessions_per_source", "-1 is out of 0-1000000"},
+        {"media_max_sessions_per_source not a number",
+         doc(cluster({{"media_max_sessions_per_source", q("2")}}), {{"f1", frontend(1)}}),
+         "cluster.media_max_sessions_per_source", "integer"},
         {"media_allow not an array",
          doc(cluster({{"media_allow", q("127.0.0.0/8")}}), {{"f1", frontend(1)}}),
          "cluster.media_allow", "must be an array"},
@@ -450,6 +456,8 @@ BOOST_AUTO_TEST_CASE(minimal_config_gets_the_defaults) {
     BOOST_TEST(c.cluster.secret_file.empty());
     BOOST_TEST(c.cluster.secret.empty());
     BOOST_TEST(c.cluster.media == rtfarm::config::Media::none);
+    // Off: one SBC or trunk carries every call from one address.
+    BOOST_TEST(c.cluster.media_max_sessions_per_source == 0u);
     BOOST_REQUIRE(c.members.size() == 1u);
     const rtfarm::config::MemberConfig& m = c.members[0];
     BOOST_TEST(m.id == "f1");
@@ -499,6 +507,7 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
                      {"media_allow", "[\"127.0.0.0/8\", \"2001:db8::/32\"]"},
                      {"media_max_streams", "4"},
                      {"media_max_sessions", "100"},
+                     {"media_max_sessions_per_source", "20"},
 
                      {"lbcheck_sources", "[\"192.0.2.7\", \"10.1.0.0/16\", \"2001:db8::/32\"]"}}),
             {{"f1", frontend(1, {{"wan_ip", q("")},
@@ -534,6 +543,7 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
     BOOST_TEST(c.cluster.media_allow[1].str() == "2001:db8::/32");
     BOOST_TEST(c.cluster.media_max_streams == 4u);
     BOOST_TEST(c.cluster.media_max_sessions == 100u);
+    BOOST_TEST(c.cluster.media_max_sessions_per_source == 20u);
     BOOST_REQUIRE_EQUAL(c.cluster.lbcheck_sources.size(), 3u);
     BOOST_TEST(c.cluster.lbcheck_sources[0].str() == "192.0.2.7/32");
     BOOST_TEST(c.cluster.lbcheck_sources[1].str() == "10.1.0.0/16");

@@ -220,10 +220,31 @@ BOOST_AUTO_TEST_CASE(replace_body_sets_the_content_length) {
     BOOST_TEST(m3->body.in(out2) == "v=0\r\n");
 }
 
+BOOST_AUTO_TEST_CASE(the_source_an_offer_is_counted_against) {
+    const auto client = net::SockAddr::parse("198.51.100.10:5070").value();
+    const auto mapped = net::SockAddr::parse("[::ffff:198.51.100.10]:5070").value();
+    const std::string invite = request("INVITE", SDP);
+    auto inv = scan(invite);
+    BOOST_REQUIRE(inv.ok());
+    // A client's request, here or relayed by the member it reached: its
+    // address, without the port.
+    BOOST_TEST(media_source(*inv, Origin::outside, client) == "198.51.100.10");
+    BOOST_TEST(media_source(*inv, Origin::farm_link, client) == "198.51.100.10");
+    BOOST_TEST(media_source(*inv, Origin::outside, mapped) == "198.51.100.10");
+    // The processor's own calls are not counted, nor are responses.
+    BOOST_TEST(media_source(*inv, Origin::processor, client).empty());
+    const std::string ok = response(200, "INVITE", SDP);
+    auto okm = scan(ok);
+    BOOST_REQUIRE(okm.ok());
+    BOOST_TEST(media_source(*okm, Origin::outside, client).empty());
+    BOOST_TEST(media_source(*inv, Origin::outside, net::SockAddr()).empty());
+}
+
 BOOST_AUTO_TEST_CASE(what_a_refused_offer_is_answered) {
     for (const char* policy : {"sdp_address_refused", "too_many_streams", "bad_sdp"})
         BOOST_TEST(media_refusal(policy)->code == 488, policy);
-    for (const char* full : {"sessions_exhausted", "ports_exhausted"})
+    // A source over its own limit is a full relay for that source.
+    for (const char* full : {"sessions_exhausted", "ports_exhausted", "source_sessions_exhausted"})
         BOOST_TEST(media_refusal(full)->code == 503, full);
     // The relay down or slow is no reason to refuse a call.
     for (const char* other : {"timeout", "connect_failed", "no_placement", "unknown_tag", ""})

@@ -139,7 +139,7 @@ BOOST_AUTO_TEST_CASE(rtprelayd_stats_give_exactly_this_text) {
       "uptime_ms": 1000, "reloads": 0, "reload_failures": 0,
       "control": {"clients": 0, "accepted": 1, "requests": {}, "errors": {},
                   "results": {"offer": {"ok": 4, "no_ports": 1}}},
-      "service": {"member": "f2", "draining": false, "sessions": 3, "streams": 6,
+      "service": {"member": "f2", "draining": false, "sessions": 3, "streams": 6, "sources": 2,
                   "ports": {"capacity": 1000, "in_use": 24, "free": 976, "exhausted": 1},
                   "packets": 500, "bytes": 86000,
                   "dropped": {"stranger": 2, "no_peer": 0, "too_small": 1, "oversize": 0},
@@ -177,6 +177,9 @@ rtfarm_media_sessions 3
 # HELP rtfarm_media_streams Media streams open.
 # TYPE rtfarm_media_streams gauge
 rtfarm_media_streams 6
+# HELP rtfarm_media_sources Source addresses holding calls (for media_max_sessions_per_source).
+# TYPE rtfarm_media_sources gauge
+rtfarm_media_sources 2
 # HELP rtfarm_media_ports_free Ports of the media range free.
 # TYPE rtfarm_media_ports_free gauge
 rtfarm_media_ports_free 976
@@ -209,7 +212,7 @@ rtfarm_media_sessions_created_total 5
 rtfarm_media_sessions_closed_total{reason="deleted"} 1
 rtfarm_media_sessions_closed_total{reason="expired"} 1
 rtfarm_media_sessions_closed_total{reason="unlatched"} 2
-# HELP rtfarm_media_refused_total Offers and answers refused, by error code (sdp_address_refused, too_many_streams, sessions_exhausted, ports_exhausted, ...).
+# HELP rtfarm_media_refused_total Offers and answers refused, by error code (sdp_address_refused, too_many_streams, sessions_exhausted, source_sessions_exhausted, ports_exhausted, ...).
 # TYPE rtfarm_media_refused_total counter
 rtfarm_media_refused_total{code="sdp_address_refused"} 4
 )";
