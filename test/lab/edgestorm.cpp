@@ -127,6 +127,9 @@ Source open_source(in_addr addr) {
             bind(s.fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
             die("cannot send from " + s.ip + ": " + std::strerror(errno));
     }
+    // Room for the answers that come between two reads (a kernel may cap it).
+    int rcvbuf = 4 << 20;
+    setsockopt(s.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     socklen_t len = sizeof sa;
     getsockname(s.fd, reinterpret_cast<sockaddr*>(&sa), &len);
     s.port = ntohs(sa.sin_port);
@@ -371,8 +374,7 @@ int main(int argc, char** argv) {
             ++errors;
         else
             ++sent;
-        if (i % 64 == 0)
-            read_answers(sources, seen);
+        read_answers(sources, seen);
     }
     const double sending = now_s() - start;
     const double until = now_s() + o.linger;

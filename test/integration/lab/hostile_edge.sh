@@ -13,6 +13,10 @@
 #            with a late offer and is never ACKed), fresh random Call-IDs,
 #            1000/s from one address
 #   long     INVITEs with 8000-byte Call-IDs and an SDP (8 MB if kept)
+#   hold     INVITEs with SDP to carol, 50/s from one address (under the
+#            flood limit), to hold relay ports: at most
+#            media_max_sessions_per_source (40) at once on each relay, the
+#            rest 503
 #   probe    lbcheck media probes whose SDP names the processor (127.0.0.1:5070),
 #            a member's farm port and a member's SIP port
 #   garbage  random datagrams and forged RTP headers to random ports of the
@@ -56,14 +60,16 @@ FLOODER=198.51.100.66
 LONG_IDS=198.51.100.67
 PROBER=198.51.100.68
 SPRAYER=198.51.100.69
+HOLDER=198.51.100.70
+per_source=40
 t_start=$(date +%s)
 declare -A tpid apid rss0 # tshark per member, attacks by name, RSS before
 
-KAM_CLUSTER_MORE=", \"flood_limit\": $flood_limit, \"flood_quiet_s\": 5"
+KAM_CLUSTER_MORE=", \"flood_limit\": $flood_limit, \"flood_quiet_s\": 5, \"media_max_sessions_per_source\": $per_source"
 kam_farm_config anchor || exit 1
 echo "== hostile_edge: $calls calls with media while an attacker floods, spoofs and probes the VIP"
 kam_farm_up alice bob carol || exit 1
-for a in $FLOODER $LONG_IDS $PROBER $SPRAYER; do "$lab" exec client ip addr add "$a/24" dev eth0 || exit 1; done
+for a in $FLOODER $LONG_IDS $PROBER $SPRAYER $HOLDER; do "$lab" exec client ip addr add "$a/24" dev eth0 || exit 1; done
 
 # alice plays RTP after her ACK, until her BYE (as in kamailio_media.sh).
 sed "s|^  <pause/>|  <nop><action><exec play_pcap_audio=\"$pcap\"/></action></nop>\n  <pause/>|" \
@@ -129,6 +135,7 @@ attack long invite --target "$VIP:5060" --from "$LONG_IDS" --count 1000 --rate 2
 attack probe-proc probe --target "$VIP:5060" --from "$PROBER" --count 30 --rate 20 --sdp 127.0.0.1:5070 --prefix probe-
 attack probe-farm probe --target "$VIP:5060" --from "$PROBER" --count 30 --rate 20 --sdp 10.77.0.12:5069 --prefix probe-
 attack probe-sip probe --target "$VIP:5060" --from "$PROBER" --count 30 --rate 20 --sdp 10.77.0.11:5060 --prefix probe-
+attack hold invite --target "$VIP:5060" --from "$HOLDER" --count 200 --rate 50 --mlines 1 --prefix hold- --user carol
 attack garbage garbage --target "$VIP" --ports 10000-39999 --from "$SPRAYER" --count 20000 --rate 4000
 for n in "${!apid[@]}"; do wait "${apid[$n]}" || echo "  attack $n exited $?: $(head -c 300 "$work/attack-$n.out")"; done
 wait "$main_pid"
@@ -136,7 +143,7 @@ t_main=$(awk -v a="$t_load" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a 
 stop_callees
 
 echo "attacks:"
-for n in mf0 flood long probe-proc probe-farm probe-sip garbage; do echo "  $n: $(cat "$work/attack-$n.out")"; done
+for n in mf0 flood long hold probe-proc probe-farm probe-sip garbage; do echo "  $n: $(cat "$work/attack-$n.out")"; done
 echo "results:"
 both_ok "alice calls bob under attack" "$calls" main uas-bob
 
@@ -159,6 +166,16 @@ for n in probe-proc probe-farm probe-sip; do
 done
 check "no media probe naming an internal address got relay ports ($granted)" test "$granted" = 0
 
+# One address holds at most its share of relay sessions: the rest of its
+# offers were answered 503 (and never reached a Kamailio, below).
+held=$(val "$(cat "$work/attack-hold.out")" status_503)
+refused=0
+for m in $frontends; do
+    r=$(media_stats "$m" | num source_refused)
+    refused=$((refused + ${r:-0}))
+done
+check "the holder's offers beyond $per_source at once on a relay refused ($refused), each answered 503 (${held:-0})" \
+    test "$refused" -gt 0 -a "${held:-0}" = "$refused"
 # The flood source: blocked on every member (each dropped some of it).
 blocked_on=0
 for m in $frontends; do
