@@ -79,6 +79,7 @@
 #include "media/relay.hpp"
 #include "media/sdp.hpp"
 #include "net/address.hpp"
+#include "sip/scanner.hpp"
 
 #include <array>
 #include <chrono>
@@ -93,9 +94,10 @@
 namespace rtfarm::media {
 
 constexpr size_t BIND_ATTEMPTS = 8;
-// Limits on what a client may name a call or a party.
-constexpr size_t MAX_CALL_ID = 256;
-constexpr size_t MAX_TAG = 128;
+// Limits on what a client may name a call or a party: sipfarmd's own
+// (sip/scanner.hpp), so a call it keeps is one the relay anchors.
+constexpr size_t MAX_CALL_ID = sip::MAX_CALL_ID;
+constexpr size_t MAX_TAG = sip::MAX_TAG;
 
 struct CallsOptions {
     // Written into the SDP (its port is ignored).
