@@ -144,7 +144,10 @@ int main(int argc, char** argv) {
             }
             target = m->control;
         }
-        auto args = json::Json::object();
+        // The request names the member: a daemon passes one for another
+        // member on to it (sipfarmd(8)), so --socket and --connect may name
+        // any member's daemon.
+        auto args = json::Json::object().set("member", member_id);
         std::string op = drain_cmd->parsed() ? "drain" : undrain_cmd->parsed() ? "undrain" : "set";
         for (const auto& a : assignments) {
             auto eq = a.find('=');

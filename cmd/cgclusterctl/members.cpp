@@ -38,10 +38,19 @@ int run_membership_op(const std::optional<config::ClusterConfig>& cfg, const std
             << answer->result.error().message << '\n';
         return 2;
     }
-    if (json_output)
+    if (json_output) {
         out << answer->result->dump() << '\n';
-    else
-        print_members(*answer->result, out);
+        return 0;
+    }
+    // Which member changed (drain, undrain, set): it says so itself.
+    if (auto changed = (*answer->result)["changed"].as_string()) {
+        const json::Json members = (*answer->result)["members"];
+        for (size_t i = 0; i < members.size(); ++i)
+            if (members.at(i)["id"].as_string() == *changed)
+                out << *changed << ": " << op << " done, now "
+                    << members.at(i)["state"].as_string().value_or("?") << '\n';
+    }
+    print_members(*answer->result, out);
     return 0;
 }
 

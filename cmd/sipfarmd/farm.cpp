@@ -63,6 +63,7 @@ FarmService::FarmService(ev::Loop& loop)
                    const auto* m = m_membership ? m_membership->find(id) : nullptr;
                    return m && m->state != cluster::MemberState::down;
                })
+    , m_member_links(loop)
     , m_media(loop, [this](std::string_view call_id) -> Result<std::string> {
         cluster::PlacementRequest req{cluster::ObjectKind::call_leg, m_id, std::string(call_id)};
         auto d = cluster::place(req, cluster::placement_view(*m_membership));
@@ -165,6 +166,10 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     for (const auto& mc : cfg.members)
         reach[mc.id] = EventHub::Member{mc.control_tcp};
     m_events.configure(me.id, std::move(reach), cfg.cluster.secret);
+    std::map<std::string, std::optional<net::SockAddr>> control_tcp;
+    for (const auto& mc : cfg.members)
+        control_tcp[mc.id] = mc.control_tcp;
+    m_member_links.configure(std::move(control_tcp), cfg.cluster.secret);
     MediaAnchor::Settings media;
     media.self = me.id;
     media.anchor = cfg.media_of(me) == config::Media::anchor;
@@ -341,22 +346,59 @@ void FarmService::drain(std::function<void()> done) {
     done();
 }
 
+bool FarmService::for_another_member(const json::Request& req, const json::Reply& reply) {
+    auto named = req.body["member"];
+    if (!named)
+        return false;
+    auto id = named.as_string();
+    if (!id) {
+        reply(make_error("bad_request", "\"member\" must be a member id"));
+        return true;
+    }
+    if (*id == m_id)
+        return false;
+    if (!m_membership->find(*id)) {
+        reply(make_error("unknown_member", "no member '" + *id + "' in the config"));
+        return true;
+    }
+    json::ControlLink* link = m_member_links.get(*id);
+    if (!link) {
+        reply(make_error("unreachable", "member " + *id + " has no control_tcp, so " + m_id +
+                                            " cannot pass the " + req.op +
+                                            " on: use its own control socket"));
+        return true;
+    }
+    // It changes its own state and answers; its answer is ours.
+    json::Json args = json::Json::object();
+    for (const char* key : {"member", "sip_farm", "call_legs", "signals"})
+        if (auto v = req.body[key])
+            args.set(key, v);
+    log::info("farm", "passed on", {{"op", req.op}, {"member", *id}});
+    link->call(req.op, args, MediaAnchor::REQUEST_TIMEOUT,
+               [reply](Result<json::Json> r) { reply(std::move(r)); });
+    return true;
+}
+
 void FarmService::register_ops(json::ControlServer& server) {
     server.on("members", [this](const json::Request&, const json::Peer&, json::Reply reply) {
         reply(m_membership->to_json());
     });
     auto drain_op = [this](bool draining) {
-        return [this, draining](const json::Request&, const json::Peer&, json::Reply reply) {
+        return [this, draining](const json::Request& req, const json::Peer&, json::Reply reply) {
+            if (for_another_member(req, reply))
+                return;
             if (m_membership->set_draining(draining))
                 apply_view();
             send_heartbeats();
             log::info("farm", draining ? "draining" : "undrained", {{"member", m_id}});
-            reply(m_membership->to_json());
+            reply(m_membership->to_json().set("changed", m_id));
         };
     };
     server.on("drain", drain_op(true));
     server.on("undrain", drain_op(false));
     server.on("set", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
+        if (for_another_member(req, reply))
+            return;
         std::optional<config::SipFarm> sip_farm;
         std::optional<config::Placement> call_legs, signals;
         bool any = false;
@@ -392,7 +434,7 @@ void FarmService::register_ops(json::ControlServer& server) {
         if (m_membership->set_modes(sip_farm, call_legs, signals))
             apply_view();
         send_heartbeats();
-        reply(m_membership->to_json());
+        reply(m_membership->to_json().set("changed", m_id));
     });
     m_events.register_ops(server);
     m_media.register_ops(server);

@@ -14,6 +14,7 @@
 #include "daemon/daemon.hpp"
 #include "events.hpp"
 #include "media.hpp"
+#include "peer_links.hpp"
 #include "sip/farm_link.hpp"
 #include "sip/scanner.hpp"
 #include "sockets.hpp"
@@ -122,6 +123,10 @@ private:
     void send_out(const sip::Outgoing& out);
     void send_inner(const sip::Outgoing& out);
     void drop(std::string_view reason, const Arrival& a, std::string_view detail = {});
+    // drain, undrain and set name their member ("member"; none: this one).
+    // True when that is another member: the request went on to it, or was
+    // refused (unknown member, no control_tcp), and `reply` is taken care of.
+    bool for_another_member(const json::Request& req, const json::Reply& reply);
     void count(std::map<std::string, uint64_t, std::less<>>& m, std::string_view key);
 
     ev::Loop& m_loop;
@@ -134,6 +139,8 @@ private:
     std::chrono::milliseconds m_heartbeat_period{200};
     // Events between tasks, on the control plane (events.hpp).
     EventHub m_events;
+    // drain, undrain and set for another member go there (its control_tcp).
+    PeerLinks m_member_links;
     uint64_t m_heartbeats_in = 0;
     uint64_t m_heartbeats_out = 0;
     // The hand-off (sip/route.hpp): Call-IDs processed here lately, and the

@@ -457,6 +457,73 @@ BOOST_AUTO_TEST_CASE(drain_moves_new_calls_and_undrain_brings_them_back) {
     BOOST_TEST(set.out.find("\"call_legs\":\"locally\"") != std::string::npos, set.out);
 }
 
+// Issue 17: with --socket or --connect, drain, undrain and set went to the
+// daemon of that socket, which changed its own state: `--socket f1.sock
+// drain f2` drained f1. The request names its member now, and a daemon
+// passes one for another member on to it over the control link.
+BOOST_AUTO_TEST_CASE(drain_through_any_members_socket_changes_the_member_named) {
+    LoopbackLab lab{3};
+    lab.dir.write("farm.key", "a farm secret of at least thirty-two bytes, for the test");
+    lab.cluster.secret_file = lab.dir.file("farm.key");
+    std::vector<std::string> control_tcp;
+    for (auto& m : lab.cluster.members) {
+        m.processor_port = free_port();
+        control_tcp.push_back(m.address + ":" + std::to_string(free_port()));
+        m.extra = "\"control_tcp\": \"" + control_tcp.back() + "\"";
+    }
+    lab.write();
+    for (auto& m : lab.cluster.members)
+        lab.start("sipfarmd", m.id);
+    for (auto& m : lab.cluster.members)
+        BOOST_REQUIRE(lab.all_up(m.id));
+    const std::string f1_sock = lab.cluster.control(lab.dir, "f1");
+    auto state_of = [&](const std::string& id) {
+        auto r = run({bin_path("cgclusterctl"), "--socket", f1_sock, "--json", "members"});
+        json::Json members = parse_out(r)["members"];
+        for (size_t i = 0; i < members.size(); ++i)
+            if (members.at(i)["id"].as_string() == id)
+                return members.at(i)["state"].as_string().value_or("?");
+        return std::string("absent");
+    };
+
+    auto drain = run({bin_path("cgclusterctl"), "--socket", f1_sock, "drain", "f2"});
+    BOOST_REQUIRE_MESSAGE(drain.status == 0, drain.err);
+    BOOST_TEST(drain.out.find("f2: drain done, now draining") != std::string::npos, drain.out);
+    BOOST_TEST(state_of("f1") == "up");
+    auto deadline = std::chrono::steady_clock::now() + scaled(1000ms);
+    while (state_of("f2") != "draining" && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    BOOST_TEST(state_of("f2") == "draining");
+
+    // Through f3's control_tcp (logged in with the secret of --config).
+    const std::string cfg = lab.config();
+    auto undrain = run({bin_path("cgclusterctl"), "--config", cfg, "--connect", control_tcp[2],
+                        "--json", "undrain", "f2"});
+    BOOST_REQUIRE_MESSAGE(undrain.status == 0, undrain.err);
+    BOOST_TEST(parse_out(undrain)["changed"].as_string().value_or("") == "f2");
+    deadline = std::chrono::steady_clock::now() + scaled(1000ms);
+    while (state_of("f2") != "up" && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(20ms);
+    BOOST_TEST(state_of("f2") == "up");
+
+    auto set = run({bin_path("cgclusterctl"), "--socket", f1_sock, "--json", "set", "f3",
+                    "call_legs=remotely"});
+    BOOST_REQUIRE_MESSAGE(set.status == 0, set.err);
+    json::Json members = parse_out(set)["members"];
+    BOOST_TEST(parse_out(set)["changed"].as_string().value_or("") == "f3");
+    for (size_t i = 0; i < members.size(); ++i)
+        if (members.at(i)["id"].as_string() == std::string("f3"))
+            BOOST_TEST(members.at(i)["configured"]["call_legs"].as_string().value_or("") ==
+                           "remotely",
+                       set.out);
+
+    // A member the config does not have: refused, nothing changes.
+    auto unknown = run({bin_path("cgclusterctl"), "--socket", f1_sock, "drain", "f9"});
+    BOOST_TEST(unknown.status == 2);
+    BOOST_TEST(unknown.err.find("no member 'f9'") != std::string::npos, unknown.err);
+    BOOST_TEST(state_of("f1") == "up");
+}
+
 // A Call-ID whose owner is `before` while `out` is out of the view, and
 // `after` once it is back.
 std::string moving_call_id(const Farm& f, const std::string& prefix, const std::string& out,
