@@ -79,6 +79,11 @@ Status FarmService::start(const config::ClusterConfig& cfg, const config::Member
 
 Status FarmService::validate(const config::ClusterConfig& cfg,
                              const config::MemberConfig& me) const {
+    // A farm link anyone on the members' network could forge is refused,
+    // unless the config says so (at start: exit 2; on a reload: the old
+    // config stays).
+    if (Status st = config::farm_link_trust(cfg); !st)
+        return st.error();
     auto tls = tls_context(cfg, me, true);
     if (!tls)
         return tls.error();
@@ -128,6 +133,9 @@ Status FarmService::reload_files(const config::ClusterConfig& cfg, const config:
 }
 
 Status FarmService::reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
+    if (cfg.cluster.secret.empty() && !config::all_on_loopback(cfg))
+        log::warn("farm", "farm link without a secret",
+                  {{"why", "insecure_farm_link is true: members are trusted by address alone"}});
     auto settings = cluster::derive_farm_settings(cfg, me);
     if (!settings)
         return settings.error();

@@ -91,6 +91,7 @@ public:
         media_addresses();
         modes();
         media_per_source();
+        farm_link();
         build_capacity();
         return std::move(m_report);
     }
@@ -98,6 +99,23 @@ public:
 private:
     void add(Severity s, std::string id, std::string member, std::string message) {
         m_report.findings.push_back({s, std::move(id), std::move(member), std::move(message)});
+    }
+
+    // Issue 17: the farm link's trust (config::farm_link_trust()): what
+    // sipfarmd refuses is an error here, and the operator's choice to run
+    // without a secret a warning.
+    void farm_link() {
+        if (Status st = config::farm_link_trust(m_cfg); !st) {
+            add(Severity::error,
+                m_cfg.cluster.secret.empty() ? "farm-link-no-secret" : "farm-link-short-secret", "",
+                st.error().message);
+            return;
+        }
+        if (m_cfg.cluster.secret.empty() && !config::all_on_loopback(m_cfg))
+            add(Severity::warning, "farm-link-insecure", "",
+                "insecure_farm_link is true: the farm link trusts any packet from a member's "
+                "address, so anyone who can send from one forges heartbeats (drain a member, "
+                "change its modes) and relayed requests; set a secret_file on every member");
     }
 
     // Issue 16: the per-source cap is off by default (one SBC, trunk or

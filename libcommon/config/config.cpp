@@ -128,6 +128,38 @@ std::optional<net::SockAddr> ClusterConfig::advertised_ip(const MemberConfig& m)
     return m.wan_ip ? m.wan_ip : cluster.wan_ip;
 }
 
+bool all_on_loopback(const ClusterConfig& cfg) {
+    for (const auto& m : cfg.members)
+        if (!m.address.is_loopback())
+            return false;
+    return true;
+}
+
+Status farm_link_trust(const ClusterConfig& cfg) {
+    if (all_on_loopback(cfg))
+        return {};
+    const std::string make_key = "create one on a member (head -c 32 /dev/urandom | base64 > "
+                                 "farm.key), copy it to every member, and set \"secret_file\": "
+                                 "\"farm.key\" in \"cluster\"";
+    const std::string& secret = cfg.cluster.secret;
+    if (secret.empty()) {
+        if (cfg.cluster.insecure_farm_link)
+            return {};
+        return make_error("config",
+                          cfg.path +
+                              ": cluster.secret_file: missing; the members are not all on "
+                              "loopback, and without a secret the farm link trusts any packet "
+                              "from a member's address: " +
+                              make_key + " (or set \"insecure_farm_link\": true to accept that)");
+    }
+    if (secret.size() < MIN_SECRET_BYTES)
+        return make_error("config", cfg.path + ": cluster.secret_file: " + cfg.cluster.secret_file +
+                                        " holds " + std::to_string(secret.size()) +
+                                        " bytes, fewer than " + std::to_string(MIN_SECRET_BYTES) +
+                                        "; " + make_key);
+    return {};
+}
+
 namespace {
 
 // Named input limits (documented in rtfarm.conf(5)).
@@ -165,7 +197,8 @@ constexpr std::string_view CLUSTER_KEYS[] = {"name",
                                              "flood_limit",
                                              "flood_quiet_s",
                                              "flood_exempt",
-                                             "lbcheck_sources"};
+                                             "lbcheck_sources",
+                                             "insecure_farm_link"};
 constexpr std::string_view MEMBER_KEYS[] = {
     "role",          "address",   "wan_ip",        "sip_farm", "call_legs",   "signals",
     "sip_listen",    "processor", "media_ports",   "control",  "control_tcp", "media",
@@ -464,6 +497,12 @@ private:
                 ok = read_prefixes(v, where, c.media_allow);
             } else if (k == "flood_exempt") {
                 ok = read_prefixes(v, where, c.flood_exempt);
+            } else if (k == "insecure_farm_link") {
+                auto b = v.as_bool();
+                if (!b)
+                    ok = fail(where, "must be true or false");
+                else
+                    c.insecure_farm_link = *b;
             } else if (k == "lbcheck_sources") {
                 ok = read_prefixes(v, where, c.lbcheck_sources);
             } else {

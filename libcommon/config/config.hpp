@@ -107,6 +107,9 @@ struct ClusterSettings {
     // lbcheck media test probes are taken only from these sources (empty:
     // from any); their SDP must name their own source address either way.
     std::vector<net::Cidr> lbcheck_sources;
+    // The farm link without a secret on members that are not all on
+    // loopback: the operator's explicit choice (farm_link_trust()).
+    bool insecure_farm_link = false;
 
     bool operator==(const ClusterSettings&) const = default;
 };
@@ -124,6 +127,19 @@ struct ClusterConfig {
 
     bool operator==(const ClusterConfig&) const = default;
 };
+
+// The shortest cluster secret a farm whose members are not all on loopback
+// accepts: 256 bits (base64 of 32 random bytes is 44 characters).
+constexpr size_t MIN_SECRET_BYTES = 32;
+// Every member's address is a loopback one: a farm on one host (tests, a
+// lab), which no other host can reach.
+bool all_on_loopback(const ClusterConfig& cfg);
+// Whether sipfarmd may run the farm link of `cfg` (issue 17): members not
+// all on loopback need a secret of at least MIN_SECRET_BYTES, or
+// cluster.insecure_farm_link true. Without a secret the farm link trusts
+// the source address alone, so anyone who can send from a member's address
+// forges heartbeats and relayed requests. The error ("config") says the fix.
+Status farm_link_trust(const ClusterConfig& cfg);
 
 // Reads and validates FILE. Paths inside are resolved against FILE's folder.
 // Error codes: "io" when the file cannot be read, "config" when it is read

@@ -15,10 +15,19 @@ using namespace rtfarm::test;
 BOOST_AUTO_TEST_SUITE(cgclusterctl_cli)
 
 BOOST_AUTO_TEST_CASE(every_example_config_passes_check) {
+    // As an operator uses them (etc/README.md): copied, with a key made.
+    TempDir dir;
+    dir.write("farm.key", "a key made for the test with head -c 32 /dev/urandom | base64\n");
     for (const char* name : {"etc/single-ip-nat.json", "etc/multi-ip-nat.json", "etc/dsr.json"}) {
-        auto r = run({bin_path("cgclusterctl"), "--config", src_path(name), "check"});
+        dir.write("cluster.json", read_file(src_path(name)));
+        const std::string cfg = dir.file("cluster.json");
+        auto r = run({bin_path("cgclusterctl"), "--config", cfg, "check"});
         BOOST_TEST(r.status == 0, name << ": " << r.out << r.err);
-        auto j = run({bin_path("cgclusterctl"), "--config", src_path(name), "--json", "check"});
+        // Without the key it names the file it cannot read.
+        auto missing = run({bin_path("cgclusterctl"), "--config", src_path(name), "check"});
+        BOOST_TEST(missing.status != 0);
+        BOOST_TEST(missing.out.find("farm.key") != std::string::npos, missing.out << missing.err);
+        auto j = run({bin_path("cgclusterctl"), "--config", cfg, "--json", "check"});
         BOOST_TEST(j.status == 0, name);
         auto doc = json::parse(j.out, "stdout");
         BOOST_REQUIRE_MESSAGE(doc.ok(), name << ": not one JSON document: " << j.out);

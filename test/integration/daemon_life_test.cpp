@@ -424,6 +424,30 @@ BOOST_AUTO_TEST_CASE(check_config_runs_the_daemons_own_checks) {
                media.err);
 }
 
+// Issue 17: members off loopback without a secret (or with a short one):
+// sipfarmd does not start, and says how to make one.
+BOOST_AUTO_TEST_CASE(sipfarmd_refuses_a_farm_link_without_a_secret) {
+    TempDir dir;
+    auto cluster = LoopbackCluster::make(1);
+    std::string text = cluster.json(dir);
+    auto at = text.find("\"address\": \"127.0.0.1\"");
+    BOOST_REQUIRE_MESSAGE(at != std::string::npos, text);
+    text.replace(at, std::string("\"address\": \"127.0.0.1\"").size(),
+                 "\"address\": \"10.77.0.11\"");
+    dir.write("cluster.json", text);
+    const std::string cfg = dir.file("cluster.json");
+    auto check = run({bin_path("sipfarmd"), "--config", cfg, "--member", "f1", "--check-config"});
+    BOOST_TEST(check.status == 2);
+    BOOST_TEST(check.err.find("cluster.secret_file: missing") != std::string::npos, check.err);
+    BOOST_TEST(check.err.find("head -c 32 /dev/urandom | base64") != std::string::npos, check.err);
+    auto start = run(daemon_args("sipfarmd", cfg, "f1"));
+    BOOST_TEST(start.status == 2);
+    BOOST_TEST(start.err.find("cluster.secret_file: missing") != std::string::npos, start.err);
+    // rtprelayd runs no farm link: it does not mind.
+    auto media = run({bin_path("rtprelayd"), "--config", cfg, "--member", "f1", "--check-config"});
+    BOOST_TEST(media.status == 0, media.err);
+}
+
 BOOST_AUTO_TEST_CASE(check_config_version_and_help) {
     TempDir dir;
     auto cluster = LoopbackCluster::make(1);

@@ -48,6 +48,10 @@ config::ClusterConfig make(const std::string& cluster_extra,
     text += "}}";
     auto r = config::parse(text, "/x/cfg.json");
     BOOST_REQUIRE_MESSAGE(r.ok(), why(r) + "\n" + text);
+    // A farm has its secret (farm_link_without_a_secret checks what it
+    // is without one); these tests are about everything else.
+    if (!r->cluster.insecure_farm_link)
+        r->cluster.secret = std::string(config::MIN_SECRET_BYTES, 's');
     return std::move(r).value();
 }
 
@@ -86,7 +90,7 @@ BOOST_AUTO_TEST_SUITE(check)
 BOOST_AUTO_TEST_CASE(examples_are_clean) {
     for (const char* name : EXAMPLES) {
         BOOST_TEST_CONTEXT(name) {
-            auto cfg = config::load(test::repo_path(name));
+            auto cfg = config::parse(test::example_text(name), test::repo_path(name));
             BOOST_REQUIRE_MESSAGE(cfg.ok(), why(cfg));
             auto r = cluster::check(*cfg);
             BOOST_TEST(!r.has_errors());
@@ -96,11 +100,35 @@ BOOST_AUTO_TEST_CASE(examples_are_clean) {
         }
     }
     auto method = [](const char* name) {
-        return cluster::check(config::load(test::repo_path(name)).value()).method;
+        return cluster::check(
+                   config::parse(test::example_text(name), test::repo_path(name)).value())
+            .method;
     };
     BOOST_TEST((method("etc/single-ip-nat.json") == cluster::MediaMethod::single_ip));
     BOOST_TEST((method("etc/multi-ip-nat.json") == cluster::MediaMethod::multi_ip));
     BOOST_TEST((method("etc/dsr.json") == cluster::MediaMethod::single_ip));
+}
+
+// Issue 17: what sipfarmd refuses about the farm link is an error, and
+// running without a secret on purpose a warning.
+BOOST_AUTO_TEST_CASE(farm_link_without_a_secret) {
+    auto with = [](const std::string& find, const std::string& replace) {
+        std::string text = test::example_text("etc/dsr.json");
+        auto at = text.find(find);
+        BOOST_REQUIRE(at != std::string::npos);
+        text.replace(at, find.size(), replace);
+        return cluster::check(config::parse(text, test::repo_path("etc/dsr.json")).value());
+    };
+    const std::string secret_line =
+        "\"secret_file\": \"" + std::filesystem::absolute(test::data_path("farm.key")).string() +
+        "\"";
+    auto none = with(secret_line, "\"flood_quiet_s\": 10");
+    BOOST_TEST(with_id(none, "farm-link-no-secret").size() == 1u);
+    BOOST_TEST(none.has_errors());
+    auto insecure = with(secret_line, "\"insecure_farm_link\": true");
+    BOOST_TEST(!insecure.has_errors());
+    BOOST_TEST(with_id(insecure, "farm-link-insecure").size() == 1u);
+    BOOST_TEST((with_id(insecure, "farm-link-insecure")[0]->severity == Severity::warning));
 }
 
 BOOST_AUTO_TEST_CASE(capacity_of_a_range) {

@@ -697,12 +697,15 @@ BOOST_AUTO_TEST_CASE(load_errors) {
 BOOST_AUTO_TEST_CASE(examples_load) {
     for (const char* name : {"etc/single-ip-nat.json", "etc/multi-ip-nat.json", "etc/dsr.json"}) {
         BOOST_TEST_CONTEXT(name) {
-            auto r = rtfarm::config::load(test::repo_path(name));
+            auto r = rtfarm::config::parse(test::example_text(name), test::repo_path(name));
             BOOST_REQUIRE_MESSAGE(r.ok(), why(r));
             BOOST_TEST(!r->members.empty());
+            // Members on 10.77.0.x with a secret: the farm link may run.
+            BOOST_TEST(rtfarm::config::farm_link_trust(*r).ok());
         }
     }
-    auto dsr = rtfarm::config::load(test::repo_path("etc/dsr.json"));
+    auto dsr =
+        rtfarm::config::parse(test::example_text("etc/dsr.json"), test::repo_path("etc/dsr.json"));
     BOOST_REQUIRE(dsr.ok());
     for (const auto& m : dsr->members) {
         BOOST_TEST(m.sip_listen.size() == 2u);
@@ -710,10 +713,46 @@ BOOST_AUTO_TEST_CASE(examples_load) {
     }
 }
 
+// Issue 17: a farm whose members are not all on loopback needs a secret of
+// at least 32 bytes, or says "insecure_farm_link": true; one on loopback
+// (tests, a lab on one host) needs neither.
+BOOST_AUTO_TEST_CASE(the_farm_link_needs_a_secret_off_loopback) {
+    TempDir dir;
+    auto trust = [&](const Fields& cluster_fields, const std::string& address) {
+        auto c = rtfarm::config::parse(
+            doc(cluster(cluster_fields), {{"f1", frontend(1, {{"address", q(address)}})}}),
+            (dir.path() / "cluster.json").string());
+        BOOST_REQUIRE_MESSAGE(c.ok(), why(c));
+        return rtfarm::config::farm_link_trust(*c);
+    };
+    auto none = trust({}, "10.77.0.11");
+    BOOST_REQUIRE(!none.ok());
+    BOOST_TEST(none.error().message.find("cluster.secret_file: missing") != std::string::npos,
+               none.error().message);
+    BOOST_TEST(none.error().message.find("head -c 32 /dev/urandom") != std::string::npos);
+    BOOST_TEST(trust({{"insecure_farm_link", "true"}}, "10.77.0.11").ok());
+    BOOST_TEST(!trust({{"insecure_farm_link", "false"}}, "10.77.0.11").ok());
+    BOOST_TEST(trust({}, "127.0.0.1").ok());
+
+    dir.write("short.key", "s3cret\n");
+    auto short_key = trust({{"secret_file", q("short.key")}}, "10.77.0.11");
+    BOOST_REQUIRE(!short_key.ok());
+    BOOST_TEST(short_key.error().message.find("holds 6 bytes, fewer than 32") != std::string::npos,
+               short_key.error().message);
+    BOOST_TEST(trust({{"secret_file", q("short.key")}}, "127.0.0.2").ok());
+    dir.write("good.key", std::string(32, 'k') + "\n");
+    BOOST_TEST(trust({{"secret_file", q("good.key")}}, "10.77.0.11").ok());
+
+    auto not_bool = rtfarm::config::parse(
+        doc(cluster({{"insecure_farm_link", q("yes")}}), {{"f1", frontend(1)}}), "c.json");
+    BOOST_REQUIRE(!not_bool.ok());
+    BOOST_TEST(not_bool.error().message.find("cluster.insecure_farm_link") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(two_loads_of_one_file_are_equal) {
     std::string path = test::repo_path("etc/single-ip-nat.json");
-    auto a = rtfarm::config::load(path);
-    auto b = rtfarm::config::load(path);
+    auto a = rtfarm::config::parse(test::example_text("etc/single-ip-nat.json"), path);
+    auto b = rtfarm::config::parse(test::example_text("etc/single-ip-nat.json"), path);
     BOOST_REQUIRE(a.ok());
     BOOST_REQUIRE(b.ok());
     BOOST_TEST((*a == *b));

@@ -8,6 +8,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -29,6 +30,24 @@ inline std::string repo_path(std::string_view relative) {
 // (test/data/rfc4475/README.md says what those messages are).
 inline std::string data_path(std::string_view relative) {
     return repo_path("test/data/" + std::string(relative));
+}
+
+// The bytes of a file; a file that cannot be read fails the test.
+inline std::string read_file(const std::string& path);
+
+// The text of an etc/ example (e.g. "etc/dsr.json") whose "secret_file"
+// names test/data/farm.key: the examples name a farm.key that each operator
+// makes (etc/README.md), which the repository does not ship. Parse it with
+// config::parse(text, repo_path(name)).
+inline std::string example_text(std::string_view name) {
+    std::string text = read_file(repo_path(name));
+    const std::string named = "\"secret_file\": \"farm.key\"";
+    auto at = text.find(named);
+    BOOST_REQUIRE_MESSAGE(at != std::string::npos, name << " names no farm.key");
+    text.replace(at, named.size(),
+                 "\"secret_file\": \"" + std::filesystem::absolute(data_path("farm.key")).string() +
+                     "\"");
+    return text;
 }
 
 // The bytes of a file; a file that cannot be read fails the test.

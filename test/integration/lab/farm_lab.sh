@@ -151,7 +151,7 @@ member() { # ID ROLE ADDRESS LISTEN RANGE
     printf '    "%s": {"role": "%s", "address": "%s", "sip_listen": [%s], "processor": "127.0.0.1:5070",\n' "$1" "$2" "$3" "$4"
     printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068", "media_control": "%s-media.sock"}' "$5" "$1" "$3" "$1"
 }
-printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
+printf 'a secret shared by every member of this lab farm, run %s\n' "$$" >"$work/farm.key"
 {
     echo '{'
     echo "  \"cluster\": {\"name\": \"lab\", \"wan_ip\": \"$VIP\", \"farm_port\": 5069, \"secret_file\": \"farm.key\","

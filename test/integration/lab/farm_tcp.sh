@@ -134,7 +134,7 @@ make_tls_files() {
     ) >"$work/openssl.txt" 2>&1 || { cat "$work/openssl.txt"; echo "farm_tcp $mode: openssl could not make the certificates"; exit 1; }
 }
 [ "$mode" = tls ] && make_tls_files
-printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
+printf 'a secret shared by every member of this lab farm, run %s\n' "$$" >"$work/farm.key"
 {
     echo '{'
     echo "  \"cluster\": {\"name\": \"lab\", \"wan_ip\": \"$VIP\", \"farm_port\": 5069, \"secret_file\": \"farm.key\","

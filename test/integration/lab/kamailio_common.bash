@@ -173,7 +173,7 @@ kam_farm_config() { # MEDIA
     local media_conf="" m sep=""
     [ "$kam_media" = anchor ] && media_conf=', "media": "anchor"'
     media_conf="$media_conf${KAM_CLUSTER_MORE:-}"
-    printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
+    printf 'a secret shared by every member of this lab farm, run %s\n' "$$" >"$work/farm.key"
     {
         echo '{'
         echo "  \"cluster\": {\"name\": \"lab\", \"wan_ip\": \"$VIP\", \"farm_port\": 5069, \"secret_file\": \"farm.key\","

@@ -61,7 +61,7 @@ write_config() { # FILE F1_LISTEN
         echo '}'
     } >"$1"
 }
-printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
+printf 'a secret shared by every member of this lab farm, run %s\n' "$$" >"$work/farm.key"
 write_config "$work/dsr.json" "\"$VIP:5060\", \"0.0.0.0:5060\""
 write_config "$work/wild.json" '"0.0.0.0:5060"'
 for c in dsr wild; do

@@ -24,7 +24,7 @@ member() { # ID ADDRESS RANGE
     printf '    "%s": {"role": "frontend", "address": "%s", "sip_listen": ["0.0.0.0:5060"], "processor": "127.0.0.1:5070",\n' "$1" "$2"
     printf '           "media_ports": "%s", "control": "%s.sock", "media_control": "%s-media.sock"}' "$3" "$1" "$1"
 }
-printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
+printf 'a secret shared by every member of this lab farm, run %s\n' "$$" >"$work/farm.key"
 {
     echo '{'
     echo "  \"cluster\": {\"name\": \"lab\", \"wan_ip\": \"$VIP\", \"farm_port\": 5069, \"secret_file\": \"farm.key\","

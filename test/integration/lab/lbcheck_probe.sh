@@ -26,7 +26,7 @@ set -u
 lab_init lbcheck_probe lbp
 setups=${1:-"nat nat-sticky nat-alg dsr dsr-own-source dsr-vip-missing plain silent"}
 
-printf 'a secret shared by the farm %s\n' "$$" >"$work/farm.key"
+printf 'a secret shared by every member of this lab farm, run %s\n' "$$" >"$work/farm.key"
 # config FILE LISTEN [F1_LISTEN]: members f1-f3; f1 may listen elsewhere.
 config() {
     local m listen sep=""
