@@ -180,9 +180,15 @@ bool Membership::on_heartbeat(const Heartbeat& hb, Clock::time_point now, bool* 
     MemberStatus* m = find_mut(hb.id);
     if (!m)
         return false;
-    if (m->heard &&
+    // Older than what we know: a late or replayed heartbeat, unless what we
+    // know has been silent for dead_after_ms (issue 17: a member restarted
+    // with its clock behind has a lower incarnation, and must come back).
+    const bool silent = m->state == MemberState::down || now - m->last_heard >= m_dead_after;
+    if (m->heard && !silent &&
         (hb.incarnation < m->incarnation || (hb.incarnation == m->incarnation && hb.seq <= m->seq)))
         return false;
+    if (m->heard && silent && hb.incarnation == m->incarnation && hb.seq <= m->seq)
+        return false; // the same run, going backwards: a replay, not a restart
     uint64_t before = m_epoch;
     m->heard = true;
     m->last_heard = now;

@@ -70,7 +70,9 @@ public:
                Clock::time_point now);
 
     // A heartbeat from another member. False (and nothing changes) for one
-    // from an unknown member, from ourselves, or older than what we know.
+    // from an unknown member, from ourselves, or older than what we know
+    // (a lower incarnation counts once the member has been silent for
+    // dead_after_ms: restarted with its clock behind).
     // `changed` tells whether the view changed (the epoch moved).
     bool on_heartbeat(const Heartbeat& hb, Clock::time_point now, bool* changed = nullptr);
     // Members not heard for dead_after_ms go down. True when the view changed.

@@ -98,6 +98,37 @@ BOOST_AUTO_TEST_CASE(a_silent_member_dies_and_comes_back) {
     BOOST_TEST(!m.on_heartbeat(hb("f2", 50, 1), T0 + 5100ms));
 }
 
+// Issue 17: the incarnation is the wall clock at start. A member restarted
+// with its clock behind (boot before NTP, a VM snapshot restored) has a
+// lower one, which every peer ignored for ever: it stayed down until they
+// restarted. Now a lower incarnation counts once the member has been silent
+// for dead_after_ms under the one known, which its restart takes anyway.
+BOOST_AUTO_TEST_CASE(a_member_restarted_with_its_clock_behind_comes_back) {
+    Membership m(four_members(), "f1", 1, T0 - 5s);
+    m.tick(T0 - 1s);
+    BOOST_TEST(m.on_heartbeat(hb("f2", 1, 5000), T0));
+    BOOST_TEST(m.on_heartbeat(hb("f2", 2, 5000), T0 + 200ms));
+    // While the known incarnation still speaks, a lower one is stale (a
+    // late or replayed heartbeat of an earlier run).
+    BOOST_TEST(!m.on_heartbeat(hb("f2", 1, 4000), T0 + 300ms));
+    BOOST_TEST(!m.on_heartbeat(hb("f2", 2, 4000), T0 + 1100ms));
+    // Restarted with incarnation 4000: its heartbeats are ignored until
+    // the one known has been silent for dead_after_ms, then it is back.
+    BOOST_TEST(m.tick(T0 + 1200ms));
+    BOOST_TEST((state(m, "f2") == MemberState::down));
+    bool changed = false;
+    BOOST_TEST(m.on_heartbeat(hb("f2", 3, 4000), T0 + 1300ms, &changed));
+    BOOST_TEST(changed);
+    BOOST_TEST((state(m, "f2") == MemberState::up));
+    BOOST_TEST(m.find("f2")->incarnation == 4000u);
+    // From then on, the new run's order holds.
+    BOOST_TEST(!m.on_heartbeat(hb("f2", 3, 4000), T0 + 1400ms));
+    BOOST_TEST(m.on_heartbeat(hb("f2", 4, 4000), T0 + 1500ms));
+    // Silent long enough without a tick in between counts the same.
+    BOOST_TEST(m.on_heartbeat(hb("f2", 1, 3000), T0 + 2600ms));
+    BOOST_TEST(m.find("f2")->incarnation == 3000u);
+}
+
 BOOST_AUTO_TEST_CASE(drain_keeps_dialogs_but_takes_no_new_call_ids) {
     Membership m(four_members(), "f1", 1, T0);
     m.on_heartbeat(hb("f2", 1), T0);
