@@ -147,11 +147,16 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     auto client = tls_client_context(cfg, me);
     if (!client)
         return client.error();
-    if (auto st = m_sockets.apply(wanted_sockets(me, *settings)); !st)
-        return st;
-    if (auto st = m_streams.apply(me.sip_stream_listen, StreamSettings{}, std::move(tls.value()));
-        !st)
-        return st;
+    // Every new socket and listener first; then all of them, or none
+    // (a plan dropped closes what it opened, the old ones stay).
+    auto udp = m_sockets.prepare(wanted_sockets(me, *settings));
+    if (!udp)
+        return udp.error();
+    auto streams = m_streams.prepare(me.sip_stream_listen, tls.value() != nullptr);
+    if (!streams)
+        return streams.error();
+    m_sockets.commit(std::move(udp.value()));
+    m_streams.commit(std::move(streams.value()), StreamSettings{}, std::move(tls.value()));
     m_streams.set_tls_client(std::move(client.value()));
     // The view routed by so far is the "before" of the next change, not
     // the config's picture of the cluster (every member up).

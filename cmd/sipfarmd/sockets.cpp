@@ -40,29 +40,32 @@ Result<std::unique_ptr<Socket>> SocketSet::open(const Key& key) {
     return s;
 }
 
-Status SocketSet::apply(const std::vector<Key>& keys) {
-    std::map<Key, std::unique_ptr<Socket>> next;
+Result<SocketSet::Plan> SocketSet::prepare(const std::vector<Key>& keys) {
+    Plan plan;
     for (const auto& key : keys) {
-        if (next.count(key))
+        if (plan.next.count(key))
             continue;
         if (m_sockets.count(key)) {
-            next.emplace(key, nullptr); // kept: moved below once all are open
+            plan.next.emplace(key, nullptr); // kept: moved in at commit()
             continue;
         }
         auto s = open(key);
         if (!s)
-            return s.error();
-        next.emplace(key, std::move(s.value()));
+            return s.error(); // what this plan opened closes with it
+        plan.next.emplace(key, std::move(s.value()));
     }
-    for (auto& [key, s] : next)
+    return plan;
+}
+
+void SocketSet::commit(Plan plan) {
+    for (auto& [key, s] : plan.next)
         if (!s)
             s = std::move(m_sockets[key]);
     for (auto& [key, s] : m_sockets)
         if (s)
             log::info("farm", "closed",
                       {{"kind", kind_name(key.first)}, {"addr", key.second.str()}});
-    m_sockets = std::move(next);
-    return {};
+    m_sockets = std::move(plan.next);
 }
 
 Socket* SocketSet::find(SocketKind kind, const net::SockAddr& addr) {

@@ -42,8 +42,14 @@ public:
         : m_loop(loop)
         , m_on_datagram(std::move(on_datagram)) {}
 
-    // Makes the open set equal to `keys`.
-    Status apply(const std::vector<Key>& keys);
+    // The sockets a new set needs, the new ones open and the kept ones
+    // still in use: a reload prepares every kind of socket first, then
+    // commits them all or drops them all (closing only what it opened).
+    struct Plan {
+        std::map<Key, std::unique_ptr<Socket>> next; // nullptr: kept
+    };
+    Result<Plan> prepare(const std::vector<Key>& keys);
+    void commit(Plan plan);
     Socket* find(SocketKind kind, const net::SockAddr& addr);
     // The first socket of `kind` whose family is `family`.
     Socket* first(SocketKind kind, int family);

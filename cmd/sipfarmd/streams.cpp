@@ -45,45 +45,47 @@ Result<std::unique_ptr<StreamSet::Listener>> StreamSet::listen_on(const net::Soc
     return l;
 }
 
-Status StreamSet::apply(const std::vector<config::StreamListen>& listen,
-                        const StreamSettings& settings, SslCtxPtr tls) {
-    std::map<net::SockAddr, std::unique_ptr<Listener>> next;
-    std::map<net::SockAddr, bool> is_tls;
+Result<StreamSet::Plan> StreamSet::prepare(const std::vector<config::StreamListen>& listen,
+                                           bool have_tls) {
+    Plan plan;
     for (const auto& entry : listen) {
         const net::SockAddr& addr = entry.addr;
-        if (next.count(addr))
+        if (plan.next.count(addr))
             continue;
-        is_tls[addr] = entry.transport == config::StreamTransport::tls;
-        if (is_tls[addr] && !tls)
+        plan.is_tls[addr] = entry.transport == config::StreamTransport::tls;
+        if (plan.is_tls[addr] && !have_tls)
             return make_error("tls", "tls:" + addr.str() + ": no TLS context");
         if (m_listeners.count(addr)) {
-            next.emplace(addr, nullptr); // kept: moved below once all are open
+            plan.next.emplace(addr, nullptr); // kept: moved in at commit()
             continue;
         }
         auto l = listen_on(addr);
         if (!l)
-            return l.error();
-        next.emplace(addr, std::move(l.value()));
+            return l.error(); // what this plan opened closes with it
+        plan.next.emplace(addr, std::move(l.value()));
     }
-    for (auto& [addr, l] : next) {
+    return plan;
+}
+
+void StreamSet::commit(Plan plan, const StreamSettings& settings, SslCtxPtr tls) {
+    for (auto& [addr, l] : plan.next) {
         bool fresh = l != nullptr;
         if (!l)
             l = std::move(m_listeners[addr]);
-        if (fresh || l->tls != is_tls[addr])
+        if (fresh || l->tls != plan.is_tls[addr])
             log::info("farm", "listening",
-                      {{"kind", is_tls[addr] ? "sip_tls" : "sip_tcp"}, {"addr", addr.str()}});
-        l->tls = is_tls[addr];
+                      {{"kind", plan.is_tls[addr] ? "sip_tls" : "sip_tcp"}, {"addr", addr.str()}});
+        l->tls = plan.is_tls[addr];
     }
     for (auto& [addr, l] : m_listeners)
         if (l)
             log::info("farm", "closed",
                       {{"kind", l->tls ? "sip_tls" : "sip_tcp"}, {"addr", addr.str()}});
-    m_listeners = std::move(next);
+    m_listeners = std::move(plan.next);
     m_settings = settings;
     m_tls = std::move(tls);
     if (!m_sweep)
         m_sweep = std::make_unique<ev::Ticker>(m_loop, SWEEP_PERIOD, [this] { on_sweep(); });
-    return {};
 }
 
 void StreamSet::on_accept(Listener& l) {

@@ -118,12 +118,6 @@ public:
     StreamSet(const StreamSet&) = delete;
     StreamSet& operator=(const StreamSet&) = delete;
 
-    // Makes the listening set equal to `listen` (all new sockets first; any
-    // failure leaves the old set). Connections already open stay. `tls` is
-    // the context for connections accepted on "tls:" entries from now on
-    // (required when there is one; the old one is dropped otherwise).
-    Status apply(const std::vector<config::StreamListen>& listen, const StreamSettings& settings,
-                 SslCtxPtr tls = nullptr);
     // Writes `bytes` on connection `id`. False when there is no such
     // connection open (closed, or closed now because its output is full).
     bool send(uint64_t id, std::string_view bytes);
@@ -150,7 +144,6 @@ public:
     static constexpr size_t READ_CHUNK = 64 * 1024;
     static constexpr int ACCEPTS_PER_WAKEUP = 32;
 
-private:
     struct Listener {
         net::SockAddr addr;
         bool tls = false;
@@ -158,7 +151,20 @@ private:
         std::unique_ptr<ev::FdEvent> event;
         uint64_t accepted = 0;
     };
+    // The listeners a new set needs (`listen`), the new ones open and the
+    // kept ones still in use (as SocketSet::Plan): commit() switches to
+    // them, and a plan dropped closes only what it opened. Connections
+    // already open stay. `tls` at commit() is the context for connections
+    // accepted on "tls:" entries from now on (required when there is one:
+    // `have_tls` at prepare(); the old one is dropped otherwise).
+    struct Plan {
+        std::map<net::SockAddr, std::unique_ptr<Listener>> next; // nullptr: kept
+        std::map<net::SockAddr, bool> is_tls;
+    };
+    Result<Plan> prepare(const std::vector<config::StreamListen>& listen, bool have_tls);
+    void commit(Plan plan, const StreamSettings& settings, SslCtxPtr tls);
 
+private:
     Result<std::unique_ptr<Listener>> listen_on(const net::SockAddr& addr);
     void on_accept(Listener& l);
     void on_readable(StreamConn& c);

@@ -357,4 +357,35 @@ BOOST_AUTO_TEST_CASE(a_broken_config_on_sighup_keeps_the_members_and_the_routing
     f.no_unexpected_errors({"reload failed"});
 }
 
+// Issue 17: a reload is all or nothing. A file that adds a UDP port and a
+// TCP listener whose port somebody holds is refused, and the new UDP
+// socket must not stay open either (it did: the UDP sockets were switched
+// before the TCP listeners failed, with the old settings kept).
+BOOST_AUTO_TEST_CASE(a_reload_that_cannot_open_everything_opens_nothing) {
+    ReloadFarm f(3);
+    auto more = f.all;
+    uint16_t new_udp = free_port();
+    uint16_t busy_tcp = free_port();
+    auto holder =
+        net::tcp_listen(net::SockAddr::parse("127.0.0.1:" + std::to_string(busy_tcp)).value());
+    BOOST_REQUIRE(holder.ok());
+    more.members[0].sip_ports.push_back(new_udp);
+    more.members[0].tcp_ports.push_back(busy_tcp);
+    f.lab.dir.write("cluster.json", more.json(f.lab.dir));
+    f.reload(0);
+    BOOST_TEST(f.counter(0, "reload_failures") == 1);
+    BOOST_TEST(f.counter(0, "reloads") == 0);
+    // The new UDP port is not ours: somebody else may bind it.
+    auto probe =
+        net::udp_bind(net::SockAddr::parse("127.0.0.1:" + std::to_string(new_udp)).value());
+    BOOST_TEST(probe.ok(), "sipfarmd kept 127.0.0.1:" << new_udp << " open after a failed reload");
+    BOOST_TEST(f.ask(0, "stats")["sockets"].dump().find(":" + std::to_string(new_udp) + "\"") ==
+               std::string::npos);
+    // The old config works whole: f1 still routes.
+    std::string client = f.client.address().str();
+    std::string cid = f.call_id("atomic-", "f1", "f3");
+    f.expect_at(0, request("INVITE", cid, 1, client, "z9hG4bK" + cid), 2, cid);
+    f.no_unexpected_errors({"reload failed"});
+}
+
 BOOST_AUTO_TEST_SUITE_END()
