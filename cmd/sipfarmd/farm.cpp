@@ -171,10 +171,15 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
         auto inc = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-        m_membership.emplace(cfg, me.id, static_cast<uint64_t>(inc), now);
+        m_incarnation = static_cast<uint64_t>(inc);
+        m_membership.emplace(cfg, me.id, m_incarnation, now);
     } else {
         m_membership->reconfigure(cfg);
     }
+    std::vector<std::string> ids;
+    for (const auto& mc : cfg.members)
+        ids.push_back(mc.id);
+    m_replays.keep_only(ids);
     std::map<std::string, EventHub::Member> reach;
     for (const auto& mc : cfg.members)
         reach[mc.id] = EventHub::Member{mc.control_tcp};
@@ -306,6 +311,12 @@ void FarmService::on_heartbeat_timer() {
     send_heartbeats();
 }
 
+void FarmService::address_envelope(sip::FarmEnvelope& env, const std::string& to) {
+    env.to = to;
+    env.incarnation = m_incarnation;
+    env.sequence = ++m_farm_sequence;
+}
+
 void FarmService::send_heartbeats() {
     Socket* link = m_sockets.first(SocketKind::farm_link, m_settings.farm_link.family());
     if (!link)
@@ -319,10 +330,11 @@ void FarmService::send_heartbeats() {
     cluster::Heartbeat hb = m_membership->self_heartbeat();
     hb.sources = m_flood.report(std::chrono::steady_clock::now());
     std::string payload = cluster::encode_heartbeat(hb);
-    std::string wire = sip::encode_farm_packet(env, payload, m_settings.secret);
     for (const auto& [id, addr] : m_settings.peers) {
         if (id == m_id || addr.family() != link->addr.family())
             continue;
+        address_envelope(env, id);
+        std::string wire = sip::encode_farm_packet(env, payload, m_settings.secret);
         // A peer that is not running answers with ICMP; nothing to do about it.
         if (net::send_datagram(link->fd.get(), wire, addr))
             ++m_heartbeats_out;
@@ -479,6 +491,23 @@ void FarmService::on_farm_link(const net::Datagram& d) {
         drop(packet.error().code, a, packet.error().message);
         return;
     }
+    // From that member, for us, and not seen before (under the MAC, a
+    // captured packet can be neither replayed nor sent to another member).
+    if (packet->envelope.sender != *peer) {
+        drop("farm_impostor", a, packet->envelope.sender + " from " + *peer + "'s address");
+        return;
+    }
+    if (packet->envelope.to != m_id) {
+        drop("farm_wrong_member", a, "meant for " + packet->envelope.to);
+        return;
+    }
+    if (!m_replays.accept(*peer, packet->envelope.incarnation, packet->envelope.sequence,
+                          std::chrono::steady_clock::now(), m_dead_after)) {
+        drop("replayed", a,
+             *peer + " " + std::to_string(packet->envelope.incarnation) + "/" +
+                 std::to_string(packet->envelope.sequence));
+        return;
+    }
     if (packet->envelope.flags & sip::FARM_FLAG_HEARTBEAT) {
         on_peer_heartbeat(packet->payload, *peer);
         return;
@@ -601,6 +630,7 @@ void FarmService::relay(std::string_view bytes, const Arrival& a, const std::str
         env.asked = a.envelope->asked;
     if (asked_here && env.asked.size() < sip::FARM_LINK_MAX_HOPS)
         env.asked.push_back(m_id);
+    address_envelope(env, member);
     std::string wire = sip::encode_farm_packet(env, bytes, m_settings.secret);
     if (auto st = net::send_datagram(link->fd.get(), wire, peer->second); !st) {
         drop("relay_send_failed", a, st.error().message);
@@ -866,6 +896,7 @@ void FarmService::send_outside(const sip::Outgoing& out) {
     env.destination = m_settings.farm_link;
     env.receiver = out.conn->holder;
     env.sender = m_id;
+    address_envelope(env, out.conn->holder);
     std::string wire = sip::encode_farm_packet(env, out.bytes, m_settings.secret);
     if (auto st = net::send_datagram(link->fd.get(), wire, peer->second); !st) {
         count(m_dropped, "relay_send_failed");

@@ -155,6 +155,13 @@ private:
     std::optional<cluster::ViewHistory::Members> m_startup_view;
     std::chrono::steady_clock::time_point m_started{};
     std::chrono::milliseconds m_dead_after{1000};
+    // The farm link's replay protection: our run and packet numbers, and
+    // what each member has sent us (sip/farm_link.hpp).
+    uint64_t m_incarnation = 0;
+    uint64_t m_farm_sequence = 0;
+    sip::FarmReplayGuard m_replays;
+    // An envelope from us to member `to`: numbered, for that member only.
+    void address_envelope(sip::FarmEnvelope& env, const std::string& to);
 
     // Counters: what happened to the datagrams.
     uint64_t m_received = 0;

@@ -86,7 +86,7 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
 
 std::optional<std::string> member_at(const FarmSettings& s, const net::SockAddr& host) {
     for (const auto& [id, addr] : s.peers)
-        if (addr.same_host(host))
+        if (addr.same_host(host) && addr.port() == host.port())
             return id;
     return std::nullopt;
 }

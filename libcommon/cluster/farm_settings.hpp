@@ -40,7 +40,9 @@ struct FarmSettings {
 Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
                                           const config::MemberConfig& me);
 
-// The member whose internal address is `host` (port ignored), if any.
+// The member whose farm link address (internal address and farm_port) is
+// `host`, if any: members send from their farm link socket, so another
+// port of a member host is a stranger (any process there could use it).
 std::optional<std::string> member_at(const FarmSettings& s, const net::SockAddr& host);
 
 } // namespace rtfarm::cluster

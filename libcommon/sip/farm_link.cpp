@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace rtfarm::sip {
@@ -112,6 +113,11 @@ std::string encode_farm_packet(const FarmEnvelope& env, std::string_view payload
     out += env.receiver;
     out += static_cast<char>(env.sender.size());
     out += env.sender;
+    out += static_cast<char>(env.to.size());
+    out += env.to;
+    for (uint64_t v : {env.incarnation, env.sequence})
+        for (int shift = 56; shift >= 0; shift -= 8)
+            out += static_cast<char>((v >> shift) & 0xff);
     RTFARM_ASSERT(env.asked.size() <= FARM_LINK_MAX_HOPS);
     out += static_cast<char>(env.asked.size());
     for (const auto& id : env.asked) {
@@ -143,6 +149,10 @@ Result<FarmPacket> decode_farm_packet(std::string_view datagram, std::string_vie
     p.envelope.destination = r.addr();
     p.envelope.receiver = r.id();
     p.envelope.sender = r.id();
+    p.envelope.to = r.id();
+    for (uint64_t* v : {&p.envelope.incarnation, &p.envelope.sequence})
+        for (int i = 0; i < 8; ++i)
+            *v = (*v << 8) | r.byte();
     uint8_t asked = r.byte();
     for (uint8_t i = 0; i < asked && !r.bad && asked <= FARM_LINK_MAX_HOPS; ++i)
         p.envelope.asked.push_back(r.id());
@@ -187,6 +197,44 @@ Result<FarmPacket> decode_farm_packet(std::string_view datagram, std::string_vie
             return make_error("farm_bad_mac", "farm link packet with a wrong MAC");
     }
     return p;
+}
+
+bool FarmReplayGuard::accept(const std::string& sender, uint64_t incarnation, uint64_t sequence,
+                             Clock::time_point now, Clock::duration dead_after) {
+    auto [it, fresh] = m_senders.try_emplace(sender);
+    Window& w = it->second;
+    const bool restart = fresh || incarnation > w.incarnation ||
+                         (incarnation < w.incarnation && now - w.last >= dead_after);
+    if (restart) {
+        w.incarnation = incarnation;
+        w.highest = sequence;
+        w.seen.assign(WINDOW / 64, 0);
+    } else if (incarnation != w.incarnation) {
+        return false; // an earlier run's packet while this run speaks
+    } else if (sequence > w.highest) {
+        // Forget the numbers the window slides past.
+        uint64_t step = sequence - w.highest;
+        if (step >= WINDOW) {
+            std::fill(w.seen.begin(), w.seen.end(), 0);
+        } else {
+            for (uint64_t s = w.highest + 1; s <= sequence; ++s)
+                w.seen[(s % WINDOW) / 64] &= ~(uint64_t{1} << (s % 64));
+        }
+        w.highest = sequence;
+    } else if (w.highest - sequence >= WINDOW) {
+        return false; // too old to tell: refused
+    } else if (w.seen[(sequence % WINDOW) / 64] & (uint64_t{1} << (sequence % 64))) {
+        return false; // seen before
+    }
+    w.seen[(sequence % WINDOW) / 64] |= uint64_t{1} << (sequence % 64);
+    w.last = now;
+    return true;
+}
+
+void FarmReplayGuard::keep_only(const std::vector<std::string>& senders) {
+    std::erase_if(m_senders, [&](const auto& kv) {
+        return std::find(senders.begin(), senders.end(), kv.first) == senders.end();
+    });
 }
 
 } // namespace rtfarm::sip

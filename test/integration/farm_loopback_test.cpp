@@ -226,6 +226,66 @@ BOOST_AUTO_TEST_CASE(answers_reach_a_processor_whose_via_names_another_address) 
         BOOST_TEST(unexpected_errors(p->log()).empty(), p->log());
 }
 
+// Issue 17: from a member's own farm link address (f3's, configured but not
+// running, so the test can bind it), a packet signed with the secret is
+// taken once; the same bytes again are a replay; one meant for another
+// member, one claiming another sender, and unsigned or wrongly signed ones
+// are refused. None reaches a processor.
+BOOST_AUTO_TEST_CASE(farm_link_replays_and_misdirected_packets_are_refused) {
+    const std::string secret = "a farm secret";
+    Farm f(secret, 2);
+    BOOST_REQUIRE(f.wait_states(0, 2));
+    const auto& f3 = f.lab.cluster.members[2];
+    UdpPeer as_f3(f3.address + ":" + std::to_string(f.lab.cluster.farm_port));
+    const std::string link = "127.0.0.1:" + std::to_string(f.lab.cluster.farm_port);
+    std::string cid;
+    for (int i = 0; i < 1000 && cid.empty(); ++i)
+        if (f.owner("replay-" + std::to_string(i), {"f3"}) == "f1")
+            cid = "replay-" + std::to_string(i);
+    BOOST_REQUIRE(!cid.empty());
+    std::string client = f.client.address().str();
+    std::string invite = request("INVITE", cid, 1, client, "z9hG4bKreplay");
+    sip::FarmEnvelope env;
+    env.source = f.client.address();
+    env.destination = net::SockAddr::parse(f.sip(2)).value();
+    env.receiver = "f3";
+    env.sender = "f3";
+    env.to = "f1";
+    env.incarnation = 1;
+    env.sequence = 1;
+    std::string signed_packet = sip::encode_farm_packet(env, invite, secret);
+    as_f3.send(link, signed_packet);
+    BOOST_TEST(f.processors[0]->recv(scaled(2000ms)).has_value(),
+               "the signed packet was not taken");
+    as_f3.send(link, signed_packet);
+    auto misdirected = env;
+    misdirected.to = "f2";
+    misdirected.sequence = 2;
+    as_f3.send(link, sip::encode_farm_packet(misdirected, invite, secret));
+    auto impostor = env;
+    impostor.sender = "f2";
+    impostor.sequence = 3;
+    as_f3.send(link, sip::encode_farm_packet(impostor, invite, secret));
+    env.sequence = 4;
+    as_f3.send(link, sip::encode_farm_packet(env, invite, ""));
+    as_f3.send(link, sip::encode_farm_packet(env, invite, "wrong secret"));
+    auto deadline = std::chrono::steady_clock::now() + scaled(2000ms);
+    while (f.dropped(0, "farm_bad_mac") == 0 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    BOOST_TEST(f.dropped(0, "replayed") == 1);
+    BOOST_TEST(f.dropped(0, "farm_wrong_member") == 1);
+    BOOST_TEST(f.dropped(0, "farm_impostor") == 1);
+    BOOST_TEST(f.dropped(0, "farm_unauthenticated") == 1);
+    BOOST_TEST(f.dropped(0, "farm_bad_mac") == 1);
+    for (auto& p : f.processors)
+        BOOST_TEST(!p->recv(100ms).has_value());
+    // The members' own packets go on being taken: f1 and f2 see each other.
+    std::this_thread::sleep_for(scaled(1200ms));
+    BOOST_TEST(f.wait_states(0, 2));
+    BOOST_TEST(f.wait_states(1, 2));
+    BOOST_TEST(f.dropped(1, "replayed") == 0);
+}
+
 // One source sprays new INVITEs over the three members at up to 100/s:
 // about 33/s each, under the limit of 50 that each member alone would apply
 // (pike's view), but twice the limit for the farm. The members tell each
@@ -341,8 +401,10 @@ BOOST_AUTO_TEST_CASE(bad_input_is_counted_and_the_farm_goes_on) {
     BOOST_TEST(scan_ok(r->bytes).status == 483);
     BOOST_TEST(scan_ok(r->bytes).to_tag.len > 0); // a response the farm makes has a To tag
 
-    // Forged farm link packets: from a stranger, and unauthenticated from a
-    // member's address.
+    // Forged farm link packets: from a stranger, and from another port of a
+    // member's host (not its farm link socket: any process there could send
+    // it; farm_link_replays_and_misdirected_packets_are_refused sends from
+    // the farm port).
     std::string link = "127.0.0.1:" + std::to_string(f.lab.cluster.farm_port);
     sip::FarmEnvelope env;
     env.source = f.client.address();
@@ -360,9 +422,7 @@ BOOST_AUTO_TEST_CASE(bad_input_is_counted_and_the_farm_goes_on) {
     for (int i = 0; i < 3; ++i)
         one_call(f, "after-" + std::to_string(i), static_cast<size_t>(i));
 
-    BOOST_TEST(f.dropped(0, "farm_stranger") == 1);
-    BOOST_TEST(f.dropped(0, "farm_unauthenticated") == 1);
-    BOOST_TEST(f.dropped(0, "farm_bad_mac") == 1);
+    BOOST_TEST(f.dropped(0, "farm_stranger") == 3);
     BOOST_TEST(f.dropped(0, "response_without_farm_via") == 1);
     for (size_t i = 0; i < 3; ++i) {
         BOOST_TEST(f.dropped(i, "keepalive") == 1);

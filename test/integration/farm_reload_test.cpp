@@ -173,6 +173,9 @@ std::string heartbeat_packet(const std::string& id, const std::string& link) {
     env.destination = env.source;
     env.receiver = id;
     env.sender = id;
+    env.to = "f1";
+    env.incarnation = hb.incarnation;
+    env.sequence = 1;
     return sip::encode_farm_packet(env, cluster::encode_heartbeat(hb), "");
 }
 
@@ -294,11 +297,11 @@ BOOST_AUTO_TEST_CASE(a_member_removed_by_sighup_leaves_and_calls_in_progress_sta
     }
     BOOST_TEST(f.processors_quiet());
 
-    // f3's address is a stranger on the farm link now: its heartbeat is
-    // dropped and does not bring it back.
+    // f3's address is a stranger on the farm link now, even from its farm
+    // port: its heartbeat is dropped and does not bring it back.
     std::string link = "127.0.0.1:" + std::to_string(f.all.farm_port);
     long long strangers = f.dropped(0, "farm_stranger");
-    UdpPeer forger("127.0.0.3:0");
+    UdpPeer forger("127.0.0.3:" + std::to_string(f.all.farm_port));
     forger.send(link, heartbeat_packet("f3", "127.0.0.3:" + std::to_string(f.all.farm_port)));
     auto deadline = std::chrono::steady_clock::now() + scaled(2000ms);
     while (f.dropped(0, "farm_stranger") == strangers &&

@@ -15,6 +15,9 @@ FarmEnvelope sample() {
     e.destination = net::SockAddr::parse("[2001:db8::1]:5060").value();
     e.receiver = "f1";
     e.sender = "f1";
+    e.to = "f2";
+    e.incarnation = 1796591911233;
+    e.sequence = 0x0102030405060708ULL;
     return e;
 }
 
@@ -75,7 +78,7 @@ BOOST_AUTO_TEST_CASE(malformed_envelopes_are_refused) {
     size_t envelope = good.size() - SIP.size();
     for (size_t n = 0; n < envelope; ++n) // every truncation inside the envelope
         BOOST_TEST(!decode_farm_packet(good.substr(0, n), "").ok(), "length " << n);
-    for (char version : {'\x02', '\x04'}) {
+    for (char version : {'\x03', '\x05'}) {
         std::string other = good;
         other[4] = version;
         BOOST_TEST(decode_farm_packet(other, "").error().code == "farm_malformed");
@@ -128,6 +131,41 @@ BOOST_AUTO_TEST_CASE(connection_fields_are_checked) {
     BOOST_TEST(code(e) == "farm_malformed");
     e.flags = FARM_FLAG_TO_CONNECTION;
     BOOST_TEST(code(e) == "ok");
+}
+
+// Issue 17: a captured packet, replayed, is refused; so is one older than
+// the window; a restart (higher incarnation) starts afresh, and a lower
+// incarnation only once the known run has been silent for dead_after.
+BOOST_AUTO_TEST_CASE(replays_are_refused) {
+    using namespace std::chrono_literals;
+    FarmReplayGuard g;
+    const auto t0 = FarmReplayGuard::Clock::time_point{} + 1000s;
+    const auto dead = 1000ms;
+    BOOST_TEST(g.accept("f2", 100, 1, t0, dead));
+    BOOST_TEST(!g.accept("f2", 100, 1, t0, dead)); // the same packet again
+    BOOST_TEST(g.accept("f2", 100, 3, t0, dead));
+    BOOST_TEST(g.accept("f2", 100, 2, t0, dead)); // late, not seen: taken
+    BOOST_TEST(!g.accept("f2", 100, 2, t0, dead));
+    BOOST_TEST(g.accept("f2", 100, 3 + FarmReplayGuard::WINDOW, t0, dead));
+    BOOST_TEST(!g.accept("f2", 100, 3, t0, dead)); // slid out of the window
+    BOOST_TEST(g.accept("f2", 100, 4 + FarmReplayGuard::WINDOW, t0, dead));
+    BOOST_TEST(!g.accept("f2", 100, 4 + FarmReplayGuard::WINDOW, t0, dead));
+    // Another sender has its own numbers.
+    BOOST_TEST(g.accept("f3", 7, 1, t0, dead));
+    // f2 restarts: a higher incarnation starts again at 1.
+    BOOST_TEST(g.accept("f2", 200, 1, t0 + 1s, dead));
+    BOOST_TEST(!g.accept("f2", 100, 5 + FarmReplayGuard::WINDOW, t0 + 1s, dead)); // old run
+    // Restarted with its clock behind: refused while 200 speaks, taken
+    // once it has been silent for dead_after.
+    BOOST_TEST(!g.accept("f2", 150, 1, t0 + 1500ms, dead));
+    BOOST_TEST(g.accept("f2", 150, 1, t0 + 2s, dead));
+    BOOST_TEST(!g.accept("f2", 150, 1, t0 + 2s, dead));
+    // A jump far ahead clears the window.
+    BOOST_TEST(g.accept("f2", 150, 1'000'000, t0 + 2s, dead));
+    BOOST_TEST(!g.accept("f2", 150, 1'000'000 - FarmReplayGuard::WINDOW, t0 + 2s, dead));
+    BOOST_TEST(g.accept("f2", 150, 999'999, t0 + 2s, dead));
+    g.keep_only({"f2"});
+    BOOST_TEST(g.size() == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
