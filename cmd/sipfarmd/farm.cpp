@@ -2,6 +2,7 @@
 
 #include "base/crypto.hpp"
 #include "cluster/placement.hpp"
+#include "media/fd_limit.hpp"
 #include "queries.hpp"
 #include "sip/farm_tags.hpp"
 #include "sip/media_action.hpp"
@@ -10,6 +11,8 @@
 #include "sip/probe_lines.hpp"
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
+
+#include <sys/resource.h>
 
 namespace rtfarm::sipfarmd {
 namespace {
@@ -156,7 +159,7 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     if (!streams)
         return streams.error();
     m_sockets.commit(std::move(udp.value()));
-    m_streams.commit(std::move(streams.value()), StreamSettings{}, std::move(tls.value()));
+    m_streams.commit(std::move(streams.value()), stream_settings(), std::move(tls.value()));
     m_streams.set_tls_client(std::move(client.value()));
     // The view routed by so far is the "before" of the next change, not
     // the config's picture of the cluster (every member up).
@@ -309,6 +312,30 @@ void FarmService::on_heartbeat_timer() {
     if (m_history.expire(now))
         m_settings.view.previous = m_history.views();
     send_heartbeats();
+}
+
+StreamSettings FarmService::stream_settings() {
+    StreamSettings s;
+    if (!m_fd_limit) {
+        // Room for every connection the defaults allow, if the hard limit
+        // lets us; else the caps shrink to what fits (sip::stream_caps).
+        auto limit = media::ensure_fd_limit(s.max_connections + s.max_outgoing + media::FD_MARGIN);
+        m_fd_limit = limit ? limit->soft : 0;
+        if (!limit) {
+            rlimit rl{};
+            if (::getrlimit(RLIMIT_NOFILE, &rl) == 0)
+                m_fd_limit = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : rl.rlim_cur;
+        }
+    }
+    auto caps = sip::stream_caps(m_fd_limit, s.max_connections, s.max_outgoing, media::FD_MARGIN);
+    if (caps.accepted < s.max_connections)
+        log::warn("farm", "SIP connections capped by the descriptor limit",
+                  {{"nofile", std::to_string(m_fd_limit)},
+                   {"accepted", std::to_string(caps.accepted)},
+                   {"outgoing", std::to_string(caps.outgoing)}});
+    s.max_connections = caps.accepted;
+    s.max_outgoing = caps.outgoing;
+    return s;
 }
 
 void FarmService::address_envelope(sip::FarmEnvelope& env, const std::string& to) {

@@ -160,6 +160,10 @@ private:
     uint64_t m_incarnation = 0;
     uint64_t m_farm_sequence = 0;
     sip::FarmReplayGuard m_replays;
+    // The SIP connection limits, the caps fitted to RLIMIT_NOFILE (raised
+    // at the first call as far as the hard limit allows).
+    StreamSettings stream_settings();
+    uint64_t m_fd_limit = 0;
     // An envelope from us to member `to`: numbered, for that member only.
     void address_envelope(sip::FarmEnvelope& env, const std::string& to);
 

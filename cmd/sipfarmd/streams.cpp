@@ -95,10 +95,20 @@ void StreamSet::on_accept(Listener& l) {
         int fd = ::accept4(l.fd.get(), reinterpret_cast<sockaddr*>(&ss), &len,
                            SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED && m_log.allow(std::chrono::steady_clock::now()))
+            const int err = errno;
+            if (err != EAGAIN && err != EWOULDBLOCK && err != EINTR && err != ECONNABORTED &&
+                m_log.allow(std::chrono::steady_clock::now()))
                 log::warn("farm", "accept failed",
-                          {{"addr", l.addr.str()}, {"err", std::strerror(errno)}});
+                          {{"addr", l.addr.str()}, {"err", std::strerror(err)}});
+            if (err == EMFILE || err == ENFILE) {
+                // The connection stays queued and the listener readable: without
+                // a pause the loop would spin on it.
+                ++m_accept_paused;
+                l.event->disable();
+                if (!l.resume)
+                    l.resume = std::make_unique<ev::Timer>(m_loop, [&l] { l.event->enable(); });
+                l.resume->start(ACCEPT_PAUSE);
+            }
             return;
         }
         UniqueFd owned(fd);
@@ -114,6 +124,17 @@ void StreamSet::on_accept(Listener& l) {
         auto local = net::local_address(fd);
         if (!peer || !local)
             continue;
+        const std::string host = peer->unmapped().host();
+        if (auto it = m_per_address.find(host);
+            it != m_per_address.end() && it->second >= m_settings.max_per_address) {
+            ++m_refused_address;
+            if (m_log.allow(std::chrono::steady_clock::now()))
+                log::warn("farm", "connection refused: too many from one address",
+                          {{"addr", l.addr.str()},
+                           {"peer", host},
+                           {"max", std::to_string(m_settings.max_per_address)}});
+            continue; // closed by `owned`
+        }
         int one = 1;
         (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         SslPtr ssl;
@@ -135,6 +156,7 @@ void StreamSet::on_accept(Listener& l) {
         c->fd = std::move(owned);
         c->handshaking = ssl != nullptr;
         c->ssl = std::move(ssl);
+        ++m_per_address[host];
         watch(*c);
         c->read_event->enable();
         ++l.accepted;
@@ -587,6 +609,9 @@ void StreamSet::on_sweep() {
             expired.emplace_back(c.get(), "tls_handshake_timeout");
         else if (now - c->last_read >= m_settings.idle)
             expired.emplace_back(c.get(), "idle");
+        else if (!c->outgoing && c->messages_in == 0 &&
+                 now - c->accepted_at >= m_settings.first_message)
+            expired.emplace_back(c.get(), "no_first_message");
         else if (c->partial && now - c->partial_since >= m_settings.read_timeout)
             expired.emplace_back(c.get(), "read_timeout");
     }
@@ -621,6 +646,11 @@ void StreamSet::close(StreamConn& c, std::string_view reason, std::string_view d
     }
     c.fd.reset();
     count_close(reason);
+    if (!c.outgoing) {
+        auto it = m_per_address.find(c.peer.host());
+        if (it != m_per_address.end() && --it->second == 0)
+            m_per_address.erase(it);
+    }
     if (c.outgoing) {
         StreamTarget target{c.peer, c.tls()};
         m_outgoing.erase(target);
@@ -696,6 +726,10 @@ json::Json StreamSet::stats() const {
         .set("undelivered", static_cast<long long>(m_undelivered))
         .set("held_back", static_cast<long long>(m_held_back))
         .set("refused", static_cast<long long>(m_refused))
+        .set("refused_per_address", static_cast<long long>(m_refused_address))
+        .set("max_per_address", static_cast<long long>(m_settings.max_per_address))
+        .set("addresses", static_cast<long long>(m_per_address.size()))
+        .set("accept_paused", static_cast<long long>(m_accept_paused))
         .set("messages", static_cast<long long>(m_messages))
         .set("pings", static_cast<long long>(m_pings))
         .set("framing_errors", static_cast<long long>(m_framing_errors))

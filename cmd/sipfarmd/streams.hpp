@@ -17,10 +17,13 @@
 // reload) is used by connections accepted from then on; open ones keep
 // theirs (the SSL holds a reference).
 //
-// Limits: connections, bytes waiting to be written, idle time (any bytes
-// read, keep-alives included, reset it), and the time a message that has
-// begun may take to complete. One read of at most READ_CHUNK bytes per
-// wakeup (TLS: records until READ_CHUNK bytes, the rest on the next turn).
+// Limits: connections (and those from one address), bytes waiting to be
+// written, idle time (any bytes read, keep-alives included, reset it), the
+// time an accepted connection may take to send its first message, and the
+// time a message that has begun may take to complete. Out of descriptors
+// (EMFILE, ENFILE), a listener stops accepting for ACCEPT_PAUSE instead of
+// waking the loop again at once for a connection it cannot take. One read of at most READ_CHUNK
+// bytes per wakeup (TLS: records until READ_CHUNK bytes, the rest on the next turn).
 //
 // Outgoing connections: connect() opens one to a target (plain, or TLS as
 // the client with the client context, its certificate checked against the
@@ -63,6 +66,7 @@ using StreamTarget = std::pair<net::SockAddr, bool>;
 struct StreamSettings {
     sip::StreamLimits framing;
     size_t max_connections = 4096; // accepted ones open at once
+    size_t max_per_address = 64;   // accepted ones from one IP address
     size_t max_outgoing = 1024;    // opened by us, open at once
     // A target whose connection failed before it was up (refused, timed
     // out, TLS handshake failed) is not tried again for this long: messages
@@ -70,6 +74,9 @@ struct StreamSettings {
     std::chrono::milliseconds failed_target_hold{std::chrono::seconds(5)};
     size_t max_output = 1024 * 1024; // bytes waiting on one connection
     std::chrono::milliseconds idle{std::chrono::seconds(600)};
+    // An accepted connection that has sent no SIP message for this long
+    // only holds a slot (a stranger's idle connections): closed.
+    std::chrono::milliseconds first_message{std::chrono::seconds(10)};
     std::chrono::milliseconds read_timeout{std::chrono::seconds(30)};
     std::chrono::milliseconds handshake_timeout{std::chrono::seconds(10)};
     bool operator==(const StreamSettings&) const = default;
@@ -143,6 +150,7 @@ public:
 
     static constexpr size_t READ_CHUNK = 64 * 1024;
     static constexpr int ACCEPTS_PER_WAKEUP = 32;
+    static constexpr std::chrono::milliseconds ACCEPT_PAUSE{200};
 
     struct Listener {
         net::SockAddr addr;
@@ -150,6 +158,8 @@ public:
         UniqueFd fd;
         std::unique_ptr<ev::FdEvent> event;
         uint64_t accepted = 0;
+        // Out of descriptors: accepting again after ACCEPT_PAUSE.
+        std::unique_ptr<ev::Timer> resume;
     };
     // The listeners a new set needs (`listen`), the new ones open and the
     // kept ones still in use (as SocketSet::Plan): commit() switches to
@@ -224,7 +234,11 @@ private:
     uint64_t m_connect_failures = 0; // refused, timed out, or the socket call failed
     uint64_t m_undelivered = 0;      // messages that waited for a connection that never came up
     uint64_t m_refused = 0;          // over max_connections
-    uint64_t m_held_back = 0;        // connects not tried: the target failed lately
+    uint64_t m_refused_address = 0;  // over max_per_address
+    uint64_t m_accept_paused = 0;    // pauses for want of descriptors
+    // Accepted connections open, by peer IP address (bounded by them).
+    std::map<std::string, size_t, std::less<>> m_per_address;
+    uint64_t m_held_back = 0; // connects not tried: the target failed lately
     uint64_t m_messages = 0;
     uint64_t m_pings = 0;
     uint64_t m_framing_errors = 0;

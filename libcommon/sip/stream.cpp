@@ -94,4 +94,17 @@ Result<std::optional<StreamFramer::Item>> StreamFramer::next() {
     return std::optional<Item>(Item{Kind::message, rest.substr(0, total)});
 }
 
+StreamCaps stream_caps(uint64_t nofile, size_t want_accepted, size_t want_outgoing, size_t margin) {
+    const uint64_t want = uint64_t{want_accepted} + want_outgoing;
+    const uint64_t room = nofile > margin ? nofile - margin : 0;
+    if (room >= want)
+        return {want_accepted, want_outgoing};
+    if (want == 0)
+        return {};
+    StreamCaps c;
+    c.accepted = static_cast<size_t>(room * want_accepted / want);
+    c.outgoing = static_cast<size_t>(room - c.accepted);
+    return c;
+}
+
 } // namespace rtfarm::sip

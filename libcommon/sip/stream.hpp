@@ -12,6 +12,7 @@
 #include "base/result.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,18 @@ struct StreamLimits {
     size_t max_body = 64 * 1024;
     bool operator==(const StreamLimits&) const = default;
 };
+
+// How many SIP connections a member may hold with `nofile` descriptors
+// (RLIMIT_NOFILE), keeping `margin` for everything else (UDP, control,
+// farm link, logs): `accepted` at most `want_accepted`, `outgoing` at most
+// `want_outgoing`, both shrunk in proportion when the limit is too low, so
+// a full table never ends in EMFILE (issue 17).
+struct StreamCaps {
+    size_t accepted = 0;
+    size_t outgoing = 0;
+    bool operator==(const StreamCaps&) const = default;
+};
+StreamCaps stream_caps(uint64_t nofile, size_t want_accepted, size_t want_outgoing, size_t margin);
 
 class StreamFramer {
 public:

@@ -46,6 +46,16 @@ public:
         BOOST_REQUIRE(net::connect_error(m_fd.get(), to).ok());
         m_local = net::local_address(m_fd.get()).value();
     }
+    // From a source address of our choice (a loopback one): another client host.
+    TcpClient(const std::string& to, const std::string& from) {
+        auto addr = net::SockAddr::parse(to).value();
+        auto src = net::SockAddr::parse(from + ":0").value();
+        m_fd = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        BOOST_REQUIRE(m_fd.get() >= 0);
+        BOOST_REQUIRE(::bind(m_fd.get(), src.sa(), src.len()) == 0);
+        BOOST_REQUIRE(::connect(m_fd.get(), addr.sa(), addr.len()) == 0);
+        m_local = net::local_address(m_fd.get()).value();
+    }
     // The server's end of a connection it accepted.
     explicit TcpClient(UniqueFd fd)
         : m_fd(std::move(fd))
@@ -382,6 +392,42 @@ BOOST_AUTO_TEST_CASE(garbage_closes_only_its_connection_and_pings_get_pongs) {
     BOOST_TEST(s["closed_by"]["framing"].as_integer().value_or(0) == 2);
     BOOST_TEST(s["pings"].as_integer().value_or(0) == 1);
     BOOST_TEST(s["connections"].as_integer().value_or(-1) == 1);
+}
+
+// Issue 17: one host could hold every connection slot, and a connection
+// that never sent a message held its slot for the idle limit (10 minutes).
+// Now one address holds at most max_per_address (64) accepted connections,
+// and one that sends no message within 10 s is closed (no_first_message).
+BOOST_AUTO_TEST_CASE(one_address_holds_its_share_of_connections_and_silent_ones_go) {
+    TcpFarm f;
+    std::vector<std::unique_ptr<TcpClient>> held;
+    for (int i = 0; i < 64; ++i)
+        held.push_back(std::make_unique<TcpClient>(f.tcp(0), "127.0.0.7"));
+    held.back()->send("\r\n\r\n");
+    auto pong = held.back()->recv();
+    BOOST_TEST((pong && *pong == "\r\n"), "the 64th connection is not served");
+    TcpClient over(f.tcp(0), "127.0.0.7");
+    BOOST_TEST(over.closed_by_peer(), "a 65th connection from one address was kept");
+    // Another address is not held back.
+    TcpClient other(f.tcp(0), "127.0.0.8");
+    other.send("\r\n\r\n");
+    auto other_pong = other.recv();
+    BOOST_TEST((other_pong && *other_pong == "\r\n"));
+    auto s = f.stats(0)["streams"];
+    BOOST_TEST(s["refused_per_address"].as_integer().value_or(-1) == 1);
+    BOOST_TEST(s["addresses"].as_integer().value_or(-1) == 2);
+    BOOST_TEST(s["max_per_address"].as_integer().value_or(-1) == 64);
+    // Not one message on any of them (a ping is not one): closed after 10 s.
+    BOOST_TEST(held.front()->closed_by_peer(13000ms));
+    BOOST_TEST(other.closed_by_peer(3000ms));
+    s = f.stats(0)["streams"];
+    BOOST_TEST(s["closed_by"]["no_first_message"].as_integer().value_or(0) == 65);
+    BOOST_TEST(s["addresses"].as_integer().value_or(-1) == 0);
+    // A client that talks keeps its connection.
+    TcpClient talker(f.tcp(0));
+    int n = 0;
+    uint64_t conn_id = 0;
+    tcp_call(f, talker, f.call_id_of("f1", n), conn_id);
 }
 
 BOOST_AUTO_TEST_CASE(a_connection_that_is_gone_drops_responses_and_answers_requests_477) {

@@ -156,4 +156,17 @@ BOOST_AUTO_TEST_CASE(garbage) {
     BOOST_TEST(!o.error.empty());
 }
 
+// Issue 17: 4096 accepted + 1024 outgoing connections did not fit the
+// shipped units' 4096 descriptors; the caps follow the limit.
+BOOST_AUTO_TEST_CASE(connection_caps_fit_the_descriptor_limit) {
+    BOOST_TEST((stream_caps(65536, 4096, 1024, 256) == StreamCaps{4096, 1024}));
+    BOOST_TEST((stream_caps(4096 + 1024 + 256, 4096, 1024, 256) == StreamCaps{4096, 1024}));
+    auto c = stream_caps(4096, 4096, 1024, 256);
+    BOOST_TEST(c.accepted + c.outgoing == 4096u - 256u);
+    BOOST_TEST(c.accepted == (4096u - 256u) * 4096u / 5120u);
+    BOOST_TEST((stream_caps(256, 4096, 1024, 256) == StreamCaps{0, 0}));
+    BOOST_TEST((stream_caps(100, 4096, 1024, 256) == StreamCaps{0, 0}));
+    BOOST_TEST((stream_caps(1024, 0, 0, 256) == StreamCaps{0, 0}));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
