@@ -21,6 +21,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <sys/resource.h>
+
+#include <cstring>
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -428,6 +432,34 @@ BOOST_AUTO_TEST_CASE(one_address_holds_its_share_of_connections_and_silent_ones_
     int n = 0;
     uint64_t conn_id = 0;
     tcp_call(f, talker, f.call_id_of("f1", n), conn_id);
+}
+
+// Out of descriptors (EMFILE), a listener pauses instead of waking the
+// loop again at once for the connection it cannot take; once descriptors
+// are free again it accepts. (The limit is lowered under the running
+// daemon with prlimit(2), below what its connection caps were fitted to.)
+BOOST_AUTO_TEST_CASE(out_of_descriptors_the_listener_pauses_and_recovers) {
+    TcpFarm f;
+    const pid_t pid = f.lab.processes[0]->pid();
+    rlimit before{};
+    BOOST_REQUIRE(::prlimit(pid, RLIMIT_NOFILE, nullptr, &before) == 0);
+    rlimit low{48, before.rlim_max};
+    BOOST_REQUIRE_MESSAGE(::prlimit(pid, RLIMIT_NOFILE, &low, nullptr) == 0, std::strerror(errno));
+    std::vector<std::unique_ptr<TcpClient>> clients;
+    for (int i = 0; i < 40; ++i)
+        clients.push_back(
+            std::make_unique<TcpClient>(f.tcp(0), "127.0.0." + std::to_string(20 + i % 8)));
+    std::this_thread::sleep_for(scaled(500ms));
+    clients.clear(); // the ones accepted close; the rest wait in the backlog
+    BOOST_REQUIRE(::prlimit(pid, RLIMIT_NOFILE, &before, nullptr) == 0);
+    // It accepts again: a client gets its pong.
+    TcpClient after(f.tcp(0));
+    after.send("\r\n\r\n");
+    auto pong = after.recv(5000ms);
+    BOOST_TEST((pong && *pong == "\r\n"), "no pong after the descriptors came back");
+    auto s = f.stats(0)["streams"];
+    BOOST_TEST(s["accept_paused"].as_integer().value_or(0) > 0, s.dump());
+    BOOST_TEST(f.lab.processes[0]->running());
 }
 
 BOOST_AUTO_TEST_CASE(a_connection_that_is_gone_drops_responses_and_answers_requests_477) {
