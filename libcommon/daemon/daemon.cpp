@@ -15,6 +15,17 @@
 namespace rtfarm::daemon {
 namespace {
 
+// The members' internal addresses, as the control server sees TCP peers.
+std::vector<std::string> member_hosts(const config::ClusterConfig& cfg) {
+    std::vector<std::string> out;
+    for (const auto& m : cfg.members)
+        out.push_back(m.address.unmapped().host());
+    return out;
+}
+
+} // namespace
+namespace {
+
 using Clock = std::chrono::steady_clock;
 
 // The signals the shell handles. They are blocked from the start of
@@ -88,8 +99,10 @@ public:
                                 "' (set it in the config or use --control)");
         if (auto st = m_server.listen_unix(m_control_path); !st)
             return cannot_start("control socket: " + st.error().message);
-        // With a cluster secret, TCP control clients must log in with it.
+        // With a cluster secret, TCP control clients must log in with it;
+        // the members' addresses keep places of their own.
         m_server.set_tcp_secret(m_cfg.cluster.secret);
+        m_server.set_member_hosts(member_hosts(m_cfg));
         if (me->control_tcp && m_info.control_tcp) {
             if (auto st = m_server.listen_tcp(*me->control_tcp); !st)
                 return cannot_start("control_tcp: " + st.error().message);
@@ -223,6 +236,7 @@ private:
             return st;
         m_cfg = std::move(loaded.value());
         m_server.set_tcp_secret(m_cfg.cluster.secret);
+        m_server.set_member_hosts(member_hosts(m_cfg));
         log::info("daemon", "config reloaded", {{"config", m_cfg.path}});
         return {};
     }

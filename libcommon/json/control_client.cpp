@@ -1,5 +1,6 @@
 #include "json/control_client.hpp"
 
+#include "base/crypto.hpp"
 #include "net/address.hpp"
 #include "net/socket.hpp"
 
@@ -74,12 +75,21 @@ Result<ControlClient> ControlClient::connect(std::string target, std::chrono::mi
 
 Status ControlClient::authenticate(std::string_view secret, std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
-    auto challenge = call("auth.challenge", Json(), timeout);
+    const std::string client_nonce = crypto::random_hex(16);
+    auto challenge =
+        call("auth.challenge", Json::object().set("client_nonce", client_nonce), timeout);
     if (!challenge)
         return challenge.error();
     auto nonce = (*challenge)["nonce"].as_string();
     if (!nonce)
         return make_error("bad_reply", m_target + ": auth.challenge without a nonce");
+    // The server first proves it knows the secret (a stranger at a
+    // member's address gets nothing from us).
+    auto proof = (*challenge)["proof"].as_string();
+    if (!proof ||
+        !crypto::equal_constant_time(*proof, auth_server_proof(secret, client_nonce, *nonce)))
+        return make_error("server_unauthenticated",
+                          m_target + " did not prove it knows the cluster secret");
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     auto login = call("auth", Json::object().set("mac", auth_mac(secret, *nonce)),
                       std::max(left, std::chrono::milliseconds(1)));

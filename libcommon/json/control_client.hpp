@@ -30,7 +30,8 @@ public:
     // TCP ("127.0.0.1:7070", "[::1]:7070"; no DNS). Errors: "bad_address",
     // "timeout", "io", "busy" (listen backlog full).
     // With a `secret`, a TCP connection logs in at once (auth.challenge,
-    // auth; "unauthenticated" when refused); a Unix one needs no login.
+    // auth; "unauthenticated" when refused; "server_unauthenticated" when the
+    // server does not prove it knows the secret first); a Unix one needs no login.
     static Result<ControlClient> connect(std::string target,
                                          std::chrono::milliseconds timeout = DEFAULT_TIMEOUT,
                                          std::string_view secret = {});

@@ -1,5 +1,6 @@
 #include "json/control_link.hpp"
 
+#include "base/crypto.hpp"
 #include "net/socket.hpp"
 
 #include <sys/socket.h>
@@ -109,7 +110,8 @@ void ControlLink::on_connected() {
         return;
     }
     m_state = State::login;
-    send_login("auth.challenge", Json());
+    m_client_nonce = crypto::random_hex(16);
+    send_login("auth.challenge", Json::object().set("client_nonce", m_client_nonce));
 }
 
 void ControlLink::send_login(std::string_view op, const Json& args) {
@@ -137,6 +139,13 @@ void ControlLink::on_login_reply(long long id, Result<Json> r) {
     auto nonce = (*r)["nonce"].as_string();
     if (!nonce) {
         fail_all(make_error("bad_reply", m_name + ": auth.challenge without a nonce"));
+        return;
+    }
+    auto proof = (*r)["proof"].as_string();
+    if (!proof ||
+        !crypto::equal_constant_time(*proof, auth_server_proof(m_secret, m_client_nonce, *nonce))) {
+        fail_all(make_error("server_unauthenticated",
+                            m_name + " did not prove it knows the cluster secret"));
         return;
     }
     send_login("auth", Json::object().set("mac", auth_mac(m_secret, *nonce)));

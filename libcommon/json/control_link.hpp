@@ -90,6 +90,7 @@ private:
     std::string m_path; // Unix socket, when not TCP
     std::string m_name;
     std::string m_secret;
+    std::string m_client_nonce; // our challenge to the server, this login
     State m_state = State::idle;
     UniqueFd m_fd;
     std::unique_ptr<ev::FdEvent> m_read;

@@ -73,6 +73,8 @@ struct ControlServer::Connection {
     bool authenticated = true;                      // false: a TCP client that must log in first
     std::string nonce;                              // the challenge it was given, "" = none
     std::unique_ptr<ev::Timer> login_timer;         // TCP clients that must log in
+    std::unique_ptr<ev::Timer> failed_login;        // answers a failed login, late
+    std::string host;                               // TCP: the peer's address, no port
     size_t in_flight = 0;                           // handlers that have not replied yet
     std::vector<std::shared_ptr<RetryEntry>> retry; // oldest first
 };
@@ -241,8 +243,26 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
         static_cast<size_t>(std::count_if(m_conns.begin(), m_conns.end(), [](const auto& kv) {
             return kv.second->peer.transport == "tcp";
         }));
+    // One address holds a few places; strangers leave a quarter of the TCP
+    // places to the members (their links carry events and media).
+    std::string host;
+    if (transport == "tcp") {
+        auto peer = net::peer_address(fd.get());
+        host = peer ? peer->unmapped().host() : "-";
+    }
+    const size_t tcp_places = m_options.max_clients - std::min(reserve, m_options.max_clients);
+    const bool member =
+        std::find(m_member_hosts.begin(), m_member_hosts.end(), host) != m_member_hosts.end();
+    const size_t same_host = transport != "tcp"
+                                 ? 0
+                                 : static_cast<size_t>(std::count_if(
+                                       m_conns.begin(), m_conns.end(),
+                                       [&](const auto& kv) { return kv.second->host == host; }));
     if (m_conns.size() >= m_options.max_clients ||
-        (transport == "tcp" && tcp + reserve >= m_options.max_clients)) {
+        (transport == "tcp" && tcp + reserve >= m_options.max_clients) ||
+        (transport == "tcp" && same_host >= MAX_TCP_PER_ADDRESS) ||
+        (transport == "tcp" && !member && !m_member_hosts.empty() &&
+         tcp >= tcp_places - tcp_places / 4)) {
         ++m_counters.rejected;
         ++m_counters.errors[error_code::BUSY];
         std::string line = error_reply(Json::null(), error_code::BUSY,
@@ -265,6 +285,7 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
     if (transport == "tcp") {
         auto peer = net::peer_address(c->fd.get());
         c->peer.address = peer ? peer->str() : "-";
+        c->host = host;
         c->authenticated = m_tcp_secret.empty();
         if (!c->authenticated) {
             // Log in in time or go: an idle stranger holds no slot.
@@ -362,10 +383,16 @@ void ControlServer::on_line(const std::shared_ptr<Connection>& c, std::string_vi
 bool ControlServer::login(const std::shared_ptr<Connection>& c, const Request& req) {
     if (req.op == "auth.challenge") {
         c->nonce = crypto::random_hex(16);
-        send(c, ok_reply(req.id, Json::object()
-                                     .set("nonce", c->nonce)
-                                     .set("mac", "hmac-sha256")
-                                     .set("needed", !c->authenticated)));
+        Json reply = Json::object()
+                         .set("nonce", c->nonce)
+                         .set("mac", "hmac-sha256")
+                         .set("needed", !c->authenticated);
+        // The client's own challenge: we prove the secret first.
+        auto client_nonce = req.body["client_nonce"].as_string();
+        if (client_nonce && !client_nonce->empty() && client_nonce->size() <= 128 &&
+            !m_tcp_secret.empty())
+            reply.set("proof", auth_server_proof(m_tcp_secret, *client_nonce, c->nonce));
+        send(c, ok_reply(req.id, std::move(reply)));
         return true;
     }
     if (req.op != "auth")
@@ -383,9 +410,16 @@ bool ControlServer::login(const std::shared_ptr<Connection>& c, const Request& r
         if (m_log_limit.allow(Clock::now()))
             log::warn("ctl", "control login failed",
                       {{"conn", std::to_string(c->id)}, {"peer", c->peer.address}});
-        send_error(c, req.id, error_code::UNAUTHENTICATED,
-                   "login failed: \"mac\" must be the hex HMAC-SHA256 of the nonce of the last "
-                   "auth.challenge under the cluster secret");
+        // Answered late: guessing costs a second a try.
+        std::weak_ptr<Connection> weak = c;
+        c->failed_login = std::make_unique<ev::Timer>(m_loop, [this, weak, id = req.id] {
+            auto s = weak.lock();
+            if (s && !s->closed)
+                send_error(s, id, error_code::UNAUTHENTICATED,
+                           "login failed: \"mac\" must be the hex HMAC-SHA256 of the nonce of "
+                           "the last auth.challenge under the cluster secret");
+        });
+        c->failed_login->start(FAILED_LOGIN_DELAY);
         return true;
     }
     c->authenticated = true;

@@ -27,7 +27,11 @@
 // AUTH_CONTEXT + nonce)} unlocks the connection; until then every other op
 // is refused with "unauthenticated"; one that has not logged in after 5 s
 // is disconnected, and TCP clients never take the last eighth of
-// max_clients, kept for Unix clients. A nonce serves one attempt. Unix
+// max_clients, kept for Unix clients. A nonce serves one attempt; a failed
+// login is answered after FAILED_LOGIN_DELAY. The server proves the secret
+// too (auth_server_proof()). One address holds at most
+// MAX_TCP_PER_ADDRESS connections, and addresses other than the members'
+// (set_member_hosts) never take the last quarter of the TCP places. Unix
 // clients are trusted by the socket's file mode. Without a secret TCP is
 // open, and the config only allows binding it to an internal address.
 //
@@ -133,6 +137,10 @@ public:
     // The secret TCP clients must prove they know; "" = none (TCP open).
     // Connections already logged in stay so.
     void set_tcp_secret(std::string secret) { m_tcp_secret = std::move(secret); }
+    // The members' addresses: TCP places are kept for them.
+    void set_member_hosts(std::vector<std::string> hosts) { m_member_hosts = std::move(hosts); }
+    static constexpr size_t MAX_TCP_PER_ADDRESS = 16;
+    static constexpr std::chrono::milliseconds FAILED_LOGIN_DELAY{1000};
 
     // Sends `message` as one line to connection `connection`, unasked (an
     // event). False when that connection is gone.
@@ -181,6 +189,7 @@ private:
     // The built-in login ops; true when `req` was one of them.
     bool login(const std::shared_ptr<Connection>& c, const Request& req);
 
+    std::vector<std::string> m_member_hosts;
     ev::Loop& m_loop;
     ControlServerOptions m_options;
     std::vector<std::unique_ptr<Listener>> m_listeners;

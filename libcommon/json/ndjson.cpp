@@ -157,6 +157,13 @@ Result<Request> parse_request(std::string_view line) {
     return to_request(std::move(v).value());
 }
 
+std::string auth_server_proof(std::string_view secret, std::string_view client_nonce,
+                              std::string_view nonce) {
+    std::string n = std::to_string(client_nonce.size()) + ":";
+    std::string mac = crypto::hmac_sha256(secret, {AUTH_SERVER_CONTEXT, n, client_nonce, nonce});
+    return to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
+}
+
 std::string auth_mac(std::string_view secret, std::string_view nonce) {
     std::string mac = crypto::hmac_sha256(secret, {AUTH_CONTEXT, nonce});
     return to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());

@@ -101,6 +101,13 @@ Json id_of(const Json& message);
 // server's nonce, and the hex HMAC-SHA256 it sends with op "auth".
 inline constexpr std::string_view AUTH_CONTEXT = "rtfarm control auth\n";
 std::string auth_mac(std::string_view secret, std::string_view nonce);
+// The server's side (issue 17): a client that sends its own "client_nonce"
+// with auth.challenge gets "proof", the hex HMAC-SHA256 under the secret of
+// AUTH_SERVER_CONTEXT, that nonce and the server's, and checks it before it
+// logs in: a server that does not know the secret cannot pass for a member.
+inline constexpr std::string_view AUTH_SERVER_CONTEXT = "rtfarm control server\n";
+std::string auth_server_proof(std::string_view secret, std::string_view client_nonce,
+                              std::string_view nonce);
 
 std::string ok_reply(const Json& id, Json result);
 // {"id":..,"ok":false,"error":{"code":"..","message":".."}}\n

@@ -322,6 +322,114 @@ BOOST_AUTO_TEST_CASE(vip_and_wildcard_share_the_sip_port) {
     BOOST_TEST(p.wait_exit().value_or(-1) == 0);
 }
 
+// A TCP connection to `to` from source address `from` (a loopback one).
+UniqueFd connect_from(const std::string& from, const std::string& to) {
+    auto src = net::SockAddr::parse(from + ":0").value();
+    auto dst = net::SockAddr::parse(to).value();
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    BOOST_REQUIRE(fd.get() >= 0);
+    BOOST_REQUIRE(::bind(fd.get(), src.sa(), src.len()) == 0);
+    BOOST_REQUIRE(::connect(fd.get(), dst.sa(), dst.len()) == 0);
+    return fd;
+}
+
+// Issue 17: control over TCP. The server proves the secret too (a client
+// refuses one that cannot); a failed login is answered a second late; one
+// address holds at most 16 connections, and strangers leave a quarter of
+// the places to the members' addresses.
+BOOST_AUTO_TEST_CASE(control_tcp_trusts_neither_side_blindly) {
+    TempDir dir;
+    auto cluster = LoopbackCluster::make(2);
+    dir.write("farm.key", "a farm secret for the control login test");
+    cluster.secret_file = dir.file("farm.key");
+    std::string control_tcp = "127.0.0.1:" + std::to_string(free_port());
+    cluster.members[0].extra = "\"control_tcp\": \"" + control_tcp + "\"";
+    dir.write("cluster.json", cluster.json(dir));
+    Process p(dir, "f1", daemon_args("sipfarmd", dir.file("cluster.json"), "f1"));
+    BOOST_REQUIRE_MESSAGE(p.wait_ready(), p.log());
+    const std::string secret = "a farm secret for the control login test";
+
+    // The right secret logs in both ways; a wrong one is refused, late.
+    auto good = json::ControlClient::connect(control_tcp, scaled(3000ms), secret);
+    BOOST_REQUIRE_MESSAGE(good.ok(), (good.ok() ? "" : good.error().message));
+    auto start = std::chrono::steady_clock::now();
+    auto bad = json::ControlClient::connect(control_tcp, scaled(5000ms), "not the secret");
+    auto took = std::chrono::steady_clock::now() - start;
+    BOOST_REQUIRE(!bad.ok());
+    // The server's proof does not match ours first: no MAC of ours is sent.
+    BOOST_TEST(bad.error().code == "server_unauthenticated", bad.error().message);
+    auto raw = connect(control_tcp);
+    auto challenge = call(raw, "auth.challenge");
+    BOOST_REQUIRE(challenge["nonce"].as_string().has_value());
+    start = std::chrono::steady_clock::now();
+    auto wrong =
+        raw.call("auth", json::Json::object().set("mac", std::string(64, '0')), scaled(5000ms));
+    took = std::chrono::steady_clock::now() - start;
+    BOOST_TEST(!wrong.ok());
+    BOOST_TEST(took >= 900ms,
+               "a failed login was answered after "
+                   << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+
+    // A server that does not know the secret cannot pass for f1: a fake
+    // one answers the challenge without a proof.
+    auto fake_addr = net::SockAddr::parse("127.0.0.1:" + std::to_string(free_port())).value();
+    auto fake = net::tcp_listen(fake_addr);
+    BOOST_REQUIRE(fake.ok());
+    std::thread impostor([fd = fake->get()] {
+        pollfd pf{fd, POLLIN, 0};
+        if (::poll(&pf, 1, 5000) != 1)
+            return;
+        UniqueFd c(::accept(fd, nullptr, nullptr));
+        char buf[4096];
+        ssize_t n = ::recv(c.get(), buf, sizeof buf, 0);
+        if (n <= 0)
+            return;
+        auto req = json::parse(std::string_view(buf, static_cast<size_t>(n)), "req");
+        std::string line =
+            json::ok_reply(req ? req.value()["id"] : json::Json::null(),
+                           json::Json::object().set("nonce", "abcd").set("needed", true));
+        (void)::send(c.get(), line.data(), line.size(), MSG_NOSIGNAL);
+        ::poll(&pf, 0, 500);
+    });
+    auto fooled = json::ControlClient::connect(fake_addr.str(), scaled(3000ms), secret);
+    impostor.join();
+    BOOST_REQUIRE(!fooled.ok());
+    BOOST_TEST(fooled.error().code == "server_unauthenticated", fooled.error().message);
+
+    // One address: 16 connections at most (one is already open from 127.0.0.1).
+    std::vector<UniqueFd> same;
+    for (int i = 0; i < 17; ++i)
+        same.push_back(connect_from("127.0.0.7", control_tcp));
+    // Strangers from many addresses: they may not take the members' quarter.
+    std::vector<UniqueFd> strangers;
+    for (int a = 30; a < 42; ++a)
+        for (int i = 0; i < 16; ++i)
+            strangers.push_back(connect_from("127.0.0." + std::to_string(a), control_tcp));
+    std::this_thread::sleep_for(scaled(500ms));
+    auto refused = [](const std::vector<UniqueFd>& fds) {
+        int n = 0;
+        for (const auto& fd : fds) {
+            char buf[512];
+            ssize_t got = ::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+            if (got > 0 && std::string_view(buf, static_cast<size_t>(got)).find("busy") !=
+                               std::string_view::npos)
+                ++n;
+        }
+        return n;
+    };
+    BOOST_TEST(refused(same) == 1);
+    int stranger_refused = refused(strangers);
+    BOOST_TEST(stranger_refused > 0);
+    // f2's address still gets in, and logs in.
+    auto member = connect_from("127.0.0.2", control_tcp);
+    std::this_thread::sleep_for(scaled(300ms));
+    char buf[512];
+    BOOST_TEST(::recv(member.get(), buf, sizeof buf, MSG_DONTWAIT) < 0,
+               "the member's connection was refused");
+    p.signal(SIGTERM);
+    BOOST_TEST(p.wait_exit().value_or(-1) == 0);
+}
+
 // Both daemons started as etc/s6/<daemon>/run starts them: the notification
 // pipe on fd 3 (the service's notification-fd file says 3) and --notify-fd 3.
 // The newline must come only once the control socket answers: a `ping` sent
