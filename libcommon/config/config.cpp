@@ -476,11 +476,7 @@ private:
                 ok = read_int(v, where, 1, MAX_FLOOD_QUIET_S, n);
                 c.flood_quiet_s = static_cast<unsigned>(n);
             } else if (k == "media_strict") {
-                auto b = v.as_bool();
-                if (!b)
-                    ok = fail(where, "must be true or false");
-                else
-                    c.media_strict = *b;
+                ok = read_bool(v, where, c.media_strict);
             } else if (k == "media_unlatched_timeout") {
                 ok = read_int(v, where, 1, MAX_MEDIA_TIMEOUT_S, n);
                 c.media_unlatched_timeout_s = static_cast<unsigned>(n);
@@ -498,11 +494,7 @@ private:
             } else if (k == "flood_exempt") {
                 ok = read_prefixes(v, where, c.flood_exempt);
             } else if (k == "insecure_farm_link") {
-                auto b = v.as_bool();
-                if (!b)
-                    ok = fail(where, "must be true or false");
-                else
-                    c.insecure_farm_link = *b;
+                ok = read_bool(v, where, c.insecure_farm_link);
             } else if (k == "lbcheck_sources") {
                 ok = read_prefixes(v, where, c.lbcheck_sources);
             } else {
@@ -619,6 +611,14 @@ private:
     }
 
     // An array of "ADDR/BITS" or "ADDR" strings.
+    bool read_bool(const json::Json& v, const std::string& where, bool& out) {
+        auto b = v.as_bool();
+        if (!b)
+            return fail(where, "must be true or false");
+        out = *b;
+        return true;
+    }
+
     bool read_prefixes(const json::Json& v, const std::string& where, std::vector<net::Cidr>& out) {
         if (!v.is_array())
             return type_error(v, where, "an array of \"ADDR/BITS\" strings");

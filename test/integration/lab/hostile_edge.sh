@@ -150,12 +150,8 @@ both_ok "alice calls bob under attack" "$calls" main uas-bob
 # Relay sessions: exactly the calls' (two a call: the first INVITE's, ended
 # by Kamailio's 407, and the call's), each call's with media both ways, and
 # those of the flood's calls that carol answered before the block.
-closed() { cat "$work"/f*-media.log | grep 'msg="session closed"'; }
-both_ways() { awk '{ x = y = 0
-    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "from_caller") x = kv[2]; if (kv[1] == "from_callee") y = kv[2] }
-    if (x > 0 && y > 0) n++ } END { print n + 0 }'; }
-created=$(cat "$work"/f*-media.log | grep -c 'msg="session created"')
-flowing=$(closed | grep 'reason=deleted' | both_ways)
+created=$(kam_sessions_created)
+flowing=$(kam_sessions_closed | grep 'reason=deleted' | kam_both_ways)
 carol=$(val "$(counts "$work/uas-carol.csv")" created)
 check "rtprelayd: $created sessions created: the calls' ($((2 * calls))) and carol's (${carol:-?})" \
     test "$created" = "$((2 * calls + ${carol:-0}))"

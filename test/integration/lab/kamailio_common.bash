@@ -304,6 +304,16 @@ kam_check_logs() {
     return 0
 }
 
+# rtprelayd's sessions, from the members' media logs: kam_sessions_created
+# counts "session created" lines; kam_sessions_closed prints the "session
+# closed" ones; kam_both_ways counts those of its input with packets from
+# the caller and from the callee.
+kam_sessions_created() { cat "$work"/f*-media.log | grep -c 'msg="session created"'; }
+kam_sessions_closed() { cat "$work"/f*-media.log | grep 'msg="session closed"'; }
+kam_both_ways() { awk '{ x = y = 0
+    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "from_caller") x = kv[2]; if (kv[1] == "from_callee") y = kv[2] }
+    if (x > 0 && y > 0) n++ } END { print n + 0 }'; }
+
 # The last lines of a test: "figures: FIGURES" with alice's (main) and bob's
 # (uas-bob) counts and the seconds since $t_start; after a failure the first
 # lines of the .err file of each SIPp named, "NAME: FAILED" and exit 1, else

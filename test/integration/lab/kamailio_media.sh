@@ -72,14 +72,10 @@ both_ok "alice calls bob, media anchored" "$calls" main uas-bob
 # One "session closed" line per call: deleted by its BYE, with packets
 # relayed from the caller (the LB routed the range to the right member) and
 # from the callee (bob echoed them back through the relay).
-closed() { cat "$work"/f*-media.log | grep 'msg="session closed"'; }
-both_ways() { awk '{ x = y = 0
-    for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "from_caller") x = kv[2]; if (kv[1] == "from_callee") y = kv[2] }
-    if (x > 0 && y > 0) n++ } END { print n + 0 }'; }
-created=$(cat "$work"/f*-media.log | grep -c 'msg="session created"')
-deleted=$(closed | grep -c 'reason=deleted')
-flowing=$(closed | grep 'reason=deleted' | both_ways)
-timed_out=$(closed | grep -c 'reason=timeout')
+created=$(kam_sessions_created)
+deleted=$(kam_sessions_closed | grep -c 'reason=deleted')
+flowing=$(kam_sessions_closed | grep 'reason=deleted' | kam_both_ways)
+timed_out=$(kam_sessions_closed | grep -c 'reason=timeout')
 # Two sessions a call: its first INVITE is challenged (407), and the 407
 # ends that one's session; the authenticated INVITE makes the call's.
 check "rtprelayd: $created sessions created (2 a call: the 407 ends the first), $deleted deleted, none left" \
