@@ -260,7 +260,7 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
                                        [&](const auto& kv) { return kv.second->host == host; }));
     if (m_conns.size() >= m_options.max_clients ||
         (transport == "tcp" && tcp + reserve >= m_options.max_clients) ||
-        (transport == "tcp" && same_host >= MAX_TCP_PER_ADDRESS) ||
+        (transport == "tcp" && same_host >= m_options.max_per_address) ||
         (transport == "tcp" && !member && !m_member_hosts.empty() &&
          tcp >= tcp_places - tcp_places / 4)) {
         ++m_counters.rejected;

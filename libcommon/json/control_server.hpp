@@ -30,7 +30,7 @@
 // max_clients, kept for Unix clients. A nonce serves one attempt; a failed
 // login is answered after FAILED_LOGIN_DELAY. The server proves the secret
 // too (auth_server_proof()). One address holds at most
-// MAX_TCP_PER_ADDRESS connections, and addresses other than the members'
+// max_per_address TCP connections, and addresses other than the members'
 // (set_member_hosts) never take the last quarter of the TCP places. Unix
 // clients are trusted by the socket's file mode. Without a secret TCP is
 // open, and the config only allows binding it to an internal address.
@@ -104,6 +104,8 @@ struct ControlServerOptions {
     size_t retry_entries = 128;
     // How long a TCP client that must log in may take to do it.
     std::chrono::milliseconds login_deadline{5000};
+    // TCP connections at once from one address.
+    size_t max_per_address = 16;
 
     bool operator==(const ControlServerOptions&) const = default;
 };
@@ -139,7 +141,6 @@ public:
     void set_tcp_secret(std::string secret) { m_tcp_secret = std::move(secret); }
     // The members' addresses: TCP places are kept for them.
     void set_member_hosts(std::vector<std::string> hosts) { m_member_hosts = std::move(hosts); }
-    static constexpr size_t MAX_TCP_PER_ADDRESS = 16;
     static constexpr std::chrono::milliseconds FAILED_LOGIN_DELAY{1000};
 
     // Sends `message` as one line to connection `connection`, unasked (an
