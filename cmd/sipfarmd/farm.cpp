@@ -183,20 +183,20 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     for (const auto& mc : cfg.members)
         ids.push_back(mc.id);
     m_replays.keep_only(ids);
+    // Where each member's control links go: events, member ops, media.
     std::map<std::string, EventHub::Member> reach;
-    for (const auto& mc : cfg.members)
-        reach[mc.id] = EventHub::Member{mc.control_tcp};
-    m_events.configure(me.id, std::move(reach), cfg.cluster.secret);
     std::map<std::string, std::optional<net::SockAddr>> control_tcp;
-    for (const auto& mc : cfg.members)
+    for (const auto& mc : cfg.members) {
+        reach[mc.id] = EventHub::Member{mc.control_tcp};
         control_tcp[mc.id] = mc.control_tcp;
-    m_member_links.configure(std::move(control_tcp), cfg.cluster.secret);
+    }
+    m_events.configure(me.id, std::move(reach), cfg.cluster.secret);
+    m_member_links.configure(control_tcp, cfg.cluster.secret);
     MediaAnchor::Settings media;
     media.self = me.id;
     media.anchor = cfg.media_of(me) == config::Media::anchor;
     media.media_control = me.media_control;
-    for (const auto& mc : cfg.members)
-        media.control_tcp[mc.id] = mc.control_tcp;
+    media.control_tcp = std::move(control_tcp);
     media.secret = cfg.cluster.secret;
     media.media_timeout = std::chrono::seconds(cfg.cluster.media_timeout_s);
     media.media_unlatched_timeout = std::chrono::seconds(cfg.cluster.media_unlatched_timeout_s);

@@ -245,11 +245,12 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
         }));
     // One address holds a few places; strangers leave a quarter of the TCP
     // places to the members (their links carry events and media).
-    std::string host;
+    std::optional<net::SockAddr> peer;
     if (transport == "tcp") {
-        auto peer = net::peer_address(fd.get());
-        host = peer ? peer->unmapped().host() : "-";
+        if (auto p = net::peer_address(fd.get()))
+            peer = *p;
     }
+    const std::string host = peer ? peer->unmapped().host() : "-";
     const size_t tcp_places = m_options.max_clients - std::min(reserve, m_options.max_clients);
     const bool member =
         std::find(m_member_hosts.begin(), m_member_hosts.end(), host) != m_member_hosts.end();
@@ -283,7 +284,6 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
     c->peer.connection = c->id;
     c->peer.transport = transport;
     if (transport == "tcp") {
-        auto peer = net::peer_address(c->fd.get());
         c->peer.address = peer ? peer->str() : "-";
         c->host = host;
         c->authenticated = m_tcp_secret.empty();

@@ -29,8 +29,7 @@ bool from_processor_side(std::string_view bytes, const Message& msg, Origin orig
     if (msg.via_count == 0)
         return false;
     auto b = parse_farm_branch(msg.via[0].branch.in(bytes));
-    return b && b->from_processor && b->member == self &&
-           processor_branch_verified(bytes, msg, branch_key);
+    return b && b->member == self && processor_branch_verified(bytes, msg, *b, branch_key);
 }
 
 } // namespace

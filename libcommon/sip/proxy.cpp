@@ -332,14 +332,20 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
     return Outgoing{edits.apply(buf.substr(0, msg.end)), processor, std::nullopt};
 }
 
+bool processor_branch_verified(std::string_view buf, const Message& msg, const FarmBranch& ours,
+                               const crypto::SipKey& key) {
+    if (msg.is_request() || msg.via_count < 2 || !ours.from_processor)
+        return false;
+    return ours.hash == processor_branch_hash(key, msg.via[1].branch.in(buf), msg.call_id.in(buf),
+                                              msg.from_tag.in(buf), msg.cseq);
+}
+
 bool processor_branch_verified(std::string_view buf, const Message& msg,
                                const crypto::SipKey& key) {
-    if (msg.is_request() || msg.via_count < 2)
+    if (msg.via_count == 0)
         return false;
     auto ours = parse_farm_branch(msg.via[0].branch.in(buf));
-    return ours && ours->from_processor &&
-           ours->hash == processor_branch_hash(key, msg.via[1].branch.in(buf), msg.call_id.in(buf),
-                                               msg.from_tag.in(buf), msg.cseq);
+    return ours && processor_branch_verified(buf, msg, *ours, key);
 }
 
 Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
@@ -363,7 +369,7 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
         // farm and the processor.
         if (parse_farm_branch(next.branch.in(buf)))
             return make_error("bad_next_via", "a farm Via below ours of a processor's request");
-        if (!processor_branch_verified(buf, msg, ctx->branch_key))
+        if (!processor_branch_verified(buf, msg, *ours, ctx->branch_key))
             return make_error("forged_branch",
                               "our processor mark without the MAC of the Via below it");
         to = *ctx->processor;

@@ -113,6 +113,9 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
 // Via's branch, the Call-ID, From tag and CSeq): the answer to a request a
 // processor sent through the farm, not a stranger's forgery.
 bool processor_branch_verified(std::string_view buf, const Message& msg, const crypto::SipKey& key);
+// The same, with the top Via's branch already parsed as `ours`.
+bool processor_branch_verified(std::string_view buf, const Message& msg, const FarmBranch& ours,
+                               const crypto::SipKey& key);
 
 // A message to be written on client connection `conn`, which is TLS: what
 // the member that made it could not know, said. A request's top Via of

@@ -91,20 +91,34 @@ void comes_back(Prober& p, const std::string& to, const std::string& from, uint1
     BOOST_TEST(got->source.str() == from);
 }
 
+// One member anchoring media (rtprelayd and sipfarmd), and a prober aimed
+// at its SIP port; `more` adds cluster keys to "media": "anchor".
+struct ProbedMember {
+    LoopbackLab lab{1};
+    Prober p;
+    std::string media_sock;
+
+    explicit ProbedMember(const std::string& more = "") {
+        lab.cluster.extra = "\"media\": \"anchor\"" + (more.empty() ? "" : ", " + more);
+        lab.write();
+        lab.start("rtprelayd", "f1");
+        lab.start("sipfarmd", "f1");
+        media_sock = lab.cluster.media_control(lab.dir, "f1");
+        p.vip = *net::SockAddr::parse("127.0.0.1:" +
+                                      std::to_string(lab.cluster.members[0].sip_ports[0]));
+    }
+};
+struct ProbedMemberWithSources : ProbedMember {
+    ProbedMemberWithSources()
+        : ProbedMember("\"lbcheck_sources\": [\"192.0.2.0/24\"]") {}
+};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(farm_media_probe)
 
-BOOST_AUTO_TEST_CASE(a_media_test_probe_gets_a_relay_session_that_the_end_probe_deletes) {
-    LoopbackLab lab{1};
-    lab.cluster.extra = "\"media\": \"anchor\"";
-    lab.write();
-    lab.start("rtprelayd", "f1");
-    lab.start("sipfarmd", "f1");
-    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
-    Prober p;
-    p.vip =
-        *net::SockAddr::parse("127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]));
+BOOST_FIXTURE_TEST_CASE(a_media_test_probe_gets_a_relay_session_that_the_end_probe_deletes,
+                        ProbedMember) {
 
     // Every probe names the farm's members.
     auto plain = p.send(p.request("plain-1", ""));
@@ -188,15 +202,7 @@ BOOST_AUTO_TEST_CASE(anchoring_without_rtprelayd_gives_the_relays_error) {
     BOOST_TEST(a.media_error.rfind("io ", 0) == 0, a.media_error);
 }
 
-BOOST_AUTO_TEST_CASE(media_test_sessions_are_bounded_per_member) {
-    LoopbackLab lab{1};
-    lab.cluster.extra = "\"media\": \"anchor\"";
-    lab.write();
-    lab.start("rtprelayd", "f1");
-    lab.start("sipfarmd", "f1");
-    Prober p;
-    p.vip =
-        *net::SockAddr::parse("127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]));
+BOOST_FIXTURE_TEST_CASE(media_test_sessions_are_bounded_per_member, ProbedMember) {
     for (int i = 0; i < 64; ++i) {
         auto a = p.send(p.request("bounded-" + std::to_string(i), "test"));
         BOOST_REQUIRE_MESSAGE(a.media_error.empty(), i << ": " << a.media_error);
@@ -215,16 +221,8 @@ BOOST_AUTO_TEST_CASE(media_test_sessions_are_bounded_per_member) {
 // Issue 16: a probe whose SDP names another address (the processor on
 // loopback) would have the relay send strangers' datagrams there; it is
 // answered without media. With lbcheck_sources, only those sources test.
-BOOST_AUTO_TEST_CASE(a_probe_may_name_only_its_own_address_from_an_allowed_source) {
-    LoopbackLab lab{1};
-    lab.cluster.extra = "\"media\": \"anchor\"";
-    lab.write();
-    lab.start("rtprelayd", "f1");
-    lab.start("sipfarmd", "f1");
-    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
-    Prober p;
-    p.vip =
-        *net::SockAddr::parse("127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]));
+BOOST_FIXTURE_TEST_CASE(a_probe_may_name_only_its_own_address_from_an_allowed_source,
+                        ProbedMember) {
     auto req = p.request("aimed-1", "test");
     req.sdp = diag::test_sdp(*net::SockAddr::parse("127.0.0.1:5070"));
     auto a = p.send(req);
@@ -239,16 +237,7 @@ BOOST_AUTO_TEST_CASE(a_probe_may_name_only_its_own_address_from_an_allowed_sourc
     BOOST_TEST(sessions(media_sock) == 1);
 }
 
-BOOST_AUTO_TEST_CASE(lbcheck_sources_name_who_may_test_media) {
-    LoopbackLab lab{1};
-    lab.cluster.extra = "\"media\": \"anchor\", \"lbcheck_sources\": [\"192.0.2.0/24\"]";
-    lab.write();
-    lab.start("rtprelayd", "f1");
-    lab.start("sipfarmd", "f1");
-    const std::string media_sock = lab.cluster.media_control(lab.dir, "f1");
-    Prober p;
-    p.vip =
-        *net::SockAddr::parse("127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]));
+BOOST_FIXTURE_TEST_CASE(lbcheck_sources_name_who_may_test_media, ProbedMemberWithSources) {
     auto a = p.send(p.request("stranger-1", "test"));
     BOOST_TEST(a.media_member.empty());
     BOOST_TEST(a.media_error.rfind("probe_source_not_allowed ", 0) == 0, a.media_error);
