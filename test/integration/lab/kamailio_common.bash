@@ -153,7 +153,13 @@ kam_stop() {
 #   kam_farm_config MEDIA   $work/cluster.json (media "none" or "anchor":
 #                           rtprelayd on every member; more cluster keys
 #                           from $KAM_CLUSTER_MORE, e.g. ', "flood_limit": 100'),
-#                           checked by cgclusterctl check; the lab up (nat)
+#                           checked by cgclusterctl check; the lab up (nat);
+#                           with KAM_MEMBER_CONFIGS=1 also a copy of it per
+#                           member, $work/cluster-MEMBER.json
+#   kam_config_of MEMBER    the config MEMBER's sipfarmd and rtprelayd read:
+#                           $work/cluster-MEMBER.json with KAM_MEMBER_CONFIGS=1
+#                           (a test that changes one member's config), else
+#                           $work/cluster.json
 #   kam_farm_up USERS...    PostgreSQL on b1 with the schema and USERS as
 #                           subscribers (password pw-USER), then sipfarmd
 #                           (and rtprelayd with media), then Kamailio, on
@@ -167,6 +173,10 @@ CLIENT=198.51.100.10
 val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
 declare -A dpid
 kam_media=none
+KAM_MEMBER_CONFIGS=${KAM_MEMBER_CONFIGS:-0}
+kam_config_of() { # MEMBER
+    if [ "$KAM_MEMBER_CONFIGS" = 1 ]; then echo "$work/cluster-$1.json"; else echo "$work/cluster.json"; fi
+}
 
 kam_farm_config() { # MEDIA
     kam_media=$1
@@ -192,6 +202,9 @@ kam_farm_config() { # MEDIA
     } >"$work/cluster.json"
     "$ctl" --config "$work/cluster.json" check >"$work/check.txt" 2>&1 ||
         { cat "$work/check.txt"; echo "$lab_name: the config does not pass cgclusterctl check"; return 1; }
+    if [ "$KAM_MEMBER_CONFIGS" = 1 ]; then
+        for m in $frontends; do cp "$work/cluster.json" "$(kam_config_of "$m")" || return 1; done
+    fi
     "$lab" up nat >"$work/lab.txt" 2>&1 || { cat "$work/lab.txt"; return 1; }
 }
 
@@ -204,14 +217,14 @@ kam_farm_up() { # USERS...
             { echo "$lab_name: could not add subscriber $u"; return 1; }
     done
     for m in $frontends; do
-        "$lab" exec "$m" "$bin/sipfarmd" --config "$work/cluster.json" --member "$m" 2>"$work/$m.log" &
+        "$lab" exec "$m" "$bin/sipfarmd" --config "$(kam_config_of "$m")" --member "$m" 2>"$work/$m.log" &
         dpid[$m]=$!
     done
     for m in $frontends; do wait_socket "$work/$m.sock" "$work/$m.log" || return 1; done
     for m in $frontends; do wait_up "$work/$m.sock" 3 || return 1; done
     if [ "$kam_media" = anchor ]; then
         for m in $frontends; do
-            "$lab" exec "$m" "$bin/rtprelayd" --config "$work/cluster.json" --member "$m" 2>"$work/$m-media.log" &
+            "$lab" exec "$m" "$bin/rtprelayd" --config "$(kam_config_of "$m")" --member "$m" 2>"$work/$m-media.log" &
             dpid[$m-media]=$!
         done
         for m in $frontends; do wait_socket "$work/$m-media.sock" "$work/$m-media.log" || return 1; done
