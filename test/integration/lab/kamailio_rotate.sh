@@ -82,10 +82,11 @@ members_json() { "$ctl" --socket "$work/$1.sock" --json members 2>/dev/null; }
 farm_key() { members_json "$1" | grep -o '"farm_key":{[^}]*}'; } # MEMBER
 signing_of() { farm_key "$1" | grep -o '"signing":"[0-9a-f]*"' | cut -d'"' -f4; }
 held_of() { farm_key "$1" | grep -o '"held":\[[^]]*\]' | sed 's/^"held":\[//; s/\]$//; s/"//g'; }
-# The key ids M announced to the member asked, comma-separated.
+# The key ids M announced to the member asked, comma-separated: the text
+# from M's "id" to the next member's (a member's object has objects inside).
 keys_seen() { # ASKED M
-    members_json "$1" | grep -o "{[^{}]*\"id\":\"$2\"[^{}]*}" | grep -o '"keys":\[[^]]*\]' |
-        sed 's/^"keys":\[//; s/\]$//; s/"//g'
+    members_json "$1" | sed 's/"id":"/\n&/g' | grep "^\"id\":\"$2\"" | grep -o '"keys":\[[^]]*\]' |
+        head -n 1 | sed 's/^"keys":\[//; s/\]$//; s/"//g'
 }
 # "M:ID M:ID M:ID", every member's signing key id.
 all_signing() { local m s=""; for m in $frontends; do s="$s $m:$(signing_of "$m")"; done; echo "${s# }"; }
