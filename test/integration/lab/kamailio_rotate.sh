@@ -116,7 +116,8 @@ reconfigure() { # MEMBER NEW [PREV]
 }
 
 key_before=$(signing_of f1)
-echo "  before: $(all_signing); f1 holds [$(held_of f1)]"
+s_before=$(all_signing)
+echo "  before: signing $s_before; f1 holds [$(held_of f1)]"
 
 # ---- the calls, and the rotation in the middle of them
 load_ms=$((calls * 1000 / rate))
@@ -135,10 +136,12 @@ for m in $frontends; do
     first=0
     if [ "$mode" = split ]; then
         reconfigure "$m" farm-new.key
-        say_at "step 1 (split) on $m: secret_file farm-new.key, no previous_secret_file; SIGHUP sipfarmd and rtprelayd"
+        say_at "step 1 (split) on $m: secret_file farm-new.key, no previous_secret_file; SIGHUP sipfarmd and rtprelayd;" \
+            "$m holds [$(held_of "$m")], signs $(signing_of "$m")"
     else
         reconfigure "$m" farm-new.key farm.key
-        say_at "step 1 on $m: secret_file farm-new.key, previous_secret_file farm.key; SIGHUP sipfarmd and rtprelayd"
+        say_at "step 1 on $m: secret_file farm-new.key, previous_secret_file farm.key; SIGHUP sipfarmd and rtprelayd;" \
+            "$m holds [$(held_of "$m")], signs $(signing_of "$m")"
     fi
 done
 
@@ -160,7 +163,8 @@ if [ "$mode" = rotate ]; then
         for m in $frontends; do
             sleep "$gap"
             reconfigure "$m" farm-new.key
-            say_at "step 2 on $m: previous_secret_file removed; SIGHUP sipfarmd and rtprelayd"
+            say_at "step 2 on $m: previous_secret_file removed; SIGHUP sipfarmd and rtprelayd;" \
+                "$m holds [$(held_of "$m")], signs $(signing_of "$m")"
         done
     else
         say_at "not every member signs with a new key after $(sec 10) s ($(all_signing)); no step 2"
@@ -217,6 +221,8 @@ for m in $frontends; do
     for o in $frontends; do [ "$o" = "$m" ] || seen="$seen $o:[$(keys_seen "$m" "$o")]"; done
     echo "  $m: signing $(signing_of "$m"), holds [$(held_of "$m")], heard$seen"
 done
+check "before the rotation every member signed with one key ($s_before)" \
+    test -n "$key_before" -a "$s_before" = "f1:$key_before f2:$key_before f3:$key_before"
 check "the key id before ($key_before) and after (${key_after:-none}) differ" \
     test -n "$key_before" -a -n "$key_after" -a "$key_before" != "$key_after"
 for m in $frontends; do
