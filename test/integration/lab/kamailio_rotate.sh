@@ -148,7 +148,9 @@ done
 switched=0
 key_after=""
 if [ "$mode" = rotate ]; then
+    deadline=$(($(now_ms) + $(sec 10) * 1000))
     for _ in $(seq "$(($(sec 10) * 20))"); do
+        [ "$(now_ms)" -lt "$deadline" ] || break
         s=$(all_signing)
         key_after=$(signing_of f1)
         if [ -n "$key_after" ] && [ "$key_after" != "$key_before" ] &&
@@ -213,7 +215,12 @@ final_ok() {
     done
 }
 if [ -n "$key_after" ]; then
-    for _ in $(seq "$(($(sec 5) * 20))"); do final_ok && break; sleep 0.05; done
+    deadline=$(($(now_ms) + $(sec 5) * 1000))
+    for _ in $(seq "$(($(sec 5) * 20))"); do
+        final_ok && break
+        [ "$(now_ms)" -lt "$deadline" ] || break
+        sleep 0.05
+    done
 fi
 echo "  key ids: before $key_before, after ${key_after:-(none)}"
 for m in $frontends; do
