@@ -9,6 +9,7 @@
 #include "sip_messages.hpp"
 #include "udp_peer.hpp"
 
+#include "base/crypto.hpp"
 #include "cluster/membership.hpp"
 #include "sip/farm_link.hpp"
 #include "sip/route.hpp"
@@ -27,6 +28,9 @@ using namespace rtfarm::test;
 
 namespace {
 
+const std::string OLD_SECRET = "the secret this farm had, thirty-two bytes or more";
+const std::string NEW_SECRET = "the secret it rotates to, thirty-two bytes or more";
+
 // Three members f1..f3 with processors; the file names the first
 // `configured` of them, and those are started.
 struct ReloadFarm {
@@ -35,9 +39,19 @@ struct ReloadFarm {
     std::vector<std::unique_ptr<UdpPeer>> processors;
     UdpPeer client{"127.0.0.9:0"};
 
-    explicit ReloadFarm(size_t configured) {
+    // `own_files`: each member reads a file of its own (a key rotation goes
+    // member by member), the farm has the secret OLD_SECRET (old.key), and
+    // new.key holds NEW_SECRET.
+    explicit ReloadFarm(size_t configured, bool own_files = false) {
         for (auto& m : lab.cluster.members)
             m.processor_port = free_port();
+        if (own_files) {
+            lab.dir.write("old.key", OLD_SECRET);
+            lab.dir.write("new.key", NEW_SECRET);
+            lab.cluster.secret_file = lab.dir.file("old.key");
+            for (const auto& m : lab.cluster.members)
+                lab.own_config.push_back(m.id);
+        }
         all = lab.cluster;
         for (auto& m : all.members)
             processors.push_back(
@@ -54,6 +68,8 @@ struct ReloadFarm {
         lab.cluster = all;
         lab.cluster.members.resize(n);
         lab.write();
+        for (const auto& id : lab.own_config)
+            lab.write_own(id, lab.cluster);
     }
     std::string id(size_t i) const { return all.members[i].id; }
     std::string sip(size_t i) const {
@@ -389,6 +405,103 @@ BOOST_AUTO_TEST_CASE(a_reload_that_cannot_open_everything_opens_nothing) {
     std::string cid = f.call_id("atomic-", "f1", "f3");
     f.expect_at(0, request("INVITE", cid, 1, client, "z9hG4bK" + cid), 2, cid);
     f.no_unexpected_errors({"reload failed"});
+}
+
+// Issue 17, item 4: the secret changes member by member (rtfarm.conf(5),
+// "Rotating the secret"). Step 1 gives each member the new secret and the
+// old one as previous_secret_file, one reload at a time; step 2 drops the
+// old one, one reload at a time. No member is ever seen down, the farm
+// signs with the new key once the last member holds it, and new calls
+// reach a processor at every step. Then one member gets a secret nobody
+// else holds: it is cut off within dead_after_ms, as every member was at
+// any change of the secret before (the check above can see a split).
+BOOST_AUTO_TEST_CASE(a_key_rotation_member_by_member_splits_nothing) {
+    ReloadFarm f(3, /*own_files=*/true);
+    const std::string client = f.client.address().str();
+    const std::string old_id = crypto::key_id(OLD_SECRET), new_id = crypto::key_id(NEW_SECRET);
+    const std::string all_up = f.expected_view(3, 3);
+    auto farm_key = [&](size_t i) {
+        return f.ask(i, "members")["farm_key"];
+    };
+    auto signing = [&](size_t i) {
+        return farm_key(i)["signing"].as_string().value_or("?");
+    };
+    // Every member up in every view, now and a dead_after_ms later.
+    auto nobody_down = [&](const std::string& when) {
+        std::this_thread::sleep_for(scaled(1200ms));
+        for (size_t i = 0; i < 3; ++i)
+            BOOST_TEST(f.view(i) == all_up, when << ": " << f.id(i) << " sees " << f.view(i));
+    };
+    // A new call enters at each member and reaches one processor once.
+    int calls = 0;
+    auto calls_go_through = [&](const std::string& when) {
+        for (size_t entry = 0; entry < 3; ++entry) {
+            std::string cid = "rotation-" + std::to_string(++calls);
+            f.client.send(f.sip(entry), request("INVITE", cid, 1, client, "z9hG4bK" + cid));
+            auto got = f.arrival();
+            BOOST_TEST(got.has_value(), when << ": " << cid << " via " << f.id(entry) << " lost");
+        }
+        BOOST_TEST(f.processors_quiet(), when << ": a call reached two processors");
+    };
+    for (size_t i = 0; i < 3; ++i)
+        BOOST_TEST(signing(i) == old_id);
+    calls_go_through("before");
+
+    // Step 1: the new secret, the old one kept.
+    LoopbackCluster both = f.lab.cluster;
+    both.secret_file = f.lab.dir.file("new.key");
+    both.previous_secret_file = f.lab.dir.file("old.key");
+    for (size_t i = 0; i < 3; ++i) {
+        f.lab.write_own(f.id(i), both);
+        f.reload(i);
+        std::string when = "step 1 after " + f.id(i);
+        if (i < 2) {
+            nobody_down(when);
+            // Someone still lacks the new secret: the old one signs.
+            for (size_t k = 0; k < 3; ++k)
+                BOOST_TEST(signing(k) == old_id, when << ": " << f.id(k));
+            BOOST_TEST(farm_key(i)["held"].size() == 2u);
+        }
+        calls_go_through(when);
+    }
+    // The last reload: everyone holds it, everyone signs with it.
+    auto deadline = std::chrono::steady_clock::now() + scaled(3000ms);
+    for (size_t k = 0; k < 3; ++k) {
+        while (signing(k) != new_id && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(20ms);
+        BOOST_TEST(signing(k) == new_id, f.id(k) << " signs with " << signing(k));
+    }
+    nobody_down("step 1 done");
+    calls_go_through("step 1 done");
+
+    // Step 2: the old secret goes.
+    LoopbackCluster fresh = f.lab.cluster;
+    fresh.secret_file = f.lab.dir.file("new.key");
+    for (size_t i = 0; i < 3; ++i) {
+        f.lab.write_own(f.id(i), fresh);
+        f.reload(i);
+        nobody_down("step 2 after " + f.id(i));
+        BOOST_TEST(signing(i) == new_id);
+        BOOST_TEST(farm_key(i)["held"].size() == 1u);
+    }
+    calls_go_through("step 2 done");
+    for (size_t i = 0; i < 3; ++i) {
+        for (const char* reason : {"farm_bad_mac", "farm_unauthenticated", "replayed"})
+            BOOST_TEST(f.dropped(i, reason) == 0, f.id(i) << " dropped " << reason);
+        // Not even for a moment: every view sipfarmd logged had all up.
+        BOOST_TEST(f.process(i).log().find(":down") == std::string::npos, f.process(i).log());
+    }
+
+    // A member with a secret nobody else holds is cut off, both ways.
+    f.lab.dir.write("other.key", "a third secret, thirty-two bytes or more, alone");
+    LoopbackCluster alone = f.lab.cluster;
+    alone.secret_file = f.lab.dir.file("other.key");
+    f.lab.write_own(f.id(2), alone);
+    f.reload(2);
+    BOOST_TEST(f.wait_view(0, "f1:up,f2:up,f3:down"), "f1 sees " << f.view(0));
+    BOOST_TEST(f.wait_view(2, "f1:down,f2:down,f3:up"), "f3 sees " << f.view(2));
+    BOOST_TEST(f.dropped(0, "farm_bad_mac") > 0);
+    f.no_unexpected_errors();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
