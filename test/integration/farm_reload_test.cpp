@@ -42,7 +42,8 @@ struct ReloadFarm {
     // `own_files`: each member reads a file of its own (a key rotation goes
     // member by member), the farm has the secret OLD_SECRET (old.key), and
     // new.key holds NEW_SECRET.
-    explicit ReloadFarm(size_t configured, bool own_files = false) {
+    // `started`: how many of them run (the others are the test's); all by default.
+    explicit ReloadFarm(size_t configured, bool own_files = false, size_t started = 0) {
         for (auto& m : lab.cluster.members)
             m.processor_port = free_port();
         if (own_files) {
@@ -57,8 +58,12 @@ struct ReloadFarm {
             processors.push_back(
                 std::make_unique<UdpPeer>(m.address + ":" + std::to_string(m.processor_port)));
         configure(configured);
-        for (size_t i = 0; i < configured; ++i)
+        if (started == 0)
+            started = configured;
+        for (size_t i = 0; i < started; ++i)
             lab.start("sipfarmd", id(i));
+        if (started < configured)
+            return;
         std::string up = expected_view(configured, configured);
         for (size_t i = 0; i < configured; ++i)
             BOOST_REQUIRE_MESSAGE(wait_view(i, up), id(i) << " sees " << view(i));
@@ -177,12 +182,14 @@ struct ReloadFarm {
     }
 };
 
-// A farm-link heartbeat of `id` as its daemon would send it.
-std::string heartbeat_packet(const std::string& id, const std::string& link) {
+// A farm-link heartbeat of `id` as its daemon would send it (by default
+// from a run newer than any real one).
+std::string heartbeat_packet(const std::string& id, const std::string& link,
+                             uint64_t incarnation = 1ull << 50, uint64_t seq = 1) {
     cluster::Heartbeat hb;
     hb.id = id;
-    hb.incarnation = 1ull << 50; // newer than any real one
-    hb.seq = 1;
+    hb.incarnation = incarnation;
+    hb.seq = seq;
     sip::FarmEnvelope env;
     env.flags = sip::FARM_FLAG_HEARTBEAT;
     env.source = net::SockAddr::parse(link).value();
@@ -191,7 +198,7 @@ std::string heartbeat_packet(const std::string& id, const std::string& link) {
     env.sender = id;
     env.to = "f1";
     env.incarnation = hb.incarnation;
-    env.sequence = 1;
+    env.sequence = seq;
     return sip::encode_farm_packet(env, cluster::encode_heartbeat(hb), "");
 }
 
@@ -501,6 +508,48 @@ BOOST_AUTO_TEST_CASE(a_key_rotation_member_by_member_splits_nothing) {
     BOOST_TEST(f.wait_view(0, "f1:up,f2:up,f3:down"), "f1 sees " << f.view(0));
     BOOST_TEST(f.wait_view(2, "f1:down,f2:down,f3:up"), "f3 sees " << f.view(2));
     BOOST_TEST(f.dropped(0, "farm_bad_mac") > 0);
+    f.no_unexpected_errors();
+}
+
+// Issue 17, item 5: the incarnation is the wall clock at start. A member
+// that restarts with its clock behind (booted before NTP, a VM snapshot
+// restored) announces a lower one; once it has been silent for
+// dead_after_ms that is a restart, not a replay, and it comes back up
+// (before, every peer ignored it until they restarted themselves). Here f2
+// is this test, sending f2's heartbeats from f2's farm link address.
+BOOST_AUTO_TEST_CASE(a_member_restarted_with_its_clock_behind_comes_back) {
+    ReloadFarm f(2, false, /*started=*/1);
+    const std::string link = "127.0.0.1:" + std::to_string(f.all.farm_port);
+    UdpPeer f2("127.0.0.2:" + std::to_string(f.all.farm_port));
+    const uint64_t first_run = 1796591911233; // ms since 1970: in 2026
+    const uint64_t behind = first_run - 3600 * 1000;
+    uint64_t seq = 0;
+    // Heartbeats of one run, every 200 ms, until f1 sees `state` (bounded).
+    auto beat_until = [&](uint64_t incarnation, const std::string& want) {
+        auto deadline = std::chrono::steady_clock::now() + scaled(3000ms);
+        while (std::chrono::steady_clock::now() < deadline) {
+            f2.send(link, heartbeat_packet("f2", f2.address().str(), incarnation, ++seq));
+            if (f.view(0) == want)
+                return true;
+            std::this_thread::sleep_for(200ms);
+        }
+        return false;
+    };
+    BOOST_TEST(beat_until(first_run, "f1:up,f2:up"), "f1 sees " << f.view(0));
+    // f2 stops; f1 sees it down.
+    BOOST_TEST(f.wait_view(0, "f1:up,f2:down"), "f1 sees " << f.view(0));
+    // f2 starts again, its clock an hour behind: a lower incarnation, from 1.
+    seq = 0;
+    BOOST_TEST(beat_until(behind, "f1:up,f2:up"), "f1 sees " << f.view(0));
+    BOOST_TEST(f.ask(0, "members")["members"].at(1)["heard"].as_bool().value_or(false));
+    // A packet of the new run seen before is still a replay.
+    long long replays = f.dropped(0, "replayed");
+    f2.send(link, heartbeat_packet("f2", f2.address().str(), behind, 1));
+    auto deadline = std::chrono::steady_clock::now() + scaled(2000ms);
+    while (f.dropped(0, "replayed") == replays && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    BOOST_TEST(f.dropped(0, "replayed") == replays + 1);
+    BOOST_TEST(beat_until(behind, "f1:up,f2:up"));
     f.no_unexpected_errors();
 }
 
