@@ -469,6 +469,14 @@ BOOST_AUTO_TEST_CASE(a_key_rotation_member_by_member_splits_nothing) {
                 BOOST_TEST(signing(k) == old_id, when << ": " << f.id(k));
             BOOST_TEST(farm_key(i)["held"].size() == 2u);
         }
+        if (i == 0) {
+            // The operator's view of the rotation.
+            auto shown = run({bin_path("cgclusterctl"), "--socket",
+                              f.lab.cluster.control(f.lab.dir, "f1"), "members"});
+            BOOST_TEST(shown.out.find("rotating: the previous key signs until f2, f3 hold " +
+                                      new_id.substr(0, 8)) != std::string::npos,
+                       shown.out);
+        }
         calls_go_through(when);
     }
     // The last reload: everyone holds it, everyone signs with it.
@@ -479,6 +487,11 @@ BOOST_AUTO_TEST_CASE(a_key_rotation_member_by_member_splits_nothing) {
         BOOST_TEST(signing(k) == new_id, f.id(k) << " signs with " << signing(k));
     }
     nobody_down("step 1 done");
+    auto shown = run(
+        {bin_path("cgclusterctl"), "--socket", f.lab.cluster.control(f.lab.dir, "f2"), "members"});
+    BOOST_TEST(shown.out.find("farm key: signing " + new_id.substr(0, 8)) != std::string::npos,
+               shown.out);
+    BOOST_TEST(shown.out.find("remove previous_secret_file now") != std::string::npos, shown.out);
     calls_go_through("step 1 done");
 
     // Step 2: the old secret goes.
