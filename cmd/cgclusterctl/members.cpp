@@ -18,18 +18,15 @@ std::string key_list(const json::Json& ids) {
     return out.empty() ? "-" : out;
 }
 
-// The farm link key of the member that answered, and where a key rotation
-// stands (rtfarm.conf(5), "Rotating the secret").
+// During a key rotation (the member that answered holds two secrets):
+// which one it signs with, and where the rotation stands (rtfarm.conf(5),
+// "Rotating the secret").
 void print_farm_key(const json::Json& result, std::ostream& out) {
     const json::Json key = result["farm_key"];
-    if (!key || !key["signing"].as_string())
-        return;
     const json::Json held = key["held"];
-    out << "farm key: signing " << short_id(key["signing"]) << ", holding " << key_list(held);
-    if (held.size() < 2) {
-        out << '\n';
+    if (!key || !key["signing"].as_string() || held.size() < 2)
         return;
-    }
+    out << "farm key: signing " << short_id(key["signing"]) << ", holding " << key_list(held);
     const std::string newest = held.at(0).as_string().value_or("");
     if (key["signing"].as_string() == newest) {
         out << "; every member up holds the new key: remove previous_secret_file now\n";
