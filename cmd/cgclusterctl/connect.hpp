@@ -8,11 +8,12 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace rtfarm::ctl {
 
-// The secret TCP connections log in with; "" = none.
-void set_control_secret(std::string secret);
+// The secrets TCP connections log in with, newest first; none = no login.
+void set_control_secrets(std::vector<std::string> secrets);
 
 Result<json::ControlClient> connect(const std::string& target, std::chrono::milliseconds timeout);
 

@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
 
     auto cfg = config::load(config_path);
     if (cfg)
-        ctl::set_control_secret(cfg->cluster.secret);
+        ctl::set_control_secrets(cfg->cluster.secrets());
     if (check_cmd->parsed()) {
         // A file that reads but does not validate is the answer "errors".
         if (!cfg && cfg.error().code == "config")

@@ -47,14 +47,13 @@ EventHub::~EventHub() {
 }
 
 void EventHub::configure(std::string self, std::map<std::string, Member> members,
-                         std::string secret) {
+                         std::vector<std::string> secrets) {
     std::map<std::string, std::optional<net::SockAddr>> addresses;
     for (const auto& [id, m] : members)
         addresses.emplace(id, m.control_tcp);
-    m_links.configure(std::move(addresses), secret);
+    m_links.configure(std::move(addresses), std::move(secrets));
     m_self = std::move(self);
     m_members = std::move(members);
-    m_secret = std::move(secret);
 }
 
 std::string EventHub::tasks_here() const {

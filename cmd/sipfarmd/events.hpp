@@ -48,7 +48,8 @@ public:
     ~EventHub();
 
     // Who we are and how to reach the others (start and every reload).
-    void configure(std::string self, std::map<std::string, Member> members, std::string secret);
+    void configure(std::string self, std::map<std::string, Member> members,
+                   std::vector<std::string> secrets);
     void register_ops(json::ControlServer& server);
     // A control connection closed: its tasks go, events waiting on them fail.
     void disconnected(uint64_t connection);
@@ -76,7 +77,6 @@ private:
     json::ControlServer* m_server = nullptr;
     std::string m_self;
     std::map<std::string, Member> m_members;
-    std::string m_secret;
     std::map<std::string, uint64_t> m_tasks;  // task -> connection
     std::map<std::string, Waiting> m_waiting; // event id -> sender
     PeerLinks m_links;

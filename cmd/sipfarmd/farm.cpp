@@ -162,13 +162,26 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     m_streams.commit(std::move(streams.value()), stream_settings(), std::move(tls.value()));
     m_streams.set_tls_client(std::move(client.value()));
     // The view routed by so far is the "before" of the next change, not
-    // the config's picture of the cluster (every member up).
+    // the config's picture of the cluster (every member up); its key too
+    // (apply_keys() hands a new one off).
     sip::FarmView routed_by = std::move(m_settings.view);
+    auto now = std::chrono::steady_clock::now();
+    if (!m_first_view) {
+        // Branches made under a secret this config drops may still be
+        // answered for a while.
+        auto kept = settings->proxy.earlier_branch_keys;
+        kept.push_back(settings->proxy.branch_key);
+        auto before = m_settings.proxy.earlier_branch_keys;
+        before.push_back(m_settings.proxy.branch_key);
+        for (const auto& k : before)
+            if (std::find(kept.begin(), kept.end(), k) == kept.end())
+                m_retired_branch_keys.push_back({k, now + cluster::HANDOFF_GRACE});
+    }
     m_settings = std::move(settings.value());
     if (!m_first_view)
         m_settings.view = std::move(routed_by);
+    set_branch_keys(now);
     m_id = me.id;
-    auto now = std::chrono::steady_clock::now();
     if (!m_membership) {
         // A restart is a new incarnation: the wall clock in ms.
         auto inc = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -190,14 +203,14 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
         reach[mc.id] = EventHub::Member{mc.control_tcp};
         control_tcp[mc.id] = mc.control_tcp;
     }
-    m_events.configure(me.id, std::move(reach), cfg.cluster.secret);
-    m_member_links.configure(control_tcp, cfg.cluster.secret);
+    m_events.configure(me.id, std::move(reach), cfg.cluster.secrets());
+    m_member_links.configure(control_tcp, cfg.cluster.secrets());
     MediaAnchor::Settings media;
     media.self = me.id;
     media.anchor = cfg.media_of(me) == config::Media::anchor;
     media.media_control = me.media_control;
     media.control_tcp = std::move(control_tcp);
-    media.secret = cfg.cluster.secret;
+    media.secrets = cfg.cluster.secrets();
     media.media_timeout = std::chrono::seconds(cfg.cluster.media_timeout_s);
     media.media_unlatched_timeout = std::chrono::seconds(cfg.cluster.media_unlatched_timeout_s);
     for (const auto& mc : cfg.members)
@@ -212,6 +225,8 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     m_heartbeat =
         std::make_unique<ev::Ticker>(m_loop, m_heartbeat_period, [this] { on_heartbeat_timer(); });
     apply_view();
+    m_membership->set_keys(m_settings.keys.ids());
+    apply_keys();
     send_heartbeats();
     // The view itself is logged by apply_view().
     log::info("farm", "processor",
@@ -273,11 +288,11 @@ void FarmService::apply_view() {
         // New to the others: until they have routed with us for the grace,
         // their calls in progress may hash to us now.
         m_startup_view = cluster::without_member(view.members, m_id);
-        m_history.replaced(*m_startup_view, view.members, now);
+        m_history.replaced({*m_startup_view, view.key}, {view.members, view.key}, now);
         m_started = now;
         m_first_view = false;
     } else {
-        m_history.replaced(m_settings.view.members, view.members, now);
+        m_history.replaced({m_settings.view.members, view.key}, {view.members, view.key}, now);
     }
     view.previous = m_history.views();
     std::string states;
@@ -297,6 +312,9 @@ void FarmService::on_heartbeat_timer() {
     auto now = std::chrono::steady_clock::now();
     if (m_membership->tick(now))
         apply_view();
+    apply_keys();
+    if (!m_retired_branch_keys.empty() && m_retired_branch_keys.front().until <= now)
+        set_branch_keys(now);
     m_recent.expire(now);
     if (m_startup_view && now - m_started >= m_dead_after) {
         // Everyone up has been heard by now: did anyone route without us?
@@ -361,7 +379,7 @@ void FarmService::send_heartbeats() {
         if (id == m_id || addr.family() != link->addr.family())
             continue;
         address_envelope(env, id);
-        std::string wire = sip::encode_farm_packet(env, payload, m_settings.secret);
+        std::string wire = sip::encode_farm_packet(env, payload, signing_secret());
         // A peer that is not running answers with ICMP; nothing to do about it.
         if (net::send_datagram(link->fd.get(), wire, addr))
             ++m_heartbeats_out;
@@ -388,6 +406,56 @@ void FarmService::on_peer_heartbeat(std::string_view payload, const std::string&
     m_membership->on_heartbeat(*hb, now, &changed);
     if (changed)
         apply_view();
+    apply_keys();
+}
+
+void FarmService::apply_keys() {
+    cluster::FarmKeys& keys = m_settings.keys;
+    keys.choose(m_membership->members(), m_id);
+    std::optional<crypto::SipKey> key;
+    if (const cluster::FarmKey* k = keys.signing())
+        key = k->route;
+    if (key == m_settings.view.key)
+        return;
+    // New Call-IDs hash by the new key; those in progress are found on
+    // their owner by the old one (sip/route.hpp, hand-off).
+    auto now = std::chrono::steady_clock::now();
+    m_history.replaced({m_settings.view.members, m_settings.view.key},
+                       {m_settings.view.members, key}, now);
+    m_settings.view.key = key;
+    m_settings.view.previous = m_history.views();
+    std::string held;
+    for (const auto& id : keys.ids())
+        held += (held.empty() ? "" : ",") + id;
+    log::info("farm", "farm key",
+              {{"signing", keys.signing() ? keys.signing()->id : "none"},
+               {"held", held.empty() ? "none" : held},
+               {"handoff_views", std::to_string(m_settings.view.previous.size())}});
+}
+
+void FarmService::set_branch_keys(std::chrono::steady_clock::time_point now) {
+    std::erase_if(m_retired_branch_keys, [&](const RetiredKey& r) { return r.until <= now; });
+    auto& earlier = m_settings.proxy.earlier_branch_keys;
+    earlier.clear();
+    for (size_t i = 1; i < m_settings.keys.held().size(); ++i)
+        earlier.push_back(sip::branch_key(m_settings.keys.held()[i].secret));
+    for (const auto& r : m_retired_branch_keys)
+        earlier.push_back(r.key);
+}
+
+json::Json FarmService::farm_key_json() const {
+    json::Json held = json::Json::array();
+    for (const auto& id : m_settings.keys.ids())
+        held.append(json::Json::string(id));
+    const cluster::FarmKey* k = m_settings.keys.signing();
+    return json::Json::object()
+        .set("signing", k ? json::Json::string(k->id) : json::Json::null())
+        .set("held", std::move(held));
+}
+
+std::string_view FarmService::signing_secret() const {
+    const cluster::FarmKey* k = m_settings.keys.signing();
+    return k ? std::string_view(k->secret) : std::string_view();
 }
 
 void FarmService::drain(std::function<void()> done) {
@@ -433,7 +501,7 @@ bool FarmService::for_another_member(const json::Request& req, const json::Reply
 
 void FarmService::register_ops(json::ControlServer& server) {
     server.on("members", [this](const json::Request&, const json::Peer&, json::Reply reply) {
-        reply(m_membership->to_json());
+        reply(m_membership->to_json().set("farm_key", farm_key_json()));
     });
     auto drain_op = [this](bool draining) {
         return [this, draining](const json::Request& req, const json::Peer&, json::Reply reply) {
@@ -513,7 +581,7 @@ void FarmService::on_farm_link(const net::Datagram& d) {
         drop("farm_stranger", a, d.source.str());
         return;
     }
-    auto packet = sip::decode_farm_packet(d.bytes, m_settings.secret);
+    auto packet = sip::decode_farm_packet(d.bytes, m_settings.keys.check_order());
     if (!packet) {
         drop(packet.error().code, a, packet.error().message);
         return;
@@ -658,7 +726,7 @@ void FarmService::relay(std::string_view bytes, const Arrival& a, const std::str
     if (asked_here && env.asked.size() < sip::FARM_LINK_MAX_HOPS)
         env.asked.push_back(m_id);
     address_envelope(env, member);
-    std::string wire = sip::encode_farm_packet(env, bytes, m_settings.secret);
+    std::string wire = sip::encode_farm_packet(env, bytes, signing_secret());
     if (auto st = net::send_datagram(link->fd.get(), wire, peer->second); !st) {
         drop("relay_send_failed", a, st.error().message);
         return;
@@ -677,7 +745,8 @@ void FarmService::process_local(std::string_view bytes, const sip::Message& msg,
 
 bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, const Arrival& a) {
     sip::MediaAction action =
-        sip::media_action(bytes, msg, a.origin, m_id, m_settings.proxy.branch_key);
+        sip::media_action(bytes, msg, a.origin, m_id, m_settings.proxy.branch_key,
+                          m_settings.proxy.earlier_branch_keys);
     if (action.kind == sip::MediaAction::Kind::end)
         m_media.end(action);
     if (action.kind != sip::MediaAction::Kind::exchange)
@@ -924,7 +993,7 @@ void FarmService::send_outside(const sip::Outgoing& out) {
     env.receiver = out.conn->holder;
     env.sender = m_id;
     address_envelope(env, out.conn->holder);
-    std::string wire = sip::encode_farm_packet(env, out.bytes, m_settings.secret);
+    std::string wire = sip::encode_farm_packet(env, out.bytes, signing_secret());
     if (auto st = net::send_datagram(link->fd.get(), wire, peer->second); !st) {
         count(m_dropped, "relay_send_failed");
         return;

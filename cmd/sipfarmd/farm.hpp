@@ -155,6 +155,21 @@ private:
     std::optional<cluster::ViewHistory::Members> m_startup_view;
     std::chrono::steady_clock::time_point m_started{};
     std::chrono::milliseconds m_dead_after{1000};
+    // The key rotation (cluster/farm_keys.hpp): signs with the newest secret
+    // once every member up holds it; the routing key follows, its change
+    // handed off as a change of the view. Branch keys of secrets a reload
+    // dropped are still checked for HANDOFF_GRACE (answers to requests sent
+    // before). apply_keys() after every heartbeat and tick.
+    void apply_keys();
+    void set_branch_keys(std::chrono::steady_clock::time_point now);
+    std::string_view signing_secret() const;
+    // The members op's "farm_key": {"signing": id, "held": [ids]}.
+    json::Json farm_key_json() const;
+    struct RetiredKey {
+        crypto::SipKey key;
+        std::chrono::steady_clock::time_point until;
+    };
+    std::vector<RetiredKey> m_retired_branch_keys;
     // The farm link's replay protection: our run and packet numbers, and
     // what each member has sent us (sip/farm_link.hpp).
     uint64_t m_incarnation = 0;

@@ -29,7 +29,7 @@ MediaAnchor::MediaAnchor(ev::Loop& loop, Placer placer)
 void MediaAnchor::configure(Settings settings) {
     if (settings.media_control != m_settings.media_control)
         m_local.reset();
-    m_peers.configure(settings.control_tcp, settings.secret);
+    m_peers.configure(settings.control_tcp, settings.secrets);
     m_settings = std::move(settings);
     if (m_settings.anchor && !m_sweeper)
         m_sweeper = std::make_unique<ev::Ticker>(m_loop, SWEEP_PERIOD, [this] { sweep(); });

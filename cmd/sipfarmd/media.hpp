@@ -87,8 +87,8 @@ public:
         bool anchor = false;       // this member anchors the calls it processes
         std::string media_control; // this member's rtprelayd ("" none)
         std::map<std::string, std::optional<net::SockAddr>> control_tcp; // by member
-        std::string secret;
-        std::map<std::string, std::string> media_ports;   // "LO-HI" by member
+        std::vector<std::string> secrets;                                // newest first
+        std::map<std::string, std::string> media_ports;                  // "LO-HI" by member
         std::chrono::seconds media_timeout{60};           // the relay's, for test sessions
         std::chrono::seconds media_unlatched_timeout{10}; // the relay's
     };

@@ -23,7 +23,8 @@ public:
 
     // The members' control_tcp addresses (none: not reachable) and the
     // secret, at start and on every reload.
-    void configure(std::map<std::string, std::optional<net::SockAddr>> members, std::string secret);
+    void configure(std::map<std::string, std::optional<net::SockAddr>> members,
+                   std::vector<std::string> secrets);
     // The link to `member`; nullptr when it has no control_tcp or is unknown.
     json::ControlLink* get(const std::string& member);
     bool reachable(const std::string& member) const;
@@ -32,7 +33,7 @@ public:
 private:
     ev::Loop& m_loop;
     std::map<std::string, std::optional<net::SockAddr>> m_members;
-    std::string m_secret;
+    std::vector<std::string> m_secrets;
     std::map<std::string, std::unique_ptr<json::ControlLink>> m_links;
 };
 

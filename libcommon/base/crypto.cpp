@@ -93,6 +93,12 @@ SipKey derive_sip_key(std::string_view label, std::string_view secret) {
     return k;
 }
 
+std::string key_id(std::string_view secret) {
+    std::string in("rtfarm key id\n");
+    in += secret;
+    return sha256_hex(in).substr(0, 16);
+}
+
 uint64_t siphash24(const SipKey& key, std::string_view data) {
     SipState s{key[0] ^ 0x736f6d6570736575ULL, key[1] ^ 0x646f72616e646f6dULL,
                key[0] ^ 0x6c7967656e657261ULL, key[1] ^ 0x7465646279746573ULL};

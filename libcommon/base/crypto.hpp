@@ -33,6 +33,12 @@ uint64_t siphash24(const SipKey& key, std::string_view data);
 // first 16 bytes of SHA-256 of "label\nsecret". Every member derives the same.
 SipKey derive_sip_key(std::string_view label, std::string_view secret);
 
+// The public name of a secret: 16 lowercase hex digits, the first 8 bytes
+// of SHA-256 of "rtfarm key id\nsecret". Members announce the ids of the
+// secrets they hold (a key rotation, rtfarm.conf(5)); an id tells nothing
+// of the secret.
+std::string key_id(std::string_view secret);
+
 // `n` bytes from the system's random source, as 2n lowercase hex digits.
 std::string random_hex(size_t n);
 

@@ -116,6 +116,12 @@ private:
                 "insecure_farm_link is true: the farm link trusts any packet from a member's "
                 "address, so anyone who can send from one forges heartbeats (drain a member, "
                 "change its modes) and relayed requests; set a secret_file on every member");
+        if (!m_cfg.cluster.previous_secret.empty())
+            add(Severity::info, "farm-key-rotation", "",
+                "previous_secret_file is set: a key rotation is under way (rtfarm.conf(5), "
+                "\"Rotating the secret\"); once cgclusterctl members shows every member signing "
+                "with the new key, remove previous_secret_file from every member's file and "
+                "reload each");
     }
 
     // Issue 16: the per-source cap is off by default (one SBC, trunk or

@@ -23,11 +23,13 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
         s.peers[m.id] = link;
     }
     s.farm_link = s.peers[me.id];
-    s.secret = cfg.cluster.secret;
-    // The Call-ID hash keyed by the secret (sip::route_key).
-    if (!s.secret.empty())
-        s.view.key = sip::route_key(s.secret);
-    s.proxy.branch_key = sip::branch_key(s.secret);
+    s.keys = FarmKeys(cfg.cluster.secrets());
+    // The Call-ID hash keyed by the signing secret (sip::route_key).
+    if (const FarmKey* k = s.keys.signing())
+        s.view.key = k->route;
+    s.proxy.branch_key = sip::branch_key(s.keys.empty() ? "" : s.keys.held().front().secret);
+    for (size_t i = 1; i < s.keys.held().size(); ++i)
+        s.proxy.earlier_branch_keys.push_back(sip::branch_key(s.keys.held()[i].secret));
     s.processor = me.processor;
 
     uint16_t sip_port = me.sip_listen.empty() ? 5060 : me.sip_listen.front().port();

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "cluster/farm_keys.hpp"
 #include "config/config.hpp"
 #include "net/address.hpp"
 #include "sip/proxy.hpp"
@@ -32,7 +33,11 @@ struct FarmSettings {
     net::SockAddr farm_link; // this member's farm link address
     // Farm link peers: member id -> its farm link address.
     std::map<std::string, net::SockAddr> peers;
-    std::string secret;
+    // The cluster secrets (empty: none). view.key is the routing key of
+    // the signing one, proxy.branch_key the branch key of the newest
+    // (only this member checks its branches), the others' in
+    // proxy.earlier_branch_keys.
+    FarmKeys keys;
 
     bool operator==(const FarmSettings&) const = default;
 };

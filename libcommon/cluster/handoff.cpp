@@ -76,9 +76,8 @@ std::vector<std::string> ViewHistory::eligible(const Members& members) {
     return ids;
 }
 
-void ViewHistory::replaced(const Members& before, const Members& after,
-                           HandoffClock::time_point now) {
-    if (eligible(before) == eligible(after))
+void ViewHistory::replaced(const Past& before, const Past& after, HandoffClock::time_point now) {
+    if (before.key == after.key && eligible(before.members) == eligible(after.members))
         return;
     m_views.push_front({before, now + m_grace});
     if (m_views.size() > m_max)
@@ -95,14 +94,14 @@ bool ViewHistory::expire(HandoffClock::time_point now) {
 }
 
 bool ViewHistory::drop(const Members& members) {
-    return std::erase_if(m_views, [&](const Kept& k) { return k.members == members; }) > 0;
+    return std::erase_if(m_views, [&](const Kept& k) { return k.view.members == members; }) > 0;
 }
 
-std::vector<ViewHistory::Members> ViewHistory::views() const {
-    std::vector<Members> out;
+std::vector<ViewHistory::Past> ViewHistory::views() const {
+    std::vector<Past> out;
     out.reserve(m_views.size());
     for (const auto& k : m_views)
-        out.push_back(k.members);
+        out.push_back(k.view);
     return out;
 }
 

@@ -86,23 +86,26 @@ private:
     Pool m_tiers[2];
 };
 
-// The member lists of the views this member routed by in the last `grace`,
-// newest first: during that window a Call-ID whose owner moved may still be
-// in progress on its owner by an older view.
+// The views this member routed by in the last `grace`, newest first, each
+// with its routing key: during that window a Call-ID whose owner moved may
+// still be in progress on its owner by an older view. A new routing key (a
+// key rotation, cluster/farm_keys.hpp) moves Call-IDs as a new member list
+// does.
 class ViewHistory {
 public:
     using Members = std::vector<sip::FarmView::Member>;
+    using Past = sip::FarmView::Past;
 
     explicit ViewHistory(std::chrono::milliseconds grace = HANDOFF_GRACE, size_t max_views = 8);
 
     // The view changed from `before` to `after`. Nothing is kept when the
-    // two give every Call-ID the same owner (same eligible members).
-    void replaced(const Members& before, const Members& after, HandoffClock::time_point now);
+    // two give every Call-ID the same owner (same eligible members, same key).
+    void replaced(const Past& before, const Past& after, HandoffClock::time_point now);
     // Drops views older than `grace`; true when one went.
     bool expire(HandoffClock::time_point now);
     // Forgets the kept views with exactly these members; true when one went.
     bool drop(const Members& members);
-    std::vector<Members> views() const;
+    std::vector<Past> views() const;
     size_t size() const { return m_views.size(); }
 
     // The members a farm Member would hash over (farm member, alive, not
@@ -111,7 +114,7 @@ public:
 
 private:
     struct Kept {
-        Members members;
+        Past view;
         HandoffClock::time_point until;
     };
     std::chrono::milliseconds m_grace;

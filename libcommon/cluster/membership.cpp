@@ -4,6 +4,17 @@
 
 namespace rtfarm::cluster {
 
+namespace {
+
+json::Json string_array(const std::vector<std::string>& items) {
+    json::Json a = json::Json::array();
+    for (const auto& s : items)
+        a.append(json::Json::string(s));
+    return a;
+}
+
+} // namespace
+
 std::string_view to_string(MemberState s) {
     switch (s) {
     case MemberState::up:
@@ -37,6 +48,8 @@ std::string encode_heartbeat(const Heartbeat& hb) {
         }
         j.set("flood", std::move(flood));
     }
+    if (!hb.keys.empty())
+        j.set("keys", string_array(hb.keys));
     return j.dump();
 }
 
@@ -86,6 +99,20 @@ Result<Heartbeat> decode_heartbeat(std::string_view text) {
                 return make_error("bad_heartbeat", "flood: an entry is not [address, count]");
             hb.sources.emplace_back(*addr,
                                     static_cast<uint32_t>(std::min<long long>(*n, UINT32_MAX)));
+        }
+    }
+    // Optional: the ids of the secrets the sender holds (16 hex digits each).
+    json::Json keys = j["keys"];
+    if (keys) {
+        if (!keys.is_array() || keys.size() > MAX_HEARTBEAT_KEYS)
+            return make_error("bad_heartbeat", "keys: not an array of at most " +
+                                                   std::to_string(MAX_HEARTBEAT_KEYS));
+        for (size_t i = 0; i < keys.size(); ++i) {
+            auto k = keys.at(i).as_string();
+            if (!k || k->size() != 16 ||
+                k->find_first_not_of("0123456789abcdef") != std::string::npos)
+                return make_error("bad_heartbeat", "keys: an entry is not 16 hex digits");
+            hb.keys.push_back(*k);
         }
     }
     return hb;
@@ -199,6 +226,7 @@ bool Membership::on_heartbeat(const Heartbeat& hb, Clock::time_point now, bool* 
     m->call_legs = hb.call_legs;
     m->signals = hb.signals;
     m->load = hb.load;
+    m->keys = hb.keys;
     bump();
     if (changed)
         *changed = m_epoch != before;
@@ -261,6 +289,11 @@ void Membership::set_load(uint32_t load) {
         me->load = load;
 }
 
+void Membership::set_keys(std::vector<std::string> ids) {
+    if (MemberStatus* me = find_mut(m_self))
+        me->keys = std::move(ids);
+}
+
 Heartbeat Membership::self_heartbeat() {
     MemberStatus* me = find_mut(m_self);
     Heartbeat hb;
@@ -274,6 +307,7 @@ Heartbeat Membership::self_heartbeat() {
     hb.call_legs = me->call_legs;
     hb.signals = me->signals;
     hb.load = me->load;
+    hb.keys = me->keys;
     return hb;
 }
 
@@ -334,6 +368,7 @@ json::Json Membership::to_json() const {
                         .set("address", c.address.host())
                         .set("media_ports", c.media_ports ? c.media_ports->str() : std::string())
                         .set("load", static_cast<long long>(m.load))
+                        .set("keys", string_array(m.keys))
                         .set("configured", json::Json::object()
                                                .set("sip_farm", config::to_string(m.sip_farm))
                                                .set("call_legs", config::to_string(m.call_legs))

@@ -37,9 +37,14 @@ struct Heartbeat {
     // Its busiest sources of new requests (flood.hpp), at most
     // FloodGuard::MAX_REPORTED.
     FloodReport sources;
+    // The ids of the cluster secrets it holds (crypto::key_id), newest
+    // first: at most MAX_HEARTBEAT_KEYS (cluster/farm_keys.hpp).
+    std::vector<std::string> keys;
 
     bool operator==(const Heartbeat&) const = default;
 };
+
+constexpr size_t MAX_HEARTBEAT_KEYS = 4;
 
 std::string encode_heartbeat(const Heartbeat& hb);
 // Errors: "bad_heartbeat" with what is wrong.
@@ -60,6 +65,7 @@ struct MemberStatus {
     config::Placement call_legs = config::Placement::automatic;
     config::Placement signals = config::Placement::automatic;
     uint32_t load = 0;
+    std::vector<std::string> keys; // the secrets it announced holding
 };
 
 class Membership {
@@ -84,6 +90,8 @@ public:
                    std::optional<config::Placement> call_legs,
                    std::optional<config::Placement> signals);
     void set_load(uint32_t load);
+    // The ids of the secrets this member holds, newest first.
+    void set_keys(std::vector<std::string> ids);
     Heartbeat self_heartbeat();
 
     // A new config (SIGHUP): members added start down until heard (they

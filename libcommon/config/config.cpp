@@ -124,6 +124,15 @@ const MemberConfig* ClusterConfig::find(std::string_view id) const {
     return nullptr;
 }
 
+std::vector<std::string> ClusterSettings::secrets() const {
+    std::vector<std::string> out;
+    if (!secret.empty())
+        out.push_back(secret);
+    if (!previous_secret.empty())
+        out.push_back(previous_secret);
+    return out;
+}
+
 std::optional<net::SockAddr> ClusterConfig::advertised_ip(const MemberConfig& m) const {
     return m.wan_ip ? m.wan_ip : cluster.wan_ip;
 }
@@ -157,6 +166,14 @@ Status farm_link_trust(const ClusterConfig& cfg) {
                                         " holds " + std::to_string(secret.size()) +
                                         " bytes, fewer than " + std::to_string(MIN_SECRET_BYTES) +
                                         "; " + make_key);
+    const std::string& previous = cfg.cluster.previous_secret;
+    if (!previous.empty() && previous.size() < MIN_SECRET_BYTES)
+        return make_error("config", cfg.path + ": cluster.previous_secret_file: " +
+                                        cfg.cluster.previous_secret_file + " holds " +
+                                        std::to_string(previous.size()) + " bytes, fewer than " +
+                                        std::to_string(MIN_SECRET_BYTES) +
+                                        "; a farm whose secret is that short cannot run off "
+                                        "loopback, so no member should still hold it");
     return {};
 }
 
@@ -186,6 +203,7 @@ constexpr std::string_view CLUSTER_KEYS[] = {"name",
                                              "heartbeat_ms",
                                              "dead_after_ms",
                                              "secret_file",
+                                             "previous_secret_file",
                                              "media",
                                              "media_timeout",
                                              "media_strict",
@@ -360,8 +378,7 @@ private:
         return true;
     }
 
-    bool read_secret(const std::string& where) {
-        const std::string& p = m_cfg.cluster.secret_file;
+    bool read_secret(const std::string& where, const std::string& p, std::string& secret) {
         std::ifstream in(p, std::ios::binary);
         if (!in)
             return fail(where, "cannot read " + p + ": " + std::strerror(errno));
@@ -381,7 +398,7 @@ private:
             data.pop_back();
         if (data.empty())
             return fail(where, p + " is empty");
-        m_cfg.cluster.secret = std::move(data);
+        secret = std::move(data);
         return true;
     }
 
@@ -462,7 +479,18 @@ private:
                     c.secret_file.clear();
                     c.secret.clear();
                 } else if (ok) {
-                    ok = read_path(v, where, c.secret_file) && read_secret(where);
+                    ok = read_path(v, where, c.secret_file) &&
+                         read_secret(where, c.secret_file, c.secret);
+                }
+            } else if (k == "previous_secret_file") {
+                std::string s;
+                ok = read_string(v, where, s);
+                if (ok && s.empty()) {
+                    c.previous_secret_file.clear();
+                    c.previous_secret.clear();
+                } else if (ok) {
+                    ok = read_path(v, where, c.previous_secret_file) &&
+                         read_secret(where, c.previous_secret_file, c.previous_secret);
                 }
             } else if (k == "media") {
                 ok = read_enum(v, where, MEDIAS, c.media);
@@ -505,6 +533,14 @@ private:
         }
         if (!have_name)
             return fail("cluster.name", "missing (the cluster's name)");
+        if (!c.previous_secret.empty() && c.secret.empty())
+            return fail("cluster.previous_secret_file",
+                        "set without secret_file: a rotation names the new secret in "
+                        "secret_file and the one it replaces here");
+        if (!c.previous_secret.empty() && c.previous_secret == c.secret)
+            return fail("cluster.previous_secret_file",
+                        c.previous_secret_file + " holds the same secret as secret_file " +
+                            c.secret_file + ": a rotation needs a new secret in secret_file");
         return true;
     }
 

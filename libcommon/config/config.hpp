@@ -81,6 +81,15 @@ struct ClusterSettings {
     unsigned dead_after_ms = 1000;
     std::string secret_file; // absolute path, "" = none
     std::string secret;      // the key bytes read from secret_file
+    // During a key rotation, the secret being replaced: still accepted, and
+    // signed with until every member up holds the new one (rtfarm.conf(5),
+    // "Rotating the secret"). "" = none.
+    std::string previous_secret_file;
+    std::string previous_secret;
+
+    // The secrets this member holds, newest first: secret, then
+    // previous_secret when set. Empty without a secret.
+    std::vector<std::string> secrets() const;
     Media media = Media::none;
     // rtprelayd: a session without media this long is closed; strict
     // latching drops media from any source but the one the SDP names.
@@ -138,7 +147,8 @@ bool all_on_loopback(const ClusterConfig& cfg);
 // all on loopback need a secret of at least MIN_SECRET_BYTES, or
 // cluster.insecure_farm_link true. Without a secret the farm link trusts
 // the source address alone, so anyone who can send from a member's address
-// forges heartbeats and relayed requests. The error ("config") says the fix.
+// forges heartbeats and relayed requests. The previous secret of a rotation
+// is held to the same length. The error ("config") says the fix.
 Status farm_link_trust(const ClusterConfig& cfg);
 
 // Reads and validates FILE. Paths inside are resolved against FILE's folder.

@@ -101,7 +101,7 @@ public:
             return cannot_start("control socket: " + st.error().message);
         // With a cluster secret, TCP control clients must log in with it;
         // the members' addresses keep places of their own.
-        m_server.set_tcp_secret(m_cfg.cluster.secret);
+        m_server.set_tcp_secrets(m_cfg.cluster.secrets());
         m_server.set_member_hosts(member_hosts(m_cfg));
         if (me->control_tcp && m_info.control_tcp) {
             if (auto st = m_server.listen_tcp(*me->control_tcp); !st)
@@ -235,7 +235,7 @@ private:
         if (auto st = m_service->reload(*loaded, **me); !st)
             return st;
         m_cfg = std::move(loaded.value());
-        m_server.set_tcp_secret(m_cfg.cluster.secret);
+        m_server.set_tcp_secrets(m_cfg.cluster.secrets());
         m_server.set_member_hosts(member_hosts(m_cfg));
         log::info("daemon", "config reloaded", {{"config", m_cfg.path}});
         return {};

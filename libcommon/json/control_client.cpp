@@ -62,22 +62,33 @@ ControlClient::ControlClient(UniqueFd fd, std::string target)
 
 Result<ControlClient> ControlClient::connect(std::string target, std::chrono::milliseconds timeout,
                                              std::string_view secret) {
+    if (secret.empty())
+        return connect(std::move(target), timeout, std::span<const std::string>{});
+    const std::string one(secret);
+    return connect(std::move(target), timeout, std::span<const std::string>(&one, 1));
+}
+
+Result<ControlClient> ControlClient::connect(std::string target, std::chrono::milliseconds timeout,
+                                             std::span<const std::string> secrets) {
     auto start = Clock::now();
     auto client = connect_only(std::move(target), timeout);
-    if (!client || secret.empty() || client->m_target.find('/') != std::string::npos)
+    if (!client || secrets.empty() || client->m_target.find('/') != std::string::npos)
         return client;
     auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(timeout - (Clock::now() - start));
-    if (auto st = client->authenticate(secret, std::max(left, std::chrono::milliseconds(1))); !st)
+    if (auto st = client->authenticate(secrets, std::max(left, std::chrono::milliseconds(1))); !st)
         return st.error();
     return client;
 }
 
-Status ControlClient::authenticate(std::string_view secret, std::chrono::milliseconds timeout) {
+Status ControlClient::authenticate(std::span<const std::string> secrets,
+                                   std::chrono::milliseconds timeout) {
     auto deadline = Clock::now() + timeout;
     const std::string client_nonce = crypto::random_hex(16);
     auto challenge =
-        call("auth.challenge", Json::object().set("client_nonce", client_nonce), timeout);
+        call("auth.challenge",
+             Json::object().set("client_nonce", client_nonce).set("keys", auth_key_ids(secrets)),
+             timeout);
     if (!challenge)
         return challenge.error();
     auto nonce = (*challenge)["nonce"].as_string();
@@ -85,13 +96,14 @@ Status ControlClient::authenticate(std::string_view secret, std::chrono::millise
         return make_error("bad_reply", m_target + ": auth.challenge without a nonce");
     // The server first proves it knows the secret (a stranger at a
     // member's address gets nothing from us).
+    const std::string* secret = auth_named_secret(secrets, (*challenge)["key"]);
     auto proof = (*challenge)["proof"].as_string();
-    if (!proof ||
-        !crypto::equal_constant_time(*proof, auth_server_proof(secret, client_nonce, *nonce)))
+    if (!secret || !proof ||
+        !crypto::equal_constant_time(*proof, auth_server_proof(*secret, client_nonce, *nonce)))
         return make_error("server_unauthenticated",
                           m_target + " did not prove it knows the cluster secret");
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    auto login = call("auth", Json::object().set("mac", auth_mac(secret, *nonce)),
+    auto login = call("auth", Json::object().set("mac", auth_mac(*secret, *nonce)),
                       std::max(left, std::chrono::milliseconds(1)));
     if (!login)
         return login.error();

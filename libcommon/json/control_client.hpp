@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -35,9 +36,13 @@ public:
     static Result<ControlClient> connect(std::string target,
                                          std::chrono::milliseconds timeout = DEFAULT_TIMEOUT,
                                          std::string_view secret = {});
+    // The same with every secret the client holds, newest first (a key
+    // rotation: ndjson.hpp auth_pick_secret); none = no login.
+    static Result<ControlClient> connect(std::string target, std::chrono::milliseconds timeout,
+                                         std::span<const std::string> secrets);
 
     // Proves knowledge of the cluster secret to a TCP control port.
-    Status authenticate(std::string_view secret,
+    Status authenticate(std::span<const std::string> secrets,
                         std::chrono::milliseconds timeout = DEFAULT_TIMEOUT);
 
     ControlClient(ControlClient&&) noexcept = default;

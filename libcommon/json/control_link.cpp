@@ -12,11 +12,11 @@
 
 namespace rtfarm::json {
 
-ControlLink::ControlLink(ev::Loop& loop, net::SockAddr target, std::string secret)
+ControlLink::ControlLink(ev::Loop& loop, net::SockAddr target, std::vector<std::string> secrets)
     : m_loop(loop)
     , m_target(target)
     , m_name(target.str())
-    , m_secret(std::move(secret))
+    , m_secrets(std::move(secrets))
     , m_timer(loop, [this] { on_timer(); }) {
 }
 
@@ -104,14 +104,16 @@ void ControlLink::on_connected() {
     m_write_armed = false;
     m_read->enable();
     arm_timer(); // the login's deadline
-    if (m_secret.empty()) {
+    if (m_secrets.empty()) {
         m_state = State::ready;
         send_ready_calls();
         return;
     }
     m_state = State::login;
     m_client_nonce = crypto::random_hex(16);
-    send_login("auth.challenge", Json::object().set("client_nonce", m_client_nonce));
+    send_login(
+        "auth.challenge",
+        Json::object().set("client_nonce", m_client_nonce).set("keys", auth_key_ids(m_secrets)));
 }
 
 void ControlLink::send_login(std::string_view op, const Json& args) {
@@ -141,14 +143,15 @@ void ControlLink::on_login_reply(long long id, Result<Json> r) {
         fail_all(make_error("bad_reply", m_name + ": auth.challenge without a nonce"));
         return;
     }
+    const std::string* secret = auth_named_secret(m_secrets, (*r)["key"]);
     auto proof = (*r)["proof"].as_string();
-    if (!proof ||
-        !crypto::equal_constant_time(*proof, auth_server_proof(m_secret, m_client_nonce, *nonce))) {
+    if (!secret || !proof ||
+        !crypto::equal_constant_time(*proof, auth_server_proof(*secret, m_client_nonce, *nonce))) {
         fail_all(make_error("server_unauthenticated",
                             m_name + " did not prove it knows the cluster secret"));
         return;
     }
-    send_login("auth", Json::object().set("mac", auth_mac(m_secret, *nonce)));
+    send_login("auth", Json::object().set("mac", auth_mac(*secret, *nonce)));
 }
 
 void ControlLink::send_ready_calls() {

@@ -33,7 +33,10 @@ class ControlLink {
 public:
     using Callback = std::function<void(Result<Json>)>;
 
-    ControlLink(ev::Loop& loop, net::SockAddr target, std::string secret);
+    // Logs in with `secrets` (newest first; none: no login).
+    ControlLink(ev::Loop& loop, net::SockAddr target, std::vector<std::string> secrets);
+    // The secrets of the next login (a reload); a connection up stays.
+    void set_secrets(std::vector<std::string> secrets) { m_secrets = std::move(secrets); }
     // To the Unix socket at `path` (no login: the socket's mode is the lock).
     ControlLink(ev::Loop& loop, std::string path);
     ControlLink(const ControlLink&) = delete;
@@ -89,7 +92,7 @@ private:
     net::SockAddr m_target;
     std::string m_path; // Unix socket, when not TCP
     std::string m_name;
-    std::string m_secret;
+    std::vector<std::string> m_secrets;
     std::string m_client_nonce; // our challenge to the server, this login
     State m_state = State::idle;
     UniqueFd m_fd;

@@ -72,6 +72,7 @@ struct ControlServer::Connection {
     bool closed = false;
     bool authenticated = true;                      // false: a TCP client that must log in first
     std::string nonce;                              // the challenge it was given, "" = none
+    size_t secret = 0;                              // which one it proves (m_tcp_secrets)
     std::unique_ptr<ev::Timer> login_timer;         // TCP clients that must log in
     std::unique_ptr<ev::Timer> failed_login;        // answers a failed login, late
     std::string host;                               // TCP: the peer's address, no port
@@ -286,7 +287,7 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
     if (transport == "tcp") {
         c->peer.address = peer ? peer->str() : "-";
         c->host = host;
-        c->authenticated = m_tcp_secret.empty();
+        c->authenticated = m_tcp_secrets.empty();
         if (!c->authenticated) {
             // Log in in time or go: an idle stranger holds no slot.
             std::weak_ptr<Connection> weak_c = c;
@@ -387,21 +388,25 @@ bool ControlServer::login(const std::shared_ptr<Connection>& c, const Request& r
                          .set("nonce", c->nonce)
                          .set("mac", "hmac-sha256")
                          .set("needed", !c->authenticated);
+        c->secret = auth_pick_secret(m_tcp_secrets, req.body["keys"]);
+        if (!m_tcp_secrets.empty())
+            reply.set("key", crypto::key_id(m_tcp_secrets[c->secret]));
         // The client's own challenge: we prove the secret first.
         auto client_nonce = req.body["client_nonce"].as_string();
         if (client_nonce && !client_nonce->empty() && client_nonce->size() <= 128 &&
-            !m_tcp_secret.empty())
-            reply.set("proof", auth_server_proof(m_tcp_secret, *client_nonce, c->nonce));
+            !m_tcp_secrets.empty())
+            reply.set("proof",
+                      auth_server_proof(m_tcp_secrets[c->secret], *client_nonce, c->nonce));
         send(c, ok_reply(req.id, std::move(reply)));
         return true;
     }
     if (req.op != "auth")
         return false;
     auto mac = req.body["mac"].as_string();
-    bool ok = !c->nonce.empty() && mac && !m_tcp_secret.empty() &&
-              crypto::equal_constant_time(*mac, auth_mac(m_tcp_secret, c->nonce));
+    bool ok = !c->nonce.empty() && mac && c->secret < m_tcp_secrets.size() &&
+              crypto::equal_constant_time(*mac, auth_mac(m_tcp_secrets[c->secret], c->nonce));
     c->nonce.clear(); // one attempt per challenge
-    if (m_tcp_secret.empty() && c->peer.transport == "tcp") {
+    if (m_tcp_secrets.empty() && c->peer.transport == "tcp") {
         c->authenticated = true; // the secret went at a reload: TCP is open
         send(c, ok_reply(req.id, Json::object().set("authenticated", true)));
         return true;

@@ -22,11 +22,10 @@
 // pending output exceeds the limit.
 //
 // TCP clients prove they know the cluster secret when the server has one
-// (set_tcp_secret): the server answers op "auth.challenge" with a fresh
-// random {"nonce"}, and op "auth" with {"mac": hex HMAC-SHA256(secret,
-// AUTH_CONTEXT + nonce)} unlocks the connection; until then every other op
-// is refused with "unauthenticated"; one that has not logged in after 5 s
-// is disconnected, and TCP clients never take the last eighth of
+// (set_tcp_secrets; two during a key rotation, ndjson.hpp): the server answers op "auth.challenge"
+// with a fresh random {"nonce"}, and op "auth" with {"mac": hex HMAC-SHA256(secret, AUTH_CONTEXT +
+// nonce)} unlocks the connection; until then every other op is refused with "unauthenticated"; one
+// that has not logged in after 5 s is disconnected, and TCP clients never take the last eighth of
 // max_clients, kept for Unix clients. A nonce serves one attempt; a failed
 // login is answered after FAILED_LOGIN_DELAY. The server proves the secret
 // too (auth_server_proof()). One address holds at most
@@ -136,9 +135,10 @@ public:
     // The TCP address actually bound (port 0 resolved), if listening on TCP.
     std::optional<net::SockAddr> tcp_address() const;
 
-    // The secret TCP clients must prove they know; "" = none (TCP open).
-    // Connections already logged in stay so.
-    void set_tcp_secret(std::string secret) { m_tcp_secret = std::move(secret); }
+    // The secrets TCP clients must prove they know one of, newest first
+    // (two during a key rotation: ndjson.hpp auth_pick_secret); none = TCP
+    // open. Connections already logged in stay so.
+    void set_tcp_secrets(std::vector<std::string> secrets) { m_tcp_secrets = std::move(secrets); }
     // The members' addresses: TCP places are kept for them.
     void set_member_hosts(std::vector<std::string> hosts) { m_member_hosts = std::move(hosts); }
     static constexpr std::chrono::milliseconds FAILED_LOGIN_DELAY{1000};
@@ -199,7 +199,7 @@ private:
     ControlCounters m_counters;
     uint64_t m_next_id = 1;
     ev::Timer m_accept_pause;
-    std::string m_tcp_secret;
+    std::vector<std::string> m_tcp_secrets;
     std::function<void(uint64_t)> m_on_disconnect;
     std::vector<char> m_read_buf;
     log::RateLimit m_log_limit{1.0, 10.0};

@@ -164,6 +164,37 @@ std::string auth_server_proof(std::string_view secret, std::string_view client_n
     return to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
 }
 
+size_t auth_pick_secret(std::span<const std::string> secrets, const Json& client_keys) {
+    if (!client_keys.is_array() || client_keys.size() > 8)
+        return 0;
+    for (size_t i = 0; i < secrets.size(); ++i) {
+        std::string id = crypto::key_id(secrets[i]);
+        for (size_t j = 0; j < client_keys.size(); ++j)
+            if (client_keys.at(j).as_string() == id)
+                return i;
+    }
+    return 0;
+}
+
+const std::string* auth_named_secret(std::span<const std::string> secrets, const Json& key) {
+    if (secrets.empty())
+        return nullptr;
+    auto id = key.as_string();
+    if (!key || !id)
+        return &secrets.front();
+    for (const auto& s : secrets)
+        if (crypto::key_id(s) == *id)
+            return &s;
+    return nullptr;
+}
+
+Json auth_key_ids(std::span<const std::string> secrets) {
+    Json ids = Json::array();
+    for (const auto& s : secrets)
+        ids.append(Json::string(crypto::key_id(s)));
+    return ids;
+}
+
 std::string auth_mac(std::string_view secret, std::string_view nonce) {
     std::string mac = crypto::hmac_sha256(secret, {AUTH_CONTEXT, nonce});
     return to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -108,6 +109,17 @@ std::string auth_mac(std::string_view secret, std::string_view nonce);
 inline constexpr std::string_view AUTH_SERVER_CONTEXT = "rtfarm control server\n";
 std::string auth_server_proof(std::string_view secret, std::string_view client_nonce,
                               std::string_view nonce);
+// During a key rotation (rtfarm.conf(5)) each side may hold two secrets,
+// newest first. The client lists the ids of its own (crypto::key_id) as
+// "keys" in auth.challenge; the server proves with the newest of its
+// secrets the client holds (its newest when none or no list), names it as
+// "key", and takes the login's MAC under that one. The index in `secrets`.
+size_t auth_pick_secret(std::span<const std::string> secrets, const Json& client_keys);
+// The client's side: its secret whose id the server named, or null. A
+// server that names none (an older one) means the newest.
+const std::string* auth_named_secret(std::span<const std::string> secrets, const Json& key);
+// The "keys" list a client with `secrets` sends.
+Json auth_key_ids(std::span<const std::string> secrets);
 
 std::string ok_reply(const Json& id, Json result);
 // {"id":..,"ok":false,"error":{"code":"..","message":".."}}\n

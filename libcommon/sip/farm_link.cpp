@@ -135,6 +135,14 @@ std::string encode_farm_packet(const FarmEnvelope& env, std::string_view payload
 }
 
 Result<FarmPacket> decode_farm_packet(std::string_view datagram, std::string_view secret) {
+    if (secret.empty())
+        return decode_farm_packet(datagram, std::span<const std::string>{});
+    const std::string one(secret);
+    return decode_farm_packet(datagram, std::span<const std::string>(&one, 1));
+}
+
+Result<FarmPacket> decode_farm_packet(std::string_view datagram,
+                                      std::span<const std::string> secrets) {
     if (!looks_like_farm_packet(datagram))
         return make_error("farm_malformed", "not a farm link packet (no RTF1 magic)");
     Reader r{datagram, FARM_LINK_MAGIC.size()};
@@ -187,13 +195,19 @@ Result<FarmPacket> decode_farm_packet(std::string_view datagram, std::string_vie
         return make_error("farm_hops", "farm link packet with " + std::to_string(p.envelope.hops) +
                                            " hops (1-" + std::to_string(FARM_LINK_MAX_HOPS) + ")");
     p.payload = datagram.substr(r.pos);
-    if (!secret.empty()) {
+    if (!secrets.empty()) {
         if (mac_len == 0)
             return make_error("farm_unauthenticated",
                               "farm link packet without a MAC, and the cluster has a secret");
         // The MAC covers the envelope up to and including its length byte.
-        if (!crypto::equal_constant_time(
-                mac_of(secret, datagram.substr(0, head_end + 1), p.payload), mac))
+        std::string_view head = datagram.substr(0, head_end + 1);
+        bool good = false;
+        for (const auto& secret : secrets)
+            if (crypto::equal_constant_time(mac_of(secret, head, p.payload), mac)) {
+                good = true;
+                break;
+            }
+        if (!good)
             return make_error("farm_bad_mac", "farm link packet with a wrong MAC");
     }
     return p;

@@ -3,7 +3,7 @@
 // transport, which member received it), counts hops, and carries an
 // HMAC-SHA256 (truncated to 16 bytes) over everything when the cluster has a
 // secret. Wire format, all integers big-endian:
-//   "RTF1" version(1)=3 flags(1) hops(1) transport(1) connection(8)
+//   "RTF1" version(1)=4 flags(1) hops(1) transport(1) connection(8)
 //   source: family(1: 4|6) port(2) address(16, IPv4 in the first 4)
 //   destination: the same
 //   receiver: length(1) id   sender: length(1) id   to: length(1) id
@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,11 +75,14 @@ struct FarmPacket {
     std::string_view payload; // a view into the datagram
 };
 
-// Checks and reads an envelope. With a secret, a packet without a MAC or
-// with a wrong one is refused. A transport other than U, T, S, a connection
-// with U or none with T/S, or FARM_FLAG_TO_CONNECTION with the heartbeat or
-// outbound flag is "farm_malformed". Error codes: "farm_malformed",
-// "farm_unauthenticated", "farm_bad_mac", "farm_hops".
+// Checks and reads an envelope. With secrets, a packet without a MAC or with
+// one that none of them makes is refused (during a key rotation a member
+// holds two: cluster/farm_keys.hpp; the likeliest first). A transport other than U, T, S, a
+// connection with U or none with T/S, or FARM_FLAG_TO_CONNECTION with the heartbeat or outbound
+// flag is "farm_malformed". Error codes: "farm_malformed", "farm_unauthenticated", "farm_bad_mac",
+// "farm_hops".
+Result<FarmPacket> decode_farm_packet(std::string_view datagram,
+                                      std::span<const std::string> secrets);
 Result<FarmPacket> decode_farm_packet(std::string_view datagram, std::string_view secret);
 
 // True when the datagram starts like an envelope (a SIP message never does).

@@ -23,13 +23,14 @@ bool carries_offer_answer(Method m) {
 // The processor's decision: a response it sent, or one to a request it sent
 // (our branch with the processor mark, this member's).
 bool from_processor_side(std::string_view bytes, const Message& msg, Origin origin,
-                         std::string_view self, const crypto::SipKey& branch_key) {
+                         std::string_view self, const crypto::SipKey& branch_key,
+                         std::span<const crypto::SipKey> earlier) {
     if (origin == Origin::processor)
         return true;
     if (msg.via_count == 0)
         return false;
     auto b = parse_farm_branch(msg.via[0].branch.in(bytes));
-    return b && b->member == self && processor_branch_verified(bytes, msg, *b, branch_key);
+    return b && b->member == self && processor_branch_verified(bytes, msg, *b, branch_key, earlier);
 }
 
 } // namespace
@@ -47,7 +48,8 @@ std::string_view to_string(SdpRole r) {
 }
 
 MediaAction media_action(std::string_view bytes, const Message& msg, Origin origin,
-                         std::string_view self, const crypto::SipKey& branch_key) {
+                         std::string_view self, const crypto::SipKey& branch_key,
+                         std::span<const crypto::SipKey> earlier) {
     MediaAction a;
     a.call_id = msg.call_id.in(bytes);
     if (a.call_id.empty())
@@ -71,12 +73,12 @@ MediaAction media_action(std::string_view bytes, const Message& msg, Origin orig
     }
     const Method method = method_from_token(msg.cseq_method.in(bytes));
     if (method == Method::bye && msg.status >= 200 && msg.status < 300) {
-        if (from_processor_side(bytes, msg, origin, self, branch_key))
+        if (from_processor_side(bytes, msg, origin, self, branch_key, earlier))
             a.kind = MediaAction::Kind::end;
         return a;
     }
     if (method == Method::invite && msg.status >= 300) {
-        if (from_processor_side(bytes, msg, origin, self, branch_key)) {
+        if (from_processor_side(bytes, msg, origin, self, branch_key, earlier)) {
             a.kind = MediaAction::Kind::end;
             a.if_unanswered = true;
         }

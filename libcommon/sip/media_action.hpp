@@ -34,6 +34,7 @@
 #include "json/json.hpp"
 
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -65,10 +66,11 @@ struct MediaAction {
 
 // Views into `bytes`, which must outlive the result. `origin`: where the
 // message came from (route.hpp); `self`: this member's id (whose processor
-// branches count, when they carry their MAC under `branch_key`:
-// processor_branch_verified()).
+// branches count, when they carry their MAC under `branch_key` or one of
+// `earlier`: processor_branch_verified()).
 MediaAction media_action(std::string_view bytes, const Message& msg, Origin origin,
-                         std::string_view self, const crypto::SipKey& branch_key);
+                         std::string_view self, const crypto::SipKey& branch_key,
+                         std::span<const crypto::SipKey> earlier = {});
 
 // The source address an exchange of `msg` is counted against in the relay
 // (cluster.media_max_sessions_per_source), as its host ("198.51.100.10"):

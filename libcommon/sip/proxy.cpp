@@ -4,6 +4,8 @@
 #include "sip/edit.hpp"
 #include "sip/farm_tags.hpp"
 
+#include <algorithm>
+
 namespace rtfarm::sip {
 namespace {
 
@@ -333,19 +335,22 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
 }
 
 bool processor_branch_verified(std::string_view buf, const Message& msg, const FarmBranch& ours,
-                               const crypto::SipKey& key) {
+                               const crypto::SipKey& key, std::span<const crypto::SipKey> earlier) {
     if (msg.is_request() || msg.via_count < 2 || !ours.from_processor)
         return false;
-    return ours.hash == processor_branch_hash(key, msg.via[1].branch.in(buf), msg.call_id.in(buf),
-                                              msg.from_tag.in(buf), msg.cseq);
+    auto made_with = [&](const crypto::SipKey& k) {
+        return ours.hash == processor_branch_hash(k, msg.via[1].branch.in(buf), msg.call_id.in(buf),
+                                                  msg.from_tag.in(buf), msg.cseq);
+    };
+    return made_with(key) || std::any_of(earlier.begin(), earlier.end(), made_with);
 }
 
-bool processor_branch_verified(std::string_view buf, const Message& msg,
-                               const crypto::SipKey& key) {
+bool processor_branch_verified(std::string_view buf, const Message& msg, const crypto::SipKey& key,
+                               std::span<const crypto::SipKey> earlier) {
     if (msg.via_count == 0)
         return false;
     auto ours = parse_farm_branch(msg.via[0].branch.in(buf));
-    return ours && processor_branch_verified(buf, msg, *ours, key);
+    return ours && processor_branch_verified(buf, msg, *ours, key, earlier);
 }
 
 Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
@@ -369,7 +374,7 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
         // farm and the processor.
         if (parse_farm_branch(next.branch.in(buf)))
             return make_error("bad_next_via", "a farm Via below ours of a processor's request");
-        if (!processor_branch_verified(buf, msg, *ours, ctx->branch_key))
+        if (!processor_branch_verified(buf, msg, *ours, ctx->branch_key, ctx->earlier_branch_keys))
             return make_error("forged_branch",
                               "our processor mark without the MAC of the Via below it");
         to = *ctx->processor;

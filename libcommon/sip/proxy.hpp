@@ -21,6 +21,7 @@
 #include "sip/farm_tags.hpp"
 #include "sip/scanner.hpp"
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,10 @@ struct ProxyContext {
     // the cluster secret): a response with the processor mark must carry
     // its MAC (processor_branch_verified()).
     crypto::SipKey branch_key{0, 0};
+    // Keys of branches made before: the other secret of a key rotation, and
+    // a secret the config dropped, for as long as a transaction may still
+    // be answered (sipfarmd). Checked, never signed with.
+    std::vector<crypto::SipKey> earlier_branch_keys;
 
     bool operator==(const ProxyContext&) const = default;
 };
@@ -111,11 +116,14 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
 // Whether the response's top Via carries our processor mark with the MAC
 // of what stands below it (processor_branch_hash() under `key` over the next
 // Via's branch, the Call-ID, From tag and CSeq): the answer to a request a
-// processor sent through the farm, not a stranger's forgery.
-bool processor_branch_verified(std::string_view buf, const Message& msg, const crypto::SipKey& key);
+// processor sent through the farm, not a stranger's forgery. Under any of
+// `earlier` too (ProxyContext::earlier_branch_keys).
+bool processor_branch_verified(std::string_view buf, const Message& msg, const crypto::SipKey& key,
+                               std::span<const crypto::SipKey> earlier = {});
 // The same, with the top Via's branch already parsed as `ours`.
 bool processor_branch_verified(std::string_view buf, const Message& msg, const FarmBranch& ours,
-                               const crypto::SipKey& key);
+                               const crypto::SipKey& key,
+                               std::span<const crypto::SipKey> earlier = {});
 
 // A message to be written on client connection `conn`, which is TLS: what
 // the member that made it could not know, said. A request's top Via of

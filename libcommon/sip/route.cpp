@@ -179,7 +179,8 @@ std::vector<std::string> handoff_chain(std::string_view call_id, const FarmView&
         return {};
     std::vector<std::string> chain;
     for (const auto& before : view.previous) {
-        std::string previous = rendezvous_owner(call_id, before, view.key ? &*view.key : nullptr);
+        std::string previous =
+            rendezvous_owner(call_id, before.members, before.key ? &*before.key : nullptr);
         if (previous.empty() || previous == owner ||
             std::find(chain.begin(), chain.end(), previous) != chain.end())
             continue;

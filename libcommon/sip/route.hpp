@@ -54,9 +54,15 @@ struct FarmView {
     bool self_relay = false;
     std::vector<Member> members;
     uint64_t epoch = 0;
-    // The member lists of views replaced in the last 32 s, newest first
-    // (cluster/handoff.hpp keeps them): where Call-IDs in progress may live.
-    std::vector<std::vector<Member>> previous;
+    // The views replaced lately, newest first (cluster/handoff.hpp keeps
+    // them): where Call-IDs in progress may live. Each with the routing key
+    // it hashed by (a key rotation changes it: cluster/farm_keys.hpp).
+    struct Past {
+        std::vector<Member> members;
+        std::optional<crypto::SipKey> key;
+        bool operator==(const Past&) const = default;
+    };
+    std::vector<Past> previous;
     // The key of the Call-ID hash, from the cluster secret (route_key()):
     // an outsider who does not know it cannot choose Call-IDs that all land
     // on one member. None without a secret (the unkeyed hash).

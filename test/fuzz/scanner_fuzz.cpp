@@ -97,8 +97,8 @@ void exercise_farm(std::string_view in, const Message& m) {
         v.members = {
             {"f1", true, true, false}, {"f2", true, true, false}, {"b1", false, true, false}};
         // A hand-off in progress: f3 left, f2 was draining.
-        v.previous = {{{"f1", true, true, false}, {"f3", true, true, false}},
-                      {{"f1", true, true, false}, {"f2", true, true, true}}};
+        v.previous = {{{{"f1", true, true, false}, {"f3", true, true, false}}, {}},
+                      {{{"f1", true, true, false}, {"f2", true, true, true}}, {}}};
         return v;
     }();
     static const ProxyContext ctx = [] {

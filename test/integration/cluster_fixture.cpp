@@ -5,6 +5,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <thread>
@@ -29,6 +30,8 @@ LoopbackCluster LoopbackCluster::make(size_t n) {
 
 std::string LoopbackCluster::json(const TempDir& dir) const {
     std::string more = secret_file.empty() ? "" : ", \"secret_file\": \"" + secret_file + "\"";
+    if (!previous_secret_file.empty())
+        more += ", \"previous_secret_file\": \"" + previous_secret_file + "\"";
     if (!media_allow.empty())
         more += ", \"media_allow\": " + media_allow;
     if (!extra.empty())
@@ -68,14 +71,19 @@ LoopbackLab::LoopbackLab(size_t members)
     dir.write("cluster.json", cluster.json(dir));
 }
 
+std::string LoopbackLab::config_of(const std::string& member) const {
+    bool own = std::find(own_config.begin(), own_config.end(), member) != own_config.end();
+    return own ? dir.file(member + ".json") : config();
+}
+
 Process& LoopbackLab::start(const std::string& program, const std::string& member) {
     std::string name = program == "rtprelayd" ? member + "-media" : member;
     // RTFARM_TEST_LOG_LEVEL (e.g. "debug") for reading a failing case's logs.
     const char* level = std::getenv("RTFARM_TEST_LOG_LEVEL");
     processes.push_back(std::make_unique<Process>(
         dir, name,
-        std::vector<std::string>{bin_path(program), "--config", config(), "--member", member,
-                                 "--log-level", level && *level ? level : "info"}));
+        std::vector<std::string>{bin_path(program), "--config", config_of(member), "--member",
+                                 member, "--log-level", level && *level ? level : "info"}));
     Process& p = *processes.back();
     BOOST_REQUIRE_MESSAGE(p.wait_ready(), program + " " + member + " not ready: " + p.log());
     return p;

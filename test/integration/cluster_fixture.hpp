@@ -27,8 +27,9 @@ struct LoopbackMember {
 
 struct LoopbackCluster {
     uint16_t farm_port = 0;
-    std::string secret_file; // "" = none
-    std::string extra;       // more "cluster" fields as JSON text, e.g. "\"media\": \"anchor\""
+    std::string secret_file;          // "" = none
+    std::string previous_secret_file; // a key rotation's (rtfarm.conf(5)); "" = none
+    std::string extra; // more "cluster" fields as JSON text, e.g. "\"media\": \"anchor\""
     // cluster.media_allow as JSON text ("" leaves it out): every party of
     // these tests is on loopback, which rtprelayd refuses unless allowed.
     std::string media_allow = "[\"127.0.0.0/8\"]";
@@ -55,6 +56,13 @@ struct LoopbackLab {
     std::string config() const { return dir.file("cluster.json"); }
     // Writes the config again after a test changed `cluster`.
     void write() const { dir.write("cluster.json", cluster.json(dir)); }
+    // Members that read a file of their own, "<member>.json" (a key
+    // rotation goes member by member), written by write_own().
+    std::vector<std::string> own_config;
+    std::string config_of(const std::string& member) const;
+    void write_own(const std::string& member, const LoopbackCluster& c) const {
+        dir.write(member + ".json", c.json(dir));
+    }
     // Starts `program` ("sipfarmd", "rtprelayd") for `member` and requires
     // its readiness; its log is "<member>.log" or "<member>-media.log".
     Process& start(const std::string& program, const std::string& member);

@@ -9,6 +9,7 @@
 #include "sip_messages.hpp"
 #include "udp_peer.hpp"
 
+#include "base/crypto.hpp"
 #include "cluster/membership.hpp"
 #include "sip/farm_link.hpp"
 #include "sip/route.hpp"
@@ -27,6 +28,9 @@ using namespace rtfarm::test;
 
 namespace {
 
+const std::string OLD_SECRET = "the secret this farm had, thirty-two bytes or more";
+const std::string NEW_SECRET = "the secret it rotates to, thirty-two bytes or more";
+
 // Three members f1..f3 with processors; the file names the first
 // `configured` of them, and those are started.
 struct ReloadFarm {
@@ -35,16 +39,31 @@ struct ReloadFarm {
     std::vector<std::unique_ptr<UdpPeer>> processors;
     UdpPeer client{"127.0.0.9:0"};
 
-    explicit ReloadFarm(size_t configured) {
+    // `own_files`: each member reads a file of its own (a key rotation goes
+    // member by member), the farm has the secret OLD_SECRET (old.key), and
+    // new.key holds NEW_SECRET.
+    // `started`: how many of them run (the others are the test's); all by default.
+    explicit ReloadFarm(size_t configured, bool own_files = false, size_t started = 0) {
         for (auto& m : lab.cluster.members)
             m.processor_port = free_port();
+        if (own_files) {
+            lab.dir.write("old.key", OLD_SECRET);
+            lab.dir.write("new.key", NEW_SECRET);
+            lab.cluster.secret_file = lab.dir.file("old.key");
+            for (const auto& m : lab.cluster.members)
+                lab.own_config.push_back(m.id);
+        }
         all = lab.cluster;
         for (auto& m : all.members)
             processors.push_back(
                 std::make_unique<UdpPeer>(m.address + ":" + std::to_string(m.processor_port)));
         configure(configured);
-        for (size_t i = 0; i < configured; ++i)
+        if (started == 0)
+            started = configured;
+        for (size_t i = 0; i < started; ++i)
             lab.start("sipfarmd", id(i));
+        if (started < configured)
+            return;
         std::string up = expected_view(configured, configured);
         for (size_t i = 0; i < configured; ++i)
             BOOST_REQUIRE_MESSAGE(wait_view(i, up), id(i) << " sees " << view(i));
@@ -54,6 +73,8 @@ struct ReloadFarm {
         lab.cluster = all;
         lab.cluster.members.resize(n);
         lab.write();
+        for (const auto& id : lab.own_config)
+            lab.write_own(id, lab.cluster);
     }
     std::string id(size_t i) const { return all.members[i].id; }
     std::string sip(size_t i) const {
@@ -161,12 +182,14 @@ struct ReloadFarm {
     }
 };
 
-// A farm-link heartbeat of `id` as its daemon would send it.
-std::string heartbeat_packet(const std::string& id, const std::string& link) {
+// A farm-link heartbeat of `id` as its daemon would send it (by default
+// from a run newer than any real one).
+std::string heartbeat_packet(const std::string& id, const std::string& link,
+                             uint64_t incarnation = 1ull << 50, uint64_t seq = 1) {
     cluster::Heartbeat hb;
     hb.id = id;
-    hb.incarnation = 1ull << 50; // newer than any real one
-    hb.seq = 1;
+    hb.incarnation = incarnation;
+    hb.seq = seq;
     sip::FarmEnvelope env;
     env.flags = sip::FARM_FLAG_HEARTBEAT;
     env.source = net::SockAddr::parse(link).value();
@@ -175,7 +198,7 @@ std::string heartbeat_packet(const std::string& id, const std::string& link) {
     env.sender = id;
     env.to = "f1";
     env.incarnation = hb.incarnation;
-    env.sequence = 1;
+    env.sequence = seq;
     return sip::encode_farm_packet(env, cluster::encode_heartbeat(hb), "");
 }
 
@@ -389,6 +412,158 @@ BOOST_AUTO_TEST_CASE(a_reload_that_cannot_open_everything_opens_nothing) {
     std::string cid = f.call_id("atomic-", "f1", "f3");
     f.expect_at(0, request("INVITE", cid, 1, client, "z9hG4bK" + cid), 2, cid);
     f.no_unexpected_errors({"reload failed"});
+}
+
+// Issue 17, item 4: the secret changes member by member (rtfarm.conf(5),
+// "Rotating the secret"). Step 1 gives each member the new secret and the
+// old one as previous_secret_file, one reload at a time; step 2 drops the
+// old one, one reload at a time. No member is ever seen down, the farm
+// signs with the new key once the last member holds it, and new calls
+// reach a processor at every step. Then one member gets a secret nobody
+// else holds: it is cut off within dead_after_ms, as every member was at
+// any change of the secret before (the check above can see a split).
+BOOST_AUTO_TEST_CASE(a_key_rotation_member_by_member_splits_nothing) {
+    ReloadFarm f(3, /*own_files=*/true);
+    const std::string client = f.client.address().str();
+    const std::string old_id = crypto::key_id(OLD_SECRET), new_id = crypto::key_id(NEW_SECRET);
+    const std::string all_up = f.expected_view(3, 3);
+    auto farm_key = [&](size_t i) {
+        return f.ask(i, "members")["farm_key"];
+    };
+    auto signing = [&](size_t i) {
+        return farm_key(i)["signing"].as_string().value_or("?");
+    };
+    // Every member up in every view, now and a dead_after_ms later.
+    auto nobody_down = [&](const std::string& when) {
+        std::this_thread::sleep_for(scaled(1200ms));
+        for (size_t i = 0; i < 3; ++i)
+            BOOST_TEST(f.view(i) == all_up, when << ": " << f.id(i) << " sees " << f.view(i));
+    };
+    // A new call enters at each member and reaches one processor once.
+    int calls = 0;
+    auto calls_go_through = [&](const std::string& when) {
+        for (size_t entry = 0; entry < 3; ++entry) {
+            std::string cid = "rotation-" + std::to_string(++calls);
+            f.client.send(f.sip(entry), request("INVITE", cid, 1, client, "z9hG4bK" + cid));
+            auto got = f.arrival();
+            BOOST_TEST(got.has_value(), when << ": " << cid << " via " << f.id(entry) << " lost");
+        }
+        BOOST_TEST(f.processors_quiet(), when << ": a call reached two processors");
+    };
+    for (size_t i = 0; i < 3; ++i)
+        BOOST_TEST(signing(i) == old_id);
+    calls_go_through("before");
+
+    // Step 1: the new secret, the old one kept.
+    LoopbackCluster both = f.lab.cluster;
+    both.secret_file = f.lab.dir.file("new.key");
+    both.previous_secret_file = f.lab.dir.file("old.key");
+    for (size_t i = 0; i < 3; ++i) {
+        f.lab.write_own(f.id(i), both);
+        f.reload(i);
+        std::string when = "step 1 after " + f.id(i);
+        if (i < 2) {
+            nobody_down(when);
+            // Someone still lacks the new secret: the old one signs.
+            for (size_t k = 0; k < 3; ++k)
+                BOOST_TEST(signing(k) == old_id, when << ": " << f.id(k));
+            BOOST_TEST(farm_key(i)["held"].size() == 2u);
+        }
+        if (i == 0) {
+            // The operator's view of the rotation.
+            auto shown = run({bin_path("cgclusterctl"), "--socket",
+                              f.lab.cluster.control(f.lab.dir, "f1"), "members"});
+            BOOST_TEST(shown.out.find("rotating: the previous key signs until f2, f3 hold " +
+                                      new_id.substr(0, 8)) != std::string::npos,
+                       shown.out);
+        }
+        calls_go_through(when);
+    }
+    // The last reload: everyone holds it, everyone signs with it.
+    auto deadline = std::chrono::steady_clock::now() + scaled(3000ms);
+    for (size_t k = 0; k < 3; ++k) {
+        while (signing(k) != new_id && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(20ms);
+        BOOST_TEST(signing(k) == new_id, f.id(k) << " signs with " << signing(k));
+    }
+    nobody_down("step 1 done");
+    auto shown = run(
+        {bin_path("cgclusterctl"), "--socket", f.lab.cluster.control(f.lab.dir, "f2"), "members"});
+    BOOST_TEST(shown.out.find("farm key: signing " + new_id.substr(0, 8)) != std::string::npos,
+               shown.out);
+    BOOST_TEST(shown.out.find("remove previous_secret_file now") != std::string::npos, shown.out);
+    calls_go_through("step 1 done");
+
+    // Step 2: the old secret goes.
+    LoopbackCluster fresh = f.lab.cluster;
+    fresh.secret_file = f.lab.dir.file("new.key");
+    for (size_t i = 0; i < 3; ++i) {
+        f.lab.write_own(f.id(i), fresh);
+        f.reload(i);
+        nobody_down("step 2 after " + f.id(i));
+        BOOST_TEST(signing(i) == new_id);
+        BOOST_TEST(farm_key(i)["held"].size() == 1u);
+    }
+    calls_go_through("step 2 done");
+    for (size_t i = 0; i < 3; ++i) {
+        for (const char* reason : {"farm_bad_mac", "farm_unauthenticated", "replayed"})
+            BOOST_TEST(f.dropped(i, reason) == 0, f.id(i) << " dropped " << reason);
+        // Not even for a moment: every view sipfarmd logged had all up.
+        BOOST_TEST(f.process(i).log().find(":down") == std::string::npos, f.process(i).log());
+    }
+
+    // A member with a secret nobody else holds is cut off, both ways.
+    f.lab.dir.write("other.key", "a third secret, thirty-two bytes or more, alone");
+    LoopbackCluster alone = f.lab.cluster;
+    alone.secret_file = f.lab.dir.file("other.key");
+    f.lab.write_own(f.id(2), alone);
+    f.reload(2);
+    BOOST_TEST(f.wait_view(0, "f1:up,f2:up,f3:down"), "f1 sees " << f.view(0));
+    BOOST_TEST(f.wait_view(2, "f1:down,f2:down,f3:up"), "f3 sees " << f.view(2));
+    BOOST_TEST(f.dropped(0, "farm_bad_mac") > 0);
+    f.no_unexpected_errors();
+}
+
+// Issue 17, item 5: the incarnation is the wall clock at start. A member
+// that restarts with its clock behind (booted before NTP, a VM snapshot
+// restored) announces a lower one; once it has been silent for
+// dead_after_ms that is a restart, not a replay, and it comes back up
+// (before, every peer ignored it until they restarted themselves). Here f2
+// is this test, sending f2's heartbeats from f2's farm link address.
+BOOST_AUTO_TEST_CASE(a_member_restarted_with_its_clock_behind_comes_back) {
+    ReloadFarm f(2, false, /*started=*/1);
+    const std::string link = "127.0.0.1:" + std::to_string(f.all.farm_port);
+    UdpPeer f2("127.0.0.2:" + std::to_string(f.all.farm_port));
+    const uint64_t first_run = 1796591911233; // ms since 1970: in 2026
+    const uint64_t behind = first_run - 3600 * 1000;
+    uint64_t seq = 0;
+    // Heartbeats of one run, every 200 ms, until f1 sees `state` (bounded).
+    auto beat_until = [&](uint64_t incarnation, const std::string& want) {
+        auto deadline = std::chrono::steady_clock::now() + scaled(3000ms);
+        while (std::chrono::steady_clock::now() < deadline) {
+            f2.send(link, heartbeat_packet("f2", f2.address().str(), incarnation, ++seq));
+            if (f.view(0) == want)
+                return true;
+            std::this_thread::sleep_for(200ms);
+        }
+        return false;
+    };
+    BOOST_TEST(beat_until(first_run, "f1:up,f2:up"), "f1 sees " << f.view(0));
+    // f2 stops; f1 sees it down.
+    BOOST_TEST(f.wait_view(0, "f1:up,f2:down"), "f1 sees " << f.view(0));
+    // f2 starts again, its clock an hour behind: a lower incarnation, from 1.
+    seq = 0;
+    BOOST_TEST(beat_until(behind, "f1:up,f2:up"), "f1 sees " << f.view(0));
+    BOOST_TEST(f.ask(0, "members")["members"].at(1)["heard"].as_bool().value_or(false));
+    // A packet of the new run seen before is still a replay.
+    long long replays = f.dropped(0, "replayed");
+    f2.send(link, heartbeat_packet("f2", f2.address().str(), behind, 1));
+    auto deadline = std::chrono::steady_clock::now() + scaled(2000ms);
+    while (f.dropped(0, "replayed") == replays && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(10ms);
+    BOOST_TEST(f.dropped(0, "replayed") == replays + 1);
+    BOOST_TEST(beat_until(behind, "f1:up,f2:up"));
+    f.no_unexpected_errors();
 }
 
 BOOST_AUTO_TEST_SUITE_END()

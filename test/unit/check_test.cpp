@@ -129,6 +129,15 @@ BOOST_AUTO_TEST_CASE(farm_link_without_a_secret) {
     BOOST_TEST(!insecure.has_errors());
     BOOST_TEST(with_id(insecure, "farm-link-insecure").size() == 1u);
     BOOST_TEST((with_id(insecure, "farm-link-insecure")[0]->severity == Severity::warning));
+    // A key rotation under way: said, so that it is finished.
+    BOOST_TEST(with_id(none, "farm-key-rotation").empty());
+    auto rotating =
+        with(secret_line,
+             secret_line + ", \"previous_secret_file\": \"" +
+                 std::filesystem::absolute(test::data_path("farm-previous.key")).string() + "\"");
+    BOOST_TEST(!rotating.has_errors());
+    BOOST_REQUIRE(with_id(rotating, "farm-key-rotation").size() == 1u);
+    BOOST_TEST((with_id(rotating, "farm-key-rotation")[0]->severity == Severity::info));
 }
 
 BOOST_AUTO_TEST_CASE(capacity_of_a_range) {

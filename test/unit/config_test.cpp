@@ -743,10 +743,54 @@ BOOST_AUTO_TEST_CASE(the_farm_link_needs_a_secret_off_loopback) {
     dir.write("good.key", std::string(32, 'k') + "\n");
     BOOST_TEST(trust({{"secret_file", q("good.key")}}, "10.77.0.11").ok());
 
+    // A key rotation's previous secret: held to the same length.
+    auto short_previous = trust(
+        {{"secret_file", q("good.key")}, {"previous_secret_file", q("short.key")}}, "10.77.0.11");
+    BOOST_REQUIRE(!short_previous.ok());
+    BOOST_TEST(short_previous.error().message.find("cluster.previous_secret_file") !=
+                   std::string::npos,
+               short_previous.error().message);
+
     auto not_bool = rtfarm::config::parse(
         doc(cluster({{"insecure_farm_link", q("yes")}}), {{"f1", frontend(1)}}), "c.json");
     BOOST_REQUIRE(!not_bool.ok());
     BOOST_TEST(not_bool.error().message.find("cluster.insecure_farm_link") != std::string::npos);
+}
+
+// Issue 17: a key rotation names the new secret in secret_file and the
+// one it replaces in previous_secret_file (rtfarm.conf(5)).
+BOOST_AUTO_TEST_CASE(a_rotation_holds_two_secrets_newest_first) {
+    TempDir dir;
+    dir.write("new.key", std::string(40, 'n') + "\n");
+    dir.write("old.key", std::string(40, 'o') + "\n");
+    auto load = [&](const Fields& fields) {
+        return rtfarm::config::parse(doc(cluster(fields), {{"f1", frontend(1)}}),
+                                     (dir.path() / "cluster.json").string());
+    };
+    auto both = load({{"secret_file", q("new.key")}, {"previous_secret_file", q("old.key")}});
+    BOOST_REQUIRE_MESSAGE(both.ok(), why(both));
+    BOOST_TEST(both->cluster.previous_secret_file == (dir.path() / "old.key").string());
+    BOOST_TEST(both->cluster.secrets() ==
+               (std::vector<std::string>{std::string(40, 'n'), std::string(40, 'o')}));
+    auto one = load({{"secret_file", q("new.key")}, {"previous_secret_file", q("")}});
+    BOOST_REQUIRE(one.ok());
+    BOOST_TEST(one->cluster.secrets() == std::vector<std::string>{std::string(40, 'n')});
+    BOOST_TEST(load({})->cluster.secrets().empty());
+
+    auto alone = load({{"previous_secret_file", q("old.key")}});
+    BOOST_REQUIRE(!alone.ok());
+    BOOST_TEST(alone.error().message.find("cluster.previous_secret_file: set without "
+                                          "secret_file") != std::string::npos,
+               alone.error().message);
+    auto same = load({{"secret_file", q("new.key")}, {"previous_secret_file", q("new.key")}});
+    BOOST_REQUIRE(!same.ok());
+    BOOST_TEST(same.error().message.find("the same secret as secret_file") != std::string::npos,
+               same.error().message);
+    auto missing = load({{"secret_file", q("new.key")}, {"previous_secret_file", q("gone.key")}});
+    BOOST_REQUIRE(!missing.ok());
+    BOOST_TEST(missing.error().message.find("cluster.previous_secret_file: cannot read") !=
+                   std::string::npos,
+               missing.error().message);
 }
 
 BOOST_AUTO_TEST_CASE(two_loads_of_one_file_are_equal) {

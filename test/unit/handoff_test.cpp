@@ -51,6 +51,10 @@ struct SimMember {
     bool alive = true;
 };
 
+ViewHistory::Past past(const ViewHistory::Members& m) {
+    return {m, {}};
+}
+
 // A farm of members routing by route() exactly as sipfarmd does, packets
 // carried between them by a loop instead of sockets.
 struct SimFarm {
@@ -63,15 +67,23 @@ struct SimFarm {
         s.view.self_farm_member = true;
         s.view.members = list;
         if (starting)
-            s.history.replaced(without_member(list, id), list, now);
+            s.history.replaced(past(without_member(list, id)), past(list), now);
         s.view.previous = s.history.views();
         m.emplace(id, std::move(s));
     }
     // `id` learns the new member list (a heartbeat arrived).
     void learn(const std::string& id, const ViewHistory::Members& list) {
         SimMember& s = m.at(id);
-        s.history.replaced(s.view.members, list, now);
+        s.history.replaced(past(s.view.members), past(list), now);
         s.view.members = list;
+        s.view.previous = s.history.views();
+    }
+    // `id` routes by a new key (it switched its signing secret, as
+    // sipfarmd does: cluster/farm_keys.hpp).
+    void rekey(const std::string& id, std::optional<crypto::SipKey> key) {
+        SimMember& s = m.at(id);
+        s.history.replaced({s.view.members, s.view.key}, {s.view.members, key}, now);
+        s.view.key = key;
         s.view.previous = s.history.views();
     }
     void advance(std::chrono::milliseconds d) {
@@ -217,12 +229,12 @@ BOOST_AUTO_TEST_CASE(view_history_keeps_routing_changes_for_the_grace) {
     auto three = members({"f1", "f2", "f3"});
     auto four = members({"f1", "f2", "f3", "f4"});
     // Same eligible members (only order or a non-member changed): nothing kept.
-    h.replaced(three, members({"f3", "f2", "f1"}), T0);
+    h.replaced(past(three), past(members({"f3", "f2", "f1"})), T0);
     BOOST_TEST(h.size() == 0u);
-    h.replaced(three, four, T0);
-    h.replaced(four, members({"f1", "f3", "f4"}, {"f2"}), T0 + 5s);
+    h.replaced(past(three), past(four), T0);
+    h.replaced(past(four), past(members({"f1", "f3", "f4"}, {"f2"})), T0 + 5s);
     BOOST_REQUIRE(h.size() == 2u);
-    BOOST_TEST(ViewHistory::eligible(h.views()[0]).size() == 4u); // newest first
+    BOOST_TEST(ViewHistory::eligible(h.views()[0].members).size() == 4u); // newest first
     BOOST_TEST(!h.expire(T0 + 31s));
     BOOST_TEST(h.expire(T0 + 32s));
     BOOST_TEST(h.size() == 1u);
@@ -230,17 +242,26 @@ BOOST_AUTO_TEST_CASE(view_history_keeps_routing_changes_for_the_grace) {
     BOOST_TEST(h.size() == 0u);
     ViewHistory small(32s, 2);
     for (int i = 0; i < 5; ++i)
-        small.replaced(i % 2 ? three : four, i % 2 ? four : three, T0);
+        small.replaced(past(i % 2 ? three : four), past(i % 2 ? four : three), T0);
     BOOST_TEST(small.size() == 2u);
     auto before = without_member(four, "f4");
     BOOST_TEST(ViewHistory::eligible(before) == ViewHistory::eligible(three));
     // A kept view can be forgotten by its members (the startup view).
     ViewHistory d(32s);
-    d.replaced(before, four, T0);
-    d.replaced(four, three, T0);
+    d.replaced(past(before), past(four), T0);
+    d.replaced(past(four), past(three), T0);
     BOOST_TEST(d.drop(before));
     BOOST_TEST(!d.drop(before));
     BOOST_TEST(d.size() == 1u);
+    // A new routing key moves Call-IDs as new members do: kept, with the
+    // key the old view hashed by.
+    ViewHistory k(32s);
+    crypto::SipKey old_key{1, 2}, new_key{3, 4};
+    k.replaced({three, old_key}, {three, old_key}, T0);
+    BOOST_TEST(k.size() == 0u);
+    k.replaced({three, old_key}, {three, new_key}, T0);
+    BOOST_REQUIRE(k.size() == 1u);
+    BOOST_TEST((k.views()[0].key == old_key));
 }
 
 BOOST_AUTO_TEST_CASE(route_rules_of_the_handoff) {
@@ -248,12 +269,12 @@ BOOST_AUTO_TEST_CASE(route_rules_of_the_handoff) {
     v.self = "f1";
     v.self_farm_member = true;
     v.members = members({"f1", "f2", "f3", "f4"});
-    v.previous = {members({"f1", "f2", "f3"})};
+    v.previous = {{members({"f1", "f2", "f3"}), {}}};
     // Find Call-IDs whose owner moved to f4 from f2 / from f1 (ourselves).
     std::string from_f2, from_self, stayed;
     for (int i = 0; i < 500 && (from_f2.empty() || from_self.empty() || stayed.empty()); ++i) {
         std::string now_owner = sip::rendezvous_owner(cid(i), v.members);
-        std::string was = sip::rendezvous_owner(cid(i), v.previous[0]);
+        std::string was = sip::rendezvous_owner(cid(i), v.previous[0].members);
         if (now_owner == "f4" && was == "f2" && from_f2.empty())
             from_f2 = cid(i);
         if (now_owner == "f4" && was == "f1" && from_self.empty())
@@ -391,6 +412,41 @@ BOOST_AUTO_TEST_CASE(a_member_joins_and_calls_in_progress_stay) {
         BOOST_TEST(s.view.previous.empty());
     for (int i = 800; i < 900; ++i)
         BOOST_TEST(f.deliver("f1", cid(i)) == sip::rendezvous_owner(cid(i), four));
+}
+
+BOOST_AUTO_TEST_CASE(a_key_rotation_moves_new_calls_and_keeps_those_in_progress) {
+    SimFarm f;
+    auto three = members({"f1", "f2", "f3"});
+    const crypto::SipKey old_key{0x1111, 0x2222}, new_key{0x3333, 0x4444};
+    for (const char* id : {"f1", "f2", "f3"}) {
+        f.add(id, three);
+        f.m.at(id).view.key = old_key;
+    }
+    auto before = start_calls(f, 0, 300);
+    // The members switch one heartbeat apart: for a while they hash
+    // Call-IDs differently.
+    f.rekey("f2", new_key);
+    BOOST_TEST(strays(f, before) == 0);
+    auto during = start_calls(f, 300, 200);
+    BOOST_TEST(strays(f, during) == 0);
+    f.advance(200ms);
+    f.rekey("f1", new_key);
+    f.rekey("f3", new_key);
+    BOOST_TEST(strays(f, before) == 0);
+    BOOST_TEST(strays(f, during) == 0);
+    auto after = start_calls(f, 500, 300);
+    BOOST_TEST(strays(f, after) == 0);
+    // New Call-IDs go by the new key once the grace is over.
+    f.advance(HANDOFF_GRACE + 1s);
+    for (const auto& [id, s] : f.m)
+        BOOST_TEST(s.view.previous.empty());
+    int moved = 0;
+    for (int i = 800; i < 900; ++i) {
+        std::string owner = sip::rendezvous_owner(cid(i), three, &new_key);
+        BOOST_TEST(f.deliver("f3", cid(i)) == owner);
+        moved += owner != sip::rendezvous_owner(cid(i), three, &old_key);
+    }
+    BOOST_TEST(moved > 30); // the test means something: the key moves Call-IDs
 }
 
 BOOST_AUTO_TEST_CASE(a_member_drains_and_keeps_its_calls) {

@@ -2,6 +2,7 @@
 // driven by the blocking client. The server's loop runs on a second thread
 // (stopped through a flag it polls); assertions stay on the test thread.
 // Every wait is bounded: client calls time out after 2 s, polls are counted.
+#include "base/crypto.hpp"
 #include "base/log.hpp"
 #include "ev/loop.hpp"
 #include "net/socket.hpp"
@@ -97,7 +98,10 @@ struct ServerFixture {
 
     std::atomic<int> disconnects{0};
 
-    explicit ServerFixture(ControlServerOptions options = {}, std::string secret = "") {
+    explicit ServerFixture(ControlServerOptions options = {}, std::string secret = "")
+        : ServerFixture(options, secret.empty() ? std::vector<std::string>{}
+                                                : std::vector<std::string>{secret}) {}
+    ServerFixture(ControlServerOptions options, std::vector<std::string> secrets) {
         char tmpl[] = "/tmp/rtfarm-ctl-XXXXXX";
         BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
         dir = tmpl;
@@ -156,7 +160,7 @@ struct ServerFixture {
             BOOST_CHECK(!server->push(999999, Json::object()));
         });
         server->on_disconnect([this](uint64_t) { ++disconnects; });
-        server->set_tcp_secret(secret);
+        server->set_tcp_secrets(secrets);
         auto st = server->listen_unix(path);
         BOOST_REQUIRE_MESSAGE(st.ok(), message_of(st));
         auto st2 = server->listen_tcp(net::SockAddr::parse("127.0.0.1:0").value());
@@ -420,7 +424,7 @@ BOOST_AUTO_TEST_CASE(tcp_clients_log_in_with_the_cluster_secret) {
     BOOST_TEST(!r.ok());
     BOOST_TEST(!c.call("ping", Json(), CALL_TIMEOUT).ok());
     // The client's own login.
-    BOOST_TEST(c.authenticate("s3cret", CALL_TIMEOUT).ok());
+    BOOST_TEST(c.authenticate(std::vector<std::string>{"s3cret"}, CALL_TIMEOUT).ok());
     BOOST_TEST(c.call("ping", Json(), CALL_TIMEOUT).ok());
     auto good = ControlClient::connect(fx.tcp, CALL_TIMEOUT, "s3cret");
     BOOST_REQUIRE_MESSAGE(good.ok(), message_of(good));
@@ -439,6 +443,62 @@ BOOST_AUTO_TEST_CASE(tcp_clients_log_in_with_the_cluster_secret) {
     BOOST_REQUIRE(!wrong.ok());
     BOOST_TEST(wrong.error().code == "unauthenticated");
     BOOST_TEST(fx.logged("control login failed"));
+}
+
+BOOST_AUTO_TEST_CASE(during_a_key_rotation_either_secret_logs_in) {
+    const std::string old_key = "the secret the farm had", new_key = "the secret it moves to";
+    // A server that holds both (a member that reloaded for the rotation).
+    ServerFixture both({}, std::vector<std::string>{new_key, old_key});
+    for (const auto& held : std::vector<std::vector<std::string>>{
+             {old_key}, {new_key}, {new_key, old_key}, {old_key, new_key}}) {
+        auto c = ControlClient::connect(both.tcp, CALL_TIMEOUT, held);
+        BOOST_REQUIRE_MESSAGE(c.ok(), message_of(c));
+        BOOST_TEST(c->call("ping", Json(), CALL_TIMEOUT).ok());
+    }
+    // The server proves with the newest secret the client holds, and names it.
+    auto raw = ControlClient::connect(both.tcp, CALL_TIMEOUT);
+    BOOST_REQUIRE(raw.ok());
+    auto ch = raw->call("auth.challenge",
+                        Json::object()
+                            .set("client_nonce", "n1")
+                            .set("keys", auth_key_ids(std::vector<std::string>{old_key})),
+                        CALL_TIMEOUT);
+    BOOST_REQUIRE(ch.ok());
+    BOOST_TEST((*ch)["key"].as_string().value_or("") == crypto::key_id(old_key));
+    BOOST_TEST((*ch)["proof"].as_string().value_or("") ==
+               auth_server_proof(old_key, "n1", (*ch)["nonce"].as_string().value_or("")));
+    // A login under the other secret than the one named is refused.
+    auto mac = auth_mac(new_key, (*ch)["nonce"].as_string().value_or(""));
+    BOOST_TEST(!raw->call("auth", Json::object().set("mac", mac), CALL_TIMEOUT).ok());
+    // Servers that hold one of them: a client holding both logs in to
+    // either (a member that reloaded talks to one that has not, and to one
+    // that finished the rotation).
+    ServerFixture old_only({}, old_key), new_only({}, new_key);
+    for (const auto* fx : {&old_only, &new_only}) {
+        auto c = ControlClient::connect(fx->tcp, CALL_TIMEOUT,
+                                        std::vector<std::string>{new_key, old_key});
+        BOOST_REQUIRE_MESSAGE(c.ok(), message_of(c));
+        BOOST_TEST(c->call("ping", Json(), CALL_TIMEOUT).ok());
+    }
+    // No secret in common: the server cannot prove itself.
+    auto stranger =
+        ControlClient::connect(new_only.tcp, CALL_TIMEOUT, std::vector<std::string>{old_key});
+    BOOST_REQUIRE(!stranger.ok());
+    BOOST_TEST(stranger.error().code == "server_unauthenticated");
+    // The loop's links the same way.
+    ev::Loop loop;
+    json::ControlLink link(loop, net::SockAddr::parse(old_only.tcp).value(), {new_key, old_key});
+    std::optional<Result<Json>> r;
+    link.call("ping", Json(), 2000ms, [&](Result<Json> x) { r = std::move(x); });
+    ev::Ticker tick(loop, 5ms, [&] {
+        if (r)
+            loop.stop();
+    });
+    ev::Timer limit(loop, [&] { loop.stop(); });
+    limit.start(3000ms);
+    loop.run();
+    BOOST_REQUIRE(r.has_value());
+    BOOST_TEST(r->ok());
 }
 
 BOOST_AUTO_TEST_CASE(strangers_on_tcp_cannot_lock_out_unix_clients) {
@@ -491,7 +551,7 @@ BOOST_AUTO_TEST_CASE(control_link_calls_from_a_loop_with_login) {
     ServerFixture fx({}, "s3cret");
     ev::Loop loop;
     auto addr = net::SockAddr::parse(fx.tcp).value();
-    ControlLink link(loop, addr, "s3cret");
+    ControlLink link(loop, addr, {"s3cret"});
     std::vector<std::string> answers;
     for (int i = 0; i < 5; ++i)
         link.call("ping", Json::object().set("echo", std::to_string(i)), 2000ms,
@@ -516,7 +576,7 @@ BOOST_AUTO_TEST_CASE(control_link_calls_from_a_loop_with_login) {
     BOOST_TEST(link.pending() == 0u);
 
     // The wrong secret: every waiting call hears why.
-    ControlLink wrong(loop, addr, "guess");
+    ControlLink wrong(loop, addr, {"guess"});
     std::optional<Result<Json>> refused;
     wrong.call("ping", Json(), 2000ms, [&](Result<Json> r) { refused = std::move(r); });
     BOOST_REQUIRE(run_until(
@@ -532,7 +592,7 @@ BOOST_AUTO_TEST_CASE(control_link_reports_a_dead_peer_and_reconnects) {
         auto fd = net::tcp_listen(net::SockAddr::parse("127.0.0.1:0").value());
         return net::local_address(fd.value().get()).value();
     }();
-    ControlLink link(loop, port, "");
+    ControlLink link(loop, port, {});
     std::optional<Result<Json>> r;
     link.call("ping", Json(), 2000ms, [&](Result<Json> x) { r = std::move(x); });
     BOOST_REQUIRE(run_until(
@@ -541,7 +601,7 @@ BOOST_AUTO_TEST_CASE(control_link_reports_a_dead_peer_and_reconnects) {
     BOOST_TEST(r->error().code == "io");
     // A server appears there later: the next call connects again.
     ServerFixture fx;
-    ControlLink again(loop, net::SockAddr::parse(fx.tcp).value(), "");
+    ControlLink again(loop, net::SockAddr::parse(fx.tcp).value(), {});
     std::optional<Result<Json>> ok;
     again.call("ping", Json(), 2000ms, [&](Result<Json> x) { ok = std::move(x); });
     BOOST_REQUIRE(run_until(

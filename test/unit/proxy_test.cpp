@@ -762,6 +762,16 @@ BOOST_AUTO_TEST_CASE(a_forged_processor_mark_is_refused) {
     other.branch_key = branch_key("another secret");
     auto r = forward_response(resp, must_scan(resp), &other);
     BOOST_TEST((!r.ok() && r.error().code == "forged_branch"));
+    // Issue 17: after a key rotation, the answers to what the processor
+    // sent before are still taken (an earlier key), and those under a key
+    // never held still refused.
+    other.earlier_branch_keys = {branch_key("a third secret"), c.branch_key};
+    BOOST_TEST(forward_response(resp, must_scan(resp), &other).ok());
+    BOOST_TEST(processor_branch_verified(resp, must_scan(resp), other.branch_key,
+                                         other.earlier_branch_keys));
+    other.earlier_branch_keys = {branch_key("a third secret")};
+    r = forward_response(resp, must_scan(resp), &other);
+    BOOST_TEST((!r.ok() && r.error().code == "forged_branch"));
 }
 
 BOOST_AUTO_TEST_CASE(our_route_behind_the_processors_own) {
