@@ -29,9 +29,12 @@
 # only it to the others (members[].keys); no member ever seen not up by any
 # sipfarmd once all three were up (its msg="view" lines); no farm-link
 # packet dropped for a bad MAC, as unauthenticated or as an impostor
-# (stats dropped_by), no failed control login; every SIGHUP logged as
-# "config reloaded" by its daemon, no "reload failed"; media back to the
-# client from the VIP only; no error in any log.
+# (stats dropped_by); control logins over TCP (cgclusterctl --connect from
+# b1) after every step, with the old secret only to each member that holds
+# it and with the new one only to each member that holds that, all in, no
+# failed login logged, and at the end no login anywhere with the old secret
+# only; every SIGHUP logged as "config reloaded" by its daemon, no "reload
+# failed"; media back to the client from the VIP only; no error in any log.
 #
 # Exit status: 0 passed; 1 failed; 0 with a "skipped: ..." line when the
 # host cannot run it (as kamailio_media.sh). RTFARM_KEEP_LOGS=1 keeps the
@@ -115,6 +118,35 @@ reconfigure() { # MEMBER NEW [PREV]
     done
 }
 
+# Control logins over TCP (cgclusterctl --connect, from b1) while the key
+# changes: after each step, a client with only the old secret (cluster.json)
+# logs in to every member that holds farm.key, and one with only the new
+# secret (client-new.json) to every member that holds farm-new.key; each
+# must get its answer. At the end the old secret must be refused everywhere.
+sed 's|"secret_file": "farm.key",|"secret_file": "farm-new.key",|' "$work/cluster.json" >"$work/client-new.json"
+declare -A has_old has_new
+for m in $frontends; do has_old[$m]=1; has_new[$m]=0; done
+logins_tried=0
+logins_bad=""
+login() { # CONFIG MEMBER OUT
+    timeout -k 2 "$(sec 10)" "$lab" exec b1 "$ctl" --config "$1" --connect "$(addr_of "$2"):5068" --timeout 3000 \
+        --json members >"$3" 2>&1 &&
+        grep -q '"members":\[' "$3"
+}
+probe_logins() { # STEP
+    local m
+    for m in $frontends; do
+        if [ "${has_old[$m]}" = 1 ]; then
+            logins_tried=$((logins_tried + 1))
+            login "$work/cluster.json" "$m" "$work/login.out" || logins_bad="$logins_bad $1:old->$m($(tail -n 1 "$work/login.out" | cut -c1-80))"
+        fi
+        if [ "${has_new[$m]}" = 1 ]; then
+            logins_tried=$((logins_tried + 1))
+            login "$work/client-new.json" "$m" "$work/login.out" || logins_bad="$logins_bad $1:new->$m($(tail -n 1 "$work/login.out" | cut -c1-80))"
+        fi
+    done
+}
+
 key_before=$(signing_of f1)
 s_before=$(all_signing)
 echo "  before: signing $s_before; f1 holds [$(held_of f1)]"
@@ -136,10 +168,15 @@ for m in $frontends; do
     first=0
     if [ "$mode" = split ]; then
         reconfigure "$m" farm-new.key
+        has_old[$m]=0
+        has_new[$m]=1
+        probe_logins "1$m"
         say_at "step 1 (split) on $m: secret_file farm-new.key, no previous_secret_file; SIGHUP sipfarmd and rtprelayd;" \
             "$m holds [$(held_of "$m")], signs $(signing_of "$m")"
     else
         reconfigure "$m" farm-new.key farm.key
+        has_new[$m]=1
+        probe_logins "1$m"
         say_at "step 1 on $m: secret_file farm-new.key, previous_secret_file farm.key; SIGHUP sipfarmd and rtprelayd;" \
             "$m holds [$(held_of "$m")], signs $(signing_of "$m")"
     fi
@@ -165,6 +202,8 @@ if [ "$mode" = rotate ]; then
         for m in $frontends; do
             sleep "$gap"
             reconfigure "$m" farm-new.key
+            has_old[$m]=0
+            probe_logins "2$m"
             say_at "step 2 on $m: previous_secret_file removed; SIGHUP sipfarmd and rtprelayd;" \
                 "$m holds [$(held_of "$m")], signs $(signing_of "$m")"
         done
@@ -267,9 +306,31 @@ for m in $frontends; do
     check "$m: no farm-link packet dropped for a bad MAC, unauthenticated or an impostor${bad:+ ($bad)}" \
         test -n "$by" -a -z "$bad"
 done
+check "$logins_tried control logins over TCP during the rotation, each with a secret the member held, all in${logins_bad:+ (not:$logins_bad)}" \
+    test "$logins_tried" -gt 0 -a -z "$logins_bad"
 logins=$(for m in $frontends; do grep -h 'msg="control login failed"' "$work/$m.log" "$work/$m-media.log"; done | head -n 3)
 check "no failed control login in any daemon's log" test -z "$logins"
 [ -n "$logins" ] && echo "$logins" | cut -c1-200 | sed 's/^/    /'
+
+# The old secret is gone: a client that has only it logs in nowhere (all
+# three at once: a member answers a failed login a second late).
+declare -A lpid
+for m in $frontends; do
+    login "$work/cluster.json" "$m" "$work/login-old-$m.out" &
+    lpid[$m]=$!
+    pids="$pids $!"
+done
+refused=""
+for m in $frontends; do
+    # The member proves the newest secret the client lists, its own newest
+    # when none: the client gives up (server_unauthenticated), or the
+    # member refuses the client's MAC (unauthenticated).
+    if wait "${lpid[$m]}" || ! grep -q 'unauthenticated\|did not prove it knows the cluster secret' "$work/login-old-$m.out"; then
+        refused="$refused $m($(tail -n 1 "$work/login-old-$m.out" | cut -c1-80))"
+    fi
+done
+check "no control login with the old secret only at the end, on any member${refused:+ (not refused:$refused)}" \
+    test -z "$refused"
 
 # Every SIGHUP accepted: steps 1 and 2 (split: one) are as many reloads.
 want=2
