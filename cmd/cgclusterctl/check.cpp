@@ -40,18 +40,18 @@ void print_human(const config::ClusterConfig& cfg, const cluster::CheckReport& r
     // Errors first, then warnings, then notes; each group in check order.
     if (!r.findings.empty())
         out << '\n';
-    for (auto sev : {cluster::Severity::error, cluster::Severity::warning, cluster::Severity::info})
+    for (auto sev : {Severity::error, Severity::warning, Severity::info})
         for (const auto& f : r.findings) {
             if (f.severity != sev)
                 continue;
-            out << cluster::to_string(f.severity) << ": " << f.id;
+            out << to_string(f.severity) << ": " << f.id;
             if (!f.member.empty())
                 out << " (" << f.member << ")";
-            out << ": " << f.message << '\n';
+            out << ": " << f.evidence << '\n';
         }
     out << '\n'
-        << plural(r.count(cluster::Severity::error), "error") << ", "
-        << plural(r.count(cluster::Severity::warning), "warning") << '\n';
+        << plural(r.count(Severity::error), "error") << ", "
+        << plural(r.count(Severity::warning), "warning") << '\n';
 }
 
 } // namespace

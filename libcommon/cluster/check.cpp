@@ -10,18 +10,6 @@ using config::Placement;
 using config::Role;
 using config::SipFarm;
 
-std::string_view to_string(Severity s) {
-    switch (s) {
-    case Severity::error:
-        return "error";
-    case Severity::warning:
-        return "warning";
-    case Severity::info:
-        return "info";
-    }
-    return "?";
-}
-
 std::string_view to_string(MediaMethod m) {
     switch (m) {
     case MediaMethod::none:
@@ -98,7 +86,7 @@ public:
 
 private:
     void add(Severity s, std::string id, std::string member, std::string message) {
-        m_report.findings.push_back({s, std::move(id), std::move(member), std::move(message)});
+        m_report.findings.push_back({std::move(id), s, std::move(message), "", std::move(member)});
     }
 
     // Issue 17: the farm link's trust (config::farm_link_trust()): what
@@ -386,7 +374,7 @@ json::Json to_json(const CheckReport& r) {
         o.set("id", f.id);
         if (!f.member.empty())
             o.set("member", f.member);
-        o.set("message", f.message);
+        o.set("message", f.evidence);
         findings.append(std::move(o));
     }
     Json members = Json::array();

@@ -6,6 +6,7 @@
 // daemons, or know which members are alive: every member counts as up.
 #pragma once
 
+#include "base/finding.hpp"
 #include "cluster/modes.hpp"
 #include "config/config.hpp"
 #include "json/json.hpp"
@@ -18,9 +19,6 @@
 
 namespace rtfarm::cluster {
 
-enum class Severity { error, warning, info };
-std::string_view to_string(Severity s);
-
 // How media reaches the members from outside (reference doc, "RTP Media").
 //   single_ip: every media member advertises the one Cluster-wide WAN IP; the
 //              load balancer forwards by port, so ranges must be disjoint.
@@ -29,14 +27,6 @@ std::string_view to_string(Severity s);
 //   none:      no member terminates media.
 enum class MediaMethod { none, single_ip, multi_ip, mixed };
 std::string_view to_string(MediaMethod m);
-
-struct Finding {
-    Severity severity = Severity::info;
-    std::string id;      // stable, for scripts: "media-range-overlap", ...
-    std::string member;  // "" when about the cluster as a whole
-    std::string message; // what is wrong, and what to do
-    bool operator==(const Finding&) const = default;
-};
 
 // Media capacity of a number of ports: an audio stream takes an RTP/RTCP pair
 // (2 ports), an audio+video session two pairs (4 ports).
@@ -63,7 +53,10 @@ struct MemberReport {
 struct CheckReport {
     std::string cluster_name;
     MediaMethod method = MediaMethod::none;
-    std::vector<Finding> findings; // in the order the checks run, members in config order
+    // In the order the checks run, members in config order. Each says what
+    // is wrong and what to do in `evidence` (no `fix`), and names the member
+    // it is about, if one.
+    std::vector<Finding> findings;
     std::vector<MemberReport> members;
     // Ports of all members: per advertised address, the union of the ranges
     // of the members advertising it; summed over the addresses.

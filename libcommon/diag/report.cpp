@@ -4,18 +4,6 @@
 
 namespace rtfarm::diag {
 
-const char* to_string(Severity s) {
-    switch (s) {
-    case Severity::error:
-        return "error";
-    case Severity::warning:
-        return "warning";
-    case Severity::info:
-        return "info";
-    }
-    return "error";
-}
-
 bool Report::has(const std::string& id) const {
     return std::any_of(findings.begin(), findings.end(),
                        [&](const Finding& f) { return f.id == id; });

@@ -1,28 +1,18 @@
-// lbcheck's findings (CONTRACT.md "lbcheck"): what is wrong, the evidence
-// (numbers, addresses), and the fix in an operator's words; a report orders
-// them by severity, says what was observed and what could not be checked,
-// prints as text or JSON, and gives the exit status (0 no error, 1 an error
-// finding). The checks themselves are in probe.hpp, host.hpp and media
-// (lbcheck media); this file only carries their results.
+// lbcheck's report: its findings (base/finding.hpp: what is wrong, the
+// evidence (numbers, addresses), and the fix in an operator's words) ordered
+// by severity, what was observed and what could not be checked; it prints as
+// text or JSON and gives the exit status (0 no error, 1 an error finding).
+// The checks themselves are in probe.hpp, host.hpp and media (lbcheck
+// media); this file only carries their results.
 #pragma once
 
+#include "base/finding.hpp"
 #include "json/json.hpp"
 
 #include <string>
 #include <vector>
 
 namespace rtfarm::diag {
-
-enum class Severity { error, warning, info };
-// "error", "warning", "info"
-const char* to_string(Severity s);
-
-struct Finding {
-    std::string id; // a CONTRACT.md finding id, e.g. "udp-session-binding"
-    Severity severity = Severity::error;
-    std::string evidence;
-    std::string fix;
-};
 
 struct Report {
     std::vector<Finding> findings;

@@ -11,7 +11,6 @@
 #include <vector>
 
 using namespace rtfarm;
-using cluster::Severity;
 
 namespace {
 
@@ -55,8 +54,8 @@ config::ClusterConfig make(const std::string& cluster_extra,
     return std::move(r).value();
 }
 
-std::vector<const cluster::Finding*> with_id(const cluster::CheckReport& r, const std::string& id) {
-    std::vector<const cluster::Finding*> out;
+std::vector<const Finding*> with_id(const cluster::CheckReport& r, const std::string& id) {
+    std::vector<const Finding*> out;
     for (const auto& f : r.findings)
         if (f.id == id)
             out.push_back(&f);
@@ -71,7 +70,7 @@ void expect_one(const cluster::CheckReport& r, const std::string& id, Severity s
         BOOST_REQUIRE_EQUAL(found.size(), 1u);
         BOOST_TEST((found[0]->severity == severity));
         BOOST_TEST(found[0]->member == member_id);
-        BOOST_TEST(found[0]->message.find(text) != std::string::npos, found[0]->message);
+        BOOST_TEST(found[0]->evidence.find(text) != std::string::npos, found[0]->evidence);
     }
 }
 

@@ -12,7 +12,6 @@
 
 using namespace rtfarm;
 using diag::HostFacts;
-using diag::Severity;
 
 namespace {
 
@@ -58,14 +57,14 @@ diag::Interface& iface(HostFacts& f, const std::string& name) {
 // The ids of the findings of one severity.
 std::set<std::string> ids(const diag::Report& r, Severity s = Severity::error) {
     std::set<std::string> out;
-    for (const diag::Finding& f : r.findings)
+    for (const Finding& f : r.findings)
         if (f.severity == s)
             out.insert(f.id);
     return out;
 }
 
-const diag::Finding& finding(const diag::Report& r, const std::string& id) {
-    for (const diag::Finding& f : r.findings)
+const Finding& finding(const diag::Report& r, const std::string& id) {
+    for (const Finding& f : r.findings)
         if (f.id == id)
             return f;
     BOOST_FAIL("no finding " + id);

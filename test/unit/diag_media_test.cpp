@@ -56,7 +56,7 @@ std::vector<std::string> ids(const diag::Report& r) {
     return v;
 }
 
-const diag::Finding& only(const diag::Report& r) {
+const Finding& only(const diag::Report& r) {
     BOOST_REQUIRE_EQUAL(r.findings.size(), 1u);
     return r.findings[0];
 }
@@ -91,7 +91,7 @@ BOOST_AUTO_TEST_CASE(a_range_lost_both_ways_is_misrouted_naming_member_and_range
         farm({good("f1", "10000-19999", 10000), f2, good("f3", "30000-39999", 30000)}));
     const auto& f = only(r);
     BOOST_TEST(f.id == "media-range-misrouted");
-    BOOST_TEST((f.severity == diag::Severity::error));
+    BOOST_TEST((f.severity == Severity::error));
     BOOST_TEST(has(f.evidence, "advertised by f2 (range 20000-29999)"), f.evidence);
     BOOST_TEST(has(f.evidence, "203.0.113.1:20000 and 203.0.113.1:20002"), f.evidence);
     BOOST_TEST(has(f.evidence, "10 sent, 0 came back"), f.evidence);
@@ -126,7 +126,7 @@ BOOST_AUTO_TEST_CASE(a_rewritten_reply_source_is_media_reply_source) {
     auto r = diag::diagnose_media(farm({f3}));
     const auto& f = only(r);
     BOOST_TEST(f.id == "media-reply-source");
-    BOOST_TEST((f.severity == diag::Severity::error));
+    BOOST_TEST((f.severity == Severity::error));
     BOOST_TEST(has(f.evidence, "came back from 203.0.113.1:61002"), f.evidence);
     BOOST_TEST(has(f.fix, "same port"), f.fix);
 }
@@ -148,7 +148,7 @@ BOOST_AUTO_TEST_CASE(a_member_without_anchoring_is_a_warning_saying_why) {
     auto r = diag::diagnose_media(farm({good("f1", "10000-19999", 10000), t}));
     const auto& f = only(r);
     BOOST_TEST(f.id == "media-not-anchored");
-    BOOST_TEST((f.severity == diag::Severity::warning));
+    BOOST_TEST((f.severity == Severity::warning));
     BOOST_TEST(has(f.evidence, "f2 answered"), f.evidence);
     BOOST_TEST(has(f.evidence, "not_anchored member f2"), f.evidence);
     BOOST_TEST(has(f.fix, "\"media\": \"anchor\""), f.fix);
