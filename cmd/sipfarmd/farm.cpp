@@ -244,11 +244,15 @@ void FarmService::count(std::map<std::string, uint64_t, std::less<>>& m, std::st
 }
 
 void FarmService::drop(std::string_view reason, const Arrival& a, std::string_view detail) {
+    drop(reason, a.source.str(), detail);
+}
+
+void FarmService::drop(std::string_view reason, std::string_view from, std::string_view detail) {
     count(m_dropped, reason);
     if (m_drop_log.allow(std::chrono::steady_clock::now()))
         log::debug("farm", "dropped",
                    {{"reason", std::string(reason)},
-                    {"from", a.source.str()},
+                    {"from", std::string(from)},
                     {"detail", std::string(detail)}});
 }
 
@@ -1052,8 +1056,13 @@ void FarmService::write_connection(uint64_t id, std::string_view bytes) {
     std::string tls_bytes;
     if (m_streams.tls(on)) {
         if (auto msg = sip::scan(bytes)) {
-            tls_bytes =
+            auto tls =
                 sip::for_tls_connection(bytes, *msg, sip::ConnRef{m_id, id}, m_settings.proxy);
+            if (!tls) {
+                drop(tls.error().code, "connection " + std::to_string(id), tls.error().message);
+                return;
+            }
+            tls_bytes = std::move(*tls);
             bytes = tls_bytes;
         }
     }

@@ -593,24 +593,31 @@ std::optional<Transport> target_transport(std::string_view uri) {
     return std::nullopt;
 }
 
-std::string for_tls_connection(std::string_view buf, const Message& msg, const ConnRef& conn,
-                               const ProxyContext& ctx) {
+Result<std::string> for_tls_connection(std::string_view buf, const Message& msg,
+                                       const ConnRef& conn, const ProxyContext& ctx) {
     EditList edits;
     // The member that built a request for a client's connection wrote
     // "TCP" in its Via: only the holder knows the connection is TLS (RFC
     // 3261 18.1.1: the Via names the transport the request goes by).
     if (msg.is_request() && msg.via_count > 0 && msg.via[0].transport_id == Transport::tcp &&
         branch_member(msg.via[0].branch.in(buf)))
-        (void)edits.replace(msg.via[0].transport, "TLS");
-    each_farm_rr(
-        buf, msg, ctx, [&](Span value, std::string_view m, const std::optional<ConnRef>& named) {
-            if (!named || *named != conn)
-                return;
-            auto t = uri_param(value.in(buf), "transport");
-            if (t && equals_icase(*t, "tcp"))
-                (void)edits.replace(
-                    value, farm_route_uri(ctx.rr_host, rr_port_for(ctx, "tls"), m, &conn, "tls"));
-        });
+        if (auto st = edits.replace(msg.via[0].transport, "TLS"); !st)
+            return edit_clash("TLS in our Via", st.error());
+    Status result;
+    each_farm_rr(buf, msg, ctx,
+                 [&](Span value, std::string_view m, const std::optional<ConnRef>& named) {
+                     if (!named || *named != conn || !result)
+                         return;
+                     auto t = uri_param(value.in(buf), "transport");
+                     if (!t || !equals_icase(*t, "tcp"))
+                         return;
+                     std::string sips =
+                         farm_route_uri(ctx.rr_host, rr_port_for(ctx, "tls"), m, &conn, "tls");
+                     if (auto st = edits.replace(value, sips); !st)
+                         result = edit_clash("our Record-Route made SIPS", st.error());
+                 });
+    if (!result)
+        return result.error();
     if (edits.empty())
         return std::string(buf);
     return edits.apply(buf.substr(0, msg.end));
@@ -618,8 +625,10 @@ std::string for_tls_connection(std::string_view buf, const Message& msg, const C
 
 std::string with_our_via(std::string_view buf, const Message& msg, const ProxyContext& ctx) {
     EditList edits;
-    (void)edits.insert(header_insert_point(msg),
-                       via_line(ctx.outer_sent_by, processor_branch_for(buf, msg, ctx)));
+    // One insertion into an empty list: nothing for it to clash with.
+    Status added = edits.insert(header_insert_point(msg),
+                                via_line(ctx.outer_sent_by, processor_branch_for(buf, msg, ctx)));
+    RTFARM_ASSERT(added.ok());
     return edits.apply(buf.substr(0, msg.end));
 }
 

@@ -134,9 +134,9 @@ bool processor_branch_verified(std::string_view buf, const Message& msg, const F
 // the member that made it could not know, said. A request's top Via of
 // ours "TCP" becomes "TLS"; our Record-Route values naming `conn` with
 // ";transport=tcp" become SIPS URIs (farm_route_uri with "tls"). The bytes
-// as they were otherwise.
-std::string for_tls_connection(std::string_view buf, const Message& msg, const ConnRef& conn,
-                               const ProxyContext& ctx);
+// as they were otherwise. Error: "edit_clash".
+Result<std::string> for_tls_connection(std::string_view buf, const Message& msg,
+                                       const ConnRef& conn, const ProxyContext& ctx);
 
 // Request from the processor -> out, to its top Route (after popping ours:
 // one naming the member we send for, or any farm Route naming a client

@@ -458,7 +458,9 @@ BOOST_AUTO_TEST_CASE(our_record_route_faces_the_transport_of_each_side) {
 
     // The holder of a TLS connection says TLS where the sender said TCP:
     // our Via of a request, our Record-Route naming that connection.
-    auto on_tls = for_tls_connection(over->bytes, must_scan(over->bytes), ConnRef{"f1", 42}, c);
+    auto made_tls = for_tls_connection(over->bytes, must_scan(over->bytes), ConnRef{"f1", 42}, c);
+    BOOST_REQUIRE(made_tls.ok());
+    const std::string& on_tls = *made_tls;
     auto tm = must_scan(on_tls);
     BOOST_TEST(tm.via[0].transport.in(on_tls) == "TLS");
     BOOST_TEST(tm.record_route.value.in(on_tls) == "<sips:203.0.113.1;lr;fm=f2;fc=f1.42>");
@@ -466,12 +468,28 @@ BOOST_AUTO_TEST_CASE(our_record_route_faces_the_transport_of_each_side) {
     BOOST_TEST(on_tls.size() == over->bytes.size() + 1 - 14);
     // Another connection's message is left alone, but for our Via.
     auto other = for_tls_connection(over->bytes, must_scan(over->bytes), ConnRef{"f1", 43}, c);
-    BOOST_TEST(other.find("transport=tcp") != std::string::npos);
+    BOOST_REQUIRE(other.ok());
+    BOOST_TEST(other->find("transport=tcp") != std::string::npos);
     // A response toward the client: its Via is the client's, kept.
-    auto resp_tls = for_tls_connection(out->bytes, must_scan(out->bytes), ConnRef{"f1", 42}, c);
+    auto made_resp = for_tls_connection(out->bytes, must_scan(out->bytes), ConnRef{"f1", 42}, c);
+    BOOST_REQUIRE(made_resp.ok());
+    const std::string& resp_tls = *made_resp;
     BOOST_TEST(must_scan(resp_tls).via[0].transport.in(resp_tls) == "TCP");
     BOOST_TEST(resp_tls.find("<sips:203.0.113.1;lr;fm=f2;fc=f1.42>") != std::string::npos,
                resp_tls);
+
+    // As if the scanner had read our Record-Route's value as part of our
+    // Via's transport: not written half made TLS.
+    Message bad = must_scan(over->bytes);
+    bad.via[0].transport =
+        Span(bad.via[0].transport.off, bad.record_route.value.off + 1 - bad.via[0].transport.off);
+    auto clash = for_tls_connection(over->bytes, bad, ConnRef{"f1", 42}, c);
+    BOOST_TEST(!clash.ok(), "written half edited:\n" << (clash.ok() ? *clash : ""));
+    if (!clash.ok()) {
+        BOOST_TEST(clash.error().code == "edit_clash");
+        BOOST_TEST(clash.error().message.find("Record-Route") != std::string::npos,
+                   clash.error().message);
+    }
 }
 
 // A farm on other ports than 5060/5061: our Record-Route facing TCP or TLS
@@ -509,7 +527,8 @@ BOOST_AUTO_TEST_CASE(record_route_facing_tcp_or_tls_names_that_listener_port) {
     BOOST_TEST(must_scan(over->bytes).record_route.value.in(over->bytes) ==
                "<sip:203.0.113.1:5090;lr;fm=f2;fc=f1.42;transport=tcp>");
     auto on_tls = for_tls_connection(over->bytes, must_scan(over->bytes), ConnRef{"f1", 42}, c);
-    BOOST_TEST(must_scan(on_tls).record_route.value.in(on_tls) ==
+    BOOST_REQUIRE(on_tls.ok());
+    BOOST_TEST(must_scan(*on_tls).record_route.value.in(*on_tls) ==
                "<sips:203.0.113.1:5091;lr;fm=f2;fc=f1.42>");
     // The 200 on its way back to the processor: the UDP port again.
     auto sm = must_scan(tcp->bytes);
