@@ -787,12 +787,14 @@ bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, 
             forward_local(original, *first, later, false);
             return;
         }
-        std::string rewritten = sip::replace_body(original, *first, *sdp);
-        auto msg2 = sip::scan(rewritten);
-        if (!msg2)
+        auto rewritten = sip::replace_body(original, *first, *sdp);
+        if (!rewritten) {
+            drop(rewritten.error().code, later, rewritten.error().message);
+        } else if (auto msg2 = sip::scan(*rewritten); !msg2) {
             drop("media_rewrite_failed", later, msg2.error().message);
-        if (msg2 && forward_local(rewritten, *msg2, later, false))
+        } else if (forward_local(*rewritten, *msg2, later, false)) {
             return;
+        }
         // Anchored but not sent on: a call never answered loses its session
         // (an answered one keeps its media, as after a failed re-INVITE).
         sip::MediaAction undo;
