@@ -14,10 +14,10 @@
 // when `Outgoing::conn` names a client's TCP/TLS connection (the identity
 // the farm put in its Via or Record-Route, farm_tags.hpp), writes the bytes
 // on that connection, on the member that holds it (send_path()).
-// An edit that clashes with another (EditList refuses it) is the error
-// "edit_clash", which names the edit: the message does not go out half
-// edited. No message the scanner reads makes one (each edit has a header
-// line of its own); a scanner bug could.
+// An edit that clashes with another (EditList refuses it), or lies beyond
+// the message, is the error "edit_clash", which names the edit: the
+// message does not go out half edited. No message the scanner reads makes
+// one (each edit has a header line of its own); a scanner bug could.
 #pragma once
 
 #include "base/result.hpp"

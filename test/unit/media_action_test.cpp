@@ -233,6 +233,13 @@ BOOST_AUTO_TEST_CASE(replace_body_sets_the_content_length) {
         BOOST_TEST(clash.error().code == "edit_clash");
         BOOST_TEST(clash.error().message.find("body") != std::string::npos, clash.error().message);
     }
+    // A Message that ends before its edits: refused, not made empty.
+    Message cut = *m;
+    cut.end = m->content_length_value.off;
+    auto empty = replace_body(bytes, cut, longer);
+    BOOST_TEST(!empty.ok(), "made, " << (empty.ok() ? empty->size() : 0) << " bytes");
+    if (!empty.ok())
+        BOOST_TEST(empty.error().code == "edit_clash");
 }
 
 BOOST_AUTO_TEST_CASE(the_source_an_offer_is_counted_against) {

@@ -921,6 +921,19 @@ BOOST_AUTO_TEST_CASE(an_edit_that_clashes_refuses_the_message) {
     }
 }
 
+// A Message that ends before its edits (the Spans of another buffer):
+// refused, where EditList::apply would make an empty datagram.
+BOOST_AUTO_TEST_CASE(an_edit_beyond_the_message_refuses_it) {
+    auto msg = must_scan(INVITE);
+    Message cut = msg;
+    cut.end = msg.via[0].line.off;
+    auto out = forward_to_processor(INVITE, cut, addr("198.51.100.10:40312"),
+                                    addr("127.0.0.1:5070"), ctx());
+    BOOST_TEST(!out.ok(), "went out, " << (out.ok() ? out->bytes.size() : 0) << " bytes");
+    if (!out.ok())
+        BOOST_TEST(out.error().code == "edit_clash");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // Differential: what the proxy produces, read by libosip2, says the same as
