@@ -244,11 +244,15 @@ void FarmService::count(std::map<std::string, uint64_t, std::less<>>& m, std::st
 }
 
 void FarmService::drop(std::string_view reason, const Arrival& a, std::string_view detail) {
+    drop(reason, a.source.str(), detail);
+}
+
+void FarmService::drop(std::string_view reason, std::string_view from, std::string_view detail) {
     count(m_dropped, reason);
     if (m_drop_log.allow(std::chrono::steady_clock::now()))
         log::debug("farm", "dropped",
                    {{"reason", std::string(reason)},
-                    {"from", a.source.str()},
+                    {"from", std::string(from)},
                     {"detail", std::string(detail)}});
 }
 
@@ -783,12 +787,14 @@ bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, 
             forward_local(original, *first, later, false);
             return;
         }
-        std::string rewritten = sip::replace_body(original, *first, *sdp);
-        auto msg2 = sip::scan(rewritten);
-        if (!msg2)
+        auto rewritten = sip::replace_body(original, *first, *sdp);
+        if (!rewritten) {
+            drop(rewritten.error().code, later, rewritten.error().message);
+        } else if (auto msg2 = sip::scan(*rewritten); !msg2) {
             drop("media_rewrite_failed", later, msg2.error().message);
-        if (msg2 && forward_local(rewritten, *msg2, later, false))
+        } else if (forward_local(*rewritten, *msg2, later, false)) {
             return;
+        }
         // Anchored but not sent on: a call never answered loses its session
         // (an answered one keeps its media, as after a failed re-INVITE).
         sip::MediaAction undo;
@@ -1052,8 +1058,13 @@ void FarmService::write_connection(uint64_t id, std::string_view bytes) {
     std::string tls_bytes;
     if (m_streams.tls(on)) {
         if (auto msg = sip::scan(bytes)) {
-            tls_bytes =
+            auto tls =
                 sip::for_tls_connection(bytes, *msg, sip::ConnRef{m_id, id}, m_settings.proxy);
+            if (!tls) {
+                drop(tls.error().code, "connection " + std::to_string(id), tls.error().message);
+                return;
+            }
+            tls_bytes = std::move(*tls);
             bytes = tls_bytes;
         }
     }

@@ -123,6 +123,9 @@ private:
     void send_out(const sip::Outgoing& out);
     void send_inner(const sip::Outgoing& out);
     void drop(std::string_view reason, const Arrival& a, std::string_view detail = {});
+    // The same for a message on its way out, not traced to an arrival:
+    // `from` says where it stood.
+    void drop(std::string_view reason, std::string_view from, std::string_view detail);
     // drain, undrain and set name their member ("member"; none: this one).
     // True when that is another member: the request went on to it, or was
     // refused (unknown member, no control_tcp), and `reply` is taken care of.

@@ -103,18 +103,24 @@ std::string media_source(const Message& msg, Origin origin, const net::SockAddr&
     return source.unmapped().host();
 }
 
-std::string replace_body(std::string_view bytes, const Message& msg, std::string_view body) {
+Result<std::string> replace_body(std::string_view bytes, const Message& msg,
+                                 std::string_view body) {
     std::string_view message = bytes.substr(0, msg.end);
     EditList edits;
     const std::string length = std::to_string(body.size());
     Status st = msg.content_length_value.present()
                     ? edits.replace(msg.content_length_value, length)
                     : edits.insert(msg.headers_end, "Content-Length: " + length + "\r\n");
-    if (st)
-        st = msg.body.present() ? edits.replace(msg.body, body)
-                                : edits.insert(static_cast<uint32_t>(message.size()), body);
     if (!st)
-        return std::string(message); // the scanner's spans never overlap
+        return make_error("edit_clash", "Content-Length: " + st.error().message);
+    st = msg.body.present() ? edits.replace(msg.body, body)
+                            : edits.insert(static_cast<uint32_t>(message.size()), body);
+    if (!st)
+        return make_error("edit_clash", "the new body: " + st.error().message);
+    // An edit beyond the message (Spans of another buffer): no empty datagram.
+    if (!edits.edited_size(message))
+        return make_error("edit_clash", "an edit lies beyond the message's " +
+                                            std::to_string(message.size()) + " bytes");
     return edits.apply(message);
 }
 

@@ -85,8 +85,9 @@ std::string media_source(const Message& msg, Origin origin, const net::SockAddr&
 
 // The message `msg` of `bytes` with `body` instead of its body and a
 // Content-Length that says so (added when it had none); bytes after the
-// message in the datagram are left out.
-std::string replace_body(std::string_view bytes, const Message& msg, std::string_view body);
+// message in the datagram are left out. Error "edit_clash" when the two
+// edits overlap (Spans scan() never makes), rather than the old body.
+Result<std::string> replace_body(std::string_view bytes, const Message& msg, std::string_view body);
 
 // What the farm answers an offer in a request when the relay refused it
 // (rtprelayd's error `code`): 488 for an SDP its policy refuses (an address

@@ -1,5 +1,6 @@
 #include "sip/proxy.hpp"
 
+#include "base/assert.hpp"
 #include "base/strings.hpp"
 #include "sip/edit.hpp"
 #include "sip/farm_tags.hpp"
@@ -12,6 +13,24 @@ namespace {
 constexpr int DEFAULT_MAX_FORWARDS = 70;
 constexpr uint16_t SIP_PORT = 5060;
 constexpr uint16_t SIPS_PORT = 5061;
+
+// An edit the EditList refused (it overlaps one listed before, or names a
+// part of the message that is absent): the message must not go out without
+// it, half edited. `what` names the edit.
+Error edit_clash(std::string_view what, const Error& e) {
+    return make_error("edit_clash", std::string(what) + ": " + e.message);
+}
+
+// The message `msg` of `buf` with its edits. Error "edit_clash" when one
+// lies beyond the message (Spans of another buffer), where EditList::apply
+// would give an empty datagram.
+Result<std::string> edited(const EditList& edits, std::string_view buf, const Message& msg) {
+    std::string_view message = buf.substr(0, msg.end);
+    if (!edits.edited_size(message))
+        return make_error("edit_clash", "an edit lies beyond the message's " +
+                                            std::to_string(message.size()) + " bytes");
+    return edits.apply(message);
+}
 
 std::string strip_brackets(std::string_view host) {
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
@@ -54,15 +73,19 @@ std::string via_line(const net::SockAddr& sent_by, std::string_view branch,
 
 // received / rport for the top Via of a request that came from `source`
 // (RFC 3261 §18.2.1, RFC 3581 §4).
-void stamp_via(std::string_view buf, const Via& via, const net::SockAddr& source, EditList& edits) {
+Status stamp_via(std::string_view buf, const Via& via, const net::SockAddr& source,
+                 EditList& edits) {
     bool rport = via.rport.present();
     bool differs = strip_brackets(via.host.in(buf)) != source.host();
     // rport's value first: when ";rport" ends the Via both edits share an
     // offset, and same-offset inserts keep their order.
     if (rport && via.rport.len == 0)
-        (void)edits.insert(via.rport.end(), "=" + std::to_string(source.port()));
+        if (auto st = edits.insert(via.rport.end(), "=" + std::to_string(source.port())); !st)
+            return edit_clash("the rport value of the top Via", st.error());
     if ((differs || rport) && !via.received.present())
-        (void)edits.insert(via.value.end(), ";received=" + source.host());
+        if (auto st = edits.insert(via.value.end(), ";received=" + source.host()); !st)
+            return edit_clash("received on the top Via", st.error());
+    return {};
 }
 
 bool creates_dialog(const Message& msg) {
@@ -72,16 +95,18 @@ bool creates_dialog(const Message& msg) {
            msg.method_id == Method::refer;
 }
 
-// Max-Forwards: decremented, or added (RFC 3261 §16.6 step 3). False at 0.
-bool max_forwards(std::string_view, const Message& msg, EditList& edits, uint32_t insert_at) {
+// Max-Forwards: decremented, or added (RFC 3261 §16.6 step 3). Error
+// "max_forwards" at 0.
+Status max_forwards(const Message& msg, EditList& edits, uint32_t insert_at) {
     if (msg.max_forwards == 0)
-        return false;
-    if (msg.max_forwards < 0)
-        (void)edits.insert(insert_at,
-                           "Max-Forwards: " + std::to_string(DEFAULT_MAX_FORWARDS) + "\r\n");
-    else
-        (void)edits.replace(msg.max_forwards_value, std::to_string(msg.max_forwards - 1));
-    return true;
+        return make_error("max_forwards", "Max-Forwards is 0");
+    Status st = msg.max_forwards < 0
+                    ? edits.insert(insert_at,
+                                   "Max-Forwards: " + std::to_string(DEFAULT_MAX_FORWARDS) + "\r\n")
+                    : edits.replace(msg.max_forwards_value, std::to_string(msg.max_forwards - 1));
+    if (!st)
+        return edit_clash("Max-Forwards", st.error());
+    return {};
 }
 
 // Where our own new header lines go: before the top Via (and before the
@@ -200,18 +225,18 @@ namespace {
 // RFC 3261 §16.4: a request whose Request-URI is our own Record-Route value
 // came from a strict router. Its real target is the last Route value: put it
 // in the Request-URI and remove it from the Route set.
-void undo_strict_routing(std::string_view buf, const Message& msg, std::string_view member,
-                         EditList& edits) {
+Status undo_strict_routing(std::string_view buf, const Message& msg, std::string_view member,
+                           EditList& edits) {
     auto ours = uri_farm_member(msg.request_uri.in(buf));
     if (!ours || *ours != member || !msg.route.value.present())
-        return;
+        return {};
     std::string_view last_line;
     each_header(buf, msg, [&](std::string_view name, std::string_view, std::string_view line) {
         if (header_id(name) == HeaderId::route)
             last_line = line;
     });
     if (last_line.empty())
-        return;
+        return {};
     // The last value of that line: after the last comma outside <> and quotes.
     size_t colon = last_line.find(':');
     size_t start = colon + 1, cut = std::string_view::npos;
@@ -239,14 +264,18 @@ void undo_strict_routing(std::string_view buf, const Message& msg, std::string_v
     auto off = [&](std::string_view part) {
         return static_cast<uint32_t>(part.data() - buf.data());
     };
-    (void)edits.replace(msg.request_uri, uri);
-    if (cut == std::string_view::npos) {
-        // The whole line, with its CRLF.
-        (void)edits.erase(Span(off(last_line), static_cast<uint32_t>(last_line.size() + 2)));
-    } else {
-        uint32_t from = off(last_line) + static_cast<uint32_t>(cut);
-        (void)edits.erase(Span(from, off(value) + static_cast<uint32_t>(value.size()) - from));
+    if (auto st = edits.replace(msg.request_uri, uri); !st)
+        return edit_clash("the Request-URI from the last Route", st.error());
+    // The whole line with its CRLF, or the value with the comma before it.
+    uint32_t from = off(last_line);
+    uint32_t len = static_cast<uint32_t>(last_line.size() + 2);
+    if (cut != std::string_view::npos) {
+        from += static_cast<uint32_t>(cut);
+        len = off(value) + static_cast<uint32_t>(value.size()) - from;
     }
+    if (auto st = edits.erase(Span(from, len)); !st)
+        return edit_clash("removing the last Route", st.error());
+    return {};
 }
 
 } // namespace
@@ -288,17 +317,21 @@ uint16_t rr_port_for(const ProxyContext& ctx, std::string_view transport) {
 // they should (RFC 3261 16.7 step 9 lets a proxy rewrite its Record-Route
 // in responses). The processor only ever speaks UDP to us; a client on a
 // connection, or a target reached by TCP or TLS, gets that transport.
-void rr_transport(std::string_view buf, const Message& msg, const ProxyContext& ctx,
-                  std::string_view member, std::string_view transport, EditList& edits) {
+Status rr_transport(std::string_view buf, const Message& msg, const ProxyContext& ctx,
+                    std::string_view member, std::string_view transport, EditList& edits) {
+    Status result;
     each_farm_rr(buf, msg, ctx,
                  [&](Span value, std::string_view m, const std::optional<ConnRef>& conn) {
-                     if (m != member)
+                     if (m != member || !result)
                          return;
                      std::string want = farm_route_uri(ctx.rr_host, rr_port_for(ctx, transport), m,
                                                        conn ? &*conn : nullptr, transport);
-                     if (want != value.in(buf))
-                         (void)edits.replace(value, want);
+                     if (want == value.in(buf))
+                         return;
+                     if (auto st = edits.replace(value, want); !st)
+                         result = edit_clash("our Record-Route's transport", st.error());
                  });
+    return result;
 }
 
 } // namespace
@@ -310,28 +343,39 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
         return make_error("no_via", "request without Via");
     EditList edits;
     uint32_t at = header_insert_point(msg);
-    if (!max_forwards(buf, msg, edits, at))
-        return make_error("max_forwards", "Max-Forwards is 0");
-    stamp_via(buf, msg.via[0], source, edits);
-    if (route_is_ours(buf, msg, ctx.self))
-        (void)edits.erase(msg.route.erase);
-    else
-        undo_strict_routing(buf, msg, ctx.self, edits);
-    (void)edits.insert(
-        at, via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member), conn, "UDP", true));
-    if (creates_dialog(msg))
-        (void)edits.insert(
-            at, "Record-Route: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member, conn) +
-                    "\r\n");
+    if (auto st = max_forwards(msg, edits, at); !st)
+        return st.error();
+    if (auto st = stamp_via(buf, msg.via[0], source, edits); !st)
+        return st.error();
+    if (route_is_ours(buf, msg, ctx.self)) {
+        if (auto st = edits.erase(msg.route.erase); !st)
+            return edit_clash("popping our Route", st.error());
+    } else if (auto st = undo_strict_routing(buf, msg, ctx.self, edits); !st) {
+        return st.error();
+    }
+    if (auto st = edits.insert(at, via_line(ctx.outer_sent_by, branch_for(buf, msg, ctx.via_member),
+                                            conn, "UDP", true));
+        !st)
+        return edit_clash("our Via", st.error());
+    if (creates_dialog(msg)) {
+        std::string rr = farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member, conn);
+        if (auto st = edits.insert(at, "Record-Route: " + rr + "\r\n"); !st)
+            return edit_clash("our Record-Route", st.error());
+    }
     // A registration over a connection: the client is reachable over it
     // only (behind NAT, or not listening), so our Path (RFC 3327) names it,
     // first of the Path values; the registrar routes requests for the
     // client through it, and the farm takes them to the holder. As edge
     // proxies do: RFC 5626 5.1 (the registrar decides whether to use it).
-    if (conn && msg.method_id == Method::register_)
-        (void)edits.insert(
-            at, "Path: " + farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member, conn) + "\r\n");
-    return Outgoing{edits.apply(buf.substr(0, msg.end)), processor, std::nullopt};
+    if (conn && msg.method_id == Method::register_) {
+        std::string path = farm_route_uri(ctx.rr_host, ctx.rr_port, ctx.via_member, conn);
+        if (auto st = edits.insert(at, "Path: " + path + "\r\n"); !st)
+            return edit_clash("our Path", st.error());
+    }
+    auto bytes = edited(edits, buf, msg);
+    if (!bytes)
+        return bytes.error();
+    return Outgoing{std::move(*bytes), processor, std::nullopt};
 }
 
 bool processor_branch_verified(std::string_view buf, const Message& msg, const FarmBranch& ours,
@@ -383,12 +427,17 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
         return make_error("unresolvable_via",
                           "next Via host '" + std::string(host) + "' is not an IP address");
     EditList edits;
-    (void)edits.erase(msg.via[0].erase);
+    if (auto st = edits.erase(msg.via[0].erase); !st)
+        return edit_clash("removing our Via", st.error());
     if (ctx && msg.record_route.line.present()) {
         if (auto member = branch_member(msg.via[0].branch.in(buf)))
-            rr_transport(buf, msg, *ctx, *member, conn ? "tcp" : "", edits);
+            if (auto st = rr_transport(buf, msg, *ctx, *member, conn ? "tcp" : "", edits); !st)
+                return st.error();
     }
-    return Outgoing{edits.apply(buf.substr(0, msg.end)), to.value_or(net::SockAddr{}), conn};
+    auto bytes = edited(edits, buf, msg);
+    if (!bytes)
+        return bytes.error();
+    return Outgoing{std::move(*bytes), to.value_or(net::SockAddr{}), conn};
 }
 
 namespace {
@@ -398,14 +447,14 @@ namespace {
 // address, as the processor saw it). Those stamps are internal and served
 // only the processor's answer: off they come, so that the Via reads as we
 // wrote it (the public address, ";rport").
-void unstamp_inner_via(std::string_view buf, const Message& msg, const ProxyContext& ctx,
-                       EditList& edits) {
+Status unstamp_inner_via(std::string_view buf, const Message& msg, const ProxyContext& ctx,
+                         EditList& edits) {
     if (msg.via_count < 2)
-        return;
+        return {};
     const Via& inner = msg.via[1];
     auto ours = parse_farm_branch(inner.branch.in(buf));
     if (!ours || ours->from_processor || ours->member != ctx.via_member)
-        return;
+        return {};
     // The parameter from its ';' through its value, whatever the spacing
     // around '=' (RFC 3261 25.1 allows it).
     auto param = [&](Span value) -> std::optional<Span> {
@@ -416,10 +465,13 @@ void unstamp_inner_via(std::string_view buf, const Message& msg, const ProxyCont
     };
     if (inner.received.present())
         if (auto p = param(inner.received))
-            (void)edits.erase(*p);
+            if (auto st = edits.erase(*p); !st)
+                return edit_clash("received off our inner Via", st.error());
     if (inner.rport.present() && inner.rport.len > 0)
         if (auto p = param(inner.rport))
-            (void)edits.replace(*p, ";rport");
+            if (auto st = edits.replace(*p, ";rport"); !st)
+                return edit_clash("the rport value off our inner Via", st.error());
+    return {};
 }
 
 // The request already has Record-Route value `rr` (ours, as we would add
@@ -456,8 +508,12 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
         // The connection a route set leads over is the one its first (our) entry names.
         auto named = conn ? conn : uri_conn(msg.route.value.in(buf));
         EditList pop;
-        (void)pop.erase(msg.route.erase);
-        std::string popped = pop.apply(buf.substr(0, msg.end));
+        if (auto st = pop.erase(msg.route.erase); !st)
+            return edit_clash("popping our Route", st.error());
+        auto popped_bytes = edited(pop, buf, msg);
+        if (!popped_bytes)
+            return popped_bytes.error();
+        const std::string& popped = *popped_bytes;
         auto again = scan(popped);
         if (!again)
             return make_error("bad_target", "request unreadable after popping our Route: " +
@@ -498,8 +554,8 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
                           "target host '" + std::string(target_host) + "' is not an IP address");
     EditList edits;
     uint32_t at = header_insert_point(msg);
-    if (!max_forwards(buf, msg, edits, at))
-        return make_error("max_forwards", "Max-Forwards is 0");
+    if (auto st = max_forwards(msg, edits, at); !st)
+        return st.error();
     // Our Via names the transport the request leaves by (RFC 3261 18.1.1;
     // on a client's TLS connection the holder makes it "TLS").
     std::string_view via_transport = transport == Transport::udp   ? "UDP"
@@ -517,9 +573,12 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
         uint16_t p = rr_port_for(ctx, param);
         sent_by.set_port(p != 0 ? p : transport == Transport::tls ? SIPS_PORT : SIP_PORT);
     }
-    (void)edits.insert(
-        at, via_line(sent_by, processor_branch_for(buf, msg, ctx), nullptr, via_transport));
-    unstamp_inner_via(buf, msg, ctx, edits);
+    if (auto st = edits.insert(
+            at, via_line(sent_by, processor_branch_for(buf, msg, ctx), nullptr, via_transport));
+        !st)
+        return edit_clash("our Via", st.error());
+    if (auto st = unstamp_inner_via(buf, msg, ctx, edits); !st)
+        return st.error();
     // Our Record-Route faces the target: its transport, and the client
     // connection when it goes over one (so the processor's later requests
     // in the dialog do too; the response takes the transport off again).
@@ -528,9 +587,13 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
         std::string rr = farm_route_uri(ctx.rr_host, rr_port_for(ctx, param), ctx.via_member,
                                         conn ? &*conn : nullptr, param);
         if (!has_our_record_route(buf, msg, ctx, rr))
-            (void)edits.insert(at, "Record-Route: " + rr + "\r\n");
+            if (auto st = edits.insert(at, "Record-Route: " + rr + "\r\n"); !st)
+                return edit_clash("our Record-Route", st.error());
     }
-    return Outgoing{edits.apply(buf.substr(0, msg.end)), to.value_or(net::SockAddr{}), conn,
+    auto bytes = edited(edits, buf, msg);
+    if (!bytes)
+        return bytes.error();
+    return Outgoing{std::move(*bytes), to.value_or(net::SockAddr{}), conn,
                     conn ? Transport::udp : transport};
 }
 
@@ -553,33 +616,42 @@ std::optional<Transport> target_transport(std::string_view uri) {
     return std::nullopt;
 }
 
-std::string for_tls_connection(std::string_view buf, const Message& msg, const ConnRef& conn,
-                               const ProxyContext& ctx) {
+Result<std::string> for_tls_connection(std::string_view buf, const Message& msg,
+                                       const ConnRef& conn, const ProxyContext& ctx) {
     EditList edits;
     // The member that built a request for a client's connection wrote
     // "TCP" in its Via: only the holder knows the connection is TLS (RFC
     // 3261 18.1.1: the Via names the transport the request goes by).
     if (msg.is_request() && msg.via_count > 0 && msg.via[0].transport_id == Transport::tcp &&
         branch_member(msg.via[0].branch.in(buf)))
-        (void)edits.replace(msg.via[0].transport, "TLS");
-    each_farm_rr(
-        buf, msg, ctx, [&](Span value, std::string_view m, const std::optional<ConnRef>& named) {
-            if (!named || *named != conn)
-                return;
-            auto t = uri_param(value.in(buf), "transport");
-            if (t && equals_icase(*t, "tcp"))
-                (void)edits.replace(
-                    value, farm_route_uri(ctx.rr_host, rr_port_for(ctx, "tls"), m, &conn, "tls"));
-        });
+        if (auto st = edits.replace(msg.via[0].transport, "TLS"); !st)
+            return edit_clash("TLS in our Via", st.error());
+    Status result;
+    each_farm_rr(buf, msg, ctx,
+                 [&](Span value, std::string_view m, const std::optional<ConnRef>& named) {
+                     if (!named || *named != conn || !result)
+                         return;
+                     auto t = uri_param(value.in(buf), "transport");
+                     if (!t || !equals_icase(*t, "tcp"))
+                         return;
+                     std::string sips =
+                         farm_route_uri(ctx.rr_host, rr_port_for(ctx, "tls"), m, &conn, "tls");
+                     if (auto st = edits.replace(value, sips); !st)
+                         result = edit_clash("our Record-Route made SIPS", st.error());
+                 });
+    if (!result)
+        return result.error();
     if (edits.empty())
         return std::string(buf);
-    return edits.apply(buf.substr(0, msg.end));
+    return edited(edits, buf, msg);
 }
 
 std::string with_our_via(std::string_view buf, const Message& msg, const ProxyContext& ctx) {
     EditList edits;
-    (void)edits.insert(header_insert_point(msg),
-                       via_line(ctx.outer_sent_by, processor_branch_for(buf, msg, ctx)));
+    // One insertion into an empty list: nothing for it to clash with.
+    Status added = edits.insert(header_insert_point(msg),
+                                via_line(ctx.outer_sent_by, processor_branch_for(buf, msg, ctx)));
+    RTFARM_ASSERT(added.ok());
     return edits.apply(buf.substr(0, msg.end));
 }
 
@@ -642,7 +714,9 @@ Outgoing make_reply(std::string_view buf, const Message& msg, const net::SockAdd
             if (top) {
                 // The top Via value gets received/rport; the rest as written.
                 EditList edits;
-                stamp_via(buf, msg.via[0], source, edits);
+                // Two insertions into an empty list: nothing for them to clash with.
+                Status stamped = stamp_via(buf, msg.via[0], source, edits);
+                RTFARM_ASSERT(stamped.ok());
                 out +=
                     edits.apply(buf.substr(0, msg.via[0].line.end())).substr(msg.via[0].line.off);
                 top = false;

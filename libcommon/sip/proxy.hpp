@@ -14,6 +14,10 @@
 // when `Outgoing::conn` names a client's TCP/TLS connection (the identity
 // the farm put in its Via or Record-Route, farm_tags.hpp), writes the bytes
 // on that connection, on the member that holds it (send_path()).
+// An edit that clashes with another (EditList refuses it), or lies beyond
+// the message, is the error "edit_clash", which names the edit: the
+// message does not go out half edited. No message the scanner reads makes
+// one (each edit has a header line of its own); a scanner bug could.
 #pragma once
 
 #include "base/result.hpp"
@@ -93,7 +97,7 @@ SendPath send_path(const Outgoing& out, std::string_view self);
 // our Record-Route ";fc=HOLDER.ID" (so the processor's in-dialog requests
 // do), and a REGISTER our Path with it (so the registrar's requests for the
 // client do, RFC 3327). Errors: "max_forwards" (answer 483 with
-// make_reply), "no_via".
+// make_reply), "no_via", "edit_clash".
 Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
                                       const net::SockAddr& source, const net::SockAddr& processor,
                                       const ProxyContext& ctx, const ConnRef* conn = nullptr);
@@ -109,7 +113,8 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
 // member our Via names is made to face where the response goes: with
 // ";transport=tcp" toward a client connection, without a transport toward
 // anything else (the processor speaks UDP to us). Errors: "no_next_via",
-// "unresolvable_via" (a host name: no DNS, and no connection named).
+// "unresolvable_via" (a host name: no DNS, and no connection named),
+// "edit_clash".
 Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
                                   const ProxyContext* ctx = nullptr);
 
@@ -129,9 +134,9 @@ bool processor_branch_verified(std::string_view buf, const Message& msg, const F
 // the member that made it could not know, said. A request's top Via of
 // ours "TCP" becomes "TLS"; our Record-Route values naming `conn` with
 // ";transport=tcp" become SIPS URIs (farm_route_uri with "tls"). The bytes
-// as they were otherwise.
-std::string for_tls_connection(std::string_view buf, const Message& msg, const ConnRef& conn,
-                               const ProxyContext& ctx);
+// as they were otherwise. Error: "edit_clash".
+Result<std::string> for_tls_connection(std::string_view buf, const Message& msg,
+                                       const ConnRef& conn, const ProxyContext& ctx);
 
 // Request from the processor -> out, to its top Route (after popping ours:
 // one naming the member we send for, or any farm Route naming a client
@@ -148,7 +153,7 @@ std::string for_tls_connection(std::string_view buf, const Message& msg, const C
 // the farm): one per crossing, two only where the transport or the client
 // connection differs (RFC 5658).
 // Errors: "max_forwards", "unresolvable_target", "bad_target",
-// "unsupported_transport".
+// "unsupported_transport", "edit_clash".
 Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg,
                                         const ProxyContext& ctx);
 

@@ -198,7 +198,9 @@ BOOST_AUTO_TEST_CASE(replace_body_sets_the_content_length) {
     auto m = scan(bytes);
     BOOST_REQUIRE(m.ok());
     std::string longer = SDP + "a=sendrecv\r\n";
-    auto out = replace_body(bytes, *m, longer);
+    auto replaced = replace_body(bytes, *m, longer);
+    BOOST_REQUIRE(replaced.ok());
+    const std::string& out = *replaced;
     auto m2 = scan(out);
     BOOST_REQUIRE(m2.ok());
     BOOST_TEST(m2->body.in(out) == longer);
@@ -213,11 +215,31 @@ BOOST_AUTO_TEST_CASE(replace_body_sets_the_content_length) {
                        SDP;
     auto mb = scan(bare);
     BOOST_REQUIRE(mb.ok());
-    auto out2 = replace_body(bare, *mb, "v=0\r\n");
+    auto replaced2 = replace_body(bare, *mb, "v=0\r\n");
+    BOOST_REQUIRE(replaced2.ok());
+    const std::string& out2 = *replaced2;
     auto m3 = scan(out2);
     BOOST_REQUIRE(m3.ok());
     BOOST_TEST(m3->content_length == 5);
     BOOST_TEST(m3->body.in(out2) == "v=0\r\n");
+
+    // As if the scanner had read the body as starting inside the
+    // Content-Length value: an error, not the message with its old body.
+    Message bad = *m;
+    bad.body = Span(m->content_length_value.off, m->body.end() - m->content_length_value.off);
+    auto clash = replace_body(bytes, bad, longer);
+    BOOST_TEST(!clash.ok(), "made anyway:\n" << (clash.ok() ? *clash : ""));
+    if (!clash.ok()) {
+        BOOST_TEST(clash.error().code == "edit_clash");
+        BOOST_TEST(clash.error().message.find("body") != std::string::npos, clash.error().message);
+    }
+    // A Message that ends before its edits: refused, not made empty.
+    Message cut = *m;
+    cut.end = m->content_length_value.off;
+    auto empty = replace_body(bytes, cut, longer);
+    BOOST_TEST(!empty.ok(), "made, " << (empty.ok() ? empty->size() : 0) << " bytes");
+    if (!empty.ok())
+        BOOST_TEST(empty.error().code == "edit_clash");
 }
 
 BOOST_AUTO_TEST_CASE(the_source_an_offer_is_counted_against) {

@@ -458,7 +458,9 @@ BOOST_AUTO_TEST_CASE(our_record_route_faces_the_transport_of_each_side) {
 
     // The holder of a TLS connection says TLS where the sender said TCP:
     // our Via of a request, our Record-Route naming that connection.
-    auto on_tls = for_tls_connection(over->bytes, must_scan(over->bytes), ConnRef{"f1", 42}, c);
+    auto made_tls = for_tls_connection(over->bytes, must_scan(over->bytes), ConnRef{"f1", 42}, c);
+    BOOST_REQUIRE(made_tls.ok());
+    const std::string& on_tls = *made_tls;
     auto tm = must_scan(on_tls);
     BOOST_TEST(tm.via[0].transport.in(on_tls) == "TLS");
     BOOST_TEST(tm.record_route.value.in(on_tls) == "<sips:203.0.113.1;lr;fm=f2;fc=f1.42>");
@@ -466,12 +468,28 @@ BOOST_AUTO_TEST_CASE(our_record_route_faces_the_transport_of_each_side) {
     BOOST_TEST(on_tls.size() == over->bytes.size() + 1 - 14);
     // Another connection's message is left alone, but for our Via.
     auto other = for_tls_connection(over->bytes, must_scan(over->bytes), ConnRef{"f1", 43}, c);
-    BOOST_TEST(other.find("transport=tcp") != std::string::npos);
+    BOOST_REQUIRE(other.ok());
+    BOOST_TEST(other->find("transport=tcp") != std::string::npos);
     // A response toward the client: its Via is the client's, kept.
-    auto resp_tls = for_tls_connection(out->bytes, must_scan(out->bytes), ConnRef{"f1", 42}, c);
+    auto made_resp = for_tls_connection(out->bytes, must_scan(out->bytes), ConnRef{"f1", 42}, c);
+    BOOST_REQUIRE(made_resp.ok());
+    const std::string& resp_tls = *made_resp;
     BOOST_TEST(must_scan(resp_tls).via[0].transport.in(resp_tls) == "TCP");
     BOOST_TEST(resp_tls.find("<sips:203.0.113.1;lr;fm=f2;fc=f1.42>") != std::string::npos,
                resp_tls);
+
+    // As if the scanner had read our Record-Route's value as part of our
+    // Via's transport: not written half made TLS.
+    Message bad = must_scan(over->bytes);
+    bad.via[0].transport =
+        Span(bad.via[0].transport.off, bad.record_route.value.off + 1 - bad.via[0].transport.off);
+    auto clash = for_tls_connection(over->bytes, bad, ConnRef{"f1", 42}, c);
+    BOOST_TEST(!clash.ok(), "written half edited:\n" << (clash.ok() ? *clash : ""));
+    if (!clash.ok()) {
+        BOOST_TEST(clash.error().code == "edit_clash");
+        BOOST_TEST(clash.error().message.find("Record-Route") != std::string::npos,
+                   clash.error().message);
+    }
 }
 
 // A farm on other ports than 5060/5061: our Record-Route facing TCP or TLS
@@ -509,7 +527,8 @@ BOOST_AUTO_TEST_CASE(record_route_facing_tcp_or_tls_names_that_listener_port) {
     BOOST_TEST(must_scan(over->bytes).record_route.value.in(over->bytes) ==
                "<sip:203.0.113.1:5090;lr;fm=f2;fc=f1.42;transport=tcp>");
     auto on_tls = for_tls_connection(over->bytes, must_scan(over->bytes), ConnRef{"f1", 42}, c);
-    BOOST_TEST(must_scan(on_tls).record_route.value.in(on_tls) ==
+    BOOST_REQUIRE(on_tls.ok());
+    BOOST_TEST(must_scan(*on_tls).record_route.value.in(*on_tls) ==
                "<sips:203.0.113.1:5091;lr;fm=f2;fc=f1.42>");
     // The 200 on its way back to the processor: the UDP port again.
     auto sm = must_scan(tcp->bytes);
@@ -839,6 +858,80 @@ BOOST_AUTO_TEST_CASE(probe_detection) {
     BOOST_TEST(is_probe(probe, m));
     BOOST_TEST(header_value(probe, m, "x-farm-reply-from") == "f3");
     BOOST_TEST(!is_probe(INVITE, must_scan(INVITE)));
+}
+
+// No message the scanner reads makes two of the proxy's edits overlap: each
+// lies in a header line of its own, and an insertion goes at the start of a
+// line. A scanner bug could; a message whose Spans overlap must then not go
+// out with one of its edits silently left out.
+BOOST_AUTO_TEST_CASE(an_edit_that_clashes_refuses_the_message) {
+    // Toward the processor: our Route to pop, Max-Forwards to lower.
+    std::string req = "INVITE sip:bob@192.0.2.20:5062 SIP/2.0\r\n"
+                      "Route: <sip:203.0.113.1;lr;fm=f2>\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "Via: SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bKclient1;rport\r\n"
+                      "From: <sip:alice@example.com>;tag=a1\r\n"
+                      "To: <sip:bob@example.com>\r\n"
+                      "Call-ID: call-1@client\r\n"
+                      "CSeq: 1 INVITE\r\n"
+                      "Content-Length: 0\r\n"
+                      "\r\n";
+    auto msg = must_scan(req);
+    auto good =
+        forward_to_processor(req, msg, addr("198.51.100.10:40312"), addr("127.0.0.1:5070"), ctx());
+    BOOST_REQUIRE(good.ok());
+    BOOST_TEST(!must_scan(good->bytes).route.line.present());
+    // As if the scanner had read the Max-Forwards line as part of the Route
+    // line: popping the Route would erase the value Max-Forwards rewrites.
+    Message bad = msg;
+    auto via_at = static_cast<uint32_t>(req.find("Via:"));
+    bad.route.erase = Span(msg.route.line.off, via_at - msg.route.line.off);
+    auto out =
+        forward_to_processor(req, bad, addr("198.51.100.10:40312"), addr("127.0.0.1:5070"), ctx());
+    BOOST_TEST(!out.ok(), "went out half edited:\n" << (out.ok() ? out->bytes : ""));
+    if (!out.ok()) {
+        BOOST_TEST(out.error().code == "edit_clash");
+        BOOST_TEST(out.error().message.find("Route") != std::string::npos, out.error().message);
+    }
+
+    // A response toward a client's connection: our Via to remove, our
+    // Record-Route to make say TCP.
+    std::string resp =
+        "SIP/2.0 200 OK\r\n"
+        "Record-Route: <sip:203.0.113.1;lr;fm=f2;fc=f1.42>\r\n"
+        "Via: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKrtf.f2.00000000000000aa;rtfc=f1.42\r\n"
+        "Via: SIP/2.0/TCP 10.0.0.5:5060;branch=z9hG4bKc1;received=198.51.100.10\r\n"
+        "From: <sip:alice@example.com>;tag=a1\r\nTo: <sip:bob@example.com>;tag=b1\r\n"
+        "Call-ID: call-1@client\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    auto c = ctx();
+    auto rmsg = must_scan(resp);
+    auto fine = forward_response(resp, rmsg, &c);
+    BOOST_REQUIRE(fine.ok());
+    BOOST_TEST(fine->bytes.find(";transport=tcp>") != std::string::npos, fine->bytes);
+    // As if the scanner had read the Record-Route line as part of our Via's.
+    Message rbad = rmsg;
+    rbad.via[0].erase =
+        Span(rmsg.record_route.line.off, rmsg.via[0].line.end() - rmsg.record_route.line.off);
+    auto back = forward_response(resp, rbad, &c);
+    BOOST_TEST(!back.ok(), "went out half edited:\n" << (back.ok() ? back->bytes : ""));
+    if (!back.ok()) {
+        BOOST_TEST(back.error().code == "edit_clash");
+        BOOST_TEST(back.error().message.find("Record-Route") != std::string::npos,
+                   back.error().message);
+    }
+}
+
+// A Message that ends before its edits (the Spans of another buffer):
+// refused, where EditList::apply would make an empty datagram.
+BOOST_AUTO_TEST_CASE(an_edit_beyond_the_message_refuses_it) {
+    auto msg = must_scan(INVITE);
+    Message cut = msg;
+    cut.end = msg.via[0].line.off;
+    auto out = forward_to_processor(INVITE, cut, addr("198.51.100.10:40312"),
+                                    addr("127.0.0.1:5070"), ctx());
+    BOOST_TEST(!out.ok(), "went out, " << (out.ok() ? out->bytes.size() : 0) << " bytes");
+    if (!out.ok())
+        BOOST_TEST(out.error().code == "edit_clash");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
