@@ -402,6 +402,20 @@ private:
         return true;
     }
 
+    // A secret file's path and its contents; "" = none.
+    bool read_secret_file(const json::Json& v, const std::string& where, std::string& path,
+                          std::string& secret) {
+        std::string s;
+        if (!read_string(v, where, s))
+            return false;
+        if (s.empty()) {
+            path.clear();
+            secret.clear();
+            return true;
+        }
+        return read_path(v, where, path) && read_secret(where, path, secret);
+    }
+
     template <size_t N>
     bool unknown_key(const std::string& where, const std::string_view (&known)[N]) {
         return fail(where, "unknown key (known keys: " + key_list(known) + ")");
@@ -473,25 +487,9 @@ private:
                 ok = read_int(v, where, MIN_HEARTBEAT_MS + 1, MAX_DEAD_AFTER_MS, n);
                 c.dead_after_ms = static_cast<unsigned>(n);
             } else if (k == "secret_file") {
-                std::string s;
-                ok = read_string(v, where, s);
-                if (ok && s.empty()) {
-                    c.secret_file.clear();
-                    c.secret.clear();
-                } else if (ok) {
-                    ok = read_path(v, where, c.secret_file) &&
-                         read_secret(where, c.secret_file, c.secret);
-                }
+                ok = read_secret_file(v, where, c.secret_file, c.secret);
             } else if (k == "previous_secret_file") {
-                std::string s;
-                ok = read_string(v, where, s);
-                if (ok && s.empty()) {
-                    c.previous_secret_file.clear();
-                    c.previous_secret.clear();
-                } else if (ok) {
-                    ok = read_path(v, where, c.previous_secret_file) &&
-                         read_secret(where, c.previous_secret_file, c.previous_secret);
-                }
+                ok = read_secret_file(v, where, c.previous_secret_file, c.previous_secret);
             } else if (k == "media") {
                 ok = read_enum(v, where, MEDIAS, c.media);
             } else if (k == "media_timeout") {

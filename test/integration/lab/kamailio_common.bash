@@ -1,4 +1,4 @@
-# Sourced by kamailio.sh and kamailio_media.sh (bash; not a test itself: make check runs only *.sh
+# Sourced by the kamailio*.sh tests and hostile_edge.sh (bash; not a test itself: make check runs only *.sh
 # here), after lab_common.bash and lab_init. Kamailio as every member's
 # processor, with etc/processors/kamailio/kamailio.cfg, and the PostgreSQL
 # server that holds their shared location and subscriber tables:
@@ -164,6 +164,8 @@ kam_stop() {
 #                           subscribers (password pw-USER), then sipfarmd
 #                           (and rtprelayd with media), then Kamailio, on
 #                           f1-f3, each waited for
+#   kam_check_call_media N  the relay sessions and media of N calls with a
+#                           407 challenge each (below)
 #   kam_check_media_from_vip  the client got SIP and media from the VIP only
 #   kam_check_logs          stops Kamailio; no level=error in the daemons'
 #                           logs, no ERROR in Kamailio's
@@ -326,6 +328,29 @@ kam_sessions_closed() { cat "$work"/f*-media.log | grep 'msg="session closed"'; 
 kam_both_ways() { awk '{ x = y = 0
     for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == "from_caller") x = kv[2]; if (kv[1] == "from_callee") y = kv[2] }
     if (x > 0 && y > 0) n++ } END { print n + 0 }'; }
+
+# The media of N calls with a 407 challenge each (kamailio_media.sh's):
+# two relay sessions a call (the first INVITE's, ended by Kamailio's 407, and
+# the call's), every one deleted by its BYE, each call's with packets
+# relayed from the caller (the LB routed the range to the right member) and
+# from the callee (bob echoed them back), none timed out, and no failed
+# media exchange in any sipfarmd. Sets $created and $flowing.
+kam_check_call_media() { # N
+    local n=$1 deleted timed_out media_failed="" m f
+    created=$(kam_sessions_created)
+    deleted=$(kam_sessions_closed | grep -c 'reason=deleted')
+    flowing=$(kam_sessions_closed | grep 'reason=deleted' | kam_both_ways)
+    timed_out=$(kam_sessions_closed | grep -c 'reason=timeout')
+    check "rtprelayd: $created sessions created (2 a call: the 407 ends the first), $deleted deleted, none left" \
+        test "$created" = "$((2 * n))" -a "$deleted" = "$created"
+    check "media both ways in every call: $flowing of $n sessions relayed from caller and from callee" test "$flowing" = "$n"
+    check "no media session timed out ($timed_out)" test "$timed_out" = 0
+    for m in $frontends; do
+        f=$("$ctl" --socket "$work/$m.sock" --json stats 2>/dev/null | grep -o '"media":{[^}]*"failed":{[^}]*}' | grep -o '"failed":{[^}]*}')
+        [ "$f" = '"failed":{}' ] || media_failed="$media_failed $m:$f"
+    done
+    check "sipfarmd: no failed media exchange${media_failed:+ ($media_failed)}" test -z "$media_failed"
+}
 
 # The last lines of a test: "figures: FIGURES" with alice's (main) and bob's
 # (uas-bob) counts and the seconds since $t_start; after a failure the first

@@ -69,25 +69,7 @@ stop_callees
 echo "results:"
 both_ok "alice calls bob, media anchored" "$calls" main uas-bob
 
-# One "session closed" line per call: deleted by its BYE, with packets
-# relayed from the caller (the LB routed the range to the right member) and
-# from the callee (bob echoed them back through the relay).
-created=$(kam_sessions_created)
-deleted=$(kam_sessions_closed | grep -c 'reason=deleted')
-flowing=$(kam_sessions_closed | grep 'reason=deleted' | kam_both_ways)
-timed_out=$(kam_sessions_closed | grep -c 'reason=timeout')
-# Two sessions a call: its first INVITE is challenged (407), and the 407
-# ends that one's session; the authenticated INVITE makes the call's.
-check "rtprelayd: $created sessions created (2 a call: the 407 ends the first), $deleted deleted, none left" \
-    test "$created" = "$((2 * calls))" -a "$deleted" = "$created"
-check "media both ways in every call: $flowing of $calls sessions relayed from caller and from callee" test "$flowing" = "$calls"
-check "no media session timed out ($timed_out)" test "$timed_out" = 0
-media_failed=""
-for m in $frontends; do
-    f=$("$ctl" --socket "$work/$m.sock" --json stats 2>/dev/null | grep -o '"media":{[^}]*"failed":{[^}]*}' | grep -o '"failed":{[^}]*}')
-    [ "$f" = '"failed":{}' ] || media_failed="$media_failed $m:$f"
-done
-check "sipfarmd: no failed media exchange${media_failed:+ ($media_failed)}" test -z "$media_failed"
+kam_check_call_media "$calls"
 kam_check_media_from_vip
 kam_check_logs
 

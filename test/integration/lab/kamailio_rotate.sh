@@ -227,20 +227,7 @@ check "the rotation was over before the caller's last call started (+$((t_done /
     test "$t_done" -lt "$load_ms" -a "$running" = yes
 both_ok "alice calls bob while the secret rotates" "$calls" main uas-bob
 
-created=$(kam_sessions_created)
-deleted=$(kam_sessions_closed | grep -c 'reason=deleted')
-flowing=$(kam_sessions_closed | grep 'reason=deleted' | kam_both_ways)
-timed_out=$(kam_sessions_closed | grep -c 'reason=timeout')
-check "rtprelayd: $created sessions created (2 a call: the 407 ends the first), $deleted deleted, none left" \
-    test "$created" = "$((2 * calls))" -a "$deleted" = "$created"
-check "media both ways in every call: $flowing of $calls sessions relayed from caller and from callee" test "$flowing" = "$calls"
-check "no media session timed out ($timed_out)" test "$timed_out" = 0
-media_failed=""
-for m in $frontends; do
-    f=$("$ctl" --socket "$work/$m.sock" --json stats 2>/dev/null | grep -o '"media":{[^}]*"failed":{[^}]*}' | grep -o '"failed":{[^}]*}')
-    [ "$f" = '"failed":{}' ] || media_failed="$media_failed $m:$f"
-done
-check "sipfarmd: no failed media exchange${media_failed:+ ($media_failed)}" test -z "$media_failed"
+kam_check_call_media "$calls"
 
 # The keys at the end: the last heartbeats (every 200 ms) after the last
 # reload may still be on their way; bounded wait for the settled state.
