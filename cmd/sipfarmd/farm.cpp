@@ -688,20 +688,20 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
     auto d = sip::route(facts, a.origin, m_settings.view);
     switch (d.kind) {
     case sip::Decision::Kind::drop:
-        drop(d.reason, a);
+        drop(sip::to_string(d.reason), a);
         return;
     case sip::Decision::Kind::relay:
-        count(m_routed, d.reason);
-        relay(bytes, a, d.member, d.reason == "relay_mode" ? sip::FARM_FLAG_OUTBOUND : 0,
+        count(m_routed, sip::to_string(d.reason));
+        relay(bytes, a, d.member, d.reason == sip::Reason::relay_mode ? sip::FARM_FLAG_OUTBOUND : 0,
               d.asked_here);
         return;
     case sip::Decision::Kind::local:
-        count(m_routed, d.reason);
+        count(m_routed, sip::to_string(d.reason));
         // A transaction without our tag lives here now: its other requests
         // (retransmissions, CANCEL, the ACK of an error) stay here while the
         // view changes (the hand-off). Tagged ones find us by the tag.
         if (facts.is_request && a.origin != sip::Origin::processor && !facts.probe &&
-            d.reason != "route_tag")
+            d.reason != sip::Reason::route_tag)
             m_recent.note(facts.call_id, memory_now);
         process_local(bytes, msg, a, facts.probe);
         return;
