@@ -46,9 +46,9 @@ std::optional<std::pair<int, std::string_view>> send_failure_answer(const sip::M
                                                                     std::string_view code) {
     if (msg.method_id == sip::Method::ack)
         return std::nullopt;
-    if (code == "max_forwards")
+    if (code == sip::proxy_error::MAX_FORWARDS)
         return std::make_pair(483, std::string_view("Too Many Hops"));
-    if (code == "unsupported_transport")
+    if (code == sip::proxy_error::UNSUPPORTED_TRANSPORT)
         return std::make_pair(477, std::string_view("Send Failed"));
     return std::nullopt;
 }
@@ -864,7 +864,7 @@ bool FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
     auto out = sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor,
                                          m_settings.proxy, a.conn ? &*a.conn : nullptr);
     if (!out) {
-        if (out.error().code == "max_forwards" && msg.method_id != sip::Method::ack)
+        if (out.error().code == sip::proxy_error::MAX_FORWARDS && msg.method_id != sip::Method::ack)
             reply(bytes, msg, a, 483, "Too Many Hops");
         else
             drop(out.error().code, a, out.error().message);
