@@ -1,6 +1,7 @@
 #include "query.hpp"
 
 #include "control.hpp"
+#include "sip/route.hpp"
 #include "sip/scanner.hpp"
 #include "table.hpp"
 #include "json/json.hpp"
@@ -47,38 +48,14 @@ json::Json error_json(const Error& e) {
     return json::Json::object().set("code", e.code).set("message", e.message);
 }
 
-// Why a member processes a message, in words; the reason itself for one
-// this version does not know.
+// Why a member processes a message, in words (sip::REASONS); the reason
+// itself for one this version does not know.
 std::string route_why(const json::Json& r) {
     std::string reason = str(r, "reason");
-    std::string member = str(r, "member");
-    std::string here = str(r, "received_by");
-    if (reason == "call_id_hash")
-        return member + " owns the Call-ID: rendezvous hash over the farm Members that are up "
-                        "and not draining";
-    if (reason == "handoff")
-        return "the membership changed lately: " + member +
-               " owned the Call-ID in an earlier view and is asked first whether the call "
-               "is in progress there; a new call goes on to the owner now, " +
-               str(r, "owner");
-    if (reason == "route_tag")
-        return "its top Route (or Request-URI) names " + member + " (fm=" + member +
-               "), which Record-Routed the dialog";
-    if (reason == "via_tag")
-        return "a response: its top Via carries " + member + "'s branch tag";
-    if (reason == "reply_from")
-        return "an lbcheck probe that asks " + member + " to answer";
-    if (reason == "not_farm_member")
-        return here + " is not a farm Member: it processes what it receives";
-    if (reason == "no_farm_member")
-        return "no farm Member is up: " + here + " processes it";
-    if (reason == "response_without_farm_via")
-        return "a response without this farm's Via: dropped";
-    if (reason == "owner_down")
-        return "the member it belongs to is down: dropped";
-    if (reason == "unknown_member")
-        return "it names a member that is not in the cluster: dropped";
-    return reason;
+    auto known = sip::reason_named(reason);
+    if (!known)
+        return reason;
+    return sip::explain(*known, str(r, "member"), str(r, "owner"), str(r, "received_by"));
 }
 
 std::string place_why(const json::Json& p) {

@@ -46,9 +46,9 @@ std::optional<std::pair<int, std::string_view>> send_failure_answer(const sip::M
                                                                     std::string_view code) {
     if (msg.method_id == sip::Method::ack)
         return std::nullopt;
-    if (code == "max_forwards")
+    if (code == sip::proxy_error::MAX_FORWARDS)
         return std::make_pair(483, std::string_view("Too Many Hops"));
-    if (code == "unsupported_transport")
+    if (code == sip::proxy_error::UNSUPPORTED_TRANSPORT)
         return std::make_pair(477, std::string_view("Send Failed"));
     return std::nullopt;
 }
@@ -688,20 +688,20 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
     auto d = sip::route(facts, a.origin, m_settings.view);
     switch (d.kind) {
     case sip::Decision::Kind::drop:
-        drop(d.reason, a);
+        drop(sip::to_string(d.reason), a);
         return;
     case sip::Decision::Kind::relay:
-        count(m_routed, d.reason);
-        relay(bytes, a, d.member, d.reason == "relay_mode" ? sip::FARM_FLAG_OUTBOUND : 0,
+        count(m_routed, sip::to_string(d.reason));
+        relay(bytes, a, d.member, d.reason == sip::Reason::relay_mode ? sip::FARM_FLAG_OUTBOUND : 0,
               d.asked_here);
         return;
     case sip::Decision::Kind::local:
-        count(m_routed, d.reason);
+        count(m_routed, sip::to_string(d.reason));
         // A transaction without our tag lives here now: its other requests
         // (retransmissions, CANCEL, the ACK of an error) stay here while the
         // view changes (the hand-off). Tagged ones find us by the tag.
         if (facts.is_request && a.origin != sip::Origin::processor && !facts.probe &&
-            d.reason != "route_tag")
+            d.reason != sip::Reason::route_tag)
             m_recent.note(facts.call_id, memory_now);
         process_local(bytes, msg, a, facts.probe);
         return;
@@ -864,7 +864,7 @@ bool FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
     auto out = sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor,
                                          m_settings.proxy, a.conn ? &*a.conn : nullptr);
     if (!out) {
-        if (out.error().code == "max_forwards" && msg.method_id != sip::Method::ack)
+        if (out.error().code == sip::proxy_error::MAX_FORWARDS && msg.method_id != sip::Method::ack)
             reply(bytes, msg, a, 483, "Too Many Hops");
         else
             drop(out.error().code, a, out.error().message);

@@ -1,5 +1,7 @@
 #include "media.hpp"
 
+#include "json/ndjson.hpp"
+
 namespace rtfarm::sipfarmd {
 
 namespace {
@@ -66,7 +68,7 @@ void MediaAnchor::check_placed(const std::string& call_id) {
             return;
         found->second.checking = false;
         // Gone from the relay, and no message since we asked: forget it.
-        if (!r && r.error().code == "not_found" && found->second.used <= asked) {
+        if (!r && r.error().code == json::error_code::NOT_FOUND && found->second.used <= asked) {
             m_placed.erase(found);
             ++m_placed_expired;
             return;
@@ -186,7 +188,7 @@ void MediaAnchor::end(const sip::MediaAction& action) {
             return;
         }
         // The second pass of a 200 through a proxy, or a call not anchored.
-        if (r.error().code == "not_found")
+        if (r.error().code == json::error_code::NOT_FOUND)
             m_placed.erase(call_id);
         else
             failed("delete", call_id, r.error());

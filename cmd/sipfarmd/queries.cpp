@@ -63,16 +63,16 @@ Result<json::Json> route_query(const json::Json& body, const sip::FarmView& view
     else
         out.set("member", d.member);
     out.set("action", action_name(d.kind))
-        .set("reason", d.reason)
+        .set("reason", sip::to_string(d.reason))
         .set("epoch", static_cast<long long>(view.epoch))
         .set("received_by", view.self)
         .set("call_id", facts.call_id);
     // A request routed by its Call-ID: the member that processes a new call.
     // During a hand-off the member asked first passes on a call it does not
     // have, and the Call-ID's owner now processes it.
-    if (d.reason == "call_id_hash")
+    if (d.reason == sip::Reason::call_id_hash)
         out.set("owner", d.member);
-    else if (d.reason == "handoff")
+    else if (d.reason == sip::Reason::handoff)
         out.set("owner", sip::rendezvous_owner(facts.call_id, view));
     if (msg)
         out.set("type", msg->is_request() ? "request" : "response");

@@ -282,7 +282,7 @@ void StreamSet::connected(StreamConn& c) {
         err = errno;
     if (err != 0) {
         ++m_connect_failures;
-        close(c, "connect_failed", std::strerror(err));
+        close(c, close_reason::CONNECT_FAILED, std::strerror(err));
         return;
     }
     c.connecting = false;
@@ -409,7 +409,7 @@ void StreamSet::handshake(StreamConn& c) {
                                    : std::string("peer closed during the handshake"))
                           : ssl_errors();
     ++m_tls_failures;
-    close(c, "tls_handshake", why);
+    close(c, close_reason::TLS_HANDSHAKE, why);
 }
 
 void StreamSet::on_readable(StreamConn& c) {
@@ -437,7 +437,7 @@ void StreamSet::on_readable(StreamConn& c) {
             return;
         }
         if (r.kind == Io::error) {
-            close(c, r.reason == "tls" ? "tls_error" : r.reason, r.detail);
+            close(c, r.reason, r.detail);
             return;
         }
         if (r.kind == Io::again)
@@ -468,7 +468,7 @@ void StreamSet::deliver(StreamConn& c, std::string_view bytes) {
         auto item = c.framer.next();
         if (!item) {
             ++m_framing_errors;
-            close(c, "framing", item.error().message);
+            close(c, close_reason::FRAMING, item.error().message);
             return;
         }
         if (!*item)
@@ -510,7 +510,7 @@ bool StreamSet::send(uint64_t id, std::string_view bytes) {
     if (c.out.size() == c.out_pos) {
         auto r = write_some(c, bytes);
         if (r.kind == Io::error) {
-            close(c, r.reason == "tls" ? "tls_error" : r.reason, r.detail);
+            close(c, r.reason, r.detail);
             return false;
         }
         done = r.n;
@@ -546,7 +546,7 @@ void StreamSet::flush(StreamConn& c) {
     }
     auto r = write_some(c, std::string_view(c.out).substr(c.out_pos));
     if (r.kind == Io::error) {
-        close(c, r.reason == "tls" ? "tls_error" : r.reason, r.detail);
+        close(c, r.reason, r.detail);
         return;
     }
     m_bytes_out += r.n;
@@ -604,9 +604,9 @@ void StreamSet::on_sweep() {
     std::vector<std::pair<StreamConn*, std::string_view>> expired;
     for (auto& [id, c] : m_conns) {
         if (c->connecting && now - c->accepted_at >= m_settings.handshake_timeout)
-            expired.emplace_back(c.get(), "connect_timeout");
+            expired.emplace_back(c.get(), close_reason::CONNECT_TIMEOUT);
         else if (c->handshaking && now - c->accepted_at >= m_settings.handshake_timeout)
-            expired.emplace_back(c.get(), "tls_handshake_timeout");
+            expired.emplace_back(c.get(), close_reason::TLS_HANDSHAKE_TIMEOUT);
         else if (now - c->last_read >= m_settings.idle)
             expired.emplace_back(c.get(), "idle");
         else if (!c->outgoing && c->messages_in == 0 &&
@@ -616,9 +616,9 @@ void StreamSet::on_sweep() {
             expired.emplace_back(c.get(), "read_timeout");
     }
     for (auto& [c, reason] : expired) {
-        if (reason == "tls_handshake_timeout")
+        if (reason == close_reason::TLS_HANDSHAKE_TIMEOUT)
             ++m_tls_failures;
-        if (reason == "connect_timeout")
+        if (reason == close_reason::CONNECT_TIMEOUT)
             ++m_connect_failures;
         close(*c, reason);
     }
@@ -691,8 +691,8 @@ void StreamSet::close(StreamConn& c, std::string_view reason, std::string_view d
                               {"detail", std::string(detail)},
                               {"messages_in", std::to_string(c.messages_in)},
                               {"direction", c.outgoing ? "out" : "in"}};
-        if (reason == "framing" || reason == "tls_handshake" || reason == "connect_failed" ||
-            reason == "connect_timeout")
+        if (reason == close_reason::FRAMING || reason == close_reason::TLS_HANDSHAKE ||
+            reason == close_reason::CONNECT_FAILED || reason == close_reason::CONNECT_TIMEOUT)
             log::warn("farm", "connection closed", fields);
         else
             log::info("farm", "connection closed", fields);

@@ -60,6 +60,18 @@
 
 namespace rtfarm::sipfarmd {
 
+// The reasons a connection closes that StreamSet acts on besides counting
+// them (every reason is a word of the "closed" counters and of the log).
+namespace close_reason {
+inline constexpr std::string_view CONNECT_FAILED = "connect_failed";
+inline constexpr std::string_view CONNECT_TIMEOUT = "connect_timeout";
+inline constexpr std::string_view TLS_HANDSHAKE = "tls_handshake";
+inline constexpr std::string_view TLS_HANDSHAKE_TIMEOUT = "tls_handshake_timeout";
+inline constexpr std::string_view FRAMING = "framing";
+// OpenSSL failed after the handshake.
+inline constexpr std::string_view TLS_ERROR = "tls_error";
+} // namespace close_reason
+
 // Where an outgoing connection goes: the target's address, and TLS or not.
 using StreamTarget = std::pair<net::SockAddr, bool>;
 
@@ -194,8 +206,9 @@ private:
     struct IoResult {
         Io kind = Io::again;
         size_t n = 0;
-        std::string detail;              // for error
-        std::string_view reason = "tls"; // for error: "tls", or a socket error
+        std::string detail; // for error
+        // For error: the close reason, TLS_ERROR or a socket error.
+        std::string_view reason = close_reason::TLS_ERROR;
     };
     IoResult read_some(StreamConn& c, char* buf, size_t size);
     IoResult write_some(StreamConn& c, std::string_view bytes);

@@ -99,7 +99,7 @@ bool creates_dialog(const Message& msg) {
 // "max_forwards" at 0.
 Status max_forwards(const Message& msg, EditList& edits, uint32_t insert_at) {
     if (msg.max_forwards == 0)
-        return make_error("max_forwards", "Max-Forwards is 0");
+        return make_error(proxy_error::MAX_FORWARDS, "Max-Forwards is 0");
     Status st = msg.max_forwards < 0
                     ? edits.insert(insert_at,
                                    "Max-Forwards: " + std::to_string(DEFAULT_MAX_FORWARDS) + "\r\n")
@@ -542,7 +542,7 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
     if (!conn) {
         auto t = target_transport(target_uri);
         if (!t)
-            return make_error("unsupported_transport",
+            return make_error(proxy_error::UNSUPPORTED_TRANSPORT,
                               "target '" + std::string(target_uri) +
                                   "' asks for a transport the farm does not speak");
         transport = *t;

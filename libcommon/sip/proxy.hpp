@@ -91,6 +91,15 @@ enum class SendPath {
 };
 SendPath send_path(const Outgoing& out, std::string_view self);
 
+// The error codes that sipfarmd answers a request for (an ACK gets no
+// answer); it counts every error under its code, these too.
+namespace proxy_error {
+// Max-Forwards is 0: answer 483 Too Many Hops.
+inline constexpr const char* MAX_FORWARDS = "max_forwards";
+// The target asks for a transport the farm does not speak: answer 477.
+inline constexpr const char* UNSUPPORTED_TRANSPORT = "unsupported_transport";
+} // namespace proxy_error
+
 // Request from outside -> processor. `source` is where it came from (for
 // `received` / `rport`). `conn`: the client connection it arrived on, if
 // any: our Via gets ";rtfc=HOLDER.ID" (so the response goes back on it) and

@@ -1,5 +1,6 @@
 #include "sip/route.hpp"
 
+#include "base/assert.hpp"
 #include "sip/farm_tags.hpp"
 
 #include <algorithm>
@@ -7,26 +8,25 @@
 namespace rtfarm::sip {
 namespace {
 
-Decision local(std::string_view owner, std::string_view why) {
+Decision local(std::string_view owner, Reason why) {
     return {Decision::Kind::local, std::string(owner), why};
 }
 
-Decision drop(std::string_view why) {
+Decision drop(Reason why) {
     return {Decision::Kind::drop, {}, why};
 }
 
 // A packet owned by `owner`: here, over the farm link, or nowhere.
-Decision to_owner(std::string_view owner, std::string_view why, Origin origin,
-                  const FarmView& view) {
+Decision to_owner(std::string_view owner, Reason why, Origin origin, const FarmView& view) {
     if (owner == view.self)
         return local(owner, why);
     const FarmView::Member* m = view.find(owner);
     if (!m)
-        return drop("unknown_member");
+        return drop(Reason::unknown_member);
     if (!m->alive)
-        return drop("owner_down");
+        return drop(Reason::owner_down);
     if (origin == Origin::farm_link)
-        return drop("relay_loop");
+        return drop(Reason::relay_loop);
     return {Decision::Kind::relay, std::string(owner), why};
 }
 
@@ -55,41 +55,68 @@ Decision by_chain(const PacketFacts& p, Origin origin, const FarmView& view) {
         // or a drain that we have not yet; had we seen a change it has not,
         // our chain would be longer).
         if (origin == Origin::farm_link && (!asked || p.hops >= MAX_FARM_HOPS))
-            return local(view.self, "relayed");
+            return local(view.self, Reason::relayed);
         std::string owner = chain.empty() ? rendezvous_owner(p.call_id, view) : chain[0];
         if (origin != Origin::farm_link)
-            return owner.empty() ? local(view.self, "no_farm_member")
-                                 : to_owner(owner, "call_id_hash", origin, view);
+            return owner.empty() ? local(view.self, Reason::no_farm_member)
+                                 : to_owner(owner, Reason::call_id_hash, origin, view);
         // A hand-off that a member with a longer memory started: we have no
         // older owner to offer, so on to the owner now.
         if (owner.empty() || owner == view.self)
-            return local(view.self, "relayed");
-        return {Decision::Kind::relay, owner, "handoff_passed", true};
+            return local(view.self, Reason::relayed);
+        return {Decision::Kind::relay, owner, Reason::handoff_passed, true};
     }
     const std::string& owner = chain.back();
     if (p.hops >= MAX_FARM_HOPS)
-        return local(view.self, "relayed");
+        return local(view.self, Reason::relayed);
     for (size_t i = 0; i + 1 < chain.size(); ++i)
         if (chain[i] != view.self && !was_asked(p, chain[i]))
             return {Decision::Kind::relay, chain[i],
-                    origin == Origin::farm_link ? "handoff_passed" : "handoff", true};
+                    origin == Origin::farm_link ? Reason::handoff_passed : Reason::handoff, true};
     // Every previous owner was asked: a new call, for the owner now.
     if (owner == view.self)
-        return local(view.self, origin == Origin::farm_link ? "relayed" : "call_id_hash");
+        return local(view.self,
+                     origin == Origin::farm_link ? Reason::relayed : Reason::call_id_hash);
     return {Decision::Kind::relay, owner,
-            origin == Origin::farm_link ? "handoff_passed" : "call_id_hash", true};
+            origin == Origin::farm_link ? Reason::handoff_passed : Reason::call_id_hash, true};
 }
 
 // A request without our Route tag that another member relayed here.
 Decision relayed_request(const PacketFacts& p, const FarmView& view) {
     if (p.probe && p.reply_from == view.self)
-        return local(view.self, "reply_from");
+        return local(view.self, Reason::reply_from);
     if (known(p))
-        return local(view.self, "known_call_id");
+        return local(view.self, Reason::known_call_id);
     return by_chain(p, Origin::farm_link, view);
 }
 
 } // namespace
+
+std::optional<Reason> reason_named(std::string_view name) {
+    for (const auto& r : REASONS)
+        if (r.name == name)
+            return r.reason;
+    return std::nullopt;
+}
+
+std::string explain(Reason r, std::string_view member, std::string_view owner,
+                    std::string_view here) {
+    std::string_view text = REASONS[static_cast<size_t>(r)].explanation;
+    std::string out;
+    while (!text.empty()) {
+        size_t open = text.find('{');
+        out += text.substr(0, open);
+        if (open == std::string_view::npos)
+            break;
+        size_t close = text.find('}', open);
+        RTFARM_ASSERT(close != std::string_view::npos);
+        std::string_view word = text.substr(open + 1, close - open - 1);
+        RTFARM_ASSERT(word == "member" || word == "owner" || word == "here");
+        out += word == "member" ? member : word == "owner" ? owner : here;
+        text.remove_prefix(close + 1);
+    }
+    return out;
+}
 
 const FarmView::Member* FarmView::find(std::string_view id) const {
     for (const auto& m : members)
@@ -120,13 +147,13 @@ Decision route(const PacketFacts& p, Origin origin, const FarmView& view) {
     if (!p.is_request) {
         auto ours = parse_farm_branch(p.top_via_branch);
         if (!ours)
-            return drop("response_without_farm_via");
+            return drop(Reason::response_without_farm_via);
         // Our Via of a request the processor sent is never on top of what
         // the processor answers: such a response would bounce between it
         // and the farm.
         if (ours->from_processor && origin == Origin::processor)
-            return drop("processor_answered_its_own");
-        return to_owner(ours->member, "via_tag", origin, view);
+            return drop(Reason::processor_answered_its_own);
+        return to_owner(ours->member, Reason::via_tag, origin, view);
     }
 
     // 2. Our own processor's requests start here.
@@ -134,10 +161,10 @@ Decision route(const PacketFacts& p, Origin origin, const FarmView& view) {
         if (view.self_relay) {
             std::string member = rendezvous_owner(p.call_id, view);
             if (member.empty())
-                return local(view.self, "no_farm_member");
-            return {Decision::Kind::relay, member, "relay_mode"};
+                return local(view.self, Reason::no_farm_member);
+            return {Decision::Kind::relay, member, Reason::relay_mode};
         }
-        return local(view.self, "processor");
+        return local(view.self, Reason::processor);
     }
 
     // 3. Requests addressed to a member by our Record-Route.
@@ -147,7 +174,7 @@ Decision route(const PacketFacts& p, Origin origin, const FarmView& view) {
     if (!tagged)
         tagged = uri_farm_member(p.request_uri);
     if (tagged)
-        return to_owner(*tagged, "route_tag", origin, view);
+        return to_owner(*tagged, Reason::route_tag, origin, view);
 
     if (origin == Origin::farm_link)
         return relayed_request(p, view);
@@ -156,16 +183,16 @@ Decision route(const PacketFacts& p, Origin origin, const FarmView& view) {
     if (p.probe && !p.reply_from.empty()) {
         const FarmView::Member* m = view.find(p.reply_from);
         if (m && m->alive)
-            return to_owner(p.reply_from, "reply_from", origin, view);
+            return to_owner(p.reply_from, Reason::reply_from, origin, view);
     }
 
     // 5. New requests: the Call-ID's owner among the farm Members, unless
     // the Call-ID is in progress here or, after a change of the view, may
     // be in progress on one of its previous owners.
     if (!view.self_farm_member)
-        return local(view.self, "not_farm_member");
+        return local(view.self, Reason::not_farm_member);
     if (known(p))
-        return local(view.self, "known_call_id");
+        return local(view.self, Reason::known_call_id);
     return by_chain(p, origin, view);
 }
 

@@ -30,7 +30,9 @@
 
 #include "base/crypto.hpp"
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -104,6 +106,98 @@ struct PacketFacts {
     const std::vector<std::string>* asked = nullptr;
 };
 
+// Why route() decided as it did. The names are the words of logs and
+// counters (sipfarmd's stats "routed_by" and "dropped_by", its metrics, the
+// `route` control operation: rtfarm-control(7)); REASONS holds them.
+enum class Reason : uint8_t {
+    via_tag,         // a response, by the member tag of its top Via
+    route_tag,       // a request, by the `fm` tag of its top Route or Request-URI
+    call_id_hash,    // a new request, by the Call-ID's owner
+    processor,       // our own processor's request, processed here
+    not_farm_member, // this member is not a farm Member
+    no_farm_member,  // no farm Member is eligible
+    reply_from,      // an lbcheck probe's X-Farm-Reply-From
+    relay_mode,      // our processor's request, sent out by a Member (Relay mode)
+    relayed,         // relayed here by another member
+    known_call_id,   // the hand-off: a Call-ID processed here lately
+    handoff,         // the hand-off: to a previous owner of the Call-ID
+    handoff_passed,  // the hand-off: on along the chain
+    // Drops.
+    response_without_farm_via,
+    processor_answered_its_own, // a response whose top Via is ours of the
+                                // processor's own request
+    unknown_member,
+    owner_down,
+    relay_loop, // the last: REASONS has one entry per value up to it
+};
+
+// A reason's name and its explanation for people (cgclusterctl(8) route).
+// The explanation continues "processed on f1: ", "received on f1, relayed to
+// f2: " or stands alone for a drop; explain() fills in {member} (the
+// decision's member), {owner} (the Call-ID's owner now) and {here} (the
+// member that routes).
+struct ReasonText {
+    Reason reason;
+    std::string_view name;
+    std::string_view explanation;
+};
+
+inline constexpr ReasonText REASONS[] = {
+    {Reason::via_tag, "via_tag", "a response: its top Via carries {member}'s branch tag"},
+    {Reason::route_tag, "route_tag",
+     "its top Route (or Request-URI) names {member} (fm={member}), which Record-Routed the "
+     "dialog"},
+    {Reason::call_id_hash, "call_id_hash",
+     "{member} owns the Call-ID: rendezvous hash over the farm Members that are up and not "
+     "draining"},
+    {Reason::processor, "processor", "a request from {here}'s own processor: it starts here"},
+    {Reason::not_farm_member, "not_farm_member",
+     "{here} is not a farm Member: it processes what it receives"},
+    {Reason::no_farm_member, "no_farm_member", "no farm Member is up: {here} processes it"},
+    {Reason::reply_from, "reply_from", "an lbcheck probe that asks {member} to answer"},
+    {Reason::relay_mode, "relay_mode",
+     "a request from {here}'s own processor, a Relay backend: {member}, a farm Member, sends it "
+     "out"},
+    {Reason::relayed, "relayed", "another member relayed it here: {here} processes it"},
+    {Reason::known_call_id, "known_call_id",
+     "{here} processed the Call-ID lately: the call stays here"},
+    {Reason::handoff, "handoff",
+     "the membership changed lately: {member} owned the Call-ID in an earlier view and is asked "
+     "first whether the call is in progress there; a new call goes on to the owner now, "
+     "{owner}"},
+    {Reason::handoff_passed, "handoff_passed",
+     "a hand-off: {here} does not have the call and passes it on to {member}, the next member "
+     "that may have it (or the owner now)"},
+    {Reason::response_without_farm_via, "response_without_farm_via",
+     "a response without this farm's Via: dropped"},
+    {Reason::processor_answered_its_own, "processor_answered_its_own",
+     "the processor answered a request it sent itself (its top Via is ours): dropped"},
+    {Reason::unknown_member, "unknown_member",
+     "it names a member that is not in the cluster: dropped"},
+    {Reason::owner_down, "owner_down", "the member it belongs to is down: dropped"},
+    {Reason::relay_loop, "relay_loop",
+     "another member relayed it here, but it belongs to a third: dropped, not relayed again"},
+};
+
+constexpr bool reasons_in_order() {
+    for (size_t i = 0; i < std::size(REASONS); ++i)
+        if (static_cast<size_t>(REASONS[i].reason) != i)
+            return false;
+    return std::size(REASONS) == static_cast<size_t>(Reason::relay_loop) + 1;
+}
+static_assert(reasons_in_order(), "REASONS: one entry per Reason, in order");
+
+constexpr std::string_view to_string(Reason r) {
+    return REASONS[static_cast<size_t>(r)].name;
+}
+
+// The reason of that name; none for a name this version does not know.
+std::optional<Reason> reason_named(std::string_view name);
+
+// The explanation of `r` with {member}, {owner} and {here} filled in.
+std::string explain(Reason r, std::string_view member, std::string_view owner,
+                    std::string_view here);
+
 // Relayed packets take at most this many farm-link hops (the hand-off chain
 // of the most views kept, cluster/handoff.hpp).
 constexpr unsigned MAX_FARM_HOPS = 8;
@@ -122,15 +216,8 @@ struct Decision {
     };
     Kind kind = Kind::drop;
     std::string member; // relay target; the owner for local
-    // Why, in a word for logs and counters: "via_tag", "route_tag",
-    // "call_id_hash", "processor", "not_farm_member", "no_farm_member",
-    // "reply_from", "relay_mode", "relayed", the hand-off's "known_call_id",
-    // "handoff" (to a previous owner) and "handoff_passed" (on along the
-    // chain), and for drops "response_without_farm_via",
-    // "processor_answered_its_own" (the processor sent a response whose top
-    // Via is ours of a request it sent itself),
-    // "unknown_member", "owner_down", "relay_loop".
-    std::string_view reason;
+    // Why (to_string() for logs and counters); route() always sets it.
+    Reason reason;
     // A hand-off step: add this member to the envelope's "asked" list.
     bool asked_here = false;
 };

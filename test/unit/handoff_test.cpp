@@ -18,6 +18,13 @@ using sip::Decision;
 using sip::FarmView;
 using Kind = Decision::Kind;
 
+// Boost.Test prints a routing reason by its name (found by ADL).
+namespace rtfarm::sip {
+inline std::ostream& boost_test_print_type(std::ostream& os, Reason r) {
+    return os << to_string(r);
+}
+} // namespace rtfarm::sip
+
 namespace {
 
 const HandoffClock::time_point T0 = HandoffClock::time_point{} + 1000s;
@@ -290,26 +297,26 @@ BOOST_AUTO_TEST_CASE(route_rules_of_the_handoff) {
     auto d = sip::route(request(from_f2), sip::Origin::outside, v);
     BOOST_TEST((d.kind == Kind::relay));
     BOOST_TEST(d.member == "f2");
-    BOOST_TEST(d.reason == "handoff");
+    BOOST_TEST(d.reason == sip::Reason::handoff);
     // Moved away from us and unknown here: straight to the new owner.
     d = sip::route(request(from_self), sip::Origin::outside, v);
     BOOST_TEST(d.member == "f4");
-    BOOST_TEST(d.reason == "call_id_hash");
+    BOOST_TEST(d.reason == sip::Reason::call_id_hash);
     // Known here: kept, whoever owns it now.
     auto p = request(from_f2);
     p.known_call_id = true;
     d = sip::route(p, sip::Origin::outside, v);
     BOOST_TEST((d.kind == Kind::local));
-    BOOST_TEST(d.reason == "known_call_id");
+    BOOST_TEST(d.reason == sip::Reason::known_call_id);
     // Unmoved: plain hash.
     d = sip::route(request(stayed), sip::Origin::outside, v);
-    BOOST_TEST(d.reason == "call_id_hash");
+    BOOST_TEST(d.reason == sip::Reason::call_id_hash);
     // The previous owner is dead: its calls are gone; go to the owner now.
     auto dead = v;
     dead.members[1].alive = false; // f2
     d = sip::route(request(from_f2), sip::Origin::outside, dead);
     BOOST_TEST(d.member == "f4");
-    BOOST_TEST(d.reason == "call_id_hash");
+    BOOST_TEST(d.reason == sip::Reason::call_id_hash);
 
     // On the farm link, at the previous owner that does not know it: on
     // along the chain (here to the owner now), up to MAX_FARM_HOPS.
@@ -320,16 +327,16 @@ BOOST_AUTO_TEST_CASE(route_rules_of_the_handoff) {
     d = sip::route(p, sip::Origin::farm_link, at_f2);
     BOOST_TEST((d.kind == Kind::relay));
     BOOST_TEST(d.member == "f4");
-    BOOST_TEST(d.reason == "handoff_passed");
+    BOOST_TEST(d.reason == sip::Reason::handoff_passed);
     p.known_call_id = true;
     d = sip::route(p, sip::Origin::farm_link, at_f2);
     BOOST_TEST((d.kind == Kind::local));
-    BOOST_TEST(d.reason == "known_call_id");
+    BOOST_TEST(d.reason == sip::Reason::known_call_id);
     p.known_call_id = false;
     p.hops = sip::MAX_FARM_HOPS;
     d = sip::route(p, sip::Origin::farm_link, at_f2);
     BOOST_TEST((d.kind == Kind::local));
-    BOOST_TEST(d.reason == "relayed");
+    BOOST_TEST(d.reason == sip::Reason::relayed);
     // At the owner now: the previous owner first, unless it was asked.
     FarmView at_f4 = v;
     at_f4.self = "f4";
@@ -342,7 +349,7 @@ BOOST_AUTO_TEST_CASE(route_rules_of_the_handoff) {
     p.asked = &asked;
     d = sip::route(p, sip::Origin::farm_link, at_f4);
     BOOST_TEST((d.kind == Kind::local));
-    BOOST_TEST(d.reason == "relayed");
+    BOOST_TEST(d.reason == sip::Reason::relayed);
 }
 
 BOOST_AUTO_TEST_CASE(the_memory_is_asked_only_when_a_rule_needs_it) {
@@ -362,20 +369,20 @@ BOOST_AUTO_TEST_CASE(the_memory_is_asked_only_when_a_rule_needs_it) {
     bye.method = "BYE";
     bye.top_route = "<sip:203.0.113.1;lr;fm=f2>";
     bye.memory = &memory;
-    BOOST_TEST(sip::route(bye, sip::Origin::outside, v).reason == "route_tag");
+    BOOST_TEST(sip::route(bye, sip::Origin::outside, v).reason == sip::Reason::route_tag);
     auto resp = request("call-x");
     resp.is_request = false;
     resp.top_via_branch = "z9hG4bKrtf.f2.0123456789abcdef";
     resp.memory = &memory;
-    BOOST_TEST(sip::route(resp, sip::Origin::outside, v).reason == "via_tag");
-    BOOST_TEST(sip::route(bye, sip::Origin::processor, v).reason == "processor");
+    BOOST_TEST(sip::route(resp, sip::Origin::outside, v).reason == sip::Reason::via_tag);
+    BOOST_TEST(sip::route(bye, sip::Origin::processor, v).reason == sip::Reason::processor);
     BOOST_TEST(memory.asked == 0);
     auto invite = request("call-x");
     invite.memory = &memory;
     memory.answer = true;
     auto d = sip::route(invite, sip::Origin::outside, v);
     BOOST_TEST(memory.asked == 1);
-    BOOST_TEST(d.reason == "known_call_id");
+    BOOST_TEST(d.reason == sip::Reason::known_call_id);
 }
 
 BOOST_AUTO_TEST_CASE(a_member_joins_and_calls_in_progress_stay) {

@@ -5,10 +5,21 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <iterator>
 #include <map>
+#include <set>
+#include <string>
+#include <string_view>
 
 using namespace rtfarm::sip;
 using Kind = Decision::Kind;
+
+// Boost.Test prints a routing reason by its name (found by ADL).
+namespace rtfarm::sip {
+inline std::ostream& boost_test_print_type(std::ostream& os, Reason r) {
+    return os << to_string(r);
+}
+} // namespace rtfarm::sip
 
 namespace {
 
@@ -125,7 +136,7 @@ BOOST_AUTO_TEST_CASE(connection_identities_do_not_change_the_owner) {
     auto d = route(r, Origin::outside, three("f1"));
     BOOST_TEST((d.kind == Kind::relay));
     BOOST_TEST(d.member == "f2");
-    BOOST_TEST(d.reason == "via_tag");
+    BOOST_TEST(d.reason == Reason::via_tag);
     // The processor's response on f2, for a request that came over f1's connection.
     BOOST_TEST((route(r, Origin::processor, three("f2")).kind == Kind::local));
     auto bye = request("BYE", "call-1");
@@ -133,7 +144,7 @@ BOOST_AUTO_TEST_CASE(connection_identities_do_not_change_the_owner) {
     d = route(bye, Origin::outside, three("f1"));
     BOOST_TEST((d.kind == Kind::relay));
     BOOST_TEST(d.member == "f3");
-    BOOST_TEST(d.reason == "route_tag");
+    BOOST_TEST(d.reason == Reason::route_tag);
     BOOST_TEST((route(bye, Origin::farm_link, three("f3")).kind == Kind::local));
     // A request from f3's processor toward the client: processed on f3.
     BOOST_TEST((route(bye, Origin::processor, three("f3")).kind == Kind::local));
@@ -175,7 +186,7 @@ BOOST_AUTO_TEST_CASE(responses_follow_the_via_tag) {
     auto d = route(r, Origin::outside, three());
     BOOST_TEST((d.kind == Kind::relay));
     BOOST_TEST(d.member == "f2");
-    BOOST_TEST(d.reason == "via_tag");
+    BOOST_TEST(d.reason == Reason::via_tag);
     // On the owner: processed here, whatever the origin.
     BOOST_TEST((route(r, Origin::farm_link, three("f2")).kind == Kind::local));
     // Ours of a request the processor sent: from outside, to that member;
@@ -185,19 +196,19 @@ BOOST_AUTO_TEST_CASE(responses_follow_the_via_tag) {
     BOOST_TEST((route(r, Origin::farm_link, three("f2")).kind == Kind::local));
     d = route(r, Origin::processor, three("f2"));
     BOOST_TEST((d.kind == Kind::drop));
-    BOOST_TEST(d.reason == "processor_answered_its_own");
+    BOOST_TEST(d.reason == Reason::processor_answered_its_own);
     // Not ours: dropped.
     r.top_via_branch = "z9hG4bKclient1";
     d = route(r, Origin::outside, three());
     BOOST_TEST((d.kind == Kind::drop));
-    BOOST_TEST(d.reason == "response_without_farm_via");
+    BOOST_TEST(d.reason == Reason::response_without_farm_via);
     // Tagged for a member we do not know, or one that is down.
     r.top_via_branch = "z9hG4bKrtf.f9.0123456789abcdef";
-    BOOST_TEST(route(r, Origin::outside, three()).reason == "unknown_member");
+    BOOST_TEST(route(r, Origin::outside, three()).reason == Reason::unknown_member);
     auto v = three();
     v.members[1].alive = false;
     r.top_via_branch = "z9hG4bKrtf.f2.0123456789abcdef";
-    BOOST_TEST(route(r, Origin::outside, v).reason == "owner_down");
+    BOOST_TEST(route(r, Origin::outside, v).reason == Reason::owner_down);
     // A backend's tag (Relay mode responses) goes to the backend.
     r.top_via_branch = "z9hG4bKrtf.b1.0123456789abcdef";
     BOOST_TEST(route(r, Origin::outside, three()).member == "b1");
@@ -209,7 +220,7 @@ BOOST_AUTO_TEST_CASE(in_dialog_requests_follow_the_route_tag) {
     auto d = route(bye, Origin::outside, three());
     BOOST_TEST((d.kind == Kind::relay));
     BOOST_TEST(d.member == "f3");
-    BOOST_TEST(d.reason == "route_tag");
+    BOOST_TEST(d.reason == Reason::route_tag);
     // Strict routing: the farm URI in the Request-URI, no Route.
     auto ack = request("ACK", "call-1");
     ack.request_uri = "sip:203.0.113.1;lr;fm=f2";
@@ -289,19 +300,19 @@ BOOST_AUTO_TEST_CASE(modes_and_origins) {
     v.self_farm_member = false;
     auto d = route(inv, Origin::outside, v);
     BOOST_TEST((d.kind == Kind::local));
-    BOOST_TEST(d.reason == "not_farm_member");
+    BOOST_TEST(d.reason == Reason::not_farm_member);
     // The processor's own requests start here ...
-    BOOST_TEST(route(inv, Origin::processor, three()).reason == "processor");
+    BOOST_TEST(route(inv, Origin::processor, three()).reason == Reason::processor);
     // ... unless this is a Relay backend: a Member sends them out.
     v.self_relay = true;
     d = route(inv, Origin::processor, v);
     BOOST_TEST((d.kind == Kind::relay));
     BOOST_TEST(d.member == rendezvous_owner("abc", v));
-    BOOST_TEST(d.reason == "relay_mode");
+    BOOST_TEST(d.reason == Reason::relay_mode);
     // No Member anywhere: a relay backend does it itself.
     for (auto& m : v.members)
         m.farm_member = false;
-    BOOST_TEST(route(inv, Origin::processor, v).reason == "no_farm_member");
+    BOOST_TEST(route(inv, Origin::processor, v).reason == Reason::no_farm_member);
     // A relayed request is processed where it was sent when this member's
     // view agrees, or has taken the most hops already; else it takes one
     // more hop (the hand-off: handoff_test.cpp).
@@ -310,13 +321,13 @@ BOOST_AUTO_TEST_CASE(modes_and_origins) {
     inv.hops = 1;
     d = route(inv, Origin::farm_link, three(owner));
     BOOST_TEST((d.kind == Kind::local));
-    BOOST_TEST(d.reason == "relayed");
+    BOOST_TEST(d.reason == Reason::relayed);
     // Sent by a plain hash to a member whose view names another owner: the
     // sender's view is the newer one, so it stays.
     std::string self = owner == "f1" ? "f2" : "f1";
     d = route(inv, Origin::farm_link, three(self));
     BOOST_TEST((d.kind == Kind::local));
-    BOOST_TEST(d.reason == "relayed");
+    BOOST_TEST(d.reason == Reason::relayed);
     // Part of a hand-off (someone asked already): on to the owner.
     std::vector<std::string> asked = {"f3"};
     inv.asked = &asked;
@@ -326,10 +337,10 @@ BOOST_AUTO_TEST_CASE(modes_and_origins) {
     inv.hops = MAX_FARM_HOPS;
     d = route(inv, Origin::farm_link, three(self));
     BOOST_TEST((d.kind == Kind::local));
-    BOOST_TEST(d.reason == "relayed");
+    BOOST_TEST(d.reason == Reason::relayed);
     auto bye = request("BYE", "abc");
     bye.top_route = "<sip:h;lr;fm=f3>";
-    BOOST_TEST(route(bye, Origin::farm_link, three("f1")).reason == "relay_loop");
+    BOOST_TEST(route(bye, Origin::farm_link, three("f1")).reason == Reason::relay_loop);
 }
 
 BOOST_AUTO_TEST_CASE(probes_can_name_the_answering_member) {
@@ -338,13 +349,89 @@ BOOST_AUTO_TEST_CASE(probes_can_name_the_answering_member) {
     p.reply_from = "f3";
     auto d = route(p, Origin::outside, three());
     BOOST_TEST(d.member == "f3");
-    BOOST_TEST(d.reason == "reply_from");
+    BOOST_TEST(d.reason == Reason::reply_from);
     // A dead or unknown member: the usual owner answers.
     auto v = three();
     v.members[2].alive = false;
-    BOOST_TEST(route(p, Origin::outside, v).reason == "call_id_hash");
+    BOOST_TEST(route(p, Origin::outside, v).reason == Reason::call_id_hash);
     p.reply_from = "nobody";
-    BOOST_TEST(route(p, Origin::outside, three()).reason == "call_id_hash");
+    BOOST_TEST(route(p, Origin::outside, three()).reason == Reason::call_id_hash);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// The reasons' names are the words of counters, metrics and the route
+// operation (rtfarm-control(7)): one table gives each its name and its
+// explanation, and cgclusterctl route explains a reason only from it.
+BOOST_AUTO_TEST_SUITE(route_reasons)
+
+BOOST_AUTO_TEST_CASE(every_reason_has_its_own_name_and_explanation) {
+    std::set<std::string_view> names;
+    std::set<std::string_view> explanations;
+    for (size_t i = 0; i < std::size(REASONS); ++i) {
+        auto r = static_cast<Reason>(i);
+        std::string_view name = to_string(r);
+        BOOST_TEST(!name.empty());
+        BOOST_TEST(name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") == std::string_view::npos,
+                   name);
+        BOOST_TEST(names.insert(name).second, name << " named twice");
+        BOOST_TEST(!REASONS[i].explanation.empty(), name);
+        BOOST_TEST(explanations.insert(REASONS[i].explanation).second, name);
+        BOOST_TEST((reason_named(name) == r), name);
+        std::string why = explain(r, "f2", "f3", "f1");
+        BOOST_TEST(!why.empty(), name);
+        BOOST_TEST(why.find_first_of("{}") == std::string::npos, name << ": " << why);
+    }
+    BOOST_TEST(!reason_named("").has_value());
+    BOOST_TEST(!reason_named("locally").has_value());
+    BOOST_TEST(!reason_named("Via_tag").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(names_are_the_words_of_the_counters) {
+    const std::map<Reason, std::string_view> words = {
+        {Reason::via_tag, "via_tag"},
+        {Reason::route_tag, "route_tag"},
+        {Reason::call_id_hash, "call_id_hash"},
+        {Reason::processor, "processor"},
+        {Reason::not_farm_member, "not_farm_member"},
+        {Reason::no_farm_member, "no_farm_member"},
+        {Reason::reply_from, "reply_from"},
+        {Reason::relay_mode, "relay_mode"},
+        {Reason::relayed, "relayed"},
+        {Reason::known_call_id, "known_call_id"},
+        {Reason::handoff, "handoff"},
+        {Reason::handoff_passed, "handoff_passed"},
+        {Reason::response_without_farm_via, "response_without_farm_via"},
+        {Reason::processor_answered_its_own, "processor_answered_its_own"},
+        {Reason::unknown_member, "unknown_member"},
+        {Reason::owner_down, "owner_down"},
+        {Reason::relay_loop, "relay_loop"},
+    };
+    BOOST_TEST(words.size() == std::size(REASONS));
+    for (const auto& [r, word] : words)
+        BOOST_TEST(to_string(r) == word);
+}
+
+BOOST_AUTO_TEST_CASE(explanations_fill_in_the_members) {
+    // Word for word what cgclusterctl route printed before the table.
+    const std::map<Reason, std::string> said = {
+        {Reason::call_id_hash, "f2 owns the Call-ID: rendezvous hash over the farm Members that "
+                               "are up and not draining"},
+        {Reason::handoff, "the membership changed lately: f2 owned the Call-ID in an earlier view "
+                          "and is asked first whether the call is in progress there; a new call "
+                          "goes on to the owner now, f3"},
+        {Reason::route_tag,
+         "its top Route (or Request-URI) names f2 (fm=f2), which Record-Routed the dialog"},
+        {Reason::via_tag, "a response: its top Via carries f2's branch tag"},
+        {Reason::reply_from, "an lbcheck probe that asks f2 to answer"},
+        {Reason::not_farm_member, "f1 is not a farm Member: it processes what it receives"},
+        {Reason::no_farm_member, "no farm Member is up: f1 processes it"},
+        {Reason::response_without_farm_via, "a response without this farm's Via: dropped"},
+        {Reason::owner_down, "the member it belongs to is down: dropped"},
+        {Reason::unknown_member, "it names a member that is not in the cluster: dropped"},
+    };
+    for (const auto& [r, text] : said)
+        BOOST_TEST(explain(r, "f2", "f3", "f1") == text);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
