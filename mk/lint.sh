@@ -1,6 +1,7 @@
 #!/bin/sh
 # make lint: formatting, clang-tidy, man pages, and the include layering of
-# libcommon (STYLE.md §2). Prints what is wrong and exits 1 on any finding.
+# libcommon and the programs (ARCHITECTURE.md). Prints what is wrong and
+# exits 1 on any finding.
 set -u
 cd "$(dirname "$0")/.."
 fail=0
@@ -16,19 +17,37 @@ echo "== mandoc -Tlint"
 out=$(mandoc -Tlint -Wwarning man/*.[0-9] 2>&1)
 [ -n "$out" ] && { echo "$out"; fail=1; }
 
-echo "== include layering"
-# Each libcommon layer may include only layers to its left.
-order="base ev net json sip config cluster media daemon diag"
-rank() { i=0; for l in $order; do [ "$l" = "$1" ] && { echo $i; return; }; i=$((i + 1)); done; echo 99; }
-for f in $(find libcommon -name '*.cpp' -o -name '*.hpp'); do
-    layer=$(echo "$f" | cut -d/ -f2)
-    mine=$(rank "$layer")
-    for inc in $(sed -n 's/^#include "\([a-z]*\)\/.*/\1/p' "$f" | sort -u); do
-        theirs=$(rank "$inc")
-        if [ "$theirs" -gt "$mine" ]; then
-            echo "layering: $f ($layer) includes $inc/"
+echo "== include layering (ARCHITECTURE.md, Allowed arrows)"
+# Each libcommon layer and each program may include only the layers its row
+# of the table names (and its own files).
+arrows=$(sed -n '/<!-- arrows: begin -->/,/<!-- arrows: end -->/p' ARCHITECTURE.md |
+    grep '^| [a-z]' | grep -v '^| from ')
+allowed() {
+    echo "$arrows" | awk -F'|' -v who="$1" '
+        { name = $2; gsub(/^ +| +$/, "", name) }
+        name == who { print " " $3 " "; found = 1 }
+        END { if (!found) print "MISSING" }'
+}
+for f in $(find libcommon cmd -name '*.cpp' -o -name '*.hpp' | sort); do
+    case $f in
+    libcommon/*) who=$(echo "$f" | cut -d/ -f2) ;;
+    *) who=cmd/$(echo "$f" | cut -d/ -f2) ;;
+    esac
+    ok=$(allowed "$who")
+    if [ "$ok" = MISSING ]; then
+        echo "layering: $f: $who has no row in ARCHITECTURE.md"
+        fail=1
+        continue
+    fi
+    for inc in $(sed -n 's/^#include "\([a-z_]*\)\/.*/\1/p' "$f" | sort -u); do
+        [ "$inc" = "$who" ] && continue
+        case "$ok" in
+        *" $inc "*) ;;
+        *)
+            echo "layering: $f ($who) includes $inc/; ARCHITECTURE.md allows: $(echo $ok)"
             fail=1
-        fi
+            ;;
+        esac
     done
 done
 
