@@ -1,5 +1,5 @@
-// lbcheck: diagnoses the load balancer in front of a SIP farm (CONTRACT.md
-// "lbcheck"): `probe` from a client, `host` on a frontend, `media` through
+// lbcheck: diagnoses the load balancer in front of a SIP farm (lbcheck(8)):
+// `probe` from a client, `host` on a frontend, `media` through
 // the farm's media relay. Prints the findings (text, or --json), exit 0 no
 // error finding, 1 an error finding, 2 a usage error or nothing to check
 // against (the VIP does not answer).

@@ -2,7 +2,7 @@
 // member can carry media (a port range, an advertised address), raises
 // RLIMIT_NOFILE for the whole range, picks the address media sockets bind
 // (the advertised one when this host has it, else the wildcard), and serves
-// the media control ops of CONTRACT.md over the daemon's control socket:
+// the media control ops of rtprelayd(8) over the daemon's control socket:
 // offer, answer, sdp (offer or answer as the SIP message tells, for
 // sipfarmd), delete, query, list (stats is the shell's). Sessions live
 // in media::Calls; a ticker closes those idle past cluster.media_timeout.

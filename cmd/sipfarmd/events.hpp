@@ -1,10 +1,8 @@
-// Events between tasks (the reference's task handlers, DESIGN.md
-// "Membership"): a task subscribes on its member's control socket and gets
-// the handle "member/task"; an event sent to a handle from any member's
-// control socket is pushed to the connection holding that task, on whatever
-// member it is, and the task's answer travels back the same way. Between
-// members it rides the internal TCP control link (json/control_link.hpp),
-// logged in with the cluster secret. Ops (rtfarm-control(7)):
+// Events between tasks (sipfarmd(8), rtfarm-control(7)): a task subscribes on its member's control
+// socket and gets the handle "member/task"; an event sent to a handle from any member's control
+// socket is pushed to the connection holding that task, on whatever member it is, and the task's
+// answer travels back the same way. Between members it rides the internal TCP control link
+// (json/control_link.hpp), logged in with the cluster secret. Ops (rtfarm-control(7)):
 //
 //   event.subscribe   {"task"}                -> {"handle"}
 //   event.unsubscribe {"task"}                -> {"handle","unsubscribed"}

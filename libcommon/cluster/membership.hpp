@@ -113,7 +113,7 @@ public:
     std::vector<EffectiveModes> effective() const;
     // What routing needs.
     sip::FarmView farm_view() const;
-    // The `members` control op's result (CONTRACT.md).
+    // The `members` control op's result (cgclusterctl(8), members).
     json::Json to_json() const;
 
 private:

@@ -1,6 +1,6 @@
 // Auto resolution of a member's SIP Farm, Call Legs and Signals settings
-// (DESIGN.md, "Effective modes"): what `auto` means for a standalone server, a
-// frontend and a backend. Pure functions over the config; they do not know
+// (rtfarm.conf(5), the members' modes): what `auto` means for a standalone
+// server, a frontend and a backend. Pure functions over the config; they do not know
 // which members are alive (the membership view passes that in through
 // `some_member_is_member`), and they do not choose a member for placement.
 #pragma once

@@ -1,4 +1,4 @@
-// The one cluster config file (CONTRACT.md): plain, copyable data with
+// The one cluster config file (rtfarm.conf(5)): plain, copyable data with
 // operator==, loaded from JSON and validated field by field. Every error
 // names the file, the JSON path and the reason, e.g.
 //   "cluster.json: members.f2.media_ports: range 20000-10000 is empty".

@@ -1,4 +1,4 @@
-// lbcheck host's diagnosis (CONTRACT.md "lbcheck"): is this frontend set up
+// lbcheck host's diagnosis (lbcheck(8)): is this frontend set up
 // for direct server return? From facts gathered on the host (interfaces and
 // their addresses, the ARP and reverse-path sysctls, the UDP sockets on the
 // SIP port, optionally who answers ARP for the VIP on a segment) it decides

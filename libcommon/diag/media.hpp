@@ -1,4 +1,4 @@
-// lbcheck media's diagnosis (CONTRACT.md "lbcheck"): from what one run
+// lbcheck media's diagnosis (lbcheck(8)): from what one run
 // observed, per member asked, the media test session the farm set up (the
 // member whose rtprelayd holds it, the advertised caller and callee relay
 // endpoints, its port range) and the test RTP sent to each endpoint and

@@ -1,6 +1,6 @@
 // lbcheck probe's diagnosis: from what a client saw of its SIP OPTIONS
 // probes to the VIP (where each reply came from, the farm's X-Farm-*
-// headers, which probes got none) to the findings of CONTRACT.md: reply
+// headers, which probes got none) to the findings of lbcheck(8): reply
 // source not the VIP or with a rewritten port, UDP session binding, lost
 // cross-member replies, lost probes, uneven spread (a chi-square test),
 // SIP ALG rewriting (digests, and the changed lines when the farm can tell),

@@ -1,5 +1,5 @@
-// The NDJSON control server every daemon runs (CONTRACT.md "Control
-// plane"): listens on a Unix socket and optionally on TCP, serves many
+// The NDJSON control server every daemon runs (rtfarm-control(7)):
+// listens on a Unix socket and optionally on TCP, serves many
 // clients on one ev::Loop, frames each connection's bytes into lines, and
 // dispatches each request to the handler registered for its op. Every
 // failure of a request (bad JSON, not a request, unknown op, line too long)

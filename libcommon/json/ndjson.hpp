@@ -1,4 +1,4 @@
-// The control plane's wire format (CONTRACT.md "Control plane"): one JSON
+// The control plane's wire format (rtfarm-control(7)): one JSON
 // object per line. LineFramer cuts a byte stream into lines under a size
 // limit; parse_request / ok_reply / error_reply are the envelope
 //   request  {"id": 7, "op": "members", ...fields}

@@ -6,9 +6,9 @@
 // relay engine (relay.hpp) applies the decisions; tests drive them from
 // tables.
 //
-// The rules (CONTRACT.md: media goes "to the address each side's SDP names
+// The rules (rtprelayd(8), Latching): media goes to the address each side's SDP names
 // until a packet arrives from that side, and from then on to the source it
-// actually came from"):
+// actually came from:
 // - Size first: RTP shorter than its 12-byte fixed header, RTCP shorter than
 //   8 bytes (header and sender SSRC) is "too_small"; more than
 //   MAX_MEDIA_PACKET bytes is "oversize". Such packets never latch.

@@ -1,7 +1,7 @@
 // EditList: the changes a proxy makes to a scanned SIP message (add a Via, a
 // Record-Route, pop a Route, rewrite Max-Forwards), kept as a list of
 // insertions, erasures and replacements at offsets of the original bytes and
-// applied once, while writing the outgoing datagram (STYLE.md §10). The
+// applied once, while writing the outgoing datagram. The
 // original buffer is never modified.
 //
 // Rules: edits may be added in any order; they must not overlap (an erased

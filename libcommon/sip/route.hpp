@@ -2,7 +2,7 @@
 // function of what the packet says, where it came from, and the membership
 // view. No sockets, no clock: sipfarmd feeds it and acts on the answer.
 //
-// The rules (DESIGN.md, "SIP farm routing"), in order:
+// The rules (sipfarmd(8), "DESCRIPTION"), in order:
 //   1. A response belongs to the member tagged in its top Via branch; one
 //      without our tag is dropped.
 //   2. A request from this member's own processor is processed here (in

@@ -1,4 +1,4 @@
-// The per-packet SIP scanner (STYLE.md §10): one forward pass over a received
+// The per-packet SIP scanner: one forward pass over a received
 // datagram that finds what sipfarmd routes by (start line, the first two Via
 // values, top Route, first Record-Route, Call-ID, CSeq, Max-Forwards,
 // Content-Length, the From/To tags, first Contact, Content-Type) and records

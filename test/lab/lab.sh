@@ -58,7 +58,7 @@ mac_of() {
     esac
 }
 # Single-IP media method: each frontend's own media port range on the VIP
-# (f1-f3: the same ranges as the example config in CONTRACT.md; f4 the next
+# (f1, f2: those of the example config in rtfarm.conf(5), f3 the next; f4 the next
 # free block: b1, a backend, uses 40000-49999 in the farm tests' configs).
 media_range_of() {
     case $1 in

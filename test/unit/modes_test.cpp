@@ -1,4 +1,4 @@
-// Auto resolution (DESIGN.md, "Effective modes"): every role against every
+// Auto resolution (rtfarm.conf(5), the members' modes): every role against every
 // setting, and the backend's dependence on whether some member is Member.
 #include "cluster/modes.hpp"
 

@@ -1,7 +1,7 @@
 // media/ports: PortPool allocation until exhaustion over ranges with odd
 // bounds, the order ports come back in (freed longest ago first), refused
 // releases, random churn against the pool's own audit, and the capacity
-// figures DESIGN.md and `cgclusterctl check` state.
+// figures rtfarm.conf(5) and `cgclusterctl check` state.
 #include "cluster/check.hpp"
 #include "media/ports.hpp"
 
@@ -379,7 +379,7 @@ BOOST_AUTO_TEST_CASE(churn_keeps_invariants_and_leaks_nothing) {
 }
 
 BOOST_AUTO_TEST_CASE(large_range_fills_and_empties) {
-    // 64000 ports, the size DESIGN.md gives for a single-IP cluster.
+    // 64000 ports, the most a single-IP cluster has.
     PortPool pool({1536, 65535});
     BOOST_TEST(pool.counters().capacity_pairs == 32000u);
     auto got = drain(pool, Rtcp::separate);
@@ -395,7 +395,7 @@ BOOST_AUTO_TEST_CASE(large_range_fills_and_empties) {
     require_audit(pool);
 }
 
-// DESIGN.md: a call's audio takes a port pair on each side (caller and callee)
+// A call's audio takes a port pair on each side (caller and callee)
 // or one port per side with rtcp-mux; `cgclusterctl check` counts stream sides
 // ("audio streams" = pairs). A 10000-port range: 5000 pairs, so 2500 audio
 // calls, or 5000 with rtcp-mux; a 64000-port range: 32000 audio streams,
