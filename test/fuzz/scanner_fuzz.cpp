@@ -121,7 +121,7 @@ void exercise_farm(std::string_view in, const Message& m) {
             f.hops = o == Origin::farm_link ? hops : 0;
             Decision d = route(f, o, view);
             check(d.kind != Decision::Kind::relay || !d.member.empty());
-            check(!d.reason.empty());
+            check(!to_string(d.reason).empty());
             // Never a third hop, never to a member that is not in the view.
             check(d.kind != Decision::Kind::relay || f.hops < MAX_FARM_HOPS);
             check(d.kind != Decision::Kind::relay || view.find(d.member) != nullptr);
