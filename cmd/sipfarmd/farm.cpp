@@ -244,16 +244,26 @@ void FarmService::count(std::map<std::string, uint64_t, std::less<>>& m, std::st
 }
 
 void FarmService::drop(std::string_view reason, const Arrival& a, std::string_view detail) {
-    drop(reason, a.source.str(), detail);
+    if (count_drop(reason))
+        log_drop(reason, a.source.str(), detail);
 }
 
 void FarmService::drop(std::string_view reason, std::string_view from, std::string_view detail) {
+    if (count_drop(reason))
+        log_drop(reason, from, detail);
+}
+
+bool FarmService::count_drop(std::string_view reason) {
     count(m_dropped, reason);
-    if (m_drop_log.allow(std::chrono::steady_clock::now()))
-        log::debug("farm", "dropped",
-                   {{"reason", std::string(reason)},
-                    {"from", std::string(from)},
-                    {"detail", std::string(detail)}});
+    return m_drop_log.allow(std::chrono::steady_clock::now());
+}
+
+void FarmService::log_drop(std::string_view reason, std::string_view from,
+                           std::string_view detail) {
+    log::debug("farm", "dropped",
+               {{"reason", std::string(reason)},
+                {"from", std::string(from)},
+                {"detail", std::string(detail)}});
 }
 
 void FarmService::on_datagram(Socket& s, const net::Datagram& d) {
@@ -442,7 +452,7 @@ void FarmService::set_branch_keys(std::chrono::steady_clock::time_point now) {
     auto& earlier = m_settings.proxy.earlier_branch_keys;
     earlier.clear();
     for (size_t i = 1; i < m_settings.keys.held().size(); ++i)
-        earlier.push_back(sip::branch_key(m_settings.keys.held()[i].secret));
+        earlier.push_back(m_settings.keys.held()[i].branch);
     for (const auto& r : m_retired_branch_keys)
         earlier.push_back(r.key);
 }

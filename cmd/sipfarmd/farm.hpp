@@ -126,6 +126,10 @@ private:
     // The same for a message on its way out, not traced to an arrival:
     // `from` says where it stood.
     void drop(std::string_view reason, std::string_view from, std::string_view detail);
+    // Counts a drop; true when its log line is due (rate-limited), so that
+    // a flood of drops formats nothing.
+    bool count_drop(std::string_view reason);
+    void log_drop(std::string_view reason, std::string_view from, std::string_view detail);
     // drain, undrain and set name their member ("member"; none: this one).
     // True when that is another member: the request went on to it, or was
     // refused (unknown member, no control_tcp), and `reply` is taken care of.

@@ -1,5 +1,7 @@
 #include "cluster/farm_keys.hpp"
 
+#include "sip/farm_tags.hpp"
+
 #include <algorithm>
 
 namespace rtfarm::cluster {
@@ -8,7 +10,7 @@ FarmKeys::FarmKeys(const std::vector<std::string>& secrets) {
     for (const auto& s : secrets) {
         if (m_held.size() == MAX_HEARTBEAT_KEYS)
             break;
-        m_held.push_back({s, crypto::key_id(s), sip::route_key(s)});
+        m_held.push_back({s, crypto::key_id(s), sip::route_key(s), sip::branch_key(s)});
     }
     m_signing = m_held.empty() ? 0 : m_held.size() - 1;
     order();

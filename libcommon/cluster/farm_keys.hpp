@@ -23,8 +23,9 @@ namespace rtfarm::cluster {
 
 struct FarmKey {
     std::string secret;
-    std::string id;       // crypto::key_id(secret)
-    crypto::SipKey route; // sip::route_key(secret)
+    std::string id;        // crypto::key_id(secret)
+    crypto::SipKey route;  // sip::route_key(secret)
+    crypto::SipKey branch; // sip::branch_key(secret)
     bool operator==(const FarmKey&) const = default;
 };
 

@@ -27,9 +27,9 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
     // The Call-ID hash keyed by the signing secret (sip::route_key).
     if (const FarmKey* k = s.keys.signing())
         s.view.key = k->route;
-    s.proxy.branch_key = sip::branch_key(s.keys.empty() ? "" : s.keys.held().front().secret);
+    s.proxy.branch_key = s.keys.empty() ? sip::branch_key("") : s.keys.held().front().branch;
     for (size_t i = 1; i < s.keys.held().size(); ++i)
-        s.proxy.earlier_branch_keys.push_back(sip::branch_key(s.keys.held()[i].secret));
+        s.proxy.earlier_branch_keys.push_back(s.keys.held()[i].branch);
     s.processor = me.processor;
 
     uint16_t sip_port = me.sip_listen.empty() ? 5060 : me.sip_listen.front().port();

@@ -104,6 +104,10 @@ size_t EditList::apply(std::string_view original, char* out, size_t capacity) co
     std::optional<size_t> total = edited_size(original);
     if (!total || *total > capacity)
         return 0;
+    return write(original, out);
+}
+
+size_t EditList::write(std::string_view original, char* out) const {
     const Edit* list = edits();
     const char* text = text_base();
     size_t pos = 0, w = 0;
@@ -127,8 +131,17 @@ std::string EditList::apply(std::string_view original) const {
     if (!total)
         return {};
     std::string out(*total, '\0');
-    size_t n = apply(original, out.data(), out.size());
-    out.resize(n);
+    out.resize(write(original, out.data()));
+    return out;
+}
+
+Result<std::string> EditList::edited(std::string_view original) const {
+    std::optional<size_t> total = edited_size(original);
+    if (!total)
+        return make_error("edit_clash", "an edit lies beyond the message's " +
+                                            std::to_string(original.size()) + " bytes");
+    std::string out(*total, '\0');
+    out.resize(write(original, out.data()));
     return out;
 }
 

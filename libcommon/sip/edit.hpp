@@ -62,8 +62,14 @@ public:
     size_t apply(std::string_view original, char* out, size_t capacity) const;
     // The same into a string (tests, logs); empty on the errors above.
     std::string apply(std::string_view original) const;
+    // The edited message to send: error "edit_clash" when an edit lies
+    // beyond `original`, where apply() would give an empty datagram.
+    Result<std::string> edited(std::string_view original) const;
 
 private:
+    // Writes the edited message, whose size edited_size() gave, to out.
+    size_t write(std::string_view original, char* out) const;
+
     struct Edit {
         uint32_t off = 0;
         uint32_t len = 0; // 0: an insertion

@@ -117,11 +117,7 @@ Result<std::string> replace_body(std::string_view bytes, const Message& msg,
                             : edits.insert(static_cast<uint32_t>(message.size()), body);
     if (!st)
         return make_error("edit_clash", "the new body: " + st.error().message);
-    // An edit beyond the message (Spans of another buffer): no empty datagram.
-    if (!edits.edited_size(message))
-        return make_error("edit_clash", "an edit lies beyond the message's " +
-                                            std::to_string(message.size()) + " bytes");
-    return edits.apply(message);
+    return edits.edited(message);
 }
 
 std::optional<MediaRefusal> media_refusal(std::string_view relay_code) {

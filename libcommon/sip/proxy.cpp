@@ -21,17 +21,6 @@ Error edit_clash(std::string_view what, const Error& e) {
     return make_error("edit_clash", std::string(what) + ": " + e.message);
 }
 
-// The message `msg` of `buf` with its edits. Error "edit_clash" when one
-// lies beyond the message (Spans of another buffer), where EditList::apply
-// would give an empty datagram.
-Result<std::string> edited(const EditList& edits, std::string_view buf, const Message& msg) {
-    std::string_view message = buf.substr(0, msg.end);
-    if (!edits.edited_size(message))
-        return make_error("edit_clash", "an edit lies beyond the message's " +
-                                            std::to_string(message.size()) + " bytes");
-    return edits.apply(message);
-}
-
 std::string strip_brackets(std::string_view host) {
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
         host = host.substr(1, host.size() - 2);
@@ -372,7 +361,7 @@ Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
         if (auto st = edits.insert(at, "Path: " + path + "\r\n"); !st)
             return edit_clash("our Path", st.error());
     }
-    auto bytes = edited(edits, buf, msg);
+    auto bytes = edits.edited(buf.substr(0, msg.end));
     if (!bytes)
         return bytes.error();
     return Outgoing{std::move(*bytes), processor, std::nullopt};
@@ -434,7 +423,7 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
             if (auto st = rr_transport(buf, msg, *ctx, *member, conn ? "tcp" : "", edits); !st)
                 return st.error();
     }
-    auto bytes = edited(edits, buf, msg);
+    auto bytes = edits.edited(buf.substr(0, msg.end));
     if (!bytes)
         return bytes.error();
     return Outgoing{std::move(*bytes), to.value_or(net::SockAddr{}), conn};
@@ -510,7 +499,7 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
         EditList pop;
         if (auto st = pop.erase(msg.route.erase); !st)
             return edit_clash("popping our Route", st.error());
-        auto popped_bytes = edited(pop, buf, msg);
+        auto popped_bytes = pop.edited(buf.substr(0, msg.end));
         if (!popped_bytes)
             return popped_bytes.error();
         const std::string& popped = *popped_bytes;
@@ -590,7 +579,7 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
             if (auto st = edits.insert(at, "Record-Route: " + rr + "\r\n"); !st)
                 return edit_clash("our Record-Route", st.error());
     }
-    auto bytes = edited(edits, buf, msg);
+    auto bytes = edits.edited(buf.substr(0, msg.end));
     if (!bytes)
         return bytes.error();
     return Outgoing{std::move(*bytes), to.value_or(net::SockAddr{}), conn,
@@ -643,7 +632,7 @@ Result<std::string> for_tls_connection(std::string_view buf, const Message& msg,
         return result.error();
     if (edits.empty())
         return std::string(buf);
-    return edited(edits, buf, msg);
+    return edits.edited(buf.substr(0, msg.end));
 }
 
 std::string with_our_via(std::string_view buf, const Message& msg, const ProxyContext& ctx) {

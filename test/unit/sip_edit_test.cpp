@@ -109,7 +109,12 @@ BOOST_AUTO_TEST_CASE(capacity) {
     BOOST_TEST(!e.edited_size(original).has_value());
     BOOST_TEST(e.apply(original, out, sizeof out) == 0u);
     BOOST_TEST(e.apply(original) == "");
+    // The message to send says so rather than being empty.
+    auto sent = e.edited(original);
+    BOOST_REQUIRE(!sent.ok());
+    BOOST_TEST(sent.error().code == "edit_clash");
     BOOST_TEST(e.edited_size("0123456789ab").value() == 13u);
+    BOOST_TEST(e.edited("0123456789ab").value() == "01XYZ23456789");
     // clear() empties the list for the next packet.
     e.clear();
     BOOST_TEST(e.empty());
