@@ -3,20 +3,6 @@
 #include "net/socket.hpp"
 
 namespace rtfarm::sipfarmd {
-namespace {
-
-std::string_view transport_name(char envelope_transport) {
-    switch (envelope_transport) {
-    case 'S':
-        return "tls";
-    case 'T':
-        return "tcp";
-    default:
-        return "udp";
-    }
-}
-
-} // namespace
 
 void FarmCounters::count(ByName& m, std::string_view key) {
     auto it = m.find(key);
@@ -102,7 +88,7 @@ Status Egress::to_member(const std::string& member, sip::FarmEnvelope env,
         return make_error("relay_send_failed", st.error().message);
     if (!(env.flags & sip::FARM_FLAG_HEARTBEAT)) {
         FarmCounters::count(m_counters.relayed_out, member);
-        FarmCounters::count(m_counters.relayed_by, transport_name(env.transport));
+        FarmCounters::count(m_counters.relayed_by, to_string(env.transport));
     }
     return {};
 }
@@ -174,7 +160,7 @@ Egress::Sent Egress::to_address(const sip::Outgoing& out) {
 // A request for a target that asked for TCP or TLS: on the connection this
 // member has open to it, or a new one.
 Egress::Sent Egress::to_target(const sip::Outgoing& out) {
-    auto id = connect({out.to, out.transport == sip::Transport::tls});
+    auto id = connect({out.to, out.transport});
     if (!id || !m_streams.send(*id, out.bytes))
         return gone();
     ++m_counters.to_target_connection;
@@ -195,7 +181,7 @@ Egress::Sent Egress::to_holder(const sip::Outgoing& out) {
     }
     sip::FarmEnvelope env;
     env.flags = sip::FARM_FLAG_TO_CONNECTION;
-    env.transport = 'T';
+    env.transport = Transport::tcp;
     env.connection = out.conn->id;
     env.source = m_settings.farm_link;
     env.destination = m_settings.farm_link;
@@ -252,13 +238,13 @@ Egress::Sent Egress::to_connection(uint64_t id, std::string_view bytes) {
 }
 
 std::optional<uint64_t> Egress::connect(const StreamTarget& target) {
-    auto id = m_streams.connect(target.first, target.second);
+    auto id = m_streams.connect(target);
     if (id)
         return *id;
     if (m_drop_log.allow(std::chrono::steady_clock::now()))
         log::warn("farm", "no connection to target",
-                  {{"to", target.first.str()},
-                   {"transport", target.second ? "tls" : "tcp"},
+                  {{"to", target.to.str()},
+                   {"transport", std::string(to_string(target.transport))},
                    {"err", id.error().message}});
     return std::nullopt;
 }

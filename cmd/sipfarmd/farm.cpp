@@ -109,7 +109,7 @@ Result<SslCtxPtr> FarmService::tls_context(const config::ClusterConfig& cfg,
                                            const config::MemberConfig& me, bool quiet) {
     bool wants_tls = false;
     for (const auto& l : me.sip_stream_listen)
-        wants_tls = wants_tls || l.transport == config::StreamTransport::tls;
+        wants_tls = wants_tls || l.transport == Transport::tls;
     if (!wants_tls)
         return SslCtxPtr{};
     if (!me.tls)
@@ -264,7 +264,7 @@ void FarmService::on_stream_message(StreamConn& c, std::string_view bytes) {
     a.origin = sip::Origin::outside;
     a.source = c.peer;
     a.destination = c.local;
-    a.transport = c.tls() ? 'S' : 'T';
+    a.transport = c.tls() ? Transport::tls : Transport::tcp;
     a.conn = sip::ConnRef{m_id, c.id};
     handle(bytes, a);
 }

@@ -57,7 +57,7 @@ private:
         net::SockAddr source;
         net::SockAddr destination;
         const sip::FarmEnvelope* envelope = nullptr; // farm link only
-        char transport = 'U';                        // U, T (as in the envelope)
+        Transport transport = Transport::udp;
         // The client connection it came over (on this member or the holder).
         std::optional<sip::ConnRef> conn;
     };
