@@ -706,81 +706,34 @@ void FarmService::relay(std::string_view bytes, const Arrival& a, const std::str
 void FarmService::process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                                 bool probe) {
     ++m_counters.processed;
-    if (!probe && m_media.enabled() && anchor_media(bytes, msg, a))
+    if (probe && msg.is_request() && a.origin != sip::Origin::processor) {
+        answer_probe(bytes, msg, a);
         return;
-    forward_local(bytes, msg, a, probe);
-}
-
-bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, const Arrival& a) {
-    sip::MediaAction action =
-        sip::media_action(bytes, msg, a.origin, m_id, m_settings.proxy.branch_key,
-                          m_settings.proxy.earlier_branch_keys);
-    if (action.kind == sip::MediaAction::Kind::end)
-        m_media.end(action);
-    if (action.kind != sip::MediaAction::Kind::exchange)
-        return false;
-    // A message the farm would answer itself (483: no hops left) or drop
-    // never reaches the processor: its SDP must not hold relay ports.
-    if (!forwardable(bytes, msg, a)) {
-        m_media.count_refused();
-        return false;
     }
-    // The message waits for the relay's SDP: it and its arrival are copied
-    // (the envelope is not needed past routing).
-    Arrival later = a;
-    later.envelope = nullptr;
-    // The client's address, for the relay's media_max_sessions_per_source.
-    action.source = sip::media_source(msg, a.origin, a.source);
-    // The scan's spans are offsets from the message's first byte: they hold
-    // for the copy.
-    m_media.exchange(action, [this, original = std::string(bytes.substr(0, msg.end)), first = msg,
-                              later](Result<std::string> sdp) {
-        if (!sdp) {
-            // Refused by the relay's policy or capacity: answered here, not
-            // passed on with media nobody anchors (an ACK or a response
-            // cannot be refused, and goes on as it was).
-            auto refusal = sip::media_refusal(sdp.error().code);
-            if (refusal && first.is_request() && first.method_id != sip::Method::ack) {
-                FarmCounters::count(m_counters.dropped, "media_refused");
-                reply(original, first, later, refusal->code, refusal->reason);
-                return;
-            }
-            forward_local(original, first, later, false);
-            return;
-        }
-        auto rewritten = sip::replace_body(original, first, *sdp);
-        if (!rewritten) {
-            drop(rewritten.error().code, later, rewritten.error().message);
-        } else if (auto msg2 = sip::scan(*rewritten); !msg2) {
-            drop("media_rewrite_failed", later, msg2.error().message);
-        } else if (forward_local(*rewritten, *msg2, later, false)) {
-            return;
-        }
-        // Anchored but not sent on: a call never answered loses its session
-        // (an answered one keeps its media, as after a failed re-INVITE).
-        sip::MediaAction undo;
-        undo.kind = sip::MediaAction::Kind::end;
-        undo.call_id = first.call_id.in(original);
-        undo.if_unanswered = true;
-        m_media.end(undo);
-    });
-    return true;
+    sip::MediaAction media;
+    if (!probe && m_media.enabled()) {
+        media = sip::media_action(bytes, msg, a.origin, m_id, m_settings.proxy.branch_key,
+                                  m_settings.proxy.earlier_branch_keys);
+        if (media.kind == sip::MediaAction::Kind::end)
+            m_media.end(media);
+    }
+    auto out = forward(bytes, msg, a);
+    if (!out) {
+        // Answered or dropped here, it never reaches the processor: its SDP
+        // must not hold relay ports.
+        if (media.kind == sip::MediaAction::Kind::exchange)
+            m_media.count_refused();
+        return;
+    }
+    if (media.kind == sip::MediaAction::Kind::exchange) {
+        anchor_media(bytes, msg, a, media, std::move(*out));
+        return;
+    }
+    send(*out);
 }
 
-bool FarmService::forwardable(std::string_view bytes, const sip::Message& msg,
-                              const Arrival& a) const {
-    if (!msg.is_request())
-        return sip::forward_response(bytes, msg, &m_settings.proxy).ok();
-    if (a.origin == sip::Origin::processor)
-        return sip::forward_from_processor(bytes, msg, m_settings.proxy).ok();
-    return m_settings.processor &&
-           sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor, m_settings.proxy,
-                                     a.conn ? &*a.conn : nullptr)
-               .ok();
-}
-
-bool FarmService::forward_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
-                                bool probe) {
+std::optional<sip::Outgoing> FarmService::forward(std::string_view bytes, const sip::Message& msg,
+                                                  const Arrival& a) {
     if (!msg.is_request()) {
         // A ringing INVITE may go on past the hand-off's window if its UAS
         // refreshes it with provisional responses (RFC 3261 13.3.1.1): they
@@ -792,10 +745,9 @@ bool FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
         auto out = sip::forward_response(bytes, msg, &m_settings.proxy);
         if (!out) {
             drop(out.error().code, a, out.error().message);
-            return false;
+            return std::nullopt;
         }
-        send(*out);
-        return true;
+        return std::move(*out);
     }
     if (a.origin == sip::Origin::processor) {
         auto out = sip::forward_from_processor(bytes, msg, m_settings.proxy);
@@ -806,18 +758,13 @@ bool FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
                 drop(out.error().code, a, out.error().message);
             if (answer)
                 reply(bytes, msg, a, answer->first, answer->second);
-            return false;
+            return std::nullopt;
         }
-        send(*out);
-        return true;
-    }
-    if (probe) {
-        answer_probe(bytes, msg, a);
-        return true;
+        return std::move(*out);
     }
     if (!m_settings.processor) {
         drop("no_processor", a);
-        return false;
+        return std::nullopt;
     }
     auto out = sip::forward_to_processor(bytes, msg, a.source, *m_settings.processor,
                                          m_settings.proxy, a.conn ? &*a.conn : nullptr);
@@ -826,10 +773,55 @@ bool FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
             reply(bytes, msg, a, 483, "Too Many Hops");
         else
             drop(out.error().code, a, out.error().message);
-        return false;
+        return std::nullopt;
     }
-    send(*out);
-    return true;
+    return std::move(*out);
+}
+
+void FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, const Arrival& a,
+                               sip::MediaAction action, sip::Outgoing out) {
+    // The message waits for the relay's SDP: the request as it came (for a
+    // refusal) and its arrival are copied, the envelope is not needed past
+    // routing. The scan's spans are offsets from the message's first byte:
+    // they hold for the copy.
+    Arrival later = a;
+    later.envelope = nullptr;
+    // The client's address, for the relay's media_max_sessions_per_source.
+    action.source = sip::media_source(msg, a.origin, a.source);
+    m_media.exchange(action, [this, original = std::string(bytes.substr(0, msg.end)), first = msg,
+                              later, out = std::move(out)](Result<std::string> sdp) mutable {
+        if (!sdp) {
+            // Refused by the relay's policy or capacity: answered here, not
+            // passed on with media nobody anchors (an ACK or a response
+            // cannot be refused, and goes on as it was).
+            auto refusal = sip::media_refusal(sdp.error().code);
+            if (refusal && first.is_request() && first.method_id != sip::Method::ack) {
+                FarmCounters::count(m_counters.dropped, "media_refused");
+                reply(original, first, later, refusal->code, refusal->reason);
+                return;
+            }
+            send(out);
+            return;
+        }
+        // The relay's SDP in the message as it leaves.
+        auto leaving = sip::scan(out.bytes);
+        if (!leaving) {
+            drop("media_rewrite_failed", later, leaving.error().message);
+        } else if (auto rewritten = sip::replace_body(out.bytes, *leaving, *sdp); !rewritten) {
+            drop(rewritten.error().code, later, rewritten.error().message);
+        } else {
+            out.bytes = std::move(*rewritten);
+            send(out);
+            return;
+        }
+        // Anchored but not sent on: a call never answered loses its session
+        // (an answered one keeps its media, as after a failed re-INVITE).
+        sip::MediaAction undo;
+        undo.kind = sip::MediaAction::Kind::end;
+        undo.call_id = first.call_id.in(original);
+        undo.if_unanswered = true;
+        m_media.end(undo);
+    });
 }
 
 void FarmService::answer_probe(std::string_view bytes, const sip::Message& msg, const Arrival& a) {

@@ -75,19 +75,20 @@ private:
     // `asked_here`: a hand-off step; this member did not know the Call-ID.
     void relay(std::string_view bytes, const Arrival& a, const std::string& member, uint8_t flags,
                bool asked_here = false);
-    // `probe`: an lbcheck probe, as handle() found when it routed it.
+    // Processes a message here: a probe is answered; anything else is
+    // forwarded by the stateless proxy, its media anchored first when it
+    // carries SDP the relay must see (media.hpp). `probe`: an lbcheck
+    // probe, as handle() found when it routed it.
     void process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                        bool probe);
-    // The stateless proxy's part of process_local(), once the media anchor
-    // has had its say; false when the farm answered the message itself or
-    // dropped it (it did not go on).
-    bool forward_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
-                       bool probe);
-    // Anchors the message's media (media.hpp); false when there is nothing
-    // to wait for and the message goes on now.
-    bool anchor_media(std::string_view bytes, const sip::Message& msg, const Arrival& a);
-    // forward_local() would send the message on (not answer or drop it).
-    bool forwardable(std::string_view bytes, const sip::Message& msg, const Arrival& a) const;
+    // The stateless proxy's Outgoing for the message; none when the farm
+    // answered the message itself or dropped it.
+    std::optional<sip::Outgoing> forward(std::string_view bytes, const sip::Message& msg,
+                                         const Arrival& a);
+    // Sends `out` once the relay has answered `action` with its SDP (in
+    // `out`'s body then), or answers the request when the relay refuses.
+    void anchor_media(std::string_view bytes, const sip::Message& msg, const Arrival& a,
+                      sip::MediaAction action, sip::Outgoing out);
     void answer_probe(std::string_view bytes, const sip::Message& msg, const Arrival& a);
     // lbcheck's media test (farm_probe.cpp): a probe with X-Farm-Media. An
     // end deletes the test session; a test goes to the relay, and true means
