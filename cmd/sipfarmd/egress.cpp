@@ -36,6 +36,12 @@ void FarmCounters::add_to(json::Json& stats) const {
     auto n = [](uint64_t v) {
         return static_cast<long long>(v);
     };
+    auto routed_by = json::Json::object();
+    for (const auto& r : sip::REASONS)
+        if (uint64_t v = routed[static_cast<size_t>(r.reason)])
+            routed_by.set(std::string(r.name).c_str(), n(v));
+    if (outbound_for_relay)
+        routed_by.set("outbound_for_relay", n(outbound_for_relay));
     stats.set("received", n(received))
         .set("processed", n(processed))
         .set("relayed", n(relayed()))
@@ -54,7 +60,7 @@ void FarmCounters::add_to(json::Json& stats) const {
         .set("conn_gone_replies", n(conn_gone_replies))
         .set("relayed_by_transport", by(relayed_by))
         .set("relayed_to", by(relayed_out))
-        .set("routed_by", by(routed))
+        .set("routed_by", std::move(routed_by))
         .set("dropped_by", by(dropped));
 }
 

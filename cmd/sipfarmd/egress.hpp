@@ -17,10 +17,12 @@
 #include "cluster/farm_settings.hpp"
 #include "sip/farm_link.hpp"
 #include "sip/proxy.hpp"
+#include "sip/route.hpp"
 #include "sockets.hpp"
 #include "streams.hpp"
 #include "json/json.hpp"
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -48,9 +50,13 @@ struct FarmCounters {
     ByName relayed_out;                // by member
     ByName relayed_by;                 // by transport ("udp", "tcp", "tls")
     ByName dropped;                    // by reason
-    ByName routed;                     // by routing reason (sip::Reason's names)
+    // By route()'s reason (sip/route.hpp), and the Relay backends' requests
+    // sent out here: under "routed_by", by name.
+    std::array<uint64_t, std::size(sip::REASONS)> routed{};
+    uint64_t outbound_for_relay = 0;
 
     static void count(ByName& m, std::string_view key);
+    void count_routed(sip::Reason r) { ++routed[static_cast<size_t>(r)]; }
     uint64_t relayed() const;
     uint64_t dropped_total() const;
     // The counters under the `stats` op's keys, into `stats`.

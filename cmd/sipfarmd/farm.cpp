@@ -649,7 +649,7 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
             return;
         }
         ++m_counters.processed;
-        FarmCounters::count(m_counters.routed, "outbound_for_relay");
+        ++m_counters.outbound_for_relay;
         send(*out);
         return;
     }
@@ -667,12 +667,12 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         drop(sip::to_string(d.reason), a);
         return;
     case sip::Decision::Kind::relay:
-        FarmCounters::count(m_counters.routed, sip::to_string(d.reason));
+        m_counters.count_routed(d.reason);
         relay(bytes, a, d.member, d.reason == sip::Reason::relay_mode ? sip::FARM_FLAG_OUTBOUND : 0,
               d.asked_here);
         return;
     case sip::Decision::Kind::local:
-        FarmCounters::count(m_counters.routed, sip::to_string(d.reason));
+        m_counters.count_routed(d.reason);
         // A transaction without our tag lives here now: its other requests
         // (retransmissions, CANCEL, the ACK of an error) stay here while the
         // view changes (the hand-off). Tagged ones find us by the tag.
@@ -927,11 +927,11 @@ void FarmService::route_made_reply(std::string_view request, const sip::Message&
         drop(sip::to_string(d.reason), a);
         return;
     case sip::Decision::Kind::relay:
-        FarmCounters::count(m_counters.routed, sip::to_string(d.reason));
+        m_counters.count_routed(d.reason);
         relay(out.bytes, a, d.member, 0);
         return;
     case sip::Decision::Kind::local:
-        FarmCounters::count(m_counters.routed, sip::to_string(d.reason));
+        m_counters.count_routed(d.reason);
         deliver_made_reply(out.bytes, *response, a);
         return;
     }
