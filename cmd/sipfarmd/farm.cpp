@@ -1,9 +1,18 @@
+// FarmService (farm.hpp): start and reload, and the packet path, in the
+// order a message takes it:
+//   on_datagram, on_stream_message, on_farm_link (where it came from)
+//   -> handle (scanned once; identifiers, flood, route())
+//   -> relay (to the member that owns it) or process_local (a probe is
+//      answered; else forward, then anchor_media when the relay must see its
+//      SDP) -> send (egress.hpp).
+// The farm's own replies: made_reply -> send; to a request our processor
+// sent, route_made_reply -> relay or deliver_made_reply. Membership is in
+// farm_membership.cpp, the control operations in farm_ops.cpp.
 #include "farm.hpp"
 
 #include "base/crypto.hpp"
 #include "cluster/placement.hpp"
 #include "media/fd_limit.hpp"
-#include "queries.hpp"
 #include "sip/farm_tags.hpp"
 #include "sip/media_action.hpp"
 #include "sip/media_probe.hpp"
@@ -79,7 +88,6 @@ FarmService::FarmService(ev::Loop& loop)
         return d->member;
     }) {
 }
-
 Status FarmService::start(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
     return reload(cfg, me);
 }
@@ -269,61 +277,6 @@ void FarmService::on_stream_message(StreamConn& c, std::string_view bytes) {
     handle(bytes, a);
 }
 
-void FarmService::apply_view() {
-    sip::FarmView view = m_membership->farm_view();
-    view.previous = m_settings.view.previous;
-    view.key = m_settings.view.key;
-    if (view == m_settings.view)
-        return;
-    auto now = std::chrono::steady_clock::now();
-    if (m_first_view) {
-        // New to the others: until they have routed with us for the grace,
-        // their calls in progress may hash to us now.
-        m_startup_view = cluster::without_member(view.members, m_id);
-        m_history.replaced({*m_startup_view, view.key}, {view.members, view.key}, now);
-        m_started = now;
-        m_first_view = false;
-    } else {
-        m_history.replaced({m_settings.view.members, view.key}, {view.members, view.key}, now);
-    }
-    view.previous = m_history.views();
-    std::string states;
-    for (const auto& m : m_membership->members())
-        states +=
-            (states.empty() ? "" : ",") + m.id + ":" + std::string(cluster::to_string(m.state));
-    log::info("farm", "view",
-              {{"epoch", std::to_string(view.epoch)},
-               {"members", states},
-               {"handoff_views", std::to_string(view.previous.size())},
-               {"farm_member", view.self_farm_member ? "yes" : "no"},
-               {"relay", view.self_relay ? "yes" : "no"}});
-    m_settings.view = std::move(view);
-}
-
-void FarmService::on_heartbeat_timer() {
-    auto now = std::chrono::steady_clock::now();
-    if (m_membership->tick(now))
-        apply_view();
-    apply_keys();
-    if (!m_retired_branch_keys.empty() && m_retired_branch_keys.front().until <= now)
-        set_branch_keys(now);
-    m_recent.expire(now);
-    if (m_startup_view && now - m_started >= m_dead_after) {
-        // Everyone up has been heard by now: did anyone route without us?
-        if (!m_membership->has_older_peer(m_dead_after / 2) && m_history.drop(*m_startup_view)) {
-            m_settings.view.previous = m_history.views();
-            log::info("farm", "started with the cluster: no hand-off from before us",
-                      {{"member", m_id}});
-        }
-        m_startup_view.reset();
-    }
-    // Our load, for placement by least load: Call-IDs in progress here.
-    m_membership->set_load(static_cast<uint32_t>(m_recent.size()));
-    if (m_history.expire(now))
-        m_settings.view.previous = m_history.views();
-    send_heartbeats();
-}
-
 StreamSettings FarmService::stream_settings() {
     StreamSettings s;
     if (!m_fd_limit) {
@@ -346,208 +299,6 @@ StreamSettings FarmService::stream_settings() {
     s.max_connections = caps.accepted;
     s.max_outgoing = caps.outgoing;
     return s;
-}
-
-void FarmService::send_heartbeats() {
-    Socket* link = m_sockets.first(SocketKind::farm_link, m_settings.farm_link.family());
-    if (!link)
-        return;
-    sip::FarmEnvelope env;
-    env.flags = sip::FARM_FLAG_HEARTBEAT;
-    env.source = m_settings.farm_link;
-    env.destination = m_settings.farm_link;
-    env.receiver = m_id;
-    env.sender = m_id;
-    cluster::Heartbeat hb = m_membership->self_heartbeat();
-    hb.sources = m_flood.report(std::chrono::steady_clock::now());
-    std::string payload = cluster::encode_heartbeat(hb);
-    for (const auto& [id, addr] : m_settings.peers) {
-        if (id == m_id || addr.family() != link->addr.family())
-            continue;
-        // A peer that is not running answers with ICMP; nothing to do about it.
-        if (m_egress.to_member(id, env, payload))
-            ++m_counters.heartbeats_out;
-    }
-}
-
-void FarmService::on_peer_heartbeat(std::string_view payload, const std::string& peer) {
-    Arrival a;
-    a.origin = sip::Origin::farm_link;
-    auto hb = cluster::decode_heartbeat(payload);
-    if (!hb) {
-        drop(hb.error().code, a, hb.error().message);
-        return;
-    }
-    if (hb->id != peer) {
-        drop("heartbeat_impostor", a, hb->id + " from " + peer + "'s address");
-        return;
-    }
-    ++m_counters.heartbeats_in;
-    bool changed = false;
-    auto now = std::chrono::steady_clock::now();
-    if (m_flood.enabled())
-        m_flood.on_report(hb->id, std::move(hb->sources), now);
-    m_membership->on_heartbeat(*hb, now, &changed);
-    if (changed)
-        apply_view();
-    apply_keys();
-}
-
-void FarmService::apply_keys() {
-    cluster::FarmKeys& keys = m_settings.keys;
-    keys.choose(m_membership->members(), m_id);
-    std::optional<crypto::SipKey> key;
-    if (const cluster::FarmKey* k = keys.signing())
-        key = k->route;
-    if (key == m_settings.view.key)
-        return;
-    // New Call-IDs hash by the new key; those in progress are found on
-    // their owner by the old one (sip/route.hpp, hand-off).
-    auto now = std::chrono::steady_clock::now();
-    m_history.replaced({m_settings.view.members, m_settings.view.key},
-                       {m_settings.view.members, key}, now);
-    m_settings.view.key = key;
-    m_settings.view.previous = m_history.views();
-    std::string held;
-    for (const auto& id : keys.ids())
-        held += (held.empty() ? "" : ",") + id;
-    log::info("farm", "farm key",
-              {{"signing", keys.signing() ? keys.signing()->id : "none"},
-               {"held", held.empty() ? "none" : held},
-               {"handoff_views", std::to_string(m_settings.view.previous.size())}});
-}
-
-void FarmService::set_branch_keys(std::chrono::steady_clock::time_point now) {
-    std::erase_if(m_retired_branch_keys, [&](const RetiredKey& r) { return r.until <= now; });
-    auto& earlier = m_settings.proxy.earlier_branch_keys;
-    earlier.clear();
-    for (size_t i = 1; i < m_settings.keys.held().size(); ++i)
-        earlier.push_back(m_settings.keys.held()[i].branch);
-    for (const auto& r : m_retired_branch_keys)
-        earlier.push_back(r.key);
-}
-
-json::Json FarmService::farm_key_json() const {
-    json::Json held = json::Json::array();
-    for (const auto& id : m_settings.keys.ids())
-        held.append(json::Json::string(id));
-    const cluster::FarmKey* k = m_settings.keys.signing();
-    return json::Json::object()
-        .set("signing", k ? json::Json::string(k->id) : json::Json::null())
-        .set("held", std::move(held));
-}
-
-void FarmService::drain(std::function<void()> done) {
-    // Tell the others at once: new Call-IDs go elsewhere from now on.
-    if (m_membership && m_membership->set_draining(true))
-        apply_view();
-    send_heartbeats();
-    done();
-}
-
-bool FarmService::for_another_member(const json::Request& req, const json::Reply& reply) {
-    auto named = req.body["member"];
-    if (!named)
-        return false;
-    auto id = named.as_string();
-    if (!id) {
-        reply(make_error("bad_request", "\"member\" must be a member id"));
-        return true;
-    }
-    if (*id == m_id)
-        return false;
-    if (!m_membership->find(*id)) {
-        reply(make_error("unknown_member", "no member '" + *id + "' in the config"));
-        return true;
-    }
-    json::ControlLink* link = m_member_links.get(*id);
-    if (!link) {
-        reply(make_error("unreachable", "member " + *id + " has no control_tcp, so " + m_id +
-                                            " cannot pass the " + req.op +
-                                            " on: use its own control socket"));
-        return true;
-    }
-    // It changes its own state and answers; its answer is ours.
-    json::Json args = json::Json::object();
-    for (const char* key : {"member", "sip_farm", "call_legs", "signals"})
-        if (auto v = req.body[key])
-            args.set(key, v);
-    log::info("farm", "passed on", {{"op", req.op}, {"member", *id}});
-    link->call(req.op, args, MediaAnchor::REQUEST_TIMEOUT,
-               [reply](Result<json::Json> r) { reply(std::move(r)); });
-    return true;
-}
-
-void FarmService::register_ops(json::ControlServer& server) {
-    server.on("members", [this](const json::Request&, const json::Peer&, json::Reply reply) {
-        reply(m_membership->to_json().set("farm_key", farm_key_json()));
-    });
-    auto drain_op = [this](bool draining) {
-        return [this, draining](const json::Request& req, const json::Peer&, json::Reply reply) {
-            if (for_another_member(req, reply))
-                return;
-            if (m_membership->set_draining(draining))
-                apply_view();
-            send_heartbeats();
-            log::info("farm", draining ? "draining" : "undrained", {{"member", m_id}});
-            reply(m_membership->to_json().set("changed", m_id));
-        };
-    };
-    server.on("drain", drain_op(true));
-    server.on("undrain", drain_op(false));
-    server.on("set", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-        if (for_another_member(req, reply))
-            return;
-        std::optional<config::SipFarm> sip_farm;
-        std::optional<config::Placement> call_legs, signals;
-        bool any = false;
-        for (const char* key : {"sip_farm", "call_legs", "signals"}) {
-            auto v = req.body[key];
-            if (!v)
-                continue;
-            auto text = v.as_string();
-            bool ok = false;
-            if (text && std::string_view(key) == "sip_farm") {
-                sip_farm = config::parse_sip_farm(*text);
-                ok = sip_farm.has_value();
-            } else if (text && std::string_view(key) == "call_legs") {
-                call_legs = config::parse_placement(*text);
-                ok = call_legs.has_value();
-            } else if (text) {
-                signals = config::parse_placement(*text);
-                ok = signals.has_value();
-            }
-            if (!ok) {
-                reply(make_error("bad_request", std::string("\"") + key +
-                                                    "\": sip_farm is member|disabled|relay|auto; "
-                                                    "call_legs and signals are locally|"
-                                                    "locally-for-others|remotely|auto"));
-                return;
-            }
-            any = true;
-        }
-        if (!any) {
-            reply(make_error("bad_request", "set needs sip_farm, call_legs or signals"));
-            return;
-        }
-        if (m_membership->set_modes(sip_farm, call_legs, signals))
-            apply_view();
-        send_heartbeats();
-        reply(m_membership->to_json().set("changed", m_id));
-    });
-    m_events.register_ops(server);
-    m_media.register_ops(server);
-    // Deferred: a connection closes from inside the server's own calls.
-    server.on_disconnect([this](uint64_t connection) {
-        m_loop.defer([this, connection] { m_events.disconnected(connection); });
-    });
-    // Read-only questions about placement and routing (queries.hpp).
-    server.on("place", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-        reply(place_query(req.body, *m_membership, m_id));
-    });
-    server.on("route", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-        reply(route_query(req.body, m_settings.view, m_recent, m_settings.proxy.rr_host));
-    });
 }
 
 void FarmService::on_farm_link(const net::Datagram& d) {
@@ -975,39 +726,6 @@ void FarmService::undelivered(std::string_view bytes) {
         return;
     ++m_counters.conn_gone_replies;
     route_made_reply(bytes, *msg, 477, "Send Failed");
-}
-
-json::Json FarmService::stats() const {
-    // The members of the view by state (every state present, 0 included).
-    auto members = json::Json::object();
-    for (auto st :
-         {cluster::MemberState::up, cluster::MemberState::draining, cluster::MemberState::down}) {
-        long long n = 0;
-        if (m_membership)
-            for (const auto& m : m_membership->members())
-                n += m.state == st ? 1 : 0;
-        members.set(std::string(cluster::to_string(st)).c_str(), n);
-    }
-    auto stats = json::Json::object().set("sockets", m_sockets.stats());
-    m_counters.add_to(stats);
-    return stats.set("epoch", static_cast<long long>(m_settings.view.epoch))
-        .set("members", std::move(members))
-        .set("flood", json::Json::object()
-                          .set("limit", static_cast<long long>(m_flood.settings().limit))
-                          .set("sources", static_cast<long long>(m_flood.sources()))
-                          .set("blocked", static_cast<long long>(m_flood.blocked_sources(
-                                              std::chrono::steady_clock::now())))
-                          .set("dropped", static_cast<long long>(m_flood.dropped()))
-                          .set("untracked", static_cast<long long>(m_flood.untracked())))
-        .set("recent_call_ids", static_cast<long long>(m_recent.size()))
-        .set("recent_ringing_call_ids",
-             static_cast<long long>(m_recent.size(cluster::RecentCalls::Tier::ringing)))
-        .set("recent_call_ids_evicted", static_cast<long long>(m_recent.evicted()))
-        .set("probe_sources", static_cast<long long>(m_probe_limits.size()))
-        .set("handoff_views", static_cast<long long>(m_settings.view.previous.size()))
-        .set("streams", m_streams.stats())
-        .set("events", m_events.stats())
-        .set("media", m_media.stats());
 }
 
 } // namespace rtfarm::sipfarmd
