@@ -18,8 +18,8 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "ev/loop.hpp"
-#include "net/address.hpp"
 #include "json/control_link.hpp"
 #include "json/control_server.hpp"
 

@@ -5,8 +5,8 @@
 // and media anchoring on another member share them.
 #pragma once
 
+#include "base/sockaddr.hpp"
 #include "ev/loop.hpp"
-#include "net/address.hpp"
 #include "json/control_link.hpp"
 
 #include <map>

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "base/result.hpp"
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 #include "net/cidr.hpp"
 
 #include <optional>

@@ -1,7 +1,7 @@
 #include "json/control_client.hpp"
 
 #include "base/crypto.hpp"
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 #include "net/socket.hpp"
 
 #include <poll.h>

@@ -13,9 +13,9 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "base/unique_fd.hpp"
 #include "ev/loop.hpp"
-#include "net/address.hpp"
 #include "json/json.hpp"
 #include "json/ndjson.hpp"
 

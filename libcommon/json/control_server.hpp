@@ -43,9 +43,9 @@
 
 #include "base/log.hpp"
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "base/unique_fd.hpp"
 #include "ev/loop.hpp"
-#include "net/address.hpp"
 #include "json/json.hpp"
 #include "json/ndjson.hpp"
 

@@ -20,7 +20,7 @@
 // Not here: the SDP (sdp.hpp), whether the address is reachable, DNS.
 #pragma once
 
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 #include "net/cidr.hpp"
 
 #include <optional>

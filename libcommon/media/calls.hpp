@@ -74,11 +74,11 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "media/address_policy.hpp"
 #include "media/ports.hpp"
 #include "media/relay.hpp"
 #include "media/sdp.hpp"
-#include "net/address.hpp"
 #include "sip/scanner.hpp"
 
 #include <array>

@@ -48,7 +48,7 @@
 // and the first byte.
 #pragma once
 
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 
 #include <array>
 #include <cstddef>

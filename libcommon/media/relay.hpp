@@ -27,10 +27,10 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "base/unique_fd.hpp"
 #include "ev/loop.hpp"
 #include "media/latch.hpp"
-#include "net/address.hpp"
 #include "net/socket.hpp"
 #include "net/udp.hpp"
 

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "base/result.hpp"
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 
 #include <string>
 #include <string_view>

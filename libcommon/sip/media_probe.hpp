@@ -10,7 +10,7 @@
 #pragma once
 
 #include "base/result.hpp"
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 #include "net/cidr.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"

@@ -5,7 +5,7 @@
 #include "cluster_fixture.hpp"
 #include "harness.hpp"
 
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 #include "net/socket.hpp"
 #include "net/udp.hpp"
 #include "json/control_client.hpp"
