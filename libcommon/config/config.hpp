@@ -5,9 +5,9 @@
 // This module reads files and nothing else: no sockets, no run-time state.
 #pragma once
 
+#include "base/cidr.hpp"
 #include "base/result.hpp"
 #include "base/sockaddr.hpp"
-#include "net/cidr.hpp"
 
 #include <optional>
 #include <string>
