@@ -6,8 +6,8 @@
 #pragma once
 
 #include "base/sockaddr.hpp"
+#include "control/control_link.hpp"
 #include "ev/loop.hpp"
-#include "json/control_link.hpp"
 
 #include <map>
 #include <memory>

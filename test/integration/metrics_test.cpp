@@ -6,9 +6,9 @@
 #include "harness.hpp"
 
 #include "base/sockaddr.hpp"
+#include "control/control_client.hpp"
 #include "net/socket.hpp"
 #include "net/udp.hpp"
-#include "json/control_client.hpp"
 
 #include "unit/prom_parse.hpp"
 
