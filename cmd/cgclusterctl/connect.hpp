@@ -4,7 +4,7 @@
 #pragma once
 
 #include "base/result.hpp"
-#include "json/control_client.hpp"
+#include "control/control_client.hpp"
 
 #include <chrono>
 #include <string>

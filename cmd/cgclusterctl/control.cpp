@@ -2,7 +2,7 @@
 
 #include "connect.hpp"
 
-#include "json/control_client.hpp"
+#include "control/control_client.hpp"
 
 #include <vector>
 

@@ -10,8 +10,8 @@
 #include "query.hpp"
 #include "stats.hpp"
 
+#include "base/sockaddr.hpp"
 #include "config/config.hpp"
-#include "net/address.hpp"
 
 #include <CLI/CLI.hpp>
 

@@ -2,8 +2,8 @@
 
 #include "cluster/modes.hpp"
 #include "connect.hpp"
+#include "control/control_client.hpp"
 #include "table.hpp"
-#include "json/control_client.hpp"
 
 #include <vector>
 

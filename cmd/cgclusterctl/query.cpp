@@ -1,11 +1,11 @@
 #include "query.hpp"
 
 #include "control.hpp"
+#include "control/ndjson.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
 #include "table.hpp"
 #include "json/json.hpp"
-#include "json/ndjson.hpp"
 
 #include <fstream>
 #include <iterator>

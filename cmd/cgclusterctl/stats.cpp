@@ -1,8 +1,8 @@
 #include "stats.hpp"
 
 #include "connect.hpp"
+#include "control/control_client.hpp"
 #include "table.hpp"
-#include "json/control_client.hpp"
 
 namespace rtfarm::ctl {
 namespace {

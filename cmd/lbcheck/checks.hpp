@@ -5,8 +5,8 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "diag/report.hpp"
-#include "net/address.hpp"
 
 #include <chrono>
 #include <string>

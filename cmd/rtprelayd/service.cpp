@@ -178,7 +178,7 @@ Status RelayService::start(const config::ClusterConfig& cfg, const config::Membe
         log::warn("media", "media range shared with the kernel's ephemeral ports",
                   {{"detail", *overlap}});
     m_pool = std::make_unique<media::PortPool>(m_range);
-    m_relay = std::make_unique<media::Relay>(m_loop);
+    m_relay = std::make_unique<relay::Relay>(m_loop);
     auto options = options_for(cfg, me);
     log::info("media", "media relay",
               {{"member", m_id},

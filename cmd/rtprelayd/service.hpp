@@ -15,7 +15,7 @@
 #include "media/calls.hpp"
 #include "media/fd_limit.hpp"
 #include "media/ports.hpp"
-#include "media/relay.hpp"
+#include "relay/relay.hpp"
 
 #include <functional>
 #include <memory>
@@ -51,7 +51,7 @@ private:
     net::PortRange m_range;
     std::optional<media::FdLimit> m_fd_limit;
     std::unique_ptr<media::PortPool> m_pool;
-    std::unique_ptr<media::Relay> m_relay;
+    std::unique_ptr<relay::Relay> m_relay;
     std::unique_ptr<media::Calls> m_calls;
     std::unique_ptr<ev::Ticker> m_ticker;
     std::function<void()> m_drained;

@@ -2,7 +2,7 @@
 // socket and gets the handle "member/task"; an event sent to a handle from any member's control
 // socket is pushed to the connection holding that task, on whatever member it is, and the task's
 // answer travels back the same way. Between members it rides the internal TCP control link
-// (json/control_link.hpp), logged in with the cluster secret. Ops (rtfarm-control(7)):
+// (control/control_link.hpp), logged in with the cluster secret. Ops (rtfarm-control(7)):
 //
 //   event.subscribe   {"task"}                -> {"handle"}
 //   event.unsubscribe {"task"}                -> {"handle","unsubscribed"}
@@ -18,10 +18,10 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
+#include "control/control_link.hpp"
+#include "control/control_server.hpp"
 #include "ev/loop.hpp"
-#include "net/address.hpp"
-#include "json/control_link.hpp"
-#include "json/control_server.hpp"
 
 #include "peer_links.hpp"
 

@@ -11,6 +11,7 @@
 #include "farm.hpp"
 
 #include "base/crypto.hpp"
+#include "base/hash.hpp"
 #include "cluster/placement.hpp"
 #include "media/fd_limit.hpp"
 #include "sip/farm_tags.hpp"
@@ -606,7 +607,7 @@ void FarmService::answer_probe(std::string_view bytes, const sip::Message& msg, 
 // The To tag of a response the farm makes itself (RFC 3261 8.2.6.2): from
 // the Call-ID, so that a retransmitted request gets the same one (8.2.7).
 std::string FarmService::reply_tag(std::string_view bytes, const sip::Message& msg) const {
-    return sip::farm_branch(m_id, sip::stable_hash(msg.call_id.in(bytes))).substr(7);
+    return sip::farm_branch(m_id, stable_hash(msg.call_id.in(bytes))).substr(7);
 }
 
 sip::Outgoing FarmService::made_reply(std::string_view request, const sip::Message& msg,

@@ -1,6 +1,6 @@
 #include "media.hpp"
 
-#include "json/ndjson.hpp"
+#include "control/ndjson.hpp"
 
 namespace rtfarm::sipfarmd {
 

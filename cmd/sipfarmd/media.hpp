@@ -31,11 +31,11 @@
 
 #include "base/log.hpp"
 #include "base/result.hpp"
+#include "control/control_link.hpp"
+#include "control/control_server.hpp"
 #include "ev/loop.hpp"
 #include "sip/media_action.hpp"
 #include "sip/media_probe.hpp"
-#include "json/control_link.hpp"
-#include "json/control_server.hpp"
 #include "json/json.hpp"
 
 #include "peer_links.hpp"

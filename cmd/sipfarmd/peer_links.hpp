@@ -5,9 +5,9 @@
 // and media anchoring on another member share them.
 #pragma once
 
+#include "base/sockaddr.hpp"
+#include "control/control_link.hpp"
 #include "ev/loop.hpp"
-#include "net/address.hpp"
-#include "json/control_link.hpp"
 
 #include <map>
 #include <memory>

@@ -6,9 +6,9 @@
 // each datagram to a callback. What the datagrams mean is not decided here.
 #pragma once
 
+#include "base/sockaddr.hpp"
 #include "base/unique_fd.hpp"
 #include "ev/loop.hpp"
-#include "net/address.hpp"
 #include "net/udp.hpp"
 #include "json/json.hpp"
 

@@ -39,11 +39,11 @@
 
 #include "base/log.hpp"
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "base/transport.hpp"
 #include "base/unique_fd.hpp"
 #include "config/config.hpp"
 #include "ev/loop.hpp"
-#include "net/address.hpp"
 #include "sip/stream.hpp"
 #include "tls.hpp"
 #include "json/json.hpp"

@@ -6,9 +6,9 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "cluster/farm_keys.hpp"
 #include "config/config.hpp"
-#include "net/address.hpp"
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
 

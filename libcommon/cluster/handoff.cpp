@@ -1,6 +1,6 @@
 #include "cluster/handoff.hpp"
 
-#include "sip/farm_tags.hpp"
+#include "base/hash.hpp"
 
 #include <algorithm>
 
@@ -12,7 +12,7 @@ RecentCalls::RecentCalls(std::chrono::milliseconds keep, size_t capacity)
 }
 
 void RecentCalls::note(std::string_view call_id, HandoffClock::time_point now, Tier t) {
-    uint64_t key = sip::stable_hash(call_id);
+    uint64_t key = stable_hash(call_id);
     note(tier(t), key, now);
 }
 
@@ -31,7 +31,7 @@ void RecentCalls::note(Pool& pool, uint64_t key, HandoffClock::time_point now) {
 }
 
 bool RecentCalls::knows(std::string_view call_id, HandoffClock::time_point now) const {
-    uint64_t key = sip::stable_hash(call_id);
+    uint64_t key = stable_hash(call_id);
     for (const Pool& pool : m_tiers) {
         auto it = pool.seen.find(key);
         if (it != pool.seen.end() && now - it->second < m_keep)

@@ -1,6 +1,6 @@
 #include "cluster/placement.hpp"
 
-#include "sip/farm_tags.hpp"
+#include "base/hash.hpp"
 
 #include <algorithm>
 
@@ -26,7 +26,7 @@ bool serves_others(const PlacementMember& m, ObjectKind k) {
 // The rendezvous score of `id` for a key whose hash is `key_hash`; the same
 // function as sip::rendezvous_owner, so both agree on a Call-ID.
 uint64_t score(std::string_view id, uint64_t key_hash) {
-    return sip::stable_hash(id, key_hash);
+    return stable_hash(id, key_hash);
 }
 
 // True when `a` ranks before `b` for `key_hash`: higher score, then smaller id.
@@ -117,13 +117,13 @@ Result<PlacementDecision> place(const PlacementRequest& req, const PlacementView
 
     const PlacementMember* best = hosts.front();
     if (!req.key.empty()) {
-        uint64_t key_hash = sip::stable_hash(req.key);
+        uint64_t key_hash = stable_hash(req.key);
         for (const auto* h : hosts)
             if (outranks(*h, *best, key_hash))
                 best = h;
         d.reason = "hash";
     } else {
-        uint64_t from_hash = sip::stable_hash(req.from);
+        uint64_t from_hash = stable_hash(req.from);
         for (const auto* h : hosts)
             if (h->load < best->load || (h->load == best->load && outranks(*h, *best, from_hash)))
                 best = h;

@@ -5,10 +5,10 @@
 // This module reads files and nothing else: no sockets, no run-time state.
 #pragma once
 
+#include "base/cidr.hpp"
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "base/transport.hpp"
-#include "net/address.hpp"
-#include "net/cidr.hpp"
 
 #include <optional>
 #include <string>

@@ -12,8 +12,8 @@
 
 #include "base/result.hpp"
 #include "config/config.hpp"
+#include "control/control_server.hpp"
 #include "ev/loop.hpp"
-#include "json/control_server.hpp"
 #include "json/json.hpp"
 
 #include <chrono>

@@ -10,8 +10,8 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "ev/loop.hpp"
-#include "net/address.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -9,7 +9,7 @@
 #pragma once
 
 #include "base/result.hpp"
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 
 #include <cstdint>
 #include <optional>

@@ -10,8 +10,8 @@
 // It does not decide how many probes to send or how long to wait.
 #pragma once
 
+#include "base/sockaddr.hpp"
 #include "diag/report.hpp"
-#include "net/address.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -20,8 +20,8 @@
 // Not here: the SDP (sdp.hpp), whether the address is reachable, DNS.
 #pragma once
 
-#include "net/address.hpp"
-#include "net/cidr.hpp"
+#include "base/cidr.hpp"
+#include "base/sockaddr.hpp"
 
 #include <optional>
 #include <string>

@@ -27,12 +27,12 @@ std::string line_of(size_t index) {
 // What one operation took, given back if it fails.
 struct Calls::Undo {
     std::vector<StreamPorts> ports;   // allocated
-    std::vector<size_t> streams;      // Relay streams opened
+    std::vector<size_t> streams;      // engine streams opened
     std::optional<SessionId> session; // opened for a new call
 };
 
-Calls::Calls(Relay& relay, PortPool& pool, CallsOptions options)
-    : m_relay(relay)
+Calls::Calls(Engine& engine, PortPool& pool, CallsOptions options)
+    : m_engine(engine)
     , m_pool(pool)
     , m_options(options) {
 }
@@ -170,7 +170,7 @@ Result<size_t> Calls::open_slot(Call& call, Slot& slot, const MediaDesc& m, Leg 
             side.strict = m_options.strict;
         }
         (at(offerer) == 0 ? spec.caller : spec.callee).expected = peer_of(m, mine->mux());
-        opened = m_relay.add_stream(call.session, spec);
+        opened = m_engine.add_stream(call.session, spec);
         if (opened) {
             slot.active = true;
             slot.stream = *opened;
@@ -197,7 +197,7 @@ Result<size_t> Calls::open_slot(Call& call, Slot& slot, const MediaDesc& m, Leg 
 void Calls::close_slot(Call& call, Slot& slot, std::string_view reason) {
     if (!slot.active)
         return;
-    Status st = m_relay.close_stream(call.session, slot.stream, reason);
+    Status st = m_engine.close_stream(call.session, slot.stream, reason);
     RTFARM_ASSERT(st);
     release(slot.ports[0]);
     release(slot.ports[1]);
@@ -313,7 +313,7 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
     if (auto st = check_streams(*desc); !st)
         return fail(st.error());
 
-    const Clock::time_point now = m_relay.now();
+    const Clock::time_point now = m_engine.now();
     Undo undo;
     auto found = m_calls.find(std::string(call_id));
     Call fresh;
@@ -341,7 +341,7 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
         fresh.source = std::string(source);
         fresh.tags = {std::string(from_tag), std::string(to_tag)};
         fresh.created = now;
-        fresh.session = m_relay.open_session(std::string(call_id));
+        fresh.session = m_engine.open_session(std::string(call_id));
         undo.session = fresh.session;
         call = &fresh;
     } else {
@@ -376,11 +376,11 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
     std::vector<StreamPorts> plan(desc->media.size());
     auto undo_all = [&](Error e) {
         for (auto it = undo.streams.rbegin(); it != undo.streams.rend(); ++it)
-            (void)m_relay.close_stream(call->session, *it, "offer failed");
+            (void)m_engine.close_stream(call->session, *it, "offer failed");
         for (StreamPorts p : undo.ports)
             release(p);
         if (undo.session)
-            m_relay.close_session(*undo.session, "offer failed");
+            m_engine.close_session(*undo.session, "offer failed");
         return fail(std::move(e));
     };
     for (size_t i = 0; i < desc->media.size(); ++i) {
@@ -439,8 +439,8 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
             continue;
         }
         Peer expected = peer_of(m, slot.ports[at(offerer)].mux());
-        auto before = m_relay.query(call->session);
-        Status st = m_relay.set_expected(call->session, slot.stream, offerer, expected);
+        auto before = m_engine.query(call->session);
+        Status st = m_engine.set_expected(call->session, slot.stream, offerer, expected);
         RTFARM_ASSERT(st); // the family was checked
         if (before && slot.stream < before->streams.size() &&
             !(before->streams[slot.stream].sides[at(offerer)].expected == expected))
@@ -534,12 +534,12 @@ Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag
             auto single = m_pool.shrink_to_mux(mine);
             RTFARM_ASSERT(static_cast<bool>(single));
             mine = *single;
-            Status st = m_relay.use_mux(call.session, slot.stream, answerer);
+            Status st = m_engine.use_mux(call.session, slot.stream, answerer);
             RTFARM_ASSERT(st);
         }
         Peer expected = peer_of(m, mine.mux());
-        auto before = m_relay.query(call.session);
-        Status st = m_relay.set_expected(call.session, slot.stream, answerer, expected);
+        auto before = m_engine.query(call.session);
+        Status st = m_engine.set_expected(call.session, slot.stream, answerer, expected);
         RTFARM_ASSERT(st);
         if (before && slot.stream < before->streams.size() &&
             before->streams[slot.stream].sides[at(answerer)].expected.rtp.valid() &&
@@ -547,7 +547,7 @@ Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag
             ++m_counters.relatched;
     }
     call.answered = true;
-    call.last_signal = m_relay.now();
+    call.last_signal = m_engine.now();
     SdpOut result;
     result.sdp = std::move(out.value());
     result.ports = std::move(plan);
@@ -567,7 +567,7 @@ bool Calls::remove(std::string_view call_id, std::string_view reason) {
         release(slot.ports[0]);
         release(slot.ports[1]);
     }
-    m_relay.close_session(call.session, reason);
+    m_engine.close_session(call.session, reason);
     if (!call.source.empty()) {
         auto held = m_sources.find(call.source);
         RTFARM_ASSERT(held != m_sources.end() && held->second > 0);
@@ -584,8 +584,8 @@ bool Calls::remove(std::string_view call_id, std::string_view reason) {
 
 std::vector<std::string> Calls::expire(Clock::time_point now) {
     std::vector<std::string> gone;
-    for (SessionId session : m_relay.idle_sessions(m_options.timeout, now)) {
-        const std::string* name = m_relay.label(session);
+    for (SessionId session : m_engine.idle_sessions(m_options.timeout, now)) {
+        const std::string* name = m_engine.label(session);
         auto it = name ? m_calls.find(*name) : m_calls.end();
         if (it == m_calls.end() || it->second.session != session)
             continue; // not a call of ours
@@ -608,7 +608,7 @@ std::vector<std::string> Calls::expire(Clock::time_point now) {
     std::vector<std::string> unheard;
     for (const auto& [id, call] : m_calls)
         if (call.answered && now - call.last_signal >= m_options.unlatched_timeout &&
-            !m_relay.heard(call.session))
+            !m_engine.heard(call.session))
             unheard.push_back(id);
     for (const std::string& id : unheard) {
         log::info("media", "session timed out",
@@ -631,7 +631,7 @@ CallInfo Calls::info(const Call& call, Clock::time_point now) const {
     info.answered = call.answered;
     info.created = call.created;
     info.last_signal = call.last_signal;
-    auto session = m_relay.query(call.session, now);
+    auto session = m_engine.query(call.session, now);
     if (!session)
         return info;
     for (size_t i = 0; i < call.slots.size(); ++i) {
@@ -652,11 +652,11 @@ Result<CallInfo> Calls::query(std::string_view call_id) const {
     auto it = m_calls.find(std::string(call_id));
     if (it == m_calls.end())
         return make_error("not_found", "no media session for call " + std::string(call_id));
-    return info(it->second, m_relay.now());
+    return info(it->second, m_engine.now());
 }
 
 std::vector<CallInfo> Calls::list() const {
-    const Clock::time_point now = m_relay.now();
+    const Clock::time_point now = m_engine.now();
     std::vector<CallInfo> out;
     out.reserve(m_calls.size());
     for (const auto& [id, call] : m_calls)

@@ -1,7 +1,8 @@
 // Calls: the media sessions of rtprelayd, one per Call-ID, driven by SDP
 // offer/answer (RFC 3264). It ties the pieces together: sdp.hpp reads the
 // SDP and writes it back with the relay's address and ports, PortPool hands
-// out the ports, Relay binds them and forwards media with latching.
+// out the ports, the engine (engine.hpp; rtprelayd's is relay::Relay) binds
+// them and forwards media with latching.
 //
 // The two parties: the *caller* is the party whose tag came in the first
 // offer's from_tag, the *callee* the other one (to_tag, learned from the
@@ -47,7 +48,7 @@
 // `timeout` is closed (expire()); one not answered yet is kept at least
 // `unanswered_timeout`, since ringing may last until Timer C (3 min) with no
 // media at all. An answered call from whose parties no packet has ever
-// come (Relay::heard()) is closed `unlatched_timeout` after its last offer
+// come (Engine::heard()) is closed `unlatched_timeout` after its last offer
 // or answer: once answered, both parties send within a packet interval, and
 // RTCP at least every 5 s (RFC 3550 6.2), so seconds of silence mean nobody
 // is there (issue 16: ports held by calls nobody talks on). A stranger's
@@ -69,16 +70,16 @@
 // call left is forgotten, so the table never outgrows the calls.
 //
 // Not here: the control protocol (rtprelayd's service), request retries,
-// clocks other than Relay's, SRTP, transcoding, forking beyond "the last
+// clocks other than the engine's, SRTP, transcoding, forking beyond "the last
 // answerer's tag wins", BUNDLE (each m= line has its own ports).
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "media/address_policy.hpp"
+#include "media/engine.hpp"
 #include "media/ports.hpp"
-#include "media/relay.hpp"
 #include "media/sdp.hpp"
-#include "net/address.hpp"
 #include "sip/scanner.hpp"
 
 #include <array>
@@ -171,7 +172,7 @@ struct CallsCounters {
 
 class Calls {
 public:
-    Calls(Relay& relay, PortPool& pool, CallsOptions options);
+    Calls(Engine& engine, PortPool& pool, CallsOptions options);
     Calls(const Calls&) = delete;
     Calls& operator=(const Calls&) = delete;
     // Closes every call; the ports go back to the pool.
@@ -220,7 +221,7 @@ private:
     // One m= line.
     struct Slot {
         bool active = false;
-        size_t stream = 0;                  // the Relay stream, when active
+        size_t stream = 0;                  // the engine's stream, when active
         std::array<StreamPorts, 2> ports{}; // by Leg
         std::string media;
     };
@@ -268,7 +269,7 @@ private:
     static uint64_t plan_hash(const std::vector<StreamPorts>& plan, const net::SockAddr& address);
     static uint64_t text_hash(std::string_view text);
 
-    Relay& m_relay;
+    Engine& m_engine;
     PortPool& m_pool;
     CallsOptions m_options;
     std::unordered_map<std::string, Call> m_calls;

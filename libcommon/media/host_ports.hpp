@@ -7,7 +7,7 @@
 // start, with the sysctl that fixes it.
 #pragma once
 
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 
 #include <optional>
 #include <string>

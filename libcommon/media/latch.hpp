@@ -3,7 +3,7 @@
 // packets showed (the learned peer: the source a side really sends from,
 // which behind NAT is not the address its SDP names). Pure functions over a
 // small state per side of a stream: no sockets, no clock, no logging. The
-// relay engine (relay.hpp) applies the decisions; tests drive them from
+// relay engine (relay/relay.hpp) applies the decisions; tests drive them from
 // tables.
 //
 // The rules (rtprelayd(8), Latching): media goes to the address each side's SDP names
@@ -43,12 +43,12 @@
 //   counts, its media goes to the new SDP address until its next packet,
 //   which is learned. The first SDP of a side (nothing expected before) does
 //   not relatch: a source learned from early media stays.
-// Not here: sockets, counters, timeouts (relay.hpp), SDP (sdp.hpp), ports
+// Not here: sockets, counters, timeouts (relay/relay.hpp), SDP (sdp.hpp), ports
 // (ports.hpp), ICE/STUN, SRTP, and any RTP header check beyond the length
 // and the first byte.
 #pragma once
 
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 
 #include <array>
 #include <cstddef>

@@ -21,7 +21,7 @@
 #pragma once
 
 #include "base/result.hpp"
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 
 #include <cstddef>
 #include <cstdint>

@@ -42,8 +42,8 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "media/ports.hpp"
-#include "net/address.hpp"
 
 #include <cstddef>
 #include <cstdint>

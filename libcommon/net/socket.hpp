@@ -8,8 +8,8 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "base/unique_fd.hpp"
-#include "net/address.hpp"
 
 #include <string>
 

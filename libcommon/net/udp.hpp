@@ -11,7 +11,7 @@
 #pragma once
 
 #include "base/result.hpp"
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 
 #include <sys/socket.h>
 

@@ -22,8 +22,8 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "base/transport.hpp"
-#include "net/address.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -52,10 +52,6 @@ std::optional<ConnRef> via_conn(std::string_view via_value);
 // The connection named by the `fc` parameter of a URI (as uri_farm_member).
 std::optional<ConnRef> uri_conn(std::string_view uri);
 
-// A 64-bit hash that is the same on every member and build (FNV-1a, then a
-// final mix): for branches and the rendezvous hash. Not for secrets.
-uint64_t stable_hash(std::string_view data, uint64_t seed = 0);
-
 // "z9hG4bKrtf.f2.0123456789abcdef" for member `member` and hash `h`;
 // "z9hG4bKrtf.f2.p.0123456789abcdef" when the request came from the
 // member's processor.

@@ -27,7 +27,7 @@
 // It does not talk to the relay, keep state, or look inside the SDP.
 #pragma once
 
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"

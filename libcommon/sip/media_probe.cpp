@@ -1,7 +1,8 @@
 #include "sip/media_probe.hpp"
 
+#include "base/hash.hpp"
+#include "base/sockaddr.hpp"
 #include "base/strings.hpp"
-#include "net/address.hpp"
 #include "sip/farm_tags.hpp"
 #include "sip/proxy.hpp"
 

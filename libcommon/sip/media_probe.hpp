@@ -9,9 +9,9 @@
 // (that is lbcheck's diag/media.hpp).
 #pragma once
 
+#include "base/cidr.hpp"
 #include "base/result.hpp"
-#include "net/address.hpp"
-#include "net/cidr.hpp"
+#include "base/sockaddr.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
 #include "json/json.hpp"

@@ -1,6 +1,7 @@
 #include "sip/route.hpp"
 
 #include "base/assert.hpp"
+#include "base/hash.hpp"
 #include "sip/farm_tags.hpp"
 
 #include <algorithm>

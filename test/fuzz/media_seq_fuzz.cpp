@@ -29,9 +29,9 @@
 #include "media/calls.hpp"
 #include "media/latch.hpp"
 #include "media/ports.hpp"
-#include "media/relay.hpp"
 #include "media/sdp.hpp"
 #include "net/socket.hpp"
+#include "relay/relay.hpp"
 #include "sip/osip.hpp"
 
 #include <unistd.h>
@@ -50,6 +50,9 @@
 using namespace rtfarm;
 using namespace rtfarm::media;
 using rtfarm::fuzz::check;
+using rtfarm::relay::Relay;
+using rtfarm::relay::RelayCounters;
+using rtfarm::relay::RelayOptions;
 using namespace std::chrono_literals;
 
 namespace {

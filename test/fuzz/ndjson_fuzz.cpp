@@ -1,5 +1,5 @@
 // libFuzzer target for the control plane's line reader and envelope
-// (json/ndjson.hpp). The input gives the line limit (a byte: 1-256), the
+// (control/ndjson.hpp). The input gives the line limit (a byte: 1-256), the
 // sizes of the reads (a count byte, then one byte each) and the stream. The
 // same bytes are cut into lines twice, in one feed() and in reads of those
 // sizes: the same frames (lines and oversize events) must come out, no line
@@ -11,7 +11,7 @@
 // written by the target itself (fuzz_util.hpp).
 #include "fuzz_util.hpp"
 
-#include "json/ndjson.hpp"
+#include "control/ndjson.hpp"
 
 #include <jansson.h>
 

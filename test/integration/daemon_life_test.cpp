@@ -4,10 +4,10 @@
 #include "cluster_fixture.hpp"
 #include "harness.hpp"
 
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
+#include "control/control_client.hpp"
 #include "net/socket.hpp"
 #include "net/udp.hpp"
-#include "json/control_client.hpp"
 
 #include <boost/test/unit_test.hpp>
 

@@ -7,7 +7,7 @@
 #include "cluster_fixture.hpp"
 #include "harness.hpp"
 
-#include "json/control_client.hpp"
+#include "control/control_client.hpp"
 
 #include <boost/test/unit_test.hpp>
 

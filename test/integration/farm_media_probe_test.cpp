@@ -9,9 +9,9 @@
 #include "sip_messages.hpp"
 #include "udp_peer.hpp"
 
+#include "control/control_client.hpp"
 #include "diag/media_wire.hpp"
 #include "sip/proxy.hpp"
-#include "json/control_client.hpp"
 
 #include <boost/test/unit_test.hpp>
 

@@ -9,10 +9,10 @@
 #include "sip_messages.hpp"
 #include "udp_peer.hpp"
 
+#include "control/control_client.hpp"
 #include "media/sdp.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
-#include "json/control_client.hpp"
 
 #include <boost/test/unit_test.hpp>
 

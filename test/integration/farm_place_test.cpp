@@ -5,8 +5,8 @@
 #include "cluster_fixture.hpp"
 #include "harness.hpp"
 
+#include "control/control_client.hpp"
 #include "sip/route.hpp"
-#include "json/control_client.hpp"
 
 #include <boost/test/unit_test.hpp>
 

@@ -11,10 +11,10 @@
 
 #include "base/crypto.hpp"
 #include "cluster/membership.hpp"
+#include "control/control_client.hpp"
 #include "sip/farm_link.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
-#include "json/control_client.hpp"
 
 #include <boost/test/unit_test.hpp>
 

@@ -6,10 +6,10 @@
 #include "harness.hpp"
 #include "udp_peer.hpp"
 
+#include "control/control_client.hpp"
 #include "sip/farm_tags.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
-#include "json/control_client.hpp"
 
 #include <boost/test/unit_test.hpp>
 

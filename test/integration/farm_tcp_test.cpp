@@ -11,13 +11,13 @@
 #include "sip_messages.hpp"
 #include "udp_peer.hpp"
 
+#include "control/control_client.hpp"
 #include "net/socket.hpp"
 #include "sip/farm_tags.hpp"
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
 #include "sip/stream.hpp"
-#include "json/control_client.hpp"
 
 #include <boost/test/unit_test.hpp>
 

@@ -15,12 +15,12 @@
 #include "sip_messages.hpp"
 #include "udp_peer.hpp"
 
+#include "control/control_client.hpp"
 #include "net/socket.hpp"
 #include "sip/farm_tags.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
 #include "sip/stream.hpp"
-#include "json/control_client.hpp"
 
 #include <boost/test/unit_test.hpp>
 

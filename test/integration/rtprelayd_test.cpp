@@ -9,8 +9,8 @@
 #include "harness.hpp"
 #include "udp_peer.hpp"
 
+#include "control/control_client.hpp"
 #include "media/sdp.hpp"
-#include "json/control_client.hpp"
 
 #include <boost/test/unit_test.hpp>
 

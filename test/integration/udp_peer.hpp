@@ -4,7 +4,7 @@
 
 #include "harness.hpp"
 
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 #include "net/socket.hpp"
 #include "net/udp.hpp"
 

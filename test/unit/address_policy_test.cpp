@@ -1,8 +1,8 @@
 // The SDP address policy (issue 16, item 2): a table of addresses named by
 // an offer or answer and whether the relay may send media there, and the
 // prefixes of the allow list. No sockets.
+#include "base/cidr.hpp"
 #include "media/address_policy.hpp"
-#include "net/cidr.hpp"
 
 #include <boost/test/unit_test.hpp>
 

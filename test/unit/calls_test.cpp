@@ -7,6 +7,7 @@
 // counters, and that nothing leaks; the pool's audit runs after every case.
 #include "media/calls.hpp"
 #include "media_loopback.hpp"
+#include "relay/relay.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -21,6 +22,9 @@
 
 using namespace rtfarm;
 using namespace rtfarm::media;
+using rtfarm::relay::Relay;
+using rtfarm::relay::RelayCounters;
+using rtfarm::relay::RelayOptions;
 using namespace rtfarm::test;
 using namespace std::chrono_literals;
 

@@ -6,9 +6,9 @@
 #pragma once
 
 #include "base/log.hpp"
+#include "base/sockaddr.hpp"
 #include "ev/loop.hpp"
 #include "media/latch.hpp"
-#include "net/address.hpp"
 #include "net/socket.hpp"
 #include "net/udp.hpp"
 

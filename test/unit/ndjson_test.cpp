@@ -4,12 +4,12 @@
 // Every wait is bounded: client calls time out after 2 s, polls are counted.
 #include "base/crypto.hpp"
 #include "base/log.hpp"
+#include "control/control_client.hpp"
+#include "control/control_link.hpp"
+#include "control/control_server.hpp"
+#include "control/ndjson.hpp"
 #include "ev/loop.hpp"
 #include "net/socket.hpp"
-#include "json/control_client.hpp"
-#include "json/control_link.hpp"
-#include "json/control_server.hpp"
-#include "json/ndjson.hpp"
 
 #include <boost/test/unit_test.hpp>
 

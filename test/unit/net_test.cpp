@@ -1,7 +1,7 @@
 // net: address and port-range parsing, socket creation, batched UDP I/O.
 // Traffic goes to loopback only (127.0.0.0/8, ::1); IPv6 cases skip with a
 // message where ::1 cannot be bound.
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 #include "net/socket.hpp"
 #include "net/udp.hpp"
 

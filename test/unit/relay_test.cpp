@@ -6,8 +6,8 @@
 // goes. The per-packet cost measurement is disabled by default:
 //   build/test/unit_tests --run_test=media_relay_bench
 #include "media/fd_limit.hpp"
-#include "media/relay.hpp"
 #include "media_loopback.hpp"
+#include "relay/relay.hpp"
 
 #include "base/log.hpp"
 #include "net/socket.hpp"
@@ -29,6 +29,9 @@
 
 using namespace rtfarm;
 using namespace rtfarm::media;
+using rtfarm::relay::Relay;
+using rtfarm::relay::RelayCounters;
+using rtfarm::relay::RelayOptions;
 using namespace rtfarm::test;
 using namespace std::chrono_literals;
 

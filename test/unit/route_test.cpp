@@ -1,5 +1,6 @@
 // The farm's routing rules, driven through route() with hand-made facts and
 // views: no sockets, no scanner.
+#include "base/hash.hpp"
 #include "sip/farm_tags.hpp"
 #include "sip/route.hpp"
 
@@ -80,8 +81,8 @@ BOOST_AUTO_TEST_CASE(transaction_hash_ignores_the_method_and_is_stable) {
     BOOST_TEST(old1 != transaction_hash("", "c1", "t1", 2, "sip:bob@example.com"));
     BOOST_TEST(old1 == transaction_hash("1234", "c1", "t1", 1, "sip:bob@example.com"));
     // The same on every member and every build: a fixed value.
-    BOOST_TEST(stable_hash("rtfarm") == stable_hash("rtfarm"));
-    BOOST_TEST(stable_hash("rtfarm") != stable_hash("rtfarm", 1));
+    BOOST_TEST(rtfarm::stable_hash("rtfarm") == rtfarm::stable_hash("rtfarm"));
+    BOOST_TEST(rtfarm::stable_hash("rtfarm") != rtfarm::stable_hash("rtfarm", 1));
 }
 
 BOOST_AUTO_TEST_CASE(route_uri_and_member_parameter) {

@@ -43,11 +43,11 @@
 
 #include "base/log.hpp"
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "base/unique_fd.hpp"
+#include "control/ndjson.hpp"
 #include "ev/loop.hpp"
-#include "net/address.hpp"
 #include "json/json.hpp"
-#include "json/ndjson.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -60,7 +60,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace rtfarm::json {
+namespace rtfarm::control {
 
 // Who sent a request.
 struct Peer {
@@ -205,4 +205,4 @@ private:
     log::RateLimit m_log_limit{1.0, 10.0};
 };
 
-} // namespace rtfarm::json
+} // namespace rtfarm::control

@@ -1,10 +1,10 @@
-#include "net/cidr.hpp"
+#include "base/cidr.hpp"
 
 #include <array>
 #include <charconv>
 #include <cstring>
 
-namespace rtfarm::net {
+namespace rtfarm {
 
 namespace {
 
@@ -84,4 +84,4 @@ std::string Cidr::str() const {
     return base.host() + "/" + std::to_string(bits);
 }
 
-} // namespace rtfarm::net
+} // namespace rtfarm

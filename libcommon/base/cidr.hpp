@@ -4,12 +4,12 @@
 #pragma once
 
 #include "base/result.hpp"
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 
 #include <string>
 #include <string_view>
 
-namespace rtfarm::net {
+namespace rtfarm {
 
 struct Cidr {
     SockAddr base; // port 0, the bits past `bits` zero
@@ -24,4 +24,9 @@ struct Cidr {
     bool operator==(const Cidr&) const = default;
 };
 
+} // namespace rtfarm
+
+// Its name from when it lived in net/ (ARCHITECTURE.md, Known debts).
+namespace rtfarm::net {
+using rtfarm::Cidr;
 } // namespace rtfarm::net

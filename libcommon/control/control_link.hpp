@@ -13,11 +13,11 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "base/unique_fd.hpp"
+#include "control/ndjson.hpp"
 #include "ev/loop.hpp"
-#include "net/address.hpp"
 #include "json/json.hpp"
-#include "json/ndjson.hpp"
 
 #include <chrono>
 #include <functional>
@@ -27,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-namespace rtfarm::json {
+namespace rtfarm::control {
 
 class ControlLink {
 public:
@@ -108,4 +108,4 @@ private:
     std::shared_ptr<bool> m_alive = std::make_shared<bool>(true);
 };
 
-} // namespace rtfarm::json
+} // namespace rtfarm::control

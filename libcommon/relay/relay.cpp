@@ -1,4 +1,4 @@
-#include "media/relay.hpp"
+#include "relay/relay.hpp"
 
 #include "base/assert.hpp"
 #include "base/log.hpp"
@@ -11,7 +11,9 @@
 #include <cstring>
 #include <utility>
 
-namespace rtfarm::media {
+namespace rtfarm::relay {
+
+using namespace media;
 
 // Fields ordered so that nothing pads: a relay holds thousands of these.
 struct Relay::Socket {
@@ -70,10 +72,6 @@ Status check_family(const Peer& p, const net::SockAddr& local, std::string_view 
 }
 
 } // namespace
-
-std::string_view leg_name(Leg leg) {
-    return leg == Leg::caller ? "caller" : "callee";
-}
 
 Relay::Relay(ev::Loop& loop, RelayOptions options, Now now)
     : m_loop(loop)
@@ -347,7 +345,7 @@ void Relay::close_all(std::string_view reason) {
 
 void Relay::on_learned(const Side& side, Component c, const net::SockAddr& source) {
     ++m_counters.latched;
-    // At most a few per side and offer/answer (latch.hpp): not rate-limited.
+    // At most a few per side and offer/answer (media/latch.hpp): not rate-limited.
     log::info("media", "latched",
               {{"session", side.stream->session->label},
                {"stream", std::to_string(side.stream->index)},
@@ -364,9 +362,8 @@ Status Relay::open_epoll() {
     if (fd < 0)
         return make_error("io", std::string("epoll_create1: ") + std::strerror(errno));
     m_epoll = UniqueFd(fd);
-    m_epoll_event.reset(event_new(m_loop.base(), fd, EV_READ | EV_PERSIST, &Relay::on_epoll, this));
-    RTFARM_ASSERT(m_epoll_event != nullptr);
-    event_add(m_epoll_event.get(), nullptr);
+    m_epoll_event.emplace(m_loop, fd, EV_READ | EV_PERSIST, [this](short) { dispatch(); });
+    m_epoll_event->enable();
     return {};
 }
 
@@ -390,10 +387,6 @@ void Relay::unwatch(Socket& s) {
     s.watched = false;
 }
 
-void Relay::on_epoll(evutil_socket_t, short, void* arg) noexcept {
-    static_cast<Relay*>(arg)->dispatch();
-}
-
 void Relay::dispatch() {
     // Every media socket that has something, in one call; what stays
     // readable is reported again at the next loop turn (level-triggered),
@@ -404,13 +397,22 @@ void Relay::dispatch() {
         return;
     // Nothing is freed while the batch runs: a socket closed meanwhile is
     // skipped (free_later()).
-    m_dispatching = true;
+    // Cleared however the batch ends (ev:: logs what a callback throws).
+    struct Dispatching {
+        bool& flag;
+        explicit Dispatching(bool& f)
+            : flag(f) {
+            flag = true;
+        }
+        Dispatching(const Dispatching&) = delete;
+        Dispatching& operator=(const Dispatching&) = delete;
+        ~Dispatching() { flag = false; }
+    } dispatching(m_dispatching);
     for (int i = 0; i < n; ++i) {
         auto* socket = static_cast<Socket*>(events[static_cast<size_t>(i)].data.ptr);
         if (socket->open())
             on_readable(*socket);
     }
-    m_dispatching = false;
 }
 
 void Relay::on_readable(Socket& socket) {
@@ -575,4 +577,4 @@ Result<SessionInfo> Relay::query(SessionId id) const {
     return query(id, m_now());
 }
 
-} // namespace rtfarm::media
+} // namespace rtfarm::relay

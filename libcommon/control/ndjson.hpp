@@ -18,7 +18,9 @@
 #include <string>
 #include <string_view>
 
-namespace rtfarm::json {
+namespace rtfarm::control {
+
+using json::Json;
 
 // The longest request line, in bytes, not counting its "\n" (nor a "\r"
 // before it). Longer lines are discarded and answered "line_too_long".
@@ -139,4 +141,11 @@ struct Response {
 // envelope (no boolean "ok", an error without a string code).
 Result<Response> parse_response(std::string_view line);
 
+} // namespace rtfarm::control
+
+// The names the control plane had when it lived in json/: callers still
+// spell them json::ControlServer, json::Request, ... (ARCHITECTURE.md, Known
+// debts).
+namespace rtfarm::json {
+using namespace rtfarm::control;
 } // namespace rtfarm::json

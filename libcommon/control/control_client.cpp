@@ -1,7 +1,7 @@
-#include "json/control_client.hpp"
+#include "control/control_client.hpp"
 
 #include "base/crypto.hpp"
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 #include "net/socket.hpp"
 
 #include <poll.h>
@@ -13,12 +13,12 @@
 #include <cstring>
 #include <thread>
 
-namespace rtfarm::json {
+namespace rtfarm::control {
 namespace {
 
 // A pushed event line {"event":{...}}, not a reply: its object.
 std::optional<Json> event_of(std::string_view line) {
-    auto doc = parse(line, "event");
+    auto doc = json::parse(line, "event");
     if (!doc || !doc->is_object() || !(*doc)["event"].is_object() || (*doc)["ok"])
         return std::nullopt;
     return (*doc)["event"];
@@ -264,4 +264,4 @@ Result<Json> ControlClient::call(std::string_view op, Json args,
     }
 }
 
-} // namespace rtfarm::json
+} // namespace rtfarm::control

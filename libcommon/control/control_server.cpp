@@ -1,4 +1,4 @@
-#include "json/control_server.hpp"
+#include "control/control_server.hpp"
 
 #include "base/assert.hpp"
 #include "base/crypto.hpp"
@@ -14,7 +14,7 @@
 #include <exception>
 #include <utility>
 
-namespace rtfarm::json {
+namespace rtfarm::control {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -368,7 +368,7 @@ void ControlServer::on_writable(const std::shared_ptr<Connection>& c) {
 }
 
 void ControlServer::on_line(const std::shared_ptr<Connection>& c, std::string_view line) {
-    auto message = parse(line, "request");
+    auto message = json::parse(line, "request");
     if (!message) {
         send_error(c, Json::null(), error_code::BAD_JSON, message.error().message);
         return;
@@ -641,4 +641,4 @@ void ControlServer::close_connection(std::shared_ptr<Connection> c, const std::s
     m_loop.defer([c] {});
 }
 
-} // namespace rtfarm::json
+} // namespace rtfarm::control

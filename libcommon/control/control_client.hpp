@@ -8,8 +8,8 @@
 
 #include "base/result.hpp"
 #include "base/unique_fd.hpp"
+#include "control/ndjson.hpp"
 #include "json/json.hpp"
-#include "json/ndjson.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-namespace rtfarm::json {
+namespace rtfarm::control {
 
 class ControlClient {
 public:
@@ -90,4 +90,4 @@ private:
     long long m_next_id = 1;
 };
 
-} // namespace rtfarm::json
+} // namespace rtfarm::control

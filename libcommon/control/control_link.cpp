@@ -1,4 +1,4 @@
-#include "json/control_link.hpp"
+#include "control/control_link.hpp"
 
 #include "base/crypto.hpp"
 #include "net/socket.hpp"
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <vector>
 
-namespace rtfarm::json {
+namespace rtfarm::control {
 
 ControlLink::ControlLink(ev::Loop& loop, net::SockAddr target, std::vector<std::string> secrets)
     : m_loop(loop)
@@ -336,4 +336,4 @@ void ControlLink::on_timer() {
         fail_all(make_error("timeout", m_name + ": no connection in time"));
 }
 
-} // namespace rtfarm::json
+} // namespace rtfarm::control

@@ -1,4 +1,4 @@
-#include "net/address.hpp"
+#include "base/sockaddr.hpp"
 
 #include "base/strings.hpp"
 
@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-namespace rtfarm::net {
+namespace rtfarm {
 namespace {
 
 Result<uint16_t> parse_port(std::string_view text, std::string_view whole) {
@@ -228,4 +228,4 @@ Result<PortRange> parse_port_range(std::string_view text) {
     return PortRange{static_cast<uint16_t>(*lo), static_cast<uint16_t>(*hi)};
 }
 
-} // namespace rtfarm::net
+} // namespace rtfarm

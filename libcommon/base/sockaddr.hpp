@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-namespace rtfarm::net {
+namespace rtfarm {
 
 class SockAddr {
 public:
@@ -80,8 +80,16 @@ struct PortRange {
 // Parses "LO-HI"; errors say why ("range 20000-10000 is empty", "port 70000 is out of 1-65535").
 Result<PortRange> parse_port_range(std::string_view text);
 
+} // namespace rtfarm
+
+// The names these value types had when they lived in net/: callers still
+// spell them net::SockAddr (ARCHITECTURE.md, Known debts).
+namespace rtfarm::net {
+using rtfarm::parse_port_range;
+using rtfarm::PortRange;
+using rtfarm::SockAddr;
 } // namespace rtfarm::net
 
-template <> struct std::hash<rtfarm::net::SockAddr> {
-    size_t operator()(const rtfarm::net::SockAddr& a) const { return a.hash(); }
+template <> struct std::hash<rtfarm::SockAddr> {
+    size_t operator()(const rtfarm::SockAddr& a) const { return a.hash(); }
 };

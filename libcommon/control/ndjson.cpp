@@ -1,11 +1,11 @@
-#include "json/ndjson.hpp"
+#include "control/ndjson.hpp"
 
 #include "base/crypto.hpp"
 #include "base/strings.hpp"
 
 #include <cstring>
 
-namespace rtfarm::json {
+namespace rtfarm::control {
 namespace {
 
 bool is_blank(std::string_view s) {
@@ -151,7 +151,7 @@ Result<Request> to_request(Json message) {
 }
 
 Result<Request> parse_request(std::string_view line) {
-    auto v = parse(line, "request");
+    auto v = json::parse(line, "request");
     if (!v)
         return v.error();
     return to_request(std::move(v).value());
@@ -242,7 +242,7 @@ std::string error_reply(const Json& id, std::string_view code, std::string_view 
 }
 
 Result<Response> parse_response(std::string_view line) {
-    auto v = parse(line, "reply");
+    auto v = json::parse(line, "reply");
     if (!v)
         return v.error();
     const Json& m = *v;
@@ -270,4 +270,4 @@ Result<Response> parse_response(std::string_view line) {
     return r;
 }
 
-} // namespace rtfarm::json
+} // namespace rtfarm::control

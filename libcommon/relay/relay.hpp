@@ -1,9 +1,10 @@
-// The media relay engine: sessions of streams on one ev::Loop. A stream has
+// The media relay engine (media::Engine, for the calls table of media/calls.hpp):
+// sessions of streams on one ev::Loop. A stream has
 // two sides, caller and callee; each side owns its UDP socket(s) bound on
 // the ports it was given (RTP and RTCP, or one rtcp-mux port). A packet
 // that arrives on side A's socket is sent from side B's socket to B's peer,
 // so the far end sees the port the relay advertised; where it goes and
-// whether it goes at all is latch.hpp's decision. RTCP likewise, from and
+// whether it goes at all is media/latch.hpp's decision. RTCP likewise, from and
 // to the RTCP sockets (a mux side's packets are told apart by RFC 5761).
 //
 // Packet path: one recvmmsg() batch per wakeup (net::UdpReceiver, buffers
@@ -20,17 +21,18 @@
 // decides to close them. Time comes from the clock given (steady_clock by
 // default), or is passed in.
 //
-// Not here: port allocation (ports.hpp: the ports come in as numbers), SDP
-// (sdp.hpp: expected peers come in as addresses), the control protocol,
+// Not here: port allocation (media/ports.hpp: the ports come in as numbers), SDP
+// (media/sdp.hpp: expected peers come in as addresses), the control protocol,
 // timers (the caller polls idle_sessions()), threads (one Relay per loop
 // thread; shard by port range), RTP inspection, SRTP, transcoding.
 #pragma once
 
 #include "base/result.hpp"
+#include "base/sockaddr.hpp"
 #include "base/unique_fd.hpp"
 #include "ev/loop.hpp"
+#include "media/engine.hpp"
 #include "media/latch.hpp"
-#include "net/address.hpp"
 #include "net/socket.hpp"
 #include "net/udp.hpp"
 
@@ -45,87 +47,25 @@
 #include <unordered_map>
 #include <vector>
 
-namespace rtfarm::media {
+namespace rtfarm::relay {
 
-using Clock = std::chrono::steady_clock;
-using SessionId = uint64_t;
-
-enum class Leg : uint8_t { caller = 0, callee = 1 };
-std::string_view leg_name(Leg leg);
-
-// One side's sockets and latching, as created.
-struct SideSpec {
-    // The address to bind (its port is ignored): the member's media address
-    // or the wildcard. Its family is the side's: expected peers must match.
-    net::SockAddr local;
-    // 0: the kernel picks one (tests); rtprelayd passes the pool's ports.
-    uint16_t rtp_port = 0;
-    // Ignored with rtcp_mux; 0: the kernel picks one.
-    uint16_t rtcp_port = 0;
-    // One socket carries RTP and RTCP.
-    bool rtcp_mux = false;
-    bool strict = false;
-    // From the SDP if already known; may stay unset until the answer.
-    Peer expected;
-};
-
-struct StreamSpec {
-    SideSpec caller;
-    SideSpec callee;
-};
-
-struct SideCounters {
-    // Received from this side's peer and sent on to the other side.
-    uint64_t packets = 0;
-    uint64_t bytes = 0;
-    // Of `packets`, RTCP.
-    uint64_t rtcp_packets = 0;
-    // Received on this side's sockets and not sent on, by latch.hpp's Drop
-    // (32 bits per side: a relay holds thousands of sides; the engine's
-    // totals are 64 bits).
-    std::array<uint32_t, DROP_SLOTS> dropped{};
-    // Sent on, but refused by the kernel (socket buffer full, unreachable).
-    uint32_t send_failed = 0;
-    // The last packet from this side's peer: forwarded, or dropped as
-    // no_peer (the peer is alive, the other side has no address). Strangers
-    // and malformed packets do not count. Clock::time_point{}: none yet.
-    Clock::time_point last_packet{};
-};
-
-struct SideInfo {
-    net::SockAddr local; // with the RTP port
-    uint16_t rtp_port = 0;
-    uint16_t rtcp_port = 0; // == rtp_port with rtcp_mux
-    bool rtcp_mux = false;
-    bool strict = false;
-    Peer expected;
-    std::optional<net::SockAddr> learned_rtp;
-    std::optional<net::SockAddr> learned_rtcp;
-    // Where packets for this side go now (nullopt: no_peer).
-    std::optional<net::SockAddr> sends_rtp_to;
-    std::optional<net::SockAddr> sends_rtcp_to;
-    uint32_t epoch = 0;
-    SideCounters counters;
-    // Time since the last packet; nullopt: none yet.
-    std::optional<Clock::duration> last_packet_age;
-};
-
-struct StreamInfo {
-    size_t index = 0;
-    std::array<SideInfo, 2> sides; // by Leg
-};
-
-struct SessionInfo {
-    SessionId id = 0;
-    std::string label;
-    Clock::time_point created{};
-    std::vector<StreamInfo> streams; // open ones, by index
-};
+// The values the calls table hands over and gets back (media/engine.hpp).
+using media::Clock;
+using media::Component;
+using media::Leg;
+using media::Peer;
+using media::SessionId;
+using media::SessionInfo;
+using media::SideCounters;
+using media::SideInfo;
+using media::SideSpec;
+using media::StreamInfo;
+using media::StreamSpec;
 
 struct RelayCounters {
     uint64_t packets = 0;
     uint64_t bytes = 0;
-    std::array<uint64_t, DROP_SLOTS> dropped{};
+    std::array<uint64_t, media::DROP_SLOTS> dropped{};
     uint64_t send_failed = 0;
     uint64_t receive_errors = 0;
     uint64_t latched = 0; // sources learned
@@ -147,7 +87,7 @@ struct RelayOptions {
     net::UdpOptions socket;
 };
 
-class Relay {
+class Relay final : public media::Engine {
 public:
     using Now = std::function<Clock::time_point()>;
 
@@ -156,47 +96,48 @@ public:
     Relay(const Relay&) = delete;
     Relay& operator=(const Relay&) = delete;
     // Closes every socket.
-    ~Relay();
+    ~Relay() override;
 
     // A session without streams yet; `label` (the Call-ID) names it in logs.
-    SessionId open_session(std::string label);
+    SessionId open_session(std::string label) override;
     // Binds the stream's sockets (caller RTP, RTCP, then callee) and starts
     // relaying; returns the stream's index in the session. Errors: not_found
     // (no such session), bad_address, port_in_use, io; nothing stays open.
-    Result<size_t> add_stream(SessionId session, const StreamSpec& spec);
+    Result<size_t> add_stream(SessionId session, const StreamSpec& spec) override;
     // A new offer or answer for one side: relatches if its address changed
-    // (latch.hpp). Errors: not_found, bad_address (family differs from the
+    // (media/latch.hpp). Errors: not_found, bad_address (family differs from the
     // side's socket).
-    Status set_expected(SessionId session, size_t stream, Leg leg, const Peer& expected);
+    Status set_expected(SessionId session, size_t stream, Leg leg, const Peer& expected) override;
     Status set_strict(SessionId session, size_t stream, Leg leg, bool strict);
     // The side's peer agreed to rtcp-mux: its RTCP socket is closed (the
     // caller gives the port back), RTCP to and from it uses the RTP socket
-    // and goes to its RTP address (latch.hpp use_mux()). Nothing to do on a
+    // and goes to its RTP address (media/latch.hpp use_mux()). Nothing to do on a
     // side that is mux already. Errors: not_found.
-    Status use_mux(SessionId session, size_t stream, Leg leg);
+    Status use_mux(SessionId session, size_t stream, Leg leg) override;
     // The label of a session (its Call-ID), or nullptr.
-    const std::string* label(SessionId session) const;
-    // Forgets what the side learned (latch.hpp relatch()).
+    const std::string* label(SessionId session) const override;
+    // Forgets what the side learned (media/latch.hpp relatch()).
     Status relatch(SessionId session, size_t stream, Leg leg);
 
     // Close the sockets now; false / not_found when there is no such thing.
-    Status close_stream(SessionId session, size_t stream, std::string_view reason);
-    bool close_session(SessionId session, std::string_view reason);
+    Status close_stream(SessionId session, size_t stream, std::string_view reason) override;
+    bool close_session(SessionId session, std::string_view reason) override;
     void close_all(std::string_view reason);
 
-    Result<SessionInfo> query(SessionId session) const;
-    Result<SessionInfo> query(SessionId session, Clock::time_point now) const;
+    Result<SessionInfo> query(SessionId session) const override;
+    Result<SessionInfo> query(SessionId session, Clock::time_point now) const override;
     std::vector<SessionId> sessions() const;
     // Sessions whose last packet (or creation, without packets) is at least
     // `idle_for` before `now`, oldest activity first.
-    std::vector<SessionId> idle_sessions(Clock::duration idle_for, Clock::time_point now) const;
+    std::vector<SessionId> idle_sessions(Clock::duration idle_for,
+                                         Clock::time_point now) const override;
     std::vector<SessionId> idle_sessions(Clock::duration idle_for) const;
-    // A packet from a party (not a stranger: latch.hpp) has arrived on some
+    // A packet from a party (not a stranger: media/latch.hpp) has arrived on some
     // stream of the session since it opened; false for no such session.
-    bool heard(SessionId session) const;
+    bool heard(SessionId session) const override;
 
     const RelayCounters& counters() const { return m_counters; }
-    Clock::time_point now() const { return m_now(); }
+    Clock::time_point now() const override { return m_now(); }
 
 private:
     struct Socket;
@@ -215,7 +156,6 @@ private:
     Status open_epoll();
     Status watch(Socket& s);
     void unwatch(Socket& s);
-    static void on_epoll(evutil_socket_t fd, short what, void* arg) noexcept;
     void dispatch();
     void on_readable(Socket& socket);
     void on_learned(const Side& side, Component c, const net::SockAddr& source);
@@ -238,9 +178,10 @@ private:
     // Set while a socket callback runs: what closes then is freed later.
     bool m_dispatching = false;
     UniqueFd m_epoll;
-    // After m_epoll, so destroyed first: libevent forgets the fd before it
-    // is closed.
-    ev::EventPtr m_epoll_event;
+    // The loop's watch on m_epoll (ev::FdEvent: guarded like every other
+    // callback). After m_epoll, so destroyed first: libevent forgets the fd
+    // before it is closed.
+    std::optional<ev::FdEvent> m_epoll_event;
 };
 
-} // namespace rtfarm::media
+} // namespace rtfarm::relay
