@@ -9,6 +9,12 @@ namespace rtfarm::cluster {
 RecentCalls::RecentCalls(std::chrono::milliseconds keep, size_t capacity)
     : m_keep(keep)
     , m_capacity(std::max<size_t>(capacity, 1)) {
+    // Buckets for the bound at once (note() holds capacity + 1 for a moment):
+    // a table that grew on the packet path would rehash all its entries in
+    // one step, tens of milliseconds near the bound (test/bench/README.md,
+    // "Stalls").
+    for (Pool& pool : m_tiers)
+        pool.seen.reserve(m_capacity + 1);
 }
 
 void RecentCalls::note(std::string_view call_id, HandoffClock::time_point now, Tier t) {

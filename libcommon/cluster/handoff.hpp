@@ -28,11 +28,13 @@ constexpr std::chrono::milliseconds HANDOFF_GRACE{180000 + 32000};
 // Call-IDs of the requests and responses this member processed, each kept
 // until `keep` after it was last seen. Keys are 64-bit hashes of the
 // Call-ID, not the string: about 90 bytes an entry with the hash table's
-// own, 90 MB at the default capacity. Two tiers, each bounded by `capacity`
-// (the oldest go first): Call-IDs of requests seen from outside, which
-// anyone can mint by the thousand, and those of INVITEs the processor is
-// ringing (it sent a provisional response), which a flood of new Call-IDs
-// cannot push out.
+// own, 90 MB at the default capacity; the buckets for the capacity are
+// allocated at construction (8 bytes each, 2 x 8 MB at the default), so
+// that the tables never rehash on the packet path. Two tiers, each bounded
+// by `capacity` (the oldest go first): Call-IDs of requests seen from
+// outside, which anyone can mint by the thousand, and those of INVITEs the
+// processor is ringing (it sent a provisional response), which a flood of
+// new Call-IDs cannot push out.
 class RecentCalls {
 public:
     static constexpr size_t EXPIRE_BUDGET = 20000;
@@ -65,6 +67,10 @@ public:
     size_t size() const { return m_tiers[0].seen.size() + m_tiers[1].seen.size(); }
     size_t size(Tier t) const { return tier(t).seen.size(); }
     uint64_t evicted() const { return m_tiers[0].evicted + m_tiers[1].evicted; }
+    // The hash tables' buckets: fixed from construction (no rehash).
+    size_t buckets() const {
+        return m_tiers[0].seen.bucket_count() + m_tiers[1].seen.bucket_count();
+    }
 
 private:
     struct Due {

@@ -208,6 +208,21 @@ BOOST_AUTO_TEST_CASE(recent_calls_are_bounded) {
     BOOST_TEST(r.knows(cid(249), T0 + 1s));
 }
 
+// The tables are sized for their bound at construction: filling them, and
+// past it, never rehashes them on the packet path (test/bench/README.md,
+// "Stalls").
+BOOST_AUTO_TEST_CASE(recent_calls_never_rehash) {
+    RecentCalls r(32s, 1000);
+    const size_t buckets = r.buckets();
+    BOOST_TEST(buckets >= 2 * 1001u);
+    for (int i = 0; i < 3000; ++i) {
+        r.note(cid(i), T0 + std::chrono::milliseconds(i));
+        r.note(cid(i), T0 + std::chrono::milliseconds(i), RecentCalls::Tier::ringing);
+    }
+    BOOST_TEST(r.size() == 2000u);
+    BOOST_TEST(r.buckets() == buckets);
+}
+
 // A flood of fresh Call-IDs (any stranger can send INVITEs) must not push
 // out the calls the processor is ringing: those stay known for the grace.
 BOOST_AUTO_TEST_CASE(a_flood_of_new_call_ids_does_not_evict_ringing_calls) {
