@@ -37,7 +37,12 @@ constexpr std::chrono::milliseconds HANDOFF_GRACE{180000 + 32000};
 // new Call-IDs cannot push out.
 class RecentCalls {
 public:
-    static constexpr size_t EXPIRE_BUDGET = 20000;
+    // Entries of each tier expire() looks at, at most, per call, and note()
+    // at each call: each note() adds at most one, so expiry keeps pace with
+    // the traffic in small steps, and the heartbeat's expire() is short
+    // (test/bench/README.md, "Stalls").
+    static constexpr size_t EXPIRE_BUDGET = 2048;
+    static constexpr size_t NOTE_EXPIRES = 2;
     enum class Tier { seen, ringing };
 
     explicit RecentCalls(std::chrono::milliseconds keep = HANDOFF_GRACE,
@@ -61,8 +66,9 @@ public:
         HandoffClock::time_point m_now;
     };
     // Forgets what was last seen more than `keep` ago, looking at most at
-    // EXPIRE_BUDGET entries per call so that a burst never stalls the loop
-    // (the rest goes at the next call).
+    // EXPIRE_BUDGET entries of each tier per call so that a burst never
+    // stalls the loop (the rest goes at the next call, or with the next
+    // notes).
     void expire(HandoffClock::time_point now);
     size_t size() const { return m_tiers[0].seen.size() + m_tiers[1].seen.size(); }
     size_t size(Tier t) const { return tier(t).seen.size(); }
@@ -85,7 +91,7 @@ private:
     Pool& tier(Tier t) { return m_tiers[t == Tier::seen ? 0 : 1]; }
     const Pool& tier(Tier t) const { return m_tiers[t == Tier::seen ? 0 : 1]; }
     void note(Pool& pool, uint64_t key, HandoffClock::time_point now);
-    void expire(Pool& pool, HandoffClock::time_point now);
+    void expire(Pool& pool, HandoffClock::time_point now, size_t budget);
 
     std::chrono::milliseconds m_keep;
     size_t m_capacity;
