@@ -20,6 +20,12 @@ constexpr std::chrono::seconds IDLE{2};
 
 } // namespace
 
+void FloodGuard::configure(const FloodSettings& s) {
+    m_settings = s;
+    if (enabled())
+        m_sources.reserve(MAX_SOURCES);
+}
+
 uint32_t FloodGuard::last_second(const Source& s, Clock::time_point now) {
     // The current second's count and the part of the previous one that
     // still lies within the last second (a sliding window, evenly spread).

@@ -47,7 +47,10 @@ public:
     // A report counts for this long after it arrived (a few heartbeats).
     static constexpr std::chrono::milliseconds REPORT_FRESH{1500};
 
-    void configure(const FloodSettings& s) { m_settings = s; }
+    // When enabled, the table of sources gets its buckets for MAX_SOURCES
+    // at once: grown on the packet path, it would rehash all its entries in
+    // one admit() (test/bench/README.md, "Stalls").
+    void configure(const FloodSettings& s);
     bool enabled() const { return m_settings.limit > 0; }
     const FloodSettings& settings() const { return m_settings; }
 

@@ -9,6 +9,12 @@ namespace rtfarm::cluster {
 RecentCalls::RecentCalls(std::chrono::milliseconds keep, size_t capacity)
     : m_keep(keep)
     , m_capacity(std::max<size_t>(capacity, 1)) {
+    // Buckets for the bound at once (note() holds capacity + 1 for a moment):
+    // a table that grew on the packet path would rehash all its entries in
+    // one step, tens of milliseconds near the bound (test/bench/README.md,
+    // "Stalls").
+    for (Pool& pool : m_tiers)
+        pool.seen.reserve(m_capacity + 1);
 }
 
 void RecentCalls::note(std::string_view call_id, HandoffClock::time_point now, Tier t) {
@@ -17,6 +23,7 @@ void RecentCalls::note(std::string_view call_id, HandoffClock::time_point now, T
 }
 
 void RecentCalls::note(Pool& pool, uint64_t key, HandoffClock::time_point now) {
+    expire(pool, now, NOTE_EXPIRES);
     auto [it, added] = pool.seen.try_emplace(key, now);
     if (!added) {
         it->second = now; // its Due entry looks again when it comes up
@@ -42,13 +49,13 @@ bool RecentCalls::knows(std::string_view call_id, HandoffClock::time_point now) 
 
 void RecentCalls::expire(HandoffClock::time_point now) {
     for (Pool& pool : m_tiers)
-        expire(pool, now);
+        expire(pool, now, EXPIRE_BUDGET);
 }
 
-void RecentCalls::expire(Pool& pool, HandoffClock::time_point now) {
+void RecentCalls::expire(Pool& pool, HandoffClock::time_point now, size_t budget) {
     // Each key has one Due entry; one seen again meanwhile goes to the back
     // with its new time, so the front stays (nearly) the oldest.
-    size_t budget = std::min(pool.due.size(), EXPIRE_BUDGET);
+    budget = std::min(pool.due.size(), budget);
     while (!pool.due.empty() && pool.due.front().at <= now && budget-- > 0) {
         Due d = pool.due.front();
         pool.due.pop_front();

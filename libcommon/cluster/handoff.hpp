@@ -28,14 +28,21 @@ constexpr std::chrono::milliseconds HANDOFF_GRACE{180000 + 32000};
 // Call-IDs of the requests and responses this member processed, each kept
 // until `keep` after it was last seen. Keys are 64-bit hashes of the
 // Call-ID, not the string: about 90 bytes an entry with the hash table's
-// own, 90 MB at the default capacity. Two tiers, each bounded by `capacity`
-// (the oldest go first): Call-IDs of requests seen from outside, which
-// anyone can mint by the thousand, and those of INVITEs the processor is
-// ringing (it sent a provisional response), which a flood of new Call-IDs
-// cannot push out.
+// own, 90 MB at the default capacity; the buckets for the capacity are
+// allocated at construction (8 bytes each, 2 x 8 MB at the default), so
+// that the tables never rehash on the packet path. Two tiers, each bounded
+// by `capacity` (the oldest go first): Call-IDs of requests seen from
+// outside, which anyone can mint by the thousand, and those of INVITEs the
+// processor is ringing (it sent a provisional response), which a flood of
+// new Call-IDs cannot push out.
 class RecentCalls {
 public:
-    static constexpr size_t EXPIRE_BUDGET = 20000;
+    // Entries of each tier expire() looks at, at most, per call, and note()
+    // at each call: each note() adds at most one, so expiry keeps pace with
+    // the traffic in small steps, and the heartbeat's expire() is short
+    // (test/bench/README.md, "Stalls").
+    static constexpr size_t EXPIRE_BUDGET = 2048;
+    static constexpr size_t NOTE_EXPIRES = 2;
     enum class Tier { seen, ringing };
 
     explicit RecentCalls(std::chrono::milliseconds keep = HANDOFF_GRACE,
@@ -59,12 +66,17 @@ public:
         HandoffClock::time_point m_now;
     };
     // Forgets what was last seen more than `keep` ago, looking at most at
-    // EXPIRE_BUDGET entries per call so that a burst never stalls the loop
-    // (the rest goes at the next call).
+    // EXPIRE_BUDGET entries of each tier per call so that a burst never
+    // stalls the loop (the rest goes at the next call, or with the next
+    // notes).
     void expire(HandoffClock::time_point now);
     size_t size() const { return m_tiers[0].seen.size() + m_tiers[1].seen.size(); }
     size_t size(Tier t) const { return tier(t).seen.size(); }
     uint64_t evicted() const { return m_tiers[0].evicted + m_tiers[1].evicted; }
+    // The hash tables' buckets: fixed from construction (no rehash).
+    size_t buckets() const {
+        return m_tiers[0].seen.bucket_count() + m_tiers[1].seen.bucket_count();
+    }
 
 private:
     struct Due {
@@ -79,7 +91,7 @@ private:
     Pool& tier(Tier t) { return m_tiers[t == Tier::seen ? 0 : 1]; }
     const Pool& tier(Tier t) const { return m_tiers[t == Tier::seen ? 0 : 1]; }
     void note(Pool& pool, uint64_t key, HandoffClock::time_point now);
-    void expire(Pool& pool, HandoffClock::time_point now);
+    void expire(Pool& pool, HandoffClock::time_point now, size_t budget);
 
     std::chrono::milliseconds m_keep;
     size_t m_capacity;

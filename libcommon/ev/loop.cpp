@@ -3,6 +3,7 @@
 #include "base/assert.hpp"
 #include "base/log.hpp"
 
+#include <algorithm>
 #include <exception>
 
 namespace rtfarm::ev {
@@ -23,13 +24,20 @@ void libevent_log(int severity, const char* msg) {
         log::emit(level, "event", "libevent", {{"detail", msg}});
 }
 
+thread_local CallbackStats t_callbacks;
+
 } // namespace
+
+const CallbackStats& callback_stats() {
+    return t_callbacks;
+}
 
 void init_logging() {
     event_set_log_callback(libevent_log);
 }
 
 void guarded(const char* where, const std::function<void()>& fn) noexcept {
+    const auto start = std::chrono::steady_clock::now();
     try {
         fn();
     } catch (const std::exception& e) {
@@ -37,6 +45,11 @@ void guarded(const char* where, const std::function<void()>& fn) noexcept {
     } catch (...) {
         log::error("event", "callback threw", {{"where", where}, {"err", "unknown exception"}});
     }
+    const auto took = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - start);
+    if (took >= SLOW_CALLBACK)
+        ++t_callbacks.slow;
+    t_callbacks.longest = std::max(t_callbacks.longest, took);
 }
 
 Loop::Loop()

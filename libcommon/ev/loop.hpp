@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -110,7 +111,18 @@ private:
     EventPtr m_ev;
 };
 
-// Calls fn, catching and logging any exception (sub=event, with `where`).
+// Calls fn, catching and logging any exception (sub=event, with `where`),
+// and times it for callback_stats().
 void guarded(const char* where, const std::function<void()>& fn) noexcept;
+
+// This thread's loop callbacks that ran SLOW_CALLBACK or longer by the wall
+// clock (preempted or busy: either way every event behind one waited), and
+// the longest (test/bench/README.md, "Stalls"). Two clock reads a callback.
+constexpr std::chrono::milliseconds SLOW_CALLBACK{1};
+struct CallbackStats {
+    uint64_t slow = 0;
+    std::chrono::microseconds longest{0};
+};
+const CallbackStats& callback_stats();
 
 } // namespace rtfarm::ev

@@ -26,6 +26,9 @@
 # (1), RTFARM_BENCH_ROUNDS (3), RTFARM_BENCH_LAT_ROUNDS (5),
 # RTFARM_BENCH_SIPP_RATE (3000 calls/s), RTFARM_BENCH_DEADLINE (290 s),
 # RTFARM_BENCH_KEEP=1 (keep the work folder with every log and result),
+# RTFARM_BENCH_PROXIES (a subset of "kamailio sipfarmd farm", in that order;
+# the ratios need kamailio and a sipfarmd), RTFARM_BENCH_LAT_RATE (calls/s
+# of the latency phase; half the saturation rate of each proxy if unset),
 # SIPFARMD (build/bin/sipfarmd).
 #
 # Exit status: 0 measured (the goals are printed, not enforced); 1 a proxy
@@ -49,7 +52,13 @@ SAT_INFLIGHT=64 # calls in flight at saturation
 LAT_SECS=2.5    # latency window; its first 0.5 s is not sampled
 MSGS_PER_CALL=7 # INVITE 100 180 200 ACK BYE 200
 DEADLINE=${RTFARM_BENCH_DEADLINE:-290} # the whole bench, seconds
-PROXIES="kamailio sipfarmd farm"
+PROXIES=""
+for proxy in kamailio sipfarmd farm; do
+    case " ${RTFARM_BENCH_PROXIES:-kamailio sipfarmd farm} " in
+    *" $proxy "*) PROXIES="$PROXIES $proxy" ;;
+    esac
+done
+PROXIES=${PROXIES# }
 
 say() { printf 'bench: %s\n' "$*"; }
 cannot() {
@@ -67,6 +76,7 @@ for tool in kamailio kamcmd sipp taskset chrt g++ ss awk mkfifo; do
 done
 [ -x "$SIPFARMD" ] || cannot "$SIPFARMD not built (make programs)"
 [ -x "$CGCLUSTERCTL" ] || cannot "$CGCLUSTERCTL not built (make programs)"
+[ -n "$PROXIES" ] || cannot "RTFARM_BENCH_PROXIES names none of kamailio, sipfarmd, farm"
 ncpu=$(nproc)
 if [ "$PROXY_CPU" -ge "$ncpu" ] || [ "$LOAD_CPU" -ge "$ncpu" ] || [ "$PROXY_CPU" = "$LOAD_CPU" ]; then
     cannot "need two distinct CPUs (proxy $PROXY_CPU, load $LOAD_CPU; this host has $ncpu)"
@@ -348,7 +358,7 @@ for round in $(seq "$ROUNDS"); do
 
         stop_proxy
     done
-    order="${order#* } ${order%% *}" # rotate: each proxy goes first in turn
+    case $order in *" "*) order="${order#* } ${order%% *}" ;; esac # rotate: each proxy goes first in turn
 done
 
 # Medians per proxy: µs of CPU per message, messages per CPU second.
@@ -383,7 +393,7 @@ for proxy in $PROXIES; do
         say "no saturation figure for $proxy: latency skipped"
         continue
     fi
-    rate=$((pps / 2 / MSGS_PER_CALL))
+    rate=${RTFARM_BENCH_LAT_RATE:-$((pps / 2 / MSGS_PER_CALL))}
     LAT_RATE[$proxy]=$rate
     start_proxy "$proxy"
     # Warm-up, not counted: the first second of a fresh process is slower.
@@ -440,14 +450,15 @@ while read -r line; do
     esac
 done <"$W/results"
 for log in "$W"/sipfarmd-*.log; do
+    [ -e "$log" ] || continue
     n=$(grep -c 'level=error\|level=warn' "$log")
     if [ "$n" != 0 ]; then
         say "problem: $n warn/error lines in $(basename "$log"); the first: $(grep -m1 'level=error\|level=warn' "$log")"
         problems=$((problems + 1))
     fi
 done
-n=$(grep -c 'ERROR\|CRITICAL' "$W/kamailio.log")
-if [ "$n" != 0 ]; then
+n=$(grep -c 'ERROR\|CRITICAL' "$W/kamailio.log" 2>/dev/null)
+if [ -n "$n" ] && [ "$n" != 0 ]; then
     say "problem: $n ERROR lines in kamailio.log; the first: $(grep -m1 'ERROR\|CRITICAL' "$W/kamailio.log")"
     problems=$((problems + 1))
 fi
@@ -482,16 +493,16 @@ for proxy in $PROXIES; do
         "${LAT_BYE_ADDED[$proxy]}"
 done
 echo
-r_sat=$(ratio "${SAT_PPS[sipfarmd]}" "${SAT_PPS[kamailio]}")
-r_farm=$(ratio "${SAT_PPS[farm]}" "${SAT_PPS[kamailio]}")
-r_sipp=$(ratio "${SIPP_PPS[sipfarmd]}" "${SIPP_PPS[kamailio]}")
-r_sipp_farm=$(ratio "${SIPP_PPS[farm]}" "${SIPP_PPS[kamailio]}")
+r_sat=$(ratio "${SAT_PPS[sipfarmd]:-nan}" "${SAT_PPS[kamailio]:-nan}")
+r_farm=$(ratio "${SAT_PPS[farm]:-nan}" "${SAT_PPS[kamailio]:-nan}")
+r_sipp=$(ratio "${SIPP_PPS[sipfarmd]:-nan}" "${SIPP_PPS[kamailio]:-nan}")
+r_sipp_farm=$(ratio "${SIPP_PPS[farm]:-nan}" "${SIPP_PPS[kamailio]:-nan}")
 echo "ratio sipfarmd/kamailio = $r_sat (saturated; 3-member farm with relays: $r_farm)"
 echo "ratio sipfarmd/kamailio = $r_sipp (SIPp at $SIPP_RATE calls/s; farm: $r_sipp_farm)"
 goal() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { if (v != v + 0) print "unknown"; else print ((op == ">=" ? v >= t : v < t) ? "met" : "NOT met") }'; }
 echo "goal sipfarmd >= 1.5x kamailio per core (saturated): $(goal "$r_sat" 1.5 '>=')"
 echo "goal p99 added latency < 200 µs at half saturation: sipfarmd $(goal "${LAT_ADDED[sipfarmd]:-nan}" 200 '<') (${LAT_ADDED[sipfarmd]:-nan} µs), farm $(goal "${LAT_ADDED[farm]:-nan}" 200 '<') (${LAT_ADDED[farm]:-nan} µs)"
 echo "problems: $problems; the bench took $(($(date +%s) - T_START)) s"
-echo "command: RTFARM_BENCH_ROUNDS=$ROUNDS RTFARM_BENCH_LAT_ROUNDS=$LAT_ROUNDS RTFARM_BENCH_SIPP_RATE=$SIPP_RATE RTFARM_BENCH_PROXY_CPU=$PROXY_CPU RTFARM_BENCH_LOAD_CPU=$LOAD_CPU $0"
+echo "command: RTFARM_BENCH_PROXIES=\"$PROXIES\"${RTFARM_BENCH_LAT_RATE:+ RTFARM_BENCH_LAT_RATE=$RTFARM_BENCH_LAT_RATE} RTFARM_BENCH_ROUNDS=$ROUNDS RTFARM_BENCH_LAT_ROUNDS=$LAT_ROUNDS RTFARM_BENCH_SIPP_RATE=$SIPP_RATE RTFARM_BENCH_PROXY_CPU=$PROXY_CPU RTFARM_BENCH_LOAD_CPU=$LOAD_CPU $0"
 [ "$problems" = 0 ] || exit 1
 exit 0

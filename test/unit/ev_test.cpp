@@ -9,6 +9,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace rtfarm;
@@ -29,6 +30,18 @@ BOOST_AUTO_TEST_CASE(timer_fires_once_and_can_be_stopped) {
     BOOST_TEST(loop.run());
     BOOST_TEST(fired == 1);
     BOOST_TEST(never == 0);
+}
+
+// A callback that holds the loop SLOW_CALLBACK or longer is counted, and the
+// longest is kept (sipfarmd's stats "loop").
+BOOST_AUTO_TEST_CASE(slow_callbacks_are_counted) {
+    ev::Loop loop;
+    const ev::CallbackStats before = ev::callback_stats();
+    ev::Timer t(loop, [] { std::this_thread::sleep_for(ev::SLOW_CALLBACK * 3); });
+    t.start(1ms);
+    BOOST_TEST(loop.run());
+    BOOST_TEST(ev::callback_stats().slow == before.slow + 1);
+    BOOST_TEST(ev::callback_stats().longest >= ev::SLOW_CALLBACK * 3);
 }
 
 BOOST_AUTO_TEST_CASE(ticker_repeats_until_stopped) {

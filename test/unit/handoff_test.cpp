@@ -208,6 +208,62 @@ BOOST_AUTO_TEST_CASE(recent_calls_are_bounded) {
     BOOST_TEST(r.knows(cid(249), T0 + 1s));
 }
 
+// The tables are sized for their bound at construction: filling them, and
+// past it, never rehashes them on the packet path (test/bench/README.md,
+// "Stalls").
+BOOST_AUTO_TEST_CASE(recent_calls_never_rehash) {
+    RecentCalls r(32s, 1000);
+    const size_t buckets = r.buckets();
+    BOOST_TEST(buckets >= 2 * 1001u);
+    for (int i = 0; i < 3000; ++i) {
+        r.note(cid(i), T0 + std::chrono::milliseconds(i));
+        r.note(cid(i), T0 + std::chrono::milliseconds(i), RecentCalls::Tier::ringing);
+    }
+    BOOST_TEST(r.size() == 2000u);
+    BOOST_TEST(r.buckets() == buckets);
+}
+
+// note() forgets a few of the Call-IDs whose time is up, so that expiry
+// keeps pace with the traffic without one long sweep; one seen again stays.
+BOOST_AUTO_TEST_CASE(recent_calls_note_expires_what_is_due_in_small_steps) {
+    RecentCalls r(32s, 1000);
+    for (int i = 0; i < 100; ++i)
+        r.note(cid(i), T0 + std::chrono::milliseconds(i));
+    r.note(cid(0), T0 + 20s); // seen again: its time is not up at T0 + 40 s
+    for (int i = 0; i < 10; ++i)
+        r.note("new-" + std::to_string(i), T0 + 40s);
+    // 10 notes looked at 2 due entries each: cid(0) went to the back, 19 went.
+    BOOST_TEST(RecentCalls::NOTE_EXPIRES == 2u);
+    BOOST_TEST(r.size() == 100u - 19u + 10u);
+    BOOST_TEST(r.knows(cid(0), T0 + 40s));
+    BOOST_TEST(!r.knows(cid(1), T0 + 40s));
+    BOOST_TEST(r.knows("new-9", T0 + 40s));
+    BOOST_TEST(r.evicted() == 0u); // expired, not pushed out by the bound
+    // The ringing tier is not expired by notes of the other.
+    RecentCalls t(32s, 1000);
+    t.note("ringing", T0, RecentCalls::Tier::ringing);
+    for (int i = 0; i < 10; ++i)
+        t.note(cid(i), T0 + 40s);
+    BOOST_TEST(t.size(RecentCalls::Tier::ringing) == 1u);
+}
+
+// The heartbeat's expire() looks at EXPIRE_BUDGET entries of each tier at
+// most: a burst of Call-IDs whose time is up goes in several short steps.
+BOOST_AUTO_TEST_CASE(recent_calls_expire_is_bounded_per_call) {
+    const int n = static_cast<int>(RecentCalls::EXPIRE_BUDGET) + 100;
+    RecentCalls r(32s, 10 * RecentCalls::EXPIRE_BUDGET);
+    for (int i = 0; i < n; ++i) {
+        r.note(cid(i), T0 + std::chrono::milliseconds(i));
+        r.note(cid(i), T0 + std::chrono::milliseconds(i), RecentCalls::Tier::ringing);
+    }
+    BOOST_TEST(r.size() == 2u * static_cast<size_t>(n));
+    r.expire(T0 + 60s);
+    BOOST_TEST(r.size(RecentCalls::Tier::seen) == 100u);
+    BOOST_TEST(r.size(RecentCalls::Tier::ringing) == 100u);
+    r.expire(T0 + 60s);
+    BOOST_TEST(r.size() == 0u);
+}
+
 // A flood of fresh Call-IDs (any stranger can send INVITEs) must not push
 // out the calls the processor is ringing: those stay known for the grace.
 BOOST_AUTO_TEST_CASE(a_flood_of_new_call_ids_does_not_evict_ringing_calls) {
