@@ -117,6 +117,9 @@ int run_stats(const std::vector<StatsTarget>& targets, bool single, bool json_ou
             out << a.stats.value()["member"].as_string().value_or(a.target.member) << " "
                 << a.stats.value()["program"].as_string().value_or(a.target.program) << ":\n";
             print_service(a.stats.value()["service"], out);
+            // The daemon's event loop (rtfarm-control(7), stats): its slow callbacks.
+            if (json::Json loop = a.stats.value()["loop"]; loop.is_object())
+                out << "    loop: " << scalars(loop) << '\n';
         }
     }
     for (const auto& a : answers)

@@ -158,10 +158,6 @@ json::Json FarmService::stats() const {
         .set("recent_call_ids_evicted", static_cast<long long>(m_recent.evicted()))
         .set("probe_sources", static_cast<long long>(m_probe_limits.size()))
         .set("handoff_views", static_cast<long long>(m_settings.view.previous.size()))
-        .set("loop", json::Json::object()
-                         .set("slow_callbacks", static_cast<long long>(ev::callback_stats().slow))
-                         .set("longest_callback_us",
-                              static_cast<long long>(ev::callback_stats().longest.count())))
         .set("streams", m_streams.stats())
         .set("events", m_events.stats())
         .set("media", m_media.stats());

@@ -189,6 +189,11 @@ private:
             .set("reloads", m_reloads)
             .set("reload_failures", m_reload_failures)
             .set("control", m_server.stats())
+            .set("loop",
+                 json::Json::object()
+                     .set("slow_callbacks", static_cast<long long>(ev::callback_stats().slow))
+                     .set("longest_callback_us",
+                          static_cast<long long>(ev::callback_stats().longest.count())))
             .set("service", m_service->stats());
     }
 

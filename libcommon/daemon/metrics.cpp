@@ -118,6 +118,13 @@ void shell_families(Builder& b, const json::Json& stats) {
              control["accepted"]);
     b.single("rtfarm_control_clients", Type::gauge, "Control connections open.",
              control["clients"]);
+    json::Json loop = stats["loop"];
+    b.single("rtfarm_loop_slow_callbacks_total", Type::counter,
+             "Event loop callbacks that held the loop 1 ms or longer (busy or preempted).",
+             loop["slow_callbacks"]);
+    b.single("rtfarm_loop_longest_callback_seconds", Type::gauge,
+             "The longest event loop callback since the daemon started.",
+             loop["longest_callback_us"], 1e-6);
 }
 
 void sipfarmd_families(Builder& b, const json::Json& s) {

@@ -33,7 +33,7 @@ BOOST_AUTO_TEST_CASE(timer_fires_once_and_can_be_stopped) {
 }
 
 // A callback that holds the loop SLOW_CALLBACK or longer is counted, and the
-// longest is kept (sipfarmd's stats "loop").
+// longest is kept (every daemon's stats "loop").
 BOOST_AUTO_TEST_CASE(slow_callbacks_are_counted) {
     ev::Loop loop;
     const ev::CallbackStats before = ev::callback_stats();

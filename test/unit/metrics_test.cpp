@@ -139,6 +139,7 @@ BOOST_AUTO_TEST_CASE(rtprelayd_stats_give_exactly_this_text) {
       "uptime_ms": 1000, "reloads": 0, "reload_failures": 0,
       "control": {"clients": 0, "accepted": 1, "requests": {}, "errors": {},
                   "results": {"offer": {"ok": 4, "no_ports": 1}}},
+      "loop": {"slow_callbacks": 2, "longest_callback_us": 1500},
       "service": {"member": "f2", "draining": false, "sessions": 3, "streams": 6, "sources": 2,
                   "ports": {"capacity": 1000, "in_use": 24, "free": 976, "exhausted": 1},
                   "packets": 500, "bytes": 86000,
@@ -168,6 +169,12 @@ rtfarm_control_connections_total 1
 # HELP rtfarm_control_clients Control connections open.
 # TYPE rtfarm_control_clients gauge
 rtfarm_control_clients 0
+# HELP rtfarm_loop_slow_callbacks_total Event loop callbacks that held the loop 1 ms or longer (busy or preempted).
+# TYPE rtfarm_loop_slow_callbacks_total counter
+rtfarm_loop_slow_callbacks_total 2
+# HELP rtfarm_loop_longest_callback_seconds The longest event loop callback since the daemon started.
+# TYPE rtfarm_loop_longest_callback_seconds gauge
+rtfarm_loop_longest_callback_seconds 0.0015
 # HELP rtfarm_media_draining 1 while rtprelayd drains.
 # TYPE rtfarm_media_draining gauge
 rtfarm_media_draining 0
