@@ -130,15 +130,4 @@ std::optional<MediaRefusal> media_refusal(std::string_view relay_code) {
     return std::nullopt;
 }
 
-bool relay_session_heard(const json::Json& query_reply) {
-    if (!query_reply["answered"].as_bool().value_or(false))
-        return false;
-    const json::Json streams = query_reply["streams"];
-    for (size_t i = 0; i < streams.size(); ++i)
-        for (const char* side : {"caller", "callee"})
-            if (streams.at(i)[side]["learned"].as_string())
-                return true;
-    return false;
-}
-
 } // namespace rtfarm::sip

@@ -31,7 +31,6 @@
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
-#include "json/json.hpp"
 
 #include <optional>
 #include <span>
@@ -100,11 +99,5 @@ struct MediaRefusal {
     std::string_view reason;
 };
 std::optional<MediaRefusal> media_refusal(std::string_view relay_code);
-
-// Whether rtprelayd's reply to `query` shows a call with media: answered,
-// and a packet learned from a party on some stream. A session without is
-// one the relay closes within media_unlatched_timeout of its last offer or
-// answer, or a ringing one (sipfarmd checks its placement again soon).
-bool relay_session_heard(const json::Json& query_reply);
 
 } // namespace rtfarm::sip

@@ -14,7 +14,6 @@
 #include "net/cidr.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
-#include "json/json.hpp"
 
 #include <string>
 #include <string_view>
@@ -46,11 +45,6 @@ std::string members_header(const FarmView& view);
 // The To tag of the test session's callee side: made from the Call-ID, so a
 // repeated test probe gives the same tag.
 std::string media_test_to_tag(std::string_view call_id);
-
-// "ADDR:PORT" of the first stream in an rtprelayd offer or answer reply
-// ({"address": ..., "ports": [{"rtp": ...}]}): where the party that gets
-// this SDP must send.
-Result<std::string> relay_endpoint(const json::Json& reply);
 
 struct MediaTestAnswer {
     std::string member; // whose rtprelayd holds the session

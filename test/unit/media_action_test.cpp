@@ -274,33 +274,3 @@ BOOST_AUTO_TEST_CASE(what_a_refused_offer_is_answered) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
-
-BOOST_AUTO_TEST_SUITE(relay_session_heard_rules)
-
-static json::Json query_reply(const std::string& text) {
-    auto j = json::parse(text, "test");
-    BOOST_REQUIRE_MESSAGE(j.ok(), text);
-    return j.value();
-}
-
-BOOST_AUTO_TEST_CASE(answered_with_a_learned_party_is_heard) {
-    BOOST_TEST(relay_session_heard(query_reply(
-        R"({"answered":true,"streams":[{"caller":{"learned":null},"callee":{"learned":"192.0.2.2:4000"}}]})")));
-    BOOST_TEST(relay_session_heard(query_reply(
-        R"({"answered":true,"streams":[{"caller":{"learned":null},"callee":{"learned":null}},
-            {"caller":{"learned":"192.0.2.1:5000"},"callee":{"learned":null}}]})")));
-}
-
-BOOST_AUTO_TEST_CASE(silent_ringing_or_malformed_is_not) {
-    // Answered, nobody learned: the relay closes it within the unlatched timeout.
-    BOOST_TEST(!relay_session_heard(query_reply(
-        R"({"answered":true,"streams":[{"caller":{"learned":null},"callee":{"learned":null}}]})")));
-    // Ringing with early media: not answered yet, so checked again soon.
-    BOOST_TEST(!relay_session_heard(query_reply(
-        R"({"answered":false,"streams":[{"caller":{"learned":"192.0.2.1:5000"},"callee":{"learned":null}}]})")));
-    BOOST_TEST(!relay_session_heard(query_reply(R"({"answered":true})")));
-    BOOST_TEST(!relay_session_heard(query_reply(R"({"answered":true,"streams":{}})")));
-    BOOST_TEST(!relay_session_heard(query_reply(R"([])")));
-}
-
-BOOST_AUTO_TEST_SUITE_END()
