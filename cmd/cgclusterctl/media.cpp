@@ -2,6 +2,7 @@
 
 #include "cluster/modes.hpp"
 #include "connect.hpp"
+#include "media/control_messages.hpp"
 #include "table.hpp"
 #include "json/control_client.hpp"
 
@@ -19,7 +20,7 @@ struct MediaRow {
     std::string state;       // up | not_running | not_configured | error
     std::string error;       // why, when not up
     json::Json service;      // rtprelayd's own counters, when up
-    json::Json calls;        // its sessions (the `list` op), when up
+    media::ListReply calls;  // its sessions (the `list` op), when up
     bool problem = false;
 };
 
@@ -51,8 +52,10 @@ MediaRow ask(MediaRow row, std::chrono::milliseconds timeout) {
         row.id = stats.value()["member"].as_string().value_or("?");
     row.state = "up";
     row.service = stats.value()["service"];
-    auto list = client->call("list", json::Json::object(), timeout);
-    row.calls = list ? list.value()["sessions"] : json::Json::array();
+    auto list = client->call(media::OP_LIST, json::Json::object(), timeout);
+    auto calls = list ? media::ListReply::parse(*list) : Result<media::ListReply>(list.error());
+    if (calls)
+        row.calls = std::move(*calls);
     return row;
 }
 
@@ -88,7 +91,7 @@ int print(const std::vector<MediaRow>& rows, bool json_output, std::ostream& out
             if (r.state == "up")
                 item.set("media_ports", r.service["media_ports"].as_string().value_or(""))
                     .set("advertised_ip", r.service["advertised_ip"].as_string().value_or(""))
-                    .set("calls", r.calls)
+                    .set("calls", r.calls.to_json()["sessions"])
                     .set("stats", r.service);
             else
                 item.set("error", r.error);
@@ -121,16 +124,13 @@ int print(const std::vector<MediaRow>& rows, bool json_output, std::ostream& out
         std::vector<Row> calls{
             {"MEMBER", "CALL-ID", "STREAMS", "ANSWERED", "AGE_S", "PACKETS", "LAST_PACKET_MS"}};
         for (const auto& r : rows) {
-            for (size_t k = 0; r.state == "up" && k < r.calls.size(); ++k) {
-                auto c = r.calls.at(k);
-                auto last = c["last_packet_age_ms"].as_integer();
-                calls.push_back({r.id, c["call_id"].as_string().value_or("?"),
-                                 std::to_string(c["streams"].as_integer().value_or(0)),
-                                 c["answered"].as_bool().value_or(false) ? "yes" : "no",
-                                 std::to_string(c["age_ms"].as_integer().value_or(0) / 1000),
-                                 std::to_string(c["packets"].as_integer().value_or(0)),
-                                 last ? std::to_string(*last) : "-"});
-            }
+            if (r.state != "up")
+                continue;
+            for (const auto& c : r.calls.sessions)
+                calls.push_back(
+                    {r.id, c.call_id, std::to_string(c.streams), c.answered ? "yes" : "no",
+                     std::to_string(c.age_ms / 1000), std::to_string(c.packets),
+                     c.last_packet_age_ms ? std::to_string(*c.last_packet_age_ms) : "-"});
         }
         if (calls.size() > 1) {
             out << '\n';
