@@ -3,6 +3,7 @@
 #include "base/log.hpp"
 #include "media/control_messages.hpp"
 #include "media/host_ports.hpp"
+#include "media/offer_errors.hpp"
 #include "net/socket.hpp"
 
 #include <algorithm>
@@ -247,7 +248,8 @@ Result<json::Json> RelayService::sdp_op(const json::Request& req, media::SdpOp o
         dialog = *q->answered ? media::Dialog::answered : media::Dialog::early;
     const bool creates = !m_calls->query(q->call_id);
     if (m_draining && creates)
-        return make_error("draining", "member " + m_id + " is draining: no new media sessions");
+        return media::offer_error(media::OfferError::draining,
+                                  "member " + m_id + " is draining: no new media sessions");
     Result<media::SdpOut> out = make_error("internal", "no op");
     if (op == media::SdpOp::sdp)
         out = m_calls->exchange(q->call_id, q->from_tag, q->to_tag, q->sdp, as, dialog, q->source);
@@ -309,7 +311,8 @@ void RelayService::register_ops(json::ControlServer& server) {
                 }
             }
             if (!m_calls->remove(q->call_id, "deleted")) {
-                reply(make_error("not_found", "no media session for call " + q->call_id));
+                reply(media::offer_error(media::OfferError::not_found,
+                                         "no media session for call " + q->call_id));
                 return;
             }
             reply(media::DeleteReply{q->call_id, true}.to_json());
@@ -382,7 +385,8 @@ json::Json RelayService::stats() const {
     json::Json failed = json::Json::object();
     for (const auto& [code, n] : c.failed)
         failed.set(code.c_str(), static_cast<long long>(n));
-    auto source_refused = c.failed.find("source_sessions_exhausted");
+    auto source_refused =
+        c.failed.find(std::string(to_string(media::OfferError::source_sessions_exhausted)));
     out.set("advertised_ip", o.advertised.host())
         .set("bind", o.bind.host())
         .set("strict", o.strict)

@@ -120,14 +120,4 @@ Result<std::string> replace_body(std::string_view bytes, const Message& msg,
     return edits.edited(message);
 }
 
-std::optional<MediaRefusal> media_refusal(std::string_view relay_code) {
-    if (relay_code == "sdp_address_refused" || relay_code == "too_many_streams" ||
-        relay_code == "bad_sdp")
-        return MediaRefusal{488, "Not Acceptable Here"};
-    if (relay_code == "sessions_exhausted" || relay_code == "ports_exhausted" ||
-        relay_code == "source_sessions_exhausted")
-        return MediaRefusal{503, "Service Unavailable"};
-    return std::nullopt;
-}
-
 } // namespace rtfarm::sip

@@ -88,16 +88,4 @@ std::string media_source(const Message& msg, Origin origin, const net::SockAddr&
 // edits overlap (Spans scan() never makes), rather than the old body.
 Result<std::string> replace_body(std::string_view bytes, const Message& msg, std::string_view body);
 
-// What the farm answers an offer in a request when the relay refused it
-// (rtprelayd's error `code`): 488 for an SDP its policy refuses (an address
-// it will not send to, too many m= lines, unreadable), 503 when it has no
-// room (sessions, ports, or the sessions one source address may hold);
-// nullopt for anything else (the relay not running or not answering: the
-// message goes on unanchored, as before).
-struct MediaRefusal {
-    int code;
-    std::string_view reason;
-};
-std::optional<MediaRefusal> media_refusal(std::string_view relay_code);
-
 } // namespace rtfarm::sip

@@ -262,15 +262,4 @@ BOOST_AUTO_TEST_CASE(the_source_an_offer_is_counted_against) {
     BOOST_TEST(media_source(*inv, Origin::outside, net::SockAddr()).empty());
 }
 
-BOOST_AUTO_TEST_CASE(what_a_refused_offer_is_answered) {
-    for (const char* policy : {"sdp_address_refused", "too_many_streams", "bad_sdp"})
-        BOOST_TEST(media_refusal(policy)->code == 488, policy);
-    // A source over its own limit is a full relay for that source.
-    for (const char* full : {"sessions_exhausted", "ports_exhausted", "source_sessions_exhausted"})
-        BOOST_TEST(media_refusal(full)->code == 503, full);
-    // The relay down or slow is no reason to refuse a call.
-    for (const char* other : {"timeout", "connect_failed", "no_placement", "unknown_tag", ""})
-        BOOST_TEST(!media_refusal(other).has_value(), other);
-}
-
 BOOST_AUTO_TEST_SUITE_END()
