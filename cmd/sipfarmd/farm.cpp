@@ -61,13 +61,17 @@ FarmService::FarmService(ev::Loop& loop)
     , m_sockets(loop, [this](Socket& s, const net::Datagram& d) { on_datagram(s, d); })
     , m_streams(
           loop, [this](StreamConn& c, std::string_view bytes) { on_stream_message(c, bytes); },
-          [this](std::string_view bytes) { connection_gone(bytes); })
+          [this](std::string_view bytes) {
+              m_egress.count_gone();
+              undelivered(bytes);
+          })
     , m_events(loop,
                [this](const std::string& id) {
                    const auto* m = m_membership ? m_membership->find(id) : nullptr;
                    return m && m->state != cluster::MemberState::down;
                })
     , m_member_links(loop)
+    , m_egress(m_sockets, m_streams, m_settings, m_id, m_counters)
     , m_media(loop, [this](std::string_view call_id) -> Result<std::string> {
         cluster::PlacementRequest req{cluster::ObjectKind::call_leg, m_id, std::string(call_id)};
         auto d = cluster::place(req, cluster::placement_view(*m_membership));
@@ -106,7 +110,7 @@ Result<SslCtxPtr> FarmService::tls_context(const config::ClusterConfig& cfg,
                                            const config::MemberConfig& me, bool quiet) {
     bool wants_tls = false;
     for (const auto& l : me.sip_stream_listen)
-        wants_tls = wants_tls || l.transport == config::StreamTransport::tls;
+        wants_tls = wants_tls || l.transport == Transport::tls;
     if (!wants_tls)
         return SslCtxPtr{};
     if (!me.tls)
@@ -189,6 +193,7 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
         m_incarnation = static_cast<uint64_t>(inc);
+        m_egress.set_incarnation(m_incarnation);
         m_membership.emplace(cfg, me.id, m_incarnation, now);
     } else {
         m_membership->reconfigure(cfg);
@@ -236,39 +241,12 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     return {};
 }
 
-void FarmService::count(std::map<std::string, uint64_t, std::less<>>& m, std::string_view key) {
-    auto it = m.find(key);
-    if (it == m.end())
-        m.emplace(std::string(key), 1);
-    else
-        ++it->second;
-}
-
 void FarmService::drop(std::string_view reason, const Arrival& a, std::string_view detail) {
-    if (count_drop(reason))
-        log_drop(reason, a.source.str(), detail);
-}
-
-void FarmService::drop(std::string_view reason, std::string_view from, std::string_view detail) {
-    if (count_drop(reason))
-        log_drop(reason, from, detail);
-}
-
-bool FarmService::count_drop(std::string_view reason) {
-    count(m_dropped, reason);
-    return m_drop_log.allow(std::chrono::steady_clock::now());
-}
-
-void FarmService::log_drop(std::string_view reason, std::string_view from,
-                           std::string_view detail) {
-    log::debug("farm", "dropped",
-               {{"reason", std::string(reason)},
-                {"from", std::string(from)},
-                {"detail", std::string(detail)}});
+    m_egress.drop(reason, a.source, detail);
 }
 
 void FarmService::on_datagram(Socket& s, const net::Datagram& d) {
-    ++m_received;
+    ++m_counters.received;
     if (s.kind == SocketKind::farm_link) {
         on_farm_link(d);
         return;
@@ -282,12 +260,12 @@ void FarmService::on_datagram(Socket& s, const net::Datagram& d) {
 }
 
 void FarmService::on_stream_message(StreamConn& c, std::string_view bytes) {
-    ++m_received;
+    ++m_counters.received;
     Arrival a;
     a.origin = sip::Origin::outside;
     a.source = c.peer;
     a.destination = c.local;
-    a.transport = c.tls() ? 'S' : 'T';
+    a.transport = c.tls() ? Transport::tls : Transport::tcp;
     a.conn = sip::ConnRef{m_id, c.id};
     handle(bytes, a);
 }
@@ -371,12 +349,6 @@ StreamSettings FarmService::stream_settings() {
     return s;
 }
 
-void FarmService::address_envelope(sip::FarmEnvelope& env, const std::string& to) {
-    env.to = to;
-    env.incarnation = m_incarnation;
-    env.sequence = ++m_farm_sequence;
-}
-
 void FarmService::send_heartbeats() {
     Socket* link = m_sockets.first(SocketKind::farm_link, m_settings.farm_link.family());
     if (!link)
@@ -393,11 +365,9 @@ void FarmService::send_heartbeats() {
     for (const auto& [id, addr] : m_settings.peers) {
         if (id == m_id || addr.family() != link->addr.family())
             continue;
-        address_envelope(env, id);
-        std::string wire = sip::encode_farm_packet(env, payload, signing_secret());
         // A peer that is not running answers with ICMP; nothing to do about it.
-        if (net::send_datagram(link->fd.get(), wire, addr))
-            ++m_heartbeats_out;
+        if (m_egress.to_member(id, env, payload))
+            ++m_counters.heartbeats_out;
     }
 }
 
@@ -413,7 +383,7 @@ void FarmService::on_peer_heartbeat(std::string_view payload, const std::string&
         drop("heartbeat_impostor", a, hb->id + " from " + peer + "'s address");
         return;
     }
-    ++m_heartbeats_in;
+    ++m_counters.heartbeats_in;
     bool changed = false;
     auto now = std::chrono::steady_clock::now();
     if (m_flood.enabled())
@@ -466,11 +436,6 @@ json::Json FarmService::farm_key_json() const {
     return json::Json::object()
         .set("signing", k ? json::Json::string(k->id) : json::Json::null())
         .set("held", std::move(held));
-}
-
-std::string_view FarmService::signing_secret() const {
-    const cluster::FarmKey* k = m_settings.keys.signing();
-    return k ? std::string_view(k->secret) : std::string_view();
 }
 
 void FarmService::drain(std::function<void()> done) {
@@ -622,7 +587,7 @@ void FarmService::on_farm_link(const net::Datagram& d) {
         on_peer_heartbeat(packet->payload, *peer);
         return;
     }
-    ++m_relayed_in;
+    ++m_counters.relayed_in;
     const sip::FarmEnvelope& env = packet->envelope;
     if (env.flags & sip::FARM_FLAG_TO_CONNECTION) {
         // Another member's result for a client on our connection.
@@ -630,7 +595,8 @@ void FarmService::on_farm_link(const net::Datagram& d) {
             drop("farm_wrong_holder", a, env.receiver);
             return;
         }
-        write_connection(env.connection, packet->payload);
+        if (m_egress.to_connection(env.connection, packet->payload) == Egress::Sent::gone)
+            undelivered(packet->payload);
         return;
     }
     a.source = env.source;
@@ -683,9 +649,9 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
                 reply_for_backend(bytes, msg, ctx, answer->first, answer->second);
             return;
         }
-        ++m_processed;
-        count(m_routed, "outbound_for_relay");
-        send_outside(*out);
+        ++m_counters.processed;
+        FarmCounters::count(m_counters.routed, "outbound_for_relay");
+        send(*out);
         return;
     }
 
@@ -702,12 +668,12 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         drop(sip::to_string(d.reason), a);
         return;
     case sip::Decision::Kind::relay:
-        count(m_routed, sip::to_string(d.reason));
+        FarmCounters::count(m_counters.routed, sip::to_string(d.reason));
         relay(bytes, a, d.member, d.reason == sip::Reason::relay_mode ? sip::FARM_FLAG_OUTBOUND : 0,
               d.asked_here);
         return;
     case sip::Decision::Kind::local:
-        count(m_routed, sip::to_string(d.reason));
+        FarmCounters::count(m_counters.routed, sip::to_string(d.reason));
         // A transaction without our tag lives here now: its other requests
         // (retransmissions, CANCEL, the ACK of an error) stay here while the
         // view changes (the hand-off). Tagged ones find us by the tag.
@@ -721,12 +687,6 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
 
 void FarmService::relay(std::string_view bytes, const Arrival& a, const std::string& member,
                         uint8_t flags, bool asked_here) {
-    auto peer = m_settings.peers.find(member);
-    Socket* link = m_sockets.first(SocketKind::farm_link, m_settings.farm_link.family());
-    if (peer == m_settings.peers.end() || !link) {
-        drop("no_farm_link", a, member);
-        return;
-    }
     sip::FarmEnvelope env;
     env.flags = flags;
     env.hops = a.envelope ? static_cast<uint8_t>(a.envelope->hops + 1) : 1;
@@ -740,19 +700,13 @@ void FarmService::relay(std::string_view bytes, const Arrival& a, const std::str
         env.asked = a.envelope->asked;
     if (asked_here && env.asked.size() < sip::FARM_LINK_MAX_HOPS)
         env.asked.push_back(m_id);
-    address_envelope(env, member);
-    std::string wire = sip::encode_farm_packet(env, bytes, signing_secret());
-    if (auto st = net::send_datagram(link->fd.get(), wire, peer->second); !st) {
-        drop("relay_send_failed", a, st.error().message);
-        return;
-    }
-    count(m_relayed_out, member);
-    count(m_relayed_by, a.transport == 'U' ? "udp" : a.transport == 'S' ? "tls" : "tcp");
+    if (auto st = m_egress.to_member(member, env, bytes); !st)
+        drop(st.error().code, a, st.error().message);
 }
 
 void FarmService::process_local(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                                 bool probe) {
-    ++m_processed;
+    ++m_counters.processed;
     if (!probe && m_media.enabled() && anchor_media(bytes, msg, a))
         return;
     forward_local(bytes, msg, a, probe);
@@ -778,27 +732,24 @@ bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, 
     later.envelope = nullptr;
     // The client's address, for the relay's media_max_sessions_per_source.
     action.source = sip::media_source(msg, a.origin, a.source);
-    m_media.exchange(action, [this, original = std::string(bytes.substr(0, msg.end)),
+    // The scan's spans are offsets from the message's first byte: they hold
+    // for the copy.
+    m_media.exchange(action, [this, original = std::string(bytes.substr(0, msg.end)), first = msg,
                               later](Result<std::string> sdp) {
-        auto first = sip::scan(original);
-        if (!first) {
-            drop(first.error().code, later, first.error().message);
-            return;
-        }
         if (!sdp) {
             // Refused by the relay's policy or capacity: answered here, not
             // passed on with media nobody anchors (an ACK or a response
             // cannot be refused, and goes on as it was).
             auto refusal = media::media_refusal(sdp.error().code);
-            if (refusal && first->is_request() && first->method_id != sip::Method::ack) {
-                count(m_dropped, "media_refused");
-                reply(original, *first, later, refusal->code, refusal->reason);
+            if (refusal && first.is_request() && first.method_id != sip::Method::ack) {
+                FarmCounters::count(m_counters.dropped, "media_refused");
+                reply(original, first, later, refusal->code, refusal->reason);
                 return;
             }
-            forward_local(original, *first, later, false);
+            forward_local(original, first, later, false);
             return;
         }
-        auto rewritten = sip::replace_body(original, *first, *sdp);
+        auto rewritten = sip::replace_body(original, first, *sdp);
         if (!rewritten) {
             drop(rewritten.error().code, later, rewritten.error().message);
         } else if (auto msg2 = sip::scan(*rewritten); !msg2) {
@@ -810,7 +761,7 @@ bool FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, 
         // (an answered one keeps its media, as after a failed re-INVITE).
         sip::MediaAction undo;
         undo.kind = sip::MediaAction::Kind::end;
-        undo.call_id = first->call_id.in(original);
+        undo.call_id = first.call_id.in(original);
         undo.if_unanswered = true;
         m_media.end(undo);
     });
@@ -844,10 +795,7 @@ bool FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
             drop(out.error().code, a, out.error().message);
             return false;
         }
-        if (!out->conn && m_settings.processor && out->to == *m_settings.processor)
-            send_inner(*out);
-        else
-            send_outside(*out);
+        send(*out);
         return true;
     }
     if (a.origin == sip::Origin::processor) {
@@ -861,7 +809,7 @@ bool FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
                 reply(bytes, msg, a, answer->first, answer->second);
             return false;
         }
-        send_outside(*out);
+        send(*out);
         return true;
     }
     if (probe) {
@@ -881,7 +829,7 @@ bool FarmService::forward_local(std::string_view bytes, const sip::Message& msg,
             drop(out.error().code, a, out.error().message);
         return false;
     }
-    send_inner(*out);
+    send(*out);
     return true;
 }
 
@@ -919,249 +867,126 @@ std::string FarmService::reply_tag(std::string_view bytes, const sip::Message& m
     return sip::farm_branch(m_id, sip::stable_hash(msg.call_id.in(bytes))).substr(7);
 }
 
+sip::Outgoing FarmService::made_reply(std::string_view request, const sip::Message& msg,
+                                      const net::SockAddr& to, int code, std::string_view reason,
+                                      const std::vector<std::string>& headers) const {
+    return sip::make_reply(request, msg, to, code, reason, reply_tag(request, msg), headers);
+}
+
 void FarmService::send_probe_reply(std::string_view bytes, const sip::Message& msg,
                                    const Arrival& a, std::vector<std::string> headers) {
-    std::string tag = reply_tag(bytes, msg);
     std::string members = sip::members_header(m_settings.view);
     std::vector<std::string> with_members = headers;
     if (!members.empty())
         with_members.push_back(members);
-    auto out = sip::make_reply(bytes, msg, a.source, 200, "OK", tag, with_members);
+    auto out = made_reply(bytes, msg, a.source, 200, "OK", with_members);
     if (out.bytes.size() > msg.end + PROBE_REPLY_SLACK && !members.empty())
-        out = sip::make_reply(bytes, msg, a.source, 200, "OK", tag, headers);
+        out = made_reply(bytes, msg, a.source, 200, "OK", headers);
     if (out.bytes.size() > msg.end + PROBE_REPLY_SLACK) {
         drop("probe_reply_too_large", a);
         return;
     }
-    ++m_replies;
+    ++m_counters.replies;
     out.conn = a.conn;
-    send_outside(out);
+    send(out);
 }
 
 void FarmService::reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,
                         std::string_view reason) {
-    auto out = sip::make_reply(bytes, msg, a.source, code, reason, reply_tag(bytes, msg));
-    ++m_replies;
-    if (a.origin == sip::Origin::processor) {
-        send_inner(out);
-        return;
-    }
-    out.conn = a.conn;
-    send_outside(out);
+    auto out = made_reply(bytes, msg, a.source, code, reason);
+    ++m_counters.replies;
+    if (a.origin != sip::Origin::processor)
+        out.conn = a.conn;
+    send(out);
 }
 
 // A Relay backend's request that this member cannot send out: the answer a
 // processor of our own would get, to the request as it would have left (our
-// Via for the backend on top), routed as if from outside, so that it goes
-// back to the backend by that Via and on to the backend's processor.
+// Via for the backend on top), routed by that Via back to the backend and
+// on to the backend's processor.
 void FarmService::reply_for_backend(std::string_view bytes, const sip::Message& msg,
                                     const sip::ProxyContext& ctx, int code,
                                     std::string_view reason) {
     std::string request = sip::with_our_via(bytes, msg, ctx);
     auto scanned = sip::scan(request);
-    if (!scanned)
+    if (!scanned) {
+        m_egress.drop(scanned.error().code, "reply for " + ctx.via_member, scanned.error().message);
         return;
-    ++m_replies;
+    }
     route_made_reply(request, *scanned, code, reason);
 }
 
-// A response the farm makes to a request whose top Via is ours, routed as if
-// it came from outside: by that Via to the member whose processor sent it.
 void FarmService::route_made_reply(std::string_view request, const sip::Message& msg, int code,
                                    std::string_view reason) {
     Arrival a;
     a.origin = sip::Origin::outside;
     a.source = m_settings.farm_link;
     a.destination = m_settings.farm_link;
-    auto out = sip::make_reply(request, msg, a.source, code, reason, reply_tag(request, msg));
-    handle(out.bytes, a);
+    auto out = made_reply(request, msg, a.source, code, reason);
+    ++m_counters.replies;
+    auto response = sip::scan(out.bytes);
+    if (!response) {
+        drop(response.error().code, a, response.error().message);
+        return;
+    }
+    sip::PacketFacts facts = sip::packet_facts(out.bytes, *response, m_settings.proxy.rr_host);
+    auto d = sip::route(facts, a.origin, m_settings.view);
+    switch (d.kind) {
+    case sip::Decision::Kind::drop:
+        drop(sip::to_string(d.reason), a);
+        return;
+    case sip::Decision::Kind::relay:
+        FarmCounters::count(m_counters.routed, sip::to_string(d.reason));
+        relay(out.bytes, a, d.member, 0);
+        return;
+    case sip::Decision::Kind::local:
+        FarmCounters::count(m_counters.routed, sip::to_string(d.reason));
+        deliver_made_reply(out.bytes, *response, a);
+        return;
+    }
 }
 
-void FarmService::send_outside(const sip::Outgoing& out) {
-    switch (sip::send_path(out, m_id)) {
-    case sip::SendPath::address:
-        if (out.transport == sip::Transport::udp)
-            send_out(out);
-        else
-            send_stream(out);
-        return;
-    case sip::SendPath::connection_here:
-        write_connection(out.conn->id, out.bytes);
-        return;
-    case sip::SendPath::holder:
-        break;
+// Our own response to a request our processor sent: it ends the call's
+// media if the call was never answered, and goes to the processor by the
+// Via below ours. Not answered again if it cannot leave.
+void FarmService::deliver_made_reply(std::string_view bytes, const sip::Message& msg,
+                                     const Arrival& a) {
+    ++m_counters.processed;
+    if (m_media.enabled()) {
+        sip::MediaAction action =
+            sip::media_action(bytes, msg, a.origin, m_id, m_settings.proxy.branch_key,
+                              m_settings.proxy.earlier_branch_keys);
+        if (action.kind == sip::MediaAction::Kind::end)
+            m_media.end(action);
     }
-    auto peer = m_settings.peers.find(out.conn->holder);
-    Socket* link = m_sockets.first(SocketKind::farm_link, m_settings.farm_link.family());
-    const sip::FarmView::Member* holder = m_settings.view.find(out.conn->holder);
-    if (peer == m_settings.peers.end() || !link || !holder || !holder->alive) {
-        // A holder we do not know (any more), or one we see down: its
-        // connections died with it, so the connection is gone for us (a
-        // request gets its 477 now rather than vanishing on the farm link).
-        connection_gone(out.bytes);
+    auto out = sip::forward_response(bytes, msg, &m_settings.proxy);
+    if (!out) {
+        drop(out.error().code, a, out.error().message);
         return;
     }
-    sip::FarmEnvelope env;
-    env.flags = sip::FARM_FLAG_TO_CONNECTION;
-    env.transport = 'T';
-    env.connection = out.conn->id;
-    env.source = m_settings.farm_link;
-    env.destination = m_settings.farm_link;
-    env.receiver = out.conn->holder;
-    env.sender = m_id;
-    address_envelope(env, out.conn->holder);
-    std::string wire = sip::encode_farm_packet(env, out.bytes, signing_secret());
-    if (auto st = net::send_datagram(link->fd.get(), wire, peer->second); !st) {
-        count(m_dropped, "relay_send_failed");
-        return;
-    }
-    ++m_to_holder;
-    count(m_relayed_out, out.conn->holder);
-    count(m_relayed_by, "tcp");
+    m_egress.send(*out);
 }
 
-void FarmService::send_stream(const sip::Outgoing& out) {
-    auto id = connect_target({out.to, out.transport == sip::Transport::tls});
-    if (!id) {
-        connection_gone(out.bytes);
-        return;
-    }
-    if (!m_streams.send(*id, out.bytes)) {
-        connection_gone(out.bytes);
-        return;
-    }
-    ++m_to_target_connection;
-    ++m_to_outside;
+void FarmService::send(const sip::Outgoing& out) {
+    if (m_egress.send(out) == Egress::Sent::gone)
+        undelivered(out.bytes);
 }
 
-std::optional<uint64_t> FarmService::connect_target(const StreamTarget& target) {
-    auto id = m_streams.connect(target.first, target.second);
-    if (id)
-        return *id;
-    if (m_drop_log.allow(std::chrono::steady_clock::now()))
-        log::warn("farm", "no connection to target",
-                  {{"to", target.first.str()},
-                   {"transport", target.second ? "tls" : "tcp"},
-                   {"err", id.error().message}});
-    return std::nullopt;
-}
-
-void FarmService::write_connection(uint64_t id, std::string_view bytes) {
-    // A connection this member opened to a target, closed since (idle, or
-    // by the target) while a dialog or transaction still names it: on a new
-    // one to the same target, as RFC 3261 18.2.2 has a server open one for
-    // a response whose connection is gone. A client's connection cannot be
-    // opened again: gone.
-    uint64_t on = id;
-    if (!m_streams.open(id)) {
-        if (auto target = m_streams.closed_outgoing(id)) {
-            auto fresh = connect_target(*target);
-            if (!fresh) {
-                connection_gone(bytes);
-                return;
-            }
-            on = *fresh;
-            ++m_redialed;
-        }
-    }
-    // Only the holder knows a connection is TLS: what the member that made
-    // the message wrote as TCP says TLS here (same length for the Via).
-    std::string tls_bytes;
-    if (m_streams.tls(on)) {
-        if (auto msg = sip::scan(bytes)) {
-            auto tls =
-                sip::for_tls_connection(bytes, *msg, sip::ConnRef{m_id, id}, m_settings.proxy);
-            if (!tls) {
-                drop(tls.error().code, "connection " + std::to_string(id), tls.error().message);
-                return;
-            }
-            tls_bytes = std::move(*tls);
-            bytes = tls_bytes;
-        }
-    }
-    if (m_streams.send(on, bytes)) {
-        ++m_to_connection;
-        ++m_to_outside;
-        return;
-    }
-    connection_gone(bytes);
-}
-
-void FarmService::connection_gone(std::string_view bytes) {
-    ++m_conn_gone;
-    count(m_dropped, "conn_gone");
+// A response for a client that is gone is dropped (RFC 3261 18.2.2 has
+// nowhere else to send it). A request other than ACK is answered 477 Send
+// Failed, as a proxy does when its transport fails (RFC 3261 16.9 has it act
+// as if the next hop answered; 477 says which way, as Kamailio's tm does, and
+// arrives at once rather than as a 408 after Timer B or F). The answer's top
+// Via is the farm's: it goes to the member whose processor sent the request.
+void FarmService::undelivered(std::string_view bytes) {
     auto msg = sip::scan(bytes);
-    // A response for a client that is gone is dropped (RFC 3261 18.2.2 has
-    // nowhere else to send it). A request other than ACK is answered 477
-    // Send Failed, as a proxy does when its transport fails (RFC 3261 16.9
-    // has it act as if the next hop answered; 477 says which way, as
-    // Kamailio's tm does, and arrives at once rather than as a 408 after
-    // Timer B or F). The answer's top Via is the farm's, so routing it as
-    // if it came from outside takes it to the member whose processor sent
-    // the request.
     if (!msg || !msg->is_request() || msg->method_id == sip::Method::ack)
         return;
-    ++m_conn_gone_replies;
+    ++m_counters.conn_gone_replies;
     route_made_reply(bytes, *msg, 477, "Send Failed");
 }
 
-void FarmService::send_out(const sip::Outgoing& out) {
-    Socket* s = nullptr;
-    const net::SockAddr* source = nullptr;
-    if (m_settings.public_source && m_settings.public_source->family() == out.to.family()) {
-        s = m_sockets.find(SocketKind::sip, *m_settings.public_source);
-        source = &*m_settings.public_source;
-    }
-    if (!s)
-        s = m_sockets.first(SocketKind::sip, out.to.family());
-    if (!s) {
-        count(m_dropped, "no_socket_for_family");
-        return;
-    }
-    // A socket bound to the VIP sends from the VIP by itself; PKTINFO is for
-    // a wildcard socket.
-    if (source && !s->addr.is_any())
-        source = nullptr;
-    if (auto st = net::send_datagram(s->fd.get(), out.bytes, out.to, source); !st) {
-        count(m_dropped, "send_failed");
-        return;
-    }
-    ++m_to_outside;
-}
-
-void FarmService::send_inner(const sip::Outgoing& out) {
-    Socket* s = m_sockets.find(SocketKind::inner, m_settings.inner);
-    if (!s)
-        s = m_sockets.find(SocketKind::sip, m_settings.inner);
-    if (!s) {
-        net::SockAddr any = m_settings.inner;
-        auto wildcard = net::SockAddr::parse_host(any.is_v6() ? "::" : "0.0.0.0", any.port());
-        if (wildcard)
-            s = m_sockets.find(SocketKind::sip, *wildcard);
-    }
-    if (!s) {
-        count(m_dropped, "no_inner_socket");
-        return;
-    }
-    if (auto st = net::send_datagram(s->fd.get(), out.bytes, out.to); !st) {
-        count(m_dropped, "send_failed");
-        return;
-    }
-    ++m_to_processor;
-}
-
 json::Json FarmService::stats() const {
-    auto by = [](const std::map<std::string, uint64_t, std::less<>>& m) {
-        auto o = json::Json::object();
-        for (const auto& [k, v] : m)
-            o.set(k.c_str(), static_cast<long long>(v));
-        return o;
-    };
-    uint64_t relayed = 0, dropped = 0;
-    for (const auto& [k, v] : m_relayed_out)
-        relayed += v;
-    for (const auto& [k, v] : m_dropped)
-        dropped += v;
     // The members of the view by state (every state present, 0 included).
     auto members = json::Json::object();
     for (auto st :
@@ -1172,18 +997,9 @@ json::Json FarmService::stats() const {
                 n += m.state == st ? 1 : 0;
         members.set(std::string(cluster::to_string(st)).c_str(), n);
     }
-    return json::Json::object()
-        .set("sockets", m_sockets.stats())
-        .set("received", static_cast<long long>(m_received))
-        .set("processed", static_cast<long long>(m_processed))
-        .set("relayed", static_cast<long long>(relayed))
-        .set("relayed_in", static_cast<long long>(m_relayed_in))
-        .set("to_processor", static_cast<long long>(m_to_processor))
-        .set("to_outside", static_cast<long long>(m_to_outside))
-        .set("replies", static_cast<long long>(m_replies))
-        .set("heartbeats_in", static_cast<long long>(m_heartbeats_in))
-        .set("heartbeats_out", static_cast<long long>(m_heartbeats_out))
-        .set("epoch", static_cast<long long>(m_settings.view.epoch))
+    auto stats = json::Json::object().set("sockets", m_sockets.stats());
+    m_counters.add_to(stats);
+    return stats.set("epoch", static_cast<long long>(m_settings.view.epoch))
         .set("members", std::move(members))
         .set("flood", json::Json::object()
                           .set("limit", static_cast<long long>(m_flood.settings().limit))
@@ -1198,18 +1014,7 @@ json::Json FarmService::stats() const {
         .set("recent_call_ids_evicted", static_cast<long long>(m_recent.evicted()))
         .set("probe_sources", static_cast<long long>(m_probe_limits.size()))
         .set("handoff_views", static_cast<long long>(m_settings.view.previous.size()))
-        .set("dropped", static_cast<long long>(dropped))
         .set("streams", m_streams.stats())
-        .set("to_connection", static_cast<long long>(m_to_connection))
-        .set("to_target_connection", static_cast<long long>(m_to_target_connection))
-        .set("redialed", static_cast<long long>(m_redialed))
-        .set("to_holder", static_cast<long long>(m_to_holder))
-        .set("conn_gone", static_cast<long long>(m_conn_gone))
-        .set("conn_gone_replies", static_cast<long long>(m_conn_gone_replies))
-        .set("relayed_by_transport", by(m_relayed_by))
-        .set("relayed_to", by(m_relayed_out))
-        .set("routed_by", by(m_routed))
-        .set("dropped_by", by(m_dropped))
         .set("events", m_events.stats())
         .set("media", m_media.stats());
 }

@@ -12,6 +12,7 @@
 #include "cluster/handoff.hpp"
 #include "cluster/membership.hpp"
 #include "daemon/daemon.hpp"
+#include "egress.hpp"
 #include "events.hpp"
 #include "media.hpp"
 #include "peer_links.hpp"
@@ -56,7 +57,7 @@ private:
         net::SockAddr source;
         net::SockAddr destination;
         const sip::FarmEnvelope* envelope = nullptr; // farm link only
-        char transport = 'U';                        // U, T (as in the envelope)
+        Transport transport = Transport::udp;
         // The client connection it came over (on this member or the holder).
         std::optional<sip::ConnRef> conn;
     };
@@ -95,46 +96,39 @@ private:
                      const std::vector<std::string>& headers);
     // The To tag of the responses the farm makes for this Call-ID.
     std::string reply_tag(std::string_view bytes, const sip::Message& msg) const;
-    // Answers a Relay backend's request that cannot go out, to its processor.
-    void reply_for_backend(std::string_view bytes, const sip::Message& msg,
-                           const sip::ProxyContext& ctx, int code, std::string_view reason);
-    // Makes a response to `request` (our Via on top) and routes it by that Via.
-    void route_made_reply(std::string_view request, const sip::Message& msg, int code,
-                          std::string_view reason);
-    // The open connection to `target` or a new one; logged (rate-limited) when none.
-    std::optional<uint64_t> connect_target(const StreamTarget& target);
+    // The one reply builder: the farm's response to `request`, to `to`,
+    // with the farm's To tag and `headers`.
+    sip::Outgoing made_reply(std::string_view request, const sip::Message& msg,
+                             const net::SockAddr& to, int code, std::string_view reason,
+                             const std::vector<std::string>& headers = {}) const;
     // The probe's 200 with `headers`, and X-Farm-Members when that fits in
     // the probe's size limit; dropped when the rest does not fit.
     void send_probe_reply(std::string_view bytes, const sip::Message& msg, const Arrival& a,
                           std::vector<std::string> headers);
+    // Answers the message where it came from (the processor, or the
+    // outside by its address or connection).
     void reply(std::string_view bytes, const sip::Message& msg, const Arrival& a, int code,
                std::string_view reason);
-    // Sends toward the outside: by address (send_out), or on the client
-    // connection `out.conn` names, here or through its holder.
-    void send_outside(const sip::Outgoing& out);
-    // A request for a target that asked for TCP or TLS: on the connection
-    // this member has open to it, or a new one.
-    void send_stream(const sip::Outgoing& out);
-    // A packet for our own connection `id`; `bytes` could not be written
-    // when the connection is gone: counted, and a request answered.
-    void write_connection(uint64_t id, std::string_view bytes);
-    void connection_gone(std::string_view bytes);
-    // Sends to the outside (from the VIP in DSR) or to the processor.
-    void send_out(const sip::Outgoing& out);
-    void send_inner(const sip::Outgoing& out);
+    // Answers a Relay backend's request that cannot go out, to its processor.
+    void reply_for_backend(std::string_view bytes, const sip::Message& msg,
+                           const sip::ProxyContext& ctx, int code, std::string_view reason);
+    // Makes a response to `request` (our Via on top) and routes it by that
+    // Via: relayed to the member whose processor sent the request, or
+    // forwarded to ours (deliver_made_reply).
+    void route_made_reply(std::string_view request, const sip::Message& msg, int code,
+                          std::string_view reason);
+    void deliver_made_reply(std::string_view bytes, const sip::Message& msg, const Arrival& a);
+    // Sends through the egress (egress.hpp); a request whose connection is
+    // gone is answered (undelivered).
+    void send(const sip::Outgoing& out);
+    // A message that could not be written, its connection gone: a request
+    // other than ACK is answered 477.
+    void undelivered(std::string_view bytes);
     void drop(std::string_view reason, const Arrival& a, std::string_view detail = {});
-    // The same for a message on its way out, not traced to an arrival:
-    // `from` says where it stood.
-    void drop(std::string_view reason, std::string_view from, std::string_view detail);
-    // Counts a drop; true when its log line is due (rate-limited), so that
-    // a flood of drops formats nothing.
-    bool count_drop(std::string_view reason);
-    void log_drop(std::string_view reason, std::string_view from, std::string_view detail);
     // drain, undrain and set name their member ("member"; none: this one).
     // True when that is another member: the request went on to it, or was
     // refused (unknown member, no control_tcp), and `reply` is taken care of.
     bool for_another_member(const json::Request& req, const json::Reply& reply);
-    void count(std::map<std::string, uint64_t, std::less<>>& m, std::string_view key);
 
     ev::Loop& m_loop;
     SocketSet m_sockets;
@@ -148,8 +142,6 @@ private:
     EventHub m_events;
     // drain, undrain and set for another member go there (its control_tcp).
     PeerLinks m_member_links;
-    uint64_t m_heartbeats_in = 0;
-    uint64_t m_heartbeats_out = 0;
     // The hand-off (sip/route.hpp): Call-IDs processed here lately, and the
     // views routed by lately.
     cluster::RecentCalls m_recent;
@@ -169,7 +161,6 @@ private:
     // before). apply_keys() after every heartbeat and tick.
     void apply_keys();
     void set_branch_keys(std::chrono::steady_clock::time_point now);
-    std::string_view signing_secret() const;
     // The members op's "farm_key": {"signing": id, "held": [ids]}.
     json::Json farm_key_json() const;
     struct RetiredKey {
@@ -177,42 +168,25 @@ private:
         std::chrono::steady_clock::time_point until;
     };
     std::vector<RetiredKey> m_retired_branch_keys;
-    // The farm link's replay protection: our run and packet numbers, and
-    // what each member has sent us (sip/farm_link.hpp).
+    // The farm link's replay protection: our run number, and what each
+    // member has sent us (sip/farm_link.hpp).
     uint64_t m_incarnation = 0;
-    uint64_t m_farm_sequence = 0;
     sip::FarmReplayGuard m_replays;
     // The SIP connection limits, the caps fitted to RLIMIT_NOFILE (raised
     // at the first call as far as the hard limit allows).
     StreamSettings stream_settings();
     uint64_t m_fd_limit = 0;
-    // An envelope from us to member `to`: numbered, for that member only.
-    void address_envelope(sip::FarmEnvelope& env, const std::string& to);
 
-    // Counters: what happened to the datagrams.
-    uint64_t m_received = 0;
-    uint64_t m_processed = 0;
-    uint64_t m_to_processor = 0;
-    uint64_t m_to_outside = 0;
-    uint64_t m_replies = 0;
-    uint64_t m_relayed_in = 0;
-    std::map<std::string, uint64_t, std::less<>> m_relayed_out; // by member
-    std::map<std::string, uint64_t, std::less<>> m_relayed_by;  // by transport ("udp", "tcp")
-    uint64_t m_to_connection = 0;                               // written on our client connections
-    uint64_t m_to_holder = 0;            // relayed to the member holding the connection
-    uint64_t m_to_target_connection = 0; // requests on connections we opened to targets
-    uint64_t m_redialed = 0;             // messages for a closed outgoing connection, on a new one
-    uint64_t m_conn_gone = 0;            // for a connection that is no longer open
-    uint64_t m_conn_gone_replies = 0;    // 477 answers to requests for one
-    std::map<std::string, uint64_t, std::less<>> m_dropped; // by reason
-    std::map<std::string, uint64_t, std::less<>> m_routed;  // by routing reason
+    // What arrived, how it was routed, what left and what was dropped;
+    // every message leaves through m_egress.
+    FarmCounters m_counters;
+    Egress m_egress;
 
     // The sources that may run lbcheck's media test (empty: any).
     std::vector<net::Cidr> m_lbcheck_sources;
     std::vector<net::Cidr> m_flood_exempt; // never counted by m_flood
     // Probe rate limit per source host, bounded.
     std::unordered_map<std::string, log::RateLimit> m_probe_limits;
-    log::RateLimit m_drop_log{5.0, 20.0};
 
     // Last, so destroyed first: the messages still waiting for the relay are
     // sent on (with their SDP as it was) while everything else is there.

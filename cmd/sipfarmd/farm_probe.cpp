@@ -41,13 +41,8 @@ bool FarmService::media_probe(std::string_view bytes, const sip::Message& msg, c
     Arrival later = a;
     later.envelope = nullptr;
     m_media.test(call_id, std::string(msg.from_tag.in(bytes)), sdp,
-                 [this, original = std::string(bytes.substr(0, msg.end)), later,
+                 [this, original = std::string(bytes.substr(0, msg.end)), first = msg, later,
                   headers](Result<sip::MediaTestAnswer> r) {
-                     auto first = sip::scan(original);
-                     if (!first) {
-                         drop(first.error().code, later, first.error().message);
-                         return;
-                     }
                      std::vector<std::string> more = headers;
                      if (r) {
                          for (auto& h : sip::media_test_headers(*r))
@@ -55,7 +50,7 @@ bool FarmService::media_probe(std::string_view bytes, const sip::Message& msg, c
                      } else {
                          more.push_back(sip::media_error_header(r.error()));
                      }
-                     send_probe_reply(original, *first, later, std::move(more));
+                     send_probe_reply(original, first, later, std::move(more));
                  });
     return true;
 }

@@ -52,7 +52,7 @@ Result<StreamSet::Plan> StreamSet::prepare(const std::vector<config::StreamListe
         const net::SockAddr& addr = entry.addr;
         if (plan.next.count(addr))
             continue;
-        plan.is_tls[addr] = entry.transport == config::StreamTransport::tls;
+        plan.is_tls[addr] = entry.transport == Transport::tls;
         if (plan.is_tls[addr] && !have_tls)
             return make_error("tls", "tls:" + addr.str() + ": no TLS context");
         if (m_listeners.count(addr)) {
@@ -182,8 +182,9 @@ void StreamSet::watch(StreamConn& c) {
                                                   [this, raw](short) { on_writable(*raw); });
 }
 
-Result<uint64_t> StreamSet::connect(const net::SockAddr& peer, bool tls) {
-    StreamTarget key{peer, tls};
+Result<uint64_t> StreamSet::connect(const StreamTarget& key) {
+    const net::SockAddr& peer = key.to;
+    const bool tls = key.transport == Transport::tls;
     if (auto it = m_outgoing.find(key); it != m_outgoing.end())
         return it->second;
     if (auto it = m_failed.find(key); it != m_failed.end()) {
@@ -652,7 +653,7 @@ void StreamSet::close(StreamConn& c, std::string_view reason, std::string_view d
             m_per_address.erase(it);
     }
     if (c.outgoing) {
-        StreamTarget target{c.peer, c.tls()};
+        StreamTarget target{c.peer, c.tls() ? Transport::tls : Transport::tcp};
         m_outgoing.erase(target);
         // Closed before it was up, or by an error before the target said a
         // word (a TLS 1.3 server refusing our certificate alerts after our

@@ -39,6 +39,7 @@
 
 #include "base/log.hpp"
 #include "base/result.hpp"
+#include "base/transport.hpp"
 #include "base/unique_fd.hpp"
 #include "config/config.hpp"
 #include "ev/loop.hpp"
@@ -56,6 +57,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 namespace rtfarm::sipfarmd {
@@ -72,8 +74,14 @@ inline constexpr std::string_view FRAMING = "framing";
 inline constexpr std::string_view TLS_ERROR = "tls_error";
 } // namespace close_reason
 
-// Where an outgoing connection goes: the target's address, and TLS or not.
-using StreamTarget = std::pair<net::SockAddr, bool>;
+// Where an outgoing connection goes: the target's address, over TCP or TLS.
+struct StreamTarget {
+    net::SockAddr to;
+    Transport transport = Transport::tcp;
+    bool operator<(const StreamTarget& o) const {
+        return std::tie(to, transport) < std::tie(o.to, o.transport);
+    }
+};
 
 struct StreamSettings {
     sip::StreamLimits framing;
@@ -149,7 +157,7 @@ public:
     // max_outgoing), "recently_failed" (within failed_target_hold of a
     // failed attempt), "no_tls" (no client context), "connect" (the socket
     // call failed; a refusal comes later, as undelivered messages).
-    Result<uint64_t> connect(const net::SockAddr& peer, bool tls);
+    Result<uint64_t> connect(const StreamTarget& target);
     bool open(uint64_t id) const;
     // The target (and TLS) of outgoing connection `id` that was up and has
     // closed since, among the last MAX_CLOSED_OUTGOING: where a message that

@@ -73,14 +73,14 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
     // on loopback (the load balancer keeps ports, as for UDP); without one,
     // TCP shares the UDP port and TLS is left at its default.
     // Not a loopback one: the outside cannot come back there.
-    auto listener_port = [&](config::StreamTransport t) -> std::optional<uint16_t> {
+    auto listener_port = [&](Transport t) -> std::optional<uint16_t> {
         for (const auto& l : me.sip_stream_listen)
             if (l.transport == t && !l.addr.is_loopback())
                 return l.addr.port();
         return std::nullopt;
     };
-    auto tcp = listener_port(config::StreamTransport::tcp);
-    auto tls = listener_port(config::StreamTransport::tls);
+    auto tcp = listener_port(Transport::tcp);
+    auto tls = listener_port(Transport::tls);
     s.proxy.rr_tcp_port = !tcp ? s.proxy.rr_port : *tcp == 5060 ? 0 : *tcp;
     s.proxy.rr_tls_port = !tls || *tls == 5061 ? 0 : *tls;
     return s;

@@ -65,16 +65,6 @@ std::string_view to_string(Media v) {
     return "?";
 }
 
-std::string_view to_string(StreamTransport v) {
-    switch (v) {
-    case StreamTransport::tcp:
-        return "tcp";
-    case StreamTransport::tls:
-        return "tls";
-    }
-    return "?";
-}
-
 namespace {
 
 // Every value of an enum, in the order messages list them.
@@ -639,8 +629,7 @@ private:
                 return fail(at, a.str() + " is already a " +
                                     std::string(to_string(prev.transport)) +
                                     ": listener (tcp and tls share TCP ports)");
-        m.sip_stream_listen.push_back(
-            {transport == "tcp" ? StreamTransport::tcp : StreamTransport::tls, a});
+        m.sip_stream_listen.push_back({transport == "tcp" ? Transport::tcp : Transport::tls, a});
         return true;
     }
 
@@ -771,7 +760,7 @@ private:
             return fail(prefix + ".sip_listen", "a " + std::string(to_string(m.role)) +
                                                     " needs at least one \"ADDR:PORT\"");
         for (size_t i = 0; i < m.sip_stream_listen.size(); ++i)
-            if (m.sip_stream_listen[i].transport == StreamTransport::tls && !m.tls)
+            if (m.sip_stream_listen[i].transport == Transport::tls && !m.tls)
                 return fail(prefix + ".tls",
                             "missing: sip_listen entry tls:" + m.sip_stream_listen[i].addr.str() +
                                 " needs {\"certificate\": FILE, \"key\": FILE}");

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/transport.hpp"
 #include "net/address.hpp"
 #include "net/cidr.hpp"
 
@@ -31,11 +32,8 @@ std::optional<Placement> parse_placement(std::string_view s);
 std::optional<Media> parse_media(std::string_view s);
 
 // SIP over a stream: a `sip_listen` entry "tcp:ADDR:PORT" or "tls:ADDR:PORT".
-enum class StreamTransport { tcp, tls };
-std::string_view to_string(StreamTransport v);
-
 struct StreamListen {
-    StreamTransport transport = StreamTransport::tcp;
+    Transport transport = Transport::tcp; // tcp or tls
     net::SockAddr addr;
     bool operator==(const StreamListen&) const = default;
 };

@@ -11,6 +11,21 @@
 namespace rtfarm::sip {
 namespace {
 
+// The envelope's transport byte: U, T or S; '?' for a transport the farm
+// link does not carry (the receiver refuses it).
+char transport_byte(Transport t) {
+    switch (t) {
+    case Transport::udp:
+        return 'U';
+    case Transport::tcp:
+        return 'T';
+    case Transport::tls:
+        return 'S';
+    default:
+        return '?';
+    }
+}
+
 void put_addr(std::string& out, const net::SockAddr& a) {
     unsigned char raw[16] = {};
     uint8_t family = 0;
@@ -104,7 +119,7 @@ std::string encode_farm_packet(const FarmEnvelope& env, std::string_view payload
     out += static_cast<char>(FARM_LINK_VERSION);
     out += static_cast<char>(env.flags);
     out += static_cast<char>(env.hops);
-    out += env.transport;
+    out += transport_byte(env.transport);
     for (int shift = 56; shift >= 0; shift -= 8)
         out += static_cast<char>((env.connection >> shift) & 0xff);
     put_addr(out, env.source);
@@ -150,7 +165,11 @@ Result<FarmPacket> decode_farm_packet(std::string_view datagram,
     FarmPacket p;
     p.envelope.flags = r.byte();
     p.envelope.hops = r.byte();
-    p.envelope.transport = static_cast<char>(r.byte());
+    uint8_t transport = r.byte();
+    p.envelope.transport = transport == 'U'   ? Transport::udp
+                           : transport == 'T' ? Transport::tcp
+                           : transport == 'S' ? Transport::tls
+                                              : Transport::other;
     for (int i = 0; i < 8; ++i)
         p.envelope.connection = (p.envelope.connection << 8) | r.byte();
     p.envelope.source = r.addr();
@@ -174,13 +193,14 @@ Result<FarmPacket> decode_farm_packet(std::string_view datagram,
                                                 " (want " + std::to_string(FARM_LINK_VERSION) +
                                                 ")");
     const FarmEnvelope& e = p.envelope;
-    if (e.transport != 'U' && e.transport != 'T' && e.transport != 'S')
-        return make_error("farm_malformed", "farm link packet with transport byte " +
-                                                std::to_string(static_cast<uint8_t>(e.transport)));
-    if ((e.transport == 'U') != (e.connection == 0))
+    if (e.transport == Transport::other)
         return make_error("farm_malformed",
-                          e.transport == 'U' ? "farm link UDP packet naming a connection"
-                                             : "farm link TCP/TLS packet without its connection");
+                          "farm link packet with transport byte " + std::to_string(transport));
+    if ((e.transport == Transport::udp) != (e.connection == 0))
+        return make_error("farm_malformed",
+                          e.transport == Transport::udp
+                              ? "farm link UDP packet naming a connection"
+                              : "farm link TCP/TLS packet without its connection");
     if ((e.flags & FARM_FLAG_TO_CONNECTION) &&
         (e.flags & (FARM_FLAG_HEARTBEAT | FARM_FLAG_OUTBOUND)))
         return make_error("farm_malformed",

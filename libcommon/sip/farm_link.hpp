@@ -22,6 +22,7 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/transport.hpp"
 #include "net/address.hpp"
 
 #include <chrono>
@@ -52,15 +53,15 @@ enum : uint8_t {
 struct FarmEnvelope {
     uint8_t flags = 0;
     uint8_t hops = 1;
-    char transport = 'U';      // U(DP), T(CP), S (TLS)
-    uint64_t connection = 0;   // the client connection (T and S only, not 0 then)
-    net::SockAddr source;      // where the packet came from originally
-    net::SockAddr destination; // the address it was sent to (VIP, member)
-    std::string receiver;      // member that took it from the outside
-    std::string sender;        // member that sent this envelope
-    std::string to;            // member it is meant for
-    uint64_t incarnation = 0;  // the sender's run (its start, wall-clock ms)
-    uint64_t sequence = 0;     // the sender's packet number in that run
+    Transport transport = Transport::udp; // udp, tcp or tls (one byte U, T, S on the wire)
+    uint64_t connection = 0;              // the client connection (T and S only, not 0 then)
+    net::SockAddr source;                 // where the packet came from originally
+    net::SockAddr destination;            // the address it was sent to (VIP, member)
+    std::string receiver;                 // member that took it from the outside
+    std::string sender;                   // member that sent this envelope
+    std::string to;                       // member it is meant for
+    uint64_t incarnation = 0;             // the sender's run (its start, wall-clock ms)
+    uint64_t sequence = 0;                // the sender's packet number in that run
     // The hand-off (sip/route.hpp): members that did not know the Call-ID.
     std::vector<std::string> asked;
     bool operator==(const FarmEnvelope&) const = default;

@@ -481,34 +481,11 @@ bool has_our_record_route(std::string_view buf, const Message& msg, const ProxyC
     return found;
 }
 
+// A processor's request, our own Routes popped (forward_from_processor),
+// to its target: by the client connection `conn` when the route set named
+// one, else as the target's URI says.
 Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const ProxyContext& ctx,
                                 const std::optional<ConnRef>& conn) {
-    if (msg.via_count == 0)
-        return make_error("no_via", "request without Via");
-    // Our own Route on top (the processor uses the farm as its outbound
-    // proxy, or follows a route set that starts with us): pop it, then
-    // route on what is left.
-    // Ours is the member we send for: a Relay backend's dialogs carry its
-    // id. A Route that names a client connection (a Path of ours, or
-    // another member's Record-Route) is the farm's, whichever member it
-    // names: the farm is the processor's next hop, and the request goes on
-    // over that connection.
-    if (route_is_ours(buf, msg, ctx.via_member) || route_names_our_connection(buf, msg, ctx)) {
-        // The connection a route set leads over is the one its first (our) entry names.
-        auto named = conn ? conn : uri_conn(msg.route.value.in(buf));
-        EditList pop;
-        if (auto st = pop.erase(msg.route.erase); !st)
-            return edit_clash("popping our Route", st.error());
-        auto popped_bytes = pop.edited(buf.substr(0, msg.end));
-        if (!popped_bytes)
-            return popped_bytes.error();
-        const std::string& popped = *popped_bytes;
-        auto again = scan(popped);
-        if (!again)
-            return make_error("bad_target", "request unreadable after popping our Route: " +
-                                                again.error().message);
-        return from_processor(popped, again.value(), ctx, named);
-    }
     std::string_view target_host;
     std::string_view target_uri;
     uint16_t target_port = 0;
@@ -644,15 +621,51 @@ std::string with_our_via(std::string_view buf, const Message& msg, const ProxyCo
     return edits.apply(buf.substr(0, msg.end));
 }
 
-SendPath send_path(const Outgoing& out, std::string_view self) {
-    if (!out.conn)
-        return SendPath::address;
-    return out.conn->holder == self ? SendPath::connection_here : SendPath::holder;
+SendPath send_path(const Outgoing& out, std::string_view self,
+                   const std::optional<net::SockAddr>& processor) {
+    if (out.conn)
+        return out.conn->holder == self ? SendPath::connection_here : SendPath::holder;
+    if (out.transport != Transport::udp)
+        return SendPath::target_connection;
+    return processor && out.to == *processor ? SendPath::processor : SendPath::datagram;
 }
 
 Result<Outgoing> forward_from_processor(std::string_view buf, const Message& msg,
                                         const ProxyContext& ctx) {
-    return from_processor(buf, msg, ctx, std::nullopt);
+    if (msg.via_count == 0)
+        return make_error("no_via", "request without Via");
+    // Our own Route on top (the processor uses the farm as its outbound
+    // proxy, or follows a route set that starts with us): popped, and the
+    // request routed on what is left. Ours is the member we send for: a
+    // Relay backend's dialogs carry its id. A Route that names a client
+    // connection (a Path of ours, or another member's Record-Route) is the
+    // farm's, whichever member it names: the farm is the processor's next
+    // hop, and the request goes on over that connection. Each pop makes a
+    // new message, read again for the Route it now starts with (the scanner
+    // reads the top one only); a message has at most MAX_HEADER_LINES lines.
+    std::string popped;
+    std::string_view at = buf;
+    Message top = msg;
+    std::optional<ConnRef> conn;
+    while (route_is_ours(at, top, ctx.via_member) || route_names_our_connection(at, top, ctx)) {
+        // The connection a route set leads over is the one its first (our) entry names.
+        if (!conn)
+            conn = uri_conn(top.route.value.in(at));
+        EditList pop;
+        if (auto st = pop.erase(top.route.erase); !st)
+            return edit_clash("popping our Route", st.error());
+        auto next = pop.edited(at.substr(0, top.end));
+        if (!next)
+            return next.error();
+        auto again = scan(*next);
+        if (!again)
+            return make_error("bad_target", "request unreadable after popping our Route: " +
+                                                again.error().message);
+        popped = std::move(*next);
+        at = popped;
+        top = *again;
+    }
+    return from_processor(at, top, ctx, conn);
 }
 
 std::string_view farm_route_behind(std::string_view buf, const Message& msg,

@@ -83,13 +83,17 @@ struct Outgoing {
 // not speak (SCTP, WebSocket, anything else).
 std::optional<Transport> target_transport(std::string_view uri);
 
-// Where an Outgoing goes from member `self`.
+// Where an Outgoing goes from member `self`, whose processor is at
+// `processor` (none: no processor).
 enum class SendPath {
-    address,         // a datagram to `to`
-    connection_here, // our own connection `conn->id`
-    holder,          // over the farm link to `conn->holder`, to write on its connection
+    processor,         // a datagram to our processor, from the inner socket
+    datagram,          // a datagram to `to`, from the SIP socket (the VIP in DSR)
+    target_connection, // TCP or TLS to `to`: a connection this member opens or has open
+    connection_here,   // our own connection `conn->id`
+    holder,            // over the farm link to `conn->holder`, to write on its connection
 };
-SendPath send_path(const Outgoing& out, std::string_view self);
+SendPath send_path(const Outgoing& out, std::string_view self,
+                   const std::optional<net::SockAddr>& processor = std::nullopt);
 
 // The error codes that sipfarmd answers a request for (an ACK gets no
 // answer); it counts every error under its code, these too.

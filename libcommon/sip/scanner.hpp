@@ -42,6 +42,7 @@
 #pragma once
 
 #include "base/result.hpp"
+#include "base/transport.hpp"
 
 #include <array>
 #include <cstddef>
@@ -147,7 +148,8 @@ enum class HeaderId : uint8_t {
 // Case-insensitive; `other` for names it does not know.
 HeaderId header_id(std::string_view name);
 
-enum class Transport : uint8_t { udp, tcp, tls, sctp, ws, wss, other };
+// A Via's sent-protocol (base/transport.hpp).
+using Transport = rtfarm::Transport;
 
 // A URI taken apart shallowly, as Spans of the buffer it was parsed from.
 // For sip:/sips: the parts below; for any other scheme only `scheme` and

@@ -42,13 +42,13 @@ std::vector<std::string> seeds() {
     udp.receiver = "f1";
     udp.sender = "f1";
     FarmEnvelope tcp = udp;
-    tcp.transport = 'T';
+    tcp.transport = rtfarm::Transport::tcp;
     tcp.connection = 0x0102030405060708ull;
     tcp.hops = 2;
     tcp.asked = {"f2", "f3"};
     tcp.source = addr("[2001:db8::10]:40312");
     FarmEnvelope to_conn = tcp;
-    to_conn.transport = 'S';
+    to_conn.transport = rtfarm::Transport::tls;
     to_conn.flags = FARM_FLAG_TO_CONNECTION;
     FarmEnvelope heartbeat = udp;
     heartbeat.flags = FARM_FLAG_HEARTBEAT;
@@ -89,8 +89,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     check(looks_like_farm_packet(datagram));
     const FarmEnvelope& e = r->envelope;
     check(e.hops >= 1 && e.hops <= FARM_LINK_MAX_HOPS);
-    check(e.transport == 'U' || e.transport == 'T' || e.transport == 'S');
-    check((e.transport == 'U') == (e.connection == 0));
+    check(e.transport == rtfarm::Transport::udp || e.transport == rtfarm::Transport::tcp ||
+          e.transport == rtfarm::Transport::tls);
+    check((e.transport == rtfarm::Transport::udp) == (e.connection == 0));
     check(e.asked.size() <= FARM_LINK_MAX_HOPS);
     check(!(e.flags & FARM_FLAG_TO_CONNECTION) ||
           !(e.flags & (FARM_FLAG_HEARTBEAT | FARM_FLAG_OUTBOUND)));

@@ -634,9 +634,9 @@ BOOST_AUTO_TEST_CASE(stream_listeners_and_tls_files) {
     BOOST_TEST(m.sip_listen[0].str() == "0.0.0.0:5060");
     BOOST_TEST(m.sip_listen[1].str() == "[::1]:5062");
     BOOST_REQUIRE(m.sip_stream_listen.size() == 2u);
-    BOOST_TEST(m.sip_stream_listen[0].transport == rtfarm::config::StreamTransport::tcp);
+    BOOST_TEST((m.sip_stream_listen[0].transport == rtfarm::Transport::tcp));
     BOOST_TEST(m.sip_stream_listen[0].addr.str() == "0.0.0.0:5060");
-    BOOST_TEST(m.sip_stream_listen[1].transport == rtfarm::config::StreamTransport::tls);
+    BOOST_TEST((m.sip_stream_listen[1].transport == rtfarm::Transport::tls));
     BOOST_TEST(m.sip_stream_listen[1].addr.str() == "203.0.113.1:5061");
     BOOST_REQUIRE(m.tls.has_value());
     BOOST_TEST(m.tls->certificate == (dir.path() / "tls/f1.pem").string());

@@ -96,14 +96,14 @@ BOOST_AUTO_TEST_CASE(malformed_envelopes_are_refused) {
 BOOST_AUTO_TEST_CASE(a_client_connection_travels_with_the_packet) {
     auto e = sample();
     e.flags = 0;
-    e.transport = 'T';
+    e.transport = Transport::tcp;
     e.connection = 0x0102030405060708ULL;
     auto r = decode_farm_packet(encode_farm_packet(e, SIP, "key"), "key");
     BOOST_REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
     BOOST_TEST((r->envelope == e));
     // The way back: write on the receiver's connection.
     e.flags = FARM_FLAG_TO_CONNECTION;
-    e.transport = 'S';
+    e.transport = Transport::tls;
     r = decode_farm_packet(encode_farm_packet(e, SIP, ""), "");
     BOOST_REQUIRE(r.ok());
     BOOST_TEST(r->envelope.connection == 0x0102030405060708ULL);
@@ -118,13 +118,16 @@ BOOST_AUTO_TEST_CASE(connection_fields_are_checked) {
     auto e = sample();
     e.connection = 7; // UDP naming a connection
     BOOST_TEST(code(e) == "farm_malformed");
-    e.transport = 'T';
+    e.transport = Transport::tcp;
     e.connection = 0; // TCP without one
     BOOST_TEST(code(e) == "farm_malformed");
     e.connection = 7;
-    e.transport = 'X';
+    e.transport = Transport::sctp; // not carried: written as '?', refused
     BOOST_TEST(code(e) == "farm_malformed");
-    e.transport = 'T';
+    e.transport = Transport::tcp;
+    std::string wire = encode_farm_packet(e, SIP, "");
+    wire[7] = 'X'; // the transport byte, after magic, version, flags and hops
+    BOOST_TEST(decode_farm_packet(wire, "").error().code == "farm_malformed");
     e.flags = FARM_FLAG_TO_CONNECTION | FARM_FLAG_OUTBOUND;
     BOOST_TEST(code(e) == "farm_malformed");
     e.flags = FARM_FLAG_TO_CONNECTION | FARM_FLAG_HEARTBEAT;

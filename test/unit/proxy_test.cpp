@@ -244,6 +244,35 @@ BOOST_AUTO_TEST_CASE(request_from_processor_goes_out_with_our_via) {
                "unresolvable_target");
 }
 
+// Every Route of ours on top is popped (double Record-Route leaves two),
+// one line or a comma list alike; the first one that is not ours is the
+// next hop.
+BOOST_AUTO_TEST_CASE(every_route_of_ours_on_top_is_popped) {
+    std::string req = "BYE sip:carol@192.0.2.30:5080 SIP/2.0\r\n"
+                      "Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKproc2\r\n"
+                      "Route: <sip:203.0.113.1;lr;fm=f2>\r\n"
+                      "Route: <sip:203.0.113.1;lr;fm=f2>, <sip:192.0.2.99:5090;lr>\r\n"
+                      "Max-Forwards: 70\r\n"
+                      "From: <sip:bob@example.com>;tag=p1\r\n"
+                      "To: <sip:carol@example.com>;tag=c1\r\n"
+                      "Call-ID: out-2@proc\r\n"
+                      "CSeq: 2 BYE\r\n"
+                      "Content-Length: 0\r\n\r\n";
+    auto out = forward_from_processor(req, must_scan(req), ctx());
+    BOOST_REQUIRE_MESSAGE(out.ok(), (out.ok() ? "" : out.error().message));
+    BOOST_TEST(out->to.str() == "192.0.2.99:5090");
+    auto fwd = must_scan(out->bytes);
+    BOOST_TEST(fwd.route.value.in(out->bytes) == "<sip:192.0.2.99:5090;lr>");
+    BOOST_TEST(!fwd.route.more);
+    // Only ours: the Request-URI is the target.
+    std::string ours_only = req;
+    ours_only.replace(ours_only.find(", <sip:192.0.2.99:5090;lr>"), 26, "");
+    auto direct = forward_from_processor(ours_only, must_scan(ours_only), ctx());
+    BOOST_REQUIRE(direct.ok());
+    BOOST_TEST(direct->to.str() == "192.0.2.30:5080");
+    BOOST_TEST(!must_scan(direct->bytes).route.line.present());
+}
+
 BOOST_AUTO_TEST_CASE(a_request_over_a_connection_marks_via_and_record_route) {
     std::string inv = INVITE;
     inv.replace(inv.find("SIP/2.0/UDP 10.0.0.5"), 11, "SIP/2.0/TCP");
@@ -252,7 +281,11 @@ BOOST_AUTO_TEST_CASE(a_request_over_a_connection_marks_via_and_record_route) {
                                     addr("127.0.0.1:5070"), ctx(), &c);
     BOOST_REQUIRE(out.ok());
     BOOST_TEST(out->to.str() == "127.0.0.1:5070");
-    BOOST_TEST((send_path(*out, "f2") == SendPath::address)); // to the processor by UDP
+    // To the processor by UDP, from the inner socket; by address when that
+    // is not our processor.
+    BOOST_TEST((send_path(*out, "f2", addr("127.0.0.1:5070")) == SendPath::processor));
+    BOOST_TEST((send_path(*out, "f2", addr("127.0.0.1:5080")) == SendPath::datagram));
+    BOOST_TEST((send_path(*out, "f2") == SendPath::datagram));
     auto fwd = must_scan(out->bytes);
     BOOST_TEST(fwd.via[0].transport.in(out->bytes) == "UDP");
     BOOST_TEST((via_conn(fwd.via[0].value.in(out->bytes)) == c));
@@ -322,7 +355,10 @@ BOOST_AUTO_TEST_CASE(an_in_dialog_request_of_the_processor_goes_over_the_connect
     plain.erase(plain.find(";fc=f1.42"), 9);
     auto by_addr = forward_from_processor(plain, must_scan(plain), ctx());
     BOOST_REQUIRE(by_addr.ok());
-    BOOST_TEST((send_path(*by_addr, "f2") == SendPath::address));
+    BOOST_TEST((send_path(*by_addr, "f2") == SendPath::target_connection));
+    // Over TCP even to the processor's own address: a connection, not the
+    // inner socket.
+    BOOST_TEST((send_path(*by_addr, "f2", addr("10.0.0.5:5060")) == SendPath::target_connection));
     BOOST_TEST(by_addr->to.str() == "10.0.0.5:5060");
     BOOST_TEST((by_addr->transport == Transport::tcp));
     BOOST_TEST(must_scan(by_addr->bytes).via[0].transport.in(by_addr->bytes) == "TCP");
