@@ -90,6 +90,13 @@ MediaRow ask(MediaRow row, std::chrono::milliseconds timeout) {
     return row;
 }
 
+json::Json sessions_json(const media::ListReply& list) {
+    json::Json out = json::Json::array();
+    for (const auto& s : list.sessions)
+        out.append(s.to_json());
+    return out;
+}
+
 std::optional<long long> sessions(const MediaRow& r) {
     return r.state == RelayState::up ? r.service["sessions"].as_integer() : std::nullopt;
 }
@@ -114,7 +121,7 @@ int print(const std::vector<MediaRow>& rows, bool json_output, std::ostream& out
             if (r.state == RelayState::up)
                 item.set("media_ports", r.service["media_ports"].as_string().value_or(""))
                     .set("advertised_ip", r.service["advertised_ip"].as_string().value_or(""))
-                    .set("calls", r.calls.to_json()["sessions"])
+                    .set("calls", sessions_json(r.calls))
                     .set("stats", r.service);
             else
                 item.set("error", r.error);

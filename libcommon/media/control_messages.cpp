@@ -592,16 +592,20 @@ bool QueryReply::heard() const {
 
 // --- list
 
+json::Json SessionSummary::to_json() const {
+    return json::Json::object()
+        .set(CALL_ID, call_id)
+        .set(STREAMS, streams)
+        .set(ANSWERED, answered)
+        .set(AGE_MS, age_ms)
+        .set(PACKETS, packets)
+        .set(LAST_PACKET_AGE_MS, null_or(last_packet_age_ms));
+}
+
 json::Json ListReply::to_json() const {
     json::Json list = json::Json::array();
     for (const auto& s : sessions)
-        list.append(json::Json::object()
-                        .set(CALL_ID, s.call_id)
-                        .set(STREAMS, s.streams)
-                        .set(ANSWERED, s.answered)
-                        .set(AGE_MS, s.age_ms)
-                        .set(PACKETS, s.packets)
-                        .set(LAST_PACKET_AGE_MS, null_or(s.last_packet_age_ms)));
+        list.append(s.to_json());
     return json::Json::object()
         .set(MEMBER, member)
         .set(COUNT, count)

@@ -166,6 +166,8 @@ struct SessionSummary {
     long long age_ms = 0;
     long long packets = 0;
     std::optional<long long> last_packet_age_ms;
+
+    json::Json to_json() const;
 };
 
 struct ListReply {

@@ -389,6 +389,7 @@ BOOST_AUTO_TEST_CASE(list_round_trip_and_refusals) {
     BOOST_REQUIRE(back.ok());
     BOOST_TEST(back->to_json().dump() == j.dump());
     BOOST_TEST((back->sessions[1].last_packet_age_ms == std::nullopt));
+    BOOST_TEST(back->sessions[0].to_json().dump() == j["sessions"].at(0).dump());
 
     const std::string bad = "bad_reply";
     for (const char* key : {"member", "count", "sessions"})
