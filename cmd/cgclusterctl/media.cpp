@@ -49,9 +49,9 @@ struct MediaRow {
     std::string media;       // the member's media mode; "" when asked by address only
     bool hosts_legs = false; // it creates call legs itself (call_legs not remotely)
     RelayState state = RelayState::error;
-    std::string error;      // why, when not up
-    json::Json service;     // rtprelayd's own counters, when up
-    media::ListReply calls; // its sessions (the `list` op), when up
+    std::string error;         // why, when not up
+    media::RelayStats service; // rtprelayd's own counters, when up
+    media::ListReply calls;    // its sessions (the `list` op), when up
     bool problem = false;
 };
 
@@ -82,7 +82,13 @@ MediaRow ask(MediaRow row, std::chrono::milliseconds timeout) {
     if (row.id.empty())
         row.id = stats.value()["member"].as_string().value_or("?");
     row.state = RelayState::up;
-    row.service = stats.value()["service"];
+    auto service = media::RelayStats::parse(stats.value()["service"]);
+    if (!service) {
+        row.state = RelayState::error;
+        row.error = row.target + ": rtprelayd's stats: " + service.error().message;
+        return row;
+    }
+    row.service = std::move(*service);
     auto list = client->call(media::OP_LIST, json::Json::object(), timeout);
     auto calls = list ? media::ListReply::parse(*list) : Result<media::ListReply>(list.error());
     if (calls)
@@ -97,8 +103,17 @@ json::Json sessions_json(const media::ListReply& list) {
     return out;
 }
 
+// The address the relay writes into SDP; "" before it started.
+std::string advertised_ip(const MediaRow& r) {
+    if (r.state != RelayState::up || !r.service.running)
+        return "";
+    return r.service.running->advertised_ip;
+}
+
 std::optional<long long> sessions(const MediaRow& r) {
-    return r.state == RelayState::up ? r.service["sessions"].as_integer() : std::nullopt;
+    if (r.state != RelayState::up || !r.service.running)
+        return std::nullopt;
+    return r.service.running->sessions;
 }
 
 int print(const std::vector<MediaRow>& rows, bool json_output, std::ostream& out,
@@ -119,10 +134,10 @@ int print(const std::vector<MediaRow>& rows, bool json_output, std::ostream& out
             auto n = sessions(r);
             item.set("sessions", n ? json::Json::integer(*n) : json::Json::null());
             if (r.state == RelayState::up)
-                item.set("media_ports", r.service["media_ports"].as_string().value_or(""))
-                    .set("advertised_ip", r.service["advertised_ip"].as_string().value_or(""))
+                item.set("media_ports", r.service.media_ports)
+                    .set("advertised_ip", advertised_ip(r))
                     .set("calls", sessions_json(r.calls))
-                    .set("stats", r.service);
+                    .set("stats", r.service.to_json());
             else
                 item.set("error", r.error);
             item.set("problem", r.problem);
@@ -143,13 +158,10 @@ int print(const std::vector<MediaRow>& rows, bool json_output, std::ostream& out
             if (r.problem)
                 note = "PROBLEM: media is anchored and " + r.id +
                        " hosts call legs, but its rtprelayd does not answer";
-            table.push_back(
-                {r.id, std::string(text_of(r.state).words), n ? std::to_string(*n) : "-",
-                 r.state == RelayState::up ? r.service["media_ports"].as_string().value_or("-")
-                                           : "-",
-                 r.state == RelayState::up ? r.service["advertised_ip"].as_string().value_or("-")
-                                           : "-",
-                 note});
+            table.push_back({r.id, std::string(text_of(r.state).words),
+                             n ? std::to_string(*n) : "-",
+                             r.state == RelayState::up ? r.service.media_ports : "-",
+                             advertised_ip(r).empty() ? "-" : advertised_ip(r), note});
         }
         print_table(table, out);
         out << total << (total == 1 ? " session" : " sessions") << " in all\n";

@@ -29,15 +29,6 @@ std::string addr_or_empty(const net::SockAddr& a) {
     return a.valid() ? a.str() : std::string();
 }
 
-template <typename Count>
-json::Json dropped_json(const std::array<Count, media::DROP_SLOTS>& dropped) {
-    json::Json out = json::Json::object();
-    for (media::Drop d : media::DROP_REASONS)
-        out.set(std::string(media::drop_name(d)).c_str(),
-                static_cast<long long>(dropped[static_cast<size_t>(d)]));
-    return out;
-}
-
 media::SideReply side_reply(const media::SideInfo& s, const net::SockAddr& advertised) {
     net::SockAddr adv = advertised;
     adv.set_port(s.rtp_port);
@@ -103,13 +94,6 @@ media::AddressPolicy address_policy(const config::ClusterConfig& cfg) {
             p.media_ports.push_back(*m.media_ports);
     }
     return p;
-}
-
-json::Json prefixes_json(const std::vector<net::Cidr>& list) {
-    json::Json out = json::Json::array();
-    for (const auto& c : list)
-        out.append(json::Json::string(c.str()));
-    return out;
 }
 
 } // namespace
@@ -372,64 +356,63 @@ void RelayService::register_ops(json::ControlServer& server) {
 }
 
 json::Json RelayService::stats() const {
-    json::Json out = json::Json::object()
-                         .set("member", m_id)
-                         .set("media_ports", m_range.str())
-                         .set("draining", m_draining);
+    media::RelayStats out;
+    out.member = m_id;
+    out.media_ports = m_range.str();
+    out.draining = m_draining;
     if (!m_calls)
-        return out;
+        return out.to_json();
     const auto& o = m_calls->options();
     const auto p = m_pool->counters();
     const auto& r = m_relay->counters();
     const auto& c = m_calls->counters();
-    json::Json failed = json::Json::object();
-    for (const auto& [code, n] : c.failed)
-        failed.set(code.c_str(), static_cast<long long>(n));
+    auto n = [](auto v) {
+        return static_cast<long long>(v);
+    };
+    auto seconds = [](media::Clock::duration d) {
+        return static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+    };
+    media::RelayStats::Running run;
+    for (const auto& [code, count] : c.failed)
+        run.failed[code] = n(count);
     auto source_refused =
         c.failed.find(std::string(to_string(media::OfferError::source_sessions_exhausted)));
-    out.set("advertised_ip", o.advertised.host())
-        .set("bind", o.bind.host())
-        .set("strict", o.strict)
-        .set("timeout_s", static_cast<long long>(
-                              std::chrono::duration_cast<std::chrono::seconds>(o.timeout).count()))
-        .set("unlatched_timeout_s",
-             static_cast<long long>(
-                 std::chrono::duration_cast<std::chrono::seconds>(o.unlatched_timeout).count()))
-        .set("max_streams", static_cast<long long>(o.max_streams))
-        .set("max_sessions", static_cast<long long>(o.max_sessions))
-        .set("max_sessions_per_source", static_cast<long long>(o.max_sessions_per_source))
-        .set("sources", static_cast<long long>(m_calls->sources()))
-        .set("source_refused",
-             static_cast<long long>(source_refused == c.failed.end() ? 0 : source_refused->second))
-        .set("media_allow", prefixes_json(o.policy.allow))
-        .set("sessions", static_cast<long long>(m_calls->size()))
-        .set("streams", static_cast<long long>(r.streams))
-        .set("sockets", static_cast<long long>(r.sockets))
-        .set("ports", json::Json::object()
-                          .set("capacity", static_cast<long long>(p.capacity_ports))
-                          .set("in_use", static_cast<long long>(p.in_use))
-                          .set("free", static_cast<long long>(p.free))
-                          .set("free_pairs", static_cast<long long>(p.free_pairs))
-                          .set("high_water", static_cast<long long>(p.high_water))
-                          .set("exhausted", static_cast<long long>(p.exhausted)))
-        .set("packets", static_cast<long long>(r.packets))
-        .set("bytes", static_cast<long long>(r.bytes))
-        .set("dropped", dropped_json(r.dropped))
-        .set("send_failed", static_cast<long long>(r.send_failed))
-        .set("receive_errors", static_cast<long long>(r.receive_errors))
-        .set("latched", static_cast<long long>(r.latched))
-        .set("offers", static_cast<long long>(c.offers))
-        .set("answers", static_cast<long long>(c.answers))
-        .set("created", static_cast<long long>(c.created))
-        .set("deleted", static_cast<long long>(c.deleted))
-        .set("expired", static_cast<long long>(c.expired))
-        .set("unlatched", static_cast<long long>(c.unlatched))
-        .set("relatched", static_cast<long long>(c.relatched))
-        .set("bind_retries", static_cast<long long>(c.bind_retries))
-        .set("failed", std::move(failed));
+    run.advertised_ip = o.advertised.host();
+    run.bind = o.bind.host();
+    run.strict = o.strict;
+    run.timeout_s = seconds(o.timeout);
+    run.unlatched_timeout_s = seconds(o.unlatched_timeout);
+    run.max_streams = n(o.max_streams);
+    run.max_sessions = n(o.max_sessions);
+    run.max_sessions_per_source = n(o.max_sessions_per_source);
+    run.sources = n(m_calls->sources());
+    run.source_refused = source_refused == c.failed.end() ? 0 : n(source_refused->second);
+    for (const auto& prefix : o.policy.allow)
+        run.media_allow.push_back(prefix.str());
+    run.sessions = n(m_calls->size());
+    run.streams = n(r.streams);
+    run.sockets = n(r.sockets);
+    run.ports = {n(p.capacity_ports), n(p.in_use),     n(p.free),
+                 n(p.free_pairs),     n(p.high_water), n(p.exhausted)};
+    run.packets = n(r.packets);
+    run.bytes = n(r.bytes);
+    for (size_t i = 0; i < run.dropped.size(); ++i)
+        run.dropped[i] = n(r.dropped[i]);
+    run.send_failed = n(r.send_failed);
+    run.receive_errors = n(r.receive_errors);
+    run.latched = n(r.latched);
+    run.offers = n(c.offers);
+    run.answers = n(c.answers);
+    run.created = n(c.created);
+    run.deleted = n(c.deleted);
+    run.expired = n(c.expired);
+    run.unlatched = n(c.unlatched);
+    run.relatched = n(c.relatched);
+    run.bind_retries = n(c.bind_retries);
     if (m_fd_limit)
-        out.set("fd_limit", static_cast<long long>(m_fd_limit->soft));
-    return out;
+        run.fd_limit = n(m_fd_limit->soft);
+    out.running = std::move(run);
+    return out.to_json();
 }
 
 } // namespace rtfarm::rtprelayd

@@ -2,6 +2,7 @@
 
 #include "media/sdp.hpp"
 #include "net/address.hpp"
+#include "net/cidr.hpp"
 #include "json/ndjson.hpp"
 
 #include <limits>
@@ -60,6 +61,37 @@ constexpr const char* DROPPED = "dropped";
 constexpr const char* LAST_PACKET_AGE_MS = "last_packet_age_ms";
 constexpr const char* COUNT = "count";
 constexpr const char* SESSIONS = "sessions";
+constexpr const char* MEDIA_PORTS = "media_ports";
+constexpr const char* DRAINING = "draining";
+constexpr const char* ADVERTISED_IP = "advertised_ip";
+constexpr const char* BIND = "bind";
+constexpr const char* TIMEOUT_S = "timeout_s";
+constexpr const char* UNLATCHED_TIMEOUT_S = "unlatched_timeout_s";
+constexpr const char* MAX_STREAMS = "max_streams";
+constexpr const char* MAX_SESSIONS = "max_sessions";
+constexpr const char* MAX_SESSIONS_PER_SOURCE = "max_sessions_per_source";
+constexpr const char* SOURCES = "sources";
+constexpr const char* SOURCE_REFUSED = "source_refused";
+constexpr const char* MEDIA_ALLOW = "media_allow";
+constexpr const char* SOCKETS = "sockets";
+constexpr const char* CAPACITY = "capacity";
+constexpr const char* IN_USE = "in_use";
+constexpr const char* FREE = "free";
+constexpr const char* FREE_PAIRS = "free_pairs";
+constexpr const char* HIGH_WATER = "high_water";
+constexpr const char* EXHAUSTED = "exhausted";
+constexpr const char* RECEIVE_ERRORS = "receive_errors";
+constexpr const char* LATCHED = "latched";
+constexpr const char* OFFERS = "offers";
+constexpr const char* ANSWERS = "answers";
+constexpr const char* EXPIRED = "expired";
+constexpr const char* UNLATCHED = "unlatched";
+constexpr const char* RELATCHED = "relatched";
+constexpr const char* BIND_RETRIES = "bind_retries";
+constexpr const char* FAILED = "failed";
+constexpr const char* FD_LIMIT = "fd_limit";
+// Entries of a list in the stats (media_allow, failed) at most.
+constexpr size_t MAX_STATS_ENTRIES = 1024;
 
 constexpr std::array<sip::SdpRole, 3> ROLES = {sip::SdpRole::offer, sip::SdpRole::answer,
                                                sip::SdpRole::automatic};
@@ -202,10 +234,30 @@ std::string item(const char* key, size_t i) {
     if (!var)                                                                                      \
         return var.error();
 
-json::Json side_json(const SideReply& s) {
-    json::Json dropped = json::Json::object();
+json::Json dropped_json(const std::array<long long, DROP_SLOTS>& dropped) {
+    json::Json out = json::Json::object();
     for (Drop d : DROP_REASONS)
-        dropped.set(std::string(drop_name(d)).c_str(), s.dropped[static_cast<size_t>(d)]);
+        out.set(std::string(drop_name(d)).c_str(), dropped[static_cast<size_t>(d)]);
+    return out;
+}
+
+Status read_dropped(const json::Json& v, const std::string& path,
+                    std::array<long long, DROP_SLOTS>& dropped) {
+    Reader d(v, BAD_REPLY, path);
+    if (auto st = d.object(); !st)
+        return st.error();
+    for (Drop reason : DROP_REASONS) {
+        const std::string key(drop_name(reason));
+        auto n = d.count(key.c_str());
+        if (!n)
+            return n.error();
+        dropped[static_cast<size_t>(reason)] = *n;
+    }
+    return {};
+}
+
+json::Json side_json(const SideReply& s) {
+    json::Json dropped = dropped_json(s.dropped);
     return json::Json::object()
         .set(LOCAL_PORT, static_cast<long long>(s.local_port))
         .set(RTCP_PORT, static_cast<long long>(s.rtcp_port))
@@ -245,15 +297,8 @@ Result<SideReply> parse_side(const json::Json& v, const std::string& path) {
     RTFARM_TRY(rtcp_packets, r.count(RTCP_PACKETS));
     RTFARM_TRY(send_failed, r.count(SEND_FAILED));
     RTFARM_TRY(age, r.count_or_null(LAST_PACKET_AGE_MS));
-    auto dropped = v[DROPPED];
-    Reader d(dropped, BAD_REPLY, r.path(DROPPED));
-    if (auto st = d.object(); !st)
+    if (auto st = read_dropped(v[DROPPED], r.path(DROPPED), s.dropped); !st)
         return st.error();
-    for (Drop reason : DROP_REASONS) {
-        const std::string key(drop_name(reason));
-        RTFARM_TRY(n, d.count(key.c_str()));
-        s.dropped[static_cast<size_t>(reason)] = *n;
-    }
     s.local_port = static_cast<uint16_t>(*local_port);
     s.rtcp_port = static_cast<uint16_t>(*rtcp_port);
     s.rtcp_mux = *rtcp_mux;
@@ -651,6 +696,178 @@ Result<ListReply> read_list_reply(const json::Json& reply) {
 
 Result<ListReply> ListReply::parse(const json::Json& reply) {
     return read_list_reply(reply);
+}
+
+// --- stats
+
+json::Json RelayStats::to_json() const {
+    json::Json out = json::Json::object()
+                         .set(MEMBER, member)
+                         .set(MEDIA_PORTS, media_ports)
+                         .set(DRAINING, draining);
+    if (!running)
+        return out;
+    const Running& r = *running;
+    json::Json allow = json::Json::array();
+    for (const auto& c : r.media_allow)
+        allow.append(json::Json::string(c));
+    json::Json failed = json::Json::object();
+    for (const auto& [code, n] : r.failed)
+        failed.set(code.c_str(), n);
+    out.set(ADVERTISED_IP, r.advertised_ip)
+        .set(BIND, r.bind)
+        .set(STRICT, r.strict)
+        .set(TIMEOUT_S, r.timeout_s)
+        .set(UNLATCHED_TIMEOUT_S, r.unlatched_timeout_s)
+        .set(MAX_STREAMS, r.max_streams)
+        .set(MAX_SESSIONS, r.max_sessions)
+        .set(MAX_SESSIONS_PER_SOURCE, r.max_sessions_per_source)
+        .set(SOURCES, r.sources)
+        .set(SOURCE_REFUSED, r.source_refused)
+        .set(MEDIA_ALLOW, std::move(allow))
+        .set(SESSIONS, r.sessions)
+        .set(STREAMS, r.streams)
+        .set(SOCKETS, r.sockets)
+        .set(PORTS, json::Json::object()
+                        .set(CAPACITY, r.ports.capacity)
+                        .set(IN_USE, r.ports.in_use)
+                        .set(FREE, r.ports.free)
+                        .set(FREE_PAIRS, r.ports.free_pairs)
+                        .set(HIGH_WATER, r.ports.high_water)
+                        .set(EXHAUSTED, r.ports.exhausted))
+        .set(PACKETS, r.packets)
+        .set(BYTES, r.bytes)
+        .set(DROPPED, dropped_json(r.dropped))
+        .set(SEND_FAILED, r.send_failed)
+        .set(RECEIVE_ERRORS, r.receive_errors)
+        .set(LATCHED, r.latched)
+        .set(OFFERS, r.offers)
+        .set(ANSWERS, r.answers)
+        .set(CREATED, r.created)
+        .set(DELETED, r.deleted)
+        .set(EXPIRED, r.expired)
+        .set(UNLATCHED, r.unlatched)
+        .set(RELATCHED, r.relatched)
+        .set(BIND_RETRIES, r.bind_retries)
+        .set(FAILED, std::move(failed));
+    if (r.fd_limit)
+        out.set(FD_LIMIT, *r.fd_limit);
+    return out;
+}
+
+namespace {
+
+Result<RelayStats> read_relay_stats(const json::Json& service) {
+    Reader r(service, BAD_REPLY);
+    if (auto st = r.object(); !st)
+        return st.error();
+    RelayStats out;
+    RTFARM_TRY(member, r.name_text(MEMBER, MAX_NAME));
+    RTFARM_TRY(media_ports, r.name_text(MEDIA_PORTS, MAX_NAME));
+    RTFARM_TRY(draining, r.flag(DRAINING, std::nullopt));
+    out.member = std::move(*member);
+    out.media_ports = std::move(*media_ports);
+    out.draining = *draining;
+    // Started: the relay's own fields, from its address on.
+    if (!r.get(ADVERTISED_IP))
+        return out;
+    RelayStats::Running run;
+    RTFARM_TRY(advertised_ip, r.text(ADVERTISED_IP, true, MAX_NAME));
+    if (!net::SockAddr::parse_host(*advertised_ip))
+        return r.fail("\"advertised_ip\" must be an IP address, not '" + *advertised_ip + "'");
+    RTFARM_TRY(bind, r.text(BIND, true, MAX_NAME));
+    if (!net::SockAddr::parse_host(*bind))
+        return r.fail("\"bind\" must be an IP address, not '" + *bind + "'");
+    RTFARM_TRY(strict, r.flag(STRICT, std::nullopt));
+    run.advertised_ip = std::move(*advertised_ip);
+    run.bind = std::move(*bind);
+    run.strict = *strict;
+    const std::pair<const char*, long long*> counts[] = {
+        {TIMEOUT_S, &run.timeout_s},
+        {UNLATCHED_TIMEOUT_S, &run.unlatched_timeout_s},
+        {MAX_STREAMS, &run.max_streams},
+        {MAX_SESSIONS, &run.max_sessions},
+        {MAX_SESSIONS_PER_SOURCE, &run.max_sessions_per_source},
+        {SOURCES, &run.sources},
+        {SOURCE_REFUSED, &run.source_refused},
+        {SESSIONS, &run.sessions},
+        {STREAMS, &run.streams},
+        {SOCKETS, &run.sockets},
+        {PACKETS, &run.packets},
+        {BYTES, &run.bytes},
+        {SEND_FAILED, &run.send_failed},
+        {RECEIVE_ERRORS, &run.receive_errors},
+        {LATCHED, &run.latched},
+        {OFFERS, &run.offers},
+        {ANSWERS, &run.answers},
+        {CREATED, &run.created},
+        {DELETED, &run.deleted},
+        {EXPIRED, &run.expired},
+        {UNLATCHED, &run.unlatched},
+        {RELATCHED, &run.relatched},
+        {BIND_RETRIES, &run.bind_retries},
+    };
+    for (const auto& [key, field] : counts) {
+        RTFARM_TRY(n, r.count(key));
+        *field = *n;
+    }
+    RTFARM_TRY(allow, r.array(MEDIA_ALLOW));
+    if (allow->size() > MAX_STATS_ENTRIES)
+        return r.fail("\"media_allow\" must have at most " + std::to_string(MAX_STATS_ENTRIES) +
+                      " prefixes");
+    for (size_t i = 0; i < allow->size(); ++i) {
+        auto c = allow->at(i).as_string();
+        if (!c || !net::Cidr::parse(*c))
+            return r.fail("\"" + item(MEDIA_ALLOW, i) + "\" must be a CIDR prefix");
+        run.media_allow.push_back(std::move(*c));
+    }
+    auto ports = service[PORTS];
+    Reader pr(ports, BAD_REPLY, PORTS);
+    if (auto st = pr.object(); !st)
+        return st.error();
+    const std::pair<const char*, long long*> port_counts[] = {
+        {CAPACITY, &run.ports.capacity},
+        {IN_USE, &run.ports.in_use},
+        {FREE, &run.ports.free},
+        {FREE_PAIRS, &run.ports.free_pairs},
+        {HIGH_WATER, &run.ports.high_water},
+        {EXHAUSTED, &run.ports.exhausted},
+    };
+    for (const auto& [key, field] : port_counts) {
+        RTFARM_TRY(n, pr.count(key));
+        *field = *n;
+    }
+    if (auto st = read_dropped(service[DROPPED], DROPPED, run.dropped); !st)
+        return st.error();
+    auto failed = service[FAILED];
+    Reader fr(failed, BAD_REPLY, FAILED);
+    if (auto st = fr.object(); !st)
+        return st.error();
+    if (failed.size() > MAX_STATS_ENTRIES)
+        return r.fail("\"failed\" must have at most " + std::to_string(MAX_STATS_ENTRIES) +
+                      " codes");
+    const char* code = nullptr;
+    json_t* value = nullptr;
+    json_object_foreach(failed.get(), code, value) {
+        const std::string key(code);
+        if (key.empty() || key.size() > MAX_NAME)
+            return fr.fail("\"failed\" names a code of " + std::to_string(key.size()) +
+                           " bytes, not 1-" + std::to_string(MAX_NAME));
+        RTFARM_TRY(n, fr.count(code));
+        run.failed[key] = *n;
+    }
+    if (r.get(FD_LIMIT)) {
+        RTFARM_TRY(fd_limit, r.count(FD_LIMIT));
+        run.fd_limit = *fd_limit;
+    }
+    out.running = std::move(run);
+    return out;
+}
+
+} // namespace
+
+Result<RelayStats> RelayStats::parse(const json::Json& service) {
+    return read_relay_stats(service);
 }
 
 #undef RTFARM_TRY

@@ -18,6 +18,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -177,6 +178,59 @@ struct ListReply {
 
     json::Json to_json() const;
     static Result<ListReply> parse(const json::Json& reply);
+};
+
+// stats: rtprelayd's "service" counters (rtprelayd(8)). Until the relay
+// has started only member, media_ports and draining.
+struct RelayStats {
+    struct Ports {
+        long long capacity = 0;
+        long long in_use = 0;
+        long long free = 0;
+        long long free_pairs = 0;
+        long long high_water = 0;
+        long long exhausted = 0;
+    };
+    struct Running {
+        std::string advertised_ip;
+        std::string bind;
+        bool strict = false;
+        long long timeout_s = 0;
+        long long unlatched_timeout_s = 0;
+        long long max_streams = 0;
+        long long max_sessions = 0;
+        long long max_sessions_per_source = 0;
+        long long sources = 0;
+        long long source_refused = 0;
+        std::vector<std::string> media_allow; // CIDR prefixes
+        long long sessions = 0;
+        long long streams = 0;
+        long long sockets = 0;
+        Ports ports;
+        long long packets = 0;
+        long long bytes = 0;
+        std::array<long long, DROP_SLOTS> dropped{}; // by media::Drop
+        long long send_failed = 0;
+        long long receive_errors = 0;
+        long long latched = 0;
+        long long offers = 0;
+        long long answers = 0;
+        long long created = 0;
+        long long deleted = 0;
+        long long expired = 0;
+        long long unlatched = 0;
+        long long relatched = 0;
+        long long bind_retries = 0;
+        std::map<std::string, long long> failed; // by error code (OfferError)
+        std::optional<long long> fd_limit;
+    };
+    std::string member;
+    std::string media_ports; // "LO-HI"
+    bool draining = false;
+    std::optional<Running> running;
+
+    json::Json to_json() const;
+    static Result<RelayStats> parse(const json::Json& service);
 };
 
 } // namespace rtfarm::media

@@ -1,6 +1,6 @@
 // libFuzzer target for the media control messages
-// (media/control_messages.hpp). The first byte picks the message (and for
-// an SdpRequest the op), the rest is a JSON text. What parse() takes must
+// (media/control_messages.hpp). The first byte picks the message (for an
+// SdpRequest the op too), the rest is a JSON text. What parse() takes must
 // come back the same through to_json() and parse() again; what it refuses
 // is refused with bad_request (a request) or bad_reply (an answer) and a
 // message. Seeds: each message's to_json(), written by the target itself
@@ -38,7 +38,7 @@ void round_trip(const json::Json& j, const char* code, Op... op) {
 void exercise(uint8_t which, const json::Json& j) {
     const char* bad_request = "bad_request";
     const char* bad_reply = "bad_reply";
-    switch (which % 9) {
+    switch (which % 10) {
     case 0:
         round_trip<SdpRequest>(j, bad_request, SdpOp::offer);
         break;
@@ -73,8 +73,11 @@ void exercise(uint8_t which, const json::Json& j) {
             check(q->answered && !q->streams.empty());
         break;
     }
-    default:
+    case 8:
         round_trip<ListReply>(j, bad_reply);
+        break;
+    default:
+        round_trip<RelayStats>(j, bad_reply);
         break;
     }
 }
@@ -119,7 +122,13 @@ std::vector<std::string> seeds() {
     list.member = "f3";
     list.count = 1;
     list.sessions = {{"c1", 1, true, 4000, 100, std::nullopt}};
+    RelayStats stats{"f1", "20000-20099", false, RelayStats::Running{}};
+    stats.running->advertised_ip = "203.0.113.7";
+    stats.running->bind = "::";
+    stats.running->media_allow = {"192.0.2.0/24"};
+    stats.running->failed = {{"bad_sdp", 2}};
     return {
+        std::string(1, '\11') + stats.to_json().dump(),
         std::string(1, '\0') + offer.to_json().dump(),
         std::string(1, '\1') + sdp.to_json().dump(),
         std::string(1, '\2') + sdp.to_json().dump(),

@@ -411,6 +411,64 @@ BOOST_AUTO_TEST_CASE(list_round_trip_and_refusals) {
     refused(ListReply::parse(with(j, "sessions", "[1]")), bad, "\"sessions[0]\" must be an object");
 }
 
+BOOST_AUTO_TEST_CASE(relay_stats_round_trip_and_refusals) {
+    RelayStats idle{"f1", "20000-20099", false, std::nullopt};
+    BOOST_TEST(idle.to_json().dump() ==
+               R"({"member":"f1","media_ports":"20000-20099","draining":false})");
+    auto back_idle = RelayStats::parse(idle.to_json());
+    BOOST_REQUIRE(back_idle.ok());
+    BOOST_TEST(!back_idle->running.has_value());
+
+    RelayStats s = idle;
+    RelayStats::Running run;
+    run.advertised_ip = "203.0.113.7";
+    run.bind = "0.0.0.0";
+    run.timeout_s = 60;
+    run.max_sessions_per_source = 40;
+    run.media_allow = {"192.0.2.0/24", "2001:db8::/32"};
+    run.sessions = 2;
+    run.ports.capacity = 100;
+    run.ports.in_use = 8;
+    run.dropped[static_cast<size_t>(Drop::too_small)] = 5;
+    run.failed = {{"bad_sdp", 1}, {"source_sessions_exhausted", 3}};
+    run.source_refused = 3;
+    run.fd_limit = 1024;
+    s.running = run;
+    const json::Json j = s.to_json();
+    BOOST_TEST(j["failed"]["source_sessions_exhausted"].as_integer().value() == 3);
+    BOOST_TEST(j["ports"]["in_use"].as_integer().value() == 8);
+    BOOST_TEST(j["dropped"]["too_small"].as_integer().value() == 5);
+    BOOST_TEST(j["fd_limit"].as_integer().value() == 1024);
+    auto back = RelayStats::parse(j);
+    BOOST_REQUIRE(back.ok());
+    BOOST_TEST(back->to_json().dump() == j.dump());
+    s.running->fd_limit.reset();
+    BOOST_TEST(!s.to_json()["fd_limit"]);
+    BOOST_TEST(RelayStats::parse(s.to_json()).ok());
+
+    const std::string bad = "bad_reply";
+    for (const char* key : {"member", "media_ports", "draining"})
+        refused(RelayStats::parse(with(idle.to_json(), key, "")), bad,
+                "\"" + std::string(key) + "\" is missing");
+    for (const char* key : {"bind", "strict", "timeout_s", "sessions", "ports", "dropped", "failed",
+                            "media_allow", "bind_retries"})
+        refused(RelayStats::parse(with(j, key, "")), bad, "\"" + std::string(key) + "\"");
+    refused(RelayStats::parse(with(j, "advertised_ip", R"("relay")")), bad,
+            "\"advertised_ip\" must be an IP address");
+    refused(RelayStats::parse(with(j, "bind", R"("*")")), bad, "\"bind\" must be an IP address");
+    refused(RelayStats::parse(with(j, "sessions", "-2")), bad, "\"sessions\" must be an integer");
+    refused(RelayStats::parse(with(j, "media_allow", R"(["192.0.2.0/33"])")), bad,
+            "\"media_allow[0]\" must be a CIDR prefix");
+    refused(RelayStats::parse(with(j, "ports", R"({"capacity":1})")), bad,
+            "\"ports.in_use\" is missing");
+    refused(RelayStats::parse(with(j, "failed", R"({"bad_sdp":"1"})")), bad,
+            "\"failed.bad_sdp\" must be an integer");
+    refused(RelayStats::parse(with(j, "failed", R"({"":1})")), bad, "names a code of 0 bytes");
+    refused(RelayStats::parse(with(j, "fd_limit", "null")), bad, "\"fd_limit\" must be an integer");
+    refused(RelayStats::parse(with(j, "dropped", R"({"stranger":1})")), bad,
+            "\"dropped.no_peer\" is missing");
+}
+
 BOOST_AUTO_TEST_CASE(names_of_ops_and_parties) {
     BOOST_TEST(op_name(SdpOp::offer) == "offer");
     BOOST_TEST(op_name(SdpOp::answer) == "answer");
