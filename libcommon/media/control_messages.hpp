@@ -2,7 +2,7 @@
 // rtprelayd parses the requests and builds the answers, sipfarmd builds the
 // requests (its own and those it passes on for other members, media.sdp,
 // media.delete, media.query) and parses the answers, cgclusterctl parses
-// `list`. The keys, the optional fields and the error codes are those of
+// the answers to `list` and `stats`. The keys, the optional fields and the error codes are those of
 // rtprelayd(8) and rtfarm-control(7); no program names a key itself.
 //
 // Every parse() takes a value from outside and checks every field it
