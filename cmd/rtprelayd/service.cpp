@@ -294,7 +294,7 @@ void RelayService::register_ops(json::ControlServer& server) {
                     return;
                 }
             }
-            if (!m_calls->remove(q->call_id, "deleted")) {
+            if (!m_calls->remove(q->call_id, media::CallEnd::deleted)) {
                 reply(media::offer_error(media::OfferError::not_found,
                                          "no media session for call " + q->call_id));
                 return;

@@ -44,7 +44,7 @@ Calls::~Calls() {
     for (const auto& [id, call] : m_calls)
         ids.push_back(id);
     for (const auto& id : ids)
-        remove(id, "shutdown");
+        remove(id, CallEnd::shutdown);
 }
 
 void Calls::set_options(CallsOptions options) {
@@ -561,7 +561,7 @@ Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag
     return result;
 }
 
-bool Calls::remove(std::string_view call_id, std::string_view reason) {
+bool Calls::remove(std::string_view call_id, CallEnd end) {
     auto it = m_calls.find(std::string(call_id));
     if (it == m_calls.end())
         return false;
@@ -572,7 +572,7 @@ bool Calls::remove(std::string_view call_id, std::string_view reason) {
         release(slot.ports[0]);
         release(slot.ports[1]);
     }
-    m_relay.close_session(call.session, reason);
+    m_relay.close_session(call.session, to_string(end));
     if (!call.source.empty()) {
         auto held = m_sources.find(call.source);
         RTFARM_ASSERT(held != m_sources.end() && held->second > 0);
@@ -580,7 +580,7 @@ bool Calls::remove(std::string_view call_id, std::string_view reason) {
             m_sources.erase(held);
     }
     m_calls.erase(it);
-    if (reason == "timeout" || reason == "unlatched")
+    if (CALL_ENDS[static_cast<size_t>(end)].expired)
         ++m_counters.expired;
     else
         ++m_counters.deleted;
@@ -607,7 +607,7 @@ std::vector<std::string> Calls::expire(Clock::time_point now) {
              {"after_s",
               std::to_string(
                   std::chrono::duration_cast<std::chrono::seconds>(m_options.timeout).count())}});
-        remove(id, "timeout");
+        remove(id, CallEnd::timeout);
     }
     // Answered, and not one packet from either party since it was offered.
     std::vector<std::string> unheard;
@@ -618,11 +618,11 @@ std::vector<std::string> Calls::expire(Clock::time_point now) {
     for (const std::string& id : unheard) {
         log::info("media", "session timed out",
                   {{"call_id", id},
-                   {"reason", "unlatched"},
+                   {"reason", std::string(to_string(CallEnd::unlatched))},
                    {"after_s", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                                   m_options.unlatched_timeout)
                                                   .count())}});
-        remove(id, "unlatched");
+        remove(id, CallEnd::unlatched);
         ++m_counters.unlatched;
         gone.push_back(id);
     }
