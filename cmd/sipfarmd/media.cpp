@@ -200,7 +200,7 @@ void MediaAnchor::test(const std::string& call_id, const std::string& from_tag,
         m_loop.defer([done = std::move(done), e = std::move(e)] { done(e); });
     };
     if (!m_settings.anchor) {
-        fail_now(make_error("not_anchored",
+        fail_now(make_error(sip::MEDIA_NOT_ANCHORED,
                             "member " + m_settings.self + " does not anchor media (media: none)"));
         return;
     }

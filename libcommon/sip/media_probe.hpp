@@ -56,5 +56,8 @@ struct MediaTestAnswer {
 std::vector<std::string> media_test_headers(const MediaTestAnswer& a);
 // "X-Farm-Media-Error: <code> <message>", on one line.
 std::string media_error_header(const Error& e);
+// The code of that header when the member asked does not anchor media
+// (lbcheck(8) tells what to set).
+inline constexpr const char* MEDIA_NOT_ANCHORED = "not_anchored";
 
 } // namespace rtfarm::sip
