@@ -1,5 +1,7 @@
 #include "connect.hpp"
 
+#include "control/ndjson.hpp"
+
 namespace rtfarm::ctl {
 namespace {
 
@@ -16,8 +18,8 @@ void set_control_secrets(std::vector<std::string> s) {
 
 Result<json::ControlClient> connect(const std::string& target, std::chrono::milliseconds timeout) {
     auto client = json::ControlClient::connect(target, timeout, secrets());
-    if (!client && client.error().code == "unauthenticated")
-        return make_error("unauthenticated",
+    if (!client && client.error().code == json::error_code::UNAUTHENTICATED)
+        return make_error(json::error_code::UNAUTHENTICATED,
                           client.error().message +
                               (secrets().empty() ? " (give --config with the cluster's secret_file)"
                                                  : " (is secret_file the cluster's?)"));

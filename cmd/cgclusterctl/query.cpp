@@ -1,5 +1,6 @@
 #include "query.hpp"
 
+#include "cluster/placement.hpp"
 #include "control.hpp"
 #include "control/ndjson.hpp"
 #include "sip/route.hpp"
@@ -139,7 +140,7 @@ int run_place(const QueryContext& ctx, const std::string& kind, const std::strin
         return EXIT_USAGE;
     }
     const auto& r = answer->result;
-    if (!r && r.error().code == "no_placement") {
+    if (!r && r.error().code == cluster::placement_error::NO_PLACEMENT) {
         if (ctx.json_output) {
             auto doc = json::Json::object()
                            .set("member", json::Json::null())
@@ -147,7 +148,8 @@ int run_place(const QueryContext& ctx, const std::string& kind, const std::strin
                            .set("kind", kind);
             if (!key.empty())
                 doc.set("key", key);
-            doc.set("reason", "no_placement").set("error", error_json(r.error()));
+            doc.set("reason", cluster::placement_error::NO_PLACEMENT)
+                .set("error", error_json(r.error()));
             out << doc.dump() << '\n';
         } else {
             out << "no placement: " << r.error().message << '\n';

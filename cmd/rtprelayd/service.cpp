@@ -1,7 +1,9 @@
 #include "service.hpp"
 
 #include "base/log.hpp"
+#include "media/control_messages.hpp"
 #include "media/host_ports.hpp"
+#include "media/offer_errors.hpp"
 #include "net/socket.hpp"
 
 #include <algorithm>
@@ -19,44 +21,37 @@ long long ms(media::Clock::duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
-json::Json addr_or_null(const std::optional<net::SockAddr>& a) {
-    return a ? json::Json::string(a->str()) : json::Json::null();
+std::string addr_or_empty(const std::optional<net::SockAddr>& a) {
+    return a ? a->str() : std::string();
 }
 
-json::Json addr_or_null(const net::SockAddr& a) {
-    return a.valid() ? json::Json::string(a.str()) : json::Json::null();
+std::string addr_or_empty(const net::SockAddr& a) {
+    return a.valid() ? a.str() : std::string();
 }
 
-template <typename Count>
-json::Json dropped_json(const std::array<Count, media::DROP_SLOTS>& dropped) {
-    json::Json out = json::Json::object();
-    for (media::Drop d : media::DROP_REASONS)
-        out.set(std::string(media::drop_name(d)).c_str(),
-                static_cast<long long>(dropped[static_cast<size_t>(d)]));
-    return out;
-}
-
-json::Json side_json(const media::SideInfo& s, const net::SockAddr& advertised) {
+media::SideReply side_reply(const media::SideInfo& s, const net::SockAddr& advertised) {
     net::SockAddr adv = advertised;
     adv.set_port(s.rtp_port);
     const auto& c = s.counters;
-    return json::Json::object()
-        .set("local_port", static_cast<long long>(s.rtp_port))
-        .set("rtcp_port", static_cast<long long>(s.rtcp_port))
-        .set("rtcp_mux", s.rtcp_mux)
-        .set("advertised", adv.str())
-        .set("strict", s.strict)
-        .set("expected", addr_or_null(s.expected.rtp))
-        .set("learned", addr_or_null(s.learned_rtp))
-        .set("learned_rtcp", addr_or_null(s.learned_rtcp))
-        .set("sends_to", addr_or_null(s.sends_rtp_to))
-        .set("packets", static_cast<long long>(c.packets))
-        .set("bytes", static_cast<long long>(c.bytes))
-        .set("rtcp_packets", static_cast<long long>(c.rtcp_packets))
-        .set("send_failed", static_cast<long long>(c.send_failed))
-        .set("dropped", dropped_json(c.dropped))
-        .set("last_packet_age_ms",
-             s.last_packet_age ? json::Json::integer(ms(*s.last_packet_age)) : json::Json::null());
+    media::SideReply out;
+    out.local_port = s.rtp_port;
+    out.rtcp_port = s.rtcp_port;
+    out.rtcp_mux = s.rtcp_mux;
+    out.advertised = adv.str();
+    out.strict = s.strict;
+    out.expected = addr_or_empty(s.expected.rtp);
+    out.learned = addr_or_empty(s.learned_rtp);
+    out.learned_rtcp = addr_or_empty(s.learned_rtcp);
+    out.sends_to = addr_or_empty(s.sends_rtp_to);
+    out.packets = static_cast<long long>(c.packets);
+    out.bytes = static_cast<long long>(c.bytes);
+    out.rtcp_packets = static_cast<long long>(c.rtcp_packets);
+    out.send_failed = static_cast<long long>(c.send_failed);
+    for (size_t i = 0; i < out.dropped.size(); ++i)
+        out.dropped[i] = static_cast<long long>(c.dropped[i]);
+    if (s.last_packet_age)
+        out.last_packet_age_ms = ms(*s.last_packet_age);
+    return out;
 }
 
 // The bind address: the advertised one when this host has it (multi-IP,
@@ -99,26 +94,6 @@ media::AddressPolicy address_policy(const config::ClusterConfig& cfg) {
             p.media_ports.push_back(*m.media_ports);
     }
     return p;
-}
-
-json::Json prefixes_json(const std::vector<net::Cidr>& list) {
-    json::Json out = json::Json::array();
-    for (const auto& c : list)
-        out.append(json::Json::string(c.str()));
-    return out;
-}
-
-Result<std::string> text_field(const json::Request& req, const char* key, bool required) {
-    auto v = req.body[key];
-    if (!v) {
-        if (required)
-            return make_error("bad_request", std::string("\"") + key + "\" is missing");
-        return std::string();
-    }
-    auto s = v.as_string();
-    if (!s)
-        return make_error("bad_request", std::string("\"") + key + "\" must be a string");
-    return *s;
 }
 
 } // namespace
@@ -241,177 +216,126 @@ void RelayService::check_drained() {
     done();
 }
 
-Result<json::Json> RelayService::sdp_op(const json::Request& req,
-                                        std::optional<media::Exchange> as) {
-    const bool is_offer = !as && req.op == "offer";
-    auto call_id = text_field(req, "call_id", true);
-    if (!call_id)
-        return call_id.error();
-    auto from_tag = text_field(req, "from_tag", true);
-    if (!from_tag)
-        return from_tag.error();
-    // An answer names its answerer; the other ops may not know it yet.
-    auto to_tag = text_field(req, "to_tag", !as && !is_offer);
-    if (!to_tag)
-        return to_tag.error();
-    auto sdp = text_field(req, "sdp", true);
-    if (!sdp)
-        return sdp.error();
-    // Where the SIP request that made the offer came from (sipfarmd), for
-    // media_max_sessions_per_source; written the one way, so that
-    // "::ffff:198.51.100.10" and "198.51.100.10" are one source.
-    auto source = text_field(req, "source", false);
-    if (!source)
-        return source.error();
-    if (!source->empty()) {
-        auto host = net::SockAddr::parse_host(*source, 0);
-        if (!host)
-            return make_error("bad_request",
-                              "\"source\" must be an IP address, not '" + *source + "'");
-        *source = host->unmapped().host();
-    }
-    if (as) {
-        auto how = text_field(req, "as", false);
-        if (!how)
-            return how.error();
-        if (*how == "offer")
-            as = media::Exchange::offer;
-        else if (*how == "answer")
-            as = media::Exchange::answer;
-        else if (how->empty() || *how == "auto")
-            as = media::Exchange::automatic;
-        else
-            return make_error("bad_request",
-                              "\"as\" must be offer, answer or auto, not '" + *how + "'");
-    }
-    // Where the SIP dialog stands, when the client says (media::Dialog).
+Result<json::Json> RelayService::sdp_op(const json::Request& req, media::SdpOp op) {
+    auto q = media::SdpRequest::parse(req.body, op);
+    if (!q)
+        return q.error();
+    // sdp only: offer, answer or auto, and where the SIP dialog stands
+    // when the client says (media::Dialog).
+    media::Exchange as = media::Exchange::automatic;
+    if (q->as == sip::SdpRole::offer)
+        as = media::Exchange::offer;
+    else if (q->as == sip::SdpRole::answer)
+        as = media::Exchange::answer;
     media::Dialog dialog = media::Dialog::unknown;
-    if (as) {
-        if (auto v = req.body["answered"]) {
-            auto b = v.as_bool();
-            if (!b)
-                return make_error("bad_request", "\"answered\" must be true or false");
-            dialog = *b ? media::Dialog::answered : media::Dialog::early;
-        }
-    }
-    const bool creates = !m_calls->query(*call_id);
+    if (q->answered)
+        dialog = *q->answered ? media::Dialog::answered : media::Dialog::early;
+    const bool creates = !m_calls->query(q->call_id);
     if (m_draining && creates)
-        return make_error("draining", "member " + m_id + " is draining: no new media sessions");
+        return media::offer_error(media::OfferError::draining,
+                                  "member " + m_id + " is draining: no new media sessions");
     Result<media::SdpOut> out = make_error("internal", "no op");
-    if (as)
-        out = m_calls->exchange(*call_id, *from_tag, *to_tag, *sdp, *as, dialog, *source);
-    else if (is_offer)
-        out = m_calls->offer(*call_id, *from_tag, *to_tag, *sdp, *source);
+    if (op == media::SdpOp::sdp)
+        out = m_calls->exchange(q->call_id, q->from_tag, q->to_tag, q->sdp, as, dialog, q->source);
+    else if (op == media::SdpOp::offer)
+        out = m_calls->offer(q->call_id, q->from_tag, q->to_tag, q->sdp, q->source);
     else
-        out = m_calls->answer(*call_id, *from_tag, *to_tag, *sdp);
+        out = m_calls->answer(q->call_id, q->from_tag, q->to_tag, q->sdp);
     if (!out) {
         log::info("media", "sdp refused",
                   {{"op", req.op},
-                   {"call_id", *call_id},
+                   {"call_id", q->call_id},
                    {"code", out.error().code},
-                   {"source", *source},
+                   {"source", q->source},
                    {"err", out.error().message}});
         return out.error();
     }
-    json::Json ports = json::Json::array();
-    for (size_t i = 0; i < out->ports.size(); ++i)
-        ports.append(json::Json::object()
-                         .set("index", static_cast<long long>(i))
-                         .set("rtp", static_cast<long long>(out->ports[i].rtp))
-                         .set("rtcp", static_cast<long long>(out->ports[i].rtcp)));
     if (out->created)
-        log::info("media", "session created", {{"call_id", *call_id}});
-    return json::Json::object()
-        .set("sdp", out->sdp)
-        .set("member", m_id)
-        .set("address", m_calls->options().advertised.host())
-        .set("to", std::string(media::leg_name(out->to)))
-        .set("created", out->created)
-        .set("as", out->answer ? "answer" : "offer")
-        .set("unchanged", out->unchanged)
-        .set("ports", std::move(ports));
+        log::info("media", "session created", {{"call_id", q->call_id}});
+    media::SdpReply a;
+    a.sdp = out->sdp;
+    a.member = m_id;
+    a.address = m_calls->options().advertised.host();
+    a.to = out->to == media::Leg::caller ? media::Party::caller : media::Party::callee;
+    a.created = out->created;
+    a.answer = out->answer;
+    a.unchanged = out->unchanged;
+    for (size_t i = 0; i < out->ports.size(); ++i)
+        a.ports.push_back(media::StreamPortsReply{static_cast<long long>(i), out->ports[i].rtp,
+                                                  out->ports[i].rtcp});
+    return a.to_json();
 }
 
 void RelayService::register_ops(json::ControlServer& server) {
     // Offers, answers and deletes change state: a client's retry (same
     // connection, same line) is answered from the server's cache.
     const json::OpOptions once{.retry_cache = true};
+    for (media::SdpOp op : {media::SdpOp::offer, media::SdpOp::answer, media::SdpOp::sdp})
+        server.on(
+            std::string(media::op_name(op)),
+            [this, op](const json::Request& req, const json::Peer&, json::Reply reply) {
+                reply(sdp_op(req, op));
+            },
+            once);
     server.on(
-        "offer",
+        media::OP_DELETE,
         [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-            reply(sdp_op(req, std::nullopt));
-        },
-        once);
-    server.on(
-        "answer",
-        [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-            reply(sdp_op(req, std::nullopt));
-        },
-        once);
-    server.on(
-        "sdp",
-        [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-            reply(sdp_op(req, media::Exchange::automatic));
-        },
-        once);
-    server.on(
-        "delete",
-        [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-            auto call_id = text_field(req, "call_id", true);
-            if (!call_id) {
-                reply(call_id.error());
+            auto q = media::DeleteRequest::parse(req.body);
+            if (!q) {
+                reply(q.error());
                 return;
             }
             // A CANCEL or an error response ends a call only before it
             // was answered (not a failed re-INVITE).
-            if (req.body["if_unanswered"].as_bool().value_or(false)) {
-                auto info = m_calls->query(*call_id);
+            if (q->if_unanswered) {
+                auto info = m_calls->query(q->call_id);
                 if (info && info->answered) {
-                    reply(json::Json::object().set("call_id", *call_id).set("deleted", false));
+                    reply(media::DeleteReply{q->call_id, false}.to_json());
                     return;
                 }
             }
-            if (!m_calls->remove(*call_id, "deleted")) {
-                reply(make_error("not_found", "no media session for call " + *call_id));
+            if (!m_calls->remove(q->call_id, media::CallEnd::deleted)) {
+                reply(media::offer_error(media::OfferError::not_found,
+                                         "no media session for call " + q->call_id));
                 return;
             }
-            reply(json::Json::object().set("call_id", *call_id).set("deleted", true));
+            reply(media::DeleteReply{q->call_id, true}.to_json());
             check_drained();
         },
         once);
-    server.on("query", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-        auto call_id = text_field(req, "call_id", true);
-        if (!call_id) {
-            reply(call_id.error());
-            return;
-        }
-        auto info = m_calls->query(*call_id);
-        if (!info) {
-            reply(info.error());
-            return;
-        }
+    server.on(
+        media::OP_QUERY, [this](const json::Request& req, const json::Peer&, json::Reply reply) {
+            auto q = media::QueryRequest::parse(req.body);
+            if (!q) {
+                reply(q.error());
+                return;
+            }
+            auto info = m_calls->query(q->call_id);
+            if (!info) {
+                reply(info.error());
+                return;
+            }
+            const auto now = m_relay->now();
+            const auto& adv = m_calls->options().advertised;
+            media::QueryReply a;
+            a.call_id = info->call_id;
+            a.member = m_id;
+            a.caller_tag = info->tags[0];
+            a.callee_tag = info->tags[1];
+            a.answered = info->answered;
+            a.age_ms = ms(now - info->created);
+            a.signal_age_ms = ms(now - info->last_signal);
+            for (const auto& s : info->streams)
+                a.streams.push_back(media::StreamReply{static_cast<long long>(s.index), s.media,
+                                                       side_reply(s.relay.sides[0], adv),
+                                                       side_reply(s.relay.sides[1], adv)});
+            reply(a.to_json());
+        });
+    server.on(media::OP_LIST, [this](const json::Request&, const json::Peer&, json::Reply reply) {
         const auto now = m_relay->now();
-        const auto& adv = m_calls->options().advertised;
-        json::Json streams = json::Json::array();
-        for (const auto& s : info->streams)
-            streams.append(json::Json::object()
-                               .set("index", static_cast<long long>(s.index))
-                               .set("media", s.media)
-                               .set("caller", side_json(s.relay.sides[0], adv))
-                               .set("callee", side_json(s.relay.sides[1], adv)));
-        reply(json::Json::object()
-                  .set("call_id", info->call_id)
-                  .set("member", m_id)
-                  .set("caller_tag", info->tags[0])
-                  .set("callee_tag", info->tags[1])
-                  .set("answered", info->answered)
-                  .set("age_ms", ms(now - info->created))
-                  .set("signal_age_ms", ms(now - info->last_signal))
-                  .set("streams", std::move(streams)));
-    });
-    server.on("list", [this](const json::Request&, const json::Peer&, json::Reply reply) {
-        const auto now = m_relay->now();
-        json::Json sessions = json::Json::array();
+        media::ListReply a;
+        a.member = m_id;
+        a.count = static_cast<long long>(m_calls->size());
         for (const auto& c : m_calls->list()) {
             uint64_t packets = 0;
             std::optional<media::Clock::duration> idle;
@@ -422,80 +346,73 @@ void RelayService::register_ops(json::ControlServer& server) {
                         idle =
                             idle ? std::min(*idle, *side.last_packet_age) : *side.last_packet_age;
                 }
-            sessions.append(json::Json::object()
-                                .set("call_id", c.call_id)
-                                .set("streams", static_cast<long long>(c.streams.size()))
-                                .set("answered", c.answered)
-                                .set("age_ms", ms(now - c.created))
-                                .set("packets", static_cast<long long>(packets))
-                                .set("last_packet_age_ms",
-                                     idle ? json::Json::integer(ms(*idle)) : json::Json::null()));
+            a.sessions.push_back(media::SessionSummary{
+                c.call_id, static_cast<long long>(c.streams.size()), c.answered,
+                ms(now - c.created), static_cast<long long>(packets),
+                idle ? std::optional<long long>(ms(*idle)) : std::nullopt});
         }
-        reply(json::Json::object()
-                  .set("member", m_id)
-                  .set("count", static_cast<long long>(m_calls->size()))
-                  .set("sessions", std::move(sessions)));
+        reply(a.to_json());
     });
 }
 
 json::Json RelayService::stats() const {
-    json::Json out = json::Json::object()
-                         .set("member", m_id)
-                         .set("media_ports", m_range.str())
-                         .set("draining", m_draining);
+    media::RelayStats out;
+    out.member = m_id;
+    out.media_ports = m_range.str();
+    out.draining = m_draining;
     if (!m_calls)
-        return out;
+        return out.to_json();
     const auto& o = m_calls->options();
     const auto p = m_pool->counters();
     const auto& r = m_relay->counters();
     const auto& c = m_calls->counters();
-    json::Json failed = json::Json::object();
-    for (const auto& [code, n] : c.failed)
-        failed.set(code.c_str(), static_cast<long long>(n));
-    auto source_refused = c.failed.find("source_sessions_exhausted");
-    out.set("advertised_ip", o.advertised.host())
-        .set("bind", o.bind.host())
-        .set("strict", o.strict)
-        .set("timeout_s", static_cast<long long>(
-                              std::chrono::duration_cast<std::chrono::seconds>(o.timeout).count()))
-        .set("unlatched_timeout_s",
-             static_cast<long long>(
-                 std::chrono::duration_cast<std::chrono::seconds>(o.unlatched_timeout).count()))
-        .set("max_streams", static_cast<long long>(o.max_streams))
-        .set("max_sessions", static_cast<long long>(o.max_sessions))
-        .set("max_sessions_per_source", static_cast<long long>(o.max_sessions_per_source))
-        .set("sources", static_cast<long long>(m_calls->sources()))
-        .set("source_refused",
-             static_cast<long long>(source_refused == c.failed.end() ? 0 : source_refused->second))
-        .set("media_allow", prefixes_json(o.policy.allow))
-        .set("sessions", static_cast<long long>(m_calls->size()))
-        .set("streams", static_cast<long long>(r.streams))
-        .set("sockets", static_cast<long long>(r.sockets))
-        .set("ports", json::Json::object()
-                          .set("capacity", static_cast<long long>(p.capacity_ports))
-                          .set("in_use", static_cast<long long>(p.in_use))
-                          .set("free", static_cast<long long>(p.free))
-                          .set("free_pairs", static_cast<long long>(p.free_pairs))
-                          .set("high_water", static_cast<long long>(p.high_water))
-                          .set("exhausted", static_cast<long long>(p.exhausted)))
-        .set("packets", static_cast<long long>(r.packets))
-        .set("bytes", static_cast<long long>(r.bytes))
-        .set("dropped", dropped_json(r.dropped))
-        .set("send_failed", static_cast<long long>(r.send_failed))
-        .set("receive_errors", static_cast<long long>(r.receive_errors))
-        .set("latched", static_cast<long long>(r.latched))
-        .set("offers", static_cast<long long>(c.offers))
-        .set("answers", static_cast<long long>(c.answers))
-        .set("created", static_cast<long long>(c.created))
-        .set("deleted", static_cast<long long>(c.deleted))
-        .set("expired", static_cast<long long>(c.expired))
-        .set("unlatched", static_cast<long long>(c.unlatched))
-        .set("relatched", static_cast<long long>(c.relatched))
-        .set("bind_retries", static_cast<long long>(c.bind_retries))
-        .set("failed", std::move(failed));
+    auto n = [](auto v) {
+        return static_cast<long long>(v);
+    };
+    auto seconds = [](media::Clock::duration d) {
+        return static_cast<long long>(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+    };
+    media::RelayStats::Running run;
+    for (const auto& [code, count] : c.failed)
+        run.failed[code] = n(count);
+    auto source_refused =
+        c.failed.find(std::string(to_string(media::OfferError::source_sessions_exhausted)));
+    run.advertised_ip = o.advertised.host();
+    run.bind = o.bind.host();
+    run.strict = o.strict;
+    run.timeout_s = seconds(o.timeout);
+    run.unlatched_timeout_s = seconds(o.unlatched_timeout);
+    run.max_streams = n(o.max_streams);
+    run.max_sessions = n(o.max_sessions);
+    run.max_sessions_per_source = n(o.max_sessions_per_source);
+    run.sources = n(m_calls->sources());
+    run.source_refused = source_refused == c.failed.end() ? 0 : n(source_refused->second);
+    for (const auto& prefix : o.policy.allow)
+        run.media_allow.push_back(prefix.str());
+    run.sessions = n(m_calls->size());
+    run.streams = n(r.streams);
+    run.sockets = n(r.sockets);
+    run.ports = {n(p.capacity_ports), n(p.in_use),     n(p.free),
+                 n(p.free_pairs),     n(p.high_water), n(p.exhausted)};
+    run.packets = n(r.packets);
+    run.bytes = n(r.bytes);
+    for (size_t i = 0; i < run.dropped.size(); ++i)
+        run.dropped[i] = n(r.dropped[i]);
+    run.send_failed = n(r.send_failed);
+    run.receive_errors = n(r.receive_errors);
+    run.latched = n(r.latched);
+    run.offers = n(c.offers);
+    run.answers = n(c.answers);
+    run.created = n(c.created);
+    run.deleted = n(c.deleted);
+    run.expired = n(c.expired);
+    run.unlatched = n(c.unlatched);
+    run.relatched = n(c.relatched);
+    run.bind_retries = n(c.bind_retries);
     if (m_fd_limit)
-        out.set("fd_limit", static_cast<long long>(m_fd_limit->soft));
-    return out;
+        run.fd_limit = n(m_fd_limit->soft);
+    out.running = std::move(run);
+    return out.to_json();
 }
 
 } // namespace rtfarm::rtprelayd

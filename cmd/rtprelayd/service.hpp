@@ -13,6 +13,7 @@
 
 #include "daemon/daemon.hpp"
 #include "media/calls.hpp"
+#include "media/control_messages.hpp"
 #include "media/fd_limit.hpp"
 #include "media/ports.hpp"
 #include "relay/relay.hpp"
@@ -44,7 +45,7 @@ private:
     void check_drained();
     // The op handlers' common part: the strings a request must carry.
     // `as`: nullopt for "offer"/"answer" themselves, else the "sdp" op.
-    Result<json::Json> sdp_op(const json::Request& req, std::optional<media::Exchange> as);
+    Result<json::Json> sdp_op(const json::Request& req, media::SdpOp op);
 
     ev::Loop& m_loop;
     std::string m_id;

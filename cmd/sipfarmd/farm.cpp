@@ -14,6 +14,7 @@
 #include "base/hash.hpp"
 #include "cluster/placement.hpp"
 #include "media/fd_limit.hpp"
+#include "media/offer_errors.hpp"
 #include "sip/farm_tags.hpp"
 #include "sip/media_action.hpp"
 #include "sip/media_probe.hpp"
@@ -546,7 +547,7 @@ void FarmService::anchor_media(std::string_view bytes, const sip::Message& msg, 
             // Refused by the relay's policy or capacity: answered here, not
             // passed on with media nobody anchors (an ACK or a response
             // cannot be refused, and goes on as it was).
-            auto refusal = sip::media_refusal(sdp.error().code);
+            auto refusal = media::media_refusal(sdp.error().code);
             if (refusal && first.is_request() && first.method_id != sip::Method::ack) {
                 FarmCounters::count(m_counters.dropped, "media_refused");
                 reply(original, first, later, refusal->code, refusal->reason);

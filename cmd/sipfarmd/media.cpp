@@ -1,6 +1,7 @@
 #include "media.hpp"
 
 #include "control/ndjson.hpp"
+#include "media/control_messages.hpp"
 
 namespace rtfarm::sipfarmd {
 
@@ -8,16 +9,16 @@ namespace {
 
 constexpr std::chrono::seconds SWEEP_PERIOD{2};
 
-// The fields of rtprelayd's sdp and delete ops that a member passes on.
-constexpr const char* FIELDS[] = {"call_id", "from_tag", "to_tag", "sdp",
-                                  "as",      "answered", "source", "if_unanswered"};
+const std::string SDP_OP(media::op_name(media::SdpOp::sdp));
 
-json::Json copy_fields(const json::Json& body) {
-    json::Json args = json::Json::object();
-    for (const char* key : FIELDS)
-        if (auto v = body[key])
-            args.set(key, v);
-    return args;
+// A request of another member for this member's rtprelayd, as `Message`
+// reads it (media/control_messages.hpp): only its own fields go on.
+template <typename Message, typename... Op>
+Result<json::Json> passed_on(const json::Json& body, Op... op) {
+    auto q = Message::parse(body, op...);
+    if (!q)
+        return q.error();
+    return q->to_json();
 }
 
 } // namespace
@@ -61,8 +62,8 @@ void MediaAnchor::check_placed(const std::string& call_id) {
         return;
     it->second.checking = true;
     const auto asked = std::chrono::steady_clock::now();
-    json::Json args = json::Json::object().set("call_id", call_id);
-    call(it->second.member, "query", args, [this, call_id, asked](Result<json::Json> r) {
+    json::Json args = media::QueryRequest{call_id}.to_json();
+    call(it->second.member, media::OP_QUERY, args, [this, call_id, asked](Result<json::Json> r) {
         auto found = m_placed.find(call_id);
         if (found == m_placed.end())
             return;
@@ -73,7 +74,8 @@ void MediaAnchor::check_placed(const std::string& call_id) {
             ++m_placed_expired;
             return;
         }
-        const bool heard = r && sip::relay_session_heard(*r);
+        auto reply = r ? media::QueryReply::parse(*r) : Result<media::QueryReply>(r.error());
+        const bool heard = reply && reply->heard();
         found->second.next_check =
             std::max(found->second.next_check,
                      std::chrono::steady_clock::now() +
@@ -96,7 +98,7 @@ Result<std::string> MediaAnchor::member_for(const std::string& call_id, bool cre
     return member;
 }
 
-void MediaAnchor::call(const std::string& member, const char* op, const json::Json& args,
+void MediaAnchor::call(const std::string& member, std::string_view op, const json::Json& args,
                        json::ControlLink::Callback done) {
     auto later = [this, &done](Error e) {
         m_loop.defer([done = std::move(done), e = std::move(e)] { done(e); });
@@ -120,7 +122,8 @@ void MediaAnchor::call(const std::string& member, const char* op, const json::Js
         return;
     }
     ++m_remote;
-    link->call(std::string("media.") + op, args, REQUEST_TIMEOUT, std::move(done));
+    link->call(std::string(media::PEER_OP_PREFIX) + std::string(op), args, REQUEST_TIMEOUT,
+               std::move(done));
 }
 
 void MediaAnchor::failed(const std::string& what, const std::string& call_id, const Error& e) {
@@ -139,34 +142,28 @@ void MediaAnchor::exchange(const sip::MediaAction& action, Done done) {
         m_loop.defer([done = std::move(done), e = member.error()] { done(e); });
         return;
     }
-    json::Json args = json::Json::object()
-                          .set("call_id", action.call_id)
-                          .set("from_tag", action.author_tag)
-                          .set("to_tag", action.peer_tag)
-                          .set("sdp", action.sdp)
-                          .set("as", sip::to_string(action.role))
-                          .set("answered", action.answers_call);
-    if (!action.source.empty())
-        args.set("source", action.source);
-    call(*member, "sdp", args, [this, call_id, done = std::move(done)](Result<json::Json> r) {
-        if (!r) {
-            failed("sdp", call_id, r.error());
-            done(r.error());
-            return;
-        }
-        auto sdp = (*r)["sdp"].as_string();
-        if (!sdp) {
-            Error e = make_error("bad_reply", "rtprelayd's reply has no sdp");
-            failed("sdp", call_id, e);
-            done(e);
-            return;
-        }
-        if ((*r)["unchanged"].as_bool().value_or(false))
-            ++m_unchanged;
-        else
-            ++m_rewritten;
-        done(std::move(*sdp));
-    });
+    media::SdpRequest q;
+    q.call_id = action.call_id;
+    q.from_tag = action.author_tag;
+    q.to_tag = action.peer_tag;
+    q.sdp = action.sdp;
+    q.as = action.role;
+    q.answered = action.answers_call;
+    q.source = action.source;
+    call(*member, SDP_OP, q.to_json(),
+         [this, call_id, done = std::move(done)](Result<json::Json> r) {
+             auto reply = r ? media::SdpReply::parse(*r) : Result<media::SdpReply>(r.error());
+             if (!reply) {
+                 failed("sdp", call_id, reply.error());
+                 done(reply.error());
+                 return;
+             }
+             if (reply->unchanged)
+                 ++m_unchanged;
+             else
+                 ++m_rewritten;
+             done(std::move(reply->sdp));
+         });
 }
 
 void MediaAnchor::end(const sip::MediaAction& action) {
@@ -176,12 +173,13 @@ void MediaAnchor::end(const sip::MediaAction& action) {
         return; // nothing placed, nowhere to place: nothing to end
     if (!action.if_unanswered)
         m_placed.erase(call_id);
-    json::Json args = json::Json::object().set("call_id", action.call_id);
-    if (action.if_unanswered)
-        args.set("if_unanswered", true);
-    call(*member, "delete", args, [this, call_id](Result<json::Json> r) {
+    json::Json args = media::DeleteRequest{call_id, action.if_unanswered}.to_json();
+    call(*member, media::OP_DELETE, args, [this, call_id](Result<json::Json> r) {
         if (r) {
-            if ((*r)["deleted"].as_bool().value_or(false)) {
+            auto reply = media::DeleteReply::parse(*r);
+            if (!reply)
+                failed("delete", call_id, reply.error());
+            else if (reply->deleted) {
                 ++m_ended;
                 m_placed.erase(call_id);
             }
@@ -202,7 +200,7 @@ void MediaAnchor::test(const std::string& call_id, const std::string& from_tag,
         m_loop.defer([done = std::move(done), e = std::move(e)] { done(e); });
     };
     if (!m_settings.anchor) {
-        fail_now(make_error("not_anchored",
+        fail_now(make_error(sip::MEDIA_NOT_ANCHORED,
                             "member " + m_settings.self + " does not anchor media (media: none)"));
         return;
     }
@@ -225,34 +223,37 @@ void MediaAnchor::test(const std::string& call_id, const std::string& from_tag,
         fail_now(member.error());
         return;
     }
-    json::Json offer = json::Json::object()
-                           .set("call_id", call_id)
-                           .set("from_tag", from_tag)
-                           .set("to_tag", "")
-                           .set("sdp", sdp)
-                           .set("as", "offer");
+    media::SdpRequest offer_q;
+    offer_q.call_id = call_id;
+    offer_q.from_tag = from_tag;
+    offer_q.sdp = sdp;
+    offer_q.as = sip::SdpRole::offer;
+    json::Json offer = offer_q.to_json();
     // The sdp op names the author of the SDP first: the answer is the callee's.
-    json::Json answer = json::Json::object()
-                            .set("call_id", call_id)
-                            .set("from_tag", sip::media_test_to_tag(call_id))
-                            .set("to_tag", from_tag)
-                            .set("sdp", sdp)
-                            .set("as", "answer");
+    media::SdpRequest answer_q = offer_q;
+    answer_q.from_tag = sip::media_test_to_tag(call_id);
+    answer_q.to_tag = from_tag;
+    answer_q.as = sip::SdpRole::answer;
+    json::Json answer = answer_q.to_json();
     // The answer goes once the offer is there; each step's failure ends the test.
-    call(*member, "sdp", offer,
+    call(*member, SDP_OP, offer,
          [this, member = *member, call_id, answer = std::move(answer),
           done = std::move(done)](Result<json::Json> r) mutable {
-             auto callee = r ? sip::relay_endpoint(*r) : Result<std::string>(r.error());
+             auto reply = r ? media::SdpReply::parse(*r) : Result<media::SdpReply>(r.error());
+             auto callee = reply ? reply->endpoint() : Result<std::string>(reply.error());
              if (!callee) {
                  failed("test", call_id, callee.error());
                  done(callee.error());
                  return;
              }
-             std::string holder = (*r)["member"].as_string().value_or(member);
-             call(member, "sdp", answer,
+             std::string holder = reply->member;
+             call(member, SDP_OP, answer,
                   [this, holder, call_id, callee = *callee,
                    done = std::move(done)](Result<json::Json> r2) {
-                      auto caller = r2 ? sip::relay_endpoint(*r2) : Result<std::string>(r2.error());
+                      auto reply2 =
+                          r2 ? media::SdpReply::parse(*r2) : Result<media::SdpReply>(r2.error());
+                      auto caller =
+                          reply2 ? reply2->endpoint() : Result<std::string>(reply2.error());
                       if (!caller) {
                           failed("test", call_id, caller.error());
                           done(caller.error());
@@ -282,17 +283,36 @@ void MediaAnchor::end_test(const std::string& call_id) {
 }
 
 void MediaAnchor::register_ops(json::ControlServer& server) {
-    auto pass_on = [this](const char* op) {
-        return [this, op](const json::Request& req, const json::Peer&, json::Reply reply) {
+    // Checked here, as the relay would check it: the relay gets the
+    // request's own fields only.
+    using Read = Result<json::Json> (*)(const json::Json&);
+    auto pass_on = [this](std::string op, Read read) {
+        return [this, op, read](const json::Request& req, const json::Peer&, json::Reply reply) {
             ++m_served;
-            call(m_settings.self, op, copy_fields(req.body),
+            auto args = read(req.body);
+            if (!args) {
+                reply(args.error());
+                return;
+            }
+            call(m_settings.self, op, *args,
                  [reply = std::move(reply)](Result<json::Json> r) { reply(std::move(r)); });
         };
     };
+    const std::string prefix(media::PEER_OP_PREFIX);
     const json::OpOptions once{.retry_cache = true};
-    server.on("media.sdp", pass_on("sdp"), once);
-    server.on("media.delete", pass_on("delete"), once);
-    server.on("media.query", pass_on("query"));
+    server.on(prefix + SDP_OP,
+              pass_on(SDP_OP,
+                      [](const json::Json& b) {
+                          return passed_on<media::SdpRequest>(b, media::SdpOp::sdp);
+                      }),
+              once);
+    server.on(prefix + media::OP_DELETE,
+              pass_on(media::OP_DELETE,
+                      [](const json::Json& b) { return passed_on<media::DeleteRequest>(b); }),
+              once);
+    server.on(prefix + media::OP_QUERY, pass_on(media::OP_QUERY, [](const json::Json& b) {
+                  return passed_on<media::QueryRequest>(b);
+              }));
 }
 
 json::Json MediaAnchor::stats() const {

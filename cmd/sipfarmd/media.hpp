@@ -59,7 +59,7 @@ public:
     // gone; while the session lives, it is checked again that much later
     // when no party was heard yet (a session the relay closes within
     // seconds: a stranger's call nobody talks on), else media_timeout later
-    // (sip::relay_session_heard()). After PLACED_IDLE without a message it
+    // (media::QueryReply::heard()). After PLACED_IDLE without a message it
     // goes anyway (the relay cannot be asked). At most MAX_PLACED (each at most MAX_CALL_ID bytes
     // of key: some 25 MiB in all); beyond that a call is placed afresh for each message, which
     // gives the same member while the view stays.
@@ -135,7 +135,7 @@ private:
     void check_placed(const std::string& call_id);
     Result<std::string> member_for(const std::string& call_id, bool create);
     // Sends `op` with `args` to the member's rtprelayd.
-    void call(const std::string& member, const char* op, const json::Json& args,
+    void call(const std::string& member, std::string_view op, const json::Json& args,
               json::ControlLink::Callback done);
     void failed(const std::string& what, const std::string& call_id, const Error& e);
     void sweep();

@@ -1,5 +1,7 @@
 #include "diag/media.hpp"
 
+#include "sip/media_probe.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -109,7 +111,7 @@ void not_anchored(Report& r, const MediaTrial& t) {
     f.severity = Severity::warning;
     f.evidence = t.answered_by + " answered the media test (asked of " + t.asked +
                  ") without a relay session: X-Farm-Media-Error: " + t.media_error;
-    if (code == "not_anchored")
+    if (code == sip::MEDIA_NOT_ANCHORED)
         f.fix = "if media should go through the farm's relay, set \"media\": \"anchor\" for " +
                 t.answered_by +
                 " (or in \"cluster\") and run rtprelayd there; until then the "

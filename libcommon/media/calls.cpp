@@ -2,6 +2,7 @@
 
 #include "base/assert.hpp"
 #include "base/log.hpp"
+#include "media/offer_errors.hpp"
 
 #include <algorithm>
 #include <utility>
@@ -43,7 +44,7 @@ Calls::~Calls() {
     for (const auto& [id, call] : m_calls)
         ids.push_back(id);
     for (const auto& id : ids)
-        remove(id, "shutdown");
+        remove(id, CallEnd::shutdown);
 }
 
 void Calls::set_options(CallsOptions options) {
@@ -58,42 +59,43 @@ Result<SdpOut> Calls::fail(Error e) {
 Status Calls::check_ids(std::string_view call_id, std::string_view from_tag,
                         std::string_view to_tag) const {
     if (call_id.empty() || call_id.size() > MAX_CALL_ID)
-        return make_error("bad_request",
-                          "call_id must be 1-" + std::to_string(MAX_CALL_ID) + " bytes");
+        return offer_error(OfferError::bad_request,
+                           "call_id must be 1-" + std::to_string(MAX_CALL_ID) + " bytes");
     if (from_tag.empty() || from_tag.size() > MAX_TAG)
-        return make_error("bad_request",
-                          "from_tag must be 1-" + std::to_string(MAX_TAG) + " bytes");
+        return offer_error(OfferError::bad_request,
+                           "from_tag must be 1-" + std::to_string(MAX_TAG) + " bytes");
     if (to_tag.size() > MAX_TAG)
-        return make_error("bad_request",
-                          "to_tag must be at most " + std::to_string(MAX_TAG) + " bytes");
+        return offer_error(OfferError::bad_request,
+                           "to_tag must be at most " + std::to_string(MAX_TAG) + " bytes");
     return {};
 }
 
 Status Calls::check_streams(const SdpDesc& desc) const {
     if (desc.media.size() > m_options.max_streams)
-        return make_error("too_many_streams", "the SDP has " + std::to_string(desc.media.size()) +
-                                                  " m= lines; at most " +
-                                                  std::to_string(m_options.max_streams) +
-                                                  " are relayed (cluster.media_max_streams)");
+        return offer_error(OfferError::too_many_streams,
+                           "the SDP has " + std::to_string(desc.media.size()) +
+                               " m= lines; at most " + std::to_string(m_options.max_streams) +
+                               " are relayed (cluster.media_max_streams)");
     for (size_t i = 0; i < desc.media.size(); ++i) {
         const MediaDesc& m = desc.media[i];
         if (m.disabled())
             continue;
         if (!m.over_udp())
-            return make_error("unsupported", line_of(i) + " (" + m.media + " " + m.proto +
-                                                 ") is not carried over UDP; the relay "
-                                                 "carries RTP and UDP streams only");
+            return offer_error(OfferError::unsupported, line_of(i) + " (" + m.media + " " +
+                                                            m.proto +
+                                                            ") is not carried over UDP; the relay "
+                                                            "carries RTP and UDP streams only");
         if (m.held())
             continue;
         // a=rtcp may name an address of its own (RFC 3605).
         for (const net::SockAddr* a : {&m.rtp_peer, &m.rtcp_peer})
             if (a->valid() && a->family() != m_options.bind.family())
-                return make_error("bad_address",
-                                  line_of(i) + ": the party's " +
-                                      (a == &m.rtp_peer ? "address " : "RTCP address ") +
-                                      a->host() +
-                                      " is not of the family of this member's media address " +
-                                      m_options.advertised.host());
+                return offer_error(OfferError::bad_address,
+                                   line_of(i) + ": the party's " +
+                                       (a == &m.rtp_peer ? "address " : "RTCP address ") +
+                                       a->host() +
+                                       " is not of the family of this member's media address " +
+                                       m_options.advertised.host());
     }
     return {};
 }
@@ -107,11 +109,11 @@ Status Calls::check_addresses(const SdpDesc& desc) const {
             if (!a->valid())
                 continue;
             if (auto why = refusal(m_options.policy, *a))
-                return make_error("sdp_address_refused",
-                                  line_of(i) + ": the party's " +
-                                      (a == &m.rtp_peer ? "address " : "RTCP address ") + a->str() +
-                                      " is refused (" + *why +
-                                      "); cluster.media_allow lists what may pass anyway");
+                return offer_error(OfferError::sdp_address_refused,
+                                   line_of(i) + ": the party's " +
+                                       (a == &m.rtp_peer ? "address " : "RTCP address ") +
+                                       a->str() + " is refused (" + *why +
+                                       "); cluster.media_allow lists what may pass anyway");
         }
     }
     return {};
@@ -145,7 +147,7 @@ Result<size_t> Calls::open_slot(Call& call, Slot& slot, const MediaDesc& m, Leg 
     // Ports the kernel refused: kept out of the pool until this is decided,
     // so that the next attempt takes others.
     std::vector<StreamPorts> refused;
-    Result<size_t> opened = make_error("port_in_use", "no attempt");
+    Result<size_t> opened = offer_error(OfferError::port_in_use, "no attempt");
     for (size_t attempt = 0; attempt < BIND_ATTEMPTS; ++attempt) {
         auto mine = take_ports(m.rtcp_mux ? Rtcp::mux : Rtcp::separate, undo);
         if (!mine) {
@@ -178,7 +180,7 @@ Result<size_t> Calls::open_slot(Call& call, Slot& slot, const MediaDesc& m, Leg 
             slot.media = m.media;
             break;
         }
-        if (opened.error().code != "port_in_use")
+        if (opened.error().code != to_string(OfferError::port_in_use))
             break;
         ++m_counters.bind_retries;
         log::warn("media", "port refused by the kernel, trying another",
@@ -327,16 +329,16 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
         if (!source.empty() && m_options.max_sessions_per_source != 0) {
             auto held = m_sources.find(std::string(source));
             if (held != m_sources.end() && held->second >= m_options.max_sessions_per_source)
-                return fail(make_error("source_sessions_exhausted",
-                                       "source " + std::string(source) + " holds " +
-                                           std::to_string(held->second) +
-                                           " calls on this relay, its limit "
-                                           "(cluster.media_max_sessions_per_source)"));
+                return fail(offer_error(OfferError::source_sessions_exhausted,
+                                        "source " + std::string(source) + " holds " +
+                                            std::to_string(held->second) +
+                                            " calls on this relay, its limit "
+                                            "(cluster.media_max_sessions_per_source)"));
         }
         if (m_options.max_sessions != 0 && m_calls.size() >= m_options.max_sessions)
-            return fail(make_error("sessions_exhausted",
-                                   "this relay holds " + std::to_string(m_calls.size()) +
-                                       " calls, its limit (cluster.media_max_sessions)"));
+            return fail(offer_error(OfferError::sessions_exhausted,
+                                    "this relay holds " + std::to_string(m_calls.size()) +
+                                        " calls, its limit (cluster.media_max_sessions)"));
         fresh.id = call_id;
         fresh.source = std::string(source);
         fresh.tags = {std::string(from_tag), std::string(to_tag)};
@@ -353,9 +355,9 @@ Result<SdpOut> Calls::offer(std::string_view call_id, std::string_view from_tag,
         } else if (call->tags[1].empty() && to_tag == call->tags[0]) {
             offerer = Leg::callee; // the callee's offer before its answer named it
         } else {
-            return fail(make_error("unknown_tag", "call " + std::string(call->id) + ": from_tag '" +
-                                                      std::string(from_tag) +
-                                                      "' is neither party's tag"));
+            return fail(offer_error(OfferError::unknown_tag,
+                                    "call " + std::string(call->id) + ": from_tag '" +
+                                        std::string(from_tag) + "' is neither party's tag"));
         }
         if (ours(*call, *desc))
             return unchanged(*call, sdp, other(offerer));
@@ -465,11 +467,12 @@ Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag
     if (auto st = check_ids(call_id, from_tag, to_tag); !st)
         return fail(st.error());
     if (to_tag.empty())
-        return fail(make_error("bad_request", "an answer needs the answerer's to_tag"));
+        return fail(offer_error(OfferError::bad_request, "an answer needs the answerer's to_tag"));
     auto found = m_calls.find(std::string(call_id));
     if (found == m_calls.end())
-        return fail(make_error("not_found", "no media session for call " + std::string(call_id) +
-                                                " (an answer needs its offer first)"));
+        return fail(offer_error(OfferError::not_found, "no media session for call " +
+                                                           std::string(call_id) +
+                                                           " (an answer needs its offer first)"));
     Call& call = found->second;
     auto desc = parse_sdp(sdp);
     if (!desc)
@@ -482,9 +485,9 @@ Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag
     else if (from_tag == call.tags[1])
         offerer = Leg::callee;
     else
-        return fail(make_error("unknown_tag", "call " + std::string(call.id) + ": from_tag '" +
-                                                  std::string(from_tag) +
-                                                  "' is neither party's tag"));
+        return fail(offer_error(OfferError::unknown_tag,
+                                "call " + std::string(call.id) + ": from_tag '" +
+                                    std::string(from_tag) + "' is neither party's tag"));
     const Leg answerer = other(offerer);
     if (ours(call, *desc)) {
         auto out = unchanged(call, sdp, offerer);
@@ -494,16 +497,18 @@ Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag
     if (auto st = check_addresses(*desc); !st)
         return fail(st.error());
     if (desc->media.size() != call.slots.size())
-        return fail(make_error("bad_sdp", "the answer has " + std::to_string(desc->media.size()) +
-                                              " m= lines, the offer had " +
-                                              std::to_string(call.slots.size())));
+        return fail(offer_error(OfferError::bad_sdp, "the answer has " +
+                                                         std::to_string(desc->media.size()) +
+                                                         " m= lines, the offer had " +
+                                                         std::to_string(call.slots.size())));
     std::vector<StreamPorts> plan(desc->media.size());
     for (size_t i = 0; i < desc->media.size(); ++i) {
         const Slot& slot = call.slots[i];
         const MediaDesc& m = desc->media[i];
         if (!slot.active && !m.disabled())
-            return fail(make_error("bad_sdp", line_of(i) + ": the answer accepts a stream the "
-                                                           "offer disabled"));
+            return fail(offer_error(OfferError::bad_sdp, line_of(i) +
+                                                             ": the answer accepts a stream the "
+                                                             "offer disabled"));
         if (slot.active && !m.disabled())
             plan[i] = slot.ports[at(offerer)];
     }
@@ -556,7 +561,7 @@ Result<SdpOut> Calls::answer(std::string_view call_id, std::string_view from_tag
     return result;
 }
 
-bool Calls::remove(std::string_view call_id, std::string_view reason) {
+bool Calls::remove(std::string_view call_id, CallEnd end) {
     auto it = m_calls.find(std::string(call_id));
     if (it == m_calls.end())
         return false;
@@ -567,7 +572,7 @@ bool Calls::remove(std::string_view call_id, std::string_view reason) {
         release(slot.ports[0]);
         release(slot.ports[1]);
     }
-    m_engine.close_session(call.session, reason);
+    m_engine.close_session(call.session, to_string(end));
     if (!call.source.empty()) {
         auto held = m_sources.find(call.source);
         RTFARM_ASSERT(held != m_sources.end() && held->second > 0);
@@ -575,7 +580,7 @@ bool Calls::remove(std::string_view call_id, std::string_view reason) {
             m_sources.erase(held);
     }
     m_calls.erase(it);
-    if (reason == "timeout" || reason == "unlatched")
+    if (CALL_ENDS[static_cast<size_t>(end)].expired)
         ++m_counters.expired;
     else
         ++m_counters.deleted;
@@ -602,7 +607,7 @@ std::vector<std::string> Calls::expire(Clock::time_point now) {
              {"after_s",
               std::to_string(
                   std::chrono::duration_cast<std::chrono::seconds>(m_options.timeout).count())}});
-        remove(id, "timeout");
+        remove(id, CallEnd::timeout);
     }
     // Answered, and not one packet from either party since it was offered.
     std::vector<std::string> unheard;
@@ -613,11 +618,11 @@ std::vector<std::string> Calls::expire(Clock::time_point now) {
     for (const std::string& id : unheard) {
         log::info("media", "session timed out",
                   {{"call_id", id},
-                   {"reason", "unlatched"},
+                   {"reason", std::string(to_string(CallEnd::unlatched))},
                    {"after_s", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                                                   m_options.unlatched_timeout)
                                                   .count())}});
-        remove(id, "unlatched");
+        remove(id, CallEnd::unlatched);
         ++m_counters.unlatched;
         gone.push_back(id);
     }
@@ -651,7 +656,8 @@ CallInfo Calls::info(const Call& call, Clock::time_point now) const {
 Result<CallInfo> Calls::query(std::string_view call_id) const {
     auto it = m_calls.find(std::string(call_id));
     if (it == m_calls.end())
-        return make_error("not_found", "no media session for call " + std::string(call_id));
+        return offer_error(OfferError::not_found,
+                           "no media session for call " + std::string(call_id));
     return info(it->second, m_engine.now());
 }
 

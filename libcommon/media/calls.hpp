@@ -85,6 +85,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -133,6 +134,36 @@ struct SdpOut {
 };
 
 enum class Exchange { offer, answer, automatic };
+
+// Why a call's media ends (Calls::remove()): by its name in the relay's
+// log; timeout and unlatched count as expired, the others as deleted
+// (rtprelayd's stats).
+enum class CallEnd : uint8_t { deleted, timeout, unlatched, shutdown };
+
+struct CallEndText {
+    CallEnd end;
+    std::string_view name;
+    bool expired;
+};
+
+inline constexpr CallEndText CALL_ENDS[] = {
+    {CallEnd::deleted, "deleted", false},
+    {CallEnd::timeout, "timeout", true},
+    {CallEnd::unlatched, "unlatched", true},
+    {CallEnd::shutdown, "shutdown", false},
+};
+
+constexpr bool call_ends_in_order() {
+    for (size_t i = 0; i < std::size(CALL_ENDS); ++i)
+        if (static_cast<size_t>(CALL_ENDS[i].end) != i)
+            return false;
+    return std::size(CALL_ENDS) == static_cast<size_t>(CallEnd::shutdown) + 1;
+}
+static_assert(call_ends_in_order(), "CALL_ENDS: one entry per CallEnd, in order");
+
+constexpr std::string_view to_string(CallEnd e) {
+    return CALL_ENDS[static_cast<size_t>(e)].name;
+}
 
 // Where the SIP dialog stands, as the signalling shows it (exchange()):
 // `answered` by a 2xx to the INVITE (or its ACK), still `early` (an offer in
@@ -200,8 +231,8 @@ public:
                             std::string_view peer_tag, std::string_view sdp, Exchange as,
                             Dialog dialog = Dialog::unknown, std::string_view source = {});
     // Closes the call now; false when there is none. Counted as expired
-    // when `reason` is "timeout" or "unlatched", else as deleted.
-    bool remove(std::string_view call_id, std::string_view reason);
+    // or deleted as CALL_ENDS says.
+    bool remove(std::string_view call_id, CallEnd end);
     // Closes the calls idle past their timeout; returns their Call-IDs.
     std::vector<std::string> expire(Clock::time_point now);
 

@@ -1,6 +1,7 @@
 #include "media/ports.hpp"
 
 #include "base/assert.hpp"
+#include "media/offer_errors.hpp"
 
 #include <algorithm>
 #include <string>
@@ -102,7 +103,7 @@ Error PortPool::exhausted(Rtcp rtcp) {
     size_t free = m_count - m_in_use;
     if (rtcp == Rtcp::separate && free > 0)
         msg += "; the " + std::to_string(free) + " free ports are not even/odd pairs";
-    return make_error("ports_exhausted", msg + ")");
+    return offer_error(OfferError::ports_exhausted, msg + ")");
 }
 
 Result<StreamPorts> PortPool::allocate(Rtcp rtcp) {

@@ -1,6 +1,7 @@
 #include "media/sdp.hpp"
 
 #include "base/strings.hpp"
+#include "media/offer_errors.hpp"
 #include "sip/osip.hpp"
 
 #include <osipparser2/osip_port.h>
@@ -16,13 +17,12 @@ namespace rtfarm::media {
 
 namespace {
 
-constexpr const char* BAD_SDP = "bad_sdp";
 constexpr const char* BAD_REWRITE = "bad_rewrite";
 // How much of an offending line an error message quotes.
 constexpr size_t QUOTE_CHARS = 80;
 
 Error bad(std::string message) {
-    return make_error(BAD_SDP, std::move(message));
+    return offer_error(OfferError::bad_sdp, std::move(message));
 }
 
 std::string quote(std::string_view line) {

@@ -120,25 +120,4 @@ Result<std::string> replace_body(std::string_view bytes, const Message& msg,
     return edits.edited(message);
 }
 
-std::optional<MediaRefusal> media_refusal(std::string_view relay_code) {
-    if (relay_code == "sdp_address_refused" || relay_code == "too_many_streams" ||
-        relay_code == "bad_sdp")
-        return MediaRefusal{488, "Not Acceptable Here"};
-    if (relay_code == "sessions_exhausted" || relay_code == "ports_exhausted" ||
-        relay_code == "source_sessions_exhausted")
-        return MediaRefusal{503, "Service Unavailable"};
-    return std::nullopt;
-}
-
-bool relay_session_heard(const json::Json& query_reply) {
-    if (!query_reply["answered"].as_bool().value_or(false))
-        return false;
-    const json::Json streams = query_reply["streams"];
-    for (size_t i = 0; i < streams.size(); ++i)
-        for (const char* side : {"caller", "callee"})
-            if (streams.at(i)[side]["learned"].as_string())
-                return true;
-    return false;
-}
-
 } // namespace rtfarm::sip

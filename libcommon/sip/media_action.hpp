@@ -31,7 +31,6 @@
 #include "sip/proxy.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
-#include "json/json.hpp"
 
 #include <optional>
 #include <span>
@@ -88,23 +87,5 @@ std::string media_source(const Message& msg, Origin origin, const net::SockAddr&
 // message in the datagram are left out. Error "edit_clash" when the two
 // edits overlap (Spans scan() never makes), rather than the old body.
 Result<std::string> replace_body(std::string_view bytes, const Message& msg, std::string_view body);
-
-// What the farm answers an offer in a request when the relay refused it
-// (rtprelayd's error `code`): 488 for an SDP its policy refuses (an address
-// it will not send to, too many m= lines, unreadable), 503 when it has no
-// room (sessions, ports, or the sessions one source address may hold);
-// nullopt for anything else (the relay not running or not answering: the
-// message goes on unanchored, as before).
-struct MediaRefusal {
-    int code;
-    std::string_view reason;
-};
-std::optional<MediaRefusal> media_refusal(std::string_view relay_code);
-
-// Whether rtprelayd's reply to `query` shows a call with media: answered,
-// and a packet learned from a party on some stream. A session without is
-// one the relay closes within media_unlatched_timeout of its last offer or
-// answer, or a ringing one (sipfarmd checks its placement again soon).
-bool relay_session_heard(const json::Json& query_reply);
 
 } // namespace rtfarm::sip

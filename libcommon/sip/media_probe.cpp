@@ -77,18 +77,6 @@ std::string media_test_to_tag(std::string_view call_id) {
     return std::string("lbm") + hex;
 }
 
-Result<std::string> relay_endpoint(const json::Json& reply) {
-    auto address = reply["address"].as_string();
-    auto port = reply["ports"].at(0)["rtp"].as_integer();
-    if (!address || !port || *port <= 0 || *port > 65535)
-        return make_error("bad_reply", "rtprelayd's reply has no address and RTP port");
-    auto a = net::SockAddr::parse_host(*address, static_cast<uint16_t>(*port));
-    if (!a)
-        return make_error("bad_reply", "rtprelayd's reply names the address '" + *address +
-                                           "', not an IP address");
-    return a->str();
-}
-
 std::vector<std::string> media_test_headers(const MediaTestAnswer& a) {
     std::vector<std::string> h = {
         "X-Farm-Media-Member: " + a.member,

@@ -14,7 +14,6 @@
 #include "base/sockaddr.hpp"
 #include "sip/route.hpp"
 #include "sip/scanner.hpp"
-#include "json/json.hpp"
 
 #include <string>
 #include <string_view>
@@ -47,11 +46,6 @@ std::string members_header(const FarmView& view);
 // repeated test probe gives the same tag.
 std::string media_test_to_tag(std::string_view call_id);
 
-// "ADDR:PORT" of the first stream in an rtprelayd offer or answer reply
-// ({"address": ..., "ports": [{"rtp": ...}]}): where the party that gets
-// this SDP must send.
-Result<std::string> relay_endpoint(const json::Json& reply);
-
 struct MediaTestAnswer {
     std::string member; // whose rtprelayd holds the session
     std::string caller; // ADDR:PORT the caller side sends to (the answer's SDP)
@@ -62,5 +56,8 @@ struct MediaTestAnswer {
 std::vector<std::string> media_test_headers(const MediaTestAnswer& a);
 // "X-Farm-Media-Error: <code> <message>", on one line.
 std::string media_error_header(const Error& e);
+// The code of that header when the member asked does not anchor media
+// (lbcheck(8) tells what to set).
+inline constexpr const char* MEDIA_NOT_ANCHORED = "not_anchored";
 
 } // namespace rtfarm::sip

@@ -175,7 +175,7 @@ void calls_sequence(fuzz::Cursor& in) {
             break;
         }
         case 5:
-            calls->remove(call_id, "bye");
+            calls->remove(call_id, CallEnd::deleted);
             break;
         case 6:
             g_now += in.byte() * 1s;
@@ -201,7 +201,7 @@ void calls_sequence(fuzz::Cursor& in) {
         check(pool.counters().in_use == ports_held(*calls));
     }
     for (const CallInfo& c : calls->list())
-        check(calls->remove(c.call_id, "end"));
+        check(calls->remove(c.call_id, CallEnd::deleted));
     check(calls->size() == 0 && relay.sessions().empty());
     check(pool.counters().in_use == 0 && pool.counters().streams == 0);
     check(pool.audit().ok());

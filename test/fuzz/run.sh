@@ -3,7 +3,7 @@
 # ASan and UBSan, and runs each for a bounded time:
 #   test/fuzz/run.sh [SECONDS [TARGET...]]   (default 20 seconds each, every target)
 # TARGET is a file name without _fuzz.cpp: scanner, farm_link, heartbeat,
-# stream, ndjson, sdp, media_seq.
+# stream, ndjson, sdp, media_seq, media_control.
 #
 # libcommon is compiled here with clang into build/fuzz/obj/ and an archive
 # (not linked from libcommon.a, which g++ builds without the fuzzer's

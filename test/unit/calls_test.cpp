@@ -347,7 +347,7 @@ BOOST_FIXTURE_TEST_CASE(offer_answer_then_media_both_ways, Fixture) {
     auto all = calls.list();
     BOOST_REQUIRE(all.size() == 1u);
     BOOST_TEST(all[0].call_id == "c1");
-    BOOST_TEST(calls.remove("c1", "bye"));
+    BOOST_TEST(calls.remove("c1", CallEnd::deleted));
     BOOST_TEST(pool.counters().in_use == 0u);
     BOOST_TEST(relay.counters().sockets == 0u);
 }
@@ -383,7 +383,7 @@ BOOST_FIXTURE_TEST_CASE(answerer_agreeing_to_rtcp_mux_shrinks_to_one_port, Fixtu
     through(b, relay_at(o, 0), a, relay_at(an, 0), rtcp('y'));
     BOOST_TEST(side("c1", 0, Leg::callee).counters.rtcp_packets == 1u);
 
-    BOOST_TEST(calls.remove("c1", "bye"));
+    BOOST_TEST(calls.remove("c1", CallEnd::deleted));
     BOOST_TEST(pool.counters().in_use == 0u);
     BOOST_TEST(pool.counters().free_pairs == pool.counters().capacity_pairs);
     BOOST_TEST(relay.counters().sockets == 0u);
@@ -914,7 +914,7 @@ BOOST_FIXTURE_TEST_CASE(caps_on_streams_and_sessions, Fixture) {
     BOOST_TEST(full.code == "sessions_exhausted");
     // A re-offer of a call that exists is not a new session.
     offer("two", "ta", "", sdp("alice", 2, {audio(c)}));
-    calls.remove("one", "deleted");
+    calls.remove("one", CallEnd::deleted);
     offer("three", "ta", "", sdp("alice", 1, {audio(a)}));
     BOOST_TEST(calls.counters().failed.at("too_many_streams") == 1u);
     BOOST_TEST(calls.counters().failed.at("sessions_exhausted") == 1u);
@@ -958,12 +958,12 @@ BOOST_FIXTURE_TEST_CASE(one_source_cannot_hold_every_session, Fixture) {
     taken("mine3", "");
     BOOST_TEST(calls.sources() == 2u);
     // A deleted call frees a place for its source.
-    BOOST_TEST(calls.remove("s1", "deleted"));
+    BOOST_TEST(calls.remove("s1", CallEnd::deleted));
     taken("s3", "198.51.100.10");
     BOOST_TEST(!calls.offer("s4", "ta", "", body, "198.51.100.10").ok());
     BOOST_TEST(calls.counters().failed.at("source_sessions_exhausted") == 3u);
     // Sources without calls are forgotten (the table is bounded by the calls).
-    BOOST_TEST(calls.remove("other", "deleted"));
+    BOOST_TEST(calls.remove("other", CallEnd::deleted));
     BOOST_TEST(calls.sources() == 1u);
 }
 
@@ -1053,8 +1053,8 @@ BOOST_FIXTURE_TEST_CASE(remove_frees_every_port, Fixture) {
     for (const SdpOut* out : {&o, &an})
         for (const StreamPorts& p : out->ports)
             ports.push_back(p.rtp);
-    BOOST_TEST(calls.remove("c1", "bye"));
-    BOOST_TEST(!calls.remove("c1", "bye"));
+    BOOST_TEST(calls.remove("c1", CallEnd::deleted));
+    BOOST_TEST(!calls.remove("c1", CallEnd::deleted));
     BOOST_TEST(calls.query("c1").error().code == "not_found");
     BOOST_TEST(pool.counters().in_use == 0u);
     BOOST_TEST(pool.counters().streams == 0u);
@@ -1099,7 +1099,7 @@ BOOST_FIXTURE_TEST_CASE(two_thousand_calls_leave_nothing_behind, Fixture) {
         SdpOut an = answer(id, "ta", "tb", m ? mux_a : plain_a);
         if (i % 250 == 0) // traffic on some, so closing meets a live stream
             through(m ? mb : b.rtp, relay_at(o, 0), m ? ma : a.rtp, relay_at(an, 0), rtp(1));
-        BOOST_REQUIRE(calls.remove(id, "bye"));
+        BOOST_REQUIRE(calls.remove(id, CallEnd::deleted));
         if (i % 500 == 0) {
             Status st = pool.audit();
             BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.error().message));
@@ -1223,6 +1223,15 @@ BOOST_FIXTURE_TEST_CASE(an_answer_in_early_media_keeps_the_call_ringing, Fixture
     offer("plain", "ta", "", sdp("alice", 1, {audio(a)}));
     answer("plain", "ta", "tb", sdp("bob", 1, {audio(b)}));
     BOOST_TEST(info("plain").answered);
+}
+
+BOOST_AUTO_TEST_CASE(call_ends_by_name_and_how_they_count) {
+    BOOST_TEST(to_string(CallEnd::deleted) == "deleted");
+    BOOST_TEST(to_string(CallEnd::timeout) == "timeout");
+    BOOST_TEST(to_string(CallEnd::unlatched) == "unlatched");
+    BOOST_TEST(to_string(CallEnd::shutdown) == "shutdown");
+    for (const auto& e : CALL_ENDS)
+        BOOST_TEST(e.expired == (e.end == CallEnd::timeout || e.end == CallEnd::unlatched), e.name);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -262,45 +262,4 @@ BOOST_AUTO_TEST_CASE(the_source_an_offer_is_counted_against) {
     BOOST_TEST(media_source(*inv, Origin::outside, net::SockAddr()).empty());
 }
 
-BOOST_AUTO_TEST_CASE(what_a_refused_offer_is_answered) {
-    for (const char* policy : {"sdp_address_refused", "too_many_streams", "bad_sdp"})
-        BOOST_TEST(media_refusal(policy)->code == 488, policy);
-    // A source over its own limit is a full relay for that source.
-    for (const char* full : {"sessions_exhausted", "ports_exhausted", "source_sessions_exhausted"})
-        BOOST_TEST(media_refusal(full)->code == 503, full);
-    // The relay down or slow is no reason to refuse a call.
-    for (const char* other : {"timeout", "connect_failed", "no_placement", "unknown_tag", ""})
-        BOOST_TEST(!media_refusal(other).has_value(), other);
-}
-
-BOOST_AUTO_TEST_SUITE_END()
-
-BOOST_AUTO_TEST_SUITE(relay_session_heard_rules)
-
-static json::Json query_reply(const std::string& text) {
-    auto j = json::parse(text, "test");
-    BOOST_REQUIRE_MESSAGE(j.ok(), text);
-    return j.value();
-}
-
-BOOST_AUTO_TEST_CASE(answered_with_a_learned_party_is_heard) {
-    BOOST_TEST(relay_session_heard(query_reply(
-        R"({"answered":true,"streams":[{"caller":{"learned":null},"callee":{"learned":"192.0.2.2:4000"}}]})")));
-    BOOST_TEST(relay_session_heard(query_reply(
-        R"({"answered":true,"streams":[{"caller":{"learned":null},"callee":{"learned":null}},
-            {"caller":{"learned":"192.0.2.1:5000"},"callee":{"learned":null}}]})")));
-}
-
-BOOST_AUTO_TEST_CASE(silent_ringing_or_malformed_is_not) {
-    // Answered, nobody learned: the relay closes it within the unlatched timeout.
-    BOOST_TEST(!relay_session_heard(query_reply(
-        R"({"answered":true,"streams":[{"caller":{"learned":null},"callee":{"learned":null}}]})")));
-    // Ringing with early media: not answered yet, so checked again soon.
-    BOOST_TEST(!relay_session_heard(query_reply(
-        R"({"answered":false,"streams":[{"caller":{"learned":"192.0.2.1:5000"},"callee":{"learned":null}}]})")));
-    BOOST_TEST(!relay_session_heard(query_reply(R"({"answered":true})")));
-    BOOST_TEST(!relay_session_heard(query_reply(R"({"answered":true,"streams":{}})")));
-    BOOST_TEST(!relay_session_heard(query_reply(R"([])")));
-}
-
 BOOST_AUTO_TEST_SUITE_END()
