@@ -16,8 +16,9 @@ void set_control_secrets(std::vector<std::string> s) {
     secrets() = std::move(s);
 }
 
-Result<json::ControlClient> connect(const std::string& target, std::chrono::milliseconds timeout) {
-    auto client = json::ControlClient::connect(target, timeout, secrets());
+Result<control::ControlClient> connect(const std::string& target,
+                                       std::chrono::milliseconds timeout) {
+    auto client = control::ControlClient::connect(target, timeout, secrets());
     if (!client && client.error().code == json::error_code::UNAUTHENTICATED)
         return make_error(json::error_code::UNAUTHENTICATED,
                           client.error().message +

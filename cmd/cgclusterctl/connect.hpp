@@ -15,6 +15,7 @@ namespace rtfarm::ctl {
 // The secrets TCP connections log in with, newest first; none = no login.
 void set_control_secrets(std::vector<std::string> secrets);
 
-Result<json::ControlClient> connect(const std::string& target, std::chrono::milliseconds timeout);
+Result<control::ControlClient> connect(const std::string& target,
+                                       std::chrono::milliseconds timeout);
 
 } // namespace rtfarm::ctl

@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
                             ->type_name("HOST:PORT")
                             ->check(
                                 [](const std::string& s) -> std::string {
-                                    auto a = net::SockAddr::parse(s);
+                                    auto a = SockAddr::parse(s);
                                     return a ? std::string() : a.error().message;
                                 },
                                 "");

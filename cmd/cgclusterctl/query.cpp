@@ -191,9 +191,9 @@ int run_route(const QueryContext& ctx, const std::optional<std::string>& call_id
         args.set("message", *message);
         // The request must fit one control line (rtfarm-control(7)).
         size_t line = args.dump().size() + 32;
-        if (line > json::MAX_LINE) {
+        if (line > control::MAX_LINE) {
             err << "cgclusterctl: route: the message takes " << line
-                << " bytes as a control request; at most " << json::MAX_LINE << '\n';
+                << " bytes as a control request; at most " << control::MAX_LINE << '\n';
             return EXIT_USAGE;
         }
     }

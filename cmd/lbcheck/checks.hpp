@@ -14,7 +14,7 @@
 namespace rtfarm::lbcheck {
 
 struct ProbeOptions {
-    net::SockAddr vip;                       // with its port (default 5060)
+    SockAddr vip;                            // with its port (default 5060)
     unsigned count = 120;                    // probes in all, at most
     std::chrono::milliseconds timeout{1000}; // per probe
     std::string bind;                        // local address to send from ("" any)
@@ -22,14 +22,14 @@ struct ProbeOptions {
 Result<diag::Report> run_probe(const ProbeOptions& o);
 
 struct HostOptions {
-    net::SockAddr vip; // port ignored
+    SockAddr vip; // port ignored
     uint16_t sip_port = 5060;
     std::string arp_interface; // "" = no ARP probing
 };
 Result<diag::Report> run_host(const HostOptions& o);
 
 struct MediaOptions {
-    net::SockAddr vip;
+    SockAddr vip;
     std::chrono::milliseconds timeout{1000};
     std::string bind;
 };

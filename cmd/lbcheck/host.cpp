@@ -88,7 +88,7 @@ Result<std::vector<diag::Interface>> read_interfaces() {
             continue;
         socklen_t len =
             i->ifa_addr->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-        auto a = net::SockAddr::from_sockaddr(i->ifa_addr, len);
+        auto a = SockAddr::from_sockaddr(i->ifa_addr, len);
         if (!a)
             continue;
         iface.addresses.push_back({*a, prefix_len(i->ifa_netmask)});
@@ -121,7 +121,7 @@ Result<std::vector<diag::UdpSocket>> read_udp(uint16_t sip_port) {
 } // namespace
 
 Result<diag::Report> run_host(const HostOptions& o) {
-    const net::SockAddr vip = o.vip.unmapped();
+    const SockAddr vip = o.vip.unmapped();
     if (!vip.valid() || vip.is_any() || vip.is_loopback())
         return make_error("usage", "--vip " + vip.host() + ": not a usable VIP");
     diag::HostFacts facts;

@@ -15,10 +15,10 @@ namespace {
 
 using namespace rtfarm;
 
-Result<net::SockAddr> parse_vip(const std::string& text, uint16_t default_port) {
-    if (auto a = net::SockAddr::parse(text))
+Result<SockAddr> parse_vip(const std::string& text, uint16_t default_port) {
+    if (auto a = SockAddr::parse(text))
         return *a;
-    auto h = net::SockAddr::parse_host(text, default_port);
+    auto h = SockAddr::parse_host(text, default_port);
     if (!h)
         return make_error("usage", "--vip " + text + ": not an IPv4 or IPv6 address[:port]");
     return *h;

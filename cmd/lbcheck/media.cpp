@@ -52,7 +52,7 @@ constexpr std::chrono::seconds RUN_LIMIT{60};
 
 class Udp {
 public:
-    static Result<Udp> open(const net::SockAddr& local) {
+    static Result<Udp> open(const SockAddr& local) {
         auto fd = net::udp_bind(local);
         if (!fd)
             return fd.error();
@@ -64,12 +64,12 @@ public:
         u.m_local = *addr;
         return u;
     }
-    const net::SockAddr& local() const { return m_local; }
-    Status send(std::string_view bytes, const net::SockAddr& to) const {
+    const SockAddr& local() const { return m_local; }
+    Status send(std::string_view bytes, const SockAddr& to) const {
         return net::send_datagram(m_fd.get(), bytes, to);
     }
     // The next datagram before `deadline`, or nullopt.
-    std::optional<std::pair<std::string, net::SockAddr>> recv(Clock::time_point deadline) {
+    std::optional<std::pair<std::string, SockAddr>> recv(Clock::time_point deadline) {
         for (;;) {
             auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
             if (left.count() < 0)
@@ -86,7 +86,7 @@ public:
                                      reinterpret_cast<sockaddr*>(&ss), &len);
             if (got < 0)
                 continue; // ICMP errors, EAGAIN: nothing to read
-            auto from = net::SockAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+            auto from = SockAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
             if (!from)
                 continue;
             return std::make_pair(std::string(m_buf.data(), static_cast<size_t>(got)),
@@ -96,13 +96,13 @@ public:
 
 private:
     UniqueFd m_fd;
-    net::SockAddr m_local;
+    SockAddr m_local;
     std::array<char, 65536> m_buf{};
 };
 
 // The local address the kernel picks to reach `vip` (a connected UDP socket
 // sends nothing).
-Result<net::SockAddr> route_source(const net::SockAddr& vip) {
+Result<SockAddr> route_source(const SockAddr& vip) {
     UniqueFd fd(::socket(vip.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0));
     if (fd.get() < 0)
         return make_error("io", std::string("socket: ") + std::strerror(errno));
@@ -248,8 +248,8 @@ private:
             t.answered_by = answer->answered_by;
             t.media_error = answer->media_error;
             if (t.media_error.empty() && !answer->media_member.empty()) {
-                auto caller = net::SockAddr::parse(answer->media_caller);
-                auto callee = net::SockAddr::parse(answer->media_callee);
+                auto caller = SockAddr::parse(answer->media_caller);
+                auto callee = SockAddr::parse(answer->media_callee);
                 if (caller && callee) {
                     t.media_member = answer->media_member;
                     t.range = answer->media_range;
@@ -278,7 +278,7 @@ private:
         (void)transact(diag::probe_request(p), call_id, 1, std::min(m_o.timeout, END_WAIT));
     }
 
-    void rtp(diag::MediaTrial& t, const net::SockAddr& caller, const net::SockAddr& callee) {
+    void rtp(diag::MediaTrial& t, const SockAddr& caller, const SockAddr& callee) {
         t.to_caller.to = caller.str();
         t.to_caller.expect_from = callee.str();
         t.to_callee.to = callee.str();
@@ -299,7 +299,7 @@ private:
             auto now = Clock::now();
             if (sent < TOTAL && now >= next_send) {
                 unsigned k = sent++;
-                const net::SockAddr& to = (k / PACKETS) % 2 == 0 ? caller : callee;
+                const SockAddr& to = (k / PACKETS) % 2 == 0 ? caller : callee;
                 sent_at[k] = now;
                 (void)m_rtp.send(diag::test_rtp(ssrc, static_cast<uint16_t>(seq0 + k)), to);
                 ++leg_of(k).sent;
@@ -322,7 +322,7 @@ private:
             seen[k] = true;
             ++seen_count;
             diag::MediaLeg& leg = leg_of(k);
-            const net::SockAddr& expect = &leg == &t.to_caller ? callee : caller;
+            const SockAddr& expect = &leg == &t.to_caller ? callee : caller;
             if (!pkt->intact) {
                 ++leg.changed;
             } else if (d->second == expect) {
@@ -357,9 +357,9 @@ private:
 } // namespace
 
 Result<diag::Report> run_media(const MediaOptions& o) {
-    net::SockAddr local;
+    SockAddr local;
     if (!o.bind.empty()) {
-        auto b = net::SockAddr::parse_host(o.bind, 0);
+        auto b = SockAddr::parse_host(o.bind, 0);
         if (!b)
             return make_error("usage", "--bind " + o.bind + ": not an IPv4 or IPv6 address");
         local = *b;

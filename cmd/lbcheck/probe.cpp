@@ -32,7 +32,7 @@ constexpr auto PROBE_GAP = std::chrono::milliseconds(25); // 40 probes a second
 constexpr unsigned REACH_TRIES = 3;
 
 // This host's address toward `vip`, as routing picks it (no packet is sent).
-Result<net::SockAddr> local_toward(const net::SockAddr& vip) {
+Result<SockAddr> local_toward(const SockAddr& vip) {
     int fd = ::socket(vip.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return make_error("io", std::string("socket: ") + std::strerror(errno));
@@ -42,20 +42,20 @@ Result<net::SockAddr> local_toward(const net::SockAddr& vip) {
     auto a = net::local_address(fd);
     if (!a)
         return a.error();
-    net::SockAddr host = *a;
+    SockAddr host = *a;
     host.set_port(0);
     return host;
 }
 
 class Prober {
 public:
-    Prober(const ProbeOptions& o, net::SockAddr local)
+    Prober(const ProbeOptions& o, SockAddr local)
         : m_o(o)
         , m_local(local)
         , m_tag(crypto::random_hex(4)) {}
 
     Status open_socket() {
-        net::SockAddr bind = m_local;
+        SockAddr bind = m_local;
         bind.set_port(0);
         auto fd = net::udp_bind(bind);
         if (!fd)
@@ -185,7 +185,7 @@ private:
     }
 
     const ProbeOptions& m_o;
-    net::SockAddr m_local;
+    SockAddr m_local;
     std::string m_tag;
     std::vector<Sock> m_sockets;
     std::vector<diag::Probe> m_probes;
@@ -198,9 +198,9 @@ private:
 } // namespace
 
 Result<diag::Report> run_probe(const ProbeOptions& o) {
-    net::SockAddr local;
+    SockAddr local;
     if (!o.bind.empty()) {
-        auto b = net::SockAddr::parse_host(o.bind);
+        auto b = SockAddr::parse_host(o.bind);
         if (!b)
             return make_error("usage", "--bind " + o.bind + ": not an IPv4 or IPv6 address");
         if (b->family() != o.vip.family())

@@ -21,16 +21,16 @@ long long ms(media::Clock::duration d) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
-std::string addr_or_empty(const std::optional<net::SockAddr>& a) {
+std::string addr_or_empty(const std::optional<SockAddr>& a) {
     return a ? a->str() : std::string();
 }
 
-std::string addr_or_empty(const net::SockAddr& a) {
+std::string addr_or_empty(const SockAddr& a) {
     return a.valid() ? a.str() : std::string();
 }
 
-media::SideReply side_reply(const media::SideInfo& s, const net::SockAddr& advertised) {
-    net::SockAddr adv = advertised;
+media::SideReply side_reply(const media::SideInfo& s, const SockAddr& advertised) {
+    SockAddr adv = advertised;
     adv.set_port(s.rtp_port);
     const auto& c = s.counters;
     media::SideReply out;
@@ -57,12 +57,12 @@ media::SideReply side_reply(const media::SideInfo& s, const net::SockAddr& adver
 // The bind address: the advertised one when this host has it (multi-IP,
 // DSR with the VIP on loopback), else the wildcard of its family (a load
 // balancer or 1:1 NAT in front forwards to this host's own address).
-net::SockAddr bind_address(const net::SockAddr& advertised) {
-    net::SockAddr probe = advertised;
+SockAddr bind_address(const SockAddr& advertised) {
+    SockAddr probe = advertised;
     probe.set_port(0);
     if (net::udp_bind(probe))
         return probe;
-    auto any = net::SockAddr::parse_host(advertised.is_v4() ? "0.0.0.0" : "::", 0);
+    auto any = SockAddr::parse_host(advertised.is_v4() ? "0.0.0.0" : "::", 0);
     return *any;
 }
 
@@ -72,7 +72,7 @@ net::SockAddr bind_address(const net::SockAddr& advertised) {
 media::AddressPolicy address_policy(const config::ClusterConfig& cfg) {
     media::AddressPolicy p;
     p.allow = cfg.cluster.media_allow;
-    auto farm = [&p](const net::SockAddr& a) {
+    auto farm = [&p](const SockAddr& a) {
         if (a.valid() && !a.is_any())
             p.farm.push_back(a);
     };
@@ -216,7 +216,7 @@ void RelayService::check_drained() {
     done();
 }
 
-Result<json::Json> RelayService::sdp_op(const json::Request& req, media::SdpOp op) {
+Result<json::Json> RelayService::sdp_op(const control::Request& req, media::SdpOp op) {
     auto q = media::SdpRequest::parse(req.body, op);
     if (!q)
         return q.error();
@@ -266,20 +266,20 @@ Result<json::Json> RelayService::sdp_op(const json::Request& req, media::SdpOp o
     return a.to_json();
 }
 
-void RelayService::register_ops(json::ControlServer& server) {
+void RelayService::register_ops(control::ControlServer& server) {
     // Offers, answers and deletes change state: a client's retry (same
     // connection, same line) is answered from the server's cache.
-    const json::OpOptions once{.retry_cache = true};
+    const control::OpOptions once{.retry_cache = true};
     for (media::SdpOp op : {media::SdpOp::offer, media::SdpOp::answer, media::SdpOp::sdp})
         server.on(
             std::string(media::op_name(op)),
-            [this, op](const json::Request& req, const json::Peer&, json::Reply reply) {
+            [this, op](const control::Request& req, const control::Peer&, control::Reply reply) {
                 reply(sdp_op(req, op));
             },
             once);
     server.on(
         media::OP_DELETE,
-        [this](const json::Request& req, const json::Peer&, json::Reply reply) {
+        [this](const control::Request& req, const control::Peer&, control::Reply reply) {
             auto q = media::DeleteRequest::parse(req.body);
             if (!q) {
                 reply(q.error());
@@ -303,56 +303,57 @@ void RelayService::register_ops(json::ControlServer& server) {
             check_drained();
         },
         once);
-    server.on(
-        media::OP_QUERY, [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-            auto q = media::QueryRequest::parse(req.body);
-            if (!q) {
-                reply(q.error());
-                return;
-            }
-            auto info = m_calls->query(q->call_id);
-            if (!info) {
-                reply(info.error());
-                return;
-            }
-            const auto now = m_relay->now();
-            const auto& adv = m_calls->options().advertised;
-            media::QueryReply a;
-            a.call_id = info->call_id;
-            a.member = m_id;
-            a.caller_tag = info->tags[0];
-            a.callee_tag = info->tags[1];
-            a.answered = info->answered;
-            a.age_ms = ms(now - info->created);
-            a.signal_age_ms = ms(now - info->last_signal);
-            for (const auto& s : info->streams)
-                a.streams.push_back(media::StreamReply{static_cast<long long>(s.index), s.media,
-                                                       side_reply(s.relay.sides[0], adv),
-                                                       side_reply(s.relay.sides[1], adv)});
-            reply(a.to_json());
-        });
-    server.on(media::OP_LIST, [this](const json::Request&, const json::Peer&, json::Reply reply) {
-        const auto now = m_relay->now();
-        media::ListReply a;
-        a.member = m_id;
-        a.count = static_cast<long long>(m_calls->size());
-        for (const auto& c : m_calls->list()) {
-            uint64_t packets = 0;
-            std::optional<media::Clock::duration> idle;
-            for (const auto& s : c.streams)
-                for (const auto& side : s.relay.sides) {
-                    packets += side.counters.packets;
-                    if (side.last_packet_age)
-                        idle =
-                            idle ? std::min(*idle, *side.last_packet_age) : *side.last_packet_age;
-                }
-            a.sessions.push_back(media::SessionSummary{
-                c.call_id, static_cast<long long>(c.streams.size()), c.answered,
-                ms(now - c.created), static_cast<long long>(packets),
-                idle ? std::optional<long long>(ms(*idle)) : std::nullopt});
+    server.on(media::OP_QUERY, [this](const control::Request& req, const control::Peer&,
+                                      control::Reply reply) {
+        auto q = media::QueryRequest::parse(req.body);
+        if (!q) {
+            reply(q.error());
+            return;
         }
+        auto info = m_calls->query(q->call_id);
+        if (!info) {
+            reply(info.error());
+            return;
+        }
+        const auto now = m_relay->now();
+        const auto& adv = m_calls->options().advertised;
+        media::QueryReply a;
+        a.call_id = info->call_id;
+        a.member = m_id;
+        a.caller_tag = info->tags[0];
+        a.callee_tag = info->tags[1];
+        a.answered = info->answered;
+        a.age_ms = ms(now - info->created);
+        a.signal_age_ms = ms(now - info->last_signal);
+        for (const auto& s : info->streams)
+            a.streams.push_back(media::StreamReply{static_cast<long long>(s.index), s.media,
+                                                   side_reply(s.relay.sides[0], adv),
+                                                   side_reply(s.relay.sides[1], adv)});
         reply(a.to_json());
     });
+    server.on(media::OP_LIST,
+              [this](const control::Request&, const control::Peer&, control::Reply reply) {
+                  const auto now = m_relay->now();
+                  media::ListReply a;
+                  a.member = m_id;
+                  a.count = static_cast<long long>(m_calls->size());
+                  for (const auto& c : m_calls->list()) {
+                      uint64_t packets = 0;
+                      std::optional<media::Clock::duration> idle;
+                      for (const auto& s : c.streams)
+                          for (const auto& side : s.relay.sides) {
+                              packets += side.counters.packets;
+                              if (side.last_packet_age)
+                                  idle = idle ? std::min(*idle, *side.last_packet_age)
+                                              : *side.last_packet_age;
+                          }
+                      a.sessions.push_back(media::SessionSummary{
+                          c.call_id, static_cast<long long>(c.streams.size()), c.answered,
+                          ms(now - c.created), static_cast<long long>(packets),
+                          idle ? std::optional<long long>(ms(*idle)) : std::nullopt});
+                  }
+                  reply(a.to_json());
+              });
 }
 
 json::Json RelayService::stats() const {

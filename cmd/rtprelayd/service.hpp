@@ -36,7 +36,7 @@ public:
     Status reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
     void drain(std::function<void()> done) override;
     json::Json stats() const override;
-    void register_ops(json::ControlServer& server) override;
+    void register_ops(control::ControlServer& server) override;
 
 private:
     media::CallsOptions options_for(const config::ClusterConfig& cfg,
@@ -45,11 +45,11 @@ private:
     void check_drained();
     // The op handlers' common part: the strings a request must carry.
     // `as`: nullopt for "offer"/"answer" themselves, else the "sdp" op.
-    Result<json::Json> sdp_op(const json::Request& req, media::SdpOp op);
+    Result<json::Json> sdp_op(const control::Request& req, media::SdpOp op);
 
     ev::Loop& m_loop;
     std::string m_id;
-    net::PortRange m_range;
+    PortRange m_range;
     std::optional<media::FdLimit> m_fd_limit;
     std::unique_ptr<media::PortPool> m_pool;
     std::unique_ptr<relay::Relay> m_relay;

@@ -120,8 +120,8 @@ Egress::Sent Egress::to_processor(const sip::Outgoing& out) {
     if (!s)
         s = m_sockets.find(SocketKind::sip, m_settings.inner);
     if (!s) {
-        auto wildcard = net::SockAddr::parse_host(m_settings.inner.is_v6() ? "::" : "0.0.0.0",
-                                                  m_settings.inner.port());
+        auto wildcard = SockAddr::parse_host(m_settings.inner.is_v6() ? "::" : "0.0.0.0",
+                                             m_settings.inner.port());
         if (wildcard)
             s = m_sockets.find(SocketKind::sip, *wildcard);
     }
@@ -140,7 +140,7 @@ Egress::Sent Egress::to_processor(const sip::Outgoing& out) {
 // A datagram to the outside: from the VIP in DSR (public_source).
 Egress::Sent Egress::to_address(const sip::Outgoing& out) {
     Socket* s = nullptr;
-    const net::SockAddr* source = nullptr;
+    const SockAddr* source = nullptr;
     if (m_settings.public_source && m_settings.public_source->family() == out.to.family()) {
         s = m_sockets.find(SocketKind::sip, *m_settings.public_source);
         source = &*m_settings.public_source;
@@ -270,7 +270,7 @@ bool Egress::count_drop(std::string_view reason) {
     return m_drop_log.allow(std::chrono::steady_clock::now());
 }
 
-void Egress::drop(std::string_view reason, const net::SockAddr& from, std::string_view detail) {
+void Egress::drop(std::string_view reason, const SockAddr& from, std::string_view detail) {
     if (count_drop(reason))
         log::debug("farm", "dropped",
                    {{"reason", std::string(reason)},

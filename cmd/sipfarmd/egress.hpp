@@ -95,7 +95,7 @@ public:
 
     // The one drop path: counted under `reason`; logged (debug, rate-limited)
     // with where the message stood, formatted only when the line is due.
-    void drop(std::string_view reason, const net::SockAddr& from, std::string_view detail = {});
+    void drop(std::string_view reason, const SockAddr& from, std::string_view detail = {});
     void drop(std::string_view reason, std::string_view from, std::string_view detail = {});
 
 private:

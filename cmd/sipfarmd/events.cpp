@@ -48,7 +48,7 @@ EventHub::~EventHub() {
 
 void EventHub::configure(std::string self, std::map<std::string, Member> members,
                          std::vector<std::string> secrets) {
-    std::map<std::string, std::optional<net::SockAddr>> addresses;
+    std::map<std::string, std::optional<SockAddr>> addresses;
     for (const auto& [id, m] : members)
         addresses.emplace(id, m.control_tcp);
     m_links.configure(std::move(addresses), std::move(secrets));
@@ -69,10 +69,10 @@ std::string EventHub::tasks_here() const {
     return list.empty() ? "none" : list;
 }
 
-void EventHub::register_ops(json::ControlServer& server) {
+void EventHub::register_ops(control::ControlServer& server) {
     m_server = &server;
     server.on("event.subscribe",
-              [this](const json::Request& req, const json::Peer& peer, json::Reply reply) {
+              [this](const control::Request& req, const control::Peer& peer, control::Reply reply) {
                   auto task = req.body["task"].as_string();
                   if (!task || !valid_task(*task)) {
                       reply(bad("\"task\" must be 1-64 of A-Z a-z 0-9 . _ -"));
@@ -89,8 +89,8 @@ void EventHub::register_ops(json::ControlServer& server) {
                             {{"handle", m_self + "/" + *task}, {"peer", peer.address}});
                   reply(json::Json::object().set("handle", m_self + "/" + *task));
               });
-    server.on("event.unsubscribe", [this](const json::Request& req, const json::Peer& peer,
-                                          json::Reply reply) {
+    server.on("event.unsubscribe", [this](const control::Request& req, const control::Peer& peer,
+                                          control::Reply reply) {
         auto task = req.body["task"].as_string();
         auto it = task ? m_tasks.find(*task) : m_tasks.end();
         if (it == m_tasks.end() || it->second != peer.connection) {
@@ -101,14 +101,13 @@ void EventHub::register_ops(json::ControlServer& server) {
         m_tasks.erase(it);
         reply(json::Json::object().set("handle", m_self + "/" + *task).set("unsubscribed", true));
     });
-    server.on("event.send", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-        send(req, std::move(reply));
-    });
-    server.on("event.reply", [this](const json::Request& req, const json::Peer& peer,
-                                    json::Reply reply) { answer(req, peer, std::move(reply)); });
+    server.on("event.send", [this](const control::Request& req, const control::Peer&,
+                                   control::Reply reply) { send(req, std::move(reply)); });
+    server.on("event.reply", [this](const control::Request& req, const control::Peer& peer,
+                                    control::Reply reply) { answer(req, peer, std::move(reply)); });
 }
 
-void EventHub::send(const json::Request& req, json::Reply reply) {
+void EventHub::send(const control::Request& req, control::Reply reply) {
     auto to = req.body["to"].as_string();
     auto event = req.body["event"];
     auto from = req.body["from"];
@@ -178,9 +177,9 @@ void EventHub::send(const json::Request& req, json::Reply reply) {
     forward(member, req, timeout, std::move(reply));
 }
 
-void EventHub::forward(const std::string& member, const json::Request& req,
-                       std::chrono::milliseconds timeout, json::Reply reply) {
-    json::ControlLink* link = m_links.get(member);
+void EventHub::forward(const std::string& member, const control::Request& req,
+                       std::chrono::milliseconds timeout, control::Reply reply) {
+    control::ControlLink* link = m_links.get(member);
     auto args = json::Json::object();
     for (const char* key : {"to", "event", "from", "timeout_ms", "reply"})
         if (auto v = req.body[key])
@@ -198,7 +197,7 @@ void EventHub::forward(const std::string& member, const json::Request& req,
 
 void EventHub::deliver_here(const std::string& task, const json::Json& event,
                             const json::Json& from, bool wants_reply,
-                            std::chrono::milliseconds timeout, json::Reply reply) {
+                            std::chrono::milliseconds timeout, control::Reply reply) {
     std::string handle = m_self + "/" + task;
     auto it = m_tasks.find(task);
     std::string id = m_self + "-" + std::to_string(m_next_event++);
@@ -237,7 +236,8 @@ void EventHub::expire(const std::string& id) {
                                                   " but did not answer (event.reply) in time"));
 }
 
-void EventHub::answer(const json::Request& req, const json::Peer& peer, json::Reply reply) {
+void EventHub::answer(const control::Request& req, const control::Peer& peer,
+                      control::Reply reply) {
     auto id = req.body["event_id"].as_string();
     if (!id) {
         reply(bad("event.reply needs \"event_id\" (the id of the event answered)"));

@@ -37,7 +37,7 @@ namespace rtfarm::sipfarmd {
 class EventHub {
 public:
     struct Member {
-        std::optional<net::SockAddr> control_tcp; // none: unreachable for events
+        std::optional<SockAddr> control_tcp; // none: unreachable for events
     };
     // Whether a member is up (not down) in this member's view.
     using IsUp = std::function<bool(const std::string&)>;
@@ -48,31 +48,31 @@ public:
     // Who we are and how to reach the others (start and every reload).
     void configure(std::string self, std::map<std::string, Member> members,
                    std::vector<std::string> secrets);
-    void register_ops(json::ControlServer& server);
+    void register_ops(control::ControlServer& server);
     // A control connection closed: its tasks go, events waiting on them fail.
     void disconnected(uint64_t connection);
     json::Json stats() const;
 
 private:
     struct Waiting {
-        json::Reply reply;
+        control::Reply reply;
         uint64_t connection = 0; // the subscriber's
         std::string handle;
         std::shared_ptr<ev::Timer> timer;
     };
 
-    void send(const json::Request& req, json::Reply reply);
+    void send(const control::Request& req, control::Reply reply);
     void deliver_here(const std::string& task, const json::Json& event, const json::Json& from,
-                      bool wants_reply, std::chrono::milliseconds timeout, json::Reply reply);
-    void forward(const std::string& member, const json::Request& req,
-                 std::chrono::milliseconds timeout, json::Reply reply);
-    void answer(const json::Request& req, const json::Peer& peer, json::Reply reply);
+                      bool wants_reply, std::chrono::milliseconds timeout, control::Reply reply);
+    void forward(const std::string& member, const control::Request& req,
+                 std::chrono::milliseconds timeout, control::Reply reply);
+    void answer(const control::Request& req, const control::Peer& peer, control::Reply reply);
     void expire(const std::string& id);
     std::string tasks_here() const;
 
     ev::Loop& m_loop;
     IsUp m_is_up;
-    json::ControlServer* m_server = nullptr;
+    control::ControlServer* m_server = nullptr;
     std::string m_self;
     std::map<std::string, Member> m_members;
     std::map<std::string, uint64_t> m_tasks;  // task -> connection

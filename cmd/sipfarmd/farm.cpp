@@ -213,7 +213,7 @@ Status FarmService::reload(const config::ClusterConfig& cfg, const config::Membe
     m_replays.keep_only(ids);
     // Where each member's control links go: events, member ops, media.
     std::map<std::string, EventHub::Member> reach;
-    std::map<std::string, std::optional<net::SockAddr>> control_tcp;
+    std::map<std::string, std::optional<SockAddr>> control_tcp;
     for (const auto& mc : cfg.members) {
         reach[mc.id] = EventHub::Member{mc.control_tcp};
         control_tcp[mc.id] = mc.control_tcp;
@@ -381,7 +381,7 @@ void FarmService::handle(std::string_view bytes, const Arrival& a) {
         !msg.to_tag.present() && msg.method_id != sip::Method::ack &&
         msg.method_id != sip::Method::cancel &&
         std::none_of(m_flood_exempt.begin(), m_flood_exempt.end(),
-                     [&](const net::Cidr& c) { return c.contains(a.source); }) &&
+                     [&](const Cidr& c) { return c.contains(a.source); }) &&
         !m_flood.admit(a.source.host(), std::chrono::steady_clock::now())) {
         drop("flood_blocked", a);
         return;
@@ -612,7 +612,7 @@ std::string FarmService::reply_tag(std::string_view bytes, const sip::Message& m
 }
 
 sip::Outgoing FarmService::made_reply(std::string_view request, const sip::Message& msg,
-                                      const net::SockAddr& to, int code, std::string_view reason,
+                                      const SockAddr& to, int code, std::string_view reason,
                                       const std::vector<std::string>& headers) const {
     return sip::make_reply(request, msg, to, code, reason, reply_tag(request, msg), headers);
 }

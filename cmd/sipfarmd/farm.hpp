@@ -41,7 +41,7 @@ public:
     Status reload_files(const config::ClusterConfig& cfg, const config::MemberConfig& me) override;
     void drain(std::function<void()> done) override;
     json::Json stats() const override;
-    void register_ops(json::ControlServer& server) override;
+    void register_ops(control::ControlServer& server) override;
 
 private:
     // The member's TLS server context; null when it has no tls: listener.
@@ -54,8 +54,8 @@ private:
     // Where a datagram came from, as the member that first received it saw it.
     struct Arrival {
         sip::Origin origin;
-        net::SockAddr source;
-        net::SockAddr destination;
+        SockAddr source;
+        SockAddr destination;
         const sip::FarmEnvelope* envelope = nullptr; // farm link only
         Transport transport = Transport::udp;
         // The client connection it came over (on this member or the holder).
@@ -99,8 +99,8 @@ private:
     std::string reply_tag(std::string_view bytes, const sip::Message& msg) const;
     // The one reply builder: the farm's response to `request`, to `to`,
     // with the farm's To tag and `headers`.
-    sip::Outgoing made_reply(std::string_view request, const sip::Message& msg,
-                             const net::SockAddr& to, int code, std::string_view reason,
+    sip::Outgoing made_reply(std::string_view request, const sip::Message& msg, const SockAddr& to,
+                             int code, std::string_view reason,
                              const std::vector<std::string>& headers = {}) const;
     // The probe's 200 with `headers`, and X-Farm-Members when that fits in
     // the probe's size limit; dropped when the rest does not fit.
@@ -129,7 +129,7 @@ private:
     // drain, undrain and set name their member ("member"; none: this one).
     // True when that is another member: the request went on to it, or was
     // refused (unknown member, no control_tcp), and `reply` is taken care of.
-    bool for_another_member(const json::Request& req, const json::Reply& reply);
+    bool for_another_member(const control::Request& req, const control::Reply& reply);
 
     ev::Loop& m_loop;
     SocketSet m_sockets;
@@ -184,8 +184,8 @@ private:
     Egress m_egress;
 
     // The sources that may run lbcheck's media test (empty: any).
-    std::vector<net::Cidr> m_lbcheck_sources;
-    std::vector<net::Cidr> m_flood_exempt; // never counted by m_flood
+    std::vector<Cidr> m_lbcheck_sources;
+    std::vector<Cidr> m_flood_exempt; // never counted by m_flood
     // Probe rate limit per source host, bounded.
     std::unordered_map<std::string, log::RateLimit> m_probe_limits;
 

@@ -25,7 +25,7 @@ void FarmService::drain(std::function<void()> done) {
     done();
 }
 
-bool FarmService::for_another_member(const json::Request& req, const json::Reply& reply) {
+bool FarmService::for_another_member(const control::Request& req, const control::Reply& reply) {
     auto named = req.body["member"];
     if (!named)
         return false;
@@ -40,7 +40,7 @@ bool FarmService::for_another_member(const json::Request& req, const json::Reply
         reply(make_error("unknown_member", "no member '" + *id + "' in the config"));
         return true;
     }
-    json::ControlLink* link = m_member_links.get(*id);
+    control::ControlLink* link = m_member_links.get(*id);
     if (!link) {
         reply(make_error("unreachable", "member " + *id + " has no control_tcp, so " + m_id +
                                             " cannot pass the " + req.op +
@@ -58,12 +58,14 @@ bool FarmService::for_another_member(const json::Request& req, const json::Reply
     return true;
 }
 
-void FarmService::register_ops(json::ControlServer& server) {
-    server.on("members", [this](const json::Request&, const json::Peer&, json::Reply reply) {
-        reply(m_membership->to_json().set("farm_key", farm_key_json()));
-    });
+void FarmService::register_ops(control::ControlServer& server) {
+    server.on("members",
+              [this](const control::Request&, const control::Peer&, control::Reply reply) {
+                  reply(m_membership->to_json().set("farm_key", farm_key_json()));
+              });
     auto drain_op = [this](bool draining) {
-        return [this, draining](const json::Request& req, const json::Peer&, json::Reply reply) {
+        return [this, draining](const control::Request& req, const control::Peer&,
+                                control::Reply reply) {
             if (for_another_member(req, reply))
                 return;
             if (m_membership->set_draining(draining))
@@ -75,7 +77,8 @@ void FarmService::register_ops(json::ControlServer& server) {
     };
     server.on("drain", drain_op(true));
     server.on("undrain", drain_op(false));
-    server.on("set", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
+    server.on("set", [this](const control::Request& req, const control::Peer&,
+                            control::Reply reply) {
         if (for_another_member(req, reply))
             return;
         std::optional<config::SipFarm> sip_farm;
@@ -122,12 +125,14 @@ void FarmService::register_ops(json::ControlServer& server) {
         m_loop.defer([this, connection] { m_events.disconnected(connection); });
     });
     // Read-only questions about placement and routing (queries.hpp).
-    server.on("place", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-        reply(place_query(req.body, *m_membership, m_id));
-    });
-    server.on("route", [this](const json::Request& req, const json::Peer&, json::Reply reply) {
-        reply(route_query(req.body, m_settings.view, m_recent, m_settings.proxy.rr_host));
-    });
+    server.on("place",
+              [this](const control::Request& req, const control::Peer&, control::Reply reply) {
+                  reply(place_query(req.body, *m_membership, m_id));
+              });
+    server.on("route",
+              [this](const control::Request& req, const control::Peer&, control::Reply reply) {
+                  reply(route_query(req.body, m_settings.view, m_recent, m_settings.proxy.rr_host));
+              });
 }
 
 json::Json FarmService::stats() const {

@@ -99,7 +99,7 @@ Result<std::string> MediaAnchor::member_for(const std::string& call_id, bool cre
 }
 
 void MediaAnchor::call(const std::string& member, std::string_view op, const json::Json& args,
-                       json::ControlLink::Callback done) {
+                       control::ControlLink::Callback done) {
     auto later = [this, &done](Error e) {
         m_loop.defer([done = std::move(done), e = std::move(e)] { done(e); });
     };
@@ -110,11 +110,11 @@ void MediaAnchor::call(const std::string& member, std::string_view op, const jso
             return;
         }
         if (!m_local)
-            m_local = std::make_unique<json::ControlLink>(m_loop, m_settings.media_control);
+            m_local = std::make_unique<control::ControlLink>(m_loop, m_settings.media_control);
         m_local->call(op, args, REQUEST_TIMEOUT, std::move(done));
         return;
     }
-    json::ControlLink* link = m_peers.get(member);
+    control::ControlLink* link = m_peers.get(member);
     if (!link) {
         later(make_error("no_control_link", "member " + member +
                                                 " has no control_tcp in the config, so its "
@@ -282,12 +282,13 @@ void MediaAnchor::end_test(const std::string& call_id) {
     end(action);
 }
 
-void MediaAnchor::register_ops(json::ControlServer& server) {
+void MediaAnchor::register_ops(control::ControlServer& server) {
     // Checked here, as the relay would check it: the relay gets the
     // request's own fields only.
     using Read = Result<json::Json> (*)(const json::Json&);
     auto pass_on = [this](std::string op, Read read) {
-        return [this, op, read](const json::Request& req, const json::Peer&, json::Reply reply) {
+        return [this, op, read](const control::Request& req, const control::Peer&,
+                                control::Reply reply) {
             ++m_served;
             auto args = read(req.body);
             if (!args) {
@@ -299,7 +300,7 @@ void MediaAnchor::register_ops(json::ControlServer& server) {
         };
     };
     const std::string prefix(media::PEER_OP_PREFIX);
-    const json::OpOptions once{.retry_cache = true};
+    const control::OpOptions once{.retry_cache = true};
     server.on(prefix + SDP_OP,
               pass_on(SDP_OP,
                       [](const json::Json& b) {

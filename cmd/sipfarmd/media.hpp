@@ -86,9 +86,9 @@ public:
         std::string self;
         bool anchor = false;       // this member anchors the calls it processes
         std::string media_control; // this member's rtprelayd ("" none)
-        std::map<std::string, std::optional<net::SockAddr>> control_tcp; // by member
-        std::vector<std::string> secrets;                                // newest first
-        std::map<std::string, std::string> media_ports;                  // "LO-HI" by member
+        std::map<std::string, std::optional<SockAddr>> control_tcp; // by member
+        std::vector<std::string> secrets;                           // newest first
+        std::map<std::string, std::string> media_ports;             // "LO-HI" by member
         std::chrono::seconds media_timeout{60};           // the relay's, for test sessions
         std::chrono::seconds media_unlatched_timeout{10}; // the relay's
     };
@@ -121,7 +121,7 @@ public:
     void end_test(const std::string& call_id);
 
     // media.sdp and media.delete, for the other members.
-    void register_ops(json::ControlServer& server);
+    void register_ops(control::ControlServer& server);
     json::Json stats() const;
 
 private:
@@ -136,14 +136,14 @@ private:
     Result<std::string> member_for(const std::string& call_id, bool create);
     // Sends `op` with `args` to the member's rtprelayd.
     void call(const std::string& member, std::string_view op, const json::Json& args,
-              json::ControlLink::Callback done);
+              control::ControlLink::Callback done);
     void failed(const std::string& what, const std::string& call_id, const Error& e);
     void sweep();
 
     ev::Loop& m_loop;
     Placer m_placer;
     Settings m_settings;
-    std::unique_ptr<json::ControlLink> m_local;
+    std::unique_ptr<control::ControlLink> m_local;
     PeerLinks m_peers;
     std::unordered_map<std::string, Placed> m_placed;
     std::unique_ptr<ev::Ticker> m_sweeper;

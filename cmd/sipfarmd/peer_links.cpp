@@ -2,7 +2,7 @@
 
 namespace rtfarm::sipfarmd {
 
-void PeerLinks::configure(std::map<std::string, std::optional<net::SockAddr>> members,
+void PeerLinks::configure(std::map<std::string, std::optional<SockAddr>> members,
                           std::vector<std::string> secrets) {
     // A link whose address changed starts again. One logged in stays so
     // when the secrets change (a key rotation, rtfarm.conf(5)), as the
@@ -23,12 +23,12 @@ bool PeerLinks::reachable(const std::string& member) const {
     return m != m_members.end() && m->second.has_value();
 }
 
-json::ControlLink* PeerLinks::get(const std::string& member) {
+control::ControlLink* PeerLinks::get(const std::string& member) {
     if (!reachable(member))
         return nullptr;
     auto& link = m_links[member];
     if (!link)
-        link = std::make_unique<json::ControlLink>(m_loop, *m_members.at(member), m_secrets);
+        link = std::make_unique<control::ControlLink>(m_loop, *m_members.at(member), m_secrets);
     return link.get();
 }
 

@@ -1,6 +1,6 @@
 // The control links from this sipfarmd to the other members' sipfarmd
 // (their control_tcp, logged in with the cluster secret): one
-// json::ControlLink per member, made on first use and kept while the
+// control::ControlLink per member, made on first use and kept while the
 // member's address and the secret stay what they were. Events between tasks
 // and media anchoring on another member share them.
 #pragma once
@@ -23,18 +23,18 @@ public:
 
     // The members' control_tcp addresses (none: not reachable) and the
     // secret, at start and on every reload.
-    void configure(std::map<std::string, std::optional<net::SockAddr>> members,
+    void configure(std::map<std::string, std::optional<SockAddr>> members,
                    std::vector<std::string> secrets);
     // The link to `member`; nullptr when it has no control_tcp or is unknown.
-    json::ControlLink* get(const std::string& member);
+    control::ControlLink* get(const std::string& member);
     bool reachable(const std::string& member) const;
     void clear() { m_links.clear(); }
 
 private:
     ev::Loop& m_loop;
-    std::map<std::string, std::optional<net::SockAddr>> m_members;
+    std::map<std::string, std::optional<SockAddr>> m_members;
     std::vector<std::string> m_secrets;
-    std::map<std::string, std::unique_ptr<json::ControlLink>> m_links;
+    std::map<std::string, std::unique_ptr<control::ControlLink>> m_links;
 };
 
 } // namespace rtfarm::sipfarmd

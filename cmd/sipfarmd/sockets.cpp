@@ -68,7 +68,7 @@ void SocketSet::commit(Plan plan) {
     m_sockets = std::move(plan.next);
 }
 
-Socket* SocketSet::find(SocketKind kind, const net::SockAddr& addr) {
+Socket* SocketSet::find(SocketKind kind, const SockAddr& addr) {
     auto it = m_sockets.find({kind, addr});
     return it == m_sockets.end() ? nullptr : it->second.get();
 }

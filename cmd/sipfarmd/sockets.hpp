@@ -24,7 +24,7 @@ const char* kind_name(SocketKind k);
 
 struct Socket {
     SocketKind kind;
-    net::SockAddr addr;
+    SockAddr addr;
     UniqueFd fd;
     std::unique_ptr<ev::FdEvent> event;
     uint64_t packets = 0;
@@ -35,7 +35,7 @@ struct Socket {
 
 class SocketSet {
 public:
-    using Key = std::pair<SocketKind, net::SockAddr>;
+    using Key = std::pair<SocketKind, SockAddr>;
     using OnDatagram = std::function<void(Socket&, const net::Datagram&)>;
 
     SocketSet(ev::Loop& loop, OnDatagram on_datagram)
@@ -50,7 +50,7 @@ public:
     };
     Result<Plan> prepare(const std::vector<Key>& keys);
     void commit(Plan plan);
-    Socket* find(SocketKind kind, const net::SockAddr& addr);
+    Socket* find(SocketKind kind, const SockAddr& addr);
     // The first socket of `kind` whose family is `family`.
     Socket* first(SocketKind kind, int family);
     json::Json stats() const;

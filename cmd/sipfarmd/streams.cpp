@@ -31,7 +31,7 @@ StreamSet::StreamSet(ev::Loop& loop, OnMessage on_message, OnUndelivered on_unde
     , m_on_undelivered(std::move(on_undelivered)) {
 }
 
-Result<std::unique_ptr<StreamSet::Listener>> StreamSet::listen_on(const net::SockAddr& addr) {
+Result<std::unique_ptr<StreamSet::Listener>> StreamSet::listen_on(const SockAddr& addr) {
     auto fd = net::tcp_listen(addr, 512);
     if (!fd)
         return fd.error();
@@ -49,7 +49,7 @@ Result<StreamSet::Plan> StreamSet::prepare(const std::vector<config::StreamListe
                                            bool have_tls) {
     Plan plan;
     for (const auto& entry : listen) {
-        const net::SockAddr& addr = entry.addr;
+        const SockAddr& addr = entry.addr;
         if (plan.next.count(addr))
             continue;
         plan.is_tls[addr] = entry.transport == Transport::tls;
@@ -120,7 +120,7 @@ void StreamSet::on_accept(Listener& l) {
                     {{"addr", l.addr.str()}, {"max", std::to_string(m_settings.max_connections)}});
             continue; // closed by `owned`
         }
-        auto peer = net::SockAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+        auto peer = SockAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
         auto local = net::local_address(fd);
         if (!peer || !local)
             continue;
@@ -183,7 +183,7 @@ void StreamSet::watch(StreamConn& c) {
 }
 
 Result<uint64_t> StreamSet::connect(const StreamTarget& key) {
-    const net::SockAddr& peer = key.to;
+    const SockAddr& peer = key.to;
     const bool tls = key.transport == Transport::tls;
     if (auto it = m_outgoing.find(key); it != m_outgoing.end())
         return it->second;

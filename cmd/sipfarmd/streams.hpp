@@ -76,7 +76,7 @@ inline constexpr std::string_view TLS_ERROR = "tls_error";
 
 // Where an outgoing connection goes: the target's address, over TCP or TLS.
 struct StreamTarget {
-    net::SockAddr to;
+    SockAddr to;
     Transport transport = Transport::tcp;
     bool operator<(const StreamTarget& o) const {
         return std::tie(to, transport) < std::tie(o.to, o.transport);
@@ -104,8 +104,8 @@ struct StreamSettings {
 
 struct StreamConn {
     uint64_t id = 0;
-    net::SockAddr peer;
-    net::SockAddr local;
+    SockAddr peer;
+    SockAddr local;
     UniqueFd fd; // before the events: they are freed first
     SslPtr ssl;  // TLS: on `fd` (which it does not close)
     bool handshaking = false;
@@ -173,7 +173,7 @@ public:
     static constexpr std::chrono::milliseconds ACCEPT_PAUSE{200};
 
     struct Listener {
-        net::SockAddr addr;
+        SockAddr addr;
         bool tls = false;
         UniqueFd fd;
         std::unique_ptr<ev::FdEvent> event;
@@ -188,14 +188,14 @@ public:
     // accepted on "tls:" entries from now on (required when there is one:
     // `have_tls` at prepare(); the old one is dropped otherwise).
     struct Plan {
-        std::map<net::SockAddr, std::unique_ptr<Listener>> next; // nullptr: kept
-        std::map<net::SockAddr, bool> is_tls;
+        std::map<SockAddr, std::unique_ptr<Listener>> next; // nullptr: kept
+        std::map<SockAddr, bool> is_tls;
     };
     Result<Plan> prepare(const std::vector<config::StreamListen>& listen, bool have_tls);
     void commit(Plan plan, const StreamSettings& settings, SslCtxPtr tls);
 
 private:
-    Result<std::unique_ptr<Listener>> listen_on(const net::SockAddr& addr);
+    Result<std::unique_ptr<Listener>> listen_on(const SockAddr& addr);
     void on_accept(Listener& l);
     void on_readable(StreamConn& c);
     void on_writable(StreamConn& c);
@@ -231,7 +231,7 @@ private:
     StreamSettings m_settings;
     SslCtxPtr m_tls;
     SslCtxPtr m_tls_client;
-    std::map<net::SockAddr, std::unique_ptr<Listener>> m_listeners;
+    std::map<SockAddr, std::unique_ptr<Listener>> m_listeners;
     std::map<uint64_t, std::unique_ptr<StreamConn>> m_conns;
     // Open outgoing connections by target and TLS.
     std::map<StreamTarget, uint64_t> m_outgoing;

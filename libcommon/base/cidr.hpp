@@ -25,8 +25,3 @@ struct Cidr {
 };
 
 } // namespace rtfarm
-
-// Its name from when it lived in net/ (ARCHITECTURE.md, Known debts).
-namespace rtfarm::net {
-using rtfarm::Cidr;
-} // namespace rtfarm::net

@@ -82,14 +82,6 @@ Result<PortRange> parse_port_range(std::string_view text);
 
 } // namespace rtfarm
 
-// The names these value types had when they lived in net/: callers still
-// spell them net::SockAddr (ARCHITECTURE.md, Known debts).
-namespace rtfarm::net {
-using rtfarm::parse_port_range;
-using rtfarm::PortRange;
-using rtfarm::SockAddr;
-} // namespace rtfarm::net
-
 template <> struct std::hash<rtfarm::SockAddr> {
     size_t operator()(const rtfarm::SockAddr& a) const { return a.hash(); }
 };

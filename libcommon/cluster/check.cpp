@@ -31,20 +31,20 @@ size_t CheckReport::count(Severity s) const {
 
 namespace {
 
-bool same_address(const std::optional<net::SockAddr>& a, const std::optional<net::SockAddr>& b) {
+bool same_address(const std::optional<SockAddr>& a, const std::optional<SockAddr>& b) {
     if (!a || !b)
         return !a && !b;
     return a->same_host(*b);
 }
 
-std::string address_text(const std::optional<net::SockAddr>& a) {
+std::string address_text(const std::optional<SockAddr>& a) {
     return a ? a->host() : "no address";
 }
 
 // The number of ports covered by a set of ranges, overlaps counted once.
-size_t union_ports(std::vector<net::PortRange> ranges) {
+size_t union_ports(std::vector<PortRange> ranges) {
     std::sort(ranges.begin(), ranges.end(),
-              [](const net::PortRange& a, const net::PortRange& b) { return a.lo < b.lo; });
+              [](const PortRange& a, const PortRange& b) { return a.lo < b.lo; });
     size_t total = 0;
     size_t next = 0; // first port not yet counted
     for (const auto& r : ranges) {
@@ -331,7 +331,7 @@ private:
         for (size_t i = 0; i < members.size(); ++i) {
             if (done[i] || !members[i].media_ports)
                 continue;
-            std::vector<net::PortRange> ranges;
+            std::vector<PortRange> ranges;
             auto adv = m_cfg.advertised_ip(members[i]);
             for (size_t j = i; j < members.size(); ++j)
                 if (!done[j] && members[j].media_ports &&

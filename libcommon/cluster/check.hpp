@@ -45,8 +45,8 @@ struct MemberReport {
     std::string id;
     config::Role role = config::Role::frontend;
     EffectiveModes modes;
-    std::optional<net::SockAddr> advertised; // Server-wide WAN IP, else Cluster-wide
-    std::optional<net::PortRange> media_ports;
+    std::optional<SockAddr> advertised; // Server-wide WAN IP, else Cluster-wide
+    std::optional<PortRange> media_ports;
     Capacity capacity;
 };
 

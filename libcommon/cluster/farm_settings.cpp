@@ -18,7 +18,7 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
             s.view.self_farm_member = modes[i].sip_farm == config::SipFarm::member;
             s.view.self_relay = modes[i].sip_farm == config::SipFarm::relay;
         }
-        net::SockAddr link = m.address;
+        SockAddr link = m.address;
         link.set_port(cfg.cluster.farm_port);
         s.peers[m.id] = link;
     }
@@ -35,7 +35,7 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
     uint16_t sip_port = me.sip_listen.empty() ? 5060 : me.sip_listen.front().port();
     if (me.processor && me.processor->is_loopback()) {
         // A loopback address of our own listen sockets, else the usual one.
-        auto lo = net::SockAddr::parse_host(me.processor->is_v6() ? "::1" : "127.0.0.1", sip_port);
+        auto lo = SockAddr::parse_host(me.processor->is_v6() ? "::1" : "127.0.0.1", sip_port);
         s.inner = lo.value();
         for (const auto& l : me.sip_listen)
             if (l.is_loopback() && l.family() == me.processor->family()) {
@@ -49,7 +49,7 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
 
     // The farm's public SIP address: the Cluster-wide WAN IP (the VIP),
     // else the member's first specific listen address, else its address.
-    net::SockAddr pub = me.address;
+    SockAddr pub = me.address;
     pub.set_port(sip_port);
     for (const auto& l : me.sip_listen)
         if (!l.is_any() && !l.is_loopback()) {
@@ -86,7 +86,7 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
     return s;
 }
 
-std::optional<std::string> member_at(const FarmSettings& s, const net::SockAddr& host) {
+std::optional<std::string> member_at(const FarmSettings& s, const SockAddr& host) {
     for (const auto& [id, addr] : s.peers)
         if (addr.same_host(host) && addr.port() == host.port())
             return id;

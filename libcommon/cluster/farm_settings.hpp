@@ -21,18 +21,18 @@ namespace rtfarm::cluster {
 struct FarmSettings {
     sip::FarmView view;
     sip::ProxyContext proxy; // via_member = this member
-    std::optional<net::SockAddr> processor;
+    std::optional<SockAddr> processor;
     // The address sipfarmd talks to the processor from (and the processor
     // sends to): 127.0.0.1 (::1) for a processor on loopback, else the
     // member's address; the port is the first sip_listen port.
-    net::SockAddr inner;
+    SockAddr inner;
     // Source address for packets to the outside: the VIP when a sip_listen
     // socket is bound to the Cluster-wide WAN IP (DSR), else none (the
     // kernel chooses; a NAT load balancer rewrites it).
-    std::optional<net::SockAddr> public_source;
-    net::SockAddr farm_link; // this member's farm link address
+    std::optional<SockAddr> public_source;
+    SockAddr farm_link; // this member's farm link address
     // Farm link peers: member id -> its farm link address.
-    std::map<std::string, net::SockAddr> peers;
+    std::map<std::string, SockAddr> peers;
     // The cluster secrets (empty: none). view.key is the routing key of
     // the signing one, proxy.branch_key the branch key of the newest
     // (only this member checks its branches), the others' in
@@ -48,6 +48,6 @@ Result<FarmSettings> derive_farm_settings(const config::ClusterConfig& cfg,
 // The member whose farm link address (internal address and farm_port) is
 // `host`, if any: members send from their farm link socket, so another
 // port of a member host is a stranger (any process there could use it).
-std::optional<std::string> member_at(const FarmSettings& s, const net::SockAddr& host);
+std::optional<std::string> member_at(const FarmSettings& s, const SockAddr& host);
 
 } // namespace rtfarm::cluster

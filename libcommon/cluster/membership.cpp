@@ -95,7 +95,7 @@ Result<Heartbeat> decode_heartbeat(std::string_view text) {
             auto addr = e.at(0).as_string();
             auto n = e.at(1).as_integer();
             if (!e.is_array() || e.size() != 2 || !addr || !n || *n < 0 ||
-                !net::SockAddr::parse_host(*addr, 0))
+                !SockAddr::parse_host(*addr, 0))
                 return make_error("bad_heartbeat", "flood: an entry is not [address, count]");
             hb.sources.emplace_back(*addr,
                                     static_cast<uint32_t>(std::min<long long>(*n, UINT32_MAX)));

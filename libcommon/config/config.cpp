@@ -123,7 +123,7 @@ std::vector<std::string> ClusterSettings::secrets() const {
     return out;
 }
 
-std::optional<net::SockAddr> ClusterConfig::advertised_ip(const MemberConfig& m) const {
+std::optional<SockAddr> ClusterConfig::advertised_ip(const MemberConfig& m) const {
     return m.wan_ip ? m.wan_ip : cluster.wan_ip;
 }
 
@@ -305,7 +305,7 @@ private:
 
     // A host without a port; "" gives nullopt when `allow_empty`.
     bool read_host(const json::Json& v, const std::string& where, bool allow_empty,
-                   std::optional<net::SockAddr>& out) {
+                   std::optional<SockAddr>& out) {
         std::string s;
         if (!read_string(v, where, s))
             return false;
@@ -315,9 +315,9 @@ private:
             out.reset();
             return true;
         }
-        auto a = net::SockAddr::parse_host(s);
+        auto a = SockAddr::parse_host(s);
         if (!a) {
-            if (net::SockAddr::parse(s))
+            if (SockAddr::parse(s))
                 return fail(where, "'" + s + "' must be an address without a port");
             return fail(where, a.error().message);
         }
@@ -328,13 +328,13 @@ private:
     }
 
     // ADDR:PORT with a port other than 0.
-    bool read_endpoint(const json::Json& v, const std::string& where, net::SockAddr& out) {
+    bool read_endpoint(const json::Json& v, const std::string& where, SockAddr& out) {
         std::string s;
         if (!read_string(v, where, s))
             return false;
-        auto a = net::SockAddr::parse(s);
+        auto a = SockAddr::parse(s);
         if (!a) {
-            auto host = net::SockAddr::parse_host(s);
+            auto host = SockAddr::parse_host(s);
             if (!s.empty() && host)
                 return fail(where, "'" + s + "' needs a port: " +
                                        (host->is_v6() ? "[ADDR]:PORT" : "ADDR:PORT"));
@@ -614,7 +614,7 @@ private:
                 s = s.substr(colon + 1);
             }
         }
-        net::SockAddr a;
+        SockAddr a;
         if (!read_endpoint(json::Json::string(s), at, a))
             return false;
         if (transport == "udp") {
@@ -642,7 +642,7 @@ private:
         return true;
     }
 
-    bool read_prefixes(const json::Json& v, const std::string& where, std::vector<net::Cidr>& out) {
+    bool read_prefixes(const json::Json& v, const std::string& where, std::vector<Cidr>& out) {
         if (!v.is_array())
             return type_error(v, where, "an array of \"ADDR/BITS\" strings");
         if (v.size() > MAX_MEDIA_ALLOW)
@@ -654,7 +654,7 @@ private:
             std::string s;
             if (!read_string(v.at(i), at, s))
                 return false;
-            auto c = net::Cidr::parse(s);
+            auto c = Cidr::parse(s);
             if (!c)
                 return fail(at, c.error().message);
             out.push_back(*c);
@@ -689,7 +689,7 @@ private:
                 ok = read_enum(v, where, ROLES, m.role);
             } else if (k == "address") {
                 have_address = true;
-                std::optional<net::SockAddr> a;
+                std::optional<SockAddr> a;
                 ok = read_host(v, where, false, a);
                 if (ok)
                     m.address = *a;
@@ -704,7 +704,7 @@ private:
             } else if (k == "sip_listen") {
                 ok = read_sip_listen(v, where, m);
             } else if (k == "processor") {
-                net::SockAddr a;
+                SockAddr a;
                 ok = read_endpoint(v, where, a);
                 if (ok && a.is_any())
                     ok = fail(where, "'" + a.str() +
@@ -716,7 +716,7 @@ private:
                 std::string s;
                 ok = read_string(v, where, s);
                 if (ok) {
-                    auto r = net::parse_port_range(s);
+                    auto r = parse_port_range(s);
                     if (!r)
                         ok = fail(where, r.error().message);
                     else
@@ -726,7 +726,7 @@ private:
                 have_control = true;
                 ok = read_socket_path(v, where, m.control);
             } else if (k == "control_tcp") {
-                net::SockAddr a;
+                SockAddr a;
                 ok = read_endpoint(v, where, a);
                 if (ok)
                     m.control_tcp = a;
@@ -738,7 +738,7 @@ private:
             } else if (k == "media_control") {
                 ok = read_socket_path(v, where, m.media_control);
             } else if (k == "metrics" || k == "media_metrics") {
-                net::SockAddr a;
+                SockAddr a;
                 ok = read_endpoint(v, where, a);
                 if (ok)
                     (k == "metrics" ? m.metrics : m.media_metrics) = a;
@@ -798,7 +798,7 @@ private:
                                 m.address.host() + " is already the address of member " + o.id);
             }
             for (size_t k = 0; k < m.sip_listen.size(); ++k) {
-                const net::SockAddr& l = m.sip_listen[k];
+                const SockAddr& l = m.sip_listen[k];
                 bool on_farm =
                     l.port() == c.farm_port &&
                     (l.is_any() ? l.family() == m.address.family() : l.same_host(m.address));
@@ -863,14 +863,14 @@ private:
 
     // A TCP listening address (control_tcp, metrics, media_metrics), and whose.
     struct SeenEndpoint {
-        net::SockAddr addr;
+        SockAddr addr;
         std::string member;
         std::string key;
     };
 
     // Two daemons cannot listen on one TCP address (members may share a host).
-    bool check_tcp_endpoint(const MemberConfig& m, const std::string& key,
-                            const net::SockAddr& addr, std::vector<SeenEndpoint>& seen) {
+    bool check_tcp_endpoint(const MemberConfig& m, const std::string& key, const SockAddr& addr,
+                            std::vector<SeenEndpoint>& seen) {
         for (const SeenEndpoint& s : seen)
             if (s.addr == addr)
                 return fail("members." + m.id + "." + key,

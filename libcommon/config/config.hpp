@@ -34,7 +34,7 @@ std::optional<Media> parse_media(std::string_view s);
 // SIP over a stream: a `sip_listen` entry "tcp:ADDR:PORT" or "tls:ADDR:PORT".
 struct StreamListen {
     Transport transport = Transport::tcp; // tcp or tls
-    net::SockAddr addr;
+    SockAddr addr;
     bool operator==(const StreamListen&) const = default;
 };
 
@@ -50,30 +50,30 @@ struct TlsFiles {
 struct MemberConfig {
     std::string id;
     Role role = Role::frontend;
-    net::SockAddr address;               // internal address, port 0
-    std::optional<net::SockAddr> wan_ip; // Server-wide WAN IP; nullopt = cluster's
+    SockAddr address;               // internal address, port 0
+    std::optional<SockAddr> wan_ip; // Server-wide WAN IP; nullopt = cluster's
     SipFarm sip_farm = SipFarm::automatic;
     Placement call_legs = Placement::automatic;
     Placement signals = Placement::automatic;
-    std::vector<net::SockAddr> sip_listen;       // UDP sockets for SIP ("udp:" or bare entries)
+    std::vector<SockAddr> sip_listen;            // UDP sockets for SIP ("udp:" or bare entries)
     std::vector<StreamListen> sip_stream_listen; // "tcp:" and "tls:" entries, in file order
     std::optional<TlsFiles> tls;                 // required with a "tls:" entry
-    std::optional<net::SockAddr> processor;      // the member's own SIP server
-    std::optional<net::PortRange> media_ports;
+    std::optional<SockAddr> processor;           // the member's own SIP server
+    std::optional<PortRange> media_ports;
     std::string control; // Unix control socket path (absolute)
-    std::optional<net::SockAddr> control_tcp;
+    std::optional<SockAddr> control_tcp;
     std::optional<Media> media; // nullopt = the cluster's default
     std::string media_control;  // rtprelayd's control socket path (absolute)
     // Prometheus metrics over HTTP: sipfarmd's, and the member's rtprelayd's.
-    std::optional<net::SockAddr> metrics;
-    std::optional<net::SockAddr> media_metrics;
+    std::optional<SockAddr> metrics;
+    std::optional<SockAddr> media_metrics;
 
     bool operator==(const MemberConfig&) const = default;
 };
 
 struct ClusterSettings {
     std::string name;
-    std::optional<net::SockAddr> wan_ip; // Cluster-wide WAN IP
+    std::optional<SockAddr> wan_ip; // Cluster-wide WAN IP
     uint16_t farm_port = 5069;
     unsigned heartbeat_ms = 200;
     unsigned dead_after_ms = 1000;
@@ -99,7 +99,7 @@ struct ClusterSettings {
     unsigned flood_quiet_s = 10;
     // Sources never counted nor blocked by flood_limit: trunks, SBCs, a
     // source-NATting load balancer, whose every call comes from one address.
-    std::vector<net::Cidr> flood_exempt;
+    std::vector<Cidr> flood_exempt;
     // rtprelayd's admission (rtprelayd(8)): an answered call no party ever
     // sent on is closed after this; what an SDP may name despite the
     // address policy; m= lines per SDP; calls at once (0: the ports decide);
@@ -107,13 +107,13 @@ struct ClusterSettings {
     // (0: no limit; off by default, since one SBC, trunk or source-NATting
     // load balancer carries every call from one address: rtfarm.conf(5)).
     unsigned media_unlatched_timeout_s = 10;
-    std::vector<net::Cidr> media_allow;
+    std::vector<Cidr> media_allow;
     unsigned media_max_streams = 8;
     unsigned media_max_sessions = 0;
     unsigned media_max_sessions_per_source = 0;
     // lbcheck media test probes are taken only from these sources (empty:
     // from any); their SDP must name their own source address either way.
-    std::vector<net::Cidr> lbcheck_sources;
+    std::vector<Cidr> lbcheck_sources;
     // The farm link without a secret on members that are not all on
     // loopback: the operator's explicit choice (farm_link_trust()).
     bool insecure_farm_link = false;
@@ -130,7 +130,7 @@ struct ClusterConfig {
     // The media mode in force for a member (its own, else the cluster's).
     Media media_of(const MemberConfig& m) const { return m.media.value_or(cluster.media); }
     // The advertised media address: Server-wide WAN IP, else Cluster-wide.
-    std::optional<net::SockAddr> advertised_ip(const MemberConfig& m) const;
+    std::optional<SockAddr> advertised_ip(const MemberConfig& m) const;
 
     bool operator==(const ClusterConfig&) const = default;
 };

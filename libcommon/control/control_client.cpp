@@ -126,7 +126,7 @@ Result<ControlClient> ControlClient::connect_only(std::string target,
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
     }
-    auto addr = net::SockAddr::parse(target);
+    auto addr = SockAddr::parse(target);
     if (!addr)
         return make_error(
             "bad_address",

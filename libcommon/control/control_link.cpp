@@ -12,7 +12,7 @@
 
 namespace rtfarm::control {
 
-ControlLink::ControlLink(ev::Loop& loop, net::SockAddr target, std::vector<std::string> secrets)
+ControlLink::ControlLink(ev::Loop& loop, SockAddr target, std::vector<std::string> secrets)
     : m_loop(loop)
     , m_target(target)
     , m_name(target.str())

@@ -34,7 +34,7 @@ public:
     using Callback = std::function<void(Result<Json>)>;
 
     // Logs in with `secrets` (newest first; none: no login).
-    ControlLink(ev::Loop& loop, net::SockAddr target, std::vector<std::string> secrets);
+    ControlLink(ev::Loop& loop, SockAddr target, std::vector<std::string> secrets);
     // The secrets of the next login (a reload); a connection up stays.
     void set_secrets(std::vector<std::string> secrets) { m_secrets = std::move(secrets); }
     // To the Unix socket at `path` (no login: the socket's mode is the lock).
@@ -46,7 +46,7 @@ public:
     void call(std::string_view op, const Json& args, std::chrono::milliseconds timeout,
               Callback done);
 
-    const net::SockAddr& target() const { return m_target; }
+    const SockAddr& target() const { return m_target; }
     // "10.0.0.2:5068" or the Unix path, for messages.
     const std::string& name() const { return m_name; }
     size_t pending() const { return m_calls.size(); }
@@ -89,7 +89,7 @@ private:
     void answer_failed();
 
     ev::Loop& m_loop;
-    net::SockAddr m_target;
+    SockAddr m_target;
     std::string m_path; // Unix socket, when not TCP
     std::string m_name;
     std::vector<std::string> m_secrets;

@@ -51,7 +51,7 @@ struct ControlServer::Listener {
     std::unique_ptr<ev::FdEvent> event;
     std::string transport; // "unix" or "tcp"
     std::string where;     // the path or the address
-    std::optional<net::SockAddr> addr;
+    std::optional<SockAddr> addr;
     // The socket file we made, so close() never removes another's.
     dev_t dev = 0;
     ino_t ino = 0;
@@ -132,7 +132,7 @@ Status ControlServer::listen_unix(const std::string& path) {
     return {};
 }
 
-Status ControlServer::listen_tcp(const net::SockAddr& addr) {
+Status ControlServer::listen_tcp(const SockAddr& addr) {
     auto fd = net::tcp_listen(addr);
     if (!fd)
         return fd.error();
@@ -153,7 +153,7 @@ Status ControlServer::listen_tcp(const net::SockAddr& addr) {
     return {};
 }
 
-std::optional<net::SockAddr> ControlServer::tcp_address() const {
+std::optional<SockAddr> ControlServer::tcp_address() const {
     for (const auto& l : m_listeners)
         if (l->addr)
             return l->addr;
@@ -246,7 +246,7 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
         }));
     // One address holds a few places; strangers leave a quarter of the TCP
     // places to the members (their links carry events and media).
-    std::optional<net::SockAddr> peer;
+    std::optional<SockAddr> peer;
     if (transport == "tcp") {
         if (auto p = net::peer_address(fd.get()))
             peer = *p;

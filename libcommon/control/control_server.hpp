@@ -131,9 +131,9 @@ public:
     // Starts listening (see net::unix_listen for what happens when the path
     // exists). Errors name the path or address ("in_use" when taken).
     Status listen_unix(const std::string& path);
-    Status listen_tcp(const net::SockAddr& addr);
+    Status listen_tcp(const SockAddr& addr);
     // The TCP address actually bound (port 0 resolved), if listening on TCP.
-    std::optional<net::SockAddr> tcp_address() const;
+    std::optional<SockAddr> tcp_address() const;
 
     // The secrets TCP clients must prove they know one of, newest first
     // (two during a key rotation: ndjson.hpp auth_pick_secret); none = TCP

@@ -124,10 +124,3 @@ struct Response {
 Result<Response> parse_response(std::string_view line);
 
 } // namespace rtfarm::control
-
-// The names the control plane had when it lived in json/: callers still
-// spell them json::ControlServer, json::Request, ... (ARCHITECTURE.md, Known
-// debts).
-namespace rtfarm::json {
-using namespace rtfarm::control;
-} // namespace rtfarm::json

@@ -145,35 +145,36 @@ private:
     }
 
     void register_ops() {
-        m_server.on("ping", [this](const json::Request&, const json::Peer&, json::Reply reply) {
-            reply(json::Json::object()
-                      .set("pong", true)
-                      .set("program", m_info.program)
-                      .set("member", m_cl.member)
-                      .set("version", RTFARM_VERSION)
-                      .set("pid", static_cast<long long>(::getpid())));
-        });
-        m_server.on("stats", [this](const json::Request&, const json::Peer&, json::Reply reply) {
-            reply(stats());
-        });
-        m_server.on("reload", [this](const json::Request&, const json::Peer&, json::Reply reply) {
-            auto st = reload("control");
-            if (st)
-                reply(json::Json::object().set("config", m_cfg.path).set("reloads", m_reloads));
-            else
-                reply(make_error("reload_failed", st.error().message));
-        });
+        m_server.on("ping",
+                    [this](const control::Request&, const control::Peer&, control::Reply reply) {
+                        reply(json::Json::object()
+                                  .set("pong", true)
+                                  .set("program", m_info.program)
+                                  .set("member", m_cl.member)
+                                  .set("version", RTFARM_VERSION)
+                                  .set("pid", static_cast<long long>(::getpid())));
+                    });
+        m_server.on("stats", [this](const control::Request&, const control::Peer&,
+                                    control::Reply reply) { reply(stats()); });
         m_server.on(
-            "log_level", [](const json::Request& req, const json::Peer&, json::Reply reply) {
-                auto spec = req.body["spec"].as_string();
-                if (!spec || !log::apply_spec(*spec)) {
-                    reply(make_error("bad_request",
-                                     "\"spec\" must be a level (debug|info|warn|error) optionally "
-                                     "followed by ,SUB=LEVEL items"));
-                    return;
-                }
-                reply(json::Json::object().set("spec", *spec));
+            "reload", [this](const control::Request&, const control::Peer&, control::Reply reply) {
+                auto st = reload("control");
+                if (st)
+                    reply(json::Json::object().set("config", m_cfg.path).set("reloads", m_reloads));
+                else
+                    reply(make_error("reload_failed", st.error().message));
             });
+        m_server.on("log_level", [](const control::Request& req, const control::Peer&,
+                                    control::Reply reply) {
+            auto spec = req.body["spec"].as_string();
+            if (!spec || !log::apply_spec(*spec)) {
+                reply(make_error("bad_request",
+                                 "\"spec\" must be a level (debug|info|warn|error) optionally "
+                                 "followed by ,SUB=LEVEL items"));
+                return;
+            }
+            reply(json::Json::object().set("spec", *spec));
+        });
         m_service->register_ops(m_server);
     }
 
@@ -197,7 +198,7 @@ private:
             .set("service", m_service->stats());
     }
 
-    std::optional<net::SockAddr> metrics_address(const config::MemberConfig& me) const {
+    std::optional<SockAddr> metrics_address(const config::MemberConfig& me) const {
         return m_info.metrics ? m_info.metrics(me) : std::nullopt;
     }
 
@@ -277,9 +278,9 @@ private:
     Notifier m_notifier;
     ev::Loop m_loop;
     std::unique_ptr<Service> m_service;
-    json::ControlServer m_server;
+    control::ControlServer m_server;
     MetricsServer m_metrics;
-    std::optional<net::SockAddr> m_metrics_address;
+    std::optional<SockAddr> m_metrics_address;
     Clock::time_point m_started;
     std::string m_control_path;
     long long m_reloads = 0;

@@ -56,7 +56,7 @@ public:
     // Counters for the `stats` op, merged under "service".
     virtual json::Json stats() const = 0;
     // Adds the daemon's own control ops.
-    virtual void register_ops(json::ControlServer& server) { (void)server; }
+    virtual void register_ops(control::ControlServer& server) { (void)server; }
 };
 
 struct DaemonInfo {
@@ -70,7 +70,7 @@ struct DaemonInfo {
     bool control_tcp = false;
     // The member's address on which the daemon serves Prometheus metrics
     // (sipfarmd: `metrics`, rtprelayd: `media_metrics`); unset: none.
-    std::function<std::optional<net::SockAddr>(const config::MemberConfig&)> metrics = {};
+    std::function<std::optional<SockAddr>(const config::MemberConfig&)> metrics = {};
     std::chrono::milliseconds drain_deadline{5000};
 };
 

@@ -54,7 +54,7 @@ MetricsServer::~MetricsServer() {
     close();
 }
 
-Status MetricsServer::listen(const net::SockAddr& addr) {
+Status MetricsServer::listen(const SockAddr& addr) {
     close();
     auto fd = net::tcp_listen(addr);
     if (!fd)

@@ -42,9 +42,9 @@ public:
     ~MetricsServer();
 
     // Starts listening on `addr` (TCP). Errors name the address ("in use").
-    Status listen(const net::SockAddr& addr);
+    Status listen(const SockAddr& addr);
     // The address actually bound (port 0 resolved), once listening.
-    std::optional<net::SockAddr> address() const { return m_address; }
+    std::optional<SockAddr> address() const { return m_address; }
     // Stops listening and drops open connections.
     void close();
 
@@ -62,7 +62,7 @@ private:
     ev::Loop& m_loop;
     Render m_render;
     std::unique_ptr<evhttp, EvhttpFree> m_http;
-    std::optional<net::SockAddr> m_address;
+    std::optional<SockAddr> m_address;
     Counters m_counters;
 };
 

@@ -115,7 +115,7 @@ struct Held {
     std::string del() const { return "ip addr del " + with_prefix(addr) + " dev " + iface->name; }
 };
 
-void check_vip_address(const HostFacts& facts, const net::SockAddr& vip, Report& report) {
+void check_vip_address(const HostFacts& facts, const SockAddr& vip, Report& report) {
     const unsigned full = vip.is_v4() ? 32 : 128;
     std::vector<Held> on_lo;     // on a loopback interface
     std::vector<Held> elsewhere; // on an interface that is not loopback
@@ -224,14 +224,13 @@ void check_sysctls(const HostFacts& facts, Report& report) {
                                      ": net.ipv4.conf values could not be read");
 }
 
-void check_socket(const HostFacts& facts, const net::SockAddr& vip, uint16_t sip_port,
-                  Report& report) {
+void check_socket(const HostFacts& facts, const SockAddr& vip, uint16_t sip_port, Report& report) {
     bool explicit_vip = false;
     std::vector<std::string> others;
     for (const UdpSocket& s : facts.udp) {
         if (s.local.port() != sip_port || s.connected)
             continue;
-        net::SockAddr local = s.local.unmapped();
+        SockAddr local = s.local.unmapped();
         if (local.same_host(vip))
             explicit_vip = true;
         else
@@ -241,7 +240,7 @@ void check_socket(const HostFacts& facts, const net::SockAddr& vip, uint16_t sip
         return;
     std::sort(others.begin(), others.end());
     others.erase(std::unique(others.begin(), others.end()), others.end());
-    net::SockAddr at = vip;
+    SockAddr at = vip;
     at.set_port(sip_port);
     std::string ev;
     if (others.empty())
@@ -261,7 +260,7 @@ void check_socket(const HostFacts& facts, const net::SockAddr& vip, uint16_t sip
                     "the VIP must be on lo first"});
 }
 
-void check_arp_probe(const ArpProbeResult& p, const net::SockAddr& vip, Report& report) {
+void check_arp_probe(const ArpProbeResult& p, const SockAddr& vip, Report& report) {
     const std::string on = " for " + vip.host() + " on " + p.interface + " (" +
                            std::to_string(p.requests) + " requests)";
     if (p.macs.size() > 1)
@@ -291,7 +290,7 @@ void check_arp_probe(const ArpProbeResult& p, const net::SockAddr& vip, Report& 
                     "there; otherwise nothing to do"});
 }
 
-json::Json observed(const HostFacts& facts, const net::SockAddr& vip, uint16_t sip_port) {
+json::Json observed(const HostFacts& facts, const SockAddr& vip, uint16_t sip_port) {
     json::Json ifs = json::Json::array();
     for (const Interface& i : facts.interfaces) {
         json::Json addrs = json::Json::array();
@@ -347,7 +346,7 @@ bool hex_word(std::string_view s, uint32_t& out) {
 }
 
 // "0100007F:13C4" or the IPv6 form (32 hex digits) with its port.
-std::optional<net::SockAddr> proc_addr(std::string_view s, int family) {
+std::optional<SockAddr> proc_addr(std::string_view s, int family) {
     size_t colon = s.find(':');
     if (colon == std::string_view::npos || colon + 5 != s.size())
         return std::nullopt;
@@ -361,7 +360,7 @@ std::optional<net::SockAddr> proc_addr(std::string_view s, int family) {
         in.sin_port = htons(static_cast<uint16_t>(port));
         if (!hex_word(hex, in.sin_addr.s_addr))
             return std::nullopt;
-        auto r = net::SockAddr::from_sockaddr(reinterpret_cast<const sockaddr*>(&in), sizeof in);
+        auto r = SockAddr::from_sockaddr(reinterpret_cast<const sockaddr*>(&in), sizeof in);
         return r ? std::optional(*r) : std::nullopt;
     }
     if (hex.size() != 32)
@@ -375,7 +374,7 @@ std::optional<net::SockAddr> proc_addr(std::string_view s, int family) {
             return std::nullopt;
         std::memcpy(in6.sin6_addr.s6_addr + w * 4, &word, 4);
     }
-    auto r = net::SockAddr::from_sockaddr(reinterpret_cast<const sockaddr*>(&in6), sizeof in6);
+    auto r = SockAddr::from_sockaddr(reinterpret_cast<const sockaddr*>(&in6), sizeof in6);
     return r ? std::optional(*r) : std::nullopt;
 }
 
@@ -398,9 +397,9 @@ std::vector<std::string_view> fields(std::string_view line) {
 
 } // namespace
 
-Report diagnose_host(const HostFacts& facts, const net::SockAddr& vip_in, uint16_t sip_port) {
+Report diagnose_host(const HostFacts& facts, const SockAddr& vip_in, uint16_t sip_port) {
     Report report;
-    const net::SockAddr vip = vip_in.unmapped();
+    const SockAddr vip = vip_in.unmapped();
     check_vip_address(facts, vip, report);
     if (vip.is_v4())
         check_sysctls(facts, report);

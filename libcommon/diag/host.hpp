@@ -29,7 +29,7 @@ struct ConfValues {
 };
 
 struct IfAddress {
-    net::SockAddr addr; // port 0
+    SockAddr addr; // port 0
     unsigned prefix_len = 0;
 };
 
@@ -43,7 +43,7 @@ struct Interface {
 
 // One line of /proc/net/udp or /proc/net/udp6.
 struct UdpSocket {
-    net::SockAddr local;
+    SockAddr local;
     bool connected = false; // a remote address is set: it receives from that peer only
 };
 
@@ -67,7 +67,7 @@ struct HostFacts {
 // dsr-vip-exposed, dsr-vip-netmask, dsr-arp-ignore, dsr-arp-announce,
 // dsr-rp-filter, dsr-no-vip-socket, and with an ARP probe dsr-arp-conflict,
 // dsr-arp-answer, dsr-arp-no-answer; the facts under "observed".
-Report diagnose_host(const HostFacts& facts, const net::SockAddr& vip, uint16_t sip_port);
+Report diagnose_host(const HostFacts& facts, const SockAddr& vip, uint16_t sip_port);
 
 // The sockets of a /proc/net/udp (family AF_INET) or /proc/net/udp6
 // (AF_INET6) text: the header line is skipped; a line that does not parse is

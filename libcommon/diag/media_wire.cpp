@@ -28,7 +28,7 @@ std::string probe_request(const ProbeRequest& p) {
     return out;
 }
 
-std::string test_sdp(const net::SockAddr& rtp) {
+std::string test_sdp(const SockAddr& rtp) {
     std::string ip = rtp.is_v6() ? "IP6 " : "IP4 ";
     std::string host = rtp.host();
     return "v=0\r\no=lbcheck 1 1 IN " + ip + host + "\r\ns=lbcheck media\r\nc=IN " + ip + host +

@@ -20,8 +20,8 @@
 namespace rtfarm::diag {
 
 struct ProbeRequest {
-    net::SockAddr vip;   // where it goes (Request-URI host and port)
-    net::SockAddr local; // lbcheck's SIP socket (Via, Contact)
+    SockAddr vip;   // where it goes (Request-URI host and port)
+    SockAddr local; // lbcheck's SIP socket (Via, Contact)
     std::string call_id;
     std::string branch;   // without "z9hG4bK"
     std::string from_tag; // the test session's caller tag
@@ -34,7 +34,7 @@ struct ProbeRequest {
 std::string probe_request(const ProbeRequest& p);
 
 // The test session's SDP: one m=audio line, PCMU, at `rtp` (c= its address).
-std::string test_sdp(const net::SockAddr& rtp);
+std::string test_sdp(const SockAddr& rtp);
 
 struct ProbeAnswer {
     int status = 0;

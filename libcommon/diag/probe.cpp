@@ -52,7 +52,7 @@ namespace {
 // Where a reply came from, against the VIP the probe went to.
 enum class Source { vip, port_rewritten, other_address };
 
-Source classify(const net::SockAddr& from, const net::SockAddr& vip) {
+Source classify(const SockAddr& from, const SockAddr& vip) {
     if (!from.unmapped().same_host(vip.unmapped()))
         return Source::other_address;
     return from.port() == vip.port() ? Source::vip : Source::port_rewritten;
@@ -642,7 +642,7 @@ void check_source_nat(const ProbeObservations& o, Report& report) {
     for (const Probe& p : o.probes) {
         if (!p.reply || p.reply->farm_source.empty())
             continue;
-        auto seen = net::SockAddr::parse(p.reply->farm_source);
+        auto seen = SockAddr::parse(p.reply->farm_source);
         if (!seen)
             continue;
         ++with_source;

@@ -28,7 +28,7 @@ enum class ProbePhase { one_port, many_ports, reply_from };
 const char* to_string(ProbePhase p);
 
 struct ProbeReply {
-    net::SockAddr source; // where the reply came from
+    SockAddr source; // where the reply came from
     int status = 0;
     // X-Farm-* headers, "" when absent.
     std::string received_by;
@@ -51,8 +51,8 @@ struct Probe {
 };
 
 struct ProbeObservations {
-    net::SockAddr vip;   // with its port
-    net::SockAddr local; // this host's source address toward the VIP (port 0)
+    SockAddr vip;   // with its port
+    SockAddr local; // this host's source address toward the VIP (port 0)
     std::vector<Probe> probes;
 };
 

@@ -7,7 +7,7 @@ namespace rtfarm::media {
 
 namespace {
 
-std::optional<std::string> special(const net::SockAddr& a) {
+std::optional<std::string> special(const SockAddr& a) {
     if (a.is_v4()) {
         uint32_t x = 0;
         std::memcpy(&x, &reinterpret_cast<const sockaddr_in*>(a.sa())->sin_addr, 4);
@@ -38,22 +38,22 @@ std::optional<std::string> special(const net::SockAddr& a) {
 
 } // namespace
 
-std::optional<std::string> refusal(const AddressPolicy& policy, const net::SockAddr& address) {
-    const net::SockAddr a = address.unmapped();
+std::optional<std::string> refusal(const AddressPolicy& policy, const SockAddr& address) {
+    const SockAddr a = address.unmapped();
     if (!a.valid())
         return "not an address";
-    for (const net::Cidr& c : policy.allow)
+    for (const Cidr& c : policy.allow)
         if (c.contains(a))
             return std::nullopt;
     if (auto why = special(a))
         return why;
-    for (const net::SockAddr& m : policy.internal)
+    for (const SockAddr& m : policy.internal)
         if (m.unmapped().same_host(a))
             return "a member's internal address";
-    for (const net::SockAddr& f : policy.farm) {
+    for (const SockAddr& f : policy.farm) {
         if (!f.unmapped().same_host(a))
             continue;
-        for (const net::PortRange& r : policy.media_ports)
+        for (const PortRange& r : policy.media_ports)
             if (r.contains(a.port()))
                 return std::nullopt;
         return "a farm address outside the members' media ports";

@@ -30,15 +30,15 @@
 namespace rtfarm::media {
 
 struct AddressPolicy {
-    std::vector<net::Cidr> allow;
-    std::vector<net::SockAddr> internal;     // ports ignored
-    std::vector<net::SockAddr> farm;         // ports ignored
-    std::vector<net::PortRange> media_ports; // every member's
+    std::vector<Cidr> allow;
+    std::vector<SockAddr> internal;     // ports ignored
+    std::vector<SockAddr> farm;         // ports ignored
+    std::vector<PortRange> media_ports; // every member's
     bool operator==(const AddressPolicy&) const = default;
 };
 
 // Why `a` may not be named as media address, as a few words ("loopback",
 // "a member's internal address", ...), or nullopt when it may.
-std::optional<std::string> refusal(const AddressPolicy& policy, const net::SockAddr& a);
+std::optional<std::string> refusal(const AddressPolicy& policy, const SockAddr& a);
 
 } // namespace rtfarm::media

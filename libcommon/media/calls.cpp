@@ -88,7 +88,7 @@ Status Calls::check_streams(const SdpDesc& desc) const {
         if (m.held())
             continue;
         // a=rtcp may name an address of its own (RFC 3605).
-        for (const net::SockAddr* a : {&m.rtp_peer, &m.rtcp_peer})
+        for (const SockAddr* a : {&m.rtp_peer, &m.rtcp_peer})
             if (a->valid() && a->family() != m_options.bind.family())
                 return offer_error(OfferError::bad_address,
                                    line_of(i) + ": the party's " +
@@ -105,7 +105,7 @@ Status Calls::check_addresses(const SdpDesc& desc) const {
         const MediaDesc& m = desc.media[i];
         if (m.disabled() || m.held())
             continue;
-        for (const net::SockAddr* a : {&m.rtp_peer, &m.rtcp_peer}) {
+        for (const SockAddr* a : {&m.rtp_peer, &m.rtcp_peer}) {
             if (!a->valid())
                 continue;
             if (auto why = refusal(m_options.policy, *a))
@@ -223,7 +223,7 @@ uint64_t Calls::text_hash(std::string_view text) {
     return h == 0 ? 1 : h;
 }
 
-uint64_t Calls::plan_hash(const std::vector<StreamPorts>& plan, const net::SockAddr& address) {
+uint64_t Calls::plan_hash(const std::vector<StreamPorts>& plan, const SockAddr& address) {
     uint64_t h = fnv(FNV_BASIS, address.host());
     for (const StreamPorts& p : plan) {
         const unsigned char b[4] = {

@@ -103,10 +103,10 @@ constexpr size_t MAX_TAG = sip::MAX_TAG;
 
 struct CallsOptions {
     // Written into the SDP (its port is ignored).
-    net::SockAddr advertised;
+    SockAddr advertised;
     // Where media sockets bind: the advertised address when it is one of
     // this host's, else the wildcard of its family (its port is ignored).
-    net::SockAddr bind;
+    SockAddr bind;
     bool strict = false;
     Clock::duration timeout = std::chrono::seconds(60);
     Clock::duration unanswered_timeout = std::chrono::seconds(212);
@@ -297,7 +297,7 @@ private:
     static Peer peer_of(const MediaDesc& m, bool mux);
     // A digest of an output plan, never 0 (a few bytes per call instead of
     // the plan itself).
-    static uint64_t plan_hash(const std::vector<StreamPorts>& plan, const net::SockAddr& address);
+    static uint64_t plan_hash(const std::vector<StreamPorts>& plan, const SockAddr& address);
     static uint64_t text_hash(std::string_view text);
 
     Engine& m_engine;

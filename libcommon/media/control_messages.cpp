@@ -197,7 +197,7 @@ public:
         auto s = text(key, true, MAX_NAME);
         if (!s)
             return s;
-        if (!net::SockAddr::parse(*s))
+        if (!SockAddr::parse(*s))
             return fail(name(key) + " must be an IP address and port, not '" + *s + "'");
         return s;
     }
@@ -366,7 +366,7 @@ Result<SdpRequest> read_sdp_request(const json::Json& body, SdpOp op) {
     RTFARM_TRY(sdp, r.text(SDP, true, std::numeric_limits<size_t>::max()));
     RTFARM_TRY(source, r.text(SOURCE, false, MAX_NAME));
     if (!source->empty()) {
-        auto host = net::SockAddr::parse_host(*source, 0);
+        auto host = SockAddr::parse_host(*source, 0);
         if (!host)
             return r.fail("\"source\" must be an IP address, not '" + *source + "'");
         *source = host->unmapped().host();
@@ -429,7 +429,7 @@ Result<SdpReply> read_sdp_reply(const json::Json& reply) {
     RTFARM_TRY(sdp, r.text(SDP, true, MAX_REPLY_SDP));
     RTFARM_TRY(member, r.name_text(MEMBER, MAX_NAME));
     RTFARM_TRY(address, r.text(ADDRESS, true, MAX_NAME));
-    if (!net::SockAddr::parse_host(*address))
+    if (!SockAddr::parse_host(*address))
         return r.fail("\"address\" must be an IP address, not '" + *address + "'");
     RTFARM_TRY(to, r.text(TO, true, MAX_NAME));
     bool known = false;
@@ -478,7 +478,7 @@ Result<SdpReply> SdpReply::parse(const json::Json& reply) {
 Result<std::string> SdpReply::endpoint() const {
     if (ports.empty() || ports[0].rtp == 0)
         return make_error(BAD_REPLY, "rtprelayd's reply has no address and RTP port");
-    auto a = net::SockAddr::parse_host(address, ports[0].rtp);
+    auto a = SockAddr::parse_host(address, ports[0].rtp);
     if (!a)
         return make_error(BAD_REPLY, "rtprelayd's reply names the address '" + address +
                                          "', not an IP address");
@@ -773,10 +773,10 @@ Result<RelayStats> read_relay_stats(const json::Json& service) {
         return out;
     RelayStats::Running run;
     RTFARM_TRY(advertised_ip, r.text(ADVERTISED_IP, true, MAX_NAME));
-    if (!net::SockAddr::parse_host(*advertised_ip))
+    if (!SockAddr::parse_host(*advertised_ip))
         return r.fail("\"advertised_ip\" must be an IP address, not '" + *advertised_ip + "'");
     RTFARM_TRY(bind, r.text(BIND, true, MAX_NAME));
-    if (!net::SockAddr::parse_host(*bind))
+    if (!SockAddr::parse_host(*bind))
         return r.fail("\"bind\" must be an IP address, not '" + *bind + "'");
     RTFARM_TRY(strict, r.flag(STRICT, std::nullopt));
     run.advertised_ip = std::move(*advertised_ip);
@@ -817,7 +817,7 @@ Result<RelayStats> read_relay_stats(const json::Json& service) {
                       " prefixes");
     for (size_t i = 0; i < allow->size(); ++i) {
         auto c = allow->at(i).as_string();
-        if (!c || !net::Cidr::parse(*c))
+        if (!c || !Cidr::parse(*c))
             return r.fail("\"" + item(MEDIA_ALLOW, i) + "\" must be a CIDR prefix");
         run.media_allow.push_back(std::move(*c));
     }

@@ -33,7 +33,7 @@ inline std::string_view leg_name(Leg leg) {
 struct SideSpec {
     // The address to bind (its port is ignored): the member's media address
     // or the wildcard. Its family is the side's: expected peers must match.
-    net::SockAddr local;
+    SockAddr local;
     // 0: the kernel picks one (tests); rtprelayd passes the pool's ports.
     uint16_t rtp_port = 0;
     // Ignored with rtcp_mux; 0: the kernel picks one.
@@ -69,17 +69,17 @@ struct SideCounters {
 };
 
 struct SideInfo {
-    net::SockAddr local; // with the RTP port
+    SockAddr local; // with the RTP port
     uint16_t rtp_port = 0;
     uint16_t rtcp_port = 0; // == rtp_port with rtcp_mux
     bool rtcp_mux = false;
     bool strict = false;
     Peer expected;
-    std::optional<net::SockAddr> learned_rtp;
-    std::optional<net::SockAddr> learned_rtcp;
+    std::optional<SockAddr> learned_rtp;
+    std::optional<SockAddr> learned_rtcp;
     // Where packets for this side go now (nullopt: no_peer).
-    std::optional<net::SockAddr> sends_rtp_to;
-    std::optional<net::SockAddr> sends_rtcp_to;
+    std::optional<SockAddr> sends_rtp_to;
+    std::optional<SockAddr> sends_rtcp_to;
     uint32_t epoch = 0;
     SideCounters counters;
     // Time since the last packet; nullopt: none yet.

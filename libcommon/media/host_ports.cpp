@@ -27,7 +27,7 @@ std::string read(const char* path) {
 
 } // namespace
 
-std::optional<std::string> ephemeral_overlap(net::PortRange range, std::string_view local_range,
+std::optional<std::string> ephemeral_overlap(PortRange range, std::string_view local_range,
                                              std::string_view reserved) {
     // "LO<whitespace>HI"
     std::string_view t = trim(local_range);
@@ -38,7 +38,7 @@ std::optional<std::string> ephemeral_overlap(net::PortRange range, std::string_v
     auto hi = port(t.substr(sp));
     if (!lo || !hi || *lo > *hi)
         return std::nullopt;
-    net::PortRange eph{*lo, *hi};
+    PortRange eph{*lo, *hi};
     if (!eph.overlaps(range))
         return std::nullopt;
     // The overlap, less what is reserved ("A-B,C").
@@ -69,7 +69,7 @@ std::optional<std::string> ephemeral_overlap(net::PortRange range, std::string_v
            range.str() + " or move one of the ranges";
 }
 
-std::optional<std::string> ephemeral_overlap(net::PortRange range) {
+std::optional<std::string> ephemeral_overlap(PortRange range) {
     return ephemeral_overlap(range, read("/proc/sys/net/ipv4/ip_local_port_range"),
                              read("/proc/sys/net/ipv4/ip_local_reserved_ports"));
 }

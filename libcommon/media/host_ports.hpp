@@ -18,10 +18,10 @@ namespace rtfarm::media {
 // The warning for `range` given the two sysctls' texts ("32768\t60999",
 // "10000-19999,40000"), or nullopt when they do not overlap, the range is
 // reserved, or a text cannot be read.
-std::optional<std::string> ephemeral_overlap(net::PortRange range, std::string_view local_range,
+std::optional<std::string> ephemeral_overlap(PortRange range, std::string_view local_range,
                                              std::string_view reserved);
 
 // The same, reading /proc/sys/net/ipv4/.
-std::optional<std::string> ephemeral_overlap(net::PortRange range);
+std::optional<std::string> ephemeral_overlap(PortRange range);
 
 } // namespace rtfarm::media

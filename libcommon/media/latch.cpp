@@ -5,8 +5,8 @@ namespace {
 
 // The source has the SDP's IP address (strict learning), for RTCP that of
 // the RTCP or the RTP line (a=rtcp may name another address).
-bool signalled_host(const Latch& side, Component c, const net::SockAddr& source) {
-    auto matches = [&](const net::SockAddr& e) {
+bool signalled_host(const Latch& side, Component c, const SockAddr& source) {
+    auto matches = [&](const SockAddr& e) {
         return e.valid() && !e.is_any() && e.same_host(source);
     };
     if (matches(side.expected.of(c)))
@@ -15,9 +15,9 @@ bool signalled_host(const Latch& side, Component c, const net::SockAddr& source)
 }
 
 void refresh_rtcp_guess(Latch& side) {
-    const net::SockAddr* rtp = side.learned_peer(Component::rtp);
+    const SockAddr* rtp = side.learned_peer(Component::rtp);
     if (rtp == nullptr) {
-        side.rtcp_from_rtp = net::SockAddr();
+        side.rtcp_from_rtp = SockAddr();
         return;
     }
     side.rtcp_from_rtp = *rtp;
@@ -53,11 +53,11 @@ std::string_view drop_name(Drop d) {
     return "?";
 }
 
-bool usable(const net::SockAddr& a) {
+bool usable(const SockAddr& a) {
     return a.valid() && !a.is_any() && a.port() != 0;
 }
 
-Peer Peer::from_sdp(const net::SockAddr& rtp, uint16_t rtcp_port, bool rtcp_mux) {
+Peer Peer::from_sdp(const SockAddr& rtp, uint16_t rtcp_port, bool rtcp_mux) {
     Peer p;
     p.rtp = rtp;
     p.rtcp = rtp;
@@ -69,7 +69,7 @@ Peer Peer::from_sdp(const net::SockAddr& rtp, uint16_t rtcp_port, bool rtcp_mux)
     return p;
 }
 
-Decision decide(const Latch& from, const Latch& to, Component c, const net::SockAddr& source,
+Decision decide(const Latch& from, const Latch& to, Component c, const SockAddr& source,
                 size_t size) {
     Decision d;
     if (size > MAX_MEDIA_PACKET) {
@@ -80,8 +80,8 @@ Decision decide(const Latch& from, const Latch& to, Component c, const net::Sock
         d.drop = Drop::too_small;
         return d;
     }
-    const net::SockAddr& expected = from.expected.of(c);
-    const net::SockAddr* learned = from.learned_peer(c);
+    const SockAddr& expected = from.expected.of(c);
+    const SockAddr* learned = from.learned_peer(c);
     if (usable(expected) && source == expected) {
         d.learn = learned == nullptr || !(*learned == source);
         d.active = true;
@@ -104,7 +104,7 @@ Decision decide(const Latch& from, const Latch& to, Component c, const net::Sock
     return d;
 }
 
-void learn(Latch& side, Component c, const net::SockAddr& source) {
+void learn(Latch& side, Component c, const SockAddr& source) {
     auto i = static_cast<size_t>(c);
     side.learned[i] = source;
     side.learned_epoch[i] = side.epoch;
@@ -112,13 +112,13 @@ void learn(Latch& side, Component c, const net::SockAddr& source) {
         refresh_rtcp_guess(side);
 }
 
-const net::SockAddr* destination(const Latch& side, Component c) {
-    if (const net::SockAddr* l = side.learned_peer(c))
+const SockAddr* destination(const Latch& side, Component c) {
+    if (const SockAddr* l = side.learned_peer(c))
         return l;
     if (c == Component::rtcp && side.learned_peer(Component::rtp) != nullptr &&
         usable(side.rtcp_from_rtp))
         return &side.rtcp_from_rtp;
-    const net::SockAddr& e = side.expected.of(c);
+    const SockAddr& e = side.expected.of(c);
     return usable(e) ? &e : nullptr;
 }
 

@@ -78,18 +78,18 @@ constexpr std::array<Drop, 5> DROP_REASONS = {Drop::stranger, Drop::no_peer, Dro
 std::string_view drop_name(Drop d);
 
 // Usable as a destination: a valid address, not the wildcard (hold), port not 0.
-bool usable(const net::SockAddr& a);
+bool usable(const SockAddr& a);
 
 // Where one side's SDP says it receives. An invalid address: not known yet.
 struct Peer {
-    net::SockAddr rtp;
-    net::SockAddr rtcp;
+    SockAddr rtp;
+    SockAddr rtcp;
 
     // From an SDP's connection address and media port: RTCP on `rtcp_port`
     // (a=rtcp), else on the RTP port + 1, or on the RTP port itself with
     // rtcp-mux.
-    static Peer from_sdp(const net::SockAddr& rtp, uint16_t rtcp_port = 0, bool rtcp_mux = false);
-    const net::SockAddr& of(Component c) const { return c == Component::rtp ? rtp : rtcp; }
+    static Peer from_sdp(const SockAddr& rtp, uint16_t rtcp_port = 0, bool rtcp_mux = false);
+    const SockAddr& of(Component c) const { return c == Component::rtp ? rtp : rtcp; }
     bool operator==(const Peer&) const = default;
 };
 
@@ -102,14 +102,14 @@ struct Latch {
     bool mux = false;
     // Bumped by a relatch; a learned source counts only in its own epoch.
     uint32_t epoch = 1;
-    std::array<net::SockAddr, 2> learned{};
+    std::array<SockAddr, 2> learned{};
     std::array<uint32_t, 2> learned_epoch{0, 0};
     // Where RTCP goes once RTP is learned and RTCP is not: kept by learn()
     // and set_expected(), read through destination().
-    net::SockAddr rtcp_from_rtp;
+    SockAddr rtcp_from_rtp;
 
     // The source learned for `c` in the current epoch, or nullptr.
-    const net::SockAddr* learned_peer(Component c) const {
+    const SockAddr* learned_peer(Component c) const {
         auto i = static_cast<size_t>(c);
         return learned_epoch[i] == epoch ? &learned[i] : nullptr;
     }
@@ -124,19 +124,19 @@ struct Decision {
     // From the side's party (not a stranger): counts as activity.
     bool active = false;
     // Into the other side's Latch; valid until that Latch changes.
-    const net::SockAddr* to = nullptr;
+    const SockAddr* to = nullptr;
 };
 
 // A packet of `size` bytes, component `c`, from `source`, arrived on the
 // socket of side `from`: forward it (to side `to`'s peer), and learn?
-Decision decide(const Latch& from, const Latch& to, Component c, const net::SockAddr& source,
+Decision decide(const Latch& from, const Latch& to, Component c, const SockAddr& source,
                 size_t size);
 
 // Records `source` as the side's peer for `c` in the current epoch.
-void learn(Latch& side, Component c, const net::SockAddr& source);
+void learn(Latch& side, Component c, const SockAddr& source);
 
 // Where packets for this side's component `c` go now, or nullptr (no_peer).
-const net::SockAddr* destination(const Latch& side, Component c);
+const SockAddr* destination(const Latch& side, Component c);
 
 // A new offer or answer for this side (on an rtcp-mux side, RTCP is taken
 // to be on the RTP address whatever `expected.rtcp` says). Returns true

@@ -22,7 +22,7 @@ std::string ports_text(StreamPorts p) {
 
 } // namespace
 
-PortPool::PortPool(net::PortRange range)
+PortPool::PortPool(PortRange range)
     : m_range(range) {
     uint32_t lo = std::max<uint32_t>(range.lo, 1);
     uint32_t hi = range.hi;

@@ -1,4 +1,4 @@
-// PortPool: the media ports of one member's range (net::PortRange), handed out
+// PortPool: the media ports of one member's range (PortRange), handed out
 // per relayed stream side: an even RTP port with RTCP on the next (odd) port,
 // or a single port when the stream multiplexes RTCP on the RTP port
 // (rtcp-mux, RFC 5761). Allocation and release are O(1): free whole pairs and
@@ -58,7 +58,7 @@ struct PortCounters {
 class PortPool {
 public:
     // Every port of `range` except port 0; an empty range gives an empty pool.
-    explicit PortPool(net::PortRange range);
+    explicit PortPool(PortRange range);
 
     PortPool(const PortPool&) = delete;
     PortPool& operator=(const PortPool&) = delete;
@@ -80,7 +80,7 @@ public:
     Result<StreamPorts> shrink_to_mux(StreamPorts pair);
 
     bool allocated(uint16_t port) const;
-    const net::PortRange& range() const { return m_range; }
+    const PortRange& range() const { return m_range; }
     PortCounters counters() const;
 
     // Walks every list and checks every invariant (each free port listed
@@ -111,7 +111,7 @@ private:
     Error exhausted(Rtcp rtcp);
     Error not_allocated(StreamPorts ports, const char* verb = "release") const;
 
-    net::PortRange m_range;
+    PortRange m_range;
     uint32_t m_base = 0;  // first usable port (index 0)
     uint32_t m_count = 0; // usable ports
     std::vector<uint8_t> m_state;

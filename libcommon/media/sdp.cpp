@@ -64,7 +64,7 @@ std::optional<uint16_t> parse_port(std::string_view s) {
     return static_cast<uint16_t>(*v);
 }
 
-bool is_multicast(const net::SockAddr& a) {
+bool is_multicast(const SockAddr& a) {
     if (a.is_v4()) {
         uint32_t ip = ntohl(reinterpret_cast<const sockaddr_in*>(a.sa())->sin_addr.s_addr);
         return (ip >> 28) == 0xe;
@@ -76,8 +76,8 @@ bool is_multicast(const net::SockAddr& a) {
 // "IN IP4 192.0.2.1" (split already): an IP literal of the named type, never
 // a name or a multicast group. `where` starts the message ("m= line 2 (video)
 // c=").
-Result<net::SockAddr> parse_address(std::string_view nettype, std::string_view addrtype,
-                                    std::string_view addr, const std::string& where) {
+Result<SockAddr> parse_address(std::string_view nettype, std::string_view addrtype,
+                               std::string_view addr, const std::string& where) {
     if (nettype != "IN")
         return bad(where + ": network type " + quote(nettype) + " is not IN");
     bool v6 = addrtype == "IP6";
@@ -86,7 +86,7 @@ Result<net::SockAddr> parse_address(std::string_view nettype, std::string_view a
     if (addr.find('/') != std::string_view::npos)
         return bad(where + ": " + quote(addr) +
                    " is a multicast group (TTL or count), not supported");
-    auto a = net::SockAddr::parse_host(addr);
+    auto a = SockAddr::parse_host(addr);
     if (!a || addr.find('[') != std::string_view::npos)
         return bad(where + ": " + quote(addr) + " is not an " + (v6 ? "IPv6" : "IPv4") +
                    " address (names are not resolved)");
@@ -260,7 +260,7 @@ std::optional<Direction> list_direction(const osip_list_t* attrs) {
     return std::nullopt;
 }
 
-Result<net::SockAddr> connection_address(const sdp_connection_t* c, const std::string& where) {
+Result<SockAddr> connection_address(const sdp_connection_t* c, const std::string& where) {
     if (c->c_addr_multicast_ttl || c->c_addr_multicast_int)
         return bad(where + ": a multicast group (TTL or count) is not supported");
     return parse_address(str(c->c_nettype), str(c->c_addrtype), str(c->c_addr), where);
@@ -268,7 +268,7 @@ Result<net::SockAddr> connection_address(const sdp_connection_t* c, const std::s
 
 struct RtcpAttr {
     uint16_t port = 0;
-    std::optional<net::SockAddr> address;
+    std::optional<SockAddr> address;
 };
 
 // a=rtcp:PORT [IN IP4 ADDR] (RFC 3605).
@@ -390,7 +390,7 @@ Result<SdpDesc> describe(sdp_message_t* sdp) {
             if (md.port_count > 1)
                 return bad(where + ": " + std::to_string(md.port_count) +
                            " ports (layered encoding) on an active stream are not supported");
-            std::optional<net::SockAddr> addr = md.connection ? md.connection : d.connection;
+            std::optional<SockAddr> addr = md.connection ? md.connection : d.connection;
             if (!addr)
                 return bad(where + " is active (port " + std::to_string(md.port) +
                            ") but has no c= line and the session has none");
@@ -443,10 +443,10 @@ struct RelayAddress {
     std::string any;      // "0.0.0.0" / "::"
 
     // The address that replaces `old`: the unspecified one stays unspecified.
-    const std::string& for_old(const net::SockAddr& old) const { return old.is_any() ? any : addr; }
+    const std::string& for_old(const SockAddr& old) const { return old.is_any() ? any : addr; }
 };
 
-void rewrite_connection(sdp_connection_t* c, const net::SockAddr& old, const RelayAddress& r) {
+void rewrite_connection(sdp_connection_t* c, const SockAddr& old, const RelayAddress& r) {
     set_text(c->c_addrtype, r.addrtype);
     set_text(c->c_addr, r.for_old(old));
 }

@@ -68,14 +68,14 @@ struct MediaDesc {
     std::string proto;                // "RTP/AVP", "RTP/SAVPF", "UDP/TLS/RTP/SAVPF", "udptl", ...
     std::vector<std::string> formats; // payload types or formats, in order
     // Media-level c= (its port is 0).
-    std::optional<net::SockAddr> connection;
+    std::optional<SockAddr> connection;
     // The first direction attribute of the m= section, else of the session,
     // else sendrecv.
     Direction direction = Direction::sendrecv;
-    std::optional<uint16_t> rtcp_port;         // a=rtcp:PORT
-    std::optional<net::SockAddr> rtcp_address; // a=rtcp:PORT IN IP4 ADDR (its port is 0)
-    bool rtcp_mux = false;                     // a=rtcp-mux
-    bool ice = false;                          // it carried ICE attributes
+    std::optional<uint16_t> rtcp_port;    // a=rtcp:PORT
+    std::optional<SockAddr> rtcp_address; // a=rtcp:PORT IN IP4 ADDR (its port is 0)
+    bool rtcp_mux = false;                // a=rtcp-mux
+    bool ice = false;                     // it carried ICE attributes
     // Active streams: where this party receives RTP (the media-level c=, else
     // the session-level one, with the m= port) and RTCP (a=rtcp's port and
     // address, else RTP port + 1; once rtcp-mux is agreed, RTCP goes to
@@ -83,8 +83,8 @@ struct MediaDesc {
     // to put a stream on hold (and what a trickle-ICE party writes when its
     // addresses are only in candidates: the relay cannot carry that one).
     // Disabled streams: both invalid (SockAddr()).
-    net::SockAddr rtp_peer;
-    net::SockAddr rtcp_peer;
+    SockAddr rtp_peer;
+    SockAddr rtcp_peer;
 
     bool disabled() const { return port == 0; }
     bool held() const { return !disabled() && rtp_peer.is_any(); }
@@ -93,10 +93,10 @@ struct MediaDesc {
 };
 
 struct SdpDesc {
-    std::optional<net::SockAddr> connection; // session-level c= (its port is 0)
-    std::string origin_version;              // o= sess-version, as written
-    std::vector<MediaDesc> media;            // one per m= line, in order
-    size_t active() const;                   // m= lines with a port
+    std::optional<SockAddr> connection; // session-level c= (its port is 0)
+    std::string origin_version;         // o= sess-version, as written
+    std::vector<MediaDesc> media;       // one per m= line, in order
+    size_t active() const;              // m= lines with a port
 };
 
 // Parses and checks an SDP body (CRLF or LF line ends; a missing last line
@@ -107,7 +107,7 @@ Result<SdpDesc> parse_sdp(std::string_view body);
 
 struct SdpRewrite {
     // The relay's advertised address (its port is ignored).
-    net::SockAddr address;
+    SockAddr address;
     // One per m= line, in order: the relay's ports for an active stream
     // (rtcp 0 = rtcp-mux), {0, 0} for a disabled one.
     std::vector<StreamPorts> streams;

@@ -30,7 +30,7 @@ struct Relay::Socket {
 struct Relay::Side {
     Stream* stream = nullptr;
     Side* other = nullptr;
-    net::SockAddr local;
+    SockAddr local;
     Leg leg = Leg::caller;
     Socket rtp;
     Socket rtcp; // not open with rtcp-mux
@@ -62,8 +62,8 @@ std::string port_text(uint16_t port) {
     return port == 0 ? std::string("(any)") : std::to_string(port);
 }
 
-Status check_family(const Peer& p, const net::SockAddr& local, std::string_view leg) {
-    for (const net::SockAddr* a : {&p.rtp, &p.rtcp})
+Status check_family(const Peer& p, const SockAddr& local, std::string_view leg) {
+    for (const SockAddr* a : {&p.rtp, &p.rtcp})
         if (a->valid() && a->family() != local.family())
             return make_error("bad_address", std::string(leg) + " peer " + a->str() +
                                                  " is not of the family of local address " +
@@ -114,7 +114,7 @@ Status Relay::open_side(Side& side, const SideSpec& spec, std::string_view leg) 
     side.latch.mux = spec.rtcp_mux;
     media::set_expected(side.latch, spec.expected);
     auto bind = [&](Socket& s, uint16_t port, Component c, std::string_view what) -> Status {
-        net::SockAddr a = spec.local;
+        SockAddr a = spec.local;
         a.set_port(port);
         auto fd = net::udp_bind(a, m_options.socket);
         if (!fd) {
@@ -343,7 +343,7 @@ void Relay::close_all(std::string_view reason) {
         close_session(id, reason);
 }
 
-void Relay::on_learned(const Side& side, Component c, const net::SockAddr& source) {
+void Relay::on_learned(const Side& side, Component c, const SockAddr& source) {
     ++m_counters.latched;
     // At most a few per side and offer/answer (media/latch.hpp): not rate-limited.
     log::info("media", "latched",

@@ -158,7 +158,7 @@ private:
     void unwatch(Socket& s);
     void dispatch();
     void on_readable(Socket& socket);
-    void on_learned(const Side& side, Component c, const net::SockAddr& source);
+    void on_learned(const Side& side, Component c, const SockAddr& source);
     void free_later(std::unique_ptr<Stream> stream);
     void free_later(std::unique_ptr<Session> session);
     void shut(Stream& stream, std::string_view reason);

@@ -26,7 +26,7 @@ char transport_byte(Transport t) {
     }
 }
 
-void put_addr(std::string& out, const net::SockAddr& a) {
+void put_addr(std::string& out, const SockAddr& a) {
     unsigned char raw[16] = {};
     uint8_t family = 0;
     if (a.is_v4()) {
@@ -66,7 +66,7 @@ struct Reader {
         pos += n;
         return v;
     }
-    net::SockAddr addr() {
+    SockAddr addr() {
         uint8_t family = byte();
         uint16_t port = static_cast<uint16_t>((byte() << 8) | byte());
         std::string_view raw = bytes(16);
@@ -78,8 +78,7 @@ struct Reader {
             in->sin_family = AF_INET;
             in->sin_port = htons(port);
             std::memcpy(&in->sin_addr, raw.data(), 4);
-            return net::SockAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss),
-                                                sizeof(sockaddr_in))
+            return SockAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), sizeof(sockaddr_in))
                 .value();
         }
         if (family == 6) {
@@ -87,8 +86,7 @@ struct Reader {
             in6->sin6_family = AF_INET6;
             in6->sin6_port = htons(port);
             std::memcpy(&in6->sin6_addr, raw.data(), 16);
-            return net::SockAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss),
-                                                sizeof(sockaddr_in6))
+            return SockAddr::from_sockaddr(reinterpret_cast<sockaddr*>(&ss), sizeof(sockaddr_in6))
                 .value();
         }
         bad = true;

@@ -55,8 +55,8 @@ struct FarmEnvelope {
     uint8_t hops = 1;
     Transport transport = Transport::udp; // udp, tcp or tls (one byte U, T, S on the wire)
     uint64_t connection = 0;              // the client connection (T and S only, not 0 then)
-    net::SockAddr source;                 // where the packet came from originally
-    net::SockAddr destination;            // the address it was sent to (VIP, member)
+    SockAddr source;                      // where the packet came from originally
+    SockAddr destination;                 // the address it was sent to (VIP, member)
     std::string receiver;                 // member that took it from the outside
     std::string sender;                   // member that sent this envelope
     std::string to;                       // member it is meant for

@@ -97,7 +97,7 @@ MediaAction media_action(std::string_view bytes, const Message& msg, Origin orig
     return a;
 }
 
-std::string media_source(const Message& msg, Origin origin, const net::SockAddr& source) {
+std::string media_source(const Message& msg, Origin origin, const SockAddr& source) {
     if (!msg.is_request() || origin == Origin::processor || !source.valid())
         return {};
     return source.unmapped().host();

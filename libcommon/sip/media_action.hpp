@@ -80,7 +80,7 @@ MediaAction media_action(std::string_view bytes, const Message& msg, Origin orig
 // requests reach this one only through sipfarmd's outbound relay and are
 // never anchored here) and for a response: the offer the relay counts is
 // the caller's. A response cannot be refused anyway (it goes on as it was).
-std::string media_source(const Message& msg, Origin origin, const net::SockAddr& source);
+std::string media_source(const Message& msg, Origin origin, const SockAddr& source);
 
 // The message `msg` of `bytes` with `body` instead of its body and a
 // Content-Length that says so (added when it had none); bytes after the

@@ -27,9 +27,9 @@ std::string_view media_test_sdp(std::string_view bytes, const Message& msg) {
     return equals_icase(type, "application/sdp") ? msg.body.in(bytes) : std::string_view();
 }
 
-Status media_test_allowed(std::string_view sdp, const net::SockAddr& source,
-                          const std::vector<net::Cidr>& allowed) {
-    const net::SockAddr from = source.unmapped();
+Status media_test_allowed(std::string_view sdp, const SockAddr& source,
+                          const std::vector<Cidr>& allowed) {
+    const SockAddr from = source.unmapped();
     bool listed = allowed.empty();
     for (const auto& p : allowed)
         listed = listed || p.contains(from);
@@ -51,7 +51,7 @@ Status media_test_allowed(std::string_view sdp, const net::SockAddr& source,
         std::string_view host;
         if (rest.substr(0, 7) == "IN IP4 " || rest.substr(0, 7) == "IN IP6 ")
             host = trim(rest.substr(7));
-        auto addr = net::SockAddr::parse_host(host);
+        auto addr = SockAddr::parse_host(host);
         if (!addr || !addr->unmapped().same_host(from))
             return make_error("probe_sdp_address", "the probe's SDP names '" +
                                                        std::string(line.substr(0, 80)) +

@@ -34,8 +34,8 @@ std::string_view media_test_sdp(std::string_view bytes, const Message& msg);
 // its connection (c=) lines, at least one. Else the relay would send the
 // test's media where the probe's sender says, to anyone (issue 16). Error
 // codes "probe_source_not_allowed", "probe_sdp_address".
-Status media_test_allowed(std::string_view sdp, const net::SockAddr& source,
-                          const std::vector<net::Cidr>& allowed);
+Status media_test_allowed(std::string_view sdp, const SockAddr& source,
+                          const std::vector<Cidr>& allowed);
 
 // "X-Farm-Members: f1,f2,f3": the members whose effective SIP Farm mode is
 // Member and that are up (alive, not draining), in the view's order; ""

@@ -28,9 +28,9 @@ std::string strip_brackets(std::string_view host) {
 }
 
 // An IP-literal host and port as an address; nullopt for names (no DNS here).
-std::optional<net::SockAddr> literal(std::string_view host, uint16_t port,
-                                     uint16_t default_port = SIP_PORT) {
-    auto a = net::SockAddr::parse_host(strip_brackets(host), port ? port : default_port);
+std::optional<SockAddr> literal(std::string_view host, uint16_t port,
+                                uint16_t default_port = SIP_PORT) {
+    auto a = SockAddr::parse_host(strip_brackets(host), port ? port : default_port);
     if (!a)
         return std::nullopt;
     return a.value();
@@ -39,7 +39,7 @@ std::optional<net::SockAddr> literal(std::string_view host, uint16_t port,
 // Our Via; `conn` names the client connection the request came over (to
 // the processor) and `transport` is the one the request leaves by; `rport`
 // asks for the answer at the source (RFC 3581).
-std::string via_line(const net::SockAddr& sent_by, std::string_view branch,
+std::string via_line(const SockAddr& sent_by, std::string_view branch,
                      const ConnRef* conn = nullptr, std::string_view transport = "UDP",
                      bool rport = false) {
     std::string v = "Via: SIP/2.0/";
@@ -62,8 +62,7 @@ std::string via_line(const net::SockAddr& sent_by, std::string_view branch,
 
 // received / rport for the top Via of a request that came from `source`
 // (RFC 3261 §18.2.1, RFC 3581 §4).
-Status stamp_via(std::string_view buf, const Via& via, const net::SockAddr& source,
-                 EditList& edits) {
+Status stamp_via(std::string_view buf, const Via& via, const SockAddr& source, EditList& edits) {
     bool rport = via.rport.present();
     bool differs = strip_brackets(via.host.in(buf)) != source.host();
     // rport's value first: when ";rport" ends the Via both edits share an
@@ -326,7 +325,7 @@ Status rr_transport(std::string_view buf, const Message& msg, const ProxyContext
 } // namespace
 
 Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
-                                      const net::SockAddr& source, const net::SockAddr& processor,
+                                      const SockAddr& source, const SockAddr& processor,
                                       const ProxyContext& ctx, const ConnRef* conn) {
     if (msg.via_count == 0)
         return make_error("no_via", "request without Via");
@@ -426,7 +425,7 @@ Result<Outgoing> forward_response(std::string_view buf, const Message& msg,
     auto bytes = edits.edited(buf.substr(0, msg.end));
     if (!bytes)
         return bytes.error();
-    return Outgoing{std::move(*bytes), to.value_or(net::SockAddr{}), conn};
+    return Outgoing{std::move(*bytes), to.value_or(SockAddr{}), conn};
 }
 
 namespace {
@@ -534,7 +533,7 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
     // To a target over TCP or TLS, the sent-by port is our listener's for
     // that transport: where the target opens a connection for a response
     // when ours is gone (RFC 3261 18.2.2).
-    net::SockAddr sent_by = ctx.outer_sent_by;
+    SockAddr sent_by = ctx.outer_sent_by;
     if (!conn && transport != Transport::udp) {
         uint16_t p = rr_port_for(ctx, param);
         sent_by.set_port(p != 0 ? p : transport == Transport::tls ? SIPS_PORT : SIP_PORT);
@@ -559,7 +558,7 @@ Result<Outgoing> from_processor(std::string_view buf, const Message& msg, const 
     auto bytes = edits.edited(buf.substr(0, msg.end));
     if (!bytes)
         return bytes.error();
-    return Outgoing{std::move(*bytes), to.value_or(net::SockAddr{}), conn,
+    return Outgoing{std::move(*bytes), to.value_or(SockAddr{}), conn,
                     conn ? Transport::udp : transport};
 }
 
@@ -622,7 +621,7 @@ std::string with_our_via(std::string_view buf, const Message& msg, const ProxyCo
 }
 
 SendPath send_path(const Outgoing& out, std::string_view self,
-                   const std::optional<net::SockAddr>& processor) {
+                   const std::optional<SockAddr>& processor) {
     if (out.conn)
         return out.conn->holder == self ? SendPath::connection_here : SendPath::holder;
     if (out.transport != Transport::udp)
@@ -705,7 +704,7 @@ bool is_probe(std::string_view buf, const Message& msg) {
            msg.ruri.user.present() && msg.ruri.user.in(buf) == "lbcheck";
 }
 
-Outgoing make_reply(std::string_view buf, const Message& msg, const net::SockAddr& source, int code,
+Outgoing make_reply(std::string_view buf, const Message& msg, const SockAddr& source, int code,
                     std::string_view reason, std::string_view to_tag,
                     const std::vector<std::string>& extra_headers) {
     std::string out = "SIP/2.0 " + std::to_string(code) + " " + std::string(reason) + "\r\n";

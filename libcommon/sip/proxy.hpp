@@ -40,10 +40,10 @@ struct ProxyContext {
     // farm's public SIP address, never an internal one (our Via toward the
     // processor stays in the requests it relays; with ";rport" the
     // processor answers where the request came from, RFC 3581).
-    net::SockAddr outer_sent_by;
+    SockAddr outer_sent_by;
     // This member's processor: responses to the requests it sent go there
     // (our Via branch says so, farm_tags.hpp), whatever its Via names.
-    std::optional<net::SockAddr> processor;
+    std::optional<SockAddr> processor;
     // Host (and port, 0 to leave out) of our Record-Route: the farm's public
     // SIP address, where clients send in-dialog requests.
     std::string rr_host;
@@ -69,7 +69,7 @@ struct ProxyContext {
 
 struct Outgoing {
     std::string bytes;
-    net::SockAddr to; // may be unset when `conn` is set
+    SockAddr to; // may be unset when `conn` is set
     // Write on this client connection instead of sending to `to`.
     std::optional<ConnRef> conn;
     // Without `conn`: how to reach `to`. TCP and TLS go on a connection the
@@ -93,7 +93,7 @@ enum class SendPath {
     holder,            // over the farm link to `conn->holder`, to write on its connection
 };
 SendPath send_path(const Outgoing& out, std::string_view self,
-                   const std::optional<net::SockAddr>& processor = std::nullopt);
+                   const std::optional<SockAddr>& processor = std::nullopt);
 
 // The error codes that sipfarmd answers a request for (an ACK gets no
 // answer); it counts every error under its code, these too.
@@ -112,7 +112,7 @@ inline constexpr const char* UNSUPPORTED_TRANSPORT = "unsupported_transport";
 // client do, RFC 3327). Errors: "max_forwards" (answer 483 with
 // make_reply), "no_via", "edit_clash".
 Result<Outgoing> forward_to_processor(std::string_view buf, const Message& msg,
-                                      const net::SockAddr& source, const net::SockAddr& processor,
+                                      const SockAddr& source, const SockAddr& processor,
                                       const ProxyContext& ctx, const ConnRef* conn = nullptr);
 
 // Response with our Via on top -> the next Via (its received / rport when
@@ -180,7 +180,7 @@ std::string with_our_via(std::string_view buf, const Message& msg, const ProxyCo
 // the request's Via lines (the top one with received/rport for `source`),
 // From, To (with `to_tag` added when it has none), Call-ID, CSeq, then
 // `extra_headers` (each "Name: value"), Content-Length: 0. Sent to `source`.
-Outgoing make_reply(std::string_view buf, const Message& msg, const net::SockAddr& source, int code,
+Outgoing make_reply(std::string_view buf, const Message& msg, const SockAddr& source, int code,
                     std::string_view reason, std::string_view to_tag,
                     const std::vector<std::string>& extra_headers = {});
 

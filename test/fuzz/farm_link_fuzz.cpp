@@ -23,8 +23,8 @@ using rtfarm::fuzz::check;
 
 namespace {
 
-net::SockAddr addr(std::string_view text) {
-    return net::SockAddr::parse(text).value();
+SockAddr addr(std::string_view text) {
+    return SockAddr::parse(text).value();
 }
 
 // The fuzz input for `secret` and `datagram`.

@@ -57,13 +57,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-net::SockAddr addr(std::string_view text) {
-    return net::SockAddr::parse(text).value();
+SockAddr addr(std::string_view text) {
+    return SockAddr::parse(text).value();
 }
 
 // `n` consecutive ports from an even one, bindable on 127.0.0.1 now (as
 // test/unit/calls_test.cpp finds them).
-net::PortRange free_range(uint32_t n) {
+PortRange free_range(uint32_t n) {
     const uint32_t lo = 33000, hi = 40000;
     uint32_t start = lo + (static_cast<uint32_t>(::getpid()) * 64) % (hi - lo);
     for (uint32_t tried = 0; tried < hi - lo; tried += 2) {
@@ -76,14 +76,14 @@ net::PortRange free_range(uint32_t n) {
             held.push_back(std::move(fd.value()));
         }
         if (held.size() == n)
-            return net::PortRange{static_cast<uint16_t>(base), static_cast<uint16_t>(base + n - 1)};
+            return PortRange{static_cast<uint16_t>(base), static_cast<uint16_t>(base + n - 1)};
     }
     std::fprintf(stderr, "media_seq_fuzz: no %u free consecutive ports on 127.0.0.1\n", n);
     std::exit(1);
 }
 
 ev::Loop* g_loop = nullptr;
-net::PortRange g_range;
+PortRange g_range;
 Clock::time_point g_now = Clock::time_point{} + 1000s;
 
 // SDP from the bytes: 1-3 m= lines.
@@ -209,7 +209,7 @@ void calls_sequence(fuzz::Cursor& in) {
 }
 
 void latch_sequence(fuzz::Cursor& in) {
-    static const std::array<net::SockAddr, 8> sources = {
+    static const std::array<SockAddr, 8> sources = {
         addr("127.0.0.1:4000"), addr("127.0.0.1:4001"),    addr("127.0.0.1:5000"),
         addr("127.0.0.2:4000"), addr("10.0.0.1:4000"),     addr("10.0.0.1:4001"),
         addr("[::1]:4000"),     addr("[2001:db8::1]:4001")};
@@ -225,7 +225,7 @@ void latch_sequence(fuzz::Cursor& in) {
         auto c = static_cast<Component>((op >> 4) & 1);
         switch (op % 5) {
         case 0: {
-            const net::SockAddr& src = sources[in.byte() % sources.size()];
+            const SockAddr& src = sources[in.byte() % sources.size()];
             size_t size = sizes[in.byte() % sizes.size()];
             Decision d = decide(from, to, c, src, size);
             if (size > MAX_MEDIA_PACKET) {
@@ -236,14 +236,14 @@ void latch_sequence(fuzz::Cursor& in) {
                 check(d.drop == Drop::too_small && !d.learn);
                 break;
             }
-            const net::SockAddr& expected = from.expected.of(c);
-            const net::SockAddr* learned = from.learned_peer(c);
+            const SockAddr& expected = from.expected.of(c);
+            const SockAddr* learned = from.learned_peer(c);
             bool exact = usable(expected) && src == expected;
             if (d.drop == Drop::stranger)
                 check(from.strict && !d.learn && !exact);
             if (from.strict && d.learn) {
                 // Never a stranger: the SDP's address (any port), or for RTCP its RTP address.
-                auto matches = [&](const net::SockAddr& e) {
+                auto matches = [&](const SockAddr& e) {
                     return e.valid() && !e.is_any() && e.same_host(src);
                 };
                 check(exact ||
@@ -273,8 +273,7 @@ void latch_sequence(fuzz::Cursor& in) {
             uint8_t f = in.byte();
             Peer p;
             if ((f & 3) != 3 || (f & 4)) {
-                auto host =
-                    net::SockAddr::parse_host(hosts[(f >> 3) & 3], (f & 0x20) ? 4000 : 5000);
+                auto host = SockAddr::parse_host(hosts[(f >> 3) & 3], (f & 0x20) ? 4000 : 5000);
                 check(host.ok());
                 p = Peer::from_sdp(*host, (f & 0x40) ? 4007 : 0, f & 0x80);
             }
@@ -295,8 +294,8 @@ void latch_sequence(fuzz::Cursor& in) {
                   from.learned_peer(Component::rtcp) == nullptr);
             break;
         case 3: {
-            const net::SockAddr* rtp = from.learned_peer(Component::rtp);
-            net::SockAddr kept = rtp ? *rtp : net::SockAddr();
+            const SockAddr* rtp = from.learned_peer(Component::rtp);
+            SockAddr kept = rtp ? *rtp : SockAddr();
             bool was_mux = from.mux;
             use_mux(from);
             check(from.mux);
@@ -314,7 +313,7 @@ void latch_sequence(fuzz::Cursor& in) {
         }
         for (const Latch& l : side)
             for (Component k : {Component::rtp, Component::rtcp}) {
-                const net::SockAddr* dst = destination(l, k);
+                const SockAddr* dst = destination(l, k);
                 check(dst == nullptr || usable(*dst));
             }
     }

@@ -24,6 +24,7 @@
 
 using namespace rtfarm;
 using namespace rtfarm::json;
+using namespace rtfarm::control;
 using rtfarm::fuzz::check;
 
 namespace {

@@ -105,13 +105,13 @@ void exercise_farm(std::string_view in, const Message& m) {
         ProxyContext c;
         c.self = "f1";
         c.via_member = "f1";
-        c.processor = net::SockAddr::parse("127.0.0.1:5070").value();
-        c.outer_sent_by = net::SockAddr::parse("203.0.113.1:5060").value();
+        c.processor = SockAddr::parse("127.0.0.1:5070").value();
+        c.outer_sent_by = SockAddr::parse("203.0.113.1:5060").value();
         c.rr_host = "203.0.113.1";
         return c;
     }();
-    static const net::SockAddr source = net::SockAddr::parse("198.51.100.10:40312").value();
-    static const net::SockAddr processor = net::SockAddr::parse("127.0.0.1:5070").value();
+    static const SockAddr source = SockAddr::parse("198.51.100.10:40312").value();
+    static const SockAddr processor = SockAddr::parse("127.0.0.1:5070").value();
 
     PacketFacts f = packet_facts(in, m);
     // The hand-off's inputs vary with the bytes, deterministically.

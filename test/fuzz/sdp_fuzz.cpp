@@ -83,7 +83,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
 
     SdpRewrite plan;
-    plan.address = net::SockAddr::parse((shape & 1) ? "[2001:db8::1]:0" : "192.0.2.1:0").value();
+    plan.address = SockAddr::parse((shape & 1) ? "[2001:db8::1]:0" : "192.0.2.1:0").value();
     plan.version_offset = offset;
     for (size_t i = 0; i < d.media.size(); ++i) {
         uint16_t rtp = static_cast<uint16_t>(30000 + 2 * i);

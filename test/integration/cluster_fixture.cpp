@@ -92,7 +92,7 @@ Process& LoopbackLab::start(const std::string& program, const std::string& membe
 bool LoopbackLab::all_up(const std::string& member) const {
     auto deadline = std::chrono::steady_clock::now() + scaled(5000ms);
     while (std::chrono::steady_clock::now() < deadline) {
-        auto c = json::ControlClient::connect(cluster.control(dir, member), scaled(2000ms));
+        auto c = control::ControlClient::connect(cluster.control(dir, member), scaled(2000ms));
         auto r =
             c ? c->call("members", json::Json(), scaled(2000ms)) : Result<json::Json>(c.error());
         if (r) {
@@ -140,8 +140,8 @@ size_t LoopbackLab::index(const std::string& id) const {
 }
 
 json::Json LoopbackLab::stats(size_t i) const {
-    auto c = json::ControlClient::connect(cluster.control(dir, cluster.members.at(i).id),
-                                          scaled(2000ms));
+    auto c = control::ControlClient::connect(cluster.control(dir, cluster.members.at(i).id),
+                                             scaled(2000ms));
     BOOST_REQUIRE(c.ok());
     auto r = c->call("stats", json::Json::object(), scaled(2000ms));
     BOOST_REQUIRE(r.ok());

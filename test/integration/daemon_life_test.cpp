@@ -24,13 +24,13 @@ using namespace rtfarm::test;
 
 namespace {
 
-json::ControlClient connect(const std::string& path) {
-    auto c = json::ControlClient::connect(path, scaled(2000ms));
+control::ControlClient connect(const std::string& path) {
+    auto c = control::ControlClient::connect(path, scaled(2000ms));
     BOOST_REQUIRE_MESSAGE(c.ok(), "connect " + path + ": " + (c.ok() ? "" : c.error().message));
     return std::move(c.value());
 }
 
-json::Json call(json::ControlClient& c, const char* op, json::Json args = json::Json::object()) {
+json::Json call(control::ControlClient& c, const char* op, json::Json args = json::Json::object()) {
     auto r = c.call(op, std::move(args), scaled(2000ms));
     BOOST_REQUIRE_MESSAGE(r.ok(), std::string(op) + ": " + (r.ok() ? "" : r.error().message));
     return r.value();
@@ -47,7 +47,7 @@ std::vector<std::string> daemon_args(const std::string& program, const std::stri
 }
 
 // The sum of packets counted on the sipfarmd socket bound to `listen`.
-long long packets_on(json::ControlClient& c, const std::string& listen) {
+long long packets_on(control::ControlClient& c, const std::string& listen) {
     auto stats = call(c, "stats");
     auto sockets = stats["service"]["sockets"];
     for (size_t i = 0; i < sockets.size(); ++i)
@@ -56,7 +56,7 @@ long long packets_on(json::ControlClient& c, const std::string& listen) {
     return -1;
 }
 
-bool wait_packets(json::ControlClient& c, const std::string& listen, long long want) {
+bool wait_packets(control::ControlClient& c, const std::string& listen, long long want) {
     auto deadline = std::chrono::steady_clock::now() + scaled(3000ms);
     while (std::chrono::steady_clock::now() < deadline) {
         if (packets_on(c, listen) >= want)
@@ -67,9 +67,9 @@ bool wait_packets(json::ControlClient& c, const std::string& listen, long long w
 }
 
 void send_udp(const std::string& to, const std::string& bytes) {
-    auto dest = net::SockAddr::parse(to);
+    auto dest = SockAddr::parse(to);
     BOOST_REQUIRE(dest.ok());
-    auto fd = net::udp_bind(net::SockAddr::parse("127.0.0.1:0").value());
+    auto fd = net::udp_bind(SockAddr::parse("127.0.0.1:0").value());
     BOOST_REQUIRE(fd.ok());
     BOOST_REQUIRE(net::send_datagram(fd->get(), bytes, *dest).ok());
 }
@@ -150,8 +150,7 @@ BOOST_AUTO_TEST_CASE(sighup_with_broken_config_keeps_the_old_one) {
 
     // A port somebody else holds: the whole change is refused, old sockets stay.
     auto taken_port = free_port();
-    auto holder =
-        net::udp_bind(net::SockAddr::parse("127.0.0.1:" + std::to_string(taken_port)).value());
+    auto holder = net::udp_bind(SockAddr::parse("127.0.0.1:" + std::to_string(taken_port)).value());
     BOOST_REQUIRE(holder.ok());
     auto busy = cluster;
     busy.members[0].sip_ports.push_back(taken_port);
@@ -232,7 +231,7 @@ BOOST_AUTO_TEST_CASE(refuses_to_start_with_a_clear_message) {
 
     // Busy SIP port.
     std::string listen = "127.0.0.1:" + std::to_string(cluster.members[0].sip_ports[0]);
-    auto holder = net::udp_bind(net::SockAddr::parse(listen).value());
+    auto holder = net::udp_bind(SockAddr::parse(listen).value());
     BOOST_REQUIRE(holder.ok());
     auto busy = run(daemon_args("sipfarmd", cfg, "f1"));
     BOOST_TEST(busy.status == 2);
@@ -269,8 +268,8 @@ BOOST_AUTO_TEST_CASE(sipfarmd_listens_on_ipv6, RTFARM_REQUIRES(requires_ipv6)) {
     Process p(dir, "f1", daemon_args("sipfarmd", dir.file("cluster.json"), "f1"));
     BOOST_REQUIRE_MESSAGE(p.wait_ready(), p.log());
     auto c = connect(dir.file("f1.sock"));
-    auto dest = net::SockAddr::parse(listen).value();
-    auto fd = net::udp_bind(net::SockAddr::parse("[::1]:0").value());
+    auto dest = SockAddr::parse(listen).value();
+    auto fd = net::udp_bind(SockAddr::parse("[::1]:0").value());
     BOOST_REQUIRE(fd.ok());
     BOOST_REQUIRE(net::send_datagram(fd->get(), "OPTIONS sip:x@[::1] SIP/2.0\r\n\r\n", dest).ok());
     BOOST_TEST(wait_packets(c, listen, 1));
@@ -324,8 +323,8 @@ BOOST_AUTO_TEST_CASE(vip_and_wildcard_share_the_sip_port) {
 
 // A TCP connection to `to` from source address `from` (a loopback one).
 UniqueFd connect_from(const std::string& from, const std::string& to) {
-    auto src = net::SockAddr::parse(from + ":0").value();
-    auto dst = net::SockAddr::parse(to).value();
+    auto src = SockAddr::parse(from + ":0").value();
+    auto dst = SockAddr::parse(to).value();
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     BOOST_REQUIRE(fd.get() >= 0);
     BOOST_REQUIRE(::bind(fd.get(), src.sa(), src.len()) == 0);
@@ -350,10 +349,10 @@ BOOST_AUTO_TEST_CASE(control_tcp_trusts_neither_side_blindly) {
     const std::string secret = "a farm secret for the control login test";
 
     // The right secret logs in both ways; a wrong one is refused, late.
-    auto good = json::ControlClient::connect(control_tcp, scaled(3000ms), secret);
+    auto good = control::ControlClient::connect(control_tcp, scaled(3000ms), secret);
     BOOST_REQUIRE_MESSAGE(good.ok(), (good.ok() ? "" : good.error().message));
     auto start = std::chrono::steady_clock::now();
-    auto bad = json::ControlClient::connect(control_tcp, scaled(5000ms), "not the secret");
+    auto bad = control::ControlClient::connect(control_tcp, scaled(5000ms), "not the secret");
     auto took = std::chrono::steady_clock::now() - start;
     BOOST_REQUIRE(!bad.ok());
     // The server's proof does not match ours first: no MAC of ours is sent.
@@ -372,7 +371,7 @@ BOOST_AUTO_TEST_CASE(control_tcp_trusts_neither_side_blindly) {
 
     // A server that does not know the secret cannot pass for f1: a fake
     // one answers the challenge without a proof.
-    auto fake_addr = net::SockAddr::parse("127.0.0.1:" + std::to_string(free_port())).value();
+    auto fake_addr = SockAddr::parse("127.0.0.1:" + std::to_string(free_port())).value();
     auto fake = net::tcp_listen(fake_addr);
     BOOST_REQUIRE(fake.ok());
     std::thread impostor([fd = fake->get()] {
@@ -386,12 +385,12 @@ BOOST_AUTO_TEST_CASE(control_tcp_trusts_neither_side_blindly) {
             return;
         auto req = json::parse(std::string_view(buf, static_cast<size_t>(n)), "req");
         std::string line =
-            json::ok_reply(req ? req.value()["id"] : json::Json::null(),
-                           json::Json::object().set("nonce", "abcd").set("needed", true));
+            control::ok_reply(req ? req.value()["id"] : json::Json::null(),
+                              json::Json::object().set("nonce", "abcd").set("needed", true));
         (void)::send(c.get(), line.data(), line.size(), MSG_NOSIGNAL);
         ::poll(&pf, 0, 500);
     });
-    auto fooled = json::ControlClient::connect(fake_addr.str(), scaled(3000ms), secret);
+    auto fooled = control::ControlClient::connect(fake_addr.str(), scaled(3000ms), secret);
     impostor.join();
     BOOST_REQUIRE(!fooled.ok());
     BOOST_TEST(fooled.error().code == "server_unauthenticated", fooled.error().message);
@@ -466,7 +465,7 @@ BOOST_AUTO_TEST_CASE(s6_notification_fd_after_the_control_socket) {
                                   p.log());
             BOOST_REQUIRE(::read(fds[0], &c, 1) == 1);
             BOOST_TEST(c == '\n');
-            auto client = json::ControlClient::connect(control, scaled(2000ms));
+            auto client = control::ControlClient::connect(control, scaled(2000ms));
             BOOST_REQUIRE_MESSAGE(client.ok(), (client.ok() ? "" : client.error().message));
             auto pong = client->call("ping", json::Json::object(), scaled(2000ms));
             BOOST_REQUIRE(pong.ok());

@@ -38,8 +38,9 @@ struct EventFarm {
         for (const auto& m : lab.cluster.members)
             BOOST_REQUIRE_MESSAGE(lab.all_up(m.id), m.id << " never saw every member up");
     }
-    json::ControlClient client(const std::string& member) {
-        auto c = json::ControlClient::connect(lab.cluster.control(lab.dir, member), scaled(2000ms));
+    control::ControlClient client(const std::string& member) {
+        auto c =
+            control::ControlClient::connect(lab.cluster.control(lab.dir, member), scaled(2000ms));
         BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
         return std::move(c).value();
     }
@@ -173,7 +174,7 @@ BOOST_AUTO_TEST_CASE(events_to_a_member_that_is_down_fail_at_once) {
 
 BOOST_AUTO_TEST_CASE(tcp_control_needs_the_cluster_secret) {
     EventFarm f;
-    auto bare = json::ControlClient::connect(f.tcp[1], scaled(2000ms));
+    auto bare = control::ControlClient::connect(f.tcp[1], scaled(2000ms));
     BOOST_REQUIRE(bare.ok());
     auto r = bare->call("members", json::Json(), scaled(2000ms));
     BOOST_REQUIRE(!r.ok());

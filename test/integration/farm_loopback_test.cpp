@@ -65,7 +65,7 @@ struct Farm {
                                   lab.cluster.members[k].id << " never saw every member up");
     }
     json::Json call(size_t i, const char* op) {
-        auto c = json::ControlClient::connect(
+        auto c = control::ControlClient::connect(
             lab.cluster.control(lab.dir, lab.cluster.members[i].id), scaled(2000ms));
         BOOST_REQUIRE(c.ok());
         auto r = c->call(op, json::Json::object(), scaled(2000ms));
@@ -103,7 +103,7 @@ struct Farm {
         return sip::rendezvous_owner(call_id, v);
     }
     json::Json stats(size_t i) {
-        auto c = json::ControlClient::connect(
+        auto c = control::ControlClient::connect(
             lab.cluster.control(lab.dir, lab.cluster.members[i].id), scaled(2000ms));
         BOOST_REQUIRE(c.ok());
         auto r = c->call("stats", json::Json::object(), scaled(2000ms));
@@ -247,7 +247,7 @@ BOOST_AUTO_TEST_CASE(farm_link_replays_and_misdirected_packets_are_refused) {
     std::string invite = request("INVITE", cid, 1, client, "z9hG4bKreplay");
     sip::FarmEnvelope env;
     env.source = f.client.address();
-    env.destination = net::SockAddr::parse(f.sip(2)).value();
+    env.destination = SockAddr::parse(f.sip(2)).value();
     env.receiver = "f3";
     env.sender = "f3";
     env.to = "f1";
@@ -408,7 +408,7 @@ BOOST_AUTO_TEST_CASE(bad_input_is_counted_and_the_farm_goes_on) {
     std::string link = "127.0.0.1:" + std::to_string(f.lab.cluster.farm_port);
     sip::FarmEnvelope env;
     env.source = f.client.address();
-    env.destination = net::SockAddr::parse(f.sip(1)).value();
+    env.destination = SockAddr::parse(f.sip(1)).value();
     env.receiver = "f2";
     env.sender = "f2";
     std::string invite = request("INVITE", "forged-1", 1, client, "z9hG4bKforged");

@@ -23,7 +23,7 @@ using namespace rtfarm::test;
 namespace {
 
 json::Json ask(const std::string& socket, const char* op) {
-    auto c = json::ControlClient::connect(socket, scaled(2000ms));
+    auto c = control::ControlClient::connect(socket, scaled(2000ms));
     BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
     auto r = c->call(op, json::Json::object(), scaled(2000ms));
     BOOST_REQUIRE_MESSAGE(r.ok(), op << ": " << (r.ok() ? "" : r.error().message));
@@ -47,7 +47,7 @@ bool sessions_become(const std::string& socket, long long count) {
 struct Prober {
     UdpPeer sip{"127.0.0.9:0"};
     UdpPeer rtp{"127.0.0.9:0"};
-    net::SockAddr vip;
+    SockAddr vip;
 
     diag::ProbeRequest request(const std::string& call_id, const std::string& media) const {
         diag::ProbeRequest p;
@@ -81,7 +81,7 @@ struct Prober {
 
 // RTP from `p.rtp` to `to` comes back to it, intact, from `from`.
 void comes_back(Prober& p, const std::string& to, const std::string& from, uint16_t seq) {
-    auto dest = net::SockAddr::parse(to);
+    auto dest = SockAddr::parse(to);
     BOOST_REQUIRE(dest.ok());
     std::string pkt = diag::test_rtp(0x1234, seq);
     p.rtp.send(*dest, pkt);
@@ -104,8 +104,8 @@ struct ProbedMember {
         lab.start("rtprelayd", "f1");
         lab.start("sipfarmd", "f1");
         media_sock = lab.cluster.media_control(lab.dir, "f1");
-        p.vip = *net::SockAddr::parse("127.0.0.1:" +
-                                      std::to_string(lab.cluster.members[0].sip_ports[0]));
+        p.vip =
+            *SockAddr::parse("127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]));
     }
 };
 struct ProbedMemberWithSources : ProbedMember {
@@ -133,7 +133,7 @@ BOOST_FIXTURE_TEST_CASE(a_media_test_probe_gets_a_relay_session_that_the_end_pro
     BOOST_TEST(a.media_range == "21000-21999");
     BOOST_TEST(a.members == std::vector<std::string>{"f1"});
     for (const auto* e : {&a.media_caller, &a.media_callee}) {
-        auto addr = net::SockAddr::parse(*e);
+        auto addr = SockAddr::parse(*e);
         BOOST_REQUIRE_MESSAGE(addr.ok(), *e);
         BOOST_TEST(addr->host() == "127.0.0.1");
         BOOST_TEST((addr->port() >= 21000 && addr->port() <= 21999), *e);
@@ -176,8 +176,7 @@ BOOST_AUTO_TEST_CASE(without_anchoring_the_probe_says_why) {
     LoopbackLab lab{1};
     lab.start("sipfarmd", "f1"); // media: none (the default)
     Prober p;
-    p.vip =
-        *net::SockAddr::parse("127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]));
+    p.vip = *SockAddr::parse("127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]));
     auto a = p.send(p.request("media-2", "test"));
     BOOST_TEST(a.media_member.empty());
     BOOST_TEST(a.media_error.rfind("not_anchored ", 0) == 0, a.media_error);
@@ -195,8 +194,7 @@ BOOST_AUTO_TEST_CASE(anchoring_without_rtprelayd_gives_the_relays_error) {
     lab.write();
     lab.start("sipfarmd", "f1");
     Prober p;
-    p.vip =
-        *net::SockAddr::parse("127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]));
+    p.vip = *SockAddr::parse("127.0.0.1:" + std::to_string(lab.cluster.members[0].sip_ports[0]));
     auto a = p.send(p.request("media-3", "test"));
     BOOST_TEST(a.media_member.empty());
     BOOST_TEST(a.media_error.rfind("io ", 0) == 0, a.media_error);
@@ -224,7 +222,7 @@ BOOST_FIXTURE_TEST_CASE(media_test_sessions_are_bounded_per_member, ProbedMember
 BOOST_FIXTURE_TEST_CASE(a_probe_may_name_only_its_own_address_from_an_allowed_source,
                         ProbedMember) {
     auto req = p.request("aimed-1", "test");
-    req.sdp = diag::test_sdp(*net::SockAddr::parse("127.0.0.1:5070"));
+    req.sdp = diag::test_sdp(*SockAddr::parse("127.0.0.1:5070"));
     auto a = p.send(req);
     BOOST_TEST(a.media_member.empty());
     BOOST_TEST(a.media_error.rfind("probe_sdp_address ", 0) == 0, a.media_error);

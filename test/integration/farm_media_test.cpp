@@ -40,7 +40,7 @@ std::string with_sdp(std::string msg, const std::string& body) {
 }
 
 // The body of a scanned message, parsed as SDP: where its party receives.
-net::SockAddr sdp_target(const std::string& bytes) {
+SockAddr sdp_target(const std::string& bytes) {
     auto m = scan_ok(bytes);
     auto body = m.body.in(bytes);
     BOOST_REQUIRE_MESSAGE(m.content_length == static_cast<int>(body.size()), bytes);
@@ -69,7 +69,7 @@ std::string ok_with_sdp(const Received& req, const UdpPeer& processor, const std
 
 // Sends `count` RTP packets from `from` to `to`; each must reach `at`
 // intact, in order, from the relay.
-void rtp_flows(UdpPeer& from, const net::SockAddr& to, UdpPeer& at, int count,
+void rtp_flows(UdpPeer& from, const SockAddr& to, UdpPeer& at, int count,
                const std::string& label) {
     for (int i = 0; i < count; ++i) {
         std::string pkt(172, static_cast<char>('a' + i % 26));
@@ -86,7 +86,7 @@ void rtp_flows(UdpPeer& from, const net::SockAddr& to, UdpPeer& at, int count,
 }
 
 json::Json ask(const std::string& socket, const char* op, json::Json args = json::Json::object()) {
-    auto c = json::ControlClient::connect(socket, scaled(2000ms));
+    auto c = control::ControlClient::connect(socket, scaled(2000ms));
     BOOST_REQUIRE_MESSAGE(c.ok(), (c.ok() ? "" : c.error().message));
     auto r = c->call(op, std::move(args), scaled(2000ms));
     BOOST_REQUIRE_MESSAGE(r.ok(), op << ": " << (r.ok() ? "" : r.error().message));
@@ -134,20 +134,19 @@ struct Call {
 
 // INVITE with SDP through `sip_port` of `member_addr` to `processor`, 200
 // with SDP back, ACK; returns where caller and callee were told to send.
-std::pair<net::SockAddr, net::SockAddr> set_up(Call& c, const std::string& entry,
-                                               UdpPeer& processor) {
+std::pair<SockAddr, SockAddr> set_up(Call& c, const std::string& entry, UdpPeer& processor) {
     std::string invite =
         with_sdp(request("INVITE", c.call_id, 1, c.client.address().str(), "z9hG4bKmedia1"),
                  sdp_body("127.0.0.9", c.caller_media.address().port()));
     c.client.send(entry, invite);
     auto at_uas = processor.recv(scaled(3000ms));
     BOOST_REQUIRE_MESSAGE(at_uas, "the INVITE never reached the processor");
-    net::SockAddr callee_to = sdp_target(at_uas->bytes);
+    SockAddr callee_to = sdp_target(at_uas->bytes);
     processor.send(entry, ok_with_sdp(*at_uas, processor,
                                       sdp_body("127.0.0.1", c.callee_media.address().port())));
     auto at_uac = c.client.recv(scaled(3000ms));
     BOOST_REQUIRE_MESSAGE(at_uac, "the 200 never reached the client");
-    net::SockAddr caller_to = sdp_target(at_uac->bytes);
+    SockAddr caller_to = sdp_target(at_uac->bytes);
     return {caller_to, callee_to};
 }
 

@@ -33,7 +33,8 @@ struct PlaceFarm {
             BOOST_REQUIRE_MESSAGE(lab.all_up(m.id), m.id << " never saw every member up");
     }
     Result<json::Json> ask(const std::string& member, const char* op, json::Json args) {
-        auto c = json::ControlClient::connect(lab.cluster.control(lab.dir, member), scaled(2000ms));
+        auto c =
+            control::ControlClient::connect(lab.cluster.control(lab.dir, member), scaled(2000ms));
         if (!c)
             return c.error();
         return c->call(op, std::move(args), scaled(2000ms));

@@ -90,7 +90,8 @@ struct ReloadFarm {
         BOOST_REQUIRE_MESSAGE(process(i).wait_notify("READY=1"), id(i) << " did not reload");
     }
     json::Json ask(size_t i, const char* op) {
-        auto c = json::ControlClient::connect(lab.cluster.control(lab.dir, id(i)), scaled(2000ms));
+        auto c =
+            control::ControlClient::connect(lab.cluster.control(lab.dir, id(i)), scaled(2000ms));
         BOOST_REQUIRE(c.ok());
         auto r = c->call(op, json::Json::object(), scaled(2000ms));
         BOOST_REQUIRE(r.ok());
@@ -192,7 +193,7 @@ std::string heartbeat_packet(const std::string& id, const std::string& link,
     hb.seq = seq;
     sip::FarmEnvelope env;
     env.flags = sip::FARM_FLAG_HEARTBEAT;
-    env.source = net::SockAddr::parse(link).value();
+    env.source = SockAddr::parse(link).value();
     env.destination = env.source;
     env.receiver = id;
     env.sender = id;
@@ -356,7 +357,7 @@ BOOST_AUTO_TEST_CASE(a_broken_config_on_sighup_keeps_the_members_and_the_routing
     empty_range.members[1].media_ports = "30000-20000";
     auto busy_port = half;
     uint16_t taken = free_port();
-    auto holder = net::udp_bind(net::SockAddr::parse("127.0.0.1:" + std::to_string(taken)).value());
+    auto holder = net::udp_bind(SockAddr::parse("127.0.0.1:" + std::to_string(taken)).value());
     BOOST_REQUIRE(holder.ok());
     busy_port.members[0].sip_ports.push_back(taken);
     std::vector<std::string> files = {half.json(f.lab.dir).substr(0, 40),
@@ -392,8 +393,7 @@ BOOST_AUTO_TEST_CASE(a_reload_that_cannot_open_everything_opens_nothing) {
     auto more = f.all;
     uint16_t new_udp = free_port();
     uint16_t busy_tcp = free_port();
-    auto holder =
-        net::tcp_listen(net::SockAddr::parse("127.0.0.1:" + std::to_string(busy_tcp)).value());
+    auto holder = net::tcp_listen(SockAddr::parse("127.0.0.1:" + std::to_string(busy_tcp)).value());
     BOOST_REQUIRE(holder.ok());
     more.members[0].sip_ports.push_back(new_udp);
     more.members[0].tcp_ports.push_back(busy_tcp);
@@ -402,8 +402,7 @@ BOOST_AUTO_TEST_CASE(a_reload_that_cannot_open_everything_opens_nothing) {
     BOOST_TEST(f.counter(0, "reload_failures") == 1);
     BOOST_TEST(f.counter(0, "reloads") == 0);
     // The new UDP port is not ours: somebody else may bind it.
-    auto probe =
-        net::udp_bind(net::SockAddr::parse("127.0.0.1:" + std::to_string(new_udp)).value());
+    auto probe = net::udp_bind(SockAddr::parse("127.0.0.1:" + std::to_string(new_udp)).value());
     BOOST_TEST(probe.ok(), "sipfarmd kept 127.0.0.1:" << new_udp << " open after a failed reload");
     BOOST_TEST(f.ask(0, "stats")["sockets"].dump().find(":" + std::to_string(new_udp) + "\"") ==
                std::string::npos);

@@ -44,7 +44,8 @@ struct RouteFarm {
         return m.address + ":" + std::to_string(m.sip_ports[0]);
     }
     Result<json::Json> ask(const std::string& member, json::Json args) {
-        auto c = json::ControlClient::connect(lab.cluster.control(lab.dir, member), scaled(2000ms));
+        auto c =
+            control::ControlClient::connect(lab.cluster.control(lab.dir, member), scaled(2000ms));
         if (!c)
             return c.error();
         return c->call("route", std::move(args), scaled(2000ms));

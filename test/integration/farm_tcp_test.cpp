@@ -41,7 +41,7 @@ namespace {
 class TcpClient {
 public:
     explicit TcpClient(const std::string& to) {
-        auto addr = net::SockAddr::parse(to).value();
+        auto addr = SockAddr::parse(to).value();
         auto fd = net::tcp_connect(addr);
         BOOST_REQUIRE_MESSAGE(fd.ok(), (fd.ok() ? "" : fd.error().message));
         m_fd = std::move(fd.value());
@@ -52,8 +52,8 @@ public:
     }
     // From a source address of our choice (a loopback one): another client host.
     TcpClient(const std::string& to, const std::string& from) {
-        auto addr = net::SockAddr::parse(to).value();
-        auto src = net::SockAddr::parse(from + ":0").value();
+        auto addr = SockAddr::parse(to).value();
+        auto src = SockAddr::parse(from + ":0").value();
         m_fd = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
         BOOST_REQUIRE(m_fd.get() >= 0);
         BOOST_REQUIRE(::bind(m_fd.get(), src.sa(), src.len()) == 0);
@@ -64,7 +64,7 @@ public:
     explicit TcpClient(UniqueFd fd)
         : m_fd(std::move(fd))
         , m_local(net::local_address(m_fd.get()).value()) {}
-    const net::SockAddr& local() const { return m_local; }
+    const SockAddr& local() const { return m_local; }
     void send(std::string_view bytes) {
         BOOST_REQUIRE(::send(m_fd.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
                       static_cast<ssize_t>(bytes.size()));
@@ -119,7 +119,7 @@ public:
 
 private:
     UniqueFd m_fd;
-    net::SockAddr m_local;
+    SockAddr m_local;
     sip::StreamFramer m_framer;
     int m_pong_pending = 0;
     bool m_eof = false;
@@ -129,12 +129,12 @@ private:
 class TcpTarget {
 public:
     TcpTarget()
-        : m_addr(net::SockAddr::parse("127.0.0.1:" + std::to_string(free_port())).value()) {
+        : m_addr(SockAddr::parse("127.0.0.1:" + std::to_string(free_port())).value()) {
         auto fd = net::tcp_listen(m_addr);
         BOOST_REQUIRE_MESSAGE(fd.ok(), (fd.ok() ? "" : fd.error().message));
         m_fd = std::move(fd.value());
     }
-    const net::SockAddr& address() const { return m_addr; }
+    const SockAddr& address() const { return m_addr; }
     // The next connection made to us within `timeout`, or null.
     std::unique_ptr<TcpClient> accept(std::chrono::milliseconds timeout = 3000ms) {
         pollfd p{m_fd.get(), POLLIN, 0};
@@ -148,7 +148,7 @@ public:
     void close() { m_fd.reset(); }
 
 private:
-    net::SockAddr m_addr;
+    SockAddr m_addr;
     UniqueFd m_fd;
 };
 
@@ -177,7 +177,7 @@ struct TcpFarm {
     json::Json stats(size_t i) { return lab.stats(i)["service"]; }
     // The state member `i` sees member `of` in ("up", "draining", "down").
     std::string state(size_t i, const std::string& of) {
-        auto c = json::ControlClient::connect(
+        auto c = control::ControlClient::connect(
             lab.cluster.control(lab.dir, lab.cluster.members[i].id), scaled(2000ms));
         BOOST_REQUIRE(c.ok());
         auto r = c->call("members", json::Json::object(), scaled(2000ms));

@@ -111,7 +111,7 @@ public:
     // the client's certificate, when asked for one.
     explicit TlsClient(const std::string& to, bool tls11_only = false,
                        const CertFiles* own = nullptr) {
-        auto addr = net::SockAddr::parse(to).value();
+        auto addr = SockAddr::parse(to).value();
         auto fd = net::tcp_connect(addr);
         BOOST_REQUIRE_MESSAGE(fd.ok(), (fd.ok() ? "" : fd.error().message));
         m_fd = std::move(fd.value());
@@ -157,7 +157,7 @@ public:
         BOOST_REQUIRE(m_ssl && SSL_set_fd(m_ssl.get(), m_fd.get()) == 1);
         SSL_set_accept_state(m_ssl.get());
     }
-    const net::SockAddr& local() const { return m_local; }
+    const SockAddr& local() const { return m_local; }
 
     // True once the handshake is done (as the client, or as the server);
     // false when it failed or took too long.
@@ -250,7 +250,7 @@ private:
     }
 
     UniqueFd m_fd;
-    net::SockAddr m_local;
+    SockAddr m_local;
     CtxPtr m_ctx;
     SslPtr m_ssl;
     sip::StreamFramer m_framer;
@@ -420,7 +420,7 @@ BOOST_AUTO_TEST_CASE(tls_1_1_and_plain_tcp_are_refused_at_the_handshake) {
     }
     {
         // SIP in the clear on the TLS port: not a ClientHello.
-        auto addr = net::SockAddr::parse(f.tls(0)).value();
+        auto addr = SockAddr::parse(f.tls(0)).value();
         auto fd = net::tcp_connect(addr);
         BOOST_REQUIRE(fd.ok());
         pollfd p{fd->get(), POLLOUT, 0};
@@ -458,7 +458,7 @@ BOOST_AUTO_TEST_CASE(tls_1_1_and_plain_tcp_are_refused_at_the_handshake) {
 
 BOOST_AUTO_TEST_CASE(a_handshake_that_does_not_end_is_closed_after_10_seconds) {
     TlsFarm f;
-    auto addr = net::SockAddr::parse(f.tls(0)).value();
+    auto addr = SockAddr::parse(f.tls(0)).value();
     auto fd = net::tcp_connect(addr);
     BOOST_REQUIRE(fd.ok());
     auto start = std::chrono::steady_clock::now();
@@ -589,7 +589,7 @@ BOOST_AUTO_TEST_CASE(a_sips_target_gets_a_tls_connection_with_its_certificate_ch
     for (auto& m : f.lab.cluster.members)
         BOOST_REQUIRE_MESSAGE(f.lab.all_up(m.id), m.id << " never saw the members up");
     UdpPeer& proc = *f.processors[0];
-    auto target_addr = net::SockAddr::parse("127.0.0.1:" + std::to_string(free_port())).value();
+    auto target_addr = SockAddr::parse("127.0.0.1:" + std::to_string(free_port())).value();
     auto listener = net::tcp_listen(target_addr);
     BOOST_REQUIRE(listener.ok());
     auto options = [&](const std::string& call_id) {
@@ -625,7 +625,7 @@ BOOST_AUTO_TEST_CASE(a_sips_target_gets_a_tls_connection_with_its_certificate_ch
 
     // Another target at the same kind of address, whose certificate names
     // another one: f1 refuses it, the processor hears 477.
-    auto other_addr = net::SockAddr::parse("127.0.0.1:" + std::to_string(free_port())).value();
+    auto other_addr = SockAddr::parse("127.0.0.1:" + std::to_string(free_port())).value();
     auto other = net::tcp_listen(other_addr);
     BOOST_REQUIRE(other.ok());
     std::string to_other = options("sips-2@proc");

@@ -96,7 +96,7 @@ PromText scrape(uint16_t port) {
 }
 
 json::Json call(const std::string& socket, const char* op) {
-    auto c = json::ControlClient::connect(socket, scaled(2000ms));
+    auto c = control::ControlClient::connect(socket, scaled(2000ms));
     BOOST_REQUIRE(c.ok());
     auto r = c->call(op, json::Json::object(), scaled(2000ms));
     BOOST_REQUIRE(r.ok());
@@ -104,9 +104,9 @@ json::Json call(const std::string& socket, const char* op) {
 }
 
 void send_udp(const std::string& to, const std::string& bytes) {
-    auto fd = net::udp_bind(net::SockAddr::parse("127.0.0.1:0").value());
+    auto fd = net::udp_bind(SockAddr::parse("127.0.0.1:0").value());
     BOOST_REQUIRE(fd.ok());
-    BOOST_REQUIRE(net::send_datagram(fd->get(), bytes, net::SockAddr::parse(to).value()).ok());
+    BOOST_REQUIRE(net::send_datagram(fd->get(), bytes, SockAddr::parse(to).value()).ok());
 }
 
 std::string metrics_field(const char* key, uint16_t port) {

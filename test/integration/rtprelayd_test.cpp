@@ -37,7 +37,7 @@ struct Phone {
 
 // One m= line of a phone's SDP.
 struct M {
-    net::SockAddr at;  // c= and the m= port
+    SockAddr at;       // c= and the m= port
     uint16_t rtcp = 0; // a=rtcp:PORT, 0: none
     bool mux = false;
 };
@@ -104,8 +104,8 @@ std::string str(const json::Json& j) {
 // Where the party that got `result` (an offer's or an answer's) sends, per
 // the SDP in it: m= line 0's RTP and RTCP addresses.
 struct Target {
-    net::SockAddr rtp;
-    net::SockAddr rtcp;
+    SockAddr rtp;
+    SockAddr rtcp;
 };
 Target target(const json::Json& result) {
     auto d = media::parse_sdp(str(result["sdp"]));
@@ -166,9 +166,9 @@ struct Relayd {
     }
     ~Relayd() { BOOST_TEST(unexpected_errors(process->log()).empty(), process->log()); }
 
-    json::ControlClient connect() {
+    control::ControlClient connect() {
         auto path = lab.cluster.media_control(lab.dir, "f1");
-        auto c = json::ControlClient::connect(path, scaled(2000ms));
+        auto c = control::ControlClient::connect(path, scaled(2000ms));
         BOOST_REQUIRE_MESSAGE(c.ok(),
                               "connect " << path << ": " << (c.ok() ? "" : c.error().message));
         return std::move(c.value());
@@ -218,11 +218,11 @@ struct Relayd {
 
     LoopbackLab lab;
     Process* process = nullptr;
-    std::optional<json::ControlClient> ctl;
+    std::optional<control::ControlClient> ctl;
 };
 
 // Requires the next datagram at `at` to be `bytes` from `source`.
-void expect(UdpPeer& at, const std::string& bytes, const net::SockAddr& source) {
+void expect(UdpPeer& at, const std::string& bytes, const SockAddr& source) {
     auto got = at.recv(3000ms);
     BOOST_REQUIRE_MESSAGE(got.has_value(), "nothing arrived at " << at.address().str());
     BOOST_TEST(got->bytes == bytes);

@@ -7,7 +7,7 @@
 namespace rtfarm::test {
 
 UdpPeer::UdpPeer(const std::string& addr) {
-    auto a = net::SockAddr::parse(addr);
+    auto a = SockAddr::parse(addr);
     if (!a)
         throw std::runtime_error(a.error().message);
     auto fd = net::udp_bind(*a);
@@ -17,14 +17,14 @@ UdpPeer::UdpPeer(const std::string& addr) {
     m_addr = net::local_address(m_fd.get()).value();
 }
 
-void UdpPeer::send(const net::SockAddr& to, std::string_view bytes) const {
+void UdpPeer::send(const SockAddr& to, std::string_view bytes) const {
     auto st = net::send_datagram(m_fd.get(), bytes, to);
     if (!st)
         throw std::runtime_error("send to " + to.str() + ": " + st.error().message);
 }
 
 void UdpPeer::send(const std::string& to, std::string_view bytes) const {
-    send(net::SockAddr::parse(to).value(), bytes);
+    send(SockAddr::parse(to).value(), bytes);
 }
 
 std::optional<Received> UdpPeer::recv(std::chrono::milliseconds timeout) {

@@ -15,21 +15,21 @@ namespace rtfarm::test {
 
 struct Received {
     std::string bytes;
-    net::SockAddr source;
+    SockAddr source;
 };
 
 class UdpPeer {
 public:
     explicit UdpPeer(const std::string& addr); // "127.0.0.9:0" picks a port
-    const net::SockAddr& address() const { return m_addr; }
-    void send(const net::SockAddr& to, std::string_view bytes) const;
+    const SockAddr& address() const { return m_addr; }
+    void send(const SockAddr& to, std::string_view bytes) const;
     void send(const std::string& to, std::string_view bytes) const;
     // The next datagram within `timeout`, or nullopt.
     std::optional<Received> recv(std::chrono::milliseconds timeout = 3000ms);
 
 private:
     UniqueFd m_fd;
-    net::SockAddr m_addr;
+    SockAddr m_addr;
     net::UdpReceiver m_receiver{1};
 };
 

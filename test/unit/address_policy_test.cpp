@@ -13,14 +13,14 @@ using namespace rtfarm::media;
 
 namespace {
 
-net::SockAddr addr(const std::string& text) {
-    auto a = net::SockAddr::parse(text);
+SockAddr addr(const std::string& text) {
+    auto a = SockAddr::parse(text);
     BOOST_REQUIRE_MESSAGE(a.ok(), text);
     return *a;
 }
 
-net::Cidr cidr(const std::string& text) {
-    auto c = net::Cidr::parse(text);
+Cidr cidr(const std::string& text) {
+    auto c = Cidr::parse(text);
     BOOST_REQUIRE_MESSAGE(c.ok(), text);
     return *c;
 }
@@ -31,7 +31,7 @@ AddressPolicy farm() {
     AddressPolicy p;
     p.internal = {addr("10.77.0.11:0"), addr("10.77.0.12:0")};
     p.farm = {addr("203.0.113.1:0")};
-    p.media_ports = {net::PortRange{10000, 19999}, net::PortRange{20000, 29999}};
+    p.media_ports = {PortRange{10000, 19999}, PortRange{20000, 29999}};
     return p;
 }
 
@@ -56,7 +56,7 @@ BOOST_AUTO_TEST_CASE(cidr_parse_and_contains) {
     BOOST_TEST(cidr("10.77.0.0/25").str() == "10.77.0.0/25");
     for (const char* bad :
          {"10.0.0.1/8", "10.0.0.0/33", "10.0.0.0/", "10.0.0.0/x", "host/8", "", "::1/129"}) {
-        auto c = net::Cidr::parse(bad);
+        auto c = Cidr::parse(bad);
         BOOST_TEST(!c.ok(), bad);
         if (!c.ok())
             BOOST_TEST(c.error().code == "bad_address");

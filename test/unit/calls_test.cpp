@@ -44,7 +44,7 @@ namespace {
 
 // `n` consecutive ports from an even one, all bindable on 127.0.0.1 now,
 // below the kernel's ephemeral range (the phones' ports come from there).
-net::PortRange free_range(uint32_t n) {
+PortRange free_range(uint32_t n) {
     const uint32_t lo = 24000, hi = 32000;
     uint32_t start = lo + (static_cast<uint32_t>(::getpid()) * 64) % (hi - lo);
     for (uint32_t tried = 0; tried < hi - lo; tried += 2) {
@@ -57,7 +57,7 @@ net::PortRange free_range(uint32_t n) {
             held.push_back(std::move(fd.value()));
         }
         if (held.size() == n)
-            return net::PortRange{static_cast<uint16_t>(base), static_cast<uint16_t>(base + n - 1)};
+            return PortRange{static_cast<uint16_t>(base), static_cast<uint16_t>(base + n - 1)};
     }
     BOOST_FAIL("no " << n << " free consecutive ports on 127.0.0.1");
     return {};
@@ -65,7 +65,7 @@ net::PortRange free_range(uint32_t n) {
 
 // One m= line of a phone's SDP.
 struct M {
-    net::SockAddr at;  // c= and the m= port (port 0: a disabled stream)
+    SockAddr at;       // c= and the m= port (port 0: a disabled stream)
     uint16_t rtcp = 0; // a=rtcp:PORT; 0: none (RTCP on RTP + 1)
     bool mux = false;  // a=rtcp-mux
     std::string media = "audio";
@@ -157,7 +157,7 @@ struct Fixture {
         c.timeout = 60s;
         c.unanswered_timeout = 212s;
         // The phones are on loopback, which the address policy refuses.
-        c.policy.allow = {net::Cidr::parse("127.0.0.0/8").value()};
+        c.policy.allow = {Cidr::parse("127.0.0.0/8").value()};
         return c;
     }
 
@@ -227,8 +227,8 @@ struct Fixture {
         return s.rtcp_mux ? StreamPorts{s.rtp_port, 0} : StreamPorts{s.rtp_port, s.rtcp_port};
     }
     // Where a party sends its media for m= line `line`, as an SDP told it.
-    static net::SockAddr relay_at(const SdpOut& out, size_t line, Component c = Component::rtp) {
-        net::SockAddr a = addr("127.0.0.1:0");
+    static SockAddr relay_at(const SdpOut& out, size_t line, Component c = Component::rtp) {
+        SockAddr a = addr("127.0.0.1:0");
         const StreamPorts& p = out.ports.at(line);
         a.set_port(c == Component::rtcp && !p.mux() ? p.rtcp : p.rtp);
         return a;
@@ -245,8 +245,8 @@ struct Fixture {
         return r;
     }
     // Sends `bytes` from `from` to `to` and requires it at `at`, from `source`.
-    void through(const Endpoint& from, const net::SockAddr& to, Endpoint& at,
-                 const net::SockAddr& source, const std::string& bytes) {
+    void through(const Endpoint& from, const SockAddr& to, Endpoint& at, const SockAddr& source,
+                 const std::string& bytes) {
         from.send(to, bytes);
         Received r = expect(at);
         BOOST_TEST(r.bytes == bytes);
@@ -402,7 +402,7 @@ BOOST_FIXTURE_TEST_CASE(answerer_refusing_rtcp_mux_keeps_its_pair, Fixture) {
     BOOST_TEST(pool.counters().in_use == 3u);
     BOOST_TEST(relay.counters().sockets == 3u);
 
-    net::SockAddr callee_rtcp = addr("127.0.0.1:0");
+    SockAddr callee_rtcp = addr("127.0.0.1:0");
     callee_rtcp.set_port(callee.rtcp);
     through(a, relay_at(an, 0), b.rtp, relay_at(o, 0), rtp(1));
     through(a, relay_at(an, 0), b.rtcp, callee_rtcp, rtcp('x'));
@@ -866,7 +866,7 @@ BOOST_FIXTURE_TEST_CASE(sdp_naming_a_refused_address_changes_nothing, Fixture) {
     // Issue 16: an SDP naming loopback (the processor's port) made the relay
     // send a stranger's datagrams into the member.
     CallsOptions o = calls.options();
-    o.policy.allow = {net::Cidr::parse("127.0.0.2/32").value()};
+    o.policy.allow = {Cidr::parse("127.0.0.2/32").value()};
     o.policy.internal = {addr("127.0.0.3:0")};
     calls.set_options(o);
     Phone a, b;

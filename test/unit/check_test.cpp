@@ -140,7 +140,7 @@ BOOST_AUTO_TEST_CASE(farm_link_without_a_secret) {
 }
 
 BOOST_AUTO_TEST_CASE(capacity_of_a_range) {
-    auto c = cluster::Capacity::of_ports(net::PortRange{10000, 19999}.count());
+    auto c = cluster::Capacity::of_ports(PortRange{10000, 19999}.count());
     BOOST_TEST(c.ports == 10000u);
     BOOST_TEST(c.audio_streams == 5000u);
     BOOST_TEST(c.av_sessions == 2500u);

@@ -554,7 +554,7 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
     BOOST_TEST(f1.call_legs == rtfarm::config::Placement::locally);
     BOOST_TEST(f1.signals == rtfarm::config::Placement::remotely);
     BOOST_TEST(f1.processor->str() == "127.0.0.1:5070");
-    BOOST_TEST((*f1.media_ports == net::PortRange{10000, 19999}));
+    BOOST_TEST((*f1.media_ports == PortRange{10000, 19999}));
     BOOST_TEST(f1.control_tcp->str() == "10.77.0.11:5068");
     BOOST_TEST((f1.media == rtfarm::config::Media::none));
     BOOST_TEST(f1.media_control == "/run/rtfarm/f1-media.sock");

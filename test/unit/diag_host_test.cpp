@@ -15,13 +15,13 @@ using diag::HostFacts;
 
 namespace {
 
-net::SockAddr host(const char* text, uint16_t port = 0) {
-    auto a = net::SockAddr::parse_host(text, port);
+SockAddr host(const char* text, uint16_t port = 0) {
+    auto a = SockAddr::parse_host(text, port);
     BOOST_REQUIRE_MESSAGE(a.ok(), text);
     return *a;
 }
 
-const net::SockAddr VIP = net::SockAddr::v4(0xCB007101, 0); // 203.0.113.1
+const SockAddr VIP = SockAddr::v4(0xCB007101, 0); // 203.0.113.1
 
 // The lab's f1, set up right: VIP/32 on lo with ARP hidden, sipfarmd on
 // VIP:5060 and 0.0.0.0:5060.
@@ -300,7 +300,7 @@ BOOST_AUTO_TEST_CASE(a_v4_mapped_socket_on_the_vip_counts) {
 }
 
 BOOST_AUTO_TEST_CASE(ipv6_vip_on_lo_as_128) {
-    const net::SockAddr vip6 = host("2001:db8::1");
+    const SockAddr vip6 = host("2001:db8::1");
     HostFacts f = good_v4();
     f.all = {0, 0, 1}; // IPv4 sysctls do not apply to an IPv6 VIP
     iface(f, "eth0").conf = {0, 0, 1};

@@ -193,14 +193,14 @@ BOOST_AUTO_TEST_CASE(observed_lists_every_trial) {
 
 BOOST_AUTO_TEST_CASE(probe_requests_scan_and_carry_the_media_test) {
     diag::ProbeRequest p;
-    p.vip = *net::SockAddr::parse("203.0.113.1:5060");
-    p.local = *net::SockAddr::parse("198.51.100.10:40312");
+    p.vip = *SockAddr::parse("203.0.113.1:5060");
+    p.local = *SockAddr::parse("198.51.100.10:40312");
     p.call_id = "lbm-1";
     p.branch = "lbm42";
     p.from_tag = "t1";
     p.reply_from = "f2";
     p.media = "test";
-    p.sdp = diag::test_sdp(*net::SockAddr::parse("198.51.100.10:40314"));
+    p.sdp = diag::test_sdp(*SockAddr::parse("198.51.100.10:40314"));
     std::string bytes = diag::probe_request(p);
     auto m = sip::scan(bytes);
     BOOST_REQUIRE(m.ok());

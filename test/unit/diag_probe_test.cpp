@@ -19,8 +19,8 @@ using namespace rtfarm::diag;
 
 namespace {
 
-const net::SockAddr VIP = *net::SockAddr::parse("203.0.113.1:5060");
-const net::SockAddr CLIENT = *net::SockAddr::parse_host("198.51.100.10");
+const SockAddr VIP = *SockAddr::parse("203.0.113.1:5060");
+const SockAddr CLIENT = *SockAddr::parse_host("198.51.100.10");
 const std::vector<std::string> MEMBERS = {"f1", "f2", "f3"};
 
 std::string probe_bytes(size_t n, uint16_t port, const std::string& reply_from) {
@@ -48,7 +48,7 @@ std::string probe_bytes(size_t n, uint16_t port, const std::string& reply_from) 
 struct Fate {
     std::string received_by;
     std::string answered_by;
-    std::optional<net::SockAddr> source = VIP;
+    std::optional<SockAddr> source = VIP;
     std::function<std::string(const std::string&)> on_the_way; // a SIP ALG
     std::string farm_saw = "198.51.100.10";
 };
@@ -146,7 +146,7 @@ BOOST_AUTO_TEST_CASE(replies_from_a_members_own_address) {
     Report r = diagnose_probe(run([](size_t n, ProbePhase ph, uint16_t p, const std::string& a) {
         Fate f = healthy(n, ph, p, a);
         if (f.answered_by == "f2")
-            f.source = *net::SockAddr::parse("10.77.0.12:5060");
+            f.source = *SockAddr::parse("10.77.0.12:5060");
         return f;
     }));
     BOOST_TEST(errors(r) == std::set<std::string>{"reply-source-not-vip"}, r.text());
@@ -162,7 +162,7 @@ Fate sticky_nat(size_t n, ProbePhase ph, uint16_t port, const std::string& asked
     Fate f = healthy(n, ph, port, asked);
     f.received_by = MEMBERS[(port / 7) % 3];
     if (f.answered_by != f.received_by)
-        f.source = *net::SockAddr::parse("203.0.113.1:1024");
+        f.source = *SockAddr::parse("203.0.113.1:1024");
     return f;
 }
 
@@ -210,7 +210,7 @@ BOOST_AUTO_TEST_CASE(a_member_that_drops_what_it_is_sent) {
         if (f.received_by == "f1")
             f.source = std::nullopt;
         else if (f.answered_by == "f1")
-            f.source = *net::SockAddr::parse("10.77.0.11:5060");
+            f.source = *SockAddr::parse("10.77.0.11:5060");
         return f;
     }));
     BOOST_TEST(errors(r) == (std::set<std::string>{"probes-lost", "reply-source-not-vip"}),

@@ -126,8 +126,8 @@ BOOST_AUTO_TEST_CASE(membership_remembers_what_each_member_holds) {
 
 BOOST_AUTO_TEST_CASE(the_farm_link_takes_a_packet_under_any_secret_held) {
     sip::FarmEnvelope env;
-    env.source = net::SockAddr::parse("198.51.100.10:5060").value();
-    env.destination = net::SockAddr::parse("203.0.113.1:5060").value();
+    env.source = SockAddr::parse("198.51.100.10:5060").value();
+    env.destination = SockAddr::parse("203.0.113.1:5060").value();
     env.sender = "f2";
     env.to = "f1";
     env.receiver = "f2";

@@ -11,8 +11,8 @@ FarmEnvelope sample() {
     FarmEnvelope e;
     e.flags = FARM_FLAG_OUTBOUND;
     e.hops = 1;
-    e.source = net::SockAddr::parse("198.51.100.10:40312").value();
-    e.destination = net::SockAddr::parse("[2001:db8::1]:5060").value();
+    e.source = SockAddr::parse("198.51.100.10:40312").value();
+    e.destination = SockAddr::parse("[2001:db8::1]:5060").value();
     e.receiver = "f1";
     e.sender = "f1";
     e.to = "f2";

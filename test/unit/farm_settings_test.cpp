@@ -66,13 +66,10 @@ BOOST_AUTO_TEST_CASE(processor_on_the_member_address_and_relay_backend) {
     BOOST_TEST(!b1->view.self_farm_member);
     BOOST_TEST(!b1->public_source.has_value());
     // Its farm link socket, not another port of its host (issue 17).
-    BOOST_TEST(
-        cluster::member_at(*b1, net::SockAddr::parse("10.77.0.12:5069").value()).value_or("") ==
-        "f2");
-    BOOST_TEST(
-        !cluster::member_at(*b1, net::SockAddr::parse("10.77.0.12:40000").value()).has_value());
-    BOOST_TEST(
-        !cluster::member_at(*b1, net::SockAddr::parse("10.77.0.99:5069").value()).has_value());
+    BOOST_TEST(cluster::member_at(*b1, SockAddr::parse("10.77.0.12:5069").value()).value_or("") ==
+               "f2");
+    BOOST_TEST(!cluster::member_at(*b1, SockAddr::parse("10.77.0.12:40000").value()).has_value());
+    BOOST_TEST(!cluster::member_at(*b1, SockAddr::parse("10.77.0.99:5069").value()).has_value());
 }
 
 // Our Record-Route facing TCP or TLS names the member's first listener for

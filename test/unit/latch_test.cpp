@@ -14,10 +14,10 @@ using namespace rtfarm::media;
 
 namespace {
 
-net::SockAddr addr(const std::string& text) {
+SockAddr addr(const std::string& text) {
     if (text.empty())
-        return net::SockAddr();
-    auto a = net::SockAddr::parse(text);
+        return SockAddr();
+    auto a = SockAddr::parse(text);
     BOOST_REQUIRE_MESSAGE(a.ok(), text);
     return *a;
 }
@@ -42,7 +42,7 @@ Latch make(const SideSetup& s) {
     return l;
 }
 
-std::string str(const net::SockAddr* a) {
+std::string str(const SockAddr* a) {
     return a == nullptr ? "" : a->str();
 }
 
@@ -550,7 +550,7 @@ BOOST_AUTO_TEST_CASE(peer_from_sdp) {
     BOOST_TEST(Peer::from_sdp(addr("192.0.2.1:4000"), 4100).rtcp.str() == "192.0.2.1:4100");
     BOOST_TEST(Peer::from_sdp(addr("192.0.2.1:4000"), 0, true).rtcp.str() == "192.0.2.1:4000");
     BOOST_TEST(Peer::from_sdp(addr("192.0.2.1:0")).rtcp.port() == 0);
-    BOOST_TEST(!Peer::from_sdp(net::SockAddr()).rtcp.valid());
+    BOOST_TEST(!Peer::from_sdp(SockAddr()).rtcp.valid());
 }
 
 BOOST_AUTO_TEST_CASE(mux_demultiplexing) {

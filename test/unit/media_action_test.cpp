@@ -243,8 +243,8 @@ BOOST_AUTO_TEST_CASE(replace_body_sets_the_content_length) {
 }
 
 BOOST_AUTO_TEST_CASE(the_source_an_offer_is_counted_against) {
-    const auto client = net::SockAddr::parse("198.51.100.10:5070").value();
-    const auto mapped = net::SockAddr::parse("[::ffff:198.51.100.10]:5070").value();
+    const auto client = SockAddr::parse("198.51.100.10:5070").value();
+    const auto mapped = SockAddr::parse("[::ffff:198.51.100.10]:5070").value();
     const std::string invite = request("INVITE", SDP);
     auto inv = scan(invite);
     BOOST_REQUIRE(inv.ok());
@@ -259,7 +259,7 @@ BOOST_AUTO_TEST_CASE(the_source_an_offer_is_counted_against) {
     auto okm = scan(ok);
     BOOST_REQUIRE(okm.ok());
     BOOST_TEST(media_source(*okm, Origin::outside, client).empty());
-    BOOST_TEST(media_source(*inv, Origin::outside, net::SockAddr()).empty());
+    BOOST_TEST(media_source(*inv, Origin::outside, SockAddr()).empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

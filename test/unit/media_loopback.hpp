@@ -29,8 +29,8 @@ namespace rtfarm::test {
 
 using namespace std::chrono_literals;
 
-inline net::SockAddr addr(const std::string& text) {
-    auto a = net::SockAddr::parse(text);
+inline SockAddr addr(const std::string& text) {
+    auto a = SockAddr::parse(text);
     BOOST_REQUIRE_MESSAGE(a.ok(), text);
     return *a;
 }
@@ -54,7 +54,7 @@ inline bool can_bind(uint16_t port, const std::string& host = "127.0.0.1") {
 
 struct Received {
     std::string bytes;
-    net::SockAddr source;
+    SockAddr source;
 };
 
 // A phone's socket on loopback.
@@ -68,9 +68,9 @@ public:
         BOOST_REQUIRE(a.ok());
         m_addr = *a;
     }
-    const net::SockAddr& address() const { return m_addr; }
+    const SockAddr& address() const { return m_addr; }
     uint16_t port() const { return m_addr.port(); }
-    void send(const net::SockAddr& to, std::string_view bytes) const {
+    void send(const SockAddr& to, std::string_view bytes) const {
         auto st = net::send_datagram(m_fd.get(), bytes, to);
         BOOST_REQUIRE_MESSAGE(st.ok(), (st.ok() ? "" : st.error().message));
     }
@@ -89,7 +89,7 @@ public:
 
 private:
     UniqueFd m_fd;
-    net::SockAddr m_addr;
+    SockAddr m_addr;
     net::UdpReceiver m_rx{8, 4096};
 };
 

@@ -26,8 +26,8 @@ std::string code(const Status& st) {
     return st ? "" : st.error().code;
 }
 
-net::SockAddr at(const char* text) {
-    return net::SockAddr::parse(text).value();
+SockAddr at(const char* text) {
+    return SockAddr::parse(text).value();
 }
 
 } // namespace
@@ -36,7 +36,7 @@ BOOST_AUTO_TEST_SUITE(media_probe_rules)
 
 BOOST_AUTO_TEST_CASE(the_sdp_may_name_only_the_probes_own_source) {
     const auto from = at("192.0.2.7:40000");
-    const std::vector<net::Cidr> any;
+    const std::vector<Cidr> any;
     BOOST_TEST(code(media_test_allowed(sdp("IN IP4 192.0.2.7"), from, any)) == "");
     BOOST_TEST(code(media_test_allowed(sdp("", "IN IP4 192.0.2.7"), from, any)) == "");
     BOOST_TEST(code(media_test_allowed(sdp("IN IP4 192.0.2.7", "IN IP4 192.0.2.7"),
@@ -54,8 +54,8 @@ BOOST_AUTO_TEST_CASE(the_sdp_may_name_only_the_probes_own_source) {
 }
 
 BOOST_AUTO_TEST_CASE(lbcheck_sources_limit_who_may_test) {
-    std::vector<net::Cidr> allowed = {net::Cidr::parse("198.51.100.0/24").value(),
-                                      net::Cidr::parse("192.0.2.7").value()};
+    std::vector<Cidr> allowed = {Cidr::parse("198.51.100.0/24").value(),
+                                 Cidr::parse("192.0.2.7").value()};
     BOOST_TEST(code(media_test_allowed(sdp("IN IP4 192.0.2.7"), at("192.0.2.7:1"), allowed)) == "");
     BOOST_TEST(
         code(media_test_allowed(sdp("IN IP4 198.51.100.9"), at("198.51.100.9:1"), allowed)) == "");

@@ -26,6 +26,7 @@
 
 using namespace rtfarm;
 using namespace rtfarm::json;
+using namespace rtfarm::control;
 using namespace std::chrono_literals;
 
 namespace {
@@ -163,7 +164,7 @@ struct ServerFixture {
         server->set_tcp_secrets(secrets);
         auto st = server->listen_unix(path);
         BOOST_REQUIRE_MESSAGE(st.ok(), message_of(st));
-        auto st2 = server->listen_tcp(net::SockAddr::parse("127.0.0.1:0").value());
+        auto st2 = server->listen_tcp(SockAddr::parse("127.0.0.1:0").value());
         BOOST_REQUIRE_MESSAGE(st2.ok(), message_of(st2));
         tcp = server->tcp_address().value().str();
         thread = std::thread([this] {
@@ -487,7 +488,7 @@ BOOST_AUTO_TEST_CASE(during_a_key_rotation_either_secret_logs_in) {
     BOOST_TEST(stranger.error().code == "server_unauthenticated");
     // The loop's links the same way.
     ev::Loop loop;
-    json::ControlLink link(loop, net::SockAddr::parse(old_only.tcp).value(), {new_key, old_key});
+    control::ControlLink link(loop, SockAddr::parse(old_only.tcp).value(), {new_key, old_key});
     std::optional<Result<Json>> r;
     link.call("ping", Json(), 2000ms, [&](Result<Json> x) { r = std::move(x); });
     ev::Ticker tick(loop, 5ms, [&] {
@@ -550,7 +551,7 @@ template <typename F> bool run_until(ev::Loop& loop, F done, std::chrono::millis
 BOOST_AUTO_TEST_CASE(control_link_calls_from_a_loop_with_login) {
     ServerFixture fx({}, "s3cret");
     ev::Loop loop;
-    auto addr = net::SockAddr::parse(fx.tcp).value();
+    auto addr = SockAddr::parse(fx.tcp).value();
     ControlLink link(loop, addr, {"s3cret"});
     std::vector<std::string> answers;
     for (int i = 0; i < 5; ++i)
@@ -589,7 +590,7 @@ BOOST_AUTO_TEST_CASE(control_link_reports_a_dead_peer_and_reconnects) {
     ev::Loop loop;
     // Nothing listens here.
     auto port = [] {
-        auto fd = net::tcp_listen(net::SockAddr::parse("127.0.0.1:0").value());
+        auto fd = net::tcp_listen(SockAddr::parse("127.0.0.1:0").value());
         return net::local_address(fd.value().get()).value();
     }();
     ControlLink link(loop, port, {});
@@ -601,7 +602,7 @@ BOOST_AUTO_TEST_CASE(control_link_reports_a_dead_peer_and_reconnects) {
     BOOST_TEST(r->error().code == "io");
     // A server appears there later: the next call connects again.
     ServerFixture fx;
-    ControlLink again(loop, net::SockAddr::parse(fx.tcp).value(), {});
+    ControlLink again(loop, SockAddr::parse(fx.tcp).value(), {});
     std::optional<Result<Json>> ok;
     again.call("ping", Json(), 2000ms, [&](Result<Json> x) { ok = std::move(x); });
     BOOST_REQUIRE(run_until(

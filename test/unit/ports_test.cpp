@@ -401,7 +401,7 @@ BOOST_AUTO_TEST_CASE(large_range_fills_and_empties) {
 // calls, or 5000 with rtcp-mux; a 64000-port range: 32000 audio streams,
 // 16000 audio+video.
 BOOST_AUTO_TEST_CASE(capacity_matches_design) {
-    auto calls = [](net::PortRange range, Rtcp rtcp, int streams_per_side) {
+    auto calls = [](PortRange range, Rtcp rtcp, int streams_per_side) {
         PortPool pool(range);
         size_t n = 0;
         for (;;) {

@@ -26,14 +26,14 @@ ProxyContext ctx() {
     ProxyContext c;
     c.self = "f2";
     c.via_member = "f2";
-    c.processor = net::SockAddr::parse("127.0.0.1:5070").value();
-    c.outer_sent_by = net::SockAddr::parse("203.0.113.1:5060").value();
+    c.processor = SockAddr::parse("127.0.0.1:5070").value();
+    c.outer_sent_by = SockAddr::parse("203.0.113.1:5060").value();
     c.rr_host = "203.0.113.1";
     return c;
 }
 
-net::SockAddr addr(const char* s) {
-    return net::SockAddr::parse(s).value();
+SockAddr addr(const char* s) {
+    return SockAddr::parse(s).value();
 }
 
 Message must_scan(std::string_view bytes) {

@@ -95,9 +95,9 @@ struct Fixture {
         return q->streams[stream].sides[static_cast<size_t>(leg)];
     }
     // The relay's address for a side's RTP or RTCP.
-    net::SockAddr local(SessionId s, Leg leg, Component c = Component::rtp) {
+    SockAddr local(SessionId s, Leg leg, Component c = Component::rtp) {
         SideInfo i = side(s, leg);
-        net::SockAddr a = i.local;
+        SockAddr a = i.local;
         a.set_port(c == Component::rtp ? i.rtp_port : i.rtcp_port);
         return a;
     }
@@ -669,14 +669,14 @@ BOOST_AUTO_TEST_CASE(per_packet_cost, *boost::unit_test::disabled()) {
     BOOST_REQUIRE(
         relay.add_stream(s, {loopback_side(), loopback_side(Peer::from_sdp(sink.address()))}).ok());
     auto q = relay.query(s);
-    const net::SockAddr target = q->streams[0].sides[0].local;
+    const SockAddr target = q->streams[0].sides[0].local;
     const size_t total = 400000;
     // RTFARM_BENCH_GAP_US: the sender's pause between bursts of 32 (default 50).
     const char* gap_env = std::getenv("RTFARM_BENCH_GAP_US");
     const int gap_us = gap_env != nullptr ? std::atoi(gap_env) : 50;
     std::atomic<bool> stop{false};
     std::thread sender([&] {
-        auto fd = net::udp_bind(*net::SockAddr::parse("127.0.0.1:0"));
+        auto fd = net::udp_bind(*SockAddr::parse("127.0.0.1:0"));
         if (!fd)
             return;
         net::UdpSender tx(32);

@@ -48,14 +48,14 @@ std::string golden_path(const std::string& file) {
 // A missing file fails the test (test_paths.hpp).
 using test::read_file;
 
-net::SockAddr host(const char* text) {
-    auto a = net::SockAddr::parse_host(text);
+SockAddr host(const char* text) {
+    auto a = SockAddr::parse_host(text);
     BOOST_REQUIRE_MESSAGE(a.ok(), text);
     return *a;
 }
 
-net::SockAddr peer(const char* text) {
-    auto a = net::SockAddr::parse(text);
+SockAddr peer(const char* text) {
+    auto a = SockAddr::parse(text);
     BOOST_REQUIRE_MESSAGE(a.ok(), text);
     return *a;
 }
@@ -168,9 +168,9 @@ BOOST_AUTO_TEST_CASE(golden_rewrites) {
                 BOOST_TEST(!m.ice);
                 if (m.disabled())
                     continue;
-                net::SockAddr want = before.media[i].held()
-                                         ? host(plan.address.is_v6() ? "::" : "0.0.0.0")
-                                         : plan.address;
+                SockAddr want = before.media[i].held()
+                                    ? host(plan.address.is_v6() ? "::" : "0.0.0.0")
+                                    : plan.address;
                 want.set_port(p.rtp);
                 BOOST_TEST(m.rtp_peer.str() == want.str());
                 BOOST_TEST(m.rtcp_mux == p.mux());
@@ -423,9 +423,9 @@ BOOST_AUTO_TEST_CASE(plans_that_do_not_fit) {
         SdpRewrite plan;
         std::string message;
     };
-    const net::SockAddr relay = host("203.0.113.10");
+    const SockAddr relay = host("203.0.113.10");
     const std::vector<Case> cases = {
-        {{net::SockAddr(), {{30000, 30001}, {0, 0}, {0, 0}}, 0}, "no relay address to advertise"},
+        {{SockAddr(), {{30000, 30001}, {0, 0}, {0, 0}}, 0}, "no relay address to advertise"},
         {{relay, {{30000, 30001}}, 0}, "the body has 3 m= lines, the plan 1"},
         {{relay, {{30000, 30001}, {30002, 30003}, {0, 0}}, 0},
          "m= line 2 (video) is disabled (port 0) but was given ports"},
