@@ -83,7 +83,7 @@ Status Egress::to_member(const std::string& member, sip::FarmEnvelope env,
     auto peer = m_settings.peers.find(member);
     Socket* link = m_sockets.first(SocketKind::farm_link, m_settings.farm_link.family());
     if (peer == m_settings.peers.end() || !link || peer->second.family() != link->addr.family())
-        return make_error("no_farm_link", member);
+        return make_error(egress_error::NO_FARM_LINK, member);
     // Numbered for that member only: under the MAC, a captured packet can
     // be neither replayed nor sent to another member.
     env.to = member;
@@ -91,7 +91,7 @@ Status Egress::to_member(const std::string& member, sip::FarmEnvelope env,
     env.sequence = ++m_sequence;
     std::string wire = sip::encode_farm_packet(env, payload, signing_secret());
     if (auto st = net::send_datagram(link->fd.get(), wire, peer->second); !st)
-        return make_error("relay_send_failed", st.error().message);
+        return make_error(egress_error::RELAY_SEND_FAILED, st.error().message);
     if (!(env.flags & sip::FARM_FLAG_HEARTBEAT)) {
         FarmCounters::count(m_counters.relayed_out, member);
         FarmCounters::count(m_counters.relayed_by, to_string(env.transport));
@@ -194,7 +194,7 @@ Egress::Sent Egress::to_holder(const sip::Outgoing& out) {
     env.receiver = holder;
     env.sender = m_self;
     if (auto st = to_member(holder, env, out.bytes); !st) {
-        if (st.error().code == "no_farm_link")
+        if (st.error().code == egress_error::NO_FARM_LINK)
             return gone();
         drop(st.error().code, holder, st.error().message);
         return Sent::dropped;

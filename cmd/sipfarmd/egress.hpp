@@ -63,6 +63,13 @@ struct FarmCounters {
     void add_to(json::Json& stats) const;
 };
 
+// Why to_member() did not send (also the drop reasons it is counted under).
+namespace egress_error {
+// No such member, or no farm link socket of its address family.
+inline constexpr const char* NO_FARM_LINK = "no_farm_link";
+inline constexpr const char* RELAY_SEND_FAILED = "relay_send_failed";
+} // namespace egress_error
+
 class Egress {
 public:
     // What became of a message send() was given. `gone`: it was for a

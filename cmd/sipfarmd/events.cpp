@@ -188,7 +188,8 @@ void EventHub::forward(const std::string& member, const control::Request& req,
     ++m_forwarded;
     link->call("event.send", args, timeout + LINK_SLACK,
                [this, member, reply = std::move(reply)](Result<json::Json> r) {
-                   if (!r && (r.error().code == "io" || r.error().code == "unauthenticated"))
+                   if (!r && (r.error().code == json::error_code::IO ||
+                              r.error().code == json::error_code::UNAUTHENTICATED))
                        log::warn("events", "control link failed",
                                  {{"member", member}, {"err", r.error().message}});
                    reply(std::move(r));

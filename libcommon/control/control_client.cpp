@@ -119,7 +119,7 @@ Result<ControlClient> ControlClient::connect_only(std::string target,
             auto fd = net::unix_connect(target);
             if (fd)
                 return ControlClient(std::move(*fd), std::move(target));
-            if (fd.error().code != "busy")
+            if (fd.error().code != error_code::BUSY)
                 return fd.error();
             if (Clock::now() >= deadline)
                 return timeout_error(target, "connect");
@@ -138,7 +138,7 @@ Result<ControlClient> ControlClient::connect_only(std::string target,
     if (ready == 0)
         return timeout_error(target, "connect");
     if (ready < 0)
-        return make_error("io", "connect " + target + ": poll: " + std::strerror(errno));
+        return make_error(error_code::IO, "connect " + target + ": poll: " + std::strerror(errno));
     if (auto st = net::connect_error(fd->get(), target); !st)
         return st.error();
     return ControlClient(std::move(*fd), std::move(target));
@@ -146,7 +146,7 @@ Result<ControlClient> ControlClient::connect_only(std::string target,
 
 Status ControlClient::send_until(std::string_view bytes, Clock::time_point deadline) {
     if (!m_fd)
-        return make_error("io", "send to " + m_target + ": not connected");
+        return make_error(error_code::IO, "send to " + m_target + ": not connected");
     size_t done = 0;
     while (done < bytes.size()) {
         ssize_t n = ::send(m_fd.get(), bytes.data() + done, bytes.size() - done,
@@ -162,18 +162,19 @@ Status ControlClient::send_until(std::string_view bytes, Clock::time_point deadl
             if (ready == 0)
                 return timeout_error(m_target, "send to");
             if (ready < 0)
-                return make_error("io", "send to " + m_target + ": poll: " + std::strerror(errno));
+                return make_error(error_code::IO,
+                                  "send to " + m_target + ": poll: " + std::strerror(errno));
             continue;
         }
-        return make_error("io", "send to " + m_target + ": " +
-                                    (n < 0 ? std::strerror(errno) : "no progress"));
+        return make_error(error_code::IO, "send to " + m_target + ": " +
+                                              (n < 0 ? std::strerror(errno) : "no progress"));
     }
     return {};
 }
 
 Result<std::string> ControlClient::read_until(Clock::time_point deadline) {
     if (!m_fd)
-        return make_error("io", "read from " + m_target + ": not connected");
+        return make_error(error_code::IO, "read from " + m_target + ": not connected");
     char buf[16384];
     for (;;) {
         if (auto frame = m_framer.next_line()) {
@@ -188,16 +189,18 @@ Result<std::string> ControlClient::read_until(Clock::time_point deadline) {
             continue;
         }
         if (n == 0)
-            return make_error("io", "connection closed by " + m_target);
+            return make_error(error_code::IO, "connection closed by " + m_target);
         if (errno == EINTR)
             continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            return make_error("io", "read from " + m_target + ": " + std::strerror(errno));
+            return make_error(error_code::IO,
+                              "read from " + m_target + ": " + std::strerror(errno));
         int ready = wait_for(m_fd.get(), POLLIN, deadline);
         if (ready == 0)
             return timeout_error(m_target, "no reply from");
         if (ready < 0)
-            return make_error("io", "read from " + m_target + ": poll: " + std::strerror(errno));
+            return make_error(error_code::IO,
+                              "read from " + m_target + ": poll: " + std::strerror(errno));
     }
 }
 

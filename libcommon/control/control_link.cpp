@@ -37,7 +37,7 @@ ControlLink::~ControlLink() {
     auto calls = std::move(m_calls);
     for (auto& [id, c] : calls)
         if (c.login.empty() && c.done)
-            c.done(make_error("io", m_name + ": control link closed"));
+            c.done(make_error(error_code::IO, m_name + ": control link closed"));
 }
 
 long long ControlLink::add(std::string_view op, const Json& args, Clock::time_point deadline,
@@ -192,8 +192,8 @@ void ControlLink::flush() {
             }
             return;
         }
-        fail_all(make_error("io", "send to " + m_name + ": " +
-                                      (n < 0 ? std::strerror(errno) : "no progress")));
+        fail_all(make_error(error_code::IO, "send to " + m_name + ": " +
+                                                (n < 0 ? std::strerror(errno) : "no progress")));
         return;
     }
     if (m_write_armed) {
@@ -208,9 +208,10 @@ void ControlLink::on_readable() {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n <= 0) {
-        fail_all(make_error("io", m_name + ": " +
-                                      (n == 0 ? std::string("connection closed by the peer")
-                                              : std::string(std::strerror(errno)))));
+        fail_all(
+            make_error(error_code::IO, m_name + ": " +
+                                           (n == 0 ? std::string("connection closed by the peer")
+                                                   : std::string(std::strerror(errno)))));
         return;
     }
     m_framer.feed(std::string_view(buf, size_t(n)));

@@ -49,8 +49,8 @@ std::string short_op(std::string_view op) {
 struct ControlServer::Listener {
     UniqueFd fd;
     std::unique_ptr<ev::FdEvent> event;
-    std::string transport; // "unix" or "tcp"
-    std::string where;     // the path or the address
+    PeerTransport transport = PeerTransport::unix_socket;
+    std::string where; // the path or the address
     std::optional<SockAddr> addr;
     // The socket file we made, so close() never removes another's.
     dev_t dev = 0;
@@ -121,7 +121,7 @@ Status ControlServer::listen_unix(const std::string& path) {
         l->ino = st.st_ino;
     }
     l->fd = std::move(*fd);
-    l->transport = "unix";
+    l->transport = PeerTransport::unix_socket;
     l->where = path;
     Listener* raw = l.get();
     l->event = std::make_unique<ev::FdEvent>(m_loop, l->fd.get(), EV_READ | EV_PERSIST,
@@ -141,7 +141,7 @@ Status ControlServer::listen_tcp(const SockAddr& addr) {
         return make_error("io", "listen " + addr.str() + " (tcp): " + bound.error().message);
     auto l = std::make_unique<Listener>();
     l->fd = std::move(*fd);
-    l->transport = "tcp";
+    l->transport = PeerTransport::tcp;
     l->where = bound->str();
     l->addr = *bound;
     Listener* raw = l.get();
@@ -171,12 +171,13 @@ void ControlServer::close() {
     for (auto& l : m_listeners) {
         l->event->disable();
         l->fd.reset();
-        if (l->transport == "unix") {
+        if (l->transport == PeerTransport::unix_socket) {
             struct stat st {};
             if (::lstat(l->where.c_str(), &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
                 ::unlink(l->where.c_str());
         }
-        log::info("ctl", "stopped listening", {{"transport", l->transport}, {"address", l->where}});
+        log::info("ctl", "stopped listening",
+                  {{"transport", std::string(to_string(l->transport))}, {"address", l->where}});
     }
     // Never called from a listener's own callback (on_accept calls no handler).
     m_listeners.clear();
@@ -227,27 +228,28 @@ void ControlServer::on_accept(Listener& l) {
         if (err == EINTR || err == ECONNABORTED)
             continue;
         if (m_log_limit.allow(Clock::now()))
-            log::warn(
-                "ctl", "accept failed",
-                {{"transport", l.transport}, {"address", l.where}, {"err", std::strerror(err)}});
+            log::warn("ctl", "accept failed",
+                      {{"transport", std::string(to_string(l.transport))},
+                       {"address", l.where},
+                       {"err", std::strerror(err)}});
         if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
             pause_accepting();
         return;
     }
 }
 
-void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
+void ControlServer::adopt(UniqueFd fd, PeerTransport transport) {
     // TCP clients may not take the last slots: the local daemons and
     // cgclusterctl reach us on the Unix socket even when TCP is flooded.
     size_t reserve = std::max<size_t>(1, m_options.max_clients / 8);
     auto tcp =
         static_cast<size_t>(std::count_if(m_conns.begin(), m_conns.end(), [](const auto& kv) {
-            return kv.second->peer.transport == "tcp";
+            return kv.second->peer.transport == PeerTransport::tcp;
         }));
     // One address holds a few places; strangers leave a quarter of the TCP
     // places to the members (their links carry events and media).
     std::optional<SockAddr> peer;
-    if (transport == "tcp") {
+    if (transport == PeerTransport::tcp) {
         if (auto p = net::peer_address(fd.get()))
             peer = *p;
     }
@@ -255,15 +257,15 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
     const size_t tcp_places = m_options.max_clients - std::min(reserve, m_options.max_clients);
     const bool member =
         std::find(m_member_hosts.begin(), m_member_hosts.end(), host) != m_member_hosts.end();
-    const size_t same_host = transport != "tcp"
+    const size_t same_host = transport != PeerTransport::tcp
                                  ? 0
                                  : static_cast<size_t>(std::count_if(
                                        m_conns.begin(), m_conns.end(),
                                        [&](const auto& kv) { return kv.second->host == host; }));
     if (m_conns.size() >= m_options.max_clients ||
-        (transport == "tcp" && tcp + reserve >= m_options.max_clients) ||
-        (transport == "tcp" && same_host >= m_options.max_per_address) ||
-        (transport == "tcp" && !member && !m_member_hosts.empty() &&
+        (transport == PeerTransport::tcp && tcp + reserve >= m_options.max_clients) ||
+        (transport == PeerTransport::tcp && same_host >= m_options.max_per_address) ||
+        (transport == PeerTransport::tcp && !member && !m_member_hosts.empty() &&
          tcp >= tcp_places - tcp_places / 4)) {
         ++m_counters.rejected;
         ++m_counters.errors[error_code::BUSY];
@@ -275,7 +277,8 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
             ::send(fd.get(), line.data(), line.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (m_log_limit.allow(Clock::now()))
             log::warn("ctl", "connection refused: too many clients",
-                      {{"transport", transport}, {"limit", std::to_string(m_options.max_clients)}});
+                      {{"transport", std::string(to_string(transport))},
+                       {"limit", std::to_string(m_options.max_clients)}});
         return;
     }
     auto c = std::make_shared<Connection>();
@@ -284,7 +287,7 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
     c->fd = std::move(fd);
     c->peer.connection = c->id;
     c->peer.transport = transport;
-    if (transport == "tcp") {
+    if (transport == PeerTransport::tcp) {
         c->peer.address = peer ? peer->str() : "-";
         c->host = host;
         c->authenticated = m_tcp_secrets.empty();
@@ -324,9 +327,10 @@ void ControlServer::adopt(UniqueFd fd, const std::string& transport) {
                                                    });
     c->read_event->enable();
     ++m_counters.accepted;
-    log::debug(
-        "ctl", "client connected",
-        {{"conn", std::to_string(c->id)}, {"transport", transport}, {"peer", c->peer.address}});
+    log::debug("ctl", "client connected",
+               {{"conn", std::to_string(c->id)},
+                {"transport", std::string(to_string(transport))},
+                {"peer", c->peer.address}});
     m_conns.emplace(c->id, std::move(c));
 }
 
@@ -406,7 +410,7 @@ bool ControlServer::login(const std::shared_ptr<Connection>& c, const Request& r
     bool ok = !c->nonce.empty() && mac && c->secret < m_tcp_secrets.size() &&
               crypto::equal_constant_time(*mac, auth_mac(m_tcp_secrets[c->secret], c->nonce));
     c->nonce.clear(); // one attempt per challenge
-    if (m_tcp_secrets.empty() && c->peer.transport == "tcp") {
+    if (m_tcp_secrets.empty() && c->peer.transport == PeerTransport::tcp) {
         c->authenticated = true; // the secret went at a reload: TCP is open
         send(c, ok_reply(req.id, Json::object().set("authenticated", true)));
         return true;

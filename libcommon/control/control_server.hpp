@@ -62,12 +62,20 @@
 
 namespace rtfarm::control {
 
+// How a control client reached us: the Unix socket (local, trusted by its
+// file's mode) or TCP (logged in with the cluster secret).
+enum class PeerTransport : uint8_t { unix_socket, tcp };
+// "unix" or "tcp", as the logs write it.
+constexpr std::string_view to_string(PeerTransport t) {
+    return t == PeerTransport::tcp ? "tcp" : "unix";
+}
+
 // Who sent a request.
 struct Peer {
     uint64_t connection = 0; // unique per server, for logs
-    std::string transport;   // "unix" or "tcp"
-    std::string address;     // "127.0.0.1:40312"; "pid=123" for unix peers
-    int uid = -1;            // unix peers (SO_PEERCRED); -1 over TCP
+    PeerTransport transport = PeerTransport::unix_socket;
+    std::string address; // "127.0.0.1:40312"; "pid=123" for unix peers
+    int uid = -1;        // unix peers (SO_PEERCRED); -1 over TCP
     int pid = -1;
 };
 
@@ -174,7 +182,7 @@ private:
     };
 
     void on_accept(Listener& l);
-    void adopt(UniqueFd fd, const std::string& transport);
+    void adopt(UniqueFd fd, PeerTransport transport);
     void on_readable(const std::shared_ptr<Connection>& c);
     void on_writable(const std::shared_ptr<Connection>& c);
     void on_line(const std::shared_ptr<Connection>& c, std::string_view line);

@@ -23,6 +23,8 @@ inline constexpr const char* BUSY = "busy";
 // A TCP control connection that has not proved it knows the cluster secret
 // (ops "auth.challenge" then "auth"; see control_server.hpp).
 inline constexpr const char* UNAUTHENTICATED = "unauthenticated";
+// A client's side: the connection failed or closed (never sent by a daemon).
+inline constexpr const char* IO = "io";
 // A bug or an unexpected failure on the daemon's side; the log says more.
 inline constexpr const char* INTERNAL = "internal";
 } // namespace error_code

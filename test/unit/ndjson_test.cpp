@@ -115,7 +115,7 @@ struct ServerFixture {
         server->on("ping", [](const Request& req, const Peer& peer, Reply reply) {
             reply(Json::object()
                       .set("pong", true)
-                      .set("transport", peer.transport)
+                      .set("transport", std::string(to_string(peer.transport)))
                       .set("echo", req.body["echo"] ? req.body["echo"] : Json::null()));
         });
         server->on("count", [this](const Request&, const Peer&, Reply reply) {
