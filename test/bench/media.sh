@@ -119,10 +119,11 @@ NG_PORT=$((GEN_PORTS + 10))      # rtpengine's ng control
 SIP_PORT=$((GEN_PORTS + 12))     # in rtprelayd's config only (a member must have them)
 
 # ------------------------------------------------------------ configs
-write_config() { # FILE RANGE_LO: one standalone member, media_ports RANGE_LO and the next 9999
+write_config() { # FILE RANGE_LO: one standalone member, media_ports RANGE_LO and the next 9999;
+    # the load runs on loopback, which rtprelayd refuses in an SDP unless media_allow lists it
     cat >"$1" <<EOF
 {
-  "cluster": {"name": "media-bench", "wan_ip": "127.0.0.1"},
+  "cluster": {"name": "media-bench", "wan_ip": "127.0.0.1", "media_allow": ["127.0.0.0/8"]},
   "members": {
     "f1": {
       "role": "standalone",
