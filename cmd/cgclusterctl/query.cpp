@@ -61,19 +61,24 @@ std::string route_why(const json::Json& r) {
 
 std::string place_why(const json::Json& p) {
     std::string reason = str(p, "reason");
+    auto known = cluster::parse_placement_reason(reason);
+    if (!known)
+        return reason;
     std::string from = str(p, "from");
-    std::string what = str(p, "kind") == "signal" ? "signals" : "call legs";
-    std::string mode = str(p, "mode");
-    if (reason == "locally")
-        return from + " creates " + what + " itself: its " +
-               (what == "signals" ? "signals" : "call_legs") + " mode is " + mode;
+    bool signals = cluster::parse_object_kind(str(p, "kind")) == cluster::ObjectKind::signal;
+    std::string what = signals ? "signals" : "call legs";
     std::string hosts = joined(p["candidates"], " ");
-    if (reason == "hash")
+    switch (*known) {
+    case cluster::PlacementReason::locally:
+        return from + " creates " + what + " itself: its " + (signals ? "signals" : "call_legs") +
+               " mode is " + str(p, "mode");
+    case cluster::PlacementReason::hash:
         return from + " creates " + what + " remotely: the rendezvous hash of the Call-ID picks " +
                str(p, "member") + " among " + hosts;
-    if (reason == "least_load")
+    case cluster::PlacementReason::least_load:
         return from + " creates " + what + " remotely: " + str(p, "member") +
                " is the least loaded of " + hosts;
+    }
     return reason;
 }
 
@@ -222,7 +227,8 @@ int run_route(const QueryContext& ctx, const std::optional<std::string>& call_id
         err << "cgclusterctl: route: " << answer->target << ": " << r.error().message << '\n';
         return EXIT_USAGE;
     }
-    bool dropped = str(*r, "action") == "drop";
+    auto action = sip::decision_kind_named(str(*r, "action"));
+    bool dropped = action == sip::Decision::Kind::drop;
     if (ctx.json_output) {
         out << r->dump() << '\n';
     } else {
@@ -231,12 +237,11 @@ int run_route(const QueryContext& ctx, const std::optional<std::string>& call_id
              {str(*r, "member"), str(*r, "action"), str(*r, "reason"), str(*r, "received_by"),
               std::to_string((*r)["epoch"].as_integer().value_or(0))}},
             out);
-        std::string action = str(*r, "action");
         std::string here = str(*r, "received_by");
-        std::string lead = action == "relay"
+        std::string lead = action == sip::Decision::Kind::relay
                                ? "received on " + here + ", relayed to " + str(*r, "member") + ": "
-                           : action == "local" ? "processed on " + here + ": "
-                                               : "";
+                           : action == sip::Decision::Kind::local ? "processed on " + here + ": "
+                                                                  : "";
         out << lead << route_why(*r) << '\n';
     }
     return dropped ? EXIT_PROBLEM : 0;

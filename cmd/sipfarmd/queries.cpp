@@ -5,21 +5,6 @@
 #include "sip/scanner.hpp"
 
 namespace rtfarm::sipfarmd {
-namespace {
-
-std::string_view action_name(sip::Decision::Kind k) {
-    switch (k) {
-    case sip::Decision::Kind::local:
-        return "local";
-    case sip::Decision::Kind::relay:
-        return "relay";
-    case sip::Decision::Kind::drop:
-        return "drop";
-    }
-    return "?";
-}
-
-} // namespace
 
 Result<json::Json> place_query(const json::Json& body, const cluster::Membership& membership,
                                std::string_view self) {
@@ -62,7 +47,7 @@ Result<json::Json> route_query(const json::Json& body, const sip::FarmView& view
         out.set("member", json::Json::null());
     else
         out.set("member", d.member);
-    out.set("action", action_name(d.kind))
+    out.set("action", sip::to_string(d.kind))
         .set("reason", sip::to_string(d.reason))
         .set("epoch", static_cast<long long>(view.epoch))
         .set("received_by", view.self)

@@ -102,7 +102,7 @@ Result<PlacementDecision> place(const PlacementRequest& req, const PlacementView
     // An unresolved `auto` cannot come out of the view; treat it as locally.
     if (d.mode != Placement::remotely) {
         d.member = from->id;
-        d.reason = "locally";
+        d.reason = PlacementReason::locally;
         return d;
     }
 
@@ -121,16 +121,35 @@ Result<PlacementDecision> place(const PlacementRequest& req, const PlacementView
         for (const auto* h : hosts)
             if (outranks(*h, *best, key_hash))
                 best = h;
-        d.reason = "hash";
+        d.reason = PlacementReason::hash;
     } else {
         uint64_t from_hash = stable_hash(req.from);
         for (const auto* h : hosts)
             if (h->load < best->load || (h->load == best->load && outranks(*h, *best, from_hash)))
                 best = h;
-        d.reason = "least_load";
+        d.reason = PlacementReason::least_load;
     }
     d.member = best->id;
     return d;
+}
+
+std::string_view to_string(PlacementReason r) {
+    switch (r) {
+    case PlacementReason::locally:
+        return "locally";
+    case PlacementReason::hash:
+        return "hash";
+    case PlacementReason::least_load:
+        return "least_load";
+    }
+    return "?";
+}
+
+std::optional<PlacementReason> parse_placement_reason(std::string_view s) {
+    for (auto r : {PlacementReason::locally, PlacementReason::hash, PlacementReason::least_load})
+        if (to_string(r) == s)
+            return r;
+    return std::nullopt;
 }
 
 Result<PlacementRequest> parse_place_request(const json::Json& body, std::string_view self) {
@@ -170,7 +189,7 @@ json::Json to_json(const PlacementDecision& d, uint64_t epoch) {
                  .set("from", d.from)
                  .set("kind", to_string(d.kind))
                  .set("mode", config::to_string(d.mode))
-                 .set("reason", d.reason);
+                 .set("reason", to_string(d.reason));
     if (!d.key.empty())
         j.set("key", d.key);
     j.set("candidates", std::move(candidates)).set("epoch", static_cast<long long>(epoch));

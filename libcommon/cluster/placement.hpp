@@ -47,6 +47,13 @@ enum class ObjectKind { call_leg, signal };
 std::string_view to_string(ObjectKind k);
 std::optional<ObjectKind> parse_object_kind(std::string_view s);
 
+// Why place() chose its member (the `place` op's "reason"): FROM's mode is
+// locally (or locally-for-others); the rendezvous hash of the key; the least
+// loaded host.
+enum class PlacementReason : uint8_t { locally, hash, least_load };
+std::string_view to_string(PlacementReason r);
+std::optional<PlacementReason> parse_placement_reason(std::string_view s);
+
 // One member as placement sees it: its effective modes and what it announces.
 struct PlacementMember {
     std::string id;
@@ -86,9 +93,7 @@ struct PlacementDecision {
     ObjectKind kind = ObjectKind::call_leg;
     std::string key;                                     // as asked
     config::Placement mode = config::Placement::locally; // FROM's effective mode
-    // "locally" (FROM's mode is locally or locally-for-others), "hash",
-    // "least_load".
-    std::string_view reason;
+    PlacementReason reason = PlacementReason::locally;
     std::vector<std::string> candidates; // the hosts considered (remotely), config order
 
     bool operator==(const PlacementDecision&) const = default;

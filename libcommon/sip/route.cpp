@@ -93,6 +93,25 @@ Decision relayed_request(const PacketFacts& p, const FarmView& view) {
 
 } // namespace
 
+std::string_view to_string(Decision::Kind k) {
+    switch (k) {
+    case Decision::Kind::local:
+        return "local";
+    case Decision::Kind::relay:
+        return "relay";
+    case Decision::Kind::drop:
+        return "drop";
+    }
+    return "?";
+}
+
+std::optional<Decision::Kind> decision_kind_named(std::string_view name) {
+    for (auto k : {Decision::Kind::local, Decision::Kind::relay, Decision::Kind::drop})
+        if (to_string(k) == name)
+            return k;
+    return std::nullopt;
+}
+
 std::optional<Reason> reason_named(std::string_view name) {
     for (const auto& r : REASONS)
         if (r.name == name)

@@ -222,6 +222,10 @@ struct Decision {
     bool asked_here = false;
 };
 
+// "local", "relay", "drop": the `route` op's "action".
+std::string_view to_string(Decision::Kind k);
+std::optional<Decision::Kind> decision_kind_named(std::string_view name);
+
 // The owner of `call_id` among the eligible members (farm Member, alive, not
 // draining) by highest random weight; "" when none is eligible. With `key`,
 // the Call-ID's hash is SipHash-2-4 under it, else stable_hash.

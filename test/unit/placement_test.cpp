@@ -111,12 +111,14 @@ BOOST_AUTO_TEST_CASE(from_mode_decides_local_or_remote) {
                 BOOST_TEST(d->key == key);
                 if (r.local) {
                     BOOST_TEST(d->member == "b1", what);
-                    BOOST_TEST(d->reason == "locally", what);
+                    BOOST_TEST((d->reason == PlacementReason::locally), what);
                     BOOST_TEST(d->candidates.empty(), what);
                 } else {
                     BOOST_TEST(d->member != "b1", what);
                     BOOST_TEST(d->member.front() == 'f', what);
-                    BOOST_TEST(d->reason == (key.empty() ? "least_load" : "hash"), what);
+                    BOOST_TEST((d->reason == (key.empty() ? PlacementReason::least_load
+                                                          : PlacementReason::hash)),
+                               what);
                     BOOST_TEST(d->candidates.size() == 3u, what);
                 }
             }
@@ -235,7 +237,7 @@ BOOST_AUTO_TEST_CASE(least_load_without_a_key) {
     auto d = place(leg("b1"), v);
     BOOST_REQUIRE(d.ok());
     BOOST_TEST(d->member == "f2");
-    BOOST_TEST(d->reason == "least_load");
+    BOOST_TEST((d->reason == PlacementReason::least_load));
     // f2 goes down: the next least loaded.
     find(v, "f2")->state = MemberState::down;
     BOOST_TEST(place(leg("b1"), v)->member == "f1");
@@ -352,6 +354,10 @@ BOOST_AUTO_TEST_CASE(request_parsing_and_json) {
     BOOST_TEST(!local["key"]);
     BOOST_TEST(local["mode"].as_string().value_or("") == "locally-for-others");
     BOOST_TEST(local["reason"].as_string().value_or("") == "locally");
+    // cgclusterctl place reads the reason back by its name.
+    for (auto r : {PlacementReason::locally, PlacementReason::hash, PlacementReason::least_load})
+        BOOST_TEST((parse_placement_reason(to_string(r)) == r), to_string(r));
+    BOOST_TEST(!parse_placement_reason("least load").has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

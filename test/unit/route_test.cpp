@@ -386,6 +386,11 @@ BOOST_AUTO_TEST_CASE(every_reason_has_its_own_name_and_explanation) {
     BOOST_TEST(!reason_named("").has_value());
     BOOST_TEST(!reason_named("locally").has_value());
     BOOST_TEST(!reason_named("Via_tag").has_value());
+    // The route op's "action", both ways.
+    for (auto k : {Decision::Kind::local, Decision::Kind::relay, Decision::Kind::drop})
+        BOOST_TEST((decision_kind_named(to_string(k)) == k), to_string(k));
+    BOOST_TEST(to_string(Decision::Kind::relay) == "relay");
+    BOOST_TEST(!decision_kind_named("Relay").has_value());
 }
 
 BOOST_AUTO_TEST_CASE(names_are_the_words_of_the_counters) {
