@@ -36,6 +36,11 @@ void FarmCounters::add_to(json::Json& stats) const {
     auto n = [](uint64_t v) {
         return static_cast<long long>(v);
     };
+    auto by_transport = json::Json::object();
+    for (size_t i = 0; i < relayed_by.size(); ++i)
+        if (relayed_by[i])
+            by_transport.set(std::string(to_string(static_cast<Transport>(i))).c_str(),
+                             n(relayed_by[i]));
     auto routed_by = json::Json::object();
     for (const auto& r : sip::REASONS)
         if (uint64_t v = routed[static_cast<size_t>(r.reason)])
@@ -58,7 +63,7 @@ void FarmCounters::add_to(json::Json& stats) const {
         .set("to_holder", n(to_holder))
         .set("conn_gone", n(conn_gone))
         .set("conn_gone_replies", n(conn_gone_replies))
-        .set("relayed_by_transport", by(relayed_by))
+        .set("relayed_by_transport", std::move(by_transport))
         .set("relayed_to", by(relayed_out))
         .set("routed_by", std::move(routed_by))
         .set("dropped_by", by(dropped));
@@ -94,7 +99,7 @@ Status Egress::to_member(const std::string& member, sip::FarmEnvelope env,
         return make_error(egress_error::RELAY_SEND_FAILED, st.error().message);
     if (!(env.flags & sip::FARM_FLAG_HEARTBEAT)) {
         FarmCounters::count(m_counters.relayed_out, member);
-        FarmCounters::count(m_counters.relayed_by, to_string(env.transport));
+        ++m_counters.relayed_by[static_cast<size_t>(env.transport)];
     }
     return {};
 }
@@ -179,7 +184,7 @@ Egress::Sent Egress::to_target(const sip::Outgoing& out) {
 Egress::Sent Egress::to_holder(const sip::Outgoing& out) {
     const std::string& holder = out.conn->holder;
     const sip::FarmView::Member* m = m_settings.view.find(holder);
-    if (!m_settings.peers.contains(holder) || !m || !m->alive) {
+    if (!m || !m->alive) {
         // A holder we do not know (any more), or one we see down: its
         // connections died with it, so the connection is gone for us (a
         // request gets its 477 now rather than vanishing on the farm link).

@@ -48,8 +48,9 @@ struct FarmCounters {
     uint64_t conn_gone = 0;            // for a connection that is no longer open
     uint64_t conn_gone_replies = 0;    // 477 answers to requests for one
     ByName relayed_out;                // by member
-    ByName relayed_by;                 // by transport ("udp", "tcp", "tls")
-    ByName dropped;                    // by reason
+    // By the transport the message came in on: under "relayed_by_transport", by name.
+    std::array<uint64_t, static_cast<size_t>(Transport::other) + 1> relayed_by{};
+    ByName dropped; // by reason
     // By route()'s reason (sip/route.hpp), and the Relay backends' requests
     // sent out here: under "routed_by", by name.
     std::array<uint64_t, std::size(sip::REASONS)> routed{};
