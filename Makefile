@@ -23,11 +23,11 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 
 CXX ?= g++
-PKGS := libevent libosip2 jansson libssl libcrypto
+PKGS := libevent libosip2 jansson libssl libcrypto libbpf
 OPT ?= -O2 -g
 SANITIZE ?=
 CXXFLAGS_BASE := -std=c++20 $(OPT) $(SANITIZE) -Wall -Wextra -Wshadow -Werror -MMD -MP -pthread
-CPPFLAGS_BASE := -Ilibcommon -DRTFARM_VERSION='"$(VERSION)"'
+CPPFLAGS_BASE := -Ilibcommon -I$(BUILD)/gen -DRTFARM_VERSION='"$(VERSION)"'
 TEST_CPPFLAGS := -DBOOST_TEST_DYN_LINK
 
 PROGRAMS := sipfarmd rtprelayd cgclusterctl lbcheck
@@ -84,6 +84,18 @@ $(BUILD)/obj/%.o: %.cpp
 $(BUILD)/obj/test/%.o: test/%.cpp
 	@mkdir -p $(@D)
 	$(CXX) $(ALL_CXXFLAGS) $(TEST_CPPFLAGS) -Itest -c $< -o $@
+
+# rtprelayd's kernel fast path (libcommon/relay/fast_path.bpf.c): an eBPF
+# object built by clang, embedded in the library as bpftool's skeleton.
+BPF_CLANG ?= clang
+BPFTOOL ?= $(or $(shell command -v bpftool 2>/dev/null),/usr/sbin/bpftool)
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(shell $(CXX) -dumpmachine 2>/dev/null)
+$(BUILD)/gen/fast_path.bpf.o: libcommon/relay/fast_path.bpf.c libcommon/relay/fast_path_abi.h
+	@mkdir -p $(@D)
+	$(BPF_CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/gen/fast_path.skel.h: $(BUILD)/gen/fast_path.bpf.o
+	$(BPFTOOL) gen skeleton $< name fast_path_bpf > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/libcommon/relay/fast_path.o: $(BUILD)/gen/fast_path.skel.h
 
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(@D)

@@ -8,7 +8,7 @@ set -eu
 pkgs=""
 for group in "$@"; do
     case "$group" in
-    build) pkgs="$pkgs g++ make pkg-config libevent-dev libosip2-dev libjansson-dev libcli11-dev libboost-test-dev libssl-dev" ;;
+    build) pkgs="$pkgs g++ make pkg-config libevent-dev libosip2-dev libjansson-dev libcli11-dev libboost-test-dev libssl-dev clang libbpf-dev bpftool" ;;
     check) pkgs="$pkgs mandoc iproute2 nftables sip-tester procps stunnel4 openssl kamailio kamailio-postgres-modules postgresql tshark baresip-core sox kamailio-sqlite-modules sqlite3" ;;
     demo) pkgs="$pkgs iproute2 nftables sip-tester procps kamailio kamailio-postgres-modules postgresql" ;;
     lint) pkgs="$pkgs mandoc clang-format clang-tidy" ;;

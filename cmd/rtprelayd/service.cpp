@@ -162,12 +162,65 @@ Status RelayService::start(const config::ClusterConfig& cfg, const config::Membe
                {"bind", options.bind.host()},
                {"strict", options.strict ? "yes" : "no"},
                {"timeout_s", std::to_string(cfg.cluster.media_timeout_s)}});
+    if (auto st = setup_fast_path(cfg, me, options); !st)
+        return st;
     m_calls = std::make_unique<media::Calls>(*m_relay, *m_pool, options);
     m_ticker = std::make_unique<ev::Ticker>(m_loop, TICK, [this] { on_tick(); });
     return {};
 }
 
+Status RelayService::setup_fast_path(const config::ClusterConfig& cfg,
+                                     const config::MemberConfig& me,
+                                     const media::CallsOptions& options) {
+    relay::FastPathSetup setup;
+    setup.ports = *me.media_ports;
+    setup.bind = options.bind;
+    setup.addresses = {options.advertised, me.address};
+    const bool same = m_fast_mode == me.media_fast_path && m_fast_setup &&
+                      m_fast_setup->ports == setup.ports && m_fast_setup->bind == setup.bind &&
+                      m_fast_setup->addresses == setup.addresses;
+    if (same)
+        return {};
+    if (me.media_fast_path == config::MediaFastPath::off) {
+        if (m_relay->fast_path() != nullptr)
+            log::info("media", "kernel fast path off: media in userspace");
+        m_relay->set_fast_path(nullptr);
+        m_fast_mode = me.media_fast_path;
+        m_fast_setup = setup;
+        m_fast_reason = "media_fast_path is off";
+        return {};
+    }
+    // The old program goes first: two cannot share an interface.
+    m_relay->set_fast_path(nullptr);
+    auto fp = relay::FastPath::open(setup);
+    if (!fp) {
+        const std::string why = fp.error().message;
+        if (me.media_fast_path == config::MediaFastPath::required) {
+            m_fast_setup.reset();
+            return make_error("config", cfg.path + ": members." + me.id +
+                                            ".media_fast_path is \"required\": " + why);
+        }
+        log::warn("media", "kernel fast path not available: media in userspace",
+                  {{"err", why}});
+        m_fast_mode = me.media_fast_path;
+        m_fast_setup = setup;
+        m_fast_reason = why;
+        return {};
+    }
+    std::string names;
+    for (const auto& i : (*fp)->interfaces())
+        names += (names.empty() ? "" : " ") + i.name + (i.native ? "(native)" : "(generic)");
+    log::info("media", "kernel fast path", {{"interfaces", names}, {"ports", setup.ports.str()}});
+    m_relay->set_fast_path(std::move(*fp));
+    m_fast_mode = me.media_fast_path;
+    m_fast_setup = setup;
+    m_fast_reason.clear();
+    return {};
+}
+
 Status RelayService::reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
+    if (auto st = setup_fast_path(cfg, me, options_for(cfg, me)); !st)
+        return st;
     if (*me.media_ports != m_range) {
         if (m_calls->size() > 0)
             return make_error("config", cfg.path + ": members." + me.id +
@@ -365,7 +418,7 @@ json::Json RelayService::stats() const {
         return out.to_json();
     const auto& o = m_calls->options();
     const auto p = m_pool->counters();
-    const auto& r = m_relay->counters();
+    const auto r = m_relay->counters();
     const auto& c = m_calls->counters();
     auto n = [](auto v) {
         return static_cast<long long>(v);
@@ -412,6 +465,26 @@ json::Json RelayService::stats() const {
     run.bind_retries = n(c.bind_retries);
     if (m_fd_limit)
         run.fd_limit = n(m_fd_limit->soft);
+    {
+        media::RelayStats::Running::FastPath fp;
+        fp.mode = std::string(config::to_string(m_fast_mode));
+        const relay::FastPath* kernel = m_relay->fast_path();
+        fp.path = kernel != nullptr ? "kernel" : "userspace";
+        fp.reason = m_fast_reason;
+        fp.entries = n(m_relay->fast_path_entries());
+        fp.refused = n(r.fast_path_refused);
+        if (kernel != nullptr) {
+            for (const auto& i : kernel->interfaces())
+                fp.interfaces.push_back({i.name, i.native ? "native" : "generic"});
+            const auto t = kernel->totals();
+            fp.kernel_entries = n(kernel->kernel_entries());
+            fp.packets = n(t.forwarded);
+            fp.bytes = n(t.bytes);
+            fp.no_route = n(t.no_route);
+            fp.not_media = n(t.not_media);
+        }
+        run.fast_path = std::move(fp);
+    }
     out.running = std::move(run);
     return out.to_json();
 }

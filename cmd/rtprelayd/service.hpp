@@ -41,6 +41,11 @@ public:
 private:
     media::CallsOptions options_for(const config::ClusterConfig& cfg,
                                     const config::MemberConfig& me) const;
+    // The kernel fast path as the member's media_fast_path asks: loaded,
+    // kept, dropped, or (auto) left to userspace with one log line; an
+    // error only when "required" cannot be met.
+    Status setup_fast_path(const config::ClusterConfig& cfg, const config::MemberConfig& me,
+                           const media::CallsOptions& options);
     void on_tick();
     void check_drained();
     // The op handlers' common part: the strings a request must carry.
@@ -56,6 +61,10 @@ private:
     std::unique_ptr<media::Calls> m_calls;
     std::unique_ptr<ev::Ticker> m_ticker;
     std::function<void()> m_drained;
+    config::MediaFastPath m_fast_mode = config::MediaFastPath::off;
+    // What the running fast path was set up for (a change reloads it).
+    std::optional<relay::FastPathSetup> m_fast_setup;
+    std::string m_fast_reason; // why userspace, when the kernel was asked for
     bool m_draining = false;
 };
 

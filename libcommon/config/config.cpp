@@ -65,6 +65,18 @@ std::string_view to_string(Media v) {
     return "?";
 }
 
+std::string_view to_string(MediaFastPath v) {
+    switch (v) {
+    case MediaFastPath::off:
+        return "off";
+    case MediaFastPath::automatic:
+        return "auto";
+    case MediaFastPath::required:
+        return "required";
+    }
+    return "?";
+}
+
 namespace {
 
 // Every value of an enum, in the order messages list them.
@@ -74,6 +86,8 @@ constexpr SipFarm SIP_FARMS[] = {SipFarm::member, SipFarm::disabled, SipFarm::re
 constexpr Placement PLACEMENTS[] = {Placement::locally, Placement::locally_for_others,
                                     Placement::remotely, Placement::automatic};
 constexpr Media MEDIAS[] = {Media::none, Media::anchor};
+constexpr MediaFastPath MEDIA_FAST_PATHS[] = {MediaFastPath::off, MediaFastPath::automatic,
+                                              MediaFastPath::required};
 
 template <typename E, size_t N> std::optional<E> parse_enum(const E (&all)[N], std::string_view s) {
     for (E v : all)
@@ -210,7 +224,7 @@ constexpr std::string_view CLUSTER_KEYS[] = {"name",
 constexpr std::string_view MEMBER_KEYS[] = {
     "role",          "address",   "wan_ip",        "sip_farm", "call_legs",   "signals",
     "sip_listen",    "processor", "media_ports",   "control",  "control_tcp", "media",
-    "media_control", "metrics",   "media_metrics", "tls"};
+    "media_control", "metrics",   "media_metrics", "tls", "media_fast_path"};
 constexpr std::string_view TLS_KEYS[] = {"certificate", "key", "ca"};
 
 template <size_t N> std::string key_list(const std::string_view (&keys)[N]) {
@@ -737,6 +751,8 @@ private:
                     m.media = md;
             } else if (k == "media_control") {
                 ok = read_socket_path(v, where, m.media_control);
+            } else if (k == "media_fast_path") {
+                ok = read_enum(v, where, MEDIA_FAST_PATHS, m.media_fast_path);
             } else if (k == "metrics" || k == "media_metrics") {
                 SockAddr a;
                 ok = read_endpoint(v, where, a);

@@ -21,11 +21,15 @@ enum class Role { frontend, backend, standalone };
 enum class SipFarm { member, disabled, relay, automatic };
 enum class Placement { locally, locally_for_others, remotely, automatic };
 enum class Media { none, anchor };
+// rtprelayd's kernel fast path (rtprelayd(8)): "off", "auto" (when the
+// kernel takes it, else userspace with one log line), "required".
+enum class MediaFastPath { off, automatic, required };
 
 std::string_view to_string(Role v);
 std::string_view to_string(SipFarm v);
 std::string_view to_string(Placement v);
 std::string_view to_string(Media v);
+std::string_view to_string(MediaFastPath v);
 std::optional<Role> parse_role(std::string_view s);
 std::optional<SipFarm> parse_sip_farm(std::string_view s);
 std::optional<Placement> parse_placement(std::string_view s);
@@ -64,6 +68,7 @@ struct MemberConfig {
     std::optional<SockAddr> control_tcp;
     std::optional<Media> media; // nullopt = the cluster's default
     std::string media_control;  // rtprelayd's control socket path (absolute)
+    MediaFastPath media_fast_path = MediaFastPath::off;
     // Prometheus metrics over HTTP: sipfarmd's, and the member's rtprelayd's.
     std::optional<SockAddr> metrics;
     std::optional<SockAddr> media_metrics;

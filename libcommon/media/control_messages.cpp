@@ -15,6 +15,8 @@ constexpr const char* BAD_REPLY = "bad_reply";
 // Names in the answers that no limit of their own bounds: a member id
 // (rtfarm.conf(5) allows 32 characters), a media type.
 constexpr size_t MAX_NAME = 64;
+// A sentence the relay wrote (why its fast path is not running).
+constexpr size_t MAX_REASON = 512;
 // The relay's SDP: the offer or answer it was given (at most MAX_SDP_BYTES)
 // with its own addresses and ports written in.
 constexpr size_t MAX_REPLY_SDP = 2 * MAX_SDP_BYTES;
@@ -90,6 +92,18 @@ constexpr const char* RELATCHED = "relatched";
 constexpr const char* BIND_RETRIES = "bind_retries";
 constexpr const char* FAILED = "failed";
 constexpr const char* FD_LIMIT = "fd_limit";
+constexpr const char* FAST_PATH = "fast_path";
+constexpr const char* MODE = "mode";
+constexpr const char* PATH = "path";
+constexpr const char* REASON = "reason";
+constexpr const char* INTERFACES = "interfaces";
+constexpr const char* NAME = "name";
+constexpr const char* XDP = "xdp";
+constexpr const char* ENTRIES = "entries";
+constexpr const char* KERNEL_ENTRIES = "kernel_entries";
+constexpr const char* NO_ROUTE = "no_route";
+constexpr const char* NOT_MEDIA = "not_media";
+constexpr const char* REFUSED = "refused";
 // Entries of a list in the stats (media_allow, failed) at most.
 constexpr size_t MAX_STATS_ENTRIES = 1024;
 
@@ -752,6 +766,24 @@ json::Json RelayStats::to_json() const {
         .set(FAILED, std::move(failed));
     if (r.fd_limit)
         out.set(FD_LIMIT, *r.fd_limit);
+    if (r.fast_path) {
+        const auto& f = *r.fast_path;
+        json::Json interfaces = json::Json::array();
+        for (const auto& i : f.interfaces)
+            interfaces.append(json::Json::object().set(NAME, i.name).set(XDP, i.xdp));
+        out.set(FAST_PATH, json::Json::object()
+                               .set(MODE, f.mode)
+                               .set(PATH, f.path)
+                               .set(REASON, f.reason)
+                               .set(INTERFACES, std::move(interfaces))
+                               .set(ENTRIES, f.entries)
+                               .set(KERNEL_ENTRIES, f.kernel_entries)
+                               .set(PACKETS, f.packets)
+                               .set(BYTES, f.bytes)
+                               .set(NO_ROUTE, f.no_route)
+                               .set(NOT_MEDIA, f.not_media)
+                               .set(REFUSED, f.refused));
+    }
     return out;
 }
 
@@ -859,6 +891,43 @@ Result<RelayStats> read_relay_stats(const json::Json& service) {
     if (r.get(FD_LIMIT)) {
         RTFARM_TRY(fd_limit, r.count(FD_LIMIT));
         run.fd_limit = *fd_limit;
+    }
+    if (r.get(FAST_PATH)) {
+        auto fast = service[FAST_PATH];
+        Reader f(fast, BAD_REPLY, FAST_PATH);
+        if (auto st = f.object(); !st)
+            return st.error();
+        RelayStats::Running::FastPath fp;
+        RTFARM_TRY(mode, f.name_text(MODE, MAX_NAME));
+        RTFARM_TRY(path, f.name_text(PATH, MAX_NAME));
+        RTFARM_TRY(reason, f.text(REASON, false, MAX_REASON));
+        fp.mode = std::move(*mode);
+        fp.path = std::move(*path);
+        fp.reason = std::move(*reason);
+        auto interfaces = fast[INTERFACES];
+        if (!interfaces.is_array() || interfaces.size() > MAX_STATS_ENTRIES)
+            return f.fail("\"fast_path.interfaces\" must be an array of at most " +
+                          std::to_string(MAX_STATS_ENTRIES) + " interfaces");
+        for (size_t i = 0; i < interfaces.size(); ++i) {
+            auto one = interfaces.at(i);
+            Reader ir(one, BAD_REPLY, item("fast_path.interfaces", i));
+            if (auto st = ir.object(); !st)
+                return st.error();
+            RTFARM_TRY(name, ir.name_text(NAME, MAX_NAME));
+            RTFARM_TRY(xdp, ir.name_text(XDP, MAX_NAME));
+            fp.interfaces.push_back({std::move(*name), std::move(*xdp)});
+        }
+        const std::pair<const char*, long long*> fast_counts[] = {
+            {ENTRIES, &fp.entries},     {KERNEL_ENTRIES, &fp.kernel_entries},
+            {PACKETS, &fp.packets},     {BYTES, &fp.bytes},
+            {NO_ROUTE, &fp.no_route},   {NOT_MEDIA, &fp.not_media},
+            {REFUSED, &fp.refused},
+        };
+        for (const auto& [key, field] : fast_counts) {
+            RTFARM_TRY(n, f.count(key));
+            *field = *n;
+        }
+        run.fast_path = std::move(fp);
     }
     out.running = std::move(run);
     return out;

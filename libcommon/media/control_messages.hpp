@@ -223,6 +223,25 @@ struct RelayStats {
         long long bind_retries = 0;
         std::map<std::string, long long> failed; // by error code (OfferError)
         std::optional<long long> fd_limit;
+        // The kernel fast path (rtprelayd(8)); absent from a relay without one.
+        struct FastPath {
+            std::string mode;   // "off", "auto", "required"
+            std::string path;   // "kernel" or "userspace": where latched streams go
+            std::string reason; // why userspace, when mode asked for the kernel
+            struct Interface {
+                std::string name;
+                std::string xdp; // "native" or "generic"
+            };
+            std::vector<Interface> interfaces;
+            long long entries = 0;        // directions the relay put in the map
+            long long kernel_entries = 0; // counted in the kernel's map
+            long long packets = 0;        // forwarded by the program
+            long long bytes = 0;
+            long long no_route = 0;  // matched, no next hop yet: to the socket
+            long long not_media = 0; // matched, left for the socket to judge
+            long long refused = 0;   // directions the map did not take
+        };
+        std::optional<FastPath> fast_path;
     };
     std::string member;
     std::string media_ports; // "LO-HI"

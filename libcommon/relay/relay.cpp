@@ -18,10 +18,14 @@ using namespace media;
 // Fields ordered so that nothing pads: a relay holds thousands of these.
 struct Relay::Socket {
     UniqueFd fd;
+    uint16_t port = 0;
     Component component = Component::rtp;
     bool mux = false;
-    uint16_t port = 0;
+    // The direction in the fast path's map (packets from the side's peer to
+    // this port), while fp_on.
+    rtfarm_fp_key fp_key{};
     bool watched = false; // in the epoll set
+    bool fp_on = false;
     Side* side = nullptr;
 
     bool open() const { return fd.valid(); }
@@ -89,7 +93,115 @@ Relay::Relay(ev::Loop& loop, RelayOptions options, Now now)
 Relay::~Relay() {
     if (!m_sessions.empty())
         log::info("media", "relay closed", {{"sessions", std::to_string(m_sessions.size())}});
-    m_sessions.clear(); // sockets close as their owners go
+    // The program and its map go first (the kernel detaches it), then the
+    // sockets close as their owners go.
+    m_fast_path.reset();
+    m_sessions.clear();
+}
+
+void Relay::set_fast_path(std::unique_ptr<FastPath> fast_path) {
+    // Every entry out of the old map (its counters kept), then into the new.
+    if (m_fast_path)
+        for (auto& [id, session] : m_sessions)
+            for (auto& stream : session->streams)
+                if (stream)
+                    for (Side& side : stream->sides)
+                        for (Socket* s : {&side.rtp, &side.rtcp})
+                            fast_path_remove(*s);
+    m_fast_path = std::move(fast_path);
+    for (auto& [id, session] : m_sessions)
+        for (auto& stream : session->streams)
+            if (stream)
+                sync(*stream);
+}
+
+RelayCounters Relay::counters() const {
+    RelayCounters c = m_counters;
+    if (m_fast_path) {
+        const FastPathTotals t = m_fast_path->totals();
+        c.packets += t.forwarded;
+        c.bytes += t.bytes;
+    }
+    return c;
+}
+
+void Relay::sync(Stream& stream) {
+    if (!m_fast_path)
+        return;
+    for (Side& side : stream.sides) {
+        const Side& to = *side.other;
+        for (Socket* s : {&side.rtp, &side.rtcp}) {
+            // A direction goes into the kernel exactly when the sockets
+            // would forward its packets as they are (kernel_direction()).
+            std::optional<KernelDirection> d;
+            if (s->open() && side.local.is_v4())
+                d = kernel_direction(side.latch, to.latch,
+                                     SocketFacts{s->port, s->component, s->mux}, to.rtp.port,
+                                     to.rtcp.open() ? to.rtcp.port : 0);
+            std::optional<rtfarm_fp_key> key;
+            if (d)
+                key = FastPath::key(d->source, d->port);
+            if (s->fp_on && (!key || std::memcmp(&*key, &s->fp_key, sizeof(*key)) != 0))
+                fast_path_remove(*s);
+            if (!key)
+                continue;
+            if (s->fp_on && m_fast_path->rule(*key) == d->rule)
+                continue;
+            auto before = m_fast_path->put(*key, d->rule);
+            if (!before) {
+                ++m_counters.fast_path_refused;
+                log::warn("media", "fast path refused a stream: it stays in userspace",
+                          {{"session", stream.session->label},
+                           {"port", std::to_string(s->port)},
+                           {"err", before.error().message}});
+                if (s->fp_on) {
+                    s->fp_on = false;
+                    --m_fast_path_entries;
+                }
+                continue;
+            }
+            fold(side, *before);
+            if (!s->fp_on)
+                ++m_fast_path_entries;
+            s->fp_key = *key;
+            s->fp_on = true;
+        }
+    }
+}
+
+void Relay::fast_path_remove(Socket& socket) {
+    if (!socket.fp_on)
+        return;
+    socket.fp_on = false;
+    --m_fast_path_entries;
+    if (m_fast_path)
+        fold(*socket.side, m_fast_path->remove(socket.fp_key));
+}
+
+void Relay::fold(Side& side, const FastPathCounters& c) {
+    side.counters.packets += c.packets;
+    side.counters.bytes += c.bytes;
+    side.counters.rtcp_packets += c.rtcp_packets;
+    if (c.last_seen_ns != 0)
+        side.counters.last_packet =
+            std::max(side.counters.last_packet,
+                     Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::nanoseconds(c.last_seen_ns))));
+}
+
+void Relay::add_live(const Socket& socket, SideCounters& c) const {
+    if (!socket.fp_on || !m_fast_path)
+        return;
+    auto live = m_fast_path->read(socket.fp_key);
+    if (!live)
+        return;
+    c.packets += live->packets;
+    c.bytes += live->bytes;
+    c.rtcp_packets += live->rtcp_packets;
+    if (live->last_seen_ns != 0)
+        c.last_packet = std::max(c.last_packet,
+                                 Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::nanoseconds(live->last_seen_ns))));
 }
 
 SessionId Relay::open_session(std::string label) {
@@ -227,6 +339,7 @@ Status Relay::set_expected(SessionId id, size_t stream, Leg leg, const Peer& exp
                    {"leg", std::string(leg_name(leg))},
                    {"expected", expected.rtp.str()},
                    {"epoch", std::to_string(s.latch.epoch)}});
+    sync(*s.stream);
     return {};
 }
 
@@ -235,6 +348,7 @@ Status Relay::set_strict(SessionId id, size_t stream, Leg leg, bool strict) {
     if (!side)
         return side.error();
     (*side)->latch.strict = strict;
+    sync(*(*side)->stream);
     return {};
 }
 
@@ -248,10 +362,12 @@ Status Relay::use_mux(SessionId id, size_t stream, Leg leg) {
     media::use_mux(s.latch);
     s.rtp.mux = true;
     if (s.rtcp.open()) {
+        fast_path_remove(s.rtcp);
         unwatch(s.rtcp);
         s.rtcp.fd.reset();
         --m_counters.sockets;
     }
+    sync(*s.stream);
     return {};
 }
 
@@ -260,6 +376,7 @@ Status Relay::relatch(SessionId id, size_t stream, Leg leg) {
     if (!side)
         return side.error();
     media::relatch((*side)->latch);
+    sync(*(*side)->stream);
     return {};
 }
 
@@ -268,7 +385,8 @@ void Relay::shut(Stream& stream, std::string_view reason) {
         for (Socket* s : {&side.rtp, &side.rtcp}) {
             if (!s->open())
                 continue;
-            // Out of the epoll set first, then closed.
+            // Out of the fast path and the epoll set first, then closed.
+            fast_path_remove(*s);
             unwatch(*s);
             s->fd.reset();
             --m_counters.sockets;
@@ -318,12 +436,12 @@ bool Relay::close_session(SessionId id, std::string_view reason) {
     for (auto& stream : session->streams) {
         if (!stream)
             continue;
+        shut(*stream, reason); // the fast path's counts come back first
         for (const Side& side : stream->sides) {
             packets += side.counters.packets;
             bytes += side.counters.bytes;
             from[static_cast<size_t>(side.leg)] += side.counters.packets;
         }
-        shut(*stream, reason);
     }
     ++m_counters.sessions_closed;
     m_counters.sessions = m_sessions.size();
@@ -439,6 +557,7 @@ void Relay::on_readable(Socket& socket) {
         if (dec.learn) {
             learn(from.latch, c, d.source);
             on_learned(from, c, d.source);
+            sync(*from.stream);
         }
         if (dec.active && (dec.drop == Drop::none || dec.drop == Drop::no_peer)) {
             from.counters.last_packet = now;
@@ -479,7 +598,8 @@ void Relay::on_readable(Socket& socket) {
     }
 }
 
-Clock::time_point Relay::last_activity(const Session& session) {
+Clock::time_point Relay::last_activity(const Session& session, Clock::duration idle_for,
+                                       Clock::time_point now) const {
     Clock::time_point last = session.created;
     for (const auto& stream : session.streams) {
         if (!stream)
@@ -488,13 +608,25 @@ Clock::time_point Relay::last_activity(const Session& session) {
         for (const Side& side : stream->sides)
             last = std::max(last, side.counters.last_packet);
     }
+    // Idle as far as the sockets know: the fast path may have its packets.
+    if (m_fast_path && now - last >= idle_for)
+        for (const auto& stream : session.streams) {
+            if (!stream)
+                continue;
+            for (const Side& side : stream->sides) {
+                SideCounters c;
+                add_live(side.rtp, c);
+                add_live(side.rtcp, c);
+                last = std::max(last, c.last_packet);
+            }
+        }
     return last;
 }
 
 std::vector<SessionId> Relay::idle_sessions(Clock::duration idle_for, Clock::time_point now) const {
     std::vector<std::pair<Clock::time_point, SessionId>> idle;
     for (const auto& [id, session] : m_sessions) {
-        Clock::time_point last = last_activity(*session);
+        Clock::time_point last = last_activity(*session, idle_for, now);
         if (now - last >= idle_for)
             idle.emplace_back(last, id);
     }
@@ -529,7 +661,7 @@ std::vector<SessionId> Relay::sessions() const {
     return ids;
 }
 
-SideInfo Relay::side_info(const Side& side, Clock::time_point now) {
+SideInfo Relay::side_info(const Side& side, Clock::time_point now) const {
     SideInfo info;
     info.local = side.local;
     info.rtp_port = side.rtp.port;
@@ -547,8 +679,10 @@ SideInfo Relay::side_info(const Side& side, Clock::time_point now) {
         info.sends_rtcp_to = *d;
     info.epoch = side.latch.epoch;
     info.counters = side.counters;
-    if (side.counters.last_packet != Clock::time_point{})
-        info.last_packet_age = now - side.counters.last_packet;
+    add_live(side.rtp, info.counters);
+    add_live(side.rtcp, info.counters);
+    if (info.counters.last_packet != Clock::time_point{})
+        info.last_packet_age = now - info.counters.last_packet;
     return info;
 }
 

@@ -34,6 +34,7 @@
 #include "media/engine.hpp"
 #include "media/latch.hpp"
 #include "net/socket.hpp"
+#include "relay/fast_path.hpp"
 #include "net/udp.hpp"
 
 #include <array>
@@ -74,6 +75,9 @@ struct RelayCounters {
     uint64_t streams_opened = 0;
     uint64_t streams_closed = 0;
     uint64_t bind_failures = 0;
+    // Directions the kernel fast path refused to take (its map full): they
+    // stay on the socket.
+    uint64_t fast_path_refused = 0;
     // Now open.
     size_t sessions = 0;
     size_t streams = 0;
@@ -97,6 +101,14 @@ public:
     Relay& operator=(const Relay&) = delete;
     // Closes every socket.
     ~Relay() override;
+
+    // The kernel fast path (relay/fast_path.hpp), or none (nullptr): every
+    // latched direction goes into its map, or comes out, at once. The relay
+    // owns it; its entries go before the sockets they name.
+    void set_fast_path(std::unique_ptr<FastPath> fast_path);
+    const FastPath* fast_path() const { return m_fast_path.get(); }
+    // Directions in the fast path's map now, as the relay put them there.
+    size_t fast_path_entries() const { return m_fast_path_entries; }
 
     // A session without streams yet; `label` (the Call-ID) names it in logs.
     SessionId open_session(std::string label) override;
@@ -136,7 +148,8 @@ public:
     // stream of the session since it opened; false for no such session.
     bool heard(SessionId session) const override;
 
-    const RelayCounters& counters() const { return m_counters; }
+    // Packets and bytes include those the fast path forwarded.
+    RelayCounters counters() const;
     Clock::time_point now() const override { return m_now(); }
 
 private:
@@ -162,8 +175,16 @@ private:
     void free_later(std::unique_ptr<Stream> stream);
     void free_later(std::unique_ptr<Session> session);
     void shut(Stream& stream, std::string_view reason);
-    static Clock::time_point last_activity(const Session& session);
-    static SideInfo side_info(const Side& side, Clock::time_point now);
+    Clock::time_point last_activity(const Session& session, Clock::duration idle_for,
+                                    Clock::time_point now) const;
+    SideInfo side_info(const Side& side, Clock::time_point now) const;
+    // The fast path: each socket's direction put in the map, replaced or
+    // taken out as the stream's latching now says (kernel_direction()).
+    void sync(Stream& stream);
+    void fast_path_remove(Socket& socket);
+    void fold(Side& side, const FastPathCounters& c);
+    // The socket's live entry's counters, added to `c`.
+    void add_live(const Socket& socket, SideCounters& c) const;
 
     ev::Loop& m_loop;
     RelayOptions m_options;
@@ -182,6 +203,8 @@ private:
     // callback). After m_epoll, so destroyed first: libevent forgets the fd
     // before it is closed.
     std::optional<ev::FdEvent> m_epoll_event;
+    std::unique_ptr<FastPath> m_fast_path;
+    size_t m_fast_path_entries = 0;
 };
 
 } // namespace rtfarm::relay

@@ -58,13 +58,20 @@ if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe" -o "$out/probe" >/dev/n
 fi
 rm -f "$probe" "$out/probe"
 
-pkgs="libevent libosip2 jansson libssl libcrypto"
+pkgs="libevent libosip2 jansson libssl libcrypto libbpf"
+# The relay's eBPF skeleton (relay/fast_path.cpp includes it), made by the
+# Makefile's rule into the build folder.
+gen=${RTFARM_BUILD:-build}/gen
+if ! make --no-print-directory -s BUILD="${RTFARM_BUILD:-build}" "$gen/fast_path.skel.h" >/dev/null; then
+    echo "fuzz: build failed: $gen/fast_path.skel.h"
+    exit 1
+fi
 if ! pkg_cflags=$(pkg-config --cflags $pkgs) || ! pkg_libs=$(pkg-config --libs $pkgs); then
     echo "fuzz: build failed: pkg-config $pkgs"
     exit 1
 fi
 flags="-std=c++20 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
-    -fno-omit-frame-pointer -Wall -Wextra -Wshadow -Werror -Ilibcommon $pkg_cflags"
+    -fno-omit-frame-pointer -Wall -Wextra -Wshadow -Werror -Ilibcommon -I$gen $pkg_cflags"
 
 # libcommon with coverage, as an archive: each target links what it uses.
 # Not daemon/ (CLI11, the version from the Makefile): no target needs it.
