@@ -306,6 +306,8 @@ std::vector<BadCase> bad_cases() {
          "members.f1.control_tcp", "needs a port"},
         {"media bad", one({{"media", q("proxy")}}), "members.f1.media",
          "'proxy' is not one of none or anchor"},
+        {"media_fast_path bad", one({{"media_fast_path", q("xdp")}}), "members.f1.media_fast_path",
+         "'xdp' is not one of off, auto or required"},
         {"duplicate member address",
          doc(cluster(), {{"f1", frontend(1)}, {"f2", frontend(2, {{"address", q("10.77.0.11")}})}}),
          "members.f2.address", "10.77.0.11 is already the address of member f1"},
@@ -475,6 +477,7 @@ BOOST_AUTO_TEST_CASE(minimal_config_gets_the_defaults) {
     BOOST_TEST(!m.control_tcp);
     BOOST_TEST(!m.media);
     BOOST_TEST(m.media_control.empty());
+    BOOST_TEST((m.media_fast_path == rtfarm::config::MediaFastPath::off));
     BOOST_TEST(!m.metrics);
     BOOST_TEST(!m.media_metrics);
     BOOST_TEST(c.media_of(m) == rtfarm::config::Media::none);
@@ -519,6 +522,7 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
                                  {"control_tcp", q("10.77.0.11:5068")},
                                  {"media", q("none")},
                                  {"media_control", q("/run/rtfarm/f1-media.sock")},
+                                 {"media_fast_path", q("auto")},
                                  {"metrics", q("10.77.0.11:9100")},
                                  {"media_metrics", q("127.0.0.1:9101")}})},
              {"f2", frontend(2, {{"wan_ip", q("203.0.113.2")}, {"sip_farm", q("relay")}})}}),
@@ -558,6 +562,8 @@ BOOST_AUTO_TEST_CASE(every_field_is_read) {
     BOOST_TEST(f1.control_tcp->str() == "10.77.0.11:5068");
     BOOST_TEST((f1.media == rtfarm::config::Media::none));
     BOOST_TEST(f1.media_control == "/run/rtfarm/f1-media.sock");
+    BOOST_TEST((f1.media_fast_path == rtfarm::config::MediaFastPath::automatic));
+    BOOST_TEST((c.members[1].media_fast_path == rtfarm::config::MediaFastPath::off));
     BOOST_TEST(f1.metrics->str() == "10.77.0.11:9100");
     BOOST_TEST(f1.media_metrics->str() == "127.0.0.1:9101");
     BOOST_TEST(c.media_of(f1) == rtfarm::config::Media::none);

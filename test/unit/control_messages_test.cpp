@@ -446,6 +446,31 @@ BOOST_AUTO_TEST_CASE(relay_stats_round_trip_and_refusals) {
     BOOST_TEST(!s.to_json()["fd_limit"]);
     BOOST_TEST(RelayStats::parse(s.to_json()).ok());
 
+    // The kernel fast path's block: absent from an older relay, else read
+    // back as written.
+    BOOST_TEST(!s.to_json()["fast_path"]);
+    RelayStats::Running::FastPath fp;
+    fp.mode = "required";
+    fp.path = "kernel";
+    fp.interfaces = {{"eth0", "native"}, {"veth1", "generic"}};
+    fp.entries = 4;
+    fp.kernel_entries = 4;
+    fp.packets = 1000;
+    fp.bytes = 172000;
+    fp.no_route = 2;
+    s.running->fast_path = fp;
+    const json::Json jf = s.to_json();
+    BOOST_TEST(jf["fast_path"]["interfaces"].at(1)["xdp"].as_string().value() == "generic");
+    auto back_fast = RelayStats::parse(jf);
+    BOOST_REQUIRE(back_fast.ok());
+    BOOST_TEST(back_fast->to_json().dump() == jf.dump());
+    json::Json broken = s.to_json();
+    broken["fast_path"].set("entries", -1);
+    BOOST_TEST(!RelayStats::parse(broken).ok());
+    json::Json no_path = s.to_json();
+    no_path["fast_path"].set("path", json::Json::array());
+    BOOST_TEST(!RelayStats::parse(no_path).ok());
+
     const std::string bad = "bad_reply";
     for (const char* key : {"member", "media_ports", "draining"})
         refused(RelayStats::parse(with(idle.to_json(), key, "")), bad,
