@@ -168,6 +168,7 @@ for n in 1 2 3; do
         bs_num_test "${fe:-0}" -ge "$tx_callee" 0.95 -a "${fe:-0}" -ge "$rx_caller" 1
 done
 kam_check_media_from_vip
+kam_check_fast_path
 kam_check_logs
 
 echo "figures: talk_s=$talk_s$figures total_s=$(($(date +%s) - t_start))"

@@ -169,6 +169,13 @@ kam_stop() {
 #   kam_check_media_from_vip  the client got SIP and media from the VIP only
 #   kam_check_logs          stops Kamailio; no level=error in the daemons'
 #                           logs, no ERROR in Kamailio's
+#   kam_check_fast_path     with RTFARM_LAB_MEDIA_FAST_PATH: every member's
+#                           rtprelayd ran the kernel fast path, which
+#                           forwarded packets, and (the calls over) has no
+#                           entry left in the kernel's map
+# RTFARM_LAB_MEDIA_FAST_PATH=auto|required puts "media_fast_path" in every
+# member's config (rtprelayd(8), Kernel fast path) and lets the members'
+# eth0 forward IPv4, which the XDP program's next-hop lookup needs.
 frontends="f1 f2 f3"
 sc=$root/test/lab/sipp
 CLIENT=198.51.100.10
@@ -176,6 +183,7 @@ val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
 declare -A dpid
 kam_media=none
 KAM_MEMBER_CONFIGS=${KAM_MEMBER_CONFIGS:-0}
+KAM_FAST_PATH=${RTFARM_LAB_MEDIA_FAST_PATH:-}
 kam_config_of() { # MEMBER
     if [ "$KAM_MEMBER_CONFIGS" = 1 ]; then echo "$work/cluster-$1.json"; else echo "$work/cluster.json"; fi
 }
@@ -194,8 +202,8 @@ kam_farm_config() { # MEDIA
         for m in $frontends; do
             printf '%s    "%s": {"role": "frontend", "address": "%s", "sip_listen": ["0.0.0.0:5060"], "processor": "127.0.0.1:5070",\n' \
                 "$sep" "$m" "$(addr_of "$m")"
-            printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068", "media_control": "%s-media.sock"}' \
-                "$(range_of "$m")" "$m" "$(addr_of "$m")" "$m"
+            printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068", "media_control": "%s-media.sock"%s}' \
+                "$(range_of "$m")" "$m" "$(addr_of "$m")" "$m" "${KAM_FAST_PATH:+, \"media_fast_path\": \"$KAM_FAST_PATH\"}"
             sep=$(printf ',\n')
         done
         echo
@@ -226,6 +234,10 @@ kam_farm_up() { # USERS...
     for m in $frontends; do wait_up "$work/$m.sock" 3 || return 1; done
     if [ "$kam_media" = anchor ]; then
         for m in $frontends; do
+            if [ -n "$KAM_FAST_PATH" ] && [ "$KAM_FAST_PATH" != off ]; then
+                "$lab" exec "$m" sysctl -q -w net.ipv4.conf.eth0.forwarding=1 ||
+                    { echo "$lab_name: cannot let $m's eth0 forward"; return 1; }
+            fi
             "$lab" exec "$m" "$bin/rtprelayd" --config "$(kam_config_of "$m")" --member "$m" 2>"$work/$m-media.log" &
             dpid[$m-media]=$!
         done
@@ -303,6 +315,23 @@ kam_check_media_from_vip() {
     clc=$("$lab" counters | sed -n 's/^client: //p')
     check "client: SIP and media from the VIP only ($clc)" \
         test "$(val "$clc" udp_from_vip_other_port)" -gt 0 -a "$(val "$clc" udp_from_other)" = 0
+}
+
+kam_check_fast_path() {
+    [ -n "$KAM_FAST_PATH" ] || return 0
+    local m line total=0 kernel=0 left=0 lines=""
+    for m in $frontends; do
+        line=$("$ctl" --socket "$work/$m-media.sock" stats 2>/dev/null | sed -n 's/^ *fast_path: //p')
+        lines="$lines $m: $line;"
+        case " $line " in *" path=kernel "*) kernel=$((kernel + 1)) ;; esac
+        total=$((total + $(val "$line" packets)))
+        left=$((left + $(val "$line" kernel_entries) + $(val "$line" entries)))
+    done
+    check "rtprelayd: the kernel fast path runs on every member ($kernel of 3)" test "$kernel" = 3
+    check "rtprelayd: the kernel forwarded $total packets" test "$total" -gt 0
+    check "rtprelayd: no fast path entry outlives its call ($left left)" test "$left" = 0
+    [ "$kernel" = 3 ] && [ "$left" = 0 ] || echo "   $lines"
+    return 0
 }
 
 kam_check_logs() {

@@ -71,6 +71,7 @@ both_ok "alice calls bob, media anchored" "$calls" main uas-bob
 
 kam_check_call_media "$calls"
 kam_check_media_from_vip
+kam_check_fast_path
 kam_check_logs
 
 if [ "$demo" = 1 ] || [ "${RTFARM_VERBOSE:-0}" = 1 ]; then
