@@ -18,11 +18,15 @@ set -u
 . "$(dirname "$0")/lab_common.bash"
 lab_init lbcheck_media lbm
 
+# RTFARM_LAB_MEDIA_FAST_PATH=auto|required: rtprelayd's kernel fast path on
+# every member (their eth0 forward IPv4, as its next-hop lookup needs).
+fast_path=${RTFARM_LAB_MEDIA_FAST_PATH:-}
 # The cluster (farm_lab.sh's conventions): f1-f3 on the lab's addresses.
 frontends="f1 f2 f3"
 member() { # ID ADDRESS RANGE
     printf '    "%s": {"role": "frontend", "address": "%s", "sip_listen": ["0.0.0.0:5060"], "processor": "127.0.0.1:5070",\n' "$1" "$2"
-    printf '           "media_ports": "%s", "control": "%s.sock", "media_control": "%s-media.sock"}' "$3" "$1" "$1"
+    printf '           "media_ports": "%s", "control": "%s.sock", "media_control": "%s-media.sock"%s}' "$3" "$1" "$1" \
+        "${fast_path:+, \"media_fast_path\": \"$fast_path\"}"
 }
 printf 'a secret shared by every member of this lab farm, run %s\n' "$$" >"$work/farm.key"
 {
@@ -50,6 +54,9 @@ for m in $frontends; do
     "$lab" exec "$m" "$bin/sipfarmd" --config "$work/cluster.json" --member "$m" 2>"$work/$m.log" &
     dpid[$m]=$!
     pids="$pids $!"
+    if [ -n "$fast_path" ] && [ "$fast_path" != off ]; then
+        "$lab" exec "$m" sysctl -q -w net.ipv4.conf.eth0.forwarding=1 || { echo "lbcheck_media: cannot let $m's eth0 forward"; exit 1; }
+    fi
     "$lab" exec "$m" "$bin/rtprelayd" --config "$work/cluster.json" --member "$m" 2>"$work/$m-media.log" &
     mpid[$m]=$!
     pids="$pids $!"
@@ -117,6 +124,15 @@ check "the fix: forward 20000-29999 on the VIP to f2" sh -c 'echo "$1" | grep -q
 check "f2's range to f3: lbcheck ended every test session (left: $(sessions))" test "$(sessions)" = 0
 echo "  evidence: $ev"
 check "both runs well under the time bound (last: $ms ms)" test "$ms" -lt 30000
+val() { echo "$1" | tr " " "\n" | sed -n "s/^$2=//p" | head -n 1; }
+if [ -n "$fast_path" ]; then
+    for m in $frontends; do
+        line=$("$ctl" --socket "$work/$m-media.sock" stats 2>/dev/null | sed -n 's/^ *fast_path: //p')
+        left=$(( $(val "$line" entries) + $(val "$line" kernel_entries) ))
+        check "$m: rtprelayd's kernel fast path runs (kernel forwarded $(val "$line" packets)), no entry left ($left)" \
+            sh -c 'case " $1 " in *" path=kernel "*) test "$2" = 0 ;; *) false ;; esac' _ "$line" "$left"
+    done
+fi
 
 for m in $frontends; do
     kill -TERM "${dpid[$m]}" "${mpid[$m]}" 2>/dev/null
