@@ -200,8 +200,7 @@ Status RelayService::setup_fast_path(const config::ClusterConfig& cfg,
             return make_error("config", cfg.path + ": members." + me.id +
                                             ".media_fast_path is \"required\": " + why);
         }
-        log::warn("media", "kernel fast path not available: media in userspace",
-                  {{"err", why}});
+        log::warn("media", "kernel fast path not available: media in userspace", {{"err", why}});
         m_fast_mode = me.media_fast_path;
         m_fast_setup = setup;
         m_fast_reason = why;

@@ -222,9 +222,9 @@ constexpr std::string_view CLUSTER_KEYS[] = {"name",
                                              "lbcheck_sources",
                                              "insecure_farm_link"};
 constexpr std::string_view MEMBER_KEYS[] = {
-    "role",          "address",   "wan_ip",        "sip_farm", "call_legs",   "signals",
-    "sip_listen",    "processor", "media_ports",   "control",  "control_tcp", "media",
-    "media_control", "metrics",   "media_metrics", "tls", "media_fast_path"};
+    "role",          "address",   "wan_ip",        "sip_farm", "call_legs",      "signals",
+    "sip_listen",    "processor", "media_ports",   "control",  "control_tcp",    "media",
+    "media_control", "metrics",   "media_metrics", "tls",      "media_fast_path"};
 constexpr std::string_view TLS_KEYS[] = {"certificate", "key", "ca"};
 
 template <size_t N> std::string key_list(const std::string_view (&keys)[N]) {

@@ -918,9 +918,9 @@ Result<RelayStats> read_relay_stats(const json::Json& service) {
             fp.interfaces.push_back({std::move(*name), std::move(*xdp)});
         }
         const std::pair<const char*, long long*> fast_counts[] = {
-            {ENTRIES, &fp.entries},     {KERNEL_ENTRIES, &fp.kernel_entries},
-            {PACKETS, &fp.packets},     {BYTES, &fp.bytes},
-            {NO_ROUTE, &fp.no_route},   {NOT_MEDIA, &fp.not_media},
+            {ENTRIES, &fp.entries},   {KERNEL_ENTRIES, &fp.kernel_entries},
+            {PACKETS, &fp.packets},   {BYTES, &fp.bytes},
+            {NO_ROUTE, &fp.no_route}, {NOT_MEDIA, &fp.not_media},
             {REFUSED, &fp.refused},
         };
         for (const auto& [key, field] : fast_counts) {

@@ -163,9 +163,9 @@ Result<std::unique_ptr<FastPath>> FastPath::open(const FastPathSetup& setup) {
     fp->m_skel = fast_path_bpf::open();
     if (fp->m_skel == nullptr)
         return make_error("unsupported", "BPF object not opened: " + errno_text(errno));
-    if (int err = bpf_map__set_max_entries(fp->m_skel->maps.streams,
-                                           static_cast<uint32_t>(std::max<size_t>(
-                                               setup.ports.count(), 1)));
+    if (int err = bpf_map__set_max_entries(
+            fp->m_skel->maps.streams,
+            static_cast<uint32_t>(std::max<size_t>(setup.ports.count(), 1)));
         err != 0)
         return make_error("unsupported", "BPF map not sized: " + errno_text(err));
     if (int err = fast_path_bpf::load(fp->m_skel); err != 0)

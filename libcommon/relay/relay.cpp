@@ -199,9 +199,9 @@ void Relay::add_live(const Socket& socket, SideCounters& c) const {
     c.bytes += live->bytes;
     c.rtcp_packets += live->rtcp_packets;
     if (live->last_seen_ns != 0)
-        c.last_packet = std::max(c.last_packet,
-                                 Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-                                     std::chrono::nanoseconds(live->last_seen_ns))));
+        c.last_packet =
+            std::max(c.last_packet, Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::nanoseconds(live->last_seen_ns))));
 }
 
 SessionId Relay::open_session(std::string label) {

@@ -34,8 +34,8 @@
 #include "media/engine.hpp"
 #include "media/latch.hpp"
 #include "net/socket.hpp"
-#include "relay/fast_path.hpp"
 #include "net/udp.hpp"
+#include "relay/fast_path.hpp"
 
 #include <array>
 #include <chrono>

@@ -82,21 +82,41 @@ BOOST_AUTO_TEST_CASE(directions_from_latching_states) {
     const SocketFacts RTCP{10001, Component::rtcp, false};
     const SocketFacts MUX{10000, Component::rtp, true};
     const std::vector<Row> rows = {
-        {"nothing learned yet: the socket learns first", side(false, false, PHONE), side(false, false, TRUNK), RTP, "", "", ""},
-        {"learned, the other side has its SDP", side(false, false, PHONE, NAT), side(false, false, TRUNK), RTP, NAT, "198.51.100.20:5000 from 20000", "-"},
-        {"learned, the other side learned too", side(false, false, PHONE, NAT), side(false, false, TRUNK, OTHER), RTP, NAT, "198.51.100.99:7000 from 20000", "-"},
-        {"learned, nowhere to send (no SDP on the other side)", side(false, false, PHONE, NAT), side(false, false, ""), RTP, "", "", ""},
-        {"learned, the other side on hold (0.0.0.0)", side(false, false, PHONE, NAT), side(false, false, "0.0.0.0:5000"), RTP, "", "", ""},
-        {"strict and learned: the learned source only", side(true, false, PHONE, PHONE), side(false, false, TRUNK), RTP, PHONE, "198.51.100.20:5000 from 20000", "-"},
-        {"RTCP socket, RTCP learned", side(false, false, PHONE, NAT, "203.0.113.7:61001"), side(false, false, TRUNK), RTCP, "203.0.113.7:61001", "-", "198.51.100.20:5001 from 20001"},
-        {"RTCP socket, only RTP learned: RTCP's first packet is learned in userspace", side(false, false, PHONE, NAT), side(false, false, TRUNK), RTCP, "", "", ""},
-        {"mux socket, RTP learned: RTP only (RTCP is still to learn)", side(false, true, PHONE, NAT), side(false, false, TRUNK), MUX, NAT, "198.51.100.20:5000 from 20000", "-"},
-        {"mux socket, both learned from one source", side(false, true, PHONE, NAT, NAT), side(false, false, TRUNK), MUX, NAT, "198.51.100.20:5000 from 20000", "198.51.100.20:5001 from 20001"},
-        {"mux socket, RTCP learned elsewhere: RTP only", side(false, true, PHONE, NAT, OTHER), side(false, false, TRUNK), MUX, NAT, "198.51.100.20:5000 from 20000", "-"},
-        {"mux to mux: RTCP leaves from the RTP port", side(false, true, PHONE, NAT, NAT), side(false, true, TRUNK), MUX, NAT, "198.51.100.20:5000 from 20000", "198.51.100.20:5000 from 20000"},
-        {"RTCP towards a side whose RTP is learned: its address with the SDP's RTCP port", side(false, false, PHONE, NAT, "203.0.113.7:61001"), side(false, false, TRUNK, OTHER), RTCP, "203.0.113.7:61001", "-", "198.51.100.99:5001 from 20001"},
-        {"IPv6 source: userspace", side(false, false, "[2001:db8::5]:4000", "[2001:db8::5]:4000"), side(false, false, TRUNK), RTP, "", "", ""},
-        {"IPv6 destination: userspace", side(false, false, PHONE, NAT), side(false, false, "[2001:db8::9]:5000"), RTP, "", "", ""},
+        {"nothing learned yet: the socket learns first", side(false, false, PHONE),
+         side(false, false, TRUNK), RTP, "", "", ""},
+        {"learned, the other side has its SDP", side(false, false, PHONE, NAT),
+         side(false, false, TRUNK), RTP, NAT, "198.51.100.20:5000 from 20000", "-"},
+        {"learned, the other side learned too", side(false, false, PHONE, NAT),
+         side(false, false, TRUNK, OTHER), RTP, NAT, "198.51.100.99:7000 from 20000", "-"},
+        {"learned, nowhere to send (no SDP on the other side)", side(false, false, PHONE, NAT),
+         side(false, false, ""), RTP, "", "", ""},
+        {"learned, the other side on hold (0.0.0.0)", side(false, false, PHONE, NAT),
+         side(false, false, "0.0.0.0:5000"), RTP, "", "", ""},
+        {"strict and learned: the learned source only", side(true, false, PHONE, PHONE),
+         side(false, false, TRUNK), RTP, PHONE, "198.51.100.20:5000 from 20000", "-"},
+        {"RTCP socket, RTCP learned", side(false, false, PHONE, NAT, "203.0.113.7:61001"),
+         side(false, false, TRUNK), RTCP, "203.0.113.7:61001", "-",
+         "198.51.100.20:5001 from 20001"},
+        {"RTCP socket, only RTP learned: RTCP's first packet is learned in userspace",
+         side(false, false, PHONE, NAT), side(false, false, TRUNK), RTCP, "", "", ""},
+        {"mux socket, RTP learned: RTP only (RTCP is still to learn)",
+         side(false, true, PHONE, NAT), side(false, false, TRUNK), MUX, NAT,
+         "198.51.100.20:5000 from 20000", "-"},
+        {"mux socket, both learned from one source", side(false, true, PHONE, NAT, NAT),
+         side(false, false, TRUNK), MUX, NAT, "198.51.100.20:5000 from 20000",
+         "198.51.100.20:5001 from 20001"},
+        {"mux socket, RTCP learned elsewhere: RTP only", side(false, true, PHONE, NAT, OTHER),
+         side(false, false, TRUNK), MUX, NAT, "198.51.100.20:5000 from 20000", "-"},
+        {"mux to mux: RTCP leaves from the RTP port", side(false, true, PHONE, NAT, NAT),
+         side(false, true, TRUNK), MUX, NAT, "198.51.100.20:5000 from 20000",
+         "198.51.100.20:5000 from 20000"},
+        {"RTCP towards a side whose RTP is learned: its address with the SDP's RTCP port",
+         side(false, false, PHONE, NAT, "203.0.113.7:61001"), side(false, false, TRUNK, OTHER),
+         RTCP, "203.0.113.7:61001", "-", "198.51.100.99:5001 from 20001"},
+        {"IPv6 source: userspace", side(false, false, "[2001:db8::5]:4000", "[2001:db8::5]:4000"),
+         side(false, false, TRUNK), RTP, "", "", ""},
+        {"IPv6 destination: userspace", side(false, false, PHONE, NAT),
+         side(false, false, "[2001:db8::9]:5000"), RTP, "", "", ""},
     };
     for (const Row& r : rows) {
         BOOST_TEST_CONTEXT(r.name) {
@@ -114,7 +134,8 @@ BOOST_AUTO_TEST_CASE(directions_from_latching_states) {
             BOOST_TEST(out_text(d->rule.out[0]) == r.rtp_out);
             BOOST_TEST(out_text(d->rule.out[1]) == r.rtcp_out);
             BOOST_TEST(d->rule.mux == r.socket.mux);
-            BOOST_TEST(d->rule.rtcp_socket == (!r.socket.mux && r.socket.component == Component::rtcp));
+            BOOST_TEST(d->rule.rtcp_socket ==
+                       (!r.socket.mux && r.socket.component == Component::rtcp));
         }
     }
 }
@@ -149,7 +170,8 @@ BOOST_AUTO_TEST_CASE(kernel_forwards_exactly_what_decide_forwards_as_is) {
                                     Latch from = make({strict, mux, sdp, lr, lc});
                                     Latch to = make({false, to_mux, tsdp, tl, ""});
                                     const uint16_t to_rtcp = to_mux ? 0 : 20001;
-                                    std::vector<SocketFacts> sockets = {{10000, Component::rtp, mux}};
+                                    std::vector<SocketFacts> sockets = {
+                                        {10000, Component::rtp, mux}};
                                     if (!mux)
                                         sockets.push_back({10001, Component::rtcp, false});
                                     for (const SocketFacts& s : sockets) {
@@ -158,24 +180,32 @@ BOOST_AUTO_TEST_CASE(kernel_forwards_exactly_what_decide_forwards_as_is) {
                                             if (!s.mux && c != s.component)
                                                 continue;
                                             ++cases;
-                                            const SockAddr* src = from.learned_peer(s.mux ? Component::rtp : s.component);
-                                            const auto& out = d ? d->rule.out[static_cast<size_t>(c)] : std::nullopt;
+                                            const SockAddr* src = from.learned_peer(
+                                                s.mux ? Component::rtp : s.component);
+                                            const auto& out =
+                                                d ? d->rule.out[static_cast<size_t>(c)]
+                                                  : std::nullopt;
                                             if (src == nullptr) {
                                                 BOOST_TEST(!d.has_value());
                                                 continue;
                                             }
                                             Decision dec = decide(from, to, c, *src, 172);
-                                            const bool as_is = dec.drop == Drop::none && !dec.learn && dec.active &&
+                                            const bool as_is = dec.drop == Drop::none &&
+                                                               !dec.learn && dec.active &&
                                                                src->is_v4() && dec.to->is_v4();
-                                            BOOST_TEST_CONTEXT("strict " << strict << " mux " << mux << " to_mux " << to_mux
-                                                               << " sdp " << sdp << " learned " << lr << "/" << lc
-                                                               << " to " << tsdp << "/" << tl << " c " << int(c)) {
+                                            BOOST_TEST_CONTEXT(
+                                                "strict " << strict << " mux " << mux << " to_mux "
+                                                          << to_mux << " sdp " << sdp << " learned "
+                                                          << lr << "/" << lc << " to " << tsdp
+                                                          << "/" << tl << " c " << int(c)) {
                                                 BOOST_TEST(out.has_value() == as_is);
                                                 if (out && as_is) {
                                                     ++forwarded;
                                                     BOOST_TEST(d->source.str() == src->str());
                                                     BOOST_TEST(out->to.str() == dec.to->str());
-                                                    const uint16_t want = c == Component::rtcp && to_rtcp ? to_rtcp : 20000;
+                                                    const uint16_t want =
+                                                        c == Component::rtcp && to_rtcp ? to_rtcp
+                                                                                        : 20000;
                                                     BOOST_TEST(out->from_port == want);
                                                 }
                                             }
