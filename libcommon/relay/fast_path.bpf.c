@@ -12,15 +12,17 @@
  *      or a first byte that is not RTP/RTCP, STUN or DTLS (RFC 7983), or a
  *      component with nowhere to go;
  *   4. asks the kernel's routing (bpf_fib_lookup, from the relay's own
- *      point of view) for the next hop; no route or no neighbour yet: to
- *      the socket (whose send resolves it);
+ *      point of view, out of the interface the packet came in by) for the
+ *      next hop; no route that way, or no neighbour yet: to the socket
+ *      (whose send resolves it);
  *   5. rewrites the Ethernet addresses, the IP source (the address the
  *      packet came to) and destination, the UDP ports (the relay's other
  *      port and the peer's), TTL 64, both checksums; the payload is not
  *      touched;
  *   6. counts the packet and its bytes on this CPU's copy of the entry,
- *      stamps the time, and transmits it (XDP_TX, or a redirect when the
- *      route leaves by another interface).
+ *      stamps the time, and sends it back out of the interface it came in
+ *      by (XDP_TX): media leaves the way it came, towards the load
+ *      balancer or the router.
  */
 #include "fast_path_abi.h"
 
@@ -143,7 +145,7 @@ int rtfarm_fast_path(struct xdp_md* ctx) {
     fib.ipv4_dst = out->dst_addr;
     fib.ifindex = ctx->ingress_ifindex;
     long rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
-    if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+    if (rc != BPF_FIB_LKUP_RET_SUCCESS || fib.ifindex != ctx->ingress_ifindex) {
         count(RTFARM_FP_NO_ROUTE, 1);
         return XDP_PASS;
     }
@@ -179,9 +181,7 @@ int rtfarm_fast_path(struct xdp_md* ctx) {
     count(RTFARM_FP_FORWARDED, 1);
     count(RTFARM_FP_BYTES, len);
 
-    if (fib.ifindex == ctx->ingress_ifindex)
-        return XDP_TX;
-    return bpf_redirect(fib.ifindex, 0);
+    return XDP_TX;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

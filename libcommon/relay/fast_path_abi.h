@@ -54,7 +54,7 @@ struct rtfarm_fp_config {
 enum rtfarm_fp_event {
     RTFARM_FP_FORWARDED = 0,
     RTFARM_FP_BYTES = 1,     /* of those forwarded: UDP payload */
-    RTFARM_FP_NO_ROUTE = 2,  /* no route or neighbour yet: to the socket */
+    RTFARM_FP_NO_ROUTE = 2,  /* no next hop out of the way it came: to the socket */
     RTFARM_FP_NOT_MEDIA = 3, /* matched, but size or kind is the socket's to judge */
     RTFARM_FP_EVENTS = 4,
 };
