@@ -236,6 +236,19 @@ void rtprelayd_families(Builder& b, const json::Json& s) {
              "Offers and answers refused, by error code (sdp_address_refused, too_many_streams, "
              "sessions_exhausted, source_sessions_exhausted, ports_exhausted, ...).",
              "code", s["failed"]);
+    // The kernel fast path (rtprelayd(8)), when this rtprelayd has one to say.
+    json::Json fast = s["fast_path"];
+    if (fast.is_object()) {
+        auto path = fast["path"].as_string();
+        b.single("rtfarm_media_fast_path_kernel", Type::gauge,
+                 "1 while latched streams are forwarded by the kernel fast path, 0 in userspace.",
+                 json::Json::integer(path && *path == "kernel" ? 1 : 0));
+        b.single("rtfarm_media_fast_path_entries", Type::gauge,
+                 "Latched directions in the kernel fast path's map.", fast["kernel_entries"]);
+        b.single("rtfarm_media_fast_path_packets_total", Type::counter,
+                 "Of rtfarm_media_packets_relayed_total, packets the kernel fast path forwarded.",
+                 fast["packets"]);
+    }
 }
 
 } // namespace

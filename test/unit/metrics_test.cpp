@@ -228,6 +228,31 @@ rtfarm_media_refused_total{code="sdp_address_refused"} 4
     BOOST_TEST(parse_prometheus(got).error.empty());
 }
 
+BOOST_AUTO_TEST_CASE(rtprelayd_fast_path_families) {
+    auto stats = parse(R"({"program": "rtprelayd", "member": "f2", "version": "0.1.0",
+      "uptime_ms": 1000, "reloads": 0, "reload_failures": 0,
+      "service": {"member": "f2", "draining": false, "packets": 500,
+                  "fast_path": {"mode": "auto", "path": "kernel", "reason": "",
+                                "interfaces": [{"name": "eth0", "xdp": "native"}],
+                                "entries": 4, "kernel_entries": 4, "packets": 480, "bytes": 82560,
+                                "no_route": 0, "not_media": 0, "refused": 0}}})");
+    auto p = parse_prometheus(render(from_stats(stats)));
+    BOOST_TEST(p.error.empty());
+    BOOST_TEST(p.value("rtfarm_media_fast_path_kernel").value_or(-1) == 1);
+    BOOST_TEST(p.value("rtfarm_media_fast_path_entries").value_or(-1) == 4);
+    BOOST_TEST(p.value("rtfarm_media_fast_path_packets_total").value_or(-1) == 480);
+    BOOST_TEST(p.types["rtfarm_media_fast_path_packets_total"] == "counter");
+
+    auto user = parse(R"({"program": "rtprelayd", "member": "f2", "version": "0.1.0",
+      "uptime_ms": 1000, "reloads": 0, "reload_failures": 0,
+      "service": {"member": "f2", "draining": false,
+                  "fast_path": {"mode": "auto", "path": "userspace", "reason": "no BPF",
+                                "interfaces": [], "entries": 0, "kernel_entries": 0, "packets": 0,
+                                "bytes": 0, "no_route": 0, "not_media": 0, "refused": 0}}})");
+    auto q = parse_prometheus(render(from_stats(user)));
+    BOOST_TEST(q.value("rtfarm_media_fast_path_kernel").value_or(-1) == 0);
+}
+
 BOOST_AUTO_TEST_CASE(the_parser_refuses_broken_text) {
     // The parser the tests rely on must be able to fail.
     BOOST_TEST(!parse_prometheus("x 1\n").error.empty()); // no HELP/TYPE
