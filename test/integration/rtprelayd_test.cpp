@@ -755,4 +755,51 @@ BOOST_AUTO_TEST_CASE(range_exhausted_is_an_error_naming_it_until_a_delete) {
     BOOST_TEST(num(d.service()["sessions"]) == 2);
 }
 
+// The kernel fast path needs an interface other than loopback: on a
+// loopback cluster "auto" runs in userspace and says why, "required"
+// refuses to start with the same reason, "off" says it is off; calls work
+// the same in all three (rtprelayd(8), Kernel fast path). The kernel path
+// itself is the lab's (test/integration/lab/*_fast_path.sh).
+BOOST_AUTO_TEST_CASE(fast_path_auto_falls_back_to_userspace_on_loopback) {
+    LoopbackLab lab(1);
+    lab.cluster.members[0].extra = "\"media_fast_path\": \"auto\"";
+    lab.write();
+    Process& p = lab.start("rtprelayd", "f1");
+    auto c =
+        control::ControlClient::connect(lab.cluster.media_control(lab.dir, "f1"), scaled(2000ms));
+    BOOST_REQUIRE(c.ok());
+    auto st = c->call("stats", json::Json::object(), scaled(3000ms));
+    BOOST_REQUIRE(st.ok());
+    auto fp = st.value()["service"]["fast_path"];
+    BOOST_TEST(str(fp["mode"]) == "auto");
+    BOOST_TEST(str(fp["path"]) == "userspace");
+    BOOST_TEST(str(fp["reason"]).find("no interface but loopback holds 127.0.0.1") !=
+                   std::string::npos,
+               str(fp["reason"]));
+    BOOST_TEST(num(fp["entries"]) == 0);
+    BOOST_TEST(p.log().find("msg=\"kernel fast path not available: media in userspace\"") !=
+                   std::string::npos,
+               p.log());
+    BOOST_TEST(unexpected_errors(p.log()).empty(), p.log());
+}
+
+BOOST_AUTO_TEST_CASE(fast_path_required_refuses_to_start_where_it_cannot_run) {
+    LoopbackLab lab(1);
+    lab.cluster.members[0].extra = "\"media_fast_path\": \"required\"";
+    lab.write();
+    auto r = run({bin_path("rtprelayd"), "--config", lab.config(), "--member", "f1"});
+    BOOST_TEST(r.status != 0);
+    BOOST_TEST(r.err.find("members.f1.media_fast_path is \"required\"") != std::string::npos,
+               r.err);
+    BOOST_TEST(r.err.find("no interface but loopback") != std::string::npos, r.err);
+}
+
+BOOST_AUTO_TEST_CASE(fast_path_off_relays_in_userspace_and_says_so) {
+    Relayd d;
+    auto fp = d.service()["fast_path"];
+    BOOST_TEST(str(fp["mode"]) == "off");
+    BOOST_TEST(str(fp["path"]) == "userspace");
+    BOOST_TEST(str(fp["reason"]) == "media_fast_path is off");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
