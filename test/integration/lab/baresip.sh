@@ -167,7 +167,7 @@ for n in 1 2 3; do
     check "call $n: and ${fe:-0} from $callee (>= 95% of the $tx_callee it sent, >= the $rx_caller $caller received)" \
         bs_num_test "${fe:-0}" -ge "$tx_callee" 0.95 -a "${fe:-0}" -ge "$rx_caller" 1
 done
-kam_check_media_from_vip
+kam_check_media_sources
 kam_check_fast_path
 kam_check_logs
 
