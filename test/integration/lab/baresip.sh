@@ -32,6 +32,10 @@
 # location table, no media session timed out, media back to the client from
 # the VIP only, no level=error in sipfarmd's and rtprelayd's logs, no ERROR
 # in Kamailio's.
+# KAM_LB_METHOD=dsr: the same behind the lab's dsr load balancer, media
+# straight to the members' own addresses (kamailio_media.sh, and
+# kamailio_common.bash's kam_check_media_sources for what the client must
+# get then; baresip_dsr_fast_path.sh).
 # Prints one "figures:" line (per call and side: RTP packets, seconds of
 # tone, level, frequency; the relaying member and its counts).
 #
@@ -60,7 +64,7 @@ t_start=$(date +%s)
 
 kam_farm_config anchor || exit 1
 echo "== baresip: alice (440 Hz), bob (1000 Hz), carol (1700 Hz) register through the VIP and call each other," \
-    "${talk_s} s a call, media anchored by rtprelayd; LB nat"
+    "${talk_s} s a call, media anchored by rtprelayd; LB $KAM_LB_METHOD${KAM_FAST_PATH:+; fast path $KAM_FAST_PATH}"
 kam_farm_up alice bob carol || exit 1
 
 bs_init "$work/ua"
@@ -167,7 +171,7 @@ for n in 1 2 3; do
     check "call $n: and ${fe:-0} from $callee (>= 95% of the $tx_callee it sent, >= the $rx_caller $caller received)" \
         bs_num_test "${fe:-0}" -ge "$tx_callee" 0.95 -a "${fe:-0}" -ge "$rx_caller" 1
 done
-kam_check_media_from_vip
+kam_check_media_sources
 kam_check_fast_path
 kam_check_logs
 

@@ -147,15 +147,15 @@ kam_stop() {
     done
 }
 
-# ---- the farm: f1-f3 as Members behind the lab's nat load balancer, each
-# with Kamailio as its processor (127.0.0.1:5070), and SIPp users in the
-# client (198.51.100.10).
+# ---- the farm: f1-f3 as Members behind the lab's load balancer (method
+# $KAM_LB_METHOD, below), each with Kamailio as its processor
+# (127.0.0.1:5070), and SIPp users in the client (198.51.100.10).
 #   kam_farm_config MEDIA   $work/cluster.json (media "none" or "anchor":
 #                           rtprelayd on every member; more cluster keys
 #                           from $KAM_CLUSTER_MORE, e.g. ', "flood_limit": 100'),
-#                           checked by cgclusterctl check; the lab up (nat);
-#                           with KAM_MEMBER_CONFIGS=1 also a copy of it per
-#                           member, $work/cluster-MEMBER.json
+#                           checked by cgclusterctl check; the lab up
+#                           ($KAM_LB_METHOD); with KAM_MEMBER_CONFIGS=1 also
+#                           a copy of it per member, $work/cluster-MEMBER.json
 #   kam_config_of MEMBER    the config MEMBER's sipfarmd and rtprelayd read:
 #                           $work/cluster-MEMBER.json with KAM_MEMBER_CONFIGS=1
 #                           (a test that changes one member's config), else
@@ -167,6 +167,12 @@ kam_stop() {
 #   kam_check_call_media N  the relay sessions and media of N calls with a
 #                           407 challenge each (below)
 #   kam_check_media_from_vip  the client got SIP and media from the VIP only
+#                           (nat)
+#   kam_check_media_sources where the client got SIP and media from, as the
+#                           method wants: nat, from the VIP only (the check
+#                           above); dsr, SIP from VIP:5060 and media from the
+#                           members' own addresses, each from its port range
+#                           only, nothing else
 #   kam_check_logs          stops Kamailio; no level=error in the daemons'
 #                           logs, no ERROR in Kamailio's
 #   kam_check_fast_path     with RTFARM_LAB_MEDIA_FAST_PATH: every member's
@@ -176,7 +182,23 @@ kam_stop() {
 # RTFARM_LAB_MEDIA_FAST_PATH=auto|required puts "media_fast_path" in every
 # member's config (rtprelayd(8), Kernel fast path) and lets the members'
 # eth0 forward IPv4, which the XDP program's next-hop lookup needs.
+# KAM_LB_METHOD=nat (default) or dsr, the lab's load-balancer method:
+#   nat  the VIP on the LB, which sprays SIP and forwards each member's media
+#        port range to it, rewriting what the members send to come from the
+#        VIP; sip_listen 0.0.0.0:5060, media advertised with the cluster's
+#        wan_ip (the VIP): the single-IP method
+#   dsr  the VIP on every member's loopback, the LB sprays SIP to the
+#        members' MACs (IP header untouched), the members answer from the VIP
+#        themselves (sip_listen VIP:5060 first, then 0.0.0.0:5060); the LB
+#        forwards nothing else, so media goes straight to each member's own
+#        (routable) address, its wan_ip: the multi-IP method without NAT
+#        (test/lab/README.md, dsr)
 frontends="f1 f2 f3"
+KAM_LB_METHOD=${KAM_LB_METHOD:-nat}
+case $KAM_LB_METHOD in
+nat | dsr) ;;
+*) echo "$lab_name: KAM_LB_METHOD must be nat or dsr, not '$KAM_LB_METHOD'"; exit 2 ;;
+esac
 sc=$root/test/lab/sipp
 CLIENT=198.51.100.10
 val() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1; }
@@ -190,7 +212,8 @@ kam_config_of() { # MEMBER
 
 kam_farm_config() { # MEDIA
     kam_media=$1
-    local media_conf="" m sep=""
+    local media_conf="" m sep="" listen='"0.0.0.0:5060"' wan=""
+    [ "$KAM_LB_METHOD" = dsr ] && listen="\"$VIP:5060\", \"0.0.0.0:5060\""
     [ "$kam_media" = anchor ] && media_conf=', "media": "anchor"'
     media_conf="$media_conf${KAM_CLUSTER_MORE:-}"
     printf 'a secret shared by every member of this lab farm, run %s\n' "$$" >"$work/farm.key"
@@ -200,8 +223,9 @@ kam_farm_config() { # MEDIA
         echo "              \"heartbeat_ms\": 200, \"dead_after_ms\": 1000$media_conf},"
         echo '  "members": {'
         for m in $frontends; do
-            printf '%s    "%s": {"role": "frontend", "address": "%s", "sip_listen": ["0.0.0.0:5060"], "processor": "127.0.0.1:5070",\n' \
-                "$sep" "$m" "$(addr_of "$m")"
+            [ "$KAM_LB_METHOD" = dsr ] && wan=", \"wan_ip\": \"$(addr_of "$m")\""
+            printf '%s    "%s": {"role": "frontend", "address": "%s"%s, "sip_listen": [%s], "processor": "127.0.0.1:5070",\n' \
+                "$sep" "$m" "$(addr_of "$m")" "$wan" "$listen"
             printf '           "media_ports": "%s", "control": "%s.sock", "control_tcp": "%s:5068", "media_control": "%s-media.sock"%s}' \
                 "$(range_of "$m")" "$m" "$(addr_of "$m")" "$m" "${KAM_FAST_PATH:+, \"media_fast_path\": \"$KAM_FAST_PATH\"}"
             sep=$(printf ',\n')
@@ -215,7 +239,35 @@ kam_farm_config() { # MEDIA
     if [ "$KAM_MEMBER_CONFIGS" = 1 ]; then
         for m in $frontends; do cp "$work/cluster.json" "$(kam_config_of "$m")" || return 1; done
     fi
-    "$lab" up nat >"$work/lab.txt" 2>&1 || { cat "$work/lab.txt"; return 1; }
+    "$lab" up "$KAM_LB_METHOD" >"$work/lab.txt" 2>&1 || { cat "$work/lab.txt"; return 1; }
+    [ "$KAM_LB_METHOD" = dsr ] && { kam_dsr_client_counters || return 1; }
+    return 0
+}
+
+# dsr: counters in the client (its own table, beside lab.sh's) of where the
+# UDP it gets comes from: SIP from VIP:5060, media from each member's own
+# address and port range, and anything else.
+kam_dsr_client_counters() {
+    local m
+    {
+        echo 'table inet rtkam_sources {'
+        echo '    counter sip_from_vip { comment "UDP from VIP:5060" }'
+        for m in $frontends; do
+            echo "    counter media_from_$m { comment \"UDP from $m's address, its media port range\" }"
+        done
+        echo '    counter udp_from_elsewhere { comment "any other UDP" }'
+        echo '    chain input {'
+        echo '        type filter hook input priority filter; policy accept;'
+        echo "        ip saddr $VIP udp sport 5060 counter name \"sip_from_vip\" return"
+        for m in $frontends; do
+            echo "        ip saddr $(addr_of "$m") udp sport $(range_of "$m") counter name \"media_from_$m\" return"
+        done
+        echo '        meta l4proto udp counter name "udp_from_elsewhere"'
+        echo '    }'
+        echo '}'
+    } >"$work/client-counters.nft"
+    "$lab" exec client nft -f "$work/client-counters.nft" ||
+        { echo "$lab_name: cannot add the client's source counters"; return 1; }
 }
 
 kam_farm_up() { # USERS...
@@ -315,6 +367,25 @@ kam_check_media_from_vip() {
     clc=$("$lab" counters | sed -n 's/^client: //p')
     check "client: SIP and media from the VIP only ($clc)" \
         test "$(val "$clc" udp_from_vip_other_port)" -gt 0 -a "$(val "$clc" udp_from_other)" = 0
+}
+
+kam_check_media_sources() {
+    [ "$KAM_LB_METHOD" = dsr ] || { kam_check_media_from_vip; return 0; }
+    local c m media=0 per=""
+    c=$("$lab" exec client nft list counters table inet rtkam_sources | awk '$1 == "counter" { name = $2 }
+        $1 == "packets" && name != "" { printf "%s%s=%s", sep, name, $2; sep = " "; name = "" } END { print "" }')
+    for m in $frontends; do
+        media=$((media + $(val "$c" "media_from_$m")))
+    done
+    check "client: SIP from VIP:5060 only, media from the members' own addresses only, each from its range ($c)" \
+        test "$(val "$c" sip_from_vip)" -gt 0 -a "$media" -gt 0 -a "$(val "$c" udp_from_elsewhere)" = 0
+    # Every member that relayed packets to the client sent them from its own
+    # address, in its own range.
+    for m in $frontends; do
+        grep 'msg="session closed"' "$work/$m-media.log" | grep -Eq 'from_(caller|callee)=[1-9]' || continue
+        [ "$(val "$c" "media_from_$m")" -gt 0 ] || per="$per $m"
+    done
+    check "client: media from every member that relayed some${per:+ (none from$per)}" test -z "$per"
 }
 
 kam_check_fast_path() {

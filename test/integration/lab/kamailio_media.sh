@@ -22,6 +22,13 @@
 # session timed out; no failed media exchange in sipfarmd; media back to the
 # client from the VIP only; no error in any log.
 #
+# KAM_LB_METHOD=dsr (kamailio_common.bash) builds the farm behind the lab's
+# dsr load balancer instead: SIP to the members' MACs, the VIP on their
+# loopback, each member advertising and binding its own address (its wan_ip)
+# for media, which goes straight there; then expect SIP back from VIP:5060,
+# media from the members' own addresses and ranges only
+# (kamailio_media_dsr_fast_path.sh, with the kernel fast path).
+#
 # Exit status: 0 passed; 1 failed; 0 with a "skipped: ..." line when the
 # host cannot run it (as kamailio.sh). RTFARM_KEEP_LOGS=1 keeps the work
 # folder; RTFARM_TEST_TIMEOUT_SCALE scales the time limits.
@@ -44,8 +51,10 @@ t_start=$(date +%s)
 say() { [ "$demo" = 1 ] && echo "$@"; return 0; }
 
 kam_farm_config anchor || exit 1
+lb_says="LB nat (SIP sprayed, media by port range)"
+[ "$KAM_LB_METHOD" = dsr ] && lb_says="LB dsr (SIP sprayed to the members' MACs, media straight to their own addresses)"
 echo "== kamailio_media: $calls calls between users registered on Kamailio, media anchored by rtprelayd;" \
-    "LB nat (SIP sprayed, media by port range)"
+    "$lb_says${KAM_FAST_PATH:+; fast path $KAM_FAST_PATH}"
 say "   f1, f2, f3: sipfarmd on port 5060, rtprelayd, Kamailio on 127.0.0.1:5070 (registrar and proxy);"
 say "   one PostgreSQL on b1 holds the location and subscriber tables of all three"
 kam_farm_up alice bob || exit 1
@@ -70,7 +79,7 @@ echo "results:"
 both_ok "alice calls bob, media anchored" "$calls" main uas-bob
 
 kam_check_call_media "$calls"
-kam_check_media_from_vip
+kam_check_media_sources
 kam_check_fast_path
 kam_check_logs
 
