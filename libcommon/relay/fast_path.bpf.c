@@ -44,6 +44,9 @@ struct {
     __type(key, struct rtfarm_fp_key);
     __type(value, struct rtfarm_fp_value);
     __uint(max_entries, 1); /* set by the loader: the media range's ports */
+    /* Memory as entries come (one copy per CPU each), not for the whole
+     * range up front. */
+    __uint(map_flags, BPF_F_NO_PREALLOC);
 } streams SEC(".maps");
 
 struct {
