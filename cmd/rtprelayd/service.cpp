@@ -475,13 +475,14 @@ json::Json RelayService::stats() const {
         if (kernel != nullptr) {
             for (const auto& i : kernel->interfaces())
                 fp.interfaces.push_back({i.name, i.native ? "native" : "generic"});
-            const auto t = kernel->totals();
             fp.kernel_entries = n(kernel->kernel_entries());
-            fp.packets = n(t.forwarded);
-            fp.bytes = n(t.bytes);
-            fp.no_route = n(t.no_route);
-            fp.not_media = n(t.not_media);
         }
+        // Since start, through every program a reload dropped or loaded.
+        const auto t = m_relay->fast_path_totals();
+        fp.packets = n(t.forwarded);
+        fp.bytes = n(t.bytes);
+        fp.no_route = n(t.no_route);
+        fp.not_media = n(t.not_media);
         run.fast_path = std::move(fp);
     }
     out.running = std::move(run);

@@ -101,13 +101,15 @@ Relay::~Relay() {
 
 void Relay::set_fast_path(std::unique_ptr<FastPath> fast_path) {
     // Every entry out of the old map (its counters kept), then into the new.
-    if (m_fast_path)
+    if (m_fast_path) {
         for (auto& [id, session] : m_sessions)
             for (auto& stream : session->streams)
                 if (stream)
                     for (Side& side : stream->sides)
                         for (Socket* s : {&side.rtp, &side.rtcp})
                             fast_path_remove(*s);
+        m_fast_path_past = fast_path_totals();
+    }
     m_fast_path = std::move(fast_path);
     for (auto& [id, session] : m_sessions)
         for (auto& stream : session->streams)
@@ -115,13 +117,23 @@ void Relay::set_fast_path(std::unique_ptr<FastPath> fast_path) {
                 sync(*stream);
 }
 
+FastPathTotals Relay::fast_path_totals() const {
+    FastPathTotals t = m_fast_path_past;
+    if (m_fast_path) {
+        const FastPathTotals now = m_fast_path->totals();
+        t.forwarded += now.forwarded;
+        t.bytes += now.bytes;
+        t.no_route += now.no_route;
+        t.not_media += now.not_media;
+    }
+    return t;
+}
+
 RelayCounters Relay::counters() const {
     RelayCounters c = m_counters;
-    if (m_fast_path) {
-        const FastPathTotals t = m_fast_path->totals();
-        c.packets += t.forwarded;
-        c.bytes += t.bytes;
-    }
+    const FastPathTotals t = fast_path_totals();
+    c.packets += t.forwarded;
+    c.bytes += t.bytes;
     return c;
 }
 

@@ -109,6 +109,9 @@ public:
     const FastPath* fast_path() const { return m_fast_path.get(); }
     // Directions in the fast path's map now, as the relay put them there.
     size_t fast_path_entries() const { return m_fast_path_entries; }
+    // What the kernel forwarded since the relay started, through every
+    // program it had (a reload may drop or replace one).
+    FastPathTotals fast_path_totals() const;
 
     // A session without streams yet; `label` (the Call-ID) names it in logs.
     SessionId open_session(std::string label) override;
@@ -205,6 +208,7 @@ private:
     std::optional<ev::FdEvent> m_epoll_event;
     std::unique_ptr<FastPath> m_fast_path;
     size_t m_fast_path_entries = 0;
+    FastPathTotals m_fast_path_past; // of the programs dropped
 };
 
 } // namespace rtfarm::relay

@@ -70,8 +70,33 @@ say "   bob registered through the VIP (digest): his binding was saved by $saver
 callee uas-bob uas.xml 5081 -rtp_echo
 "$lab" wait-udp client 5081 "$(sec 5)" >/dev/null || exit 1
 say "   alice calls bob $calls times ($rate/s, $call_ms ms each, G.711 both ways)"
+# RTFARM_LAB_FAST_PATH_RELOAD=1 (with RTFARM_LAB_MEDIA_FAST_PATH and
+# KAM_MEMBER_CONFIGS=1): mid-load, every rtprelayd reloads with the fast path
+# off, then on again, calls in progress (rtprelayd(8), Kernel fast path:
+# entries out with their counters, media on through the sockets, back in).
+fast_path_flip() { # MODE: each member's config says it; SIGHUP; wait for the reload
+    local m cfg log want
+    for m in $frontends; do
+        cfg=$(kam_config_of "$m")
+        sed "s|\"media_fast_path\": \"[a-z]*\"|\"media_fast_path\": \"$1\"|" "$cfg" >"$cfg.new" && mv "$cfg.new" "$cfg"
+        log=$work/$m-media.log
+        want=$(($(grep -c 'msg="config reloaded"' "$log") + 1))
+        kill -HUP "${dpid[$m-media]}"
+        for _ in $(seq "$(($(sec 5) * 20))"); do
+            [ "$(grep -c 'msg="config reloaded"' "$log")" -ge "$want" ] && break
+            grep -q 'msg="reload failed' "$log" && break
+            sleep 0.05
+        done
+    done
+}
+flipper=""
+if [ "${RTFARM_LAB_FAST_PATH_RELOAD:-0}" = 1 ]; then
+    (sleep 2; fast_path_flip off; sleep 2; fast_path_flip "$KAM_FAST_PATH") &
+    flipper=$!
+fi
 t_load=$(date +%s.%N)
 call main "$work/uac_auth_media.xml" bob "$calls" "$rate" "$call_ms"
+[ -n "$flipper" ] && wait "$flipper"
 t_main=$(awk -v a="$t_load" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
 stop_callees
 
@@ -81,6 +106,15 @@ both_ok "alice calls bob, media anchored" "$calls" main uas-bob
 kam_check_call_media "$calls"
 kam_check_media_sources
 kam_check_fast_path
+if [ -n "$flipper" ]; then
+    for m in $frontends; do
+        offs=$(grep -c 'msg="kernel fast path off: media in userspace"' "$work/$m-media.log")
+        ons=$(grep -c 'msg="kernel fast path"' "$work/$m-media.log")
+        bad=$(grep -c 'msg="reload failed' "$work/$m-media.log")
+        check "$m: rtprelayd reloaded mid-load, fast path off then on again ($offs off, $ons on, $bad failed)" \
+            test "$offs" = 1 -a "$ons" = 2 -a "$bad" = 0
+    done
+fi
 kam_check_logs
 
 if [ "$demo" = 1 ] || [ "${RTFARM_VERBOSE:-0}" = 1 ]; then
