@@ -122,7 +122,10 @@ std::optional<KernelDirection> kernel_direction(const media::Latch& from, const 
             continue;
         const SockAddr* learned = from.learned_peer(c);
         const SockAddr* dest = media::destination(to, c);
-        if (learned == nullptr || !(*learned == *source) || dest == nullptr || !dest->is_v4())
+        // A destination on this host (the processor terminating media on
+        // loopback) is the socket's: XDP only sends out of an interface.
+        if (learned == nullptr || !(*learned == *source) || dest == nullptr || !dest->is_v4() ||
+            dest->is_loopback())
             continue;
         const uint16_t out = c == Component::rtcp && to_rtcp_port != 0 ? to_rtcp_port : to_rtp_port;
         d.rule.out[static_cast<size_t>(c)] = FastPathRule::Out{*dest, out};

@@ -95,7 +95,8 @@ struct KernelDirection {
 // whose packets leave from `to_rtp_port`, or `to_rtcp_port` for RTCP when
 // it has an RTCP socket, else 0). Exactly what media/latch.hpp's decide()
 // forwards as it is, without learning: packets from the source the side
-// learned in this epoch, to a destination the other side has, both IPv4;
+// learned in this epoch, to a destination the other side has, both IPv4,
+// the destination not on loopback;
 // per component on a mux socket (RTCP only when it came from that same
 // source). nullopt: nothing; every packet goes to the socket, which judges
 // strangers, first packets (to learn) and the SDP's exact address.

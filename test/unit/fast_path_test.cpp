@@ -113,6 +113,8 @@ BOOST_AUTO_TEST_CASE(directions_from_latching_states) {
         {"RTCP towards a side whose RTP is learned: its address with the SDP's RTCP port",
          side(false, false, PHONE, NAT, "203.0.113.7:61001"), side(false, false, TRUNK, OTHER),
          RTCP, "203.0.113.7:61001", "-", "198.51.100.99:5001 from 20001"},
+        {"a destination on loopback (a processor terminating media): userspace",
+         side(false, false, PHONE, NAT), side(false, false, "127.0.0.1:5000"), RTP, "", "", ""},
         {"IPv6 source: userspace", side(false, false, "[2001:db8::5]:4000", "[2001:db8::5]:4000"),
          side(false, false, TRUNK), RTP, "", "", ""},
         {"IPv6 destination: userspace", side(false, false, PHONE, NAT),
