@@ -40,6 +40,10 @@ struct Relay::Side {
     Socket rtcp; // not open with rtcp-mux
     Latch latch;
     SideCounters counters;
+    // The last packet the fast path forwarded as of the last look
+    // (last_activity()): a side the kernel keeps busy is read once per
+    // idle period, not at every tick.
+    mutable Clock::time_point kernel_seen{};
 
     // The socket this side's packets of component `c` leave from.
     Socket& out(Component c) { return c == Component::rtcp && rtcp.open() ? rtcp : rtp; }
@@ -618,7 +622,7 @@ Clock::time_point Relay::last_activity(const Session& session, Clock::duration i
             continue;
         last = std::max(last, stream->created);
         for (const Side& side : stream->sides)
-            last = std::max(last, side.counters.last_packet);
+            last = std::max({last, side.counters.last_packet, side.kernel_seen});
     }
     // Idle as far as the sockets know: the fast path may have its packets.
     if (m_fast_path && now - last >= idle_for)
@@ -629,6 +633,7 @@ Clock::time_point Relay::last_activity(const Session& session, Clock::duration i
                 SideCounters c;
                 add_live(side.rtp, c);
                 add_live(side.rtcp, c);
+                side.kernel_seen = std::max(side.kernel_seen, c.last_packet);
                 last = std::max(last, c.last_packet);
             }
         }
