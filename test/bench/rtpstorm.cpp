@@ -17,6 +17,10 @@
 //   --trivial IP:PORT   test/bench/trivial_relay: no signalling; call i is
 //                       relayed by ports PORT+2i (caller side) and PORT+2i+1
 //
+// Where:
+//   --ip A              the address of the generator's sockets and of its
+//                       SDP (127.0.0.1)
+//
 // Load:
 //   --calls N           calls (200)
 //   --inflight K        closed loop: K packets in flight per call and
@@ -26,6 +30,11 @@
 //                       send that the kernel splits before the relay's
 //                       socket (cheaper for the generator, the same for the
 //                       relay: G datagrams in a row on its socket)
+//   --rate PPS          instead of the closed loop, an open loop at a fixed
+//                       rate: PPS RTP packets/s in all (both directions of
+//                       every call), one datagram per message (no GSO),
+//                       the calls' directions in turn, paced on the clock;
+//                       --inflight and --burst do not apply
 //   --warmup S          load before the window, not counted (0.5)
 //   --duration S        the window (3, at most 60)
 //   --relay-pid PID     read the relay's utime+stime (/proc/PID/stat: every
@@ -429,10 +438,10 @@ std::string json_quote(std::string_view s) {
 }
 
 // ------------------------------------------------------------ SDP
-std::string make_sdp(uint32_t id, uint16_t port) {
-    return "v=0\r\no=- " + std::to_string(id) +
-           " 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio " +
-           std::to_string(port) + " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+std::string make_sdp(uint32_t id, const std::string& ip, uint16_t port) {
+    return "v=0\r\no=- " + std::to_string(id) + " 1 IN IP4 " + ip + "\r\ns=-\r\nc=IN IP4 " + ip +
+           "\r\nt=0 0\r\nm=audio " + std::to_string(port) +
+           " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 }
 
 // Where the relay wants RTP and RTCP: c= (the media level's wins, being
@@ -890,6 +899,8 @@ struct Stream {
 
 struct Options {
     std::string ng, control, trivial;
+    std::string ip = "127.0.0.1";
+    double rate = 0; // packets/s in all; 0: the closed loop
     size_t calls = 200;
     int inflight = 8;
     int burst = 4;
@@ -917,6 +928,10 @@ Options parse_options(int argc, char** argv) {
             o.control = value();
         else if (a == "--trivial")
             o.trivial = value();
+        else if (a == "--ip")
+            o.ip = value();
+        else if (a == "--rate")
+            o.rate = std::atof(value().c_str());
         else if (a == "--calls")
             o.calls = std::strtoul(value().c_str(), nullptr, 10);
         else if (a == "--inflight")
@@ -956,6 +971,11 @@ Options parse_options(int argc, char** argv) {
         die("--duration 0..60 s, --warmup 0..10 s");
     if (o.packets < 0 || o.packets > 100)
         die("--packets 0..100");
+    if (o.rate < 0 || o.rate > 10e6 || (o.rate > 0 && o.packets > 0))
+        die("--rate 0..10000000 packets/s, not with --packets");
+    in_addr probe{};
+    if (inet_pton(AF_INET, o.ip.c_str(), &probe) != 1)
+        die("--ip: not an IPv4 address: " + o.ip);
     if (o.stats && o.control.empty())
         die("--stats needs --control PATH");
     if (!o.stats && (o.ports == 0 || o.ports % 2 != 0 || o.ports > 65532))
@@ -984,7 +1004,7 @@ int main(int argc, char** argv) {
     // RTP, [3] callee RTCP.
     int fds[4];
     for (int i = 0; i < 4; ++i)
-        fds[i] = open_udp(parse_addr("127.0.0.1:" + std::to_string(opt.ports + i)));
+        fds[i] = open_udp(parse_addr(opt.ip + ":" + std::to_string(opt.ports + i)));
     const uint16_t caller_port = opt.ports, callee_port = static_cast<uint16_t>(opt.ports + 2);
 
     // Set up the calls: the caller's and the callee's view of the relay.
@@ -1011,13 +1031,13 @@ int main(int argc, char** argv) {
         }
         std::string out, why;
         auto id = static_cast<uint32_t>(1000 + i);
-        if (!control->offer(call_id(i), "a" + std::to_string(i), make_sdp(id, caller_port), out,
+        if (!control->offer(call_id(i), "a" + std::to_string(i), make_sdp(id, opt.ip, caller_port), out,
                             why))
             fail("call " + std::to_string(i) + ": offer: " + why);
         if (!parse_sdp_target(out, callee_side[i], why))
             fail("call " + std::to_string(i) + ": offer: " + why + ": " + one_line(out));
         if (!control->answer(call_id(i), "a" + std::to_string(i), "b" + std::to_string(i),
-                             make_sdp(id + 500000, callee_port), out, why))
+                             make_sdp(id + 500000, opt.ip, callee_port), out, why))
             fail("call " + std::to_string(i) + ": answer: " + why);
         if (!parse_sdp_target(out, caller_side[i], why))
             fail("call " + std::to_string(i) + ": answer: " + why + ": " + one_line(out));
@@ -1043,7 +1063,8 @@ int main(int argc, char** argv) {
 
     // The queue of streams that may send their next burst; a direction has
     // at most `window` packets in flight or queued.
-    const int burst = memory ? 1 : opt.burst;
+    const bool paced = opt.rate > 0;
+    const int burst = memory || paced ? 1 : opt.burst;
     const int window = memory ? opt.packets : opt.inflight;
     std::vector<uint32_t> ring(calls * 2 * size_t(window) + 16);
     size_t head = 0, tail = 0; // pop at head, push at tail
@@ -1064,12 +1085,13 @@ int main(int argc, char** argv) {
         if (first_problem.empty())
             first_problem = what;
     };
-    bool refill = !memory;
+    bool refill = !memory && !paced;
 
     int64_t now = now_ns();
     for (uint32_t s = 0; s < streams.size(); ++s) {
         streams[s].last_rx = now;
-        top_up(s);
+        if (!paced)
+            top_up(s);
     }
     if (memory && control) // one RTCP packet each way per call
         for (size_t i = 0; i < calls; ++i) {
@@ -1193,7 +1215,8 @@ int main(int argc, char** argv) {
     long long ticks0 = 0, ticks1 = 0, core0 = 0, core1 = 0;
     uint64_t rx0 = 0, rx1 = 0;
     int64_t w0 = 0, w1 = 0, last_sweep = t_start;
-    uint64_t total_sent = 0;
+    uint64_t total_sent = 0, sent0 = 0, sent1 = 0;
+    int64_t max_lag_ns = 0; // --rate: how far behind its clock the generator fell
     while (true) {
         now = now_ns();
         if (phase == WARMUP && now >= t_win0) {
@@ -1201,11 +1224,13 @@ int main(int argc, char** argv) {
             rx0 = received;
             ticks0 = opt.relay_pid ? proc_ticks(opt.relay_pid) : 0;
             core0 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu) : 0;
+            sent0 = total_sent;
             phase = WINDOW;
         } else if (phase == WINDOW && now >= t_win1) {
             ticks1 = opt.relay_pid ? proc_ticks(opt.relay_pid) : 0;
             core1 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu) : 0;
             rx1 = received;
+            sent1 = total_sent;
             w1 = now;
             phase = DRAIN;
             refill = false;
@@ -1217,6 +1242,21 @@ int main(int argc, char** argv) {
              now >= t_stop))
             break;
         bool busy = false;
+        // --rate: the packets due by now, the streams in turn, a few
+        // batches at most per pass.
+        if (paced && phase != DRAIN) {
+            auto due = static_cast<uint64_t>(double(now - t_start) * opt.rate / double(SEC));
+            if (due > total_sent + 1 && phase == WINDOW)
+                max_lag_ns = std::max(
+                    max_lag_ns, static_cast<int64_t>(double(due - total_sent) * double(SEC) / opt.rate));
+            for (size_t k = 0; k < 4 * BATCH && total_sent < due; ++k) {
+                auto s = static_cast<uint32_t>(total_sent % streams.size());
+                Stream& st = streams[s];
+                fill_rtp(out[s % 2].add(st.to, PACKET), s / 2, s % 2, st.sent++);
+                ++total_sent;
+                busy = true;
+            }
+        }
         // Send what the queue allows, a few batches at most.
         for (size_t k = 0; k < 4 * BATCH && head != tail; ++k) {
             uint32_t s = ring[head++ % ring.size()];
@@ -1288,7 +1328,7 @@ int main(int argc, char** argv) {
         "misrouted=%llu reordered=%llu duplicates=%llu send_errors=%llu written_off=%llu "
         "rtcp_sent=%llu rtcp_received=%llu rtcp_bad=%llu delete_failures=%llu "
         "window_s=%.3f window_pkts=%llu window_pps=%.0f relay_ticks=%lld core_ticks=%lld hz=%ld "
-        "gen_idle_pct=%.1f\n",
+        "gen_idle_pct=%.1f rate=%.0f window_sent_pps=%.0f max_lag_ms=%.1f\n",
         calls, setup_ms, window, burst, static_cast<unsigned long long>(total_sent),
         static_cast<unsigned long long>(received), static_cast<unsigned long long>(lost),
         static_cast<unsigned long long>(corrupt), static_cast<unsigned long long>(misrouted),
@@ -1299,7 +1339,8 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(delete_failures), window_s,
         static_cast<unsigned long long>(rx1 - rx0), window_s > 0 ? double(rx1 - rx0) / window_s : 0,
         ticks1 - ticks0, core1 - core0, sysconf(_SC_CLK_TCK),
-        w1 > w0 ? 100.0 * double(idle_ns) / double(w1 - w0) : 0.0);
+        w1 > w0 ? 100.0 * double(idle_ns) / double(w1 - w0) : 0.0, opt.rate,
+        window_s > 0 ? double(sent1 - sent0) / window_s : 0, double(max_lag_ns) / MS);
     std::fflush(stdout);
 
     bool bad = false;
