@@ -39,7 +39,9 @@
 //   --duration S        the window (3, at most 60)
 //   --relay-pid PID     read the relay's utime+stime (/proc/PID/stat: every
 //                       thread of the process) at the window's edges
-//   --relay-cpu N       read CPU N's busy ticks (/proc/stat) likewise
+//   --relay-cpu N       read CPU N's busy ticks (/proc/stat: user, nice,
+//                       system, irq, softirq, steal) likewise, and its nice
+//                       ticks alone (other work at nice > 0 on that CPU)
 //   --packets P         no window: P RTP packets and one RTCP packet each way
 //                       per call, then wait for them (memory measurement)
 //   --keep              do not delete the calls at the end
@@ -62,9 +64,12 @@
 // It prints one line of key=value: setup time, counts (sent, received,
 // lost, corrupt, misrouted, reordered, duplicates), the window's packets
 // received (window_pkts), its length, the relay's CPU ticks in it
-// (relay_ticks, hz) and the share of the window the generator spent in
-// polls that found nothing to send or receive (gen_idle_pct: above a few
-// per cent, it waits for the relay; near 0, it may be what limits). Exit 0 when
+// (relay_ticks, hz), the relay core's (core_ticks, core_nice_ticks), the
+// share of the window the generator spent in polls that found nothing to
+// send or receive (gen_idle_pct: above a few per cent, it waits for the
+// relay; near 0, it may be what limits) and, with --rate, the rate asked
+// for, the rate it sent at in the window and how far it fell behind its
+// clock at worst (rate, window_sent_pps, max_lag_ms). Exit 0 when
 // every packet came back intact, 1 when something was lost, corrupt or a
 // request failed (the reason on stderr), 2 on bad usage. IPv4 only.
 #include <arpa/inet.h>
@@ -161,8 +166,9 @@ long long proc_ticks(int pid) {
     return utime + stime;
 }
 
-// Busy ticks of one CPU (user, nice, system, irq, softirq, steal).
-long long cpu_ticks(int cpu) {
+// Busy ticks of one CPU (user, nice, system, irq, softirq, steal); with
+// `nice_only`, the nice ticks alone (user time of tasks at nice > 0).
+long long cpu_ticks(int cpu, bool nice_only = false) {
     std::ifstream f("/proc/stat");
     std::string line, want = "cpu" + std::to_string(cpu);
     while (std::getline(f, line)) {
@@ -174,7 +180,7 @@ long long cpu_ticks(int cpu) {
         long long v[8] = {};
         for (auto& x : v)
             in >> x;
-        return v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+        return nice_only ? v[1] : v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
     }
     return -1;
 }
@@ -1212,7 +1218,7 @@ int main(int argc, char** argv) {
     if (memory)
         t_win0 = t_win1 = t_start;
     enum { WARMUP, WINDOW, DRAIN } phase = memory ? DRAIN : WARMUP;
-    long long ticks0 = 0, ticks1 = 0, core0 = 0, core1 = 0;
+    long long ticks0 = 0, ticks1 = 0, core0 = 0, core1 = 0, nice0 = 0, nice1 = 0;
     uint64_t rx0 = 0, rx1 = 0;
     int64_t w0 = 0, w1 = 0, last_sweep = t_start;
     uint64_t total_sent = 0, sent0 = 0, sent1 = 0;
@@ -1224,11 +1230,13 @@ int main(int argc, char** argv) {
             rx0 = received;
             ticks0 = opt.relay_pid ? proc_ticks(opt.relay_pid) : 0;
             core0 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu) : 0;
+            nice0 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu, true) : 0;
             sent0 = total_sent;
             phase = WINDOW;
         } else if (phase == WINDOW && now >= t_win1) {
             ticks1 = opt.relay_pid ? proc_ticks(opt.relay_pid) : 0;
             core1 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu) : 0;
+            nice1 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu, true) : 0;
             rx1 = received;
             sent1 = total_sent;
             w1 = now;
@@ -1327,7 +1335,7 @@ int main(int argc, char** argv) {
         "corrupt=%llu "
         "misrouted=%llu reordered=%llu duplicates=%llu send_errors=%llu written_off=%llu "
         "rtcp_sent=%llu rtcp_received=%llu rtcp_bad=%llu delete_failures=%llu "
-        "window_s=%.3f window_pkts=%llu window_pps=%.0f relay_ticks=%lld core_ticks=%lld hz=%ld "
+        "window_s=%.3f window_pkts=%llu window_pps=%.0f relay_ticks=%lld core_ticks=%lld core_nice_ticks=%lld hz=%ld "
         "gen_idle_pct=%.1f rate=%.0f window_sent_pps=%.0f max_lag_ms=%.1f\n",
         calls, setup_ms, window, burst, static_cast<unsigned long long>(total_sent),
         static_cast<unsigned long long>(received), static_cast<unsigned long long>(lost),
@@ -1338,7 +1346,7 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(rtcp_received), static_cast<unsigned long long>(rtcp_bad),
         static_cast<unsigned long long>(delete_failures), window_s,
         static_cast<unsigned long long>(rx1 - rx0), window_s > 0 ? double(rx1 - rx0) / window_s : 0,
-        ticks1 - ticks0, core1 - core0, sysconf(_SC_CLK_TCK),
+        ticks1 - ticks0, core1 - core0, nice1 - nice0, sysconf(_SC_CLK_TCK),
         w1 > w0 ? 100.0 * double(idle_ns) / double(w1 - w0) : 0.0, opt.rate,
         window_s > 0 ? double(sent1 - sent0) / window_s : 0, double(max_lag_ns) / MS);
     std::fflush(stdout);
