@@ -44,6 +44,12 @@
 //                       ticks alone (other work at nice > 0 on that CPU)
 //   --packets P         no window: P RTP packets and one RTCP packet each way
 //                       per call, then wait for them (memory measurement)
+//   --max-outstanding N at most N datagrams (RTP and RTCP) sent and not yet
+//                       back (or written off) at any time, all calls
+//                       together: a queue on the way that drops instead of
+//                       pushing back (a veth's ring of 256 packets) then
+//                       cannot overflow; 0, the default: no limit but
+//                       --inflight per call and direction (not with --rate)
 //   --keep              do not delete the calls at the end
 //   --timeout-ms MS     per control request (1000; ng retries twice)
 //   --stats             with --control: print rtprelayd's stats reply line
@@ -913,6 +919,7 @@ struct Options {
     double warmup = 0.5, duration = 3;
     int relay_pid = 0, relay_cpu = -1;
     int packets = 0;
+    int max_outstanding = 0;
     bool keep = false;
     bool stats = false;
     int timeout_ms = 1000;
@@ -954,6 +961,8 @@ Options parse_options(int argc, char** argv) {
             o.relay_cpu = std::atoi(value().c_str());
         else if (a == "--packets")
             o.packets = std::atoi(value().c_str());
+        else if (a == "--max-outstanding")
+            o.max_outstanding = std::atoi(value().c_str());
         else if (a == "--keep")
             o.keep = true;
         else if (a == "--stats")
@@ -977,6 +986,8 @@ Options parse_options(int argc, char** argv) {
         die("--duration 0..60 s, --warmup 0..10 s");
     if (o.packets < 0 || o.packets > 100)
         die("--packets 0..100");
+    if (o.max_outstanding < 0 || (o.max_outstanding > 0 && o.max_outstanding < o.burst + 2))
+        die("--max-outstanding 0 (no limit) or at least --burst + 2");
     if (o.rate < 0 || o.rate > 10e6 || (o.rate > 0 && o.packets > 0))
         die("--rate 0..10000000 packets/s, not with --packets");
     in_addr probe{};
@@ -1099,12 +1110,14 @@ int main(int argc, char** argv) {
         if (!paced)
             top_up(s);
     }
-    if (memory && control) // one RTCP packet each way per call
-        for (size_t i = 0; i < calls; ++i) {
-            fill_rtcp(rtcp_out[0].add(caller_side[i].rtcp, RTCP_PACKET), uint32_t(i), 0);
-            fill_rtcp(rtcp_out[1].add(callee_side[i].rtcp, RTCP_PACKET), uint32_t(i), 1);
-        }
+    // With --packets, one RTCP packet each way per call, sent in the loop
+    // (rtcp_next: the calls whose RTCP has left).
+    size_t rtcp_next = memory && control ? 0 : calls;
     const uint64_t rtcp_expected = memory && control ? calls * 2 : 0;
+    // --max-outstanding: datagrams sent and neither back nor written off,
+    // at most (not with --rate: an open loop does not wait).
+    const uint64_t cap = opt.max_outstanding > 0 && !paced ? uint64_t(opt.max_outstanding)
+                                                           : UINT64_MAX;
 
     static uint8_t bufs[BATCH][MAX_DATAGRAM];
     static sockaddr_in from[BATCH];
@@ -1246,7 +1259,8 @@ int main(int argc, char** argv) {
                 streams[ring[head % ring.size()]].queued = 0;
         }
         if (phase == DRAIN &&
-            ((head == tail && received == total_sent && rtcp_received >= rtcp_expected) ||
+            ((head == tail && rtcp_next == calls && received == total_sent &&
+              rtcp_received >= rtcp_expected) ||
              now >= t_stop))
             break;
         bool busy = false;
@@ -1266,7 +1280,14 @@ int main(int argc, char** argv) {
             }
         }
         // Send what the queue allows, a few batches at most.
-        for (size_t k = 0; k < 4 * BATCH && head != tail; ++k) {
+        auto outstanding = [&]() -> uint64_t { // a written-off packet may still come back
+            auto out_n = int64_t(total_sent + rtcp_out[0].sent + rtcp_out[1].sent +
+                                 rtcp_out[0].n + rtcp_out[1].n) -
+                         int64_t(received + rtcp_received + written_off);
+            return out_n > 0 ? uint64_t(out_n) : 0;
+        };
+        for (size_t k = 0; k < 4 * BATCH && head != tail && outstanding() + uint64_t(burst) <= cap;
+             ++k) {
             uint32_t s = ring[head++ % ring.size()];
             Stream& st = streams[s];
             uint8_t* p = out[s % 2].add(st.to, PACKET, size_t(burst));
@@ -1275,6 +1296,13 @@ int main(int argc, char** argv) {
             st.queued -= burst;
             st.credit += burst;
             total_sent += uint64_t(burst);
+            busy = true;
+        }
+        for (; rtcp_next < calls && outstanding() + 2 <= cap; ++rtcp_next) {
+            fill_rtcp(rtcp_out[0].add(caller_side[rtcp_next].rtcp, RTCP_PACKET),
+                      uint32_t(rtcp_next), 0);
+            fill_rtcp(rtcp_out[1].add(callee_side[rtcp_next].rtcp, RTCP_PACKET),
+                      uint32_t(rtcp_next), 1);
             busy = true;
         }
         out[0].flush();
