@@ -39,9 +39,13 @@
 //   --duration S        the window (3, at most 60)
 //   --relay-pid PID     read the relay's utime+stime (/proc/PID/stat: every
 //                       thread of the process) at the window's edges
+//   --kthread-pid PID   (repeatable) likewise the utime+stime of kernel
+//                       threads that work for the relay (a veth end's NAPI
+//                       threads), summed
 //   --relay-cpu N       read CPU N's busy ticks (/proc/stat: user, nice,
-//                       system, irq, softirq, steal) likewise, and its nice
+//                       system, irq, softirq, steal) likewise, its nice
 //                       ticks alone (other work at nice > 0 on that CPU)
+//                       and its irq + softirq ticks
 //   --packets P         no window: P RTP packets and one RTCP packet each way
 //                       per call, then wait for them (memory measurement)
 //   --max-outstanding N at most N datagrams (RTP and RTCP) sent and not yet
@@ -70,7 +74,8 @@
 // It prints one line of key=value: setup time, counts (sent, received,
 // lost, corrupt, misrouted, reordered, duplicates), the window's packets
 // received (window_pkts), its length, the relay's CPU ticks in it
-// (relay_ticks, hz), the relay core's (core_ticks, core_nice_ticks), the
+// (relay_ticks, hz), the kernel threads' (kthread_ticks), the relay core's
+// (core_ticks, core_nice_ticks, core_irq_ticks), the
 // share of the window the generator spent in polls that found nothing to
 // send or receive (gen_idle_pct: above a few per cent, it waits for the
 // relay; near 0, it may be what limits) and, with --rate, the rate asked
@@ -172,9 +177,11 @@ long long proc_ticks(int pid) {
     return utime + stime;
 }
 
-// Busy ticks of one CPU (user, nice, system, irq, softirq, steal); with
-// `nice_only`, the nice ticks alone (user time of tasks at nice > 0).
-long long cpu_ticks(int cpu, bool nice_only = false) {
+// Busy ticks of one CPU (user, nice, system, irq, softirq, steal); or one
+// part of them: the nice ticks alone (user time of tasks at nice > 0), or
+// irq + softirq.
+enum class CpuPart { BUSY, NICE, IRQ };
+long long cpu_ticks(int cpu, CpuPart part = CpuPart::BUSY) {
     std::ifstream f("/proc/stat");
     std::string line, want = "cpu" + std::to_string(cpu);
     while (std::getline(f, line)) {
@@ -186,7 +193,15 @@ long long cpu_ticks(int cpu, bool nice_only = false) {
         long long v[8] = {};
         for (auto& x : v)
             in >> x;
-        return nice_only ? v[1] : v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+        switch (part) {
+        case CpuPart::NICE:
+            return v[1];
+        case CpuPart::IRQ:
+            return v[5] + v[6];
+        case CpuPart::BUSY:
+            break;
+        }
+        return v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
     }
     return -1;
 }
@@ -918,6 +933,7 @@ struct Options {
     int burst = 4;
     double warmup = 0.5, duration = 3;
     int relay_pid = 0, relay_cpu = -1;
+    std::vector<int> kthread_pids;
     int packets = 0;
     int max_outstanding = 0;
     bool keep = false;
@@ -957,6 +973,8 @@ Options parse_options(int argc, char** argv) {
             o.duration = std::atof(value().c_str());
         else if (a == "--relay-pid")
             o.relay_pid = std::atoi(value().c_str());
+        else if (a == "--kthread-pid")
+            o.kthread_pids.push_back(std::atoi(value().c_str()));
         else if (a == "--relay-cpu")
             o.relay_cpu = std::atoi(value().c_str());
         else if (a == "--packets")
@@ -1231,7 +1249,14 @@ int main(int argc, char** argv) {
     if (memory)
         t_win0 = t_win1 = t_start;
     enum { WARMUP, WINDOW, DRAIN } phase = memory ? DRAIN : WARMUP;
-    long long ticks0 = 0, ticks1 = 0, core0 = 0, core1 = 0, nice0 = 0, nice1 = 0;
+    long long ticks0 = 0, ticks1 = 0, core0 = 0, core1 = 0, nice0 = 0, nice1 = 0, irq0 = 0,
+              irq1 = 0, kt0 = 0, kt1 = 0;
+    auto kthread_ticks = [&] {
+        long long t = 0;
+        for (int pid : opt.kthread_pids)
+            t += std::max(0LL, proc_ticks(pid));
+        return t;
+    };
     uint64_t rx0 = 0, rx1 = 0;
     int64_t w0 = 0, w1 = 0, last_sweep = t_start;
     uint64_t total_sent = 0, sent0 = 0, sent1 = 0;
@@ -1243,13 +1268,17 @@ int main(int argc, char** argv) {
             rx0 = received;
             ticks0 = opt.relay_pid ? proc_ticks(opt.relay_pid) : 0;
             core0 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu) : 0;
-            nice0 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu, true) : 0;
+            nice0 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu, CpuPart::NICE) : 0;
+            irq0 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu, CpuPart::IRQ) : 0;
+            kt0 = kthread_ticks();
             sent0 = total_sent;
             phase = WINDOW;
         } else if (phase == WINDOW && now >= t_win1) {
             ticks1 = opt.relay_pid ? proc_ticks(opt.relay_pid) : 0;
             core1 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu) : 0;
-            nice1 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu, true) : 0;
+            nice1 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu, CpuPart::NICE) : 0;
+            irq1 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu, CpuPart::IRQ) : 0;
+            kt1 = kthread_ticks();
             rx1 = received;
             sent1 = total_sent;
             w1 = now;
@@ -1363,7 +1392,8 @@ int main(int argc, char** argv) {
         "corrupt=%llu "
         "misrouted=%llu reordered=%llu duplicates=%llu send_errors=%llu written_off=%llu "
         "rtcp_sent=%llu rtcp_received=%llu rtcp_bad=%llu delete_failures=%llu "
-        "window_s=%.3f window_pkts=%llu window_pps=%.0f relay_ticks=%lld core_ticks=%lld core_nice_ticks=%lld hz=%ld "
+        "window_s=%.3f window_pkts=%llu window_pps=%.0f relay_ticks=%lld core_ticks=%lld core_nice_ticks=%lld core_irq_ticks=%lld "
+        "kthread_ticks=%lld hz=%ld "
         "gen_idle_pct=%.1f rate=%.0f window_sent_pps=%.0f max_lag_ms=%.1f\n",
         calls, setup_ms, window, burst, static_cast<unsigned long long>(total_sent),
         static_cast<unsigned long long>(received), static_cast<unsigned long long>(lost),
@@ -1374,7 +1404,8 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(rtcp_received), static_cast<unsigned long long>(rtcp_bad),
         static_cast<unsigned long long>(delete_failures), window_s,
         static_cast<unsigned long long>(rx1 - rx0), window_s > 0 ? double(rx1 - rx0) / window_s : 0,
-        ticks1 - ticks0, core1 - core0, nice1 - nice0, sysconf(_SC_CLK_TCK),
+        ticks1 - ticks0, core1 - core0, nice1 - nice0, irq1 - irq0, kt1 - kt0,
+        sysconf(_SC_CLK_TCK),
         w1 > w0 ? 100.0 * double(idle_ns) / double(w1 - w0) : 0.0, opt.rate,
         window_s > 0 ? double(sent1 - sent0) / window_s : 0, double(max_lag_ns) / MS);
     std::fflush(stdout);
