@@ -8,10 +8,12 @@
 #
 # Topology: namespace "load" (10.77.0.1/24) runs rtpstorm, both ends of
 # every call; namespace "relay" (10.77.0.2/24) runs the relay under test;
-# one veth pair joins them, GRO on both ends (native XDP on veth transmits
-# only to a peer with NAPI), each end's NAPI threaded and its thread pinned
-# to its side's CPU, RPS to the same CPU (see the README: where the
-# kernel's work on each packet runs).
+# one veth pair joins them, GRO on and TSO off at both ends (so that every
+# packet goes through the receiving end's NAPI, where an XDP program runs;
+# native XDP on veth transmits only to a peer with NAPI), each end's NAPI
+# threaded and its thread pinned to its side's CPU; RPS to the side's CPU
+# only where threaded NAPI is refused (the README: where the kernel's work
+# on each packet runs).
 #
 # Four relays, one at a time, each pinned to the relay core:
 #   rtprelayd         one standalone member, a 10000-port media range,
@@ -32,7 +34,9 @@
 #               direction)
 # CPU: the relay core's busy time from /proc/stat (user, nice, system, irq,
 # softirq, steal) over the window, which holds the kernel's work on the
-# packets too, and the relay process's utime+stime.  The relay core's busy
+# packets too; relay+kernel, the relay process's utime+stime plus the relay
+# end's NAPI threads' plus the core's irq and softirq (what other work on a
+# shared core does not inflate); and the relay process's utime+stime.  The relay core's busy
 # time with nothing running is measured first and printed (subtracted from
 # nothing).  Then rtprelayd's memory per session: VmRSS before and after
 # 2500 sessions (4 ports each: the whole range).
@@ -196,23 +200,37 @@ net_up() {
     # GRO on gives each end NAPI (native XDP's XDP_TX needs it at the peer).
     in_load ethtool -K "$DEV_LOAD" gro on >/dev/null 2>&1 &&
         in_relay ethtool -K "$DEV_RELAY" gro on >/dev/null 2>&1 || return 1
+    # veth hands a packet to the peer's NAPI (GRO, XDP) only if the sending
+    # end cannot make TSO packets (or XDP is attached, which turns TSO off at
+    # the peer); else it goes the backlog way, in softirq on the sending CPU
+    # or where RPS sends it.  TSO off at both ends: every packet takes the
+    # NAPI way, with an XDP program or without.
+    tso_off() { # IN_NS DEV (tx-tcp-accecn-segmentation: on newer kernels only)
+        $1 ethtool -K "$2" tso off tx-tcp-accecn-segmentation off >/dev/null 2>&1 ||
+            $1 ethtool -K "$2" tso off >/dev/null 2>&1
+    }
+    tso_off "$IN_LOAD" "$DEV_LOAD" && tso_off "$IN_RELAY" "$DEV_RELAY" || return 1
     # The load's GSO bursts (see the README) are split into datagrams before
     # they leave its end, by the load's core, whatever the relay does: else
     # veth hands the relay's end one skb per burst and the relay's core
     # splits it (not with XDP attached, which turns GSO off at the peer).
     in_load ethtool -K "$DEV_LOAD" tx-udp-segmentation off >/dev/null 2>&1 || return 1
-    # NAPI threads (else an end's NAPI runs in softirq on the CPU that sent
-    # to it: the relay's XDP and GRO on the load core) and RPS, both per side.
+    # Where an end's receive work runs (see the README): in its NAPI
+    # thread, pinned to its side's CPU; else (no threaded NAPI) NAPI runs in
+    # softirq on the CPU that sent to the end, the relay end's GRO and XDP on
+    # the load core, and RPS moves the rest of the stack to the side's CPU.
+    # Not both: RPS to the CPU NAPI already runs on queues every packet once
+    # more (the backlog, a NET_RX softirq) for nothing.
     if ip netns exec "$NS_LOAD" sh -c "echo 1 > /sys/class/net/$DEV_LOAD/threaded" 2>/dev/null &&
         ip netns exec "$NS_RELAY" sh -c "echo 1 > /sys/class/net/$DEV_RELAY/threaded" 2>/dev/null &&
         pin_napi; then
-        NAPI_NOTE="threaded NAPI, the relay end's thread on CPU $RELAY_CPU, the load end's on CPU $LOAD_CPU (SCHED_FIFO $NAPI_PRIO)"
+        NAPI_NOTE="threaded NAPI, the relay end's thread on CPU $RELAY_CPU, the load end's on CPU $LOAD_CPU (SCHED_FIFO $NAPI_PRIO), no RPS"
     else
-        NAPI_NOTE="no threaded NAPI on this kernel: each end's NAPI (GRO, and XDP at the relay's end) runs on the CPU that sent to it; only RPS moves the rest"
+        ip netns exec "$NS_LOAD" sh -c "for q in /sys/class/net/$DEV_LOAD/queues/rx-*; do echo $(mask_of "$LOAD_CPU") > \$q/rps_cpus || exit 1; done" &&
+            ip netns exec "$NS_RELAY" sh -c "for q in /sys/class/net/$DEV_RELAY/queues/rx-*; do echo $(mask_of "$RELAY_CPU") > \$q/rps_cpus || exit 1; done" ||
+            return 1
+        NAPI_NOTE="no threaded NAPI here: NAPI (GRO; XDP at the relay's end) runs on the CPU that sent to an end, RPS moves the rest to the end's side's CPU"
     fi
-    ip netns exec "$NS_LOAD" sh -c "for q in /sys/class/net/$DEV_LOAD/queues/rx-*; do echo $(mask_of "$LOAD_CPU") > \$q/rps_cpus || exit 1; done" &&
-        ip netns exec "$NS_RELAY" sh -c "for q in /sys/class/net/$DEV_RELAY/queues/rx-*; do echo $(mask_of "$RELAY_CPU") > \$q/rps_cpus || exit 1; done" ||
-        return 1
     return 0
 }
 net_up || cannot "cannot set up the namespaces and veth pair: $(ip netns 2>&1 | head -2)"
@@ -384,7 +402,7 @@ wait "$b1" || fail "cannot build rtpstorm: $(head -5 "$W/build-rtpstorm.log")"
 wait "$b2" || fail "cannot build trivial_relay: $(head -5 "$W/build-trivial.log")"
 
 say "work folder $W; relay CPU $RELAY_CPU, load CPU $LOAD_CPU"
-say "namespaces $NS_LOAD ($DEV_LOAD $LOAD_IP/24) and $NS_RELAY ($DEV_RELAY $RELAY_IP/24), veth, GRO on; $NAPI_NOTE; RPS to each side's CPU"
+say "namespaces $NS_LOAD ($DEV_LOAD $LOAD_IP/24) and $NS_RELAY ($DEV_RELAY $RELAY_IP/24), veth, GRO on; $NAPI_NOTE"
 say "$("$RTPRELAYD" --version 2>/dev/null | head -1); $(rtpengine --version 2>&1 | head -1)"
 say "relays run under '$RELAY_PRIO', the load under '$LOAD_PRIO'"
 
@@ -442,7 +460,10 @@ for round in $(seq "$ROUNDS"); do
             st0=""
             case $relay in rtprelayd | rtprelayd-kernel) st0=$(relayd_stats) ;; esac
             # shellcheck disable=SC2046 # options
-            out=$(storm $(storm_args "$relay" "$load") --relay-pid "$RELAY_PID" --relay-cpu "$RELAY_CPU" \
+            kt=""
+            for p in $(napi_threads "$DEV_RELAY"); do kt="$kt --kthread-pid $p"; done
+            # shellcheck disable=SC2046,SC2086 # options
+            out=$(storm $(storm_args "$relay" "$load") --relay-pid "$RELAY_PID" --relay-cpu "$RELAY_CPU" $kt \
                 2>"$W/storm-$relay-$load-$round.err")
             rc=$?
             net_stats "round $round $relay $load"
@@ -469,9 +490,13 @@ for round in $(seq "$ROUNDS"); do
             ticks=$(kv relay_ticks "$out")
             core=$(kv core_ticks "$out")
             nice_t=$(kv core_nice_ticks "$out")
+            attr=$((ticks + $(kv kthread_ticks "$out") + $(kv core_irq_ticks "$out")))
             pkts=$(kv window_pkts "$out")
             secs=$(kv window_s "$out")
-            say "round $round $relay $load: $pkts packets relayed in ${secs}s ($(kv window_pps "$out")/s); relay core $(per_core "$core" "$pkts") pkts/CPU-s ($(us_per_pkt "$core" "$pkts") µs/pkt, busy $(share "$core" "$secs")%, nice $(share "$nice_t" "$secs")%), process $(per_core "$ticks" "$pkts") pkts/CPU-s ($(share "$ticks" "$secs")%); load idle $(kv gen_idle_pct "$out")%; lost $(kv lost "$out"), damaged $(kv corrupt "$out"), misrouted $(kv misrouted "$out")"
+            say "round $round $relay $load: $pkts packets relayed in ${secs}s ($(kv window_pps "$out")/s); relay core $(per_core "$core" "$pkts") pkts/CPU-s ($(us_per_pkt "$core" "$pkts") µs/pkt, busy $(share "$core" "$secs")%, nice $(share "$nice_t" "$secs")%), relay+kernel $(per_core "$attr" "$pkts") pkts/CPU-s ($(us_per_pkt "$attr" "$pkts") µs/pkt), process $(per_core "$ticks" "$pkts") pkts/CPU-s ($(share "$ticks" "$secs")%); load idle $(kv gen_idle_pct "$out")%; lost $(kv lost "$out"), damaged $(kv corrupt "$out"), misrouted $(kv misrouted "$out")"
+            if [ -n "$kt" ] && [ "$(kv kthread_ticks "$out")" = 0 ] && [ "$load" = sat ]; then
+                say "note: round $round $relay sat: the relay end's NAPI threads got no CPU in the window: the kernel's receive work ran elsewhere (not on the relay core)"
+            fi
             if [ "$rc" != 0 ]; then
                 problem "round $round $relay $load: rtpstorm exit $rc (packets lost or damaged, or a request failed): $err"
             fi
@@ -490,19 +515,23 @@ for round in $(seq "$ROUNDS"); do
 done
 
 # Medians per relay and load: PPS (per relay-core CPU second), US (core
-# CPU-µs per packet), PPS_P (per process CPU second), SHARE_C/SHARE_P (busy
-# share of the window), IDLE (the load's), RECV (packets/s received).
-declare -A PPS US US_N PPS_P US_P SHARE_C SHARE_N SHARE_P IDLE RECV
+# CPU-µs per packet), PPS_A/US_A the same for relay+kernel (the process,
+# the relay end's NAPI threads, the core's irq and softirq), PPS_P/US_P for
+# the process, SHARE_C/SHARE_N/SHARE_P (busy, nice and process share of the
+# window), IDLE (the load's), RECV (packets/s received).
+declare -A PPS US US_A PPS_A PPS_P US_P SHARE_C SHARE_N SHARE_P IDLE RECV
 for relay in $RELAYS; do
     for load in $LOADS; do
         k=$relay/$load
-        pps="" usl="" usn="" ppsp="" sc="" sn="" sp="" idle="" recv=""
+        pps="" usl="" usa="" ppsa="" ppsp="" sc="" sn="" sp="" idle="" recv=""
         while read -r line; do
             t=$(kv relay_ticks "$line") c=$(kv core_ticks "$line") n=$(kv core_nice_ticks "$line")
+            a=$((t + $(kv kthread_ticks "$line") + $(kv core_irq_ticks "$line")))
             p=$(kv window_pkts "$line") s=$(kv window_s "$line")
             pps="$pps $(per_core "$c" "$p")"
             usl="$usl $(us_per_pkt "$c" "$p")"
-            usn="$usn $(us_per_pkt $((c - n)) "$p")"
+            usa="$usa $(us_per_pkt "$a" "$p")"
+            ppsa="$ppsa $(per_core "$a" "$p")"
             sn="$sn $(share "$n" "$s")"
             ppsp="$ppsp $(per_core "$t" "$p")"
             sc="$sc $(share "$c" "$s")"
@@ -514,7 +543,8 @@ for relay in $RELAYS; do
         {
             PPS[$k]=$(median $pps)
             US[$k]=$(median $usl)
-            US_N[$k]=$(median $usn)
+            US_A[$k]=$(median $usa)
+            PPS_A[$k]=$(median $ppsa)
             SHARE_N[$k]=$(median $sn)
             PPS_P[$k]=$(median $ppsp)
             US_P[$k]=$(awk -v p="${PPS_P[$k]}" 'BEGIN { if (p == p + 0 && p > 0) printf "%.2f", 1e6 / p; else print "nan" }')
@@ -615,11 +645,11 @@ echo "rtfarm media bench: veth between two network namespaces; relay core CPU = 
 echo "$CALLS calls, RTP both ways, 172-byte packets; ${WINDOW}s windows, median of $ROUNDS rounds"
 echo "relay on CPU $RELAY_CPU, load on CPU $LOAD_CPU; $ncpu CPUs, $cpu_model; $NAPI_NOTE"
 echo "relay core idle baseline: ${BASE_PCT}% busy ($BASE_TICKS of $HZ ticks in 1 s; ${BASE_NICE_PCT}% nice), included in every figure (nothing subtracted)"
-echo "'nice': the relay core's time in tasks at nice > 0 (none of the bench's: other work on the host); 'µs -nice' the core's µs/pkt without it, for a noisy host"
+echo "'nice': the relay core's time in tasks at nice > 0 (none of the bench's: other work on the host); 'r+k µs/pkt': the relay process + the relay end's NAPI threads + the core's irq and softirq, which other work on the core does not inflate"
 for load in $LOADS; do
     echo
     load_label "$load"
-    printf '%-34s | %8s | %11s | %11s | %9s | %5s | %8s | %9s | %11s | %9s\n' "relay" "recv/s" "pkts/core-s" "core µs/pkt" "core busy" "nice" "µs -nice" "proc busy" "proc µs/pkt" "load idle"
+    printf '%-34s | %8s | %11s | %11s | %9s | %5s | %10s | %9s | %11s | %9s\n' "relay" "recv/s" "pkts/core-s" "core µs/pkt" "core busy" "nice" "r+k µs/pkt" "proc busy" "proc µs/pkt" "load idle"
     for relay in $RELAYS; do
         k=$relay/$load
         if [ -n "${SKIPPED[$relay]:-}" ]; then
@@ -627,8 +657,8 @@ for load in $LOADS; do
         elif [ -n "${NOT_MEASURABLE[$relay]:-}" ]; then
             printf '%-34s | not measurable: %s\n' "$(label "$relay")" "${NOT_MEASURABLE[$relay]}"
         else
-            printf '%-34s | %8s | %11s | %11s | %8s%% | %4s%% | %8s | %8s%% | %11s | %8s%%\n' "$(label "$relay")" \
-                "${RECV[$k]}" "${PPS[$k]}" "${US[$k]}" "${SHARE_C[$k]}" "${SHARE_N[$k]}" "${US_N[$k]}" "${SHARE_P[$k]}" "${US_P[$k]}" "${IDLE[$k]}"
+            printf '%-34s | %8s | %11s | %11s | %8s%% | %4s%% | %10s | %8s%% | %11s | %8s%%\n' "$(label "$relay")" \
+                "${RECV[$k]}" "${PPS[$k]}" "${US[$k]}" "${SHARE_C[$k]}" "${SHARE_N[$k]}" "${US_A[$k]}" "${SHARE_P[$k]}" "${US_P[$k]}" "${IDLE[$k]}"
         fi
     done
 done
@@ -640,7 +670,9 @@ for load in $LOADS; do
         # shellcheck disable=SC2086 # three words
         set -- $pair
         r=$(ratio "${PPS[$1/$load]:-nan}" "${PPS[$2/$load]:-nan}")
-        printf '  %-4s %-16s / %-9s = %5s; goal >= %s: %s\n' "$load" "$1" "$2" "$r" "$3" "$(goal "$r" "$3" '>=')"
+        ra=$(ratio "${PPS_A[$1/$load]:-nan}" "${PPS_A[$2/$load]:-nan}")
+        printf '  %-4s %-16s / %-9s = %5s; goal >= %s: %-7s (relay+kernel: %5s, %s)\n' "$load" "$1" "$2" \
+            "$r" "$3" "$(goal "$r" "$3" '>=')" "$ra" "$(goal "$ra" "$3" '>=')"
     done
 done
 echo "memory: rtprelayd ${MEM_LINE:-not measured}: $MEM_BYTES bytes/session, $(awk -v b="$MEM_BYTES" 'BEGIN { if (b == b + 0 && b > 0) printf "%.0f", 1073741824 / b; else print "nan" }') sessions/GiB; goal <= 2048 bytes: $(goal "$MEM_BYTES" 2048 '<=')"
