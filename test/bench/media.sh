@@ -370,10 +370,12 @@ relayd_stats() { "$STORM" --control "$W/f1-media.sock" --stats --timeout-ms 2000
 json_num() { # KEY JSON: the first number under "KEY"
     printf '%s\n' "$2" | grep -o "\"$1\":[0-9]*" | head -1 | cut -d: -f2
 }
-# running.fast_path's "path" (and "mode") in rtprelayd's stats; empty when
-# the stats have no fast_path (an rtprelayd without one).
+# running.fast_path's "path" (and "mode") in rtprelayd's stats: a string
+# member of the fast_path object before any object nested in it; empty when
+# the stats have no fast_path (an rtprelayd without one), so the kernel row
+# is skipped rather than measured on a guess.
 fast_path_of() { # KEY JSON
-    printf '%s\n' "$2" | grep -o '"fast_path":{.*' | grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4
+    printf '%s\n' "$2" | grep -o '"fast_path":{[^{}]*' | head -1 | grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4
 }
 
 # ------------------------------------------------------------ measuring
