@@ -4,8 +4,9 @@
 #   make lint       clang-format, clang-tidy, mandoc -Tlint, include layering
 #   make asan-check the tests under AddressSanitizer and UBSan (build/asan/)
 #   make fuzz       every fuzz target (test/fuzz/) for FUZZ_SECONDS each (make check runs them too)
-#   make bench      sipfarmd against Kamailio's stateless dispatcher, rtprelayd against
-#                   rtpengine and a trivial relay, one core each (root)
+#   make bench      sipfarmd against Kamailio's stateless dispatcher; rtprelayd (userspace,
+#                   kernel fast path) against rtpengine and a trivial relay over a veth
+#                   pair between network namespaces; one core each (root)
 #   make demo       the SIP farm lab (root; network namespaces)
 #   make install    programs, man pages, etc/ under share/doc/rtfarm/; PREFIX
 #                   (default /usr/local) and DESTDIR honoured; make uninstall

@@ -13,7 +13,7 @@ for group in "$@"; do
     demo) pkgs="$pkgs iproute2 nftables sip-tester procps kamailio kamailio-postgres-modules postgresql" ;;
     lint) pkgs="$pkgs mandoc clang-format clang-tidy" ;;
     fuzz) pkgs="$pkgs clang libclang-rt-14-dev" ;;
-    bench) pkgs="$pkgs kamailio sip-tester rtpengine-daemon util-linux iproute2 procps" ;;
+    bench) pkgs="$pkgs kamailio sip-tester rtpengine-daemon util-linux iproute2 procps ethtool" ;;
     *) echo "mk/deps.sh: unknown group '$group' (build, check, demo, lint, fuzz, bench)" >&2; exit 2 ;;
     esac
 done

@@ -17,6 +17,10 @@
 //   --trivial IP:PORT   test/bench/trivial_relay: no signalling; call i is
 //                       relayed by ports PORT+2i (caller side) and PORT+2i+1
 //
+// Where:
+//   --ip A              the address of the generator's sockets and of its
+//                       SDP (127.0.0.1)
+//
 // Load:
 //   --calls N           calls (200)
 //   --inflight K        closed loop: K packets in flight per call and
@@ -26,13 +30,30 @@
 //                       send that the kernel splits before the relay's
 //                       socket (cheaper for the generator, the same for the
 //                       relay: G datagrams in a row on its socket)
+//   --rate PPS          instead of the closed loop, an open loop at a fixed
+//                       rate: PPS RTP packets/s in all (both directions of
+//                       every call), one datagram per message (no GSO),
+//                       the calls' directions in turn, paced on the clock;
+//                       --inflight and --burst do not apply
 //   --warmup S          load before the window, not counted (0.5)
 //   --duration S        the window (3, at most 60)
 //   --relay-pid PID     read the relay's utime+stime (/proc/PID/stat: every
 //                       thread of the process) at the window's edges
-//   --relay-cpu N       read CPU N's busy ticks (/proc/stat) likewise
+//   --kthread-pid PID   (repeatable) likewise the utime+stime of kernel
+//                       threads that work for the relay (a veth end's NAPI
+//                       threads), summed
+//   --relay-cpu N       read CPU N's busy ticks (/proc/stat: user, nice,
+//                       system, irq, softirq, steal) likewise, its nice
+//                       ticks alone (other work at nice > 0 on that CPU)
+//                       and its irq + softirq ticks
 //   --packets P         no window: P RTP packets and one RTCP packet each way
 //                       per call, then wait for them (memory measurement)
+//   --max-outstanding N at most N datagrams (RTP and RTCP) sent and not yet
+//                       back (or written off) at any time, all calls
+//                       together: a queue on the way that drops instead of
+//                       pushing back (a veth's ring of 256 packets) then
+//                       cannot overflow; 0, the default: no limit but
+//                       --inflight per call and direction (not with --rate)
 //   --keep              do not delete the calls at the end
 //   --timeout-ms MS     per control request (1000; ng retries twice)
 //   --stats             with --control: print rtprelayd's stats reply line
@@ -53,9 +74,13 @@
 // It prints one line of key=value: setup time, counts (sent, received,
 // lost, corrupt, misrouted, reordered, duplicates), the window's packets
 // received (window_pkts), its length, the relay's CPU ticks in it
-// (relay_ticks, hz) and the share of the window the generator spent in
-// polls that found nothing to send or receive (gen_idle_pct: above a few
-// per cent, it waits for the relay; near 0, it may be what limits). Exit 0 when
+// (relay_ticks, hz), the kernel threads' (kthread_ticks), the relay core's
+// (core_ticks, core_nice_ticks, core_irq_ticks), the
+// share of the window the generator spent in polls that found nothing to
+// send or receive (gen_idle_pct: above a few per cent, it waits for the
+// relay; near 0, it may be what limits) and, with --rate, the rate asked
+// for, the rate it sent at in the window and how far it fell behind its
+// clock at worst (rate, window_sent_pps, max_lag_ms). Exit 0 when
 // every packet came back intact, 1 when something was lost, corrupt or a
 // request failed (the reason on stderr), 2 on bad usage. IPv4 only.
 #include <arpa/inet.h>
@@ -152,8 +177,11 @@ long long proc_ticks(int pid) {
     return utime + stime;
 }
 
-// Busy ticks of one CPU (user, nice, system, irq, softirq, steal).
-long long cpu_ticks(int cpu) {
+// Busy ticks of one CPU (user, nice, system, irq, softirq, steal); or one
+// part of them: the nice ticks alone (user time of tasks at nice > 0), or
+// irq + softirq.
+enum class CpuPart { BUSY, NICE, IRQ };
+long long cpu_ticks(int cpu, CpuPart part = CpuPart::BUSY) {
     std::ifstream f("/proc/stat");
     std::string line, want = "cpu" + std::to_string(cpu);
     while (std::getline(f, line)) {
@@ -165,6 +193,14 @@ long long cpu_ticks(int cpu) {
         long long v[8] = {};
         for (auto& x : v)
             in >> x;
+        switch (part) {
+        case CpuPart::NICE:
+            return v[1];
+        case CpuPart::IRQ:
+            return v[5] + v[6];
+        case CpuPart::BUSY:
+            break;
+        }
         return v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
     }
     return -1;
@@ -429,10 +465,10 @@ std::string json_quote(std::string_view s) {
 }
 
 // ------------------------------------------------------------ SDP
-std::string make_sdp(uint32_t id, uint16_t port) {
-    return "v=0\r\no=- " + std::to_string(id) +
-           " 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio " +
-           std::to_string(port) + " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+std::string make_sdp(uint32_t id, const std::string& ip, uint16_t port) {
+    return "v=0\r\no=- " + std::to_string(id) + " 1 IN IP4 " + ip + "\r\ns=-\r\nc=IN IP4 " + ip +
+           "\r\nt=0 0\r\nm=audio " + std::to_string(port) +
+           " RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
 }
 
 // Where the relay wants RTP and RTCP: c= (the media level's wins, being
@@ -890,12 +926,16 @@ struct Stream {
 
 struct Options {
     std::string ng, control, trivial;
+    std::string ip = "127.0.0.1";
+    double rate = 0; // packets/s in all; 0: the closed loop
     size_t calls = 200;
     int inflight = 8;
     int burst = 4;
     double warmup = 0.5, duration = 3;
     int relay_pid = 0, relay_cpu = -1;
+    std::vector<int> kthread_pids;
     int packets = 0;
+    int max_outstanding = 0;
     bool keep = false;
     bool stats = false;
     int timeout_ms = 1000;
@@ -917,6 +957,10 @@ Options parse_options(int argc, char** argv) {
             o.control = value();
         else if (a == "--trivial")
             o.trivial = value();
+        else if (a == "--ip")
+            o.ip = value();
+        else if (a == "--rate")
+            o.rate = std::atof(value().c_str());
         else if (a == "--calls")
             o.calls = std::strtoul(value().c_str(), nullptr, 10);
         else if (a == "--inflight")
@@ -929,10 +973,14 @@ Options parse_options(int argc, char** argv) {
             o.duration = std::atof(value().c_str());
         else if (a == "--relay-pid")
             o.relay_pid = std::atoi(value().c_str());
+        else if (a == "--kthread-pid")
+            o.kthread_pids.push_back(std::atoi(value().c_str()));
         else if (a == "--relay-cpu")
             o.relay_cpu = std::atoi(value().c_str());
         else if (a == "--packets")
             o.packets = std::atoi(value().c_str());
+        else if (a == "--max-outstanding")
+            o.max_outstanding = std::atoi(value().c_str());
         else if (a == "--keep")
             o.keep = true;
         else if (a == "--stats")
@@ -956,6 +1004,13 @@ Options parse_options(int argc, char** argv) {
         die("--duration 0..60 s, --warmup 0..10 s");
     if (o.packets < 0 || o.packets > 100)
         die("--packets 0..100");
+    if (o.max_outstanding < 0 || (o.max_outstanding > 0 && o.max_outstanding < o.burst + 2))
+        die("--max-outstanding 0 (no limit) or at least --burst + 2");
+    if (o.rate < 0 || o.rate > 10e6 || (o.rate > 0 && o.packets > 0))
+        die("--rate 0..10000000 packets/s, not with --packets");
+    in_addr probe{};
+    if (inet_pton(AF_INET, o.ip.c_str(), &probe) != 1)
+        die("--ip: not an IPv4 address: " + o.ip);
     if (o.stats && o.control.empty())
         die("--stats needs --control PATH");
     if (!o.stats && (o.ports == 0 || o.ports % 2 != 0 || o.ports > 65532))
@@ -984,7 +1039,7 @@ int main(int argc, char** argv) {
     // RTP, [3] callee RTCP.
     int fds[4];
     for (int i = 0; i < 4; ++i)
-        fds[i] = open_udp(parse_addr("127.0.0.1:" + std::to_string(opt.ports + i)));
+        fds[i] = open_udp(parse_addr(opt.ip + ":" + std::to_string(opt.ports + i)));
     const uint16_t caller_port = opt.ports, callee_port = static_cast<uint16_t>(opt.ports + 2);
 
     // Set up the calls: the caller's and the callee's view of the relay.
@@ -1011,13 +1066,13 @@ int main(int argc, char** argv) {
         }
         std::string out, why;
         auto id = static_cast<uint32_t>(1000 + i);
-        if (!control->offer(call_id(i), "a" + std::to_string(i), make_sdp(id, caller_port), out,
+        if (!control->offer(call_id(i), "a" + std::to_string(i), make_sdp(id, opt.ip, caller_port), out,
                             why))
             fail("call " + std::to_string(i) + ": offer: " + why);
         if (!parse_sdp_target(out, callee_side[i], why))
             fail("call " + std::to_string(i) + ": offer: " + why + ": " + one_line(out));
         if (!control->answer(call_id(i), "a" + std::to_string(i), "b" + std::to_string(i),
-                             make_sdp(id + 500000, callee_port), out, why))
+                             make_sdp(id + 500000, opt.ip, callee_port), out, why))
             fail("call " + std::to_string(i) + ": answer: " + why);
         if (!parse_sdp_target(out, caller_side[i], why))
             fail("call " + std::to_string(i) + ": answer: " + why + ": " + one_line(out));
@@ -1043,7 +1098,8 @@ int main(int argc, char** argv) {
 
     // The queue of streams that may send their next burst; a direction has
     // at most `window` packets in flight or queued.
-    const int burst = memory ? 1 : opt.burst;
+    const bool paced = opt.rate > 0;
+    const int burst = memory || paced ? 1 : opt.burst;
     const int window = memory ? opt.packets : opt.inflight;
     std::vector<uint32_t> ring(calls * 2 * size_t(window) + 16);
     size_t head = 0, tail = 0; // pop at head, push at tail
@@ -1064,19 +1120,22 @@ int main(int argc, char** argv) {
         if (first_problem.empty())
             first_problem = what;
     };
-    bool refill = !memory;
+    bool refill = !memory && !paced;
 
     int64_t now = now_ns();
     for (uint32_t s = 0; s < streams.size(); ++s) {
         streams[s].last_rx = now;
-        top_up(s);
+        if (!paced)
+            top_up(s);
     }
-    if (memory && control) // one RTCP packet each way per call
-        for (size_t i = 0; i < calls; ++i) {
-            fill_rtcp(rtcp_out[0].add(caller_side[i].rtcp, RTCP_PACKET), uint32_t(i), 0);
-            fill_rtcp(rtcp_out[1].add(callee_side[i].rtcp, RTCP_PACKET), uint32_t(i), 1);
-        }
+    // With --packets, one RTCP packet each way per call, sent in the loop
+    // (rtcp_next: the calls whose RTCP has left).
+    size_t rtcp_next = memory && control ? 0 : calls;
     const uint64_t rtcp_expected = memory && control ? calls * 2 : 0;
+    // --max-outstanding: datagrams sent and neither back nor written off,
+    // at most (not with --rate: an open loop does not wait).
+    const uint64_t cap = opt.max_outstanding > 0 && !paced ? uint64_t(opt.max_outstanding)
+                                                           : UINT64_MAX;
 
     static uint8_t bufs[BATCH][MAX_DATAGRAM];
     static sockaddr_in from[BATCH];
@@ -1190,10 +1249,18 @@ int main(int argc, char** argv) {
     if (memory)
         t_win0 = t_win1 = t_start;
     enum { WARMUP, WINDOW, DRAIN } phase = memory ? DRAIN : WARMUP;
-    long long ticks0 = 0, ticks1 = 0, core0 = 0, core1 = 0;
+    long long ticks0 = 0, ticks1 = 0, core0 = 0, core1 = 0, nice0 = 0, nice1 = 0, irq0 = 0,
+              irq1 = 0, kt0 = 0, kt1 = 0;
+    auto kthread_ticks = [&] {
+        long long t = 0;
+        for (int pid : opt.kthread_pids)
+            t += std::max(0LL, proc_ticks(pid));
+        return t;
+    };
     uint64_t rx0 = 0, rx1 = 0;
     int64_t w0 = 0, w1 = 0, last_sweep = t_start;
-    uint64_t total_sent = 0;
+    uint64_t total_sent = 0, sent0 = 0, sent1 = 0;
+    int64_t max_lag_ns = 0; // --rate: how far behind its clock the generator fell
     while (true) {
         now = now_ns();
         if (phase == WARMUP && now >= t_win0) {
@@ -1201,11 +1268,19 @@ int main(int argc, char** argv) {
             rx0 = received;
             ticks0 = opt.relay_pid ? proc_ticks(opt.relay_pid) : 0;
             core0 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu) : 0;
+            nice0 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu, CpuPart::NICE) : 0;
+            irq0 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu, CpuPart::IRQ) : 0;
+            kt0 = kthread_ticks();
+            sent0 = total_sent;
             phase = WINDOW;
         } else if (phase == WINDOW && now >= t_win1) {
             ticks1 = opt.relay_pid ? proc_ticks(opt.relay_pid) : 0;
             core1 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu) : 0;
+            nice1 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu, CpuPart::NICE) : 0;
+            irq1 = opt.relay_cpu >= 0 ? cpu_ticks(opt.relay_cpu, CpuPart::IRQ) : 0;
+            kt1 = kthread_ticks();
             rx1 = received;
+            sent1 = total_sent;
             w1 = now;
             phase = DRAIN;
             refill = false;
@@ -1213,12 +1288,35 @@ int main(int argc, char** argv) {
                 streams[ring[head % ring.size()]].queued = 0;
         }
         if (phase == DRAIN &&
-            ((head == tail && received == total_sent && rtcp_received >= rtcp_expected) ||
+            ((head == tail && rtcp_next == calls && received == total_sent &&
+              rtcp_received >= rtcp_expected) ||
              now >= t_stop))
             break;
         bool busy = false;
+        // --rate: the packets due by now, the streams in turn, a few
+        // batches at most per pass.
+        if (paced && phase != DRAIN) {
+            auto due = static_cast<uint64_t>(double(now - t_start) * opt.rate / double(SEC));
+            if (due > total_sent + 1 && phase == WINDOW)
+                max_lag_ns = std::max(
+                    max_lag_ns, static_cast<int64_t>(double(due - total_sent) * double(SEC) / opt.rate));
+            for (size_t k = 0; k < 4 * BATCH && total_sent < due; ++k) {
+                auto s = static_cast<uint32_t>(total_sent % streams.size());
+                Stream& st = streams[s];
+                fill_rtp(out[s % 2].add(st.to, PACKET), s / 2, s % 2, st.sent++);
+                ++total_sent;
+                busy = true;
+            }
+        }
         // Send what the queue allows, a few batches at most.
-        for (size_t k = 0; k < 4 * BATCH && head != tail; ++k) {
+        auto outstanding = [&]() -> uint64_t { // a written-off packet may still come back
+            auto out_n = int64_t(total_sent + rtcp_out[0].sent + rtcp_out[1].sent +
+                                 rtcp_out[0].n + rtcp_out[1].n) -
+                         int64_t(received + rtcp_received + written_off);
+            return out_n > 0 ? uint64_t(out_n) : 0;
+        };
+        for (size_t k = 0; k < 4 * BATCH && head != tail && outstanding() + uint64_t(burst) <= cap;
+             ++k) {
             uint32_t s = ring[head++ % ring.size()];
             Stream& st = streams[s];
             uint8_t* p = out[s % 2].add(st.to, PACKET, size_t(burst));
@@ -1227,6 +1325,13 @@ int main(int argc, char** argv) {
             st.queued -= burst;
             st.credit += burst;
             total_sent += uint64_t(burst);
+            busy = true;
+        }
+        for (; rtcp_next < calls && outstanding() + 2 <= cap; ++rtcp_next) {
+            fill_rtcp(rtcp_out[0].add(caller_side[rtcp_next].rtcp, RTCP_PACKET),
+                      uint32_t(rtcp_next), 0);
+            fill_rtcp(rtcp_out[1].add(callee_side[rtcp_next].rtcp, RTCP_PACKET),
+                      uint32_t(rtcp_next), 1);
             busy = true;
         }
         out[0].flush();
@@ -1287,8 +1392,9 @@ int main(int argc, char** argv) {
         "corrupt=%llu "
         "misrouted=%llu reordered=%llu duplicates=%llu send_errors=%llu written_off=%llu "
         "rtcp_sent=%llu rtcp_received=%llu rtcp_bad=%llu delete_failures=%llu "
-        "window_s=%.3f window_pkts=%llu window_pps=%.0f relay_ticks=%lld core_ticks=%lld hz=%ld "
-        "gen_idle_pct=%.1f\n",
+        "window_s=%.3f window_pkts=%llu window_pps=%.0f relay_ticks=%lld core_ticks=%lld core_nice_ticks=%lld core_irq_ticks=%lld "
+        "kthread_ticks=%lld hz=%ld "
+        "gen_idle_pct=%.1f rate=%.0f window_sent_pps=%.0f max_lag_ms=%.1f\n",
         calls, setup_ms, window, burst, static_cast<unsigned long long>(total_sent),
         static_cast<unsigned long long>(received), static_cast<unsigned long long>(lost),
         static_cast<unsigned long long>(corrupt), static_cast<unsigned long long>(misrouted),
@@ -1298,8 +1404,10 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(rtcp_received), static_cast<unsigned long long>(rtcp_bad),
         static_cast<unsigned long long>(delete_failures), window_s,
         static_cast<unsigned long long>(rx1 - rx0), window_s > 0 ? double(rx1 - rx0) / window_s : 0,
-        ticks1 - ticks0, core1 - core0, sysconf(_SC_CLK_TCK),
-        w1 > w0 ? 100.0 * double(idle_ns) / double(w1 - w0) : 0.0);
+        ticks1 - ticks0, core1 - core0, nice1 - nice0, irq1 - irq0, kt1 - kt0,
+        sysconf(_SC_CLK_TCK),
+        w1 > w0 ? 100.0 * double(idle_ns) / double(w1 - w0) : 0.0, opt.rate,
+        window_s > 0 ? double(sent1 - sent0) / window_s : 0, double(max_lag_ns) / MS);
     std::fflush(stdout);
 
     bool bad = false;
