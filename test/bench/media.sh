@@ -233,7 +233,11 @@ net_up() {
     fi
     return 0
 }
-net_up || cannot "cannot set up the namespaces and veth pair: $(ip netns 2>&1 | head -2)"
+# The relay's end forwards IPv4: rtprelayd's kernel fast path finds the next
+# hop through the kernel's forwarding lookup (rtprelayd(8), Kernel fast path).
+# The userspace relays do not notice.
+net_forward() { ip netns exec "$NS_RELAY" sysctl -q -w "net.ipv4.conf.$DEV_RELAY.forwarding=1"; }
+net_up && net_forward || cannot "cannot set up the namespaces and veth pair: $(ip netns 2>&1 | head -2)"
 
 # ------------------------------------------------------------ ports
 # Fresh namespaces: nothing else binds there.  rtprelayd's range lies below
