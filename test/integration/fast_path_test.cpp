@@ -33,6 +33,7 @@ namespace {
 
 const char* PEER_IP = "10.99.0.1";
 const char* RELAY_IP = "10.99.0.2";
+const char* STRANGER_IP = "10.99.0.3";
 
 // iproute2's ip(8), by its path (run() takes one).
 std::string ip_tool() {
@@ -90,6 +91,7 @@ struct VethRelay {
         must({IP, "link", "set", "fpp" + tag, "netns", peer_ns, "name", "eth0"});
         must({IP, "-n", relay_ns, "addr", "add", std::string(RELAY_IP) + "/24", "dev", "eth0"});
         must({IP, "-n", peer_ns, "addr", "add", std::string(PEER_IP) + "/24", "dev", "eth0"});
+        must({IP, "-n", peer_ns, "addr", "add", std::string(STRANGER_IP) + "/24", "dev", "eth0"});
         for (const auto& ns : {relay_ns, peer_ns}) {
             must({IP, "-n", ns, "link", "set", "lo", "up"});
             must({IP, "-n", ns, "link", "set", "eth0", "up"});
@@ -141,9 +143,9 @@ struct VethRelay {
     }
 
     // A socket of the peers' namespace.
-    UdpPeer peer(uint16_t port) {
+    UdpPeer peer(uint16_t port, const char* ip = PEER_IP) {
         InNetns there(peer_ns);
-        return UdpPeer(std::string(PEER_IP) + ":" + std::to_string(port));
+        return UdpPeer(std::string(ip) + ":" + std::to_string(port));
     }
     json::Json call(const char* op, json::Json args = json::Json::object()) {
         auto r = ctl->call(op, std::move(args), scaled(3000ms));
@@ -317,6 +319,26 @@ BOOST_AUTO_TEST_CASE(kernel_packets_keep_a_call_and_silence_ends_it,
     BOOST_TEST(ended);
     BOOST_TEST(num(r.call("stats")["service"]["expired"]) == 1);
     BOOST_TEST(num(r.fast_path()["kernel_entries"]) == 0);
+}
+
+// A stranger's packets to a port whose direction the kernel holds miss the
+// map (its key is the latched source) and meet the socket, which drops
+// them in strict mode: nothing reaches the callee, the drops are counted.
+BOOST_AUTO_TEST_CASE(a_stranger_never_rides_the_kernel, RTFARM_REQUIRES(requires_netns)) {
+    VethRelay r(", \"media_strict\": true");
+    UdpPeer caller = r.peer(41000), callee = r.peer(42000), stranger = r.peer(41000, STRANGER_IP);
+    SockAddr to_callee = relay_port(r.sdp_op("offer", "c1", "", sdp(41000, 1)));
+    SockAddr to_caller = relay_port(r.sdp_op("answer", "c1", "b", sdp(42000, 1)));
+    BOOST_REQUIRE_EQUAL(relay_n(caller, to_caller, callee, to_callee, 20), 20);
+    BOOST_REQUIRE_EQUAL(relay_n(callee, to_callee, caller, to_caller, 20), 20);
+    for (uint32_t i = 0; i < 30; ++i)
+        stranger.send(to_caller, rtp(1000 + i));
+    BOOST_TEST(!callee.recv(300ms).has_value());
+    auto q = r.call("query", json::Json::object().set("call_id", "c1"))["streams"].at(0);
+    BOOST_TEST(num(q["caller"]["dropped"]["stranger"]) == 30);
+    BOOST_TEST(num(q["caller"]["packets"]) == 20);
+    // The party's media goes on through the kernel.
+    BOOST_TEST(relay_n(caller, to_caller, callee, to_callee, 20) == 20);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
