@@ -1066,8 +1066,8 @@ int main(int argc, char** argv) {
         }
         std::string out, why;
         auto id = static_cast<uint32_t>(1000 + i);
-        if (!control->offer(call_id(i), "a" + std::to_string(i), make_sdp(id, opt.ip, caller_port), out,
-                            why))
+        if (!control->offer(call_id(i), "a" + std::to_string(i), make_sdp(id, opt.ip, caller_port),
+                            out, why))
             fail("call " + std::to_string(i) + ": offer: " + why);
         if (!parse_sdp_target(out, callee_side[i], why))
             fail("call " + std::to_string(i) + ": offer: " + why + ": " + one_line(out));
@@ -1134,8 +1134,8 @@ int main(int argc, char** argv) {
     const uint64_t rtcp_expected = memory && control ? calls * 2 : 0;
     // --max-outstanding: datagrams sent and neither back nor written off,
     // at most (not with --rate: an open loop does not wait).
-    const uint64_t cap = opt.max_outstanding > 0 && !paced ? uint64_t(opt.max_outstanding)
-                                                           : UINT64_MAX;
+    const uint64_t cap =
+        opt.max_outstanding > 0 && !paced ? uint64_t(opt.max_outstanding) : UINT64_MAX;
 
     static uint8_t bufs[BATCH][MAX_DATAGRAM];
     static sockaddr_in from[BATCH];
@@ -1287,10 +1287,9 @@ int main(int argc, char** argv) {
             for (; head != tail; ++head) // nothing more to send
                 streams[ring[head % ring.size()]].queued = 0;
         }
-        if (phase == DRAIN &&
-            ((head == tail && rtcp_next == calls && received == total_sent &&
-              rtcp_received >= rtcp_expected) ||
-             now >= t_stop))
+        if (phase == DRAIN && ((head == tail && rtcp_next == calls && received == total_sent &&
+                                rtcp_received >= rtcp_expected) ||
+                               now >= t_stop))
             break;
         bool busy = false;
         // --rate: the packets due by now, the streams in turn, a few
@@ -1298,8 +1297,8 @@ int main(int argc, char** argv) {
         if (paced && phase != DRAIN) {
             auto due = static_cast<uint64_t>(double(now - t_start) * opt.rate / double(SEC));
             if (due > total_sent + 1 && phase == WINDOW)
-                max_lag_ns = std::max(
-                    max_lag_ns, static_cast<int64_t>(double(due - total_sent) * double(SEC) / opt.rate));
+                max_lag_ns = std::max(max_lag_ns, static_cast<int64_t>(double(due - total_sent) *
+                                                                       double(SEC) / opt.rate));
             for (size_t k = 0; k < 4 * BATCH && total_sent < due; ++k) {
                 auto s = static_cast<uint32_t>(total_sent % streams.size());
                 Stream& st = streams[s];
@@ -1310,8 +1309,8 @@ int main(int argc, char** argv) {
         }
         // Send what the queue allows, a few batches at most.
         auto outstanding = [&]() -> uint64_t { // a written-off packet may still come back
-            auto out_n = int64_t(total_sent + rtcp_out[0].sent + rtcp_out[1].sent +
-                                 rtcp_out[0].n + rtcp_out[1].n) -
+            auto out_n = int64_t(total_sent + rtcp_out[0].sent + rtcp_out[1].sent + rtcp_out[0].n +
+                                 rtcp_out[1].n) -
                          int64_t(received + rtcp_received + written_off);
             return out_n > 0 ? uint64_t(out_n) : 0;
         };
@@ -1392,7 +1391,8 @@ int main(int argc, char** argv) {
         "corrupt=%llu "
         "misrouted=%llu reordered=%llu duplicates=%llu send_errors=%llu written_off=%llu "
         "rtcp_sent=%llu rtcp_received=%llu rtcp_bad=%llu delete_failures=%llu "
-        "window_s=%.3f window_pkts=%llu window_pps=%.0f relay_ticks=%lld core_ticks=%lld core_nice_ticks=%lld core_irq_ticks=%lld "
+        "window_s=%.3f window_pkts=%llu window_pps=%.0f relay_ticks=%lld core_ticks=%lld "
+        "core_nice_ticks=%lld core_irq_ticks=%lld "
         "kthread_ticks=%lld hz=%ld "
         "gen_idle_pct=%.1f rate=%.0f window_sent_pps=%.0f max_lag_ms=%.1f\n",
         calls, setup_ms, window, burst, static_cast<unsigned long long>(total_sent),
@@ -1404,8 +1404,7 @@ int main(int argc, char** argv) {
         static_cast<unsigned long long>(rtcp_received), static_cast<unsigned long long>(rtcp_bad),
         static_cast<unsigned long long>(delete_failures), window_s,
         static_cast<unsigned long long>(rx1 - rx0), window_s > 0 ? double(rx1 - rx0) / window_s : 0,
-        ticks1 - ticks0, core1 - core0, nice1 - nice0, irq1 - irq0, kt1 - kt0,
-        sysconf(_SC_CLK_TCK),
+        ticks1 - ticks0, core1 - core0, nice1 - nice0, irq1 - irq0, kt1 - kt0, sysconf(_SC_CLK_TCK),
         w1 > w0 ? 100.0 * double(idle_ns) / double(w1 - w0) : 0.0, opt.rate,
         window_s > 0 ? double(sent1 - sent0) / window_s : 0, double(max_lag_ns) / MS);
     std::fflush(stdout);
