@@ -7,6 +7,8 @@
 // (test/integration/lab/media_fast_path.sh).
 #include "relay/fast_path.hpp"
 
+#include "latch_setup.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <string>
@@ -16,40 +18,15 @@ using namespace rtfarm;
 using namespace rtfarm::media;
 using rtfarm::relay::kernel_direction;
 using rtfarm::relay::SocketFacts;
+using rtfarm::test::latching::make;
+using rtfarm::test::latching::SideSetup;
 
 namespace {
 
-SockAddr addr(const std::string& text) {
-    if (text.empty())
-        return SockAddr();
-    auto a = SockAddr::parse(text);
-    BOOST_REQUIRE_MESSAGE(a.ok(), text);
-    return *a;
-}
-
-struct SideSetup {
-    bool strict = false;
-    bool mux = false;
-    std::string sdp;          // "" none yet; RTCP on the RTP port + 1 (or mux)
-    std::string learned_rtp;  // "" none
-    std::string learned_rtcp; // "" none
-};
-
+// Strict or not, mux or not, the SDP's address, what was learned.
 SideSetup side(bool strict, bool mux, std::string sdp, std::string learned_rtp = "",
                std::string learned_rtcp = "") {
-    return SideSetup{strict, mux, std::move(sdp), std::move(learned_rtp), std::move(learned_rtcp)};
-}
-
-Latch make(const SideSetup& s) {
-    Latch l;
-    l.strict = s.strict;
-    l.mux = s.mux;
-    set_expected(l, Peer::from_sdp(addr(s.sdp), 0, s.mux));
-    if (!s.learned_rtp.empty())
-        learn(l, Component::rtp, addr(s.learned_rtp));
-    if (!s.learned_rtcp.empty())
-        learn(l, Component::rtcp, addr(s.learned_rtcp));
-    return l;
+    return SideSetup{strict, std::move(sdp), std::move(learned_rtp), std::move(learned_rtcp), mux};
 }
 
 std::string out_text(const std::optional<relay::FastPathRule::Out>& o) {
@@ -169,8 +146,8 @@ BOOST_AUTO_TEST_CASE(kernel_forwards_exactly_what_decide_forwards_as_is) {
                                         (lr.find('[') != std::string::npos ||
                                          lc.find('[') != std::string::npos))
                                         continue;
-                                    Latch from = make({strict, mux, sdp, lr, lc});
-                                    Latch to = make({false, to_mux, tsdp, tl, ""});
+                                    Latch from = make(side(strict, mux, sdp, lr, lc));
+                                    Latch to = make(side(false, to_mux, tsdp, tl));
                                     const uint16_t to_rtcp = to_mux ? 0 : 20001;
                                     std::vector<SocketFacts> sockets = {
                                         {10000, Component::rtp, mux}};

@@ -4,6 +4,8 @@
 // and packets. No sockets.
 #include "media/latch.hpp"
 
+#include "latch_setup.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <string>
@@ -11,36 +13,11 @@
 
 using namespace rtfarm;
 using namespace rtfarm::media;
+using rtfarm::test::latching::addr;
+using rtfarm::test::latching::make;
+using rtfarm::test::latching::SideSetup;
 
 namespace {
-
-SockAddr addr(const std::string& text) {
-    if (text.empty())
-        return SockAddr();
-    auto a = SockAddr::parse(text);
-    BOOST_REQUIRE_MESSAGE(a.ok(), text);
-    return *a;
-}
-
-struct SideSetup {
-    bool strict = false;
-    std::string sdp;          // "" none yet; the RTCP port is the RTP port + 1
-    std::string learned_rtp;  // "" none
-    std::string learned_rtcp; // "" none
-    bool mux = false;
-};
-
-Latch make(const SideSetup& s) {
-    Latch l;
-    l.strict = s.strict;
-    l.mux = s.mux;
-    set_expected(l, Peer::from_sdp(addr(s.sdp), 0, s.mux));
-    if (!s.learned_rtp.empty())
-        learn(l, Component::rtp, addr(s.learned_rtp));
-    if (!s.learned_rtcp.empty())
-        learn(l, Component::rtcp, addr(s.learned_rtcp));
-    return l;
-}
 
 std::string str(const SockAddr* a) {
     return a == nullptr ? "" : a->str();
