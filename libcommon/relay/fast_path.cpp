@@ -255,7 +255,7 @@ FastPathCounters FastPath::sum(const std::vector<uint8_t>& values) const {
     return c;
 }
 
-Result<FastPathCounters> FastPath::put(const rtfarm_fp_key& key, const FastPathRule& rule) {
+Status FastPath::put(const rtfarm_fp_key& key, const FastPathRule& rule) {
     rtfarm_fp_value v{};
     for (size_t c = 0; c < rule.out.size(); ++c) {
         if (!rule.out[c] || !rule.out[c]->to.is_v4())
@@ -265,15 +265,12 @@ Result<FastPathCounters> FastPath::put(const rtfarm_fp_key& key, const FastPathR
         v.out[c].src_port = htons(rule.out[c]->from_port);
     }
     v.flags = (rule.rtcp_socket ? RTFARM_FP_RTCP_SOCKET : 0) | (rule.mux ? RTFARM_FP_MUX : 0);
-    // Taken out with its counters first, so that none are lost; meanwhile
-    // the direction's packets go to the socket, which forwards them too.
-    FastPathCounters before = remove(key);
     std::vector<uint8_t> values(sizeof(v) * m_cpus);
     for (size_t i = 0; i < m_cpus; ++i)
         std::memcpy(values.data() + i * sizeof(v), &v, sizeof(v));
     if (int err = bpf_map_update_elem(m_streams_fd, &key, values.data(), BPF_NOEXIST); err != 0)
         return make_error("io", "fast path entry not added: " + errno_text(err));
-    return before;
+    return {};
 }
 
 FastPathCounters FastPath::remove(const rtfarm_fp_key& key) {

@@ -118,10 +118,10 @@ public:
     // nullopt for another family.
     static std::optional<rtfarm_fp_key> key(const SockAddr& peer, uint16_t port);
 
-    // Installs or replaces a direction; a replaced entry's counters are
-    // returned (they start again from 0). Errors: io (map full: the caller
-    // keeps the direction in userspace).
-    Result<FastPathCounters> put(const rtfarm_fp_key& key, const FastPathRule& rule);
+    // Adds a direction that is not in the map (a changed one is removed
+    // first, its counters kept: remove()). Errors: io (the map full, or
+    // the key there already: the caller keeps the direction in userspace).
+    Status put(const rtfarm_fp_key& key, const FastPathRule& rule);
     // Removes a direction and returns its last counters (0s when absent).
     FastPathCounters remove(const rtfarm_fp_key& key);
     // The direction's counters now, or nullopt when it is not in the map.

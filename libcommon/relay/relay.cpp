@@ -157,28 +157,24 @@ void Relay::sync(Stream& stream) {
             std::optional<rtfarm_fp_key> key;
             if (d)
                 key = FastPath::key(d->source, d->port);
-            if (s->fp_on && (!key || std::memcmp(&*key, &s->fp_key, sizeof(*key)) != 0))
-                fast_path_remove(*s);
+            if (s->fp_on && key && std::memcmp(&*key, &s->fp_key, sizeof(*key)) == 0 &&
+                m_fast_path->rule(*key) == d->rule)
+                continue; // in the map as it should be
+            // Out with its counters first (none lost; meanwhile the
+            // direction's packets meet the socket, which forwards them too),
+            // then in as it is now.
+            fast_path_remove(*s);
             if (!key)
                 continue;
-            if (s->fp_on && m_fast_path->rule(*key) == d->rule)
-                continue;
-            auto before = m_fast_path->put(*key, d->rule);
-            if (!before) {
+            if (auto st = m_fast_path->put(*key, d->rule); !st) {
                 ++m_counters.fast_path_refused;
                 log::warn("media", "fast path refused a stream: it stays in userspace",
                           {{"session", stream.session->label},
                            {"port", std::to_string(s->port)},
-                           {"err", before.error().message}});
-                if (s->fp_on) {
-                    s->fp_on = false;
-                    --m_fast_path_entries;
-                }
+                           {"err", st.error().message}});
                 continue;
             }
-            fold(side, *before);
-            if (!s->fp_on)
-                ++m_fast_path_entries;
+            ++m_fast_path_entries;
             s->fp_key = *key;
             s->fp_on = true;
         }
