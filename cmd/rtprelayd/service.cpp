@@ -196,7 +196,11 @@ Status RelayService::setup_fast_path(const config::ClusterConfig& cfg,
     if (!fp) {
         const std::string why = fp.error().message;
         if (me.media_fast_path == config::MediaFastPath::required) {
+            // At start: no start. At a reload: refused, and the old program
+            // is gone already (two cannot share an interface): userspace
+            // until a reload loads one.
             m_fast_setup.reset();
+            m_fast_reason = why;
             return make_error("config", cfg.path + ": members." + me.id +
                                             ".media_fast_path is \"required\": " + why);
         }
@@ -218,15 +222,15 @@ Status RelayService::setup_fast_path(const config::ClusterConfig& cfg,
 }
 
 Status RelayService::reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) {
+    // What may refuse the reload comes first: a refused one changes nothing.
+    if (*me.media_ports != m_range && m_calls->size() > 0)
+        return make_error("config", cfg.path + ": members." + me.id + ".media_ports: " +
+                                        me.media_ports->str() + " differs from " + m_range.str() +
+                                        " while " + std::to_string(m_calls->size()) +
+                                        " calls hold ports; restart rtprelayd to change it");
     if (auto st = setup_fast_path(cfg, me, options_for(cfg, me)); !st)
         return st;
     if (*me.media_ports != m_range) {
-        if (m_calls->size() > 0)
-            return make_error("config", cfg.path + ": members." + me.id +
-                                            ".media_ports: " + me.media_ports->str() +
-                                            " differs from " + m_range.str() + " while " +
-                                            std::to_string(m_calls->size()) +
-                                            " calls hold ports; restart rtprelayd to change it");
         m_range = *me.media_ports;
         m_pool = std::make_unique<media::PortPool>(m_range);
         m_calls = std::make_unique<media::Calls>(*m_relay, *m_pool, options_for(cfg, me));
