@@ -43,7 +43,9 @@
 #
 # Environment, all optional: RTFARM_BENCH_PROXY_CPU (0: the relay core),
 # RTFARM_BENCH_LOAD_CPU (1), RTFARM_MEDIA_ROUNDS (3), RTFARM_MEDIA_RATE
-# (40000 packets/s), RTFARM_MEDIA_DEADLINE (300 s), RTFARM_MEDIA_RELAYS
+# (40000 packets/s), RTFARM_MEDIA_COALESCE_US (0: every packet wakes its
+# veth end; T: the ends coalesce wake-ups over T µs, as NIC interrupt
+# moderation does), RTFARM_MEDIA_DEADLINE (300 s), RTFARM_MEDIA_RELAYS
 # (all four: "rtprelayd rtprelayd-kernel rtpengine trivial"),
 # RTFARM_BENCH_KEEP=1 (keep the work folder with every log and result),
 # RTPRELAYD (build/bin/rtprelayd).
@@ -237,7 +239,19 @@ net_up() {
 # hop through the kernel's forwarding lookup (rtprelayd(8), Kernel fast path).
 # The userspace relays do not notice.
 net_forward() { ip netns exec "$NS_RELAY" sysctl -q -w "net.ipv4.conf.$DEV_RELAY.forwarding=1"; }
-net_up && net_forward || cannot "cannot set up the namespaces and veth pair: $(ip netns 2>&1 | head -2)"
+# RTFARM_MEDIA_COALESCE_US=T: both ends coalesce their receive wake-ups in
+# software, as a NIC's interrupt moderation does (NAPI's napi_defer_hard_irqs
+# and gro_flush_timeout: after a poll the end stays masked and polls again T
+# µs later, twice, before a packet must wake it): at the fixed rate one
+# wake-up then serves the packets of up to T µs. 0 (the default): every
+# packet wakes its end. test/bench/README.md has figures of both.
+COALESCE_US=${RTFARM_MEDIA_COALESCE_US:-0}
+net_coalesce() {
+    [ "$COALESCE_US" -gt 0 ] || return 0
+    ip netns exec "$NS_LOAD" sh -c "echo 2 > /sys/class/net/$DEV_LOAD/napi_defer_hard_irqs && echo $((COALESCE_US * 1000)) > /sys/class/net/$DEV_LOAD/gro_flush_timeout" &&
+        ip netns exec "$NS_RELAY" sh -c "echo 2 > /sys/class/net/$DEV_RELAY/napi_defer_hard_irqs && echo $((COALESCE_US * 1000)) > /sys/class/net/$DEV_RELAY/gro_flush_timeout"
+}
+net_up && net_forward && net_coalesce || cannot "cannot set up the namespaces and veth pair: $(ip netns 2>&1 | head -2)"
 
 # ------------------------------------------------------------ ports
 # Fresh namespaces: nothing else binds there.  rtprelayd's range lies below
@@ -649,7 +663,7 @@ cpu_model=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
 echo
 echo "rtfarm media bench: veth between two network namespaces; relay core CPU = busy jiffies of cpu$RELAY_CPU in /proc/stat (user+nice+system+irq+softirq+steal), process CPU = the relay's utime+stime"
 echo "$CALLS calls, RTP both ways, 172-byte packets; ${WINDOW}s windows, median of $ROUNDS rounds"
-echo "relay on CPU $RELAY_CPU, load on CPU $LOAD_CPU; $ncpu CPUs, $cpu_model; $NAPI_NOTE"
+echo "relay on CPU $RELAY_CPU, load on CPU $LOAD_CPU; $ncpu CPUs, $cpu_model; $NAPI_NOTE$([ "$COALESCE_US" -gt 0 ] && echo "; receive wake-ups coalesced over $COALESCE_US µs (RTFARM_MEDIA_COALESCE_US)")"
 echo "relay core idle baseline: ${BASE_PCT}% busy ($BASE_TICKS of $HZ ticks in 1 s; ${BASE_NICE_PCT}% nice), included in every figure (nothing subtracted)"
 echo "'nice': the relay core's time in tasks at nice > 0 (none of the bench's: other work on the host); 'r+k µs/pkt': the relay process + the relay end's NAPI threads + the core's irq and softirq, which other work on the core does not inflate"
 for load in $LOADS; do
@@ -692,6 +706,6 @@ for relay in $RELAYS; do
 done
 echo "  $(relay_cmd rtprelayd-memory)"
 echo "    memory: $MEM_CMD"
-echo "  this bench: RTFARM_MEDIA_ROUNDS=$ROUNDS RTFARM_MEDIA_RATE=$RATE RTFARM_BENCH_PROXY_CPU=$RELAY_CPU RTFARM_BENCH_LOAD_CPU=$LOAD_CPU $0"
+echo "  this bench: RTFARM_MEDIA_ROUNDS=$ROUNDS RTFARM_MEDIA_RATE=$RATE RTFARM_MEDIA_COALESCE_US=$COALESCE_US RTFARM_BENCH_PROXY_CPU=$RELAY_CPU RTFARM_BENCH_LOAD_CPU=$LOAD_CPU $0"
 [ "$problems" = 0 ] || exit 1
 exit 0
