@@ -176,19 +176,20 @@ Status RelayService::setup_fast_path(const config::ClusterConfig& cfg,
     setup.ports = *me.media_ports;
     setup.bind = options.bind;
     setup.addresses = {options.advertised, me.address};
-    const bool same = m_fast_mode == me.media_fast_path && m_fast_setup &&
-                      m_fast_setup->ports == setup.ports && m_fast_setup->bind == setup.bind &&
-                      m_fast_setup->addresses == setup.addresses;
-    if (same)
+    if (m_fast_mode == me.media_fast_path && m_fast_setup == setup)
         return {};
+    // What runs now, and why not the kernel ("": it is the kernel).
+    auto settled = [&](std::string reason) {
+        m_fast_mode = me.media_fast_path;
+        m_fast_setup = setup;
+        m_fast_reason = std::move(reason);
+        return Status{};
+    };
     if (me.media_fast_path == config::MediaFastPath::off) {
         if (m_relay->fast_path() != nullptr)
             log::info("media", "kernel fast path off: media in userspace");
         m_relay->set_fast_path(nullptr);
-        m_fast_mode = me.media_fast_path;
-        m_fast_setup = setup;
-        m_fast_reason = "media_fast_path is off";
-        return {};
+        return settled("media_fast_path is off");
     }
     // The old program goes first: two cannot share an interface.
     m_relay->set_fast_path(nullptr);
@@ -205,20 +206,14 @@ Status RelayService::setup_fast_path(const config::ClusterConfig& cfg,
                                             ".media_fast_path is \"required\": " + why);
         }
         log::warn("media", "kernel fast path not available: media in userspace", {{"err", why}});
-        m_fast_mode = me.media_fast_path;
-        m_fast_setup = setup;
-        m_fast_reason = why;
-        return {};
+        return settled(why);
     }
     std::string names;
     for (const auto& i : (*fp)->interfaces())
         names += (names.empty() ? "" : " ") + i.name + (i.native ? "(native)" : "(generic)");
     log::info("media", "kernel fast path", {{"interfaces", names}, {"ports", setup.ports.str()}});
     m_relay->set_fast_path(std::move(*fp));
-    m_fast_mode = me.media_fast_path;
-    m_fast_setup = setup;
-    m_fast_reason.clear();
-    return {};
+    return settled("");
 }
 
 Status RelayService::reload(const config::ClusterConfig& cfg, const config::MemberConfig& me) {

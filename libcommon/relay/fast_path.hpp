@@ -38,6 +38,7 @@ struct FastPathSetup {
     // The interfaces that carry these addresses (the member's address, its
     // advertised media address) get the program; loopback never does.
     std::vector<SockAddr> addresses;
+    bool operator==(const FastPathSetup&) const = default;
 };
 
 struct FastPathInterface {
@@ -59,6 +60,13 @@ struct FastPathTotals {
     uint64_t bytes = 0;
     uint64_t no_route = 0;
     uint64_t not_media = 0;
+    FastPathTotals& operator+=(const FastPathTotals& o) {
+        forwarded += o.forwarded;
+        bytes += o.bytes;
+        no_route += o.no_route;
+        not_media += o.not_media;
+        return *this;
+    }
 };
 
 // What a direction forwards: per component, where to (an IPv4 peer) and

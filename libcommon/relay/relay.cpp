@@ -123,13 +123,8 @@ void Relay::set_fast_path(std::unique_ptr<FastPath> fast_path) {
 
 FastPathTotals Relay::fast_path_totals() const {
     FastPathTotals t = m_fast_path_past;
-    if (m_fast_path) {
-        const FastPathTotals now = m_fast_path->totals();
-        t.forwarded += now.forwarded;
-        t.bytes += now.bytes;
-        t.no_route += now.no_route;
-        t.not_media += now.not_media;
-    }
+    if (m_fast_path)
+        t += m_fast_path->totals();
     return t;
 }
 
@@ -190,30 +185,31 @@ void Relay::fast_path_remove(Socket& socket) {
         fold(*socket.side, m_fast_path->remove(socket.fp_key));
 }
 
+namespace {
+
+// A kernel entry's counts added to a side's (its last_seen_ns is
+// CLOCK_MONOTONIC, steady_clock's own).
+void add_kernel(SideCounters& c, const FastPathCounters& k) {
+    c.packets += k.packets;
+    c.bytes += k.bytes;
+    c.rtcp_packets += k.rtcp_packets;
+    if (k.last_seen_ns != 0)
+        c.last_packet =
+            std::max(c.last_packet, Clock::time_point(std::chrono::duration_cast<Clock::duration>(
+                                        std::chrono::nanoseconds(k.last_seen_ns))));
+}
+
+} // namespace
+
 void Relay::fold(Side& side, const FastPathCounters& c) {
-    side.counters.packets += c.packets;
-    side.counters.bytes += c.bytes;
-    side.counters.rtcp_packets += c.rtcp_packets;
-    if (c.last_seen_ns != 0)
-        side.counters.last_packet =
-            std::max(side.counters.last_packet,
-                     Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::nanoseconds(c.last_seen_ns))));
+    add_kernel(side.counters, c);
 }
 
 void Relay::add_live(const Socket& socket, SideCounters& c) const {
     if (!socket.fp_on || !m_fast_path)
         return;
-    auto live = m_fast_path->read(socket.fp_key);
-    if (!live)
-        return;
-    c.packets += live->packets;
-    c.bytes += live->bytes;
-    c.rtcp_packets += live->rtcp_packets;
-    if (live->last_seen_ns != 0)
-        c.last_packet =
-            std::max(c.last_packet, Clock::time_point(std::chrono::duration_cast<Clock::duration>(
-                                        std::chrono::nanoseconds(live->last_seen_ns))));
+    if (auto live = m_fast_path->read(socket.fp_key))
+        add_kernel(c, *live);
 }
 
 SessionId Relay::open_session(std::string label) {
